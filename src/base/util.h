@@ -1,0 +1,59 @@
+/*
+ * Small utilities shared by every layer: checked allocation, file reading,
+ * paths and range-checked number parsing. Allocation failure aborts.
+ */
+#ifndef MS_UTIL_H
+#define MS_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "log.h"
+
+void *ms_xmalloc(size_t n);
+void *ms_xcalloc(size_t nmemb, size_t size);
+void *ms_xrealloc(void *p, size_t n);
+char *ms_xstrdup(const char *s);
+char *ms_xstrndup(const char *s, size_t n);
+/* Like asprintf, aborting on failure; the result is owned by the caller. */
+char *ms_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Reads a whole regular file into a NUL-terminated buffer (owned by the
+ * caller, *len_out set when non-NULL). Refuses files larger than max_size.
+ * Returns NULL after logging an error naming the path. */
+char *ms_read_file(const char *path, size_t max_size, size_t *len_out);
+
+/* Joins two path parts with exactly one '/'; caller frees. */
+char *ms_path_join(const char *a, const char *b);
+/* Returns the directory part of path ("." when none); caller frees. */
+char *ms_path_dirname(const char *path);
+/* Returns a pointer to the last component of path (borrowed). */
+const char *ms_path_basename(const char *path);
+
+bool ms_is_dir(const char *path);
+bool ms_is_file(const char *path);
+
+/* Parses a decimal unsigned integer in [min, max]; the whole string must be
+ * digits. Returns 0 and sets *out on success, -1 (nothing logged) otherwise. */
+int ms_parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out);
+
+/* Overwrites memory holding a secret before it is freed. */
+void ms_secure_zero(void *p, size_t n);
+/* Zeroes and frees a NUL-terminated secret; NULL is a no-op. */
+void ms_free_secret(char *s);
+
+/* A NULL-terminated growable vector of owned strings. Zeroed == empty. */
+struct ms_strv {
+	char **v;
+	size_t n;
+	size_t alloc;
+};
+/* Appends a copy of s. */
+void ms_strv_push(struct ms_strv *sv, const char *s);
+/* Appends s itself, taking ownership. */
+void ms_strv_push_owned(struct ms_strv *sv, char *s);
+bool ms_strv_contains(const struct ms_strv *sv, const char *s);
+void ms_strv_sort(struct ms_strv *sv);
+void ms_strv_clear(struct ms_strv *sv);
+
+#endif
