@@ -1,0 +1,64 @@
+/*
+ * The configuration file (/etc/modosnap.conf or -c FILE): INI syntax read
+ * with inih. Every value discovery would find can be overridden here.
+ *
+ *   [modosnap]
+ *   instance = /srv/modoboa/instance
+ *   postfix_dir = /etc/postfix
+ *   dest = /var/backups/modosnap
+ *   venv = /srv/modoboa/env
+ *   label = mail1
+ *
+ *   [db:default]            ; one section per DATABASES alias
+ *   engine = postgresql     ; postgresql | mysql
+ *   name = modoboa
+ *   user = modoboa
+ *   host = /run/postgresql  ; host name, IP, or socket dir/path
+ *   port = 5432
+ *   password_file = /etc/modosnap/default.pass   ; or: password = ...
+ *
+ * Unknown sections or keys, malformed lines, bad values and duplicate keys
+ * are errors reported as "'FILE':LINE: ...".
+ */
+#ifndef MS_CONFIG_H
+#define MS_CONFIG_H
+
+#include <stddef.h>
+
+/* Per-alias database parameters; NULL fields are not set in the file. */
+struct ms_config_db {
+	char *alias;
+	char *engine;        /* "postgresql" or "mysql" (validated) */
+	char *name;
+	char *user;
+	char *host;
+	char *port;          /* validated 1..65535 */
+	char *password;      /* secret: from `password`, or read from password_file
+	                        (one trailing newline stripped) */
+	char *password_file; /* path, for messages */
+	int line;            /* line of the section header */
+};
+
+struct ms_config {
+	char *path;          /* file read, NULL for an empty config */
+	char *instance;
+	char *postfix_dir;
+	char *dest;
+	char *venv;
+	char *label;
+	struct ms_config_db *dbs;
+	size_t n_dbs;
+};
+
+/* Returns an empty configuration (no file). */
+struct ms_config *ms_config_new(void);
+/* Loads `path`. Returns NULL after logging an error naming file and line.
+ * A password_file must be a regular file not readable by "other"; a
+ * `password` set in a config file readable by "other" is refused. */
+struct ms_config *ms_config_load(const char *path);
+/* Section for `alias`, or NULL. Borrowed. */
+const struct ms_config_db *ms_config_db(const struct ms_config *cfg, const char *alias);
+/* Frees everything; passwords are zeroed first. NULL is a no-op. */
+void ms_config_free(struct ms_config *cfg);
+
+#endif

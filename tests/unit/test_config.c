@@ -1,0 +1,609 @@
+/*
+ * Unit tests for src/config.c: every key, every error with the exact text
+ * on stderr, the file mode rules for passwords, and the comment and line
+ * syntax the reader accepts. Each case writes its files into a fresh
+ * temporary directory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "log.h"
+#include "strbuf.h"
+#include "util.h"
+
+#define SECRET_INLINE "s3cr3t-inline"
+#define SECRET_FILE "hunter2-file"
+
+/* --- fixture: a temporary directory per test -------------------------------- */
+
+struct fixture {
+	const void *row; /* table row, NULL for plain tests */
+	char *dir;       /* temporary directory, removed by the teardown */
+};
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	size_t len = strlen(text);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+	assert_int_equal(fchmod(fd, mode), 0);
+	assert_int_equal(close(fd), 0);
+}
+
+/* Password files every case may refer to as @D@/NAME. */
+static void make_password_files(const char *dir)
+{
+	static const struct { const char *name; const char *text; mode_t mode; } files[] = {
+		{ "pw600", SECRET_FILE "\n", 0600 },
+		{ "pw640", SECRET_FILE "\n", 0640 },
+		{ "pw644", SECRET_FILE "\n", 0644 },
+		{ "pw602", SECRET_FILE "\n", 0602 },
+		{ "pwcrlf", SECRET_FILE "\r\n", 0600 },
+		{ "pwbare", SECRET_FILE, 0600 },
+		{ "pwtwo", SECRET_FILE "\n\n", 0600 },
+		{ "pwempty", "", 0600 },
+		{ "pwnl", "\n", 0600 },
+	};
+	char *path;
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		path = ms_path_join(dir, files[i].name);
+		write_file(path, files[i].text, files[i].mode);
+		free(path);
+	}
+	path = ms_path_join(dir, "pwdir");
+	assert_int_equal(mkdir(path, 0700), 0);
+	free(path);
+}
+
+static int fx_setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	char tmpl[] = "/tmp/ms-test-config.XXXXXX";
+
+	if (!fx || !mkdtemp(tmpl))
+		return -1;
+	fx->row = *state;
+	fx->dir = strdup(tmpl);
+	make_password_files(fx->dir);
+	*state = fx;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fixture *fx = *state;
+
+	nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(fx->dir);
+	free(fx);
+	ms_log_set_level(MS_LOG_INFO);
+	return 0;
+}
+
+/* --- stderr capture --------------------------------------------------------- */
+
+static int cap_fd = -1, cap_saved = -1;
+
+static void capture_start(void)
+{
+	char tmpl[] = "/tmp/ms-test-stderr.XXXXXX";
+
+	fflush(stderr);
+	cap_fd = mkstemp(tmpl);
+	assert_true(cap_fd >= 0);
+	unlink(tmpl);
+	cap_saved = dup(2);
+	assert_true(cap_saved >= 0);
+	assert_true(dup2(cap_fd, 2) >= 0);
+}
+
+/* Restores stderr and returns what was written to it (caller frees). */
+static char *capture_end(void)
+{
+	off_t size;
+	char *text;
+
+	fflush(stderr);
+	dup2(cap_saved, 2);
+	close(cap_saved);
+	size = lseek(cap_fd, 0, SEEK_END);
+	assert_true(size >= 0);
+	text = calloc(1, (size_t)size + 1);
+	assert_non_null(text);
+	assert_int_equal(pread(cap_fd, text, (size_t)size, 0), size);
+	close(cap_fd);
+	return text;
+}
+
+/* --- helpers ---------------------------------------------------------------- */
+
+/* Replaces "@D@" by dir and "@F@" by file in t. */
+static char *subst(const char *t, const char *dir, const char *file)
+{
+	struct ms_strbuf sb = MS_STRBUF_INIT;
+
+	while (*t) {
+		if (strncmp(t, "@D@", 3) == 0) {
+			ms_strbuf_addstr(&sb, dir);
+			t += 3;
+		} else if (strncmp(t, "@F@", 3) == 0) {
+			ms_strbuf_addstr(&sb, file);
+			t += 3;
+		} else {
+			ms_strbuf_addch(&sb, *t++);
+		}
+	}
+	return ms_strbuf_detach(&sb);
+}
+
+/* Writes the config text (after subst) as <dir>/modosnap.conf with `mode`. */
+static char *write_config(const struct fixture *fx, const char *text, mode_t mode)
+{
+	char *path = ms_path_join(fx->dir, "modosnap.conf");
+	char *body = subst(text, fx->dir, path);
+
+	write_file(path, body, mode);
+	free(body);
+	return path;
+}
+
+/* Loads the config, expecting success and nothing on stderr. */
+static struct ms_config *load_ok(const char *path)
+{
+	struct ms_config *cfg;
+	char *err;
+
+	capture_start();
+	cfg = ms_config_load(path);
+	err = capture_end();
+	assert_string_equal(err, "");
+	free(err);
+	assert_non_null(cfg);
+	return cfg;
+}
+
+/* --- errors ----------------------------------------------------------------- */
+
+struct err_case {
+	const char *name;
+	const char *text;   /* config file: @D@ is the temporary directory */
+	mode_t mode;
+	const char *expect; /* stderr after "modosnap: error: '<config>'" */
+};
+
+static const struct err_case err_cases[] = {
+	{ "unknown key in [modosnap]", "[modosnap]\ndest = /b\nfoo = 1\n", 0600,
+	  ":3: unknown key 'foo' in section [modosnap]" },
+	{ "unknown key in [db:x]", "[db:default]\nengine = mysql\ndatabase = m\n", 0600,
+	  ":3: unknown key 'database' in section [db:default]" },
+	{ "db key in [modosnap]", "[modosnap]\nport = 5432\n", 0600,
+	  ":2: unknown key 'port' in section [modosnap]" },
+	{ "keys are case-sensitive", "[modosnap]\nDest = /b\n", 0600,
+	  ":2: unknown key 'Dest' in section [modosnap]" },
+	{ "unknown section", "# header\n[bar]\n", 0600, ":2: unknown section [bar]" },
+	{ "unknown section without db: prefix", "[default]\nengine = mysql\n", 0600,
+	  ":1: unknown section [default]" },
+	{ "section names are case-sensitive", "[Modosnap]\n", 0600, ":1: unknown section [Modosnap]" },
+	{ "duplicate key", "[modosnap]\ndest = /a\nlabel = x\ndest = /b\n", 0600,
+	  ":4: duplicate key 'dest'" },
+	{ "duplicate key in db", "[db:a]\nport = 1\n[db:b]\nport = 2\nport = 3\n", 0600,
+	  ":5: duplicate key 'port'" },
+	{ "duplicate password", "[db:a]\npassword = " SECRET_INLINE "\npassword = x\n", 0600,
+	  ":3: duplicate key 'password'" },
+	{ "duplicate [db:x]", "[db:a]\nname = m\n[db:b]\n[db:a]\n", 0600, ":4: duplicate section [db:a]" },
+	{ "duplicate [db:x] without keys", "[db:a]\n[db:a]\n", 0600, ":2: duplicate section [db:a]" },
+	{ "duplicate [modosnap]", "[modosnap]\ndest = /a\n[modosnap]\n", 0600,
+	  ":3: duplicate section [modosnap]" },
+	{ "port not a number", "[db:default]\nport = x\n", 0600,
+	  ":2: invalid port 'x' (expected 1-65535)" },
+	{ "port 0", "[db:default]\nport = 0\n", 0600, ":2: invalid port '0' (expected 1-65535)" },
+	{ "port 65536", "[db:default]\nport = 65536\n", 0600,
+	  ":2: invalid port '65536' (expected 1-65535)" },
+	{ "port negative", "[db:default]\nport = -1\n", 0600,
+	  ":2: invalid port '-1' (expected 1-65535)" },
+	{ "port empty", "[db:default]\nport =\n", 0600, ":2: invalid port '' (expected 1-65535)" },
+	{ "port with sign", "[db:default]\nport = +5432\n", 0600,
+	  ":2: invalid port '+5432' (expected 1-65535)" },
+	{ "engine oracle", "[db:default]\nengine = oracle\n", 0600,
+	  ":2: invalid engine 'oracle' (expected postgresql or mysql)" },
+	{ "engine is Django's name", "[db:default]\nengine = django.db.backends.mysql\n", 0600,
+	  ":2: invalid engine 'django.db.backends.mysql' (expected postgresql or mysql)" },
+	{ "engine case", "[db:default]\nengine = PostgreSQL\n", 0600,
+	  ":2: invalid engine 'PostgreSQL' (expected postgresql or mysql)" },
+	{ "password then password_file", "[db:default]\npassword = " SECRET_INLINE
+	  "\npassword_file = @D@/pw600\n", 0600,
+	  ":3: both password and password_file are set for [db:default]" },
+	{ "password_file then password", "[db:default]\npassword_file = @D@/pw600\npassword = "
+	  SECRET_INLINE "\n", 0600, ":3: both password and password_file are set for [db:default]" },
+	{ "malformed line", "[modosnap]\ndest = /a\njunk\n", 0600, ":3: malformed line" },
+	{ "unterminated section", "[modosnap\ndest = /a\n", 0600, ":1: malformed line" },
+	{ "continuation line", "[modosnap]\ndest = /a\n    /b\n", 0600, ":3: malformed line" },
+	{ "malformed before handler error", "[modosnap]\njunk\nfoo = 1\n", 0600, ":2: malformed line" },
+	{ "handler error before malformed", "[modosnap]\nfoo = 1\njunk\n", 0600,
+	  ":2: unknown key 'foo' in section [modosnap]" },
+	{ "malformed before section error", "junk\n[bar]\n", 0600, ":1: malformed line" },
+	{ "first of two key errors", "[modosnap]\nfoo = 1\nbar = 2\n", 0600,
+	  ":2: unknown key 'foo' in section [modosnap]" },
+	{ "empty alias", "[db:]\nname = x\n", 0600, ":1: empty alias in section [db:]" },
+	{ "alias with a blank", "[db: default]\n", 0600,
+	  ":1: invalid alias ' default' in section [db: default] (expected letters, digits, '_' or '-')" },
+	{ "key outside any section", "# c\ndest = /a\n[modosnap]\n", 0600,
+	  ":2: key 'dest' outside any section" },
+	{ "key after an unknown section is not reached", "[bar]\nfoo = 1\n", 0600,
+	  ":1: unknown section [bar]" },
+	{ "relative instance", "[modosnap]\ninstance = srv/modoboa/instance\n", 0600,
+	  ":2: instance must be an absolute path: 'srv/modoboa/instance'" },
+	{ "relative postfix_dir", "[modosnap]\npostfix_dir = etc/postfix\n", 0600,
+	  ":2: postfix_dir must be an absolute path: 'etc/postfix'" },
+	{ "relative dest", "[modosnap]\ndest = ./backups\n", 0600,
+	  ":2: dest must be an absolute path: './backups'" },
+	{ "relative venv", "[modosnap]\nvenv = ~/env\n", 0600,
+	  ":2: venv must be an absolute path: '~/env'" },
+	{ "empty dest", "[modosnap]\ndest =\n", 0600, ":2: dest must be an absolute path: ''" },
+	{ "relative password_file", "[db:default]\npassword_file = default.pass\n", 0600,
+	  ":2: password_file must be an absolute path: 'default.pass'" },
+	{ "password in a 0644 config", "[db:default]\nuser = m\npassword = " SECRET_INLINE "\n", 0644,
+	  ":3: password set in a file readable or writable by other users (mode 0644); "
+	  "chmod 600 '@F@' or use password_file" },
+	{ "password in a 0604 config", "[db:default]\npassword = " SECRET_INLINE "\n", 0604,
+	  ":2: password set in a file readable or writable by other users (mode 0604); "
+	  "chmod 600 '@F@' or use password_file" },
+	{ "password in a 0602 config", "[db:default]\npassword = " SECRET_INLINE "\n", 0602,
+	  ":2: password set in a file readable or writable by other users (mode 0602); "
+	  "chmod 600 '@F@' or use password_file" },
+	{ "password_file 0644", "[db:default]\npassword_file = @D@/pw644\n", 0600,
+	  ":2: password file '@D@/pw644' is readable or writable by other users (mode 0644); "
+	  "chmod 600 '@D@/pw644'" },
+	{ "password_file 0602", "[db:default]\npassword_file = @D@/pw602\n", 0600,
+	  ":2: password file '@D@/pw602' is readable or writable by other users (mode 0602); "
+	  "chmod 600 '@D@/pw602'" },
+	{ "password_file missing", "[db:default]\npassword_file = @D@/nope\n", 0600,
+	  ":2: unable to open password file '@D@/nope': No such file or directory" },
+	{ "password_file a directory", "[db:default]\npassword_file = @D@/pwdir\n", 0600,
+	  ":2: password file '@D@/pwdir' is not a regular file" },
+	{ "password_file empty", "[db:default]\npassword_file = @D@/pwempty\n", 0600,
+	  ":2: password file '@D@/pwempty' is empty" },
+	{ "password_file only a newline", "[db:default]\npassword_file = @D@/pwnl\n", 0600,
+	  ":2: password file '@D@/pwnl' is empty" },
+	{ "line too long", "[modosnap]\nlabel = "
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", 0600, ":2: line too long (limit 197 characters)" },
+};
+
+static void test_error(void **state)
+{
+	const struct fixture *fx = *state;
+	const struct err_case *c = fx->row;
+	char *path = write_config(fx, c->text, c->mode);
+	char *tail = subst(c->expect, fx->dir, path);
+	char *expect = ms_xasprintf("modosnap: error: '%s'%s\n", path, tail);
+	struct ms_config *cfg;
+	char *err;
+
+	capture_start();
+	cfg = ms_config_load(path);
+	err = capture_end();
+	assert_null(cfg);
+	assert_string_equal(err, expect);
+	assert_null(strstr(err, SECRET_INLINE));
+	assert_null(strstr(err, SECRET_FILE));
+	free(err);
+	free(expect);
+	free(tail);
+	free(path);
+}
+
+/* --- values ----------------------------------------------------------------- */
+
+struct val_case {
+	const char *name;
+	const char *text;   /* config file: @D@ is the temporary directory */
+	mode_t mode;
+	const char *alias;  /* NULL: a field of struct ms_config */
+	size_t offset;      /* of the char * field checked */
+	const char *expect; /* NULL: the field is unset; @D@ substituted */
+};
+
+#define TOP(f) NULL, offsetof(struct ms_config, f)
+#define DB(a, f) a, offsetof(struct ms_config_db, f)
+
+static const struct val_case val_cases[] = {
+	{ "instance", "[modosnap]\ninstance = /srv/modoboa/instance\n", 0644, TOP(instance),
+	  "/srv/modoboa/instance" },
+	{ "postfix_dir", "[modosnap]\npostfix_dir = /etc/postfix\n", 0644, TOP(postfix_dir),
+	  "/etc/postfix" },
+	{ "dest", "[modosnap]\ndest = /var/backups/modosnap\n", 0644, TOP(dest), "/var/backups/modosnap" },
+	{ "venv", "[modosnap]\nvenv = /srv/modoboa/env\n", 0644, TOP(venv), "/srv/modoboa/env" },
+	{ "label", "[modosnap]\nlabel = mail1\n", 0644, TOP(label), "mail1" },
+	{ "unset key", "[modosnap]\nlabel = mail1\n", 0644, TOP(dest), NULL },
+	{ "engine postgresql", "[db:default]\nengine = postgresql\n", 0644, DB("default", engine),
+	  "postgresql" },
+	{ "engine mysql", "[db:amavis]\nengine = mysql\n", 0644, DB("amavis", engine), "mysql" },
+	{ "name", "[db:default]\nname = modoboa\n", 0644, DB("default", name), "modoboa" },
+	{ "user", "[db:default]\nuser = modoboa\n", 0644, DB("default", user), "modoboa" },
+	{ "host", "[db:default]\nhost = /run/postgresql\n", 0644, DB("default", host), "/run/postgresql" },
+	{ "empty host", "[db:default]\nhost =\n", 0644, DB("default", host), "" },
+	{ "port", "[db:default]\nport = 5432\n", 0644, DB("default", port), "5432" },
+	{ "port bounds", "[db:a]\nport = 1\n[db:b]\nport = 65535\n", 0644, DB("b", port), "65535" },
+	{ "port leading zero", "[db:default]\nport = 05432\n", 0644, DB("default", port), "5432" },
+	{ "password in a 0600 config", "[db:default]\npassword = " SECRET_INLINE "\n", 0600,
+	  DB("default", password), SECRET_INLINE },
+	{ "password in a 0640 config", "[db:default]\npassword = " SECRET_INLINE "\n", 0640,
+	  DB("default", password), SECRET_INLINE },
+	{ "password_file path", "[db:default]\npassword_file = @D@/pw600\n", 0644,
+	  DB("default", password_file), "@D@/pw600" },
+	{ "password_file newline stripped", "[db:default]\npassword_file = @D@/pw600\n", 0644,
+	  DB("default", password), SECRET_FILE },
+	{ "password_file 0640", "[db:default]\npassword_file = @D@/pw640\n", 0644,
+	  DB("default", password), SECRET_FILE },
+	{ "password_file CRLF stripped", "[db:default]\npassword_file = @D@/pwcrlf\n", 0644,
+	  DB("default", password), SECRET_FILE },
+	{ "password_file without newline", "[db:default]\npassword_file = @D@/pwbare\n", 0644,
+	  DB("default", password), SECRET_FILE },
+	{ "password_file: only one newline stripped", "[db:default]\npassword_file = @D@/pwtwo\n",
+	  0644, DB("default", password), SECRET_FILE "\n" },
+	{ "inline ; comment", "[db:default]\nport = 5432 ; local socket\n", 0644, DB("default", port),
+	  "5432" },
+	{ "inline ; comment after a tab", "[modosnap]\nlabel = a\t;comment\n", 0644, TOP(label), "a" },
+	{ "; without a blank is data", "[db:default]\npassword = a;b;c\n", 0600,
+	  DB("default", password), "a;b;c" },
+	{ "inline # is data", "[modosnap]\nlabel = x # y\n", 0644, TOP(label), "x # y" },
+	{ "comment after a section header", "[db:default] ; the main one\nname = m\n", 0644,
+	  DB("default", name), "m" },
+	{ "# and ; comment lines", "# top\n; also\n[modosnap]\n  # indented\nlabel = m\n", 0644,
+	  TOP(label), "m" },
+	{ "indented keys", "[modosnap]\n  dest = /a\n\tlabel = l\n", 0644, TOP(label), "l" },
+	{ "indented section", "  [modosnap]\n  dest = /a\n", 0644, TOP(dest), "/a" },
+	{ "key: value", "[modosnap]\nlabel: m2\n", 0644, TOP(label), "m2" },
+	{ "blanks around = dropped", "[modosnap]\nlabel\t=   m3   \n", 0644, TOP(label), "m3" },
+	{ "CRLF line ends", "[modosnap]\r\ndest = /a\r\nlabel = crlf\r\n", 0644, TOP(label), "crlf" },
+	{ "UTF-8 BOM", "\xef\xbb\xbf[modosnap]\nlabel = bom\n", 0644, TOP(label), "bom" },
+	{ "no final newline", "[modosnap]\nlabel = last", 0644, TOP(label), "last" },
+	{ "= inside a value", "[db:default]\npassword = a=b\n", 0600, DB("default", password), "a=b" },
+	{ "alias with _ and -", "[db:my_db-2]\nname = x\n", 0644, DB("my_db-2", name), "x" },
+	{ "long line under the limit", "[modosnap]\nlabel = "
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxxxxx ; a long comment does not count\n", 0644, TOP(label),
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	  "xxxxxxxx" },
+};
+
+static void test_value(void **state)
+{
+	const struct fixture *fx = *state;
+	const struct val_case *c = fx->row;
+	char *path = write_config(fx, c->text, c->mode);
+	struct ms_config *cfg = load_ok(path);
+	const char *base = (const char *)cfg;
+	const char *got;
+
+	if (c->alias) {
+		base = (const char *)ms_config_db(cfg, c->alias);
+		assert_non_null(base);
+	}
+	got = *(char *const *)(base + c->offset);
+	if (c->expect) {
+		char *expect = subst(c->expect, fx->dir, path);
+
+		assert_non_null(got);
+		assert_string_equal(got, expect);
+		free(expect);
+	} else {
+		assert_null(got);
+	}
+	assert_string_equal(cfg->path, path);
+	ms_config_free(cfg);
+	free(path);
+}
+
+/* --- whole files and edge cases --------------------------------------------- */
+
+static void test_full_example(void **state)
+{
+	const struct fixture *fx = *state;
+	char *path = write_config(fx,
+		"; modosnap configuration\n"
+		"[modosnap]\n"
+		"instance = /srv/modoboa/instance\n"
+		"postfix_dir = /etc/postfix\n"
+		"dest = /var/backups/modosnap\n"
+		"venv = /srv/modoboa/env\n"
+		"label = mail1\n"
+		"\n"
+		"[db:default]            ; one section per DATABASES alias\n"
+		"engine = postgresql     ; postgresql | mysql\n"
+		"name = modoboa\n"
+		"user = modoboa\n"
+		"host = /run/postgresql  ; host name, IP, or socket dir/path\n"
+		"port = 5432\n"
+		"password_file = @D@/pw600   ; or: password = ...\n"
+		"\n"
+		"[db:amavis]\n"
+		"engine = mysql\n"
+		"name = amavis\n", 0644);
+	struct ms_config *cfg = load_ok(path);
+	const struct ms_config_db *db;
+	char *pwfile = ms_path_join(fx->dir, "pw600");
+
+	assert_string_equal(cfg->instance, "/srv/modoboa/instance");
+	assert_string_equal(cfg->postfix_dir, "/etc/postfix");
+	assert_string_equal(cfg->dest, "/var/backups/modosnap");
+	assert_string_equal(cfg->venv, "/srv/modoboa/env");
+	assert_string_equal(cfg->label, "mail1");
+	assert_int_equal(cfg->n_dbs, 2);
+	db = ms_config_db(cfg, "default");
+	assert_non_null(db);
+	assert_string_equal(db->alias, "default");
+	assert_string_equal(db->engine, "postgresql");
+	assert_string_equal(db->name, "modoboa");
+	assert_string_equal(db->user, "modoboa");
+	assert_string_equal(db->host, "/run/postgresql");
+	assert_string_equal(db->port, "5432");
+	assert_string_equal(db->password, SECRET_FILE);
+	assert_string_equal(db->password_file, pwfile);
+	assert_int_equal(db->line, 9);
+	db = ms_config_db(cfg, "amavis");
+	assert_non_null(db);
+	assert_string_equal(db->engine, "mysql");
+	assert_null(db->user);
+	assert_null(db->host);
+	assert_null(db->port);
+	assert_null(db->password);
+	assert_null(db->password_file);
+	assert_int_equal(db->line, 17);
+	assert_ptr_equal(&cfg->dbs[1], db);
+	assert_null(ms_config_db(cfg, "Default"));
+	assert_null(ms_config_db(cfg, "other"));
+	ms_config_free(cfg);
+	free(pwfile);
+	free(path);
+}
+
+static void test_empty_file(void **state)
+{
+	const struct fixture *fx = *state;
+	char *path = write_config(fx, "# nothing set\n\n", 0644);
+	struct ms_config *cfg = load_ok(path);
+
+	assert_string_equal(cfg->path, path);
+	assert_null(cfg->instance);
+	assert_null(cfg->postfix_dir);
+	assert_null(cfg->dest);
+	assert_null(cfg->venv);
+	assert_null(cfg->label);
+	assert_int_equal(cfg->n_dbs, 0);
+	assert_null(ms_config_db(cfg, "default"));
+	ms_config_free(cfg);
+	free(path);
+}
+
+static void test_empty_section(void **state)
+{
+	const struct fixture *fx = *state;
+	char *path = write_config(fx, "[modosnap]\n[db:default]\n", 0644);
+	struct ms_config *cfg = load_ok(path);
+	const struct ms_config_db *db = ms_config_db(cfg, "default");
+
+	assert_non_null(db);
+	assert_int_equal(db->line, 2);
+	assert_null(db->engine);
+	ms_config_free(cfg);
+	free(path);
+}
+
+static void test_new_and_free(void **state)
+{
+	struct ms_config *cfg = ms_config_new();
+
+	(void)state;
+	assert_non_null(cfg);
+	assert_null(cfg->path);
+	assert_null(cfg->dest);
+	assert_int_equal(cfg->n_dbs, 0);
+	assert_null(ms_config_db(cfg, "default"));
+	ms_config_free(cfg);
+	ms_config_free(NULL);
+}
+
+static void expect_load_error(const char *path, const char *expect)
+{
+	struct ms_config *cfg;
+	char *err;
+
+	capture_start();
+	cfg = ms_config_load(path);
+	err = capture_end();
+	assert_null(cfg);
+	assert_string_equal(err, expect);
+	free(err);
+}
+
+static void test_missing_file(void **state)
+{
+	const struct fixture *fx = *state;
+	char *path = ms_path_join(fx->dir, "nope.conf");
+	char *expect = ms_xasprintf("modosnap: error: unable to open '%s': No such file or directory\n",
+				    path);
+
+	expect_load_error(path, expect);
+	free(expect);
+	free(path);
+}
+
+static void test_nul_byte(void **state)
+{
+	const struct fixture *fx = *state;
+	char *path = ms_path_join(fx->dir, "nul.conf");
+	char *expect = ms_xasprintf("modosnap: error: '%s':2: NUL byte in line\n", path);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "[modosnap]\nlabel = a\0b\n", 23), 23);
+	close(fd);
+	expect_load_error(path, expect);
+	free(expect);
+	free(path);
+}
+
+/* --- main ------------------------------------------------------------------- */
+
+#define N_ERR (sizeof(err_cases) / sizeof(err_cases[0]))
+#define N_VAL (sizeof(val_cases) / sizeof(val_cases[0]))
+
+static const struct { const char *name; CMUnitTestFunction fn; } plain_tests[] = {
+	{ "full example from config.h", test_full_example },
+	{ "empty file", test_empty_file },
+	{ "sections without keys", test_empty_section },
+	{ "ms_config_new and ms_config_free(NULL)", test_new_and_free },
+	{ "missing file", test_missing_file },
+	{ "NUL byte", test_nul_byte },
+};
+#define N_PLAIN (sizeof(plain_tests) / sizeof(plain_tests[0]))
+
+int main(void)
+{
+	static struct CMUnitTest tests[N_ERR + N_VAL + N_PLAIN];
+	static char names[N_ERR + N_VAL][160];
+	size_t n = 0;
+
+	for (size_t i = 0; i < N_ERR; i++, n++) {
+		snprintf(names[n], sizeof(names[n]), "error: %s", err_cases[i].name);
+		tests[n] = (struct CMUnitTest){ names[n], test_error, fx_setup, fx_teardown,
+						(void *)&err_cases[i] };
+	}
+	for (size_t i = 0; i < N_VAL; i++, n++) {
+		snprintf(names[n], sizeof(names[n]), "value: %s", val_cases[i].name);
+		tests[n] = (struct CMUnitTest){ names[n], test_value, fx_setup, fx_teardown,
+						(void *)&val_cases[i] };
+	}
+	for (size_t i = 0; i < N_PLAIN; i++, n++)
+		tests[n] = (struct CMUnitTest){ plain_tests[i].name, plain_tests[i].fn, fx_setup,
+						fx_teardown, NULL };
+	return _cmocka_run_group_tests("config", tests, n, NULL, NULL);
+}
