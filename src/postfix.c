@@ -23,32 +23,56 @@ static bool is_hex(char c)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* Parses "<file>:<dbtype>:<32 hex digits>" in [s, end) into *e; -1 when
- * the line has another shape. <file> must be a plain base name, since it
- * is joined to the Postfix directory later. Modoboa itself writes a Python
- * dict instead of the MD5 for a map it refused to regenerate because it had
- * been edited; such a line is malformed here as it is for Modoboa's own
- * reader, which then fails. */
+/* Copies 32 hex digits at p into md5 (lowercase); -1 when they are not. */
+static int copy_md5(const char *p, char md5[33])
+{
+	for (int i = 0; i < 32; i++) {
+		char c = p[i];
+
+		if (!is_hex(c))
+			return -1;
+		md5[i] = (c >= 'A' && c <= 'F') ? (char)(c - 'A' + 'a') : c;
+	}
+	md5[32] = '\0';
+	return 0;
+}
+
+/* The checksum field. Normally 32 hex digits. For a map it refused to
+ * regenerate because it had been edited, Modoboa writes the repr of its
+ * own record instead — `{'dbtype': 'postgres', 'checksum': '<md5>'}` — and
+ * that md5 is still the one it generated, so it is what we compare with. */
+static int chk_parse_md5(const char *f, const char *end, char md5[33])
+{
+	static const char key[] = "'checksum': '";
+	const char *k;
+
+	if (end - f == 32)
+		return copy_md5(f, md5);
+	if (*f != '{' || end[-1] != '}')
+		return -1;
+	k = memmem(f, (size_t)(end - f), key, sizeof(key) - 1);
+	if (!k || end - (k + sizeof(key) - 1) < 33 + 1 || k[sizeof(key) - 1 + 32] != '\'')
+		return -1;
+	return copy_md5(k + sizeof(key) - 1, md5);
+}
+
+/* Parses "<file>:<dbtype>:<checksum>" in [s, end) into *e; -1 when the
+ * line has another shape. <file> must be a plain base name, since it is
+ * joined to the Postfix directory later. */
 static int chk_parse_line(const char *s, const char *end, struct ms_chk_entry *e)
 {
 	const char *c1 = memchr(s, ':', (size_t)(end - s));
 	const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(end - c1 - 1)) : NULL;
 	size_t flen;
 
-	if (!c2 || c1 == s || c2 == c1 + 1 || end - (c2 + 1) != 32)
+	if (!c2 || c1 == s || c2 == c1 + 1 || c2 + 1 == end)
 		return -1;
 	flen = (size_t)(c1 - s);
 	if (memchr(s, '/', flen) || (flen == 1 && s[0] == '.') ||
 	    (flen == 2 && s[0] == '.' && s[1] == '.'))
 		return -1;
-	for (int i = 0; i < 32; i++) {
-		char c = c2[1 + i];
-
-		if (!is_hex(c))
-			return -1;
-		e->md5[i] = (c >= 'A' && c <= 'F') ? (char)(c - 'A' + 'a') : c;
-	}
-	e->md5[32] = '\0';
+	if (chk_parse_md5(c2 + 1, end, e->md5) < 0)
+		return -1;
 	e->file = ms_xstrndup(s, flen);
 	e->dbtype = ms_xstrndup(c1 + 1, (size_t)(c2 - c1 - 1));
 	return 0;
