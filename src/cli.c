@@ -1,0 +1,138 @@
+/*
+ * The command table, help output and what commands share (see cli.h).
+ * Only commands that work are in the table, and so in --help.
+ */
+#include "cli.h"
+#include "config.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int cmd_help(struct ms_cli *cli, int argc, char **argv);
+
+const struct ms_command ms_commands[] = {
+	{
+		"inspect", cmd_inspect,
+		"inspect [--instance DIR] [--postfix-dir DIR] [--no-db] [--json]",
+		"show what a snapshot of this Modoboa server would contain",
+		"Reads the instance's settings.py (without running Python), the Postfix\n"
+		"directory and the virtualenv, and prints: the instance directory and\n"
+		"settings file, every DATABASES entry (never the password itself), the\n"
+		"Postfix maps and whether each still matches its recorded checksum, and\n"
+		"the installed versions of Modoboa, its extensions and Django. Unless\n"
+		"--no-db is given it also connects to each database and prints the\n"
+		"server version, the database size and the applied Django migrations.\n"
+		"\n"
+		"  --instance DIR     the instance directory (default /srv/modoboa/instance)\n"
+		"  --postfix-dir DIR  the Postfix configuration directory (default /etc/postfix)\n"
+		"  --no-db            do not connect to the databases\n"
+		"  --json             print one JSON document (see docs/inspect-json.md)\n"
+		"\n"
+		"Exit status: 0 ok, 1 an error (bad settings, unreachable database),\n"
+		"2 usage error, 3 completed with warnings (e.g. no virtualenv found).\n",
+	},
+	{
+		"help", cmd_help,
+		"help [COMMAND]",
+		"show the help of a command",
+		"Without COMMAND, lists the commands; with one, shows its options.\n",
+	},
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+const struct ms_command *ms_command_find(const char *name)
+{
+	for (const struct ms_command *c = ms_commands; c->name; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+void ms_cli_print_help(void)
+{
+	printf("usage: modosnap [-c FILE] [-q | -v] COMMAND [ARGS]\n"
+	       "\n"
+	       "Consistent, verified snapshots of a Modoboa mail server.\n"
+	       "\n"
+	       "commands:\n");
+	for (const struct ms_command *c = ms_commands; c->name; c++)
+		printf("  %-10s %s\n", c->name, c->summary);
+	printf("\n"
+	       "global options:\n"
+	       "  -c, --config FILE  configuration file (default %s when it exists)\n"
+	       "  -q, --quiet        print nothing but errors\n"
+	       "  -v, --verbose      print more (repeat for debug output)\n"
+	       "  -h, --help         show this help\n"
+	       "  -V, --version      show the version\n"
+	       "\n"
+	       "exit status: 0 ok, 1 failure, 2 usage error, 3 completed with warnings,\n"
+	       "4 another run holds the lock, 5 verification failed.\n"
+	       "Run 'modosnap help COMMAND' for the options of a command.\n",
+	       MS_DEFAULT_CONFIG);
+}
+
+int ms_cli_print_command_help(const char *name)
+{
+	const struct ms_command *c = ms_command_find(name);
+
+	if (!c) {
+		ms_log_error("unknown command '%s'; try 'modosnap --help'", name);
+		return MS_EXIT_USAGE;
+	}
+	printf("usage: modosnap %s\n\n%s\n%s", c->usage, c->summary, c->help);
+	return MS_EXIT_OK;
+}
+
+static int cmd_help(struct ms_cli *cli, int argc, char **argv)
+{
+	(void)cli;
+	if (argc > 2)
+		return ms_cli_usage_error("help", "too many arguments");
+	if (argc == 2)
+		return ms_cli_print_command_help(argv[1]);
+	ms_cli_print_help();
+	return MS_EXIT_OK;
+}
+
+int ms_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	ms_log_error("%s; try 'modosnap help %s'", msg ? msg : "usage error", cmd);
+	free(msg);
+	return MS_EXIT_USAGE;
+}
+
+int ms_cli_load_config(struct ms_cli *cli)
+{
+	const char *path = cli->config_path;
+
+	if (!path) {
+		const char *env = getenv("MODOSNAP_CONFIG");
+
+		if (env)
+			path = *env ? env : NULL;
+		else if (access(MS_DEFAULT_CONFIG, F_OK) == 0)
+			path = MS_DEFAULT_CONFIG;
+	}
+	cli->config = path ? ms_config_load(path) : ms_config_new();
+	return cli->config ? 0 : -1;
+}
+
+int ms_cli_exit_code(int failed)
+{
+	if (failed)
+		return MS_EXIT_FAILURE;
+	return ms_log_warning_count() ? MS_EXIT_WARNINGS : MS_EXIT_OK;
+}

@@ -1,0 +1,72 @@
+/*
+ * modosnap entry point: parses the global options and dispatches to the
+ * command table (cli.c). All work happens in the libraries.
+ */
+#include "cli.h"
+#include "config.h"
+#include "log.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct option global_options[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int main(int argc, char **argv)
+{
+	struct ms_cli cli = { 0 };
+	const struct ms_command *cmd;
+	int level = MS_LOG_INFO, c, ret;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+c:qvhV", global_options, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			cli.config_path = optarg;
+			break;
+		case 'q':
+			level = MS_LOG_QUIET;
+			break;
+		case 'v':
+			level++;
+			break;
+		case 'h':
+			ms_cli_print_help();
+			return MS_EXIT_OK;
+		case 'V':
+			printf("modosnap %s\n", MODOSNAP_VERSION);
+			return MS_EXIT_OK;
+		default:
+			if (optopt)
+				ms_log_error("unknown or incomplete option '-%c'; try 'modosnap --help'", optopt);
+			else
+				ms_log_error("unknown option '%s'; try 'modosnap --help'", argv[optind - 1]);
+			return MS_EXIT_USAGE;
+		}
+	}
+	ms_log_set_level(level);
+	if (optind >= argc) {
+		ms_cli_print_help();
+		return MS_EXIT_USAGE;
+	}
+	cmd = ms_command_find(argv[optind]);
+	if (!cmd) {
+		ms_log_error("unknown command '%s'; try 'modosnap --help'", argv[optind]);
+		return MS_EXIT_USAGE;
+	}
+	ret = cmd->fn(&cli, argc - optind, argv + optind);
+	ms_config_free(cli.config);
+	fflush(stdout);
+	if (ferror(stdout)) {
+		ms_log_error("unable to write to standard output");
+		return MS_EXIT_FAILURE;
+	}
+	return ret;
+}
