@@ -1,0 +1,81 @@
+/*
+ * The snapshot archive's byte layer: pax tar (libarchive) inside one zstd
+ * stream (libzstd, frame content checksums on). The only module that
+ * includes archive.h or zstd.h. Writers stream to a file descriptor (a
+ * regular file or a pipe); readers stream from one. Entries are written and
+ * read strictly in order; memory use is bounded by the chunk size.
+ */
+#ifndef MS_SNAPARCHIVE_H
+#define MS_SNAPARCHIVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "entry.h"
+#include "hash.h"
+
+struct ms_archive_stats {
+	uint64_t entries;
+	uint64_t bytes_in;  /* uncompressed tar bytes */
+	uint64_t bytes_out; /* compressed bytes written / read */
+};
+
+struct ms_archive_writer; /* opaque */
+
+struct ms_writer_opts {
+	int level;   /* zstd level, 1..19 (0 = default 3) */
+	int threads; /* zstd worker threads, 0 = single-threaded */
+};
+
+/* Starts an archive on fd (not closed by the writer). `name` is used in
+ * messages. NULL after logging. */
+struct ms_archive_writer *ms_archive_writer_open(int fd, const char *name, const struct ms_writer_opts *opts);
+
+/* Begins entry e. For MS_ENTRY_FILE exactly e->size bytes must then be
+ * given to ms_archive_write_data before ms_archive_finish_entry. */
+int ms_archive_write_header(struct ms_archive_writer *w, const struct ms_entry *e);
+int ms_archive_write_data(struct ms_archive_writer *w, const void *buf, size_t len);
+/* Ends the current entry; fails (naming the entry) when fewer or more bytes
+ * than declared were written. sha256 receives the SHA-256 hex of the data
+ * ("" digest of nothing for non-FILE entries). */
+int ms_archive_finish_entry(struct ms_archive_writer *w, char sha256[MS_HASH_HEX_MAX]);
+/* Header + data + finish for an entry whose content is in memory. */
+int ms_archive_write_buffer(struct ms_archive_writer *w, const struct ms_entry *e, const void *buf,
+			    size_t len, char sha256[MS_HASH_HEX_MAX]);
+/* Writes the tar end marker and ends the zstd frame, flushing everything
+ * to fd (no fsync: that is the caller's job). 0 or -1 after logging. */
+int ms_archive_writer_close(struct ms_archive_writer *w, struct ms_archive_stats *stats);
+/* Frees the writer; aborts an unfinished archive. NULL is a no-op. */
+void ms_archive_writer_free(struct ms_archive_writer *w);
+
+/* Data of unknown total length as a sequence of bounded chunk entries
+ * `<dir>/000001<ext>`, `<dir>/000002<ext>`, ... each at most chunk_size
+ * bytes, buffered in memory (no temp files). Every chunk written is
+ * reported through `on_chunk` (for the manifest). */
+struct ms_chunker;
+typedef int (*ms_chunk_cb)(void *ctx, const struct ms_entry *e, const char sha256[MS_HASH_HEX_MAX]);
+struct ms_chunker *ms_chunker_new(struct ms_archive_writer *w, const char *dir, const char *ext,
+				  size_t chunk_size, const struct ms_entry *proto, ms_chunk_cb on_chunk, void *ctx);
+int ms_chunker_write(struct ms_chunker *c, const void *buf, size_t len);
+/* Flushes the last partial chunk (an empty stream yields no entry) and
+ * frees c. Returns the number of chunks written, or -1. */
+long ms_chunker_close(struct ms_chunker *c);
+void ms_chunker_free(struct ms_chunker *c);
+
+struct ms_archive_reader; /* opaque */
+
+/* Starts reading an archive from fd (not closed). NULL after logging. */
+struct ms_archive_reader *ms_archive_reader_open(int fd, const char *name);
+/* Advances to the next entry: 1 and *e set (borrowed until the next call),
+ * 0 at the clean end of the archive, -1 after logging an error: a zstd
+ * checksum mismatch, corrupt data, or "'NAME': truncated archive". */
+int ms_archive_reader_next(struct ms_archive_reader *r, const struct ms_entry **e);
+/* Reads the current entry's data: bytes read, 0 at its end, -1 after
+ * logging (naming the entry). */
+ssize_t ms_archive_reader_read(struct ms_archive_reader *r, void *buf, size_t len);
+void ms_archive_reader_stats(const struct ms_archive_reader *r, struct ms_archive_stats *stats);
+void ms_archive_reader_free(struct ms_archive_reader *r);
+
+#endif
