@@ -22,6 +22,7 @@
 #include "log.h"
 #include "strbuf.h"
 #include "util.h"
+#include "testutil.h"
 
 /* --- fixture: a temporary directory per test -------------------------------- */
 
@@ -62,40 +63,6 @@ static int fx_teardown(void **state)
 	return 0;
 }
 
-/* --- stderr capture --------------------------------------------------------- */
-
-static int cap_fd = -1, cap_saved = -1;
-
-static void capture_start(void)
-{
-	char tmpl[] = "/tmp/ms-test-stderr.XXXXXX";
-
-	fflush(stderr);
-	cap_fd = mkstemp(tmpl);
-	assert_true(cap_fd >= 0);
-	unlink(tmpl);
-	cap_saved = dup(2);
-	assert_true(cap_saved >= 0);
-	assert_true(dup2(cap_fd, 2) >= 0);
-}
-
-/* Restores stderr and returns what was written to it (caller frees). */
-static char *capture_end(void)
-{
-	off_t size;
-	char *text;
-
-	fflush(stderr);
-	dup2(cap_saved, 2);
-	close(cap_saved);
-	size = lseek(cap_fd, 0, SEEK_END);
-	assert_true(size >= 0);
-	text = calloc(1, (size_t)size + 1);
-	assert_non_null(text);
-	assert_int_equal(pread(cap_fd, text, (size_t)size, 0), size);
-	close(cap_fd);
-	return text;
-}
 
 /* --- building trees --------------------------------------------------------- */
 
