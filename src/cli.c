@@ -38,6 +38,64 @@ const struct ms_command ms_commands[] = {
 		"2 usage error, 3 completed with warnings (e.g. no virtualenv found).\n",
 	},
 	{
+		"create", cmd_create,
+		"create [--instance DIR] [--postfix-dir DIR] [--dest DIR] [--tag TAG]... [--note TEXT]\n"
+		"                [--level N] [--exclude PATTERN]... [--no-db] [--verify]",
+		"take a snapshot of the instance directory and the Postfix files",
+		"Writes one archive <label>_<YYYYMMDDTHHMMSSZ>_modoboa-<version>.tar.zst\n"
+		"(pax tar in zstd, mode 0600) into the destination directory (created\n"
+		"0700), atomically: an interrupted run leaves no file under a final name.\n"
+		"Components: 'instance' (the whole instance directory) and 'postfix'\n"
+		"(the sql-*.cf maps, modoboa-postfix-maps.chk, main.cf, master.cf).\n"
+		"Database dumps are not captured yet. The header records the versions\n"
+		"found (Modoboa, extensions, Django, Python, and per database the server\n"
+		"version and applied migrations, unless --no-db). Prints a summary and\n"
+		"the archive path as the last line.\n"
+		"\n"
+		"  --dest DIR         destination directory (default /var/backups/modosnap)\n"
+		"  --tag TAG          tag the snapshot (repeatable)\n"
+		"  --note TEXT        free text stored in the header\n"
+		"  --level N          zstd level 1-19 (default 3)\n"
+		"  --exclude PATTERN  leave out matching files (repeatable; also 'exclude =' in\n"
+		"                     the config): without '/' it matches any base name, with\n"
+		"                     '/' the path relative to the instance directory\n"
+		"  --no-db            do not connect to the databases for version tags\n"
+		"  --verify           read the new archive back and verify it\n"
+		"\n"
+		"Exit status: 0 ok, 1 failure, 3 a file kept changing while read (named\n"
+		"on stderr and marked in the manifest), 4 another run holds the lock,\n"
+		"5 --verify failed.\n",
+	},
+	{
+		"verify", cmd_verify,
+		"verify SNAPSHOT [--dest DIR]",
+		"check a snapshot against its manifest",
+		"Reads the whole archive once: zstd checksums, every entry's size, SHA-256\n"
+		"and metadata against the manifest, no entry missing, extra or duplicated,\n"
+		"header and manifest in agreement. On success records the time beside the\n"
+		"archive (SNAPSHOT.verified; the archive is not modified).\n"
+		"SNAPSHOT: a path, or in the destination directory a snapshot id or unique\n"
+		"id prefix, 'latest', or 'tag:NAME'.\n"
+		"\n"
+		"Exit status: 0 ok, 1 cannot read, 5 verification failed (the first bad\n"
+		"entry is named on stderr).\n",
+	},
+	{
+		"list", cmd_list,
+		"list [--dest DIR] [--json]",
+		"list the snapshots in the destination directory, newest first",
+		"Shows id, time, Modoboa version, size, components, tags, and when each\n"
+		"last passed verify. Reads only each archive's header.\n",
+	},
+	{
+		"show", cmd_show,
+		"show SNAPSHOT [--dest DIR] [--json]",
+		"show a snapshot's header and manifest summary",
+		"Reads (and checks) the whole archive and prints its header, the versions\n"
+		"it was taken at, and a summary of its manifest. With --json, the header\n"
+		"and the full manifest as one JSON document.\n",
+	},
+	{
 		"help", cmd_help,
 		"help [COMMAND]",
 		"show the help of a command",

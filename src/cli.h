@@ -59,5 +59,9 @@ int ms_cli_print_command_help(const char *name);
 
 /* Commands. */
 int cmd_inspect(struct ms_cli *cli, int argc, char **argv);
+int cmd_create(struct ms_cli *cli, int argc, char **argv);
+int cmd_verify(struct ms_cli *cli, int argc, char **argv);
+int cmd_list(struct ms_cli *cli, int argc, char **argv);
+int cmd_show(struct ms_cli *cli, int argc, char **argv);
 
 #endif

@@ -280,7 +280,7 @@ static int parse_options(int argc, char **argv, struct ms_instance_opts *opts, s
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'i': opts->instance_dir = optarg; break;
 		case 'p': opts->postfix_dir = optarg; break;

@@ -78,6 +78,7 @@ static int set_engine(struct cfg_parser *p, const struct cfg_key *k, void *field
 static int set_port(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
 static int set_password(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
 static int set_password_file(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
+static int set_list_item(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
 
 #define MAIN_KEY(name, set) { SEC_MODOSNAP, #name, offsetof(struct ms_config, name), set }
 #define DB_KEY(name, set) { SEC_DB, #name, offsetof(struct ms_config_db, name), set }
@@ -88,6 +89,7 @@ static const struct cfg_key cfg_keys[] = {
 	MAIN_KEY(dest, set_path),
 	MAIN_KEY(venv, set_path),
 	MAIN_KEY(label, set_string),
+	MAIN_KEY(exclude, set_list_item), /* repeatable */
 	DB_KEY(engine, set_engine),
 	DB_KEY(name, set_string),
 	DB_KEY(user, set_string),
@@ -132,6 +134,15 @@ static int set_string(struct cfg_parser *p, const struct cfg_key *k, void *field
 	(void)p;
 	(void)k;
 	*(char **)field = ms_xstrdup(value);
+	return 0;
+}
+
+/* Repeatable keys: each line appends one item. */
+static int set_list_item(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value)
+{
+	if (!*value)
+		return cfg_fail(p, "%s needs a value", k->name);
+	ms_strv_push((struct ms_strv *)field, value);
 	return 0;
 }
 
@@ -294,7 +305,7 @@ static int cfg_set(struct cfg_parser *p, const char *name, const char *value)
 	if (!k)
 		return cfg_fail(p, "unknown key '%s' in section [%s]", name, p->section_name);
 	id = ms_xasprintf("%s\n%s", p->section_name, name);
-	if (ms_strv_contains(&p->seen, id)) {
+	if (k->set != set_list_item && ms_strv_contains(&p->seen, id)) {
 		free(id);
 		return cfg_fail(p, "duplicate key '%s'", name);
 	}
@@ -528,5 +539,6 @@ void ms_config_free(struct ms_config *cfg)
 	free(cfg->dest);
 	free(cfg->venv);
 	free(cfg->label);
+	ms_strv_clear(&cfg->exclude);
 	free(cfg);
 }

@@ -8,6 +8,7 @@
  *   dest = /var/backups/modosnap
  *   venv = /srv/modoboa/env
  *   label = mail1
+ *   exclude = *.pyc          ; repeatable: files `create` leaves out
  *
  *   [db:default]            ; one section per DATABASES alias
  *   engine = postgresql     ; postgresql | mysql
@@ -24,6 +25,8 @@
 #define MS_CONFIG_H
 
 #include <stddef.h>
+
+#include "util.h"
 
 /* Per-alias database parameters; NULL fields are not set in the file. */
 struct ms_config_db {
@@ -46,6 +49,7 @@ struct ms_config {
 	char *dest;
 	char *venv;
 	char *label;
+	struct ms_strv exclude;  /* `exclude = PATTERN`, repeatable */
 	struct ms_config_db *dbs;
 	size_t n_dbs;
 };

@@ -7,6 +7,7 @@
 #include "log.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +26,8 @@ int main(int argc, char **argv)
 	const struct ms_command *cmd;
 	int level = MS_LOG_INFO, c, ret;
 
+	/* A closed pipe is an error to report (EPIPE), not a silent death. */
+	signal(SIGPIPE, SIG_IGN);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+c:qvhV", global_options, NULL)) != -1) {
 		switch (c) {

@@ -16,7 +16,10 @@ ms_t_pass=0
 ms_t_fail=0
 ms_t_case=""
 
-mkdir -p "${MS_TEST_TMP:-/tmp}"
+if [ -n "${MS_TEST_TMP:-}" ]; then
+	mkdir -p "$MS_TEST_TMP"
+	chmod 0755 "$MS_TEST_TMP" # cases that run as an unprivileged user traverse it
+fi
 T=$(mktemp -d "${MS_TEST_TMP:-/tmp}/$(basename "$0" .sh).XXXXXX")
 chmod 0755 "$T"
 ms_t_cleanup() { [ -n "${MS_KEEP_TMP:-}" ] || rm -rf "$T"; }

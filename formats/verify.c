@@ -1,0 +1,287 @@
+/*
+ * Whole-archive verification against the manifest (see verify.h). The
+ * archive is read once, front to back: each member's digest and metadata
+ * are kept (bounded by the member count, not their size) until the
+ * manifest — the last member — arrives, then compared in order.
+ */
+#include "verify.h"
+#include "strbuf.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MS_DOC_MAX ((size_t)1 << 30) /* header/manifest larger than 1 GiB: refuse */
+
+/* What was read for one member. */
+struct seen {
+	struct ms_entry e;
+	char sha256[MS_HASH_HEX_MAX];
+};
+
+struct vctx {
+	const char *path;
+	struct ms_archive_reader *r;
+	struct seen *seen;
+	size_t n_seen;
+	struct ms_verify_result *res;
+};
+
+/* Reads the current member fully, hashing it; with keep, also returns the
+ * content (for the JSON documents). -1 after logging. */
+static int read_member(struct vctx *v, const struct ms_entry *e, char sha[MS_HASH_HEX_MAX], char **keep,
+		       size_t *keep_len)
+{
+	struct ms_hash *h = ms_hash_new(MS_HASH_SHA256);
+	struct ms_strbuf sb = MS_STRBUF_INIT;
+	char buf[65536];
+	uint64_t total = 0;
+	ssize_t n;
+	int ret = -1;
+
+	while ((n = ms_archive_reader_read(v->r, buf, sizeof(buf))) > 0) {
+		ms_hash_update(h, buf, (size_t)n);
+		total += (uint64_t)n;
+		if (keep) {
+			if (total > MS_DOC_MAX) {
+				ms_log_error("'%s': entry '%s' is too large", v->path, e->path);
+				goto out;
+			}
+			ms_strbuf_add(&sb, buf, (size_t)n);
+		}
+	}
+	if (n < 0)
+		goto out;
+	ms_hash_final_hex(h, sha);
+	v->res->data_bytes += total;
+	if (keep) {
+		*keep_len = sb.len;
+		*keep = ms_strbuf_detach(&sb);
+	}
+	ret = 0;
+out:
+	ms_strbuf_release(&sb);
+	ms_hash_free(h);
+	return ret;
+}
+
+static void remember(struct vctx *v, const struct ms_entry *e, const char *sha)
+{
+	v->seen = ms_xrealloc(v->seen, (v->n_seen + 1) * sizeof(*v->seen));
+	ms_entry_copy(&v->seen[v->n_seen].e, e);
+	memcpy(v->seen[v->n_seen].sha256, sha, MS_HASH_HEX_MAX);
+	v->n_seen++;
+}
+
+static int bad(const struct vctx *v, const char *member, const char *what)
+{
+	if (member)
+		ms_log_error("'%s': entry '%s': %s", v->path, member, what);
+	else
+		ms_log_error("'%s': %s", v->path, what);
+	return -1;
+}
+
+static bool same_xattrs(const struct ms_entry *a, const struct ms_entry *b)
+{
+	if (a->n_xattrs != b->n_xattrs)
+		return false;
+	for (size_t i = 0; i < a->n_xattrs; i++) {
+		const struct ms_xattr *x = &a->xattrs[i], *y = &b->xattrs[i];
+
+		if (strcmp(x->name, y->name) != 0 || x->size != y->size ||
+		    (x->size && memcmp(x->value, y->value, x->size) != 0))
+			return false;
+	}
+	return true;
+}
+
+/* Compares one member as read with its manifest record. */
+static int compare_one(const struct vctx *v, const struct seen *s, const struct ms_manifest_entry *me)
+{
+	const struct ms_entry *a = &s->e, *b = &me->e;
+	char msg[200];
+
+	if (strcmp(a->path, b->path) != 0) {
+		snprintf(msg, sizeof(msg), "manifest expects '%.150s' here", b->path);
+		return bad(v, a->path, msg);
+	}
+	if (a->type != b->type)
+		return bad(v, a->path, "type differs from the manifest");
+	if (a->size != b->size) {
+		snprintf(msg, sizeof(msg), "size %llu differs from the manifest's %llu",
+			 (unsigned long long)a->size, (unsigned long long)b->size);
+		return bad(v, a->path, msg);
+	}
+	if (a->type == MS_ENTRY_FILE && strcmp(s->sha256, me->sha256) != 0)
+		return bad(v, a->path, "sha256 differs from the manifest");
+	if (a->mode != b->mode || a->uid != b->uid || a->gid != b->gid)
+		return bad(v, a->path, "mode or owner differs from the manifest");
+	if (a->mtime_sec != b->mtime_sec || a->mtime_nsec != b->mtime_nsec)
+		return bad(v, a->path, "mtime differs from the manifest");
+	if ((a->link || b->link) && (!a->link || !b->link || strcmp(a->link, b->link) != 0))
+		return bad(v, a->path, "link target differs from the manifest");
+	if (!same_xattrs(a, b))
+		return bad(v, a->path, "extended attributes differ from the manifest");
+	return 0;
+}
+
+static int cmp_seen_path(const void *x, const void *y)
+{
+	return strcmp(((const struct seen *)x)->e.path, ((const struct seen *)y)->e.path);
+}
+
+/* Every member once, in the manifest's order, and nothing else. */
+static int compare_all(struct vctx *v)
+{
+	const struct ms_manifest *m = &v->res->manifest;
+	size_t n = v->n_seen < m->n_entries ? v->n_seen : m->n_entries;
+	struct seen *sorted;
+
+	for (size_t i = 0; i < n; i++)
+		if (compare_one(v, &v->seen[i], &m->entries[i]) < 0)
+			return -1;
+	if (v->n_seen > m->n_entries)
+		return bad(v, v->seen[n].e.path, "not listed in the manifest");
+	if (v->n_seen < m->n_entries)
+		return bad(v, m->entries[n].e.path, "listed in the manifest but missing from the archive");
+	sorted = ms_xmalloc((v->n_seen + 1) * sizeof(*sorted));
+	memcpy(sorted, v->seen, v->n_seen * sizeof(*sorted));
+	qsort(sorted, v->n_seen, sizeof(*sorted), cmp_seen_path);
+	for (size_t i = 1; i < v->n_seen; i++) {
+		if (strcmp(sorted[i].e.path, sorted[i - 1].e.path) == 0) {
+			bad(v, sorted[i].e.path, "duplicated in the archive");
+			free(sorted);
+			return -1;
+		}
+	}
+	free(sorted);
+	if (strcmp(v->res->header.snapshot_id, m->snapshot_id) != 0)
+		return bad(v, NULL, "header and manifest name different snapshots");
+	return 0;
+}
+
+/* The first member must be the header. */
+static int read_header_member(struct vctx *v)
+{
+	const struct ms_entry *e;
+	char sha[MS_HASH_HEX_MAX], *text = NULL;
+	size_t len = 0;
+	int rc = ms_archive_reader_next(v->r, &e);
+
+	if (rc == 0)
+		return bad(v, NULL, "truncated archive");
+	if (rc < 0)
+		return -1;
+	if (strcmp(e->path, MS_HEADER_NAME) != 0 || e->type != MS_ENTRY_FILE)
+		return bad(v, e->path, "first entry is not " MS_HEADER_NAME);
+	if (read_member(v, e, sha, &text, &len) < 0)
+		return -1;
+	remember(v, e, sha);
+	rc = ms_header_decode(v->path, text, len, &v->res->header);
+	free(text);
+	if (rc < 0)
+		return -1;
+	v->res->header_ok = true;
+	return 0;
+}
+
+/* Reads every following member up to and including the manifest. */
+static int read_rest(struct vctx *v)
+{
+	const struct ms_entry *e;
+	char sha[MS_HASH_HEX_MAX];
+	int rc;
+
+	while ((rc = ms_archive_reader_next(v->r, &e)) == 1) {
+		v->res->entries++;
+		if (v->res->manifest_ok)
+			return bad(v, e->path, "found after " MS_MANIFEST_NAME);
+		if (strcmp(e->path, MS_MANIFEST_NAME) == 0) {
+			char *text = NULL;
+			size_t len = 0;
+
+			if (read_member(v, e, sha, &text, &len) < 0)
+				return -1;
+			rc = ms_manifest_decode(v->path, text, len, &v->res->manifest);
+			free(text);
+			if (rc < 0)
+				return -1;
+			v->res->manifest_ok = true;
+			continue;
+		}
+		if (read_member(v, e, sha, NULL, NULL) < 0)
+			return -1;
+		remember(v, e, sha);
+	}
+	if (rc < 0)
+		return -1;
+	if (!v->res->manifest_ok)
+		return bad(v, NULL, "truncated archive (no " MS_MANIFEST_NAME ")");
+	return 0;
+}
+
+enum ms_verify_status ms_verify_archive(const char *path, struct ms_verify_result *res)
+{
+	struct vctx v = { path, NULL, NULL, 0, res };
+	enum ms_verify_status st = MS_VERIFY_BAD;
+	int fd;
+
+	memset(res, 0, sizeof(*res));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ms_log_error("unable to open '%s': %s", path, strerror(errno));
+		return MS_VERIFY_ERROR;
+	}
+	v.r = ms_archive_reader_open(fd, path);
+	if (!v.r) {
+		close(fd);
+		return MS_VERIFY_BAD; /* the file opened: what failed is its content */
+	}
+	res->entries = 1;
+	if (read_header_member(&v) == 0 && read_rest(&v) == 0 && compare_all(&v) == 0)
+		st = MS_VERIFY_OK;
+	ms_archive_reader_stats(v.r, &res->stats);
+	ms_archive_reader_free(v.r);
+	close(fd);
+	for (size_t i = 0; i < v.n_seen; i++)
+		ms_entry_clear(&v.seen[i].e);
+	free(v.seen);
+	return st;
+}
+
+int ms_read_header(const char *path, struct ms_header *h)
+{
+	struct ms_verify_result res;
+	struct vctx v = { path, NULL, NULL, 0, &res };
+	int fd, ret = -1;
+
+	memset(&res, 0, sizeof(res));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ms_log_error("unable to open '%s': %s", path, strerror(errno));
+	v.r = ms_archive_reader_open(fd, path);
+	if (v.r && read_header_member(&v) == 0) {
+		*h = res.header;
+		ret = 0;
+	}
+	ms_archive_reader_free(v.r);
+	close(fd);
+	for (size_t i = 0; i < v.n_seen; i++)
+		ms_entry_clear(&v.seen[i].e);
+	free(v.seen);
+	return ret;
+}
+
+void ms_verify_result_clear(struct ms_verify_result *res)
+{
+	if (res->header_ok)
+		ms_header_clear(&res->header);
+	if (res->manifest_ok)
+		ms_manifest_clear(&res->manifest);
+	memset(res, 0, sizeof(*res));
+}

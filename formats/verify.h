@@ -1,0 +1,46 @@
+/*
+ * Reading a whole snapshot archive once and checking it against its own
+ * manifest (FORMAT.md "What a verifier checks"): zstd frame checksums,
+ * every member's metadata, size and SHA-256, no member missing, extra or
+ * duplicated, header first and manifest last, header and manifest naming
+ * the same snapshot. Used by `verify`, `show` and, before any write, by
+ * restore.
+ */
+#ifndef MS_VERIFY_H
+#define MS_VERIFY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "snaparchive.h"
+#include "manifest.h"
+
+enum ms_verify_status {
+	MS_VERIFY_OK = 0,
+	MS_VERIFY_ERROR = -1, /* could not read at all (open/permission): not a verdict */
+	MS_VERIFY_BAD = -2,   /* the archive is corrupt, truncated, or disagrees with its manifest */
+};
+
+struct ms_verify_result {
+	struct ms_header header;     /* valid when header_ok */
+	bool header_ok;
+	struct ms_manifest manifest; /* valid when manifest_ok */
+	bool manifest_ok;
+	uint64_t entries;            /* members read, manifest included */
+	uint64_t data_bytes;         /* member data bytes hashed */
+	struct ms_archive_stats stats;
+};
+
+/* Verifies the archive at `path`; the first problem found is logged,
+ * naming the member ("'ARCHIVE': entry 'PATH': ..."), or "truncated
+ * archive". Fill-in of *res happens as far as reading got; clear it with
+ * ms_verify_result_clear in every case. */
+enum ms_verify_status ms_verify_archive(const char *path, struct ms_verify_result *res);
+
+/* Reads only the first member and decodes the header (for `list`): 0, or
+ * -1 after logging. */
+int ms_read_header(const char *path, struct ms_header *h);
+
+void ms_verify_result_clear(struct ms_verify_result *res);
+
+#endif

@@ -1,0 +1,239 @@
+/*
+ * `modosnap verify`, `list` and `show`: the read-only commands on the
+ * snapshots of a destination directory.
+ */
+#include "cli.h"
+#include "config.h"
+#include "dest.h"
+#include "manifest.h"
+#include "verify.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct read_args {
+	const char *dest;
+	const char *selector;
+	bool json;
+};
+
+/* Options shared by verify, list and show; `want_selector` says whether
+ * one positional SNAPSHOT argument is required. */
+static int parse_read(const char *cmd, int argc, char **argv, bool want_selector, struct read_args *a)
+{
+	static const struct option longopts[] = {
+		{ "dest", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': a->dest = optarg; break;
+		case 'j':
+			if (strcmp(cmd, "verify") == 0)
+				return ms_cli_usage_error(cmd, "unknown option '--json'");
+			a->json = true;
+			break;
+		default:
+			return ms_cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (want_selector) {
+		if (optind >= argc)
+			return ms_cli_usage_error(cmd, "missing SNAPSHOT argument");
+		a->selector = argv[optind++];
+	}
+	if (optind < argc)
+		return ms_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+static const char *dest_of(const struct ms_cli *cli, const struct read_args *a)
+{
+	return a->dest ? a->dest : cli->config->dest ? cli->config->dest : MS_DEFAULT_DEST;
+}
+
+static int setup(struct ms_cli *cli, const char *cmd, int argc, char **argv, bool want_selector,
+		 struct read_args *a)
+{
+	int ret = parse_read(cmd, argc, argv, want_selector, a);
+
+	if (ret != 0)
+		return ret;
+	return ms_cli_load_config(cli) < 0 ? MS_EXIT_FAILURE : 0;
+}
+
+int cmd_verify(struct ms_cli *cli, int argc, char **argv)
+{
+	struct read_args a = { 0 };
+	struct ms_verify_result vr;
+	enum ms_verify_status st;
+	char *path;
+	int ret = setup(cli, "verify", argc, argv, true, &a);
+
+	if (ret != 0)
+		return ret;
+	path = ms_dest_select(dest_of(cli, &a), a.selector);
+	if (!path)
+		return MS_EXIT_FAILURE;
+	st = ms_verify_archive(path, &vr);
+	if (st == MS_VERIFY_OK) {
+		ret = ms_dest_mark_verified(path) < 0 ? MS_EXIT_FAILURE : MS_EXIT_OK;
+		if (ms_log_get_level() >= MS_LOG_INFO)
+			printf("ok: %s: %llu entries, %llu bytes of content, snapshot %s\n", path,
+			       (unsigned long long)vr.entries, (unsigned long long)vr.data_bytes,
+			       vr.header.snapshot_id);
+	} else {
+		ret = st == MS_VERIFY_BAD ? MS_EXIT_VERIFY : MS_EXIT_FAILURE;
+	}
+	ms_verify_result_clear(&vr);
+	free(path);
+	return ret;
+}
+
+static json_t *header_json(const struct ms_header *h)
+{
+	char *text = ms_header_encode(h);
+	json_t *j = json_loads(text, 0, NULL);
+
+	free(text);
+	return j ? j : json_null();
+}
+
+static void print_list_text(const struct ms_dest_item *it, const struct ms_header *h, const char *when,
+			    int verified)
+{
+	printf("%-26s %-20s modoboa-%-8s %8.1f MiB  ", h->snapshot_id, h->created,
+	       h->versions.modoboa ? h->versions.modoboa : "unknown", (double)it->size / (1024.0 * 1024.0));
+	for (size_t i = 0; i < h->components.n; i++)
+		printf("%s%s", i ? "," : "", h->components.v[i]);
+	printf("  tags:%s", h->tags.n ? "" : "-");
+	for (size_t i = 0; i < h->tags.n; i++)
+		printf("%s%s", i ? "," : "", h->tags.v[i]);
+	printf("  verified:%s\n", verified ? when : "never");
+}
+
+static json_t *list_json_item(const struct ms_dest_item *it, const struct ms_header *h, const char *when,
+			      int verified)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "path", json_string(it->path));
+	json_object_set_new(o, "size", json_integer(it->size));
+	json_object_set_new(o, "verified_at", verified ? json_string(when) : json_null());
+	json_object_set_new(o, "header", header_json(h));
+	return o;
+}
+
+int cmd_list(struct ms_cli *cli, int argc, char **argv)
+{
+	struct read_args a = { 0 };
+	struct ms_dest_item *items = NULL;
+	json_t *arr = NULL;
+	size_t n = 0;
+	int failed = 0, ret = setup(cli, "list", argc, argv, false, &a);
+
+	if (ret != 0)
+		return ret;
+	if (ms_dest_list(dest_of(cli, &a), &items, &n) < 0)
+		return MS_EXIT_FAILURE;
+	if (a.json)
+		arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		struct ms_header h;
+		char when[32] = "";
+		int verified;
+
+		if (ms_read_header(items[i].path, &h) < 0) {
+			failed++;
+			continue;
+		}
+		verified = ms_dest_verified_at(items[i].path, when);
+		if (arr)
+			json_array_append_new(arr, list_json_item(&items[i], &h, when, verified));
+		else
+			print_list_text(&items[i], &h, when, verified);
+		ms_header_clear(&h);
+	}
+	if (arr) {
+		json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		putchar('\n');
+		json_decref(arr);
+	}
+	ms_dest_items_free(items, n);
+	return ms_cli_exit_code(failed);
+}
+
+static void print_show_text(const char *path, const struct ms_verify_result *vr)
+{
+	const struct ms_header *h = &vr->header;
+	unsigned long long files = 0, bytes = 0, changed = 0;
+
+	for (size_t i = 0; i < vr->manifest.n_entries; i++) {
+		files += vr->manifest.entries[i].e.type == MS_ENTRY_FILE;
+		bytes += vr->manifest.entries[i].e.size;
+		changed += (vr->manifest.entries[i].flags & MS_MF_CHANGED) != 0;
+	}
+	printf("archive      %s\nsnapshot     %s\ncreated      %s\nhost         %s\ninstance     %s\n", path,
+	       h->snapshot_id, h->created, h->host, h->instance);
+	printf("tool         modosnap %s\nmodoboa      %s\ndjango       %s\npython       %s\n", h->tool_version,
+	       h->versions.modoboa ? h->versions.modoboa : "unknown",
+	       h->versions.django ? h->versions.django : "unknown",
+	       h->versions.python ? h->versions.python : "unknown");
+	printf("components   ");
+	for (size_t i = 0; i < h->components.n; i++)
+		printf("%s%s", i ? ", " : "", h->components.v[i]);
+	printf("\ntags         ");
+	for (size_t i = 0; i < h->tags.n; i++)
+		printf("%s%s", i ? ", " : "", h->tags.v[i]);
+	printf("\nnote         %s\n", h->note ? h->note : "");
+	printf("entries      %zu (%llu files, %llu bytes; %llu changed while read; %zu skipped)\n",
+	       vr->manifest.n_entries, files, bytes, changed, vr->manifest.n_skipped);
+	for (size_t i = 0; i < vr->manifest.n_entries; i++)
+		if (vr->manifest.entries[i].flags & MS_MF_CHANGED)
+			printf("  changed while read: %s\n", vr->manifest.entries[i].e.path);
+	for (size_t i = 0; i < vr->manifest.n_skipped; i++)
+		printf("  skipped %s: %s\n", vr->manifest.skipped[i].reason, vr->manifest.skipped[i].path);
+}
+
+int cmd_show(struct ms_cli *cli, int argc, char **argv)
+{
+	struct read_args a = { 0 };
+	struct ms_verify_result vr;
+	enum ms_verify_status st;
+	char *path;
+	int ret = setup(cli, "show", argc, argv, true, &a);
+
+	if (ret != 0)
+		return ret;
+	path = ms_dest_select(dest_of(cli, &a), a.selector);
+	if (!path)
+		return MS_EXIT_FAILURE;
+	st = ms_verify_archive(path, &vr);
+	if (st != MS_VERIFY_OK) {
+		ret = st == MS_VERIFY_BAD ? MS_EXIT_VERIFY : MS_EXIT_FAILURE;
+	} else if (a.json) {
+		json_t *o = json_object();
+		char *mtext = ms_manifest_encode(&vr.manifest);
+
+		json_object_set_new(o, "path", json_string(path));
+		json_object_set_new(o, "header", header_json(&vr.header));
+		json_object_set_new(o, "manifest", json_loads(mtext, 0, NULL));
+		free(mtext);
+		json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		putchar('\n');
+		json_decref(o);
+	} else {
+		print_show_text(path, &vr);
+	}
+	ms_verify_result_clear(&vr);
+	free(path);
+	return ret;
+}

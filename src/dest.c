@@ -1,0 +1,208 @@
+/*
+ * The snapshot destination directory (see dest.h).
+ */
+#include "dest.h"
+#include "snapname.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <unistd.h>
+
+static int mkdir_parents(const char *path)
+{
+	char *parent = ms_path_dirname(path);
+	int ret = 0;
+
+	if (strcmp(parent, path) != 0 && !ms_is_dir(parent)) {
+		ret = mkdir_parents(parent);
+		if (ret == 0 && mkdir(parent, 0755) < 0 && errno != EEXIST)
+			ret = ms_log_error("unable to create directory '%s': %s", parent, strerror(errno));
+	}
+	free(parent);
+	return ret;
+}
+
+int ms_dest_prepare(const char *dest)
+{
+	if (ms_is_dir(dest))
+		return 0;
+	if (mkdir_parents(dest) < 0)
+		return -1;
+	if (mkdir(dest, 0700) < 0 && errno != EEXIST)
+		return ms_log_error("unable to create directory '%s': %s", dest, strerror(errno));
+	return 0;
+}
+
+int ms_dest_lock(const char *dest)
+{
+	char *path = ms_path_join(dest, MS_LOCK_NAME);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd < 0) {
+		ms_log_error("unable to open lock file '%s': %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int err = errno;
+
+		close(fd);
+		if (err == EWOULDBLOCK) {
+			ms_log_error("another modosnap run holds the lock on '%s'", dest);
+			free(path);
+			return -2;
+		}
+		ms_log_error("unable to lock '%s': %s", path, strerror(err));
+		free(path);
+		return -1;
+	}
+	free(path);
+	return fd;
+}
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t ls = strlen(s), lx = strlen(suffix);
+
+	return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
+}
+
+int ms_dest_clean_partials(const char *dest)
+{
+	DIR *d = opendir(dest);
+	struct dirent *de;
+	int removed = 0;
+
+	if (!d)
+		return ms_log_error("unable to read directory '%s': %s", dest, strerror(errno));
+	while ((de = readdir(d))) {
+		if (!has_suffix(de->d_name, MS_SNAPNAME_SUFFIX MS_PARTIAL_SUFFIX))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) < 0) {
+			ms_log_error("unable to remove stale '%s/%s': %s", dest, de->d_name, strerror(errno));
+			closedir(d);
+			return -1;
+		}
+		ms_log_info("removed stale partial snapshot '%s/%s'", dest, de->d_name);
+		removed++;
+	}
+	closedir(d);
+	return removed;
+}
+
+static int cmp_newest_first(const void *a, const void *b)
+{
+	const struct ms_dest_item *x = a, *y = b;
+	int c = strcmp(y->stamp, x->stamp);
+
+	return c ? c : strcmp(y->name, x->name);
+}
+
+int ms_dest_list(const char *dest, struct ms_dest_item **items, size_t *n)
+{
+	DIR *d = opendir(dest);
+	struct ms_dest_item *v = NULL;
+	struct dirent *de;
+	size_t count = 0;
+
+	if (!d)
+		return ms_log_error("unable to read directory '%s': %s", dest, strerror(errno));
+	while ((de = readdir(d))) {
+		struct ms_snapname sn;
+		struct stat st;
+
+		if (ms_snapname_parse(de->d_name, &sn) < 0)
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) {
+			ms_snapname_clear(&sn);
+			continue;
+		}
+		v = ms_xrealloc(v, (count + 1) * sizeof(*v));
+		v[count].name = ms_xstrdup(de->d_name);
+		v[count].path = ms_path_join(dest, de->d_name);
+		memcpy(v[count].stamp, sn.stamp, sizeof(v[count].stamp));
+		v[count].size = (long long)st.st_size;
+		ms_snapname_clear(&sn);
+		count++;
+	}
+	closedir(d);
+	if (count > 1)
+		qsort(v, count, sizeof(*v), cmp_newest_first);
+	*items = v;
+	*n = count;
+	return 0;
+}
+
+void ms_dest_items_free(struct ms_dest_item *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(items[i].name);
+		free(items[i].path);
+	}
+	free(items);
+}
+
+int ms_dest_mark_verified(const char *archive)
+{
+	char *rec = ms_xasprintf("%s.verified", archive), *tmp = ms_xasprintf("%s.tmp", rec);
+	char when[32], line[128];
+	struct stat st;
+	time_t now = time(NULL);
+	struct tm tm;
+	int fd, ret = -1, n;
+
+	if (stat(archive, &st) < 0) {
+		ms_log_error("unable to stat '%s': %s", archive, strerror(errno));
+		goto out;
+	}
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n = snprintf(line, sizeof(line), "%s %lld %lld\n", when, (long long)st.st_size, (long long)st.st_mtime);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || write(fd, line, (size_t)n) != n || fsync(fd) < 0) {
+		ms_log_error("unable to write '%s': %s", tmp, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	close(fd);
+	if (rename(tmp, rec) < 0) {
+		ms_log_error("unable to rename '%s': %s", tmp, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(rec);
+	free(tmp);
+	return ret;
+}
+
+int ms_dest_verified_at(const char *archive, char when[32])
+{
+	char *rec = ms_xasprintf("%s.verified", archive);
+	char buf[128] = { 0 };
+	long long size = -1, mtime = -1;
+	struct stat st;
+	int fd, ok = 0;
+	ssize_t n;
+
+	fd = open(rec, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	free(rec);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0 && sscanf(buf, "%31s %lld %lld", when, &size, &mtime) == 3 && stat(archive, &st) == 0 &&
+	    st.st_size == size && (long long)st.st_mtime == mtime)
+		ok = 1;
+	return ok;
+}

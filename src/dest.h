@@ -1,0 +1,59 @@
+/*
+ * The destination directory of snapshots: creating it (0700), locking it
+ * for the duration of a run (flock, released when the process dies, so no
+ * stale locks), removing stale `.partial` files left by an interrupted run,
+ * and listing the snapshot archives it holds.
+ */
+#ifndef MS_DEST_H
+#define MS_DEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#define MS_DEFAULT_DEST "/var/backups/modosnap"
+#define MS_PARTIAL_SUFFIX ".partial"
+#define MS_LOCK_NAME ".modosnap.lock"
+
+/* Creates `dest` (mode 0700; missing parents 0755) when absent. 0 or -1
+ * after logging. */
+int ms_dest_prepare(const char *dest);
+
+/* Takes the run lock of `dest`. Returns the lock fd (keep it open for the
+ * run), -1 after logging an error, or -2 after logging that another run
+ * holds it (exit code 4). */
+int ms_dest_lock(const char *dest);
+
+/* Removes `*.tar.zst.partial` files in dest (call with the lock held);
+ * returns the number removed, -1 on error. */
+int ms_dest_clean_partials(const char *dest);
+
+/* A snapshot archive found in dest. */
+struct ms_dest_item {
+	char *name;  /* base name */
+	char *path;  /* full path */
+	char stamp[17];
+	long long size;
+};
+
+/* Lists the archives in dest whose names parse as snapshot names, newest
+ * first. Returns 0 or -1 after logging; free with ms_dest_items_free. */
+int ms_dest_list(const char *dest, struct ms_dest_item **items, size_t *n);
+void ms_dest_items_free(struct ms_dest_item *items, size_t n);
+
+#endif
+
+/* Verification records live beside the archive, never inside it:
+ * `<archive>.verified` holds "<UTC time> <archive size> <archive mtime>".
+ * ms_dest_mark_verified writes it atomically (0600); ms_dest_verified_at
+ * fills `when` (20 chars + NUL) and returns 1 when a record exists and
+ * still matches the archive's size and mtime, 0 otherwise. */
+int ms_dest_mark_verified(const char *archive);
+int ms_dest_verified_at(const char *archive, char when[32]);
+
+/* Resolves a snapshot selector (DESIGN-NOTES §2): a path to an archive;
+ * or, inside dest, `latest`, `tag:NAME` (newest with that tag), a snapshot
+ * id or unique id prefix, or an archive file name. Returns the archive path
+ * (caller frees) or NULL after logging; ambiguous selectors list the
+ * candidates. */
+char *ms_dest_select(const char *dest, const char *selector);

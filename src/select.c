@@ -1,0 +1,90 @@
+/*
+ * Snapshot selectors (see ms_dest_select in dest.h). Headers are read only
+ * when the selector needs them (ids and tags), and only the first member
+ * of each archive.
+ */
+#include "dest.h"
+#include "manifest.h"
+#include "strbuf.h"
+#include "util.h"
+#include "verify.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool has_tag(const struct ms_header *h, const char *tag)
+{
+	return ms_strv_contains(&h->tags, tag);
+}
+
+/* Does item i match an id / id prefix / file name selector? */
+static bool matches_id(const struct ms_dest_item *it, const struct ms_header *h, const char *sel)
+{
+	return strcmp(it->name, sel) == 0 || strncmp(h->snapshot_id, sel, strlen(sel)) == 0;
+}
+
+static char *select_in(const struct ms_dest_item *items, size_t n, const char *dest, const char *sel)
+{
+	const char *tag = strncmp(sel, "tag:", 4) == 0 ? sel + 4 : NULL;
+	struct ms_strbuf cands = MS_STRBUF_INIT;
+	const struct ms_dest_item *found = NULL;
+	size_t hits = 0;
+	char *ret = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		struct ms_header h;
+		bool m;
+
+		if (ms_read_header(items[i].path, &h) < 0)
+			continue; /* reported; a broken archive is never selected implicitly */
+		m = tag ? has_tag(&h, tag) : matches_id(&items[i], &h, sel);
+		if (m) {
+			if (!found)
+				found = &items[i];
+			ms_strbuf_addf(&cands, "%s%s", hits ? ", " : "", h.snapshot_id);
+			hits++;
+		}
+		ms_header_clear(&h);
+		if (m && tag)
+			break; /* newest first: the first hit is the newest */
+	}
+	if (hits == 0)
+		ms_log_error("no snapshot matches '%s' in '%s'", sel, dest);
+	else if (hits > 1)
+		ms_log_error("'%s' is ambiguous in '%s': it matches %s", sel, dest, ms_strbuf_str(&cands));
+	else
+		ret = ms_xstrdup(found->path);
+	ms_strbuf_release(&cands);
+	return ret;
+}
+
+char *ms_dest_select(const char *dest, const char *selector)
+{
+	struct ms_dest_item *items = NULL;
+	size_t n = 0;
+	char *ret = NULL;
+
+	if (!*selector) {
+		ms_log_error("empty snapshot selector");
+		return NULL;
+	}
+	if (strchr(selector, '/') || ms_is_file(selector)) {
+		if (!ms_is_file(selector)) {
+			ms_log_error("snapshot '%s' not found", selector);
+			return NULL;
+		}
+		return ms_xstrdup(selector);
+	}
+	if (ms_dest_list(dest, &items, &n) < 0)
+		return NULL;
+	if (strcmp(selector, "latest") == 0) {
+		if (n == 0)
+			ms_log_error("no snapshots in '%s'", dest);
+		else
+			ret = ms_xstrdup(items[0].path);
+	} else {
+		ret = select_in(items, n, dest, selector);
+	}
+	ms_dest_items_free(items, n);
+	return ret;
+}

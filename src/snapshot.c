@@ -1,0 +1,243 @@
+/*
+ * The snapshot engine (see snapshot.h).
+ */
+#include "snapshot.h"
+#include "dest.h"
+#include "manifest.h"
+#include "postfix.h"
+#include "snapname.h"
+#include "versions.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The partial file being written, for the signal handler. */
+static char partial_for_signal[PATH_MAX];
+
+static void on_fatal_signal(int sig)
+{
+	if (partial_for_signal[0])
+		unlink(partial_for_signal);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void ms_snapshot_install_signal_cleanup(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fatal_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+static void set_partial_for_signal(const char *path)
+{
+	sigset_t all, old;
+
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	snprintf(partial_for_signal, sizeof(partial_for_signal), "%s", path ? path : "");
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+static char *host_name(void)
+{
+	char buf[256];
+
+	if (gethostname(buf, sizeof(buf)) < 0)
+		return ms_xstrdup("localhost");
+	buf[sizeof(buf) - 1] = '\0';
+	return ms_xstrdup(buf);
+}
+
+static void fill_header(struct ms_header *h, const struct ms_instance *inst, const struct ms_create_opts *o,
+			time_t now)
+{
+	memset(h, 0, sizeof(*h));
+	h->format_version = MS_FORMAT_VERSION;
+	ms_header_new_id((long long)now, &h->snapshot_id, &h->created);
+	h->host = host_name();
+	h->tool_version = ms_xstrdup(MODOSNAP_VERSION);
+	h->instance = ms_xstrdup(inst->dir);
+	for (size_t i = 0; o->tags && i < o->tags->n; i++)
+		ms_strv_push(&h->tags, o->tags->v[i]);
+	h->note = o->note ? ms_xstrdup(o->note) : NULL;
+	ms_strv_push(&h->components, "instance");
+	if (inst->postfix)
+		ms_strv_push(&h->components, "postfix");
+	ms_versions_collect(inst, o->probes, &h->versions);
+}
+
+/* Metadata of a JSON document member: owned by the running user, 0600. */
+static struct ms_entry doc_entry(const char *member, size_t size, time_t now)
+{
+	struct ms_entry e = { 0 };
+
+	e.path = (char *)member;
+	e.type = MS_ENTRY_FILE;
+	e.size = size;
+	e.mode = 0600;
+	e.uid = getuid();
+	e.gid = getgid();
+	e.mtime_sec = now;
+	return e;
+}
+
+static int capture_postfix(struct ms_capture *c, const struct ms_postfix *pf)
+{
+	for (size_t i = 0; i < pf->n_maps; i++) {
+		char *member;
+		int ret;
+
+		if (pf->maps[i].state == MS_MAP_MISSING)
+			continue;
+		member = ms_path_join("files/postfix", pf->maps[i].name);
+		ret = ms_capture_file(c, pf->maps[i].path, member);
+		free(member);
+		if (ret < 0)
+			return -1;
+	}
+	if (pf->chk_path && ms_capture_file(c, pf->chk_path, "files/postfix/" MS_POSTFIX_CHK_NAME) < 0)
+		return -1;
+	if (pf->main_cf && ms_capture_file(c, pf->main_cf, "files/postfix/main.cf") < 0)
+		return -1;
+	if (pf->master_cf && ms_capture_file(c, pf->master_cf, "files/postfix/master.cf") < 0)
+		return -1;
+	return 0;
+}
+
+/* Writes every member: header, components, manifest. */
+static int write_members(struct ms_archive_writer *w, const struct ms_instance *inst,
+			 const struct ms_create_opts *o, const struct ms_header *h, time_t now,
+			 struct ms_create_result *res)
+{
+	struct ms_capture_opts copts = { o->excludes, 0, 0 };
+	struct ms_manifest m = { 0 };
+	struct ms_capture *c = NULL;
+	char sha[MS_HASH_HEX_MAX];
+	struct ms_entry e;
+	char *text;
+	int ret = -1;
+
+	m.format_version = MS_FORMAT_VERSION;
+	m.snapshot_id = ms_xstrdup(h->snapshot_id);
+	text = ms_header_encode(h);
+	e = doc_entry(MS_HEADER_NAME, strlen(text), now);
+	if (ms_archive_write_buffer(w, &e, text, e.size, sha) < 0)
+		goto out;
+	ms_manifest_add(&m, &e, sha, 0);
+	free(text);
+	text = NULL;
+	c = ms_capture_new(w, &m, &copts);
+	if (ms_capture_tree(c, inst->dir, "files/instance") < 0)
+		goto out;
+	if (inst->postfix && capture_postfix(c, inst->postfix) < 0)
+		goto out;
+	ms_capture_stats(c, &res->capture);
+	text = ms_manifest_encode(&m);
+	e = doc_entry(MS_MANIFEST_NAME, strlen(text), now);
+	ret = ms_archive_write_buffer(w, &e, text, e.size, sha);
+out:
+	free(text);
+	ms_capture_free(c);
+	ms_manifest_clear(&m);
+	return ret;
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int ret = 0;
+
+	if (fd < 0 || fsync(fd) < 0)
+		ret = ms_log_error("unable to sync directory '%s': %s", dir, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/* fsync + close + link to the final name (never replacing one) + unlink
+ * the partial name + fsync the directory. */
+static int publish(int fd, const char *partial, const char *final, const char *dest)
+{
+	if (fsync(fd) < 0) {
+		ms_log_error("unable to sync '%s': %s", partial, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (close(fd) < 0)
+		return ms_log_error("unable to write '%s': %s", partial, strerror(errno));
+	if (link(partial, final) < 0)
+		return ms_log_error("unable to create '%s': %s", final, strerror(errno));
+	unlink(partial);
+	return fsync_dir(dest);
+}
+
+int ms_snapshot_create(const struct ms_instance *inst, const struct ms_create_opts *o,
+		       struct ms_create_result *res)
+{
+	struct ms_writer_opts wopts = { o->level, o->threads };
+	struct ms_archive_writer *w = NULL;
+	struct ms_header h;
+	time_t now = time(NULL);
+	char *name, *final, *partial;
+	int fd, ret = -1;
+
+	memset(res, 0, sizeof(*res));
+	fill_header(&h, inst, o, now);
+	name = ms_snapname_format(o->label ? o->label : h.host, now, h.versions.modoboa);
+	final = ms_path_join(o->dest, name);
+	partial = ms_xasprintf("%s%s", final, MS_PARTIAL_SUFFIX);
+	set_partial_for_signal(partial);
+	fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		set_partial_for_signal(NULL);
+		ms_log_error("unable to create '%s': %s", partial, strerror(errno));
+		goto out;
+	}
+	w = ms_archive_writer_open(fd, final, &wopts);
+	if (!w || write_members(w, inst, o, &h, now, res) < 0 ||
+	    ms_archive_writer_close(w, &res->archive) < 0) {
+		close(fd);
+		goto fail;
+	}
+	if (publish(fd, partial, final, o->dest) < 0)
+		goto fail;
+	set_partial_for_signal(NULL);
+	res->path = final;
+	final = NULL;
+	res->snapshot_id = ms_xstrdup(h.snapshot_id);
+	for (size_t i = 0; i < h.components.n; i++)
+		ms_strv_push(&res->components, h.components.v[i]);
+	ret = 0;
+	goto out;
+fail:
+	unlink(partial);
+	set_partial_for_signal(NULL);
+out:
+	ms_archive_writer_free(w);
+	ms_header_clear(&h);
+	free(name);
+	free(final);
+	free(partial);
+	return ret;
+}
+
+void ms_create_result_clear(struct ms_create_result *res)
+{
+	free(res->path);
+	free(res->snapshot_id);
+	ms_strv_clear(&res->components);
+	memset(res, 0, sizeof(*res));
+}

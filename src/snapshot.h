@@ -1,0 +1,48 @@
+/*
+ * The snapshot engine of `create`: builds the header, captures each
+ * component into a new archive written atomically in the destination
+ * directory (`NAME.partial`, fsync, link to the final name, fsync the
+ * directory), and appends the manifest. Database components plug in here
+ * in later issues.
+ */
+#ifndef MS_SNAPSHOT_H
+#define MS_SNAPSHOT_H
+
+#include "snaparchive.h"
+#include "capture.h"
+#include "db.h"
+#include "instance.h"
+#include "util.h"
+
+struct ms_create_opts {
+	const char *dest;                /* destination directory (must exist, locked) */
+	const char *label;               /* archive name label; NULL = host name */
+	const struct ms_strv *tags;
+	const char *note;                /* NULL = none */
+	int level;                       /* zstd level (0 = default) */
+	int threads;                     /* zstd workers */
+	const struct ms_strv *excludes;  /* capture exclude patterns */
+	const struct ms_db_probe *probes; /* one per instance db, for the versions; NULL = not probed */
+};
+
+struct ms_create_result {
+	char *path;            /* final archive path */
+	char *snapshot_id;
+	struct ms_strv components;
+	struct ms_archive_stats archive;
+	struct ms_capture_stats capture;
+};
+
+/* Creates one snapshot. Returns 0 (warnings such as changed files are
+ * logged and counted), or -1 after logging; on failure no file is left
+ * under a final name and the partial file is removed. */
+int ms_snapshot_create(const struct ms_instance *inst, const struct ms_create_opts *o,
+		       struct ms_create_result *res);
+void ms_create_result_clear(struct ms_create_result *res);
+
+/* Installs SIGINT/SIGTERM/SIGHUP handlers that remove the partial file of
+ * the snapshot being written before exiting (SIGKILL leaves it for the next
+ * run's clean-up). */
+void ms_snapshot_install_signal_cleanup(void);
+
+#endif

@@ -1,0 +1,124 @@
+/*
+ * Unit tests for src/dest: creating the destination directory, the run
+ * lock, stale partial clean-up, listing order, verification records.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dest.h"
+#include "util.h"
+
+static char root[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(root, sizeof(root), "/tmp/ms-test-dest.XXXXXX");
+	return mkdtemp(root) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char *cmd = ms_xasprintf("rm -rf '%s'", root);
+	int rc = system(cmd);
+
+	(void)state;
+	free(cmd);
+	return rc == 0 ? 0 : -1;
+}
+
+static void touch(const char *dir, const char *name, const char *text)
+{
+	char *p = ms_path_join(dir, name);
+	FILE *f = fopen(p, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	free(p);
+}
+
+static void test_prepare(void **state)
+{
+	char *dest = ms_path_join(root, "a/b/dest");
+	struct stat st;
+
+	(void)state;
+	assert_int_equal(ms_dest_prepare(dest), 0);
+	assert_int_equal(stat(dest, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	assert_int_equal(ms_dest_prepare(dest), 0); /* existing: fine */
+	free(dest);
+}
+
+static void test_lock(void **state)
+{
+	int a, b;
+
+	(void)state;
+	a = ms_dest_lock(root);
+	assert_true(a >= 0);
+	b = ms_dest_lock(root); /* a second open file description: refused */
+	assert_int_equal(b, -2);
+	close(a);
+	b = ms_dest_lock(root); /* released with its holder */
+	assert_true(b >= 0);
+	close(b);
+}
+
+static void test_partials_and_list(void **state)
+{
+	struct ms_dest_item *items;
+	size_t n;
+
+	(void)state;
+	touch(root, "h_20260101T000000Z_modoboa-2.3.2.tar.zst", "a");
+	touch(root, "h_20260301T000000Z_modoboa-2.3.2.tar.zst", "bbb");
+	touch(root, "h_20260201T000000Z_modoboa-2.3.2.tar.zst", "cc");
+	touch(root, "h_20260401T000000Z_modoboa-2.3.2.tar.zst.partial", "x");
+	touch(root, "notes.txt", "x");
+	assert_int_equal(ms_dest_clean_partials(root), 1);
+	assert_int_equal(ms_dest_clean_partials(root), 0);
+	assert_int_equal(ms_dest_list(root, &items, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(items[0].stamp, "20260301T000000Z");
+	assert_string_equal(items[1].stamp, "20260201T000000Z");
+	assert_string_equal(items[2].stamp, "20260101T000000Z");
+	assert_int_equal(items[0].size, 3);
+	ms_dest_items_free(items, n);
+}
+
+static void test_verified_record(void **state)
+{
+	char *a = ms_path_join(root, "h_20260101T000000Z_modoboa-2.3.2.tar.zst");
+	char when[32];
+
+	(void)state;
+	touch(root, "h_20260101T000000Z_modoboa-2.3.2.tar.zst", "data");
+	assert_int_equal(ms_dest_verified_at(a, when), 0);
+	assert_int_equal(ms_dest_mark_verified(a), 0);
+	assert_int_equal(ms_dest_verified_at(a, when), 1);
+	assert_int_equal(strlen(when), 20);
+	touch(root, "h_20260101T000000Z_modoboa-2.3.2.tar.zst", "changed!"); /* size differs: stale */
+	assert_int_equal(ms_dest_verified_at(a, when), 0);
+	free(a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_prepare, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partials_and_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verified_record, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
