@@ -198,6 +198,18 @@ int ms_snapshot_create(const struct ms_instance *inst, const struct ms_create_op
 	fill_header(&h, inst, o, now);
 	name = ms_snapname_format(o->label ? o->label : h.host, now, h.versions.modoboa);
 	final = ms_path_join(o->dest, name);
+	/* Names have a one-second resolution: a snapshot taken in the same
+	 * second as the previous one waits for the next second. */
+	for (int tries = 0; access(final, F_OK) == 0 && tries < 3; tries++) {
+		sleep(1);
+		now = time(NULL);
+		ms_header_clear(&h);
+		free(name);
+		free(final);
+		fill_header(&h, inst, o, now);
+		name = ms_snapname_format(o->label ? o->label : h.host, now, h.versions.modoboa);
+		final = ms_path_join(o->dest, name);
+	}
 	partial = ms_xasprintf("%s%s", final, MS_PARTIAL_SUFFIX);
 	set_partial_for_signal(partial);
 	fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
