@@ -510,7 +510,7 @@ static int reader_fail(struct ms_archive_reader *r, const char *path)
 	return ms_log_error("'%s': %s", r->name, ar_msg(r->a));
 }
 
-struct ms_archive_reader *ms_archive_reader_open(int fd, const char *name)
+static struct ms_archive_reader *reader_open(int fd, const char *name, bool checked)
 {
 	struct ms_archive_reader *r = ms_xcalloc(1, sizeof(*r));
 	locale_t previous;
@@ -519,6 +519,8 @@ struct ms_archive_reader *ms_archive_reader_open(int fd, const char *name)
 	r->name = ms_xstrdup(name);
 	r->utf8 = utf8_locale_new();
 	r->z = ms_zstd_in_new(fd, name);
+	if (!checked)
+		ms_zstd_in_ignore_checksums(r->z);
 	r->a = archive_read_new();
 	if (!r->a)
 		MS_BUG("archive_read_new failed");
@@ -533,6 +535,16 @@ struct ms_archive_reader *ms_archive_reader_open(int fd, const char *name)
 		return NULL;
 	}
 	return r;
+}
+
+struct ms_archive_reader *ms_archive_reader_open(int fd, const char *name)
+{
+	return reader_open(fd, name, true);
+}
+
+struct ms_archive_reader *ms_archive_reader_open_unchecked(int fd, const char *name)
+{
+	return reader_open(fd, name, false);
 }
 
 static int entry_fail(struct ms_archive_reader *r, const char *what)

@@ -68,6 +68,10 @@ struct ms_archive_reader; /* opaque */
 
 /* Starts reading an archive from fd (not closed). NULL after logging. */
 struct ms_archive_reader *ms_archive_reader_open(int fd, const char *name);
+/* Like ms_archive_reader_open, but zstd frame checksums are not verified:
+ * only for locating the member a checksum failure corrupted, by comparing
+ * what is read with the manifest. */
+struct ms_archive_reader *ms_archive_reader_open_unchecked(int fd, const char *name);
 /* Advances to the next entry: 1 and *e set (borrowed until the next call),
  * 0 at the clean end of the archive, -1 after logging an error: a zstd
  * checksum mismatch, corrupt data, or "'NAME': truncated archive". */

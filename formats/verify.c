@@ -29,6 +29,7 @@ struct vctx {
 	struct seen *seen;
 	size_t n_seen;
 	struct ms_verify_result *res;
+	bool saw_manifest;     /* a MANIFEST.json member was reached */
 };
 
 /* Reads the current member fully, hashing it; with keep, also returns the
@@ -205,6 +206,8 @@ static int read_rest(struct vctx *v)
 			char *text = NULL;
 			size_t len = 0;
 
+			v->saw_manifest = true;
+
 			if (read_member(v, e, sha, &text, &len) < 0)
 				return -1;
 			rc = ms_manifest_decode(v->path, text, len, &v->res->manifest);
@@ -225,9 +228,76 @@ static int read_rest(struct vctx *v)
 	return 0;
 }
 
+/* Rereads what could be read without checksum verification and returns
+ * the index of the first member that differs from the manifest, or the
+ * count read when all of those matched (the damage is in the next one);
+ * -1 when the manifest itself could not be read. */
+static long first_mismatch(struct vctx *v)
+{
+	const struct ms_manifest *m = &v->res->manifest;
+	size_t i;
+
+	if (!v->res->manifest_ok)
+		return -1;
+	for (i = 0; i < v->n_seen && i < m->n_entries; i++) {
+		const struct ms_entry *a = &v->seen[i].e, *b = &m->entries[i].e;
+
+		if (strcmp(a->path, b->path) != 0 || a->type != b->type || a->size != b->size ||
+		    (a->type == MS_ENTRY_FILE && strcmp(v->seen[i].sha256, m->entries[i].sha256) != 0))
+			return (long)i;
+	}
+	return (long)i;
+}
+
+/* After the stream failed (checksum, corrupt data, truncation), a second
+ * pass that ignores zstd checksums finds the first member whose content
+ * disagrees with the manifest, so the message can name it. Its own
+ * errors are muted: the first pass already reported the failure. */
+static void locate_damage(const char *path)
+{
+	struct ms_verify_result res;
+	struct vctx v = { path, NULL, NULL, 0, &res, false };
+	const char *what = "content differs from the manifest";
+	long i = -1;
+	int fd;
+
+	memset(&res, 0, sizeof(res));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ms_log_mute(1);
+	v.r = ms_archive_reader_open_unchecked(fd, path);
+	if (v.r && read_header_member(&v) == 0)
+		read_rest(&v);
+	ms_log_mute(0);
+	i = first_mismatch(&v);
+	if (i >= 0 && (size_t)i < res.manifest.n_entries) {
+		if ((size_t)i >= v.n_seen)
+			what = "unreadable";
+		ms_log_error("'%s': entry '%s': %s (the first damaged entry)", path,
+			     res.manifest.entries[i].e.path, what);
+	} else if (i >= 0) {
+		ms_log_error("'%s': every entry matches the manifest: the damage is in the zstd framing "
+			     "or checksum itself", path);
+	} else if (!res.header_ok && v.n_seen > 0) {
+		ms_log_error("'%s': entry '%s': damaged", path, MS_HEADER_NAME);
+	} else if (v.saw_manifest) {
+		ms_log_error("'%s': entry '%s': damaged", path, MS_MANIFEST_NAME);
+	} else if (v.n_seen > 0) {
+		ms_log_error("'%s': the damage follows entry '%s' (the manifest could not be reached)", path,
+			     v.seen[v.n_seen - 1].e.path);
+	}
+	ms_archive_reader_free(v.r);
+	close(fd);
+	for (size_t k = 0; k < v.n_seen; k++)
+		ms_entry_clear(&v.seen[k].e);
+	free(v.seen);
+	ms_verify_result_clear(&res);
+}
+
 enum ms_verify_status ms_verify_archive(const char *path, struct ms_verify_result *res)
 {
-	struct vctx v = { path, NULL, NULL, 0, res };
+	struct vctx v = { path, NULL, NULL, 0, res, false };
 	enum ms_verify_status st = MS_VERIFY_BAD;
 	int fd;
 
@@ -243,8 +313,12 @@ enum ms_verify_status ms_verify_archive(const char *path, struct ms_verify_resul
 		return MS_VERIFY_BAD; /* the file opened: what failed is its content */
 	}
 	res->entries = 1;
-	if (read_header_member(&v) == 0 && read_rest(&v) == 0 && compare_all(&v) == 0)
-		st = MS_VERIFY_OK;
+	if (read_header_member(&v) == 0 && read_rest(&v) == 0) {
+		if (compare_all(&v) == 0)
+			st = MS_VERIFY_OK;
+	} else {
+		locate_damage(path); /* the stream itself failed: say which member */
+	}
 	ms_archive_reader_stats(v.r, &res->stats);
 	ms_archive_reader_free(v.r);
 	close(fd);
@@ -257,7 +331,7 @@ enum ms_verify_status ms_verify_archive(const char *path, struct ms_verify_resul
 int ms_read_header(const char *path, struct ms_header *h)
 {
 	struct ms_verify_result res;
-	struct vctx v = { path, NULL, NULL, 0, &res };
+	struct vctx v = { path, NULL, NULL, 0, &res, false };
 	int fd, ret = -1;
 
 	memset(&res, 0, sizeof(res));

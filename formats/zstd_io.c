@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_d_forceIgnoreChecksum (libzstd >= 1.4.7) */
 #include <zstd.h>
 
 struct ms_zstd_out {
@@ -182,6 +183,14 @@ struct ms_zstd_in *ms_zstd_in_new(int fd, const char *name)
 	if (!z->dctx)
 		MS_BUG("ZSTD_createDCtx failed");
 	return z;
+}
+
+void ms_zstd_in_ignore_checksums(struct ms_zstd_in *z)
+{
+	size_t r = ZSTD_DCtx_setParameter(z->dctx, ZSTD_d_forceIgnoreChecksum, ZSTD_d_ignoreChecksum);
+
+	if (ZSTD_isError(r))
+		MS_BUG("ZSTD_d_forceIgnoreChecksum refused");
 }
 
 static ssize_t in_fail(struct ms_zstd_in *z, const char *what)

@@ -33,6 +33,10 @@ struct ms_zstd_in; /* opaque */
 
 /* Decompresses from fd (not closed); NULL after logging. */
 struct ms_zstd_in *ms_zstd_in_new(int fd, const char *name);
+/* Stops verifying frame content checksums. Only for locating which member
+ * a checksum failure corrupted (the data read is then untrusted and must be
+ * compared with the manifest); call before the first read. */
+void ms_zstd_in_ignore_checksums(struct ms_zstd_in *z);
 /* Next piece of decompressed data: *buf (borrowed, valid until the next
  * call) and its length; 0 at the clean end of the input (after one or more
  * complete frames); -1 after logging "'NAME': truncated archive",

@@ -26,7 +26,8 @@ static bool matches_id(const struct ms_dest_item *it, const struct ms_header *h,
 static char *select_in(const struct ms_dest_item *items, size_t n, const char *dest, const char *sel)
 {
 	const char *tag = strncmp(sel, "tag:", 4) == 0 ? sel + 4 : NULL;
-	struct ms_strbuf cands = MS_STRBUF_INIT;
+	struct ms_strbuf cands = MS_STRBUF_INIT, avail = MS_STRBUF_INIT;
+	size_t n_avail = 0;
 	const struct ms_dest_item *found = NULL;
 	size_t hits = 0;
 	char *ret = NULL;
@@ -38,6 +39,8 @@ static char *select_in(const struct ms_dest_item *items, size_t n, const char *d
 		if (ms_read_header(items[i].path, &h) < 0)
 			continue; /* reported; a broken archive is never selected implicitly */
 		m = tag ? has_tag(&h, tag) : matches_id(&items[i], &h, sel);
+		if (n_avail++ < 5)
+			ms_strbuf_addf(&avail, "%s%s", n_avail > 1 ? ", " : "", h.snapshot_id);
 		if (m) {
 			if (!found)
 				found = &items[i];
@@ -48,13 +51,17 @@ static char *select_in(const struct ms_dest_item *items, size_t n, const char *d
 		if (m && tag)
 			break; /* newest first: the first hit is the newest */
 	}
-	if (hits == 0)
-		ms_log_error("no snapshot matches '%s' in '%s'", sel, dest);
+	if (hits == 0 && n_avail == 0)
+		ms_log_error("no snapshot matches '%s' in '%s' (it holds none)", sel, dest);
+	else if (hits == 0)
+		ms_log_error("no snapshot matches '%s' in '%s'; newest: %s%s", sel, dest, ms_strbuf_str(&avail),
+			     n_avail > 5 ? ", ..." : "");
 	else if (hits > 1)
 		ms_log_error("'%s' is ambiguous in '%s': it matches %s", sel, dest, ms_strbuf_str(&cands));
 	else
 		ret = ms_xstrdup(found->path);
 	ms_strbuf_release(&cands);
+	ms_strbuf_release(&avail);
 	return ret;
 }
 

@@ -8,6 +8,12 @@
 
 static int current_level = MS_LOG_INFO;
 static unsigned warnings;
+static int muted;
+
+void ms_log_mute(int on)
+{
+	muted = on;
+}
 
 void ms_log_set_level(int level)
 {
@@ -25,6 +31,8 @@ int ms_log_get_level(void)
 
 static void vlog(const char *prefix, const char *fmt, va_list ap)
 {
+	if (muted)
+		return;
 	fprintf(stderr, "modosnap: %s", prefix);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
@@ -44,6 +52,8 @@ void ms_log_warn(const char *fmt, ...)
 {
 	va_list ap;
 
+	if (muted)
+		return;
 	warnings++;
 	if (current_level < MS_LOG_WARN)
 		return;

@@ -53,7 +53,13 @@ check "one snapshot, verified" grep -qE 'verified:[0-9]{4}-' "$T/out"
 case_begin unknown_selector
 run_ms show nothing-like-this --dest "$D"
 expect_rc 1
-expect_stderr "modosnap: error: no snapshot matches 'nothing-like-this' in '$D'"
+check "unknown selector lists the candidates" grep -qE "^modosnap: error: no snapshot matches 'nothing-like-this' in '$D'; newest: [0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$" "$T/err"
+
+case_begin selector_in_empty_dest
+mkdir -p "$T/emptydest"
+run_ms verify some-id --dest "$T/emptydest"
+expect_rc 1
+expect_stderr "modosnap: error: no snapshot matches 'some-id' in '$T/emptydest' (it holds none)"
 
 case_begin lock_held
 exec 9>"$D/.modosnap.lock"
