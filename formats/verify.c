@@ -15,7 +15,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MS_DOC_MAX ((size_t)1 << 30) /* header/manifest larger than 1 GiB: refuse */
+/* Size limits for the JSON documents, so a tiny hostile archive cannot
+ * make us allocate gigabytes: the header is small by nature; the manifest
+ * grows with the entries already read (an entry's record is well under
+ * 64 KiB even with its xattrs). */
+#define MS_HEADER_MAX ((uint64_t)1 << 20)
+#define MS_MANIFEST_BASE ((uint64_t)16 << 20)
+#define MS_MANIFEST_PER_ENTRY ((uint64_t)64 << 10)
 
 /* What was read for one member. */
 struct seen {
@@ -31,6 +37,13 @@ struct vctx {
 	struct ms_verify_result *res;
 	bool saw_manifest;     /* a MANIFEST.json member was reached */
 };
+
+static uint64_t doc_limit(const struct vctx *v, const struct ms_entry *e)
+{
+	if (strcmp(e->path, MS_HEADER_NAME) == 0)
+		return MS_HEADER_MAX;
+	return MS_MANIFEST_BASE + (uint64_t)v->n_seen * MS_MANIFEST_PER_ENTRY;
+}
 
 /* Reads the current member fully, hashing it; with keep, also returns the
  * content (for the JSON documents). -1 after logging. */
@@ -48,7 +61,7 @@ static int read_member(struct vctx *v, const struct ms_entry *e, char sha[MS_HAS
 		ms_hash_update(h, buf, (size_t)n);
 		total += (uint64_t)n;
 		if (keep) {
-			if (total > MS_DOC_MAX) {
+			if (total > doc_limit(v, e)) {
 				ms_log_error("'%s': entry '%s' is too large", v->path, e->path);
 				goto out;
 			}
@@ -80,9 +93,12 @@ static void remember(struct vctx *v, const struct ms_entry *e, const char *sha)
 
 static int bad(const struct vctx *v, const char *member, const char *what)
 {
-	if (member)
-		ms_log_error("'%s': entry '%s': %s", v->path, member, what);
-	else
+	if (member) {
+		char *m = ms_printable(member);
+
+		ms_log_error("'%s': entry '%s': %s", v->path, m, what);
+		free(m);
+	} else
 		ms_log_error("'%s': %s", v->path, what);
 	return -1;
 }

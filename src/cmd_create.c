@@ -11,6 +11,7 @@
 #include "snapshot.h"
 #include "verify.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,17 @@ struct create_args {
 	bool no_db;
 	bool verify;
 };
+
+static bool valid_tag(const char *t)
+{
+	if (!*t || strlen(t) > 64)
+		return false;
+	for (; *t; t++)
+		if (!((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') || (*t >= '0' && *t <= '9') ||
+		      strchr("._-:+", *t)))
+			return false;
+	return true;
+}
 
 static int parse_create(int argc, char **argv, struct create_args *a)
 {
@@ -54,8 +66,8 @@ static int parse_create(int argc, char **argv, struct create_args *a)
 		case 'p': a->inst.postfix_dir = optarg; break;
 		case 'd': a->dest = optarg; break;
 		case 't':
-			if (!*optarg || strchr(optarg, ','))
-				return ms_cli_usage_error("create", "invalid tag '%s'", optarg);
+			if (!valid_tag(optarg))
+				return ms_cli_usage_error("create", "invalid tag (use letters, digits and . _ - : +)");
 			ms_strv_push(&a->tags, optarg);
 			break;
 		case 'n': a->note = optarg; break;
@@ -115,6 +127,29 @@ static int probe_dbs(const struct ms_instance *inst, struct ms_db_probe **out)
 	return failed ? -1 : 0;
 }
 
+static bool path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* A destination inside what is captured would archive earlier snapshots
+ * (and the partial being written) into each new one. */
+static int dest_outside_sources(const char *dest, const struct ms_instance *inst)
+{
+	char *real = realpath(dest, NULL);
+	int ret = 0;
+
+	if (!real)
+		return ms_log_error("unable to resolve '%s': %s", dest, strerror(errno));
+	if (path_within(real, inst->dir) || (inst->postfix && path_within(real, inst->postfix_dir)))
+		ret = ms_log_error("destination '%s' is inside a directory being captured ('%s'); choose "
+				   "another --dest", dest, path_within(real, inst->dir) ? inst->dir : inst->postfix_dir);
+	free(real);
+	return ret;
+}
+
 static int verify_new(const char *path)
 {
 	struct ms_verify_result vr;
@@ -124,7 +159,7 @@ static int verify_new(const char *path)
 	if (st != MS_VERIFY_OK)
 		return MS_EXIT_VERIFY;
 	if (ms_dest_mark_verified(path) < 0)
-		return MS_EXIT_FAILURE;
+		ms_log_warn("'%s' verified, but the verification record could not be written", path);
 	return MS_EXIT_OK;
 }
 
@@ -137,6 +172,7 @@ static int run_create(struct ms_cli *cli, struct create_args *a)
 	struct timespec t0, t1;
 	int lock = -1, ret = MS_EXIT_FAILURE;
 	const char *dest;
+	bool existed;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	inst = ms_instance_discover(cli->config, &a->inst);
@@ -145,8 +181,14 @@ static int run_create(struct ms_cli *cli, struct create_args *a)
 	dest = a->dest ? a->dest : cli->config->dest ? cli->config->dest : MS_DEFAULT_DEST;
 	if (!a->no_db && probe_dbs(inst, &probes) < 0)
 		goto out;
+	existed = ms_is_dir(dest);
 	if (ms_dest_prepare(dest) < 0)
 		goto out;
+	if (dest_outside_sources(dest, inst) < 0) {
+		if (!existed)
+			rmdir(dest); /* leave nothing behind in the instance */
+		goto out;
+	}
 	lock = ms_dest_lock(dest);
 	if (lock < 0) {
 		ret = lock == -2 ? MS_EXIT_LOCKED : MS_EXIT_FAILURE;

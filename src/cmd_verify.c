@@ -85,7 +85,9 @@ int cmd_verify(struct ms_cli *cli, int argc, char **argv)
 		return MS_EXIT_FAILURE;
 	st = ms_verify_archive(path, &vr);
 	if (st == MS_VERIFY_OK) {
-		ret = ms_dest_mark_verified(path) < 0 ? MS_EXIT_FAILURE : MS_EXIT_OK;
+		if (ms_dest_mark_verified(path) < 0)
+			ms_log_warn("'%s' verified, but the verification record could not be written", path);
+		ret = ms_cli_exit_code(0);
 		if (ms_log_get_level() >= MS_LOG_INFO)
 			printf("ok: %s: %llu entries, %llu bytes of content, snapshot %s\n", path,
 			       (unsigned long long)vr.entries, (unsigned long long)vr.data_bytes,
@@ -107,17 +109,28 @@ static json_t *header_json(const struct ms_header *h)
 	return j ? j : json_null();
 }
 
+/* Archive text is untrusted: printed through ms_printable, the copies
+ * kept in `pool` until the caller clears it. */
+static const char *P(struct ms_strv *pool, const char *s)
+{
+	ms_strv_push_owned(pool, ms_printable(s));
+	return pool->v[pool->n - 1];
+}
+
 static void print_list_text(const struct ms_dest_item *it, const struct ms_header *h, const char *when,
 			    int verified)
 {
-	printf("%-26s %-20s modoboa-%-8s %8.1f MiB  ", h->snapshot_id, h->created,
-	       h->versions.modoboa ? h->versions.modoboa : "unknown", (double)it->size / (1024.0 * 1024.0));
+	struct ms_strv pool = { 0 };
+
+	printf("%-26s %-20s modoboa-%-8s %8.1f MiB  ", P(&pool, h->snapshot_id), P(&pool, h->created),
+	       P(&pool, h->versions.modoboa ? h->versions.modoboa : "unknown"), (double)it->size / (1024.0 * 1024.0));
 	for (size_t i = 0; i < h->components.n; i++)
-		printf("%s%s", i ? "," : "", h->components.v[i]);
+		printf("%s%s", i ? "," : "", P(&pool, h->components.v[i]));
 	printf("  tags:%s", h->tags.n ? "" : "-");
 	for (size_t i = 0; i < h->tags.n; i++)
-		printf("%s%s", i ? "," : "", h->tags.v[i]);
+		printf("%s%s", i ? "," : "", P(&pool, h->tags.v[i]));
 	printf("  verified:%s\n", verified ? when : "never");
+	ms_strv_clear(&pool);
 }
 
 static json_t *list_json_item(const struct ms_dest_item *it, const struct ms_header *h, const char *when,
@@ -175,32 +188,34 @@ static void print_show_text(const char *path, const struct ms_verify_result *vr)
 {
 	const struct ms_header *h = &vr->header;
 	unsigned long long files = 0, bytes = 0, changed = 0;
+	struct ms_strv pool = { 0 };
 
 	for (size_t i = 0; i < vr->manifest.n_entries; i++) {
 		files += vr->manifest.entries[i].e.type == MS_ENTRY_FILE;
 		bytes += vr->manifest.entries[i].e.size;
 		changed += (vr->manifest.entries[i].flags & MS_MF_CHANGED) != 0;
 	}
-	printf("archive      %s\nsnapshot     %s\ncreated      %s\nhost         %s\ninstance     %s\n", path,
-	       h->snapshot_id, h->created, h->host, h->instance);
-	printf("tool         modosnap %s\nmodoboa      %s\ndjango       %s\npython       %s\n", h->tool_version,
-	       h->versions.modoboa ? h->versions.modoboa : "unknown",
-	       h->versions.django ? h->versions.django : "unknown",
-	       h->versions.python ? h->versions.python : "unknown");
+	printf("archive      %s\nsnapshot     %s\ncreated      %s\nhost         %s\ninstance     %s\n", P(&pool, path),
+	       P(&pool, h->snapshot_id), P(&pool, h->created), P(&pool, h->host), P(&pool, h->instance));
+	printf("tool         modosnap %s\nmodoboa      %s\ndjango       %s\npython       %s\n", P(&pool, h->tool_version),
+	       P(&pool, h->versions.modoboa ? h->versions.modoboa : "unknown"),
+	       P(&pool, h->versions.django ? h->versions.django : "unknown"),
+	       P(&pool, h->versions.python ? h->versions.python : "unknown"));
 	printf("components   ");
 	for (size_t i = 0; i < h->components.n; i++)
-		printf("%s%s", i ? ", " : "", h->components.v[i]);
+		printf("%s%s", i ? ", " : "", P(&pool, h->components.v[i]));
 	printf("\ntags         ");
 	for (size_t i = 0; i < h->tags.n; i++)
-		printf("%s%s", i ? ", " : "", h->tags.v[i]);
-	printf("\nnote         %s\n", h->note ? h->note : "");
-	printf("entries      %zu (%llu files, %llu bytes; %llu changed while read; %zu skipped)\n",
+		printf("%s%s", i ? ", " : "", P(&pool, h->tags.v[i]));
+	printf("\nnote         %s\n", P(&pool, h->note ? h->note : ""));
+	printf("entries      %zu in the manifest (%llu files, %llu bytes; %llu changed while read; %zu skipped)\n",
 	       vr->manifest.n_entries, files, bytes, changed, vr->manifest.n_skipped);
 	for (size_t i = 0; i < vr->manifest.n_entries; i++)
 		if (vr->manifest.entries[i].flags & MS_MF_CHANGED)
-			printf("  changed while read: %s\n", vr->manifest.entries[i].e.path);
+			printf("  changed while read: %s\n", P(&pool, vr->manifest.entries[i].e.path));
 	for (size_t i = 0; i < vr->manifest.n_skipped; i++)
-		printf("  skipped %s: %s\n", vr->manifest.skipped[i].reason, vr->manifest.skipped[i].path);
+		printf("  skipped %s: %s\n", P(&pool, vr->manifest.skipped[i].reason), P(&pool, vr->manifest.skipped[i].path));
+	ms_strv_clear(&pool);
 }
 
 int cmd_show(struct ms_cli *cli, int argc, char **argv)

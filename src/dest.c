@@ -67,11 +67,29 @@ int ms_dest_lock(const char *dest)
 	return fd;
 }
 
-static bool has_suffix(const char *s, const char *suffix)
+/* Ours: a snapshot name plus ".partial", a regular file we own. */
+static bool is_our_partial(int dfd, const char *name)
 {
-	size_t ls = strlen(s), lx = strlen(suffix);
+	size_t len = strlen(name), plen = strlen(MS_PARTIAL_SUFFIX);
+	struct ms_snapname sn;
+	struct stat st;
+	char *base;
+	bool ok;
 
-	return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
+	if (len <= plen || strcmp(name + len - plen, MS_PARTIAL_SUFFIX) != 0)
+		return false;
+	base = ms_xstrndup(name, len - plen);
+	ok = ms_snapname_parse(base, &sn) == 0;
+	if (ok)
+		ms_snapname_clear(&sn);
+	free(base);
+	if (!ok)
+		return false;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+		ms_log_warn("'%s' looks like a partial snapshot but is not a regular file of ours; left alone", name);
+		return false;
+	}
+	return true;
 }
 
 int ms_dest_clean_partials(const char *dest)
@@ -83,12 +101,11 @@ int ms_dest_clean_partials(const char *dest)
 	if (!d)
 		return ms_log_error("unable to read directory '%s': %s", dest, strerror(errno));
 	while ((de = readdir(d))) {
-		if (!has_suffix(de->d_name, MS_SNAPNAME_SUFFIX MS_PARTIAL_SUFFIX))
+		if (!is_our_partial(dirfd(d), de->d_name))
 			continue;
 		if (unlinkat(dirfd(d), de->d_name, 0) < 0) {
-			ms_log_error("unable to remove stale '%s/%s': %s", dest, de->d_name, strerror(errno));
-			closedir(d);
-			return -1;
+			ms_log_warn("unable to remove stale '%s/%s': %s", dest, de->d_name, strerror(errno));
+			continue;
 		}
 		ms_log_info("removed stale partial snapshot '%s/%s'", dest, de->d_name);
 		removed++;

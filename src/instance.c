@@ -127,12 +127,16 @@ static int read_key(const struct db_reader *r, const char *key, const char *cfg_
 	default:
 		break;
 	}
+	/* The expression of a PASSWORD may hold the password itself
+	 * (os.environ.get('X', 'fallback')): it is never shown. */
+	if (v->type == MS_PY_EXPR && strcmp(cfg_key, "password") == 0)
+		return ms_log_error("'%s':%d: cannot resolve DATABASES['%s']['%s'] (an expression) without running "
+				    "Python; set it in the config file: [db:%s] password_file = FILE",
+				    r->settings, v->line, r->alias, key, r->alias);
 	if (v->type == MS_PY_EXPR)
 		return ms_log_error("'%s':%d: cannot resolve DATABASES['%s']['%s'] = %s without running Python; "
-				    "set it in the config file: [db:%s] %s = %s",
-				    r->settings, v->line, r->alias, key, v->str, r->alias,
-				    strcmp(cfg_key, "password") == 0 ? "password_file" : cfg_key,
-				    strcmp(cfg_key, "password") == 0 ? "FILE" : "VALUE");
+				    "set it in the config file: [db:%s] %s = VALUE",
+				    r->settings, v->line, r->alias, key, v->str, r->alias, cfg_key);
 	return ms_log_error("'%s':%d: DATABASES['%s']['%s'] is a %s, expected a string",
 			    r->settings, v->line, r->alias, key, ms_py_type_name(v->type));
 }
@@ -202,8 +206,10 @@ static int read_db(const struct db_reader *r, struct ms_dbconf *db)
 	    read_key(r, "PORT", "port", c ? c->port : NULL, &db->port) < 0 ||
 	    read_key(r, "PASSWORD", "password", c ? c->password : NULL, &pw) < 0)
 		return -1;
-	if (!db->name || !*db->name)
+	if (!db->name || !*db->name) {
+		ms_free_secret(pw);
 		return ms_log_error("'%s':%d: DATABASES['%s'] has no NAME", r->settings, r->line, r->alias);
+	}
 	if (!db->user)
 		db->user = ms_xstrdup("");
 	if (!db->host)
@@ -239,16 +245,17 @@ static int read_databases_dict(struct ms_instance *inst, const struct ms_config 
 
 		if (k->type != MS_PY_STR)
 			return ms_log_error("'%s':%d: DATABASES has a key that is not a string (%s)",
-					    inst->settings_path, k->line, k->type == MS_PY_EXPR ? k->str : ms_py_type_name(k->type));
+					    inst->settings_path, k->line,
+					    k->type == MS_PY_EXPR ? "an expression" : ms_py_type_name(k->type));
 		r.alias = k->str;
 		r.cfg = ms_config_db(cfg, k->str);
 		if (v->type == MS_PY_DICT)
 			r.dict = v;
 		else if (!(r.cfg && r.cfg->engine && r.cfg->name))
-			return ms_log_error("'%s':%d: cannot resolve DATABASES['%s'] = %s without running Python; "
+			return ms_log_error("'%s':%d: cannot resolve DATABASES['%s'] (%s) without running Python; "
 					    "describe it in the config file: [db:%s] with engine, name, user, host, port and password_file",
 					    inst->settings_path, v->line, k->str,
-					    v->type == MS_PY_EXPR ? v->str : ms_py_type_name(v->type), k->str);
+					    v->type == MS_PY_EXPR ? "an expression" : ms_py_type_name(v->type), k->str);
 		if (read_db(&r, &db) < 0) {
 			dbconf_clear(&db);
 			return -1;
@@ -306,10 +313,10 @@ static int read_databases(struct ms_instance *inst, const struct ms_config *cfg,
 			    inst->settings_path, b.star_import_line);
 	if (b.value->type != MS_PY_DICT) {
 		if (cfg->n_dbs == 0)
-			return ms_log_error("'%s':%d: cannot resolve DATABASES = %s without running Python; "
+			return ms_log_error("'%s':%d: cannot resolve DATABASES (%s) without running Python; "
 					    "describe the databases in the config file ([db:ALIAS] sections)",
 					    inst->settings_path, b.line,
-					    b.value->type == MS_PY_EXPR ? b.value->str : ms_py_type_name(b.value->type));
+					    b.value->type == MS_PY_EXPR ? "an expression" : ms_py_type_name(b.value->type));
 	} else if (read_databases_dict(inst, cfg, b.value) < 0) {
 		return -1;
 	}

@@ -75,7 +75,9 @@ char *ms_dest_select(const char *dest, const char *selector)
 		ms_log_error("empty snapshot selector");
 		return NULL;
 	}
-	if (strchr(selector, '/') || ms_is_file(selector)) {
+	/* Only a selector with a '/' is a path ("./x.tar.zst"): a file named
+	 * "latest" in the current directory must not hijack the selection. */
+	if (strchr(selector, '/')) {
 		if (!ms_is_file(selector)) {
 			ms_log_error("snapshot '%s' not found", selector);
 			return NULL;

@@ -33,12 +33,20 @@ void ms_snapshot_install_signal_cleanup(void)
 {
 	struct sigaction sa;
 
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_fatal_signal;
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction old;
+
+		/* A signal ignored by whoever started us (nohup, a supervisor)
+		 * stays ignored. */
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			continue;
+		sigaction(sigs[i], &sa, NULL);
+	}
 }
 
 static void set_partial_for_signal(const char *path)
@@ -160,17 +168,24 @@ static int fsync_dir(const char *dir)
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int ret = 0;
 
-	if (fd < 0 || fsync(fd) < 0)
-		ret = ms_log_error("unable to sync directory '%s': %s", dir, strerror(errno));
+	if (fd < 0 || fsync(fd) < 0) {
+		ms_log_warn("unable to sync directory '%s': %s", dir, strerror(errno));
+		ret = -1;
+	}
 	if (fd >= 0)
 		close(fd);
 	return ret;
 }
 
 /* fsync + close + link to the final name (never replacing one) + unlink
- * the partial name + fsync the directory. */
+ * the partial name + fsync the directory. Signals are held from the link
+ * on, so an interrupt cannot leave a published archive behind a failure
+ * report. Once linked, the archive is complete: a failing directory fsync
+ * is a warning (exit 3), not a failure. */
 static int publish(int fd, const char *partial, const char *final, const char *dest)
 {
+	sigset_t all, old;
+
 	if (fsync(fd) < 0) {
 		ms_log_error("unable to sync '%s': %s", partial, strerror(errno));
 		close(fd);
@@ -178,10 +193,18 @@ static int publish(int fd, const char *partial, const char *final, const char *d
 	}
 	if (close(fd) < 0)
 		return ms_log_error("unable to write '%s': %s", partial, strerror(errno));
-	if (link(partial, final) < 0)
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	if (link(partial, final) < 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		return ms_log_error("unable to create '%s': %s", final, strerror(errno));
+	}
 	unlink(partial);
-	return fsync_dir(dest);
+	partial_for_signal[0] = '\0';
+	if (fsync_dir(dest) < 0)
+		ms_log_warn("'%s' is complete, but the directory may not be on disk yet", final);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return 0;
 }
 
 int ms_snapshot_create(const struct ms_instance *inst, const struct ms_create_opts *o,
@@ -218,7 +241,7 @@ int ms_snapshot_create(const struct ms_instance *inst, const struct ms_create_op
 		ms_log_error("unable to create '%s': %s", partial, strerror(errno));
 		goto out;
 	}
-	w = ms_archive_writer_open(fd, final, &wopts);
+	w = ms_archive_writer_open(fd, partial, &wopts);
 	if (!w || write_members(w, inst, o, &h, now, res) < 0 ||
 	    ms_archive_writer_close(w, &res->archive) < 0) {
 		close(fd);

@@ -208,6 +208,32 @@ int ms_parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned
 	return 0;
 }
 
+char *ms_printable(const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = 0;
+	char *out, *o;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		n += (*p < 0x20 || *p == 0x7f) ? 4 : *p == '\\' ? 2 : 1;
+	out = o = ms_xmalloc(n + 1);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			*o++ = '\\';
+			*o++ = 'x';
+			*o++ = hex[*p >> 4];
+			*o++ = hex[*p & 15];
+		} else if (*p == '\\') {
+			*o++ = '\\';
+			*o++ = '\\';
+		} else {
+			*o++ = (char)*p;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
 void ms_secure_zero(void *p, size_t n)
 {
 	if (p && n)

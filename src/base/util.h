@@ -37,6 +37,11 @@ bool ms_is_file(const char *path);
  * digits. Returns 0 and sets *out on success, -1 (nothing logged) otherwise. */
 int ms_parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out);
 
+/* A copy of s safe to print on a terminal: control characters (and DEL)
+ * become \xNN, backslashes \\. Caller frees. For text that comes from
+ * archives or file names. */
+char *ms_printable(const char *s);
+
 /* Overwrites memory holding a secret before it is freed. */
 void ms_secure_zero(void *p, size_t n);
 /* Zeroes and frees a NUL-terminated secret; NULL is a no-op. */

@@ -76,7 +76,26 @@ with_databases "DATABASES = {
 }"
 run_ms inspect --instance "$INST" --postfix-dir "$PF" --no-db
 expect_rc 1
-expect_stderr "modosnap: error: '$SETTINGS':8: cannot resolve DATABASES['default']['PASSWORD'] = os.environ['DB_PASSWORD'] without running Python; set it in the config file: [db:default] password_file = FILE"
+expect_stderr "modosnap: error: '$SETTINGS':8: cannot resolve DATABASES['default']['PASSWORD'] (an expression) without running Python; set it in the config file: [db:default] password_file = FILE"
+
+case_begin password_expression_never_shown
+with_databases "DATABASES = {
+    'default': {
+        'ENGINE': 'django.db.backends.postgresql',
+        'NAME': 'modoboa',
+        'PASSWORD': os.environ.get('PGPW', 'fallback-Secr3t'),
+    },
+}"
+run_ms inspect --instance "$INST" --postfix-dir "$PF" --no-db
+expect_rc 1
+expect_no_secret "fallback-Secr3t" "fallback password in an expression"
+
+case_begin alias_expression_never_shown
+with_databases "DATABASES = {'default': dict(ENGINE='django.db.backends.postgresql', NAME='m', PASSWORD='dict-Secr3t')}"
+run_ms inspect --instance "$INST" --postfix-dir "$PF" --no-db
+expect_rc 1
+expect_stderr "modosnap: error: '$SETTINGS':4: cannot resolve DATABASES['default'] (an expression) without running Python; describe it in the config file: [db:default] with engine, name, user, host, port and password_file"
+expect_no_secret "dict-Secr3t" "password inside an alias expression"
 
 case_begin unresolvable_host
 with_databases "DATABASES = {

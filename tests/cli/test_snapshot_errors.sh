@@ -15,6 +15,17 @@ run_ms create --instance "$INST" --dest "$D" --level 25 --no-db
 expect_rc 2
 expect_stderr "modosnap: error: invalid level '25' (expected 1-19); try 'modosnap help create'"
 
+case_begin create_bad_tag
+run_ms create --instance "$INST" --dest "$D" --tag "$(printf 'a\033[2Jb')" --no-db
+expect_rc 2
+expect_stderr "modosnap: error: invalid tag (use letters, digits and . _ - : +); try 'modosnap help create'"
+
+case_begin dest_inside_instance
+run_ms create --instance "$INST" --postfix-dir "$PF" --dest "$INST/backups" --no-db
+expect_rc 1
+expect_stderr "modosnap: error: destination '$INST/backups' is inside a directory being captured ('$INST'); choose another --dest"
+check "nothing created inside the instance" test ! -e "$INST/backups"
+
 case_begin verify_missing_argument
 run_ms verify
 expect_rc 2

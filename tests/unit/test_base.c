@@ -168,6 +168,19 @@ static void test_read_file(void **state)
 	assert_null(ms_read_file(path, 10, NULL)); /* missing */
 }
 
+static void test_printable(void **state)
+{
+	char *p;
+
+	(void)state;
+	p = ms_printable("plain caf\xc3\xa9 text");
+	assert_string_equal(p, "plain caf\xc3\xa9 text");
+	free(p);
+	p = ms_printable("a\x1b[2Jb\n\x7f\\");
+	assert_string_equal(p, "a\\x1b[2Jb\\x0a\\x7f\\\\");
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -177,6 +190,7 @@ int main(void)
 		cmocka_unit_test(test_strv),
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_read_file),
+		cmocka_unit_test(test_printable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

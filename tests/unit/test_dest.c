@@ -85,7 +85,20 @@ static void test_partials_and_list(void **state)
 	touch(root, "h_20260201T000000Z_modoboa-2.3.2.tar.zst", "cc");
 	touch(root, "h_20260401T000000Z_modoboa-2.3.2.tar.zst.partial", "x");
 	touch(root, "notes.txt", "x");
+	touch(root, "mydata.tar.zst.partial", "not ours: not a snapshot name");
+	{
+		char *dir = ms_path_join(root, "h_20260501T000000Z_modoboa-2.3.2.tar.zst.partial");
+
+		assert_int_equal(mkdir(dir, 0700), 0); /* not a regular file: left alone */
+		free(dir);
+	}
 	assert_int_equal(ms_dest_clean_partials(root), 1);
+	{
+		char *other = ms_path_join(root, "mydata.tar.zst.partial");
+
+		assert_true(ms_is_file(other));
+		free(other);
+	}
 	assert_int_equal(ms_dest_clean_partials(root), 0);
 	assert_int_equal(ms_dest_list(root, &items, &n), 0);
 	assert_int_equal(n, 3);
