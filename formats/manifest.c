@@ -438,6 +438,30 @@ static void dump_array_member(struct ms_strbuf *sb, const char *key, const struc
 	ms_strbuf_addstr(sb, last ? "\n" : ",\n");
 }
 
+static json_t *db_element(const struct ms_manifest *m, size_t i)
+{
+	const struct ms_manifest_db *db = &m->dbs[i];
+	json_t *o = need(json_object()), *tables = need(json_array());
+
+	put(o, "alias", text_new(db->alias));
+	put(o, "engine", text_new(db->engine));
+	put(o, "server_version", text_or_null(db->server_version));
+	put(o, "encoding", text_or_null(db->encoding));
+	for (size_t k = 0; k < db->n_tables; k++) {
+		const struct ms_manifest_table *t = &db->tables[k];
+		json_t *to = need(json_object());
+
+		put(to, "schema", text_new(t->schema));
+		put(to, "name", text_new(t->name));
+		put(to, "rows", need(json_integer(t->rows)));
+		put(to, "digest", text_new(t->digest));
+		put(to, "chunks", need(json_integer((json_int_t)t->chunks)));
+		push(tables, to);
+	}
+	put(o, "tables", tables);
+	return o;
+}
+
 char *ms_manifest_encode(const struct ms_manifest *m)
 {
 	struct ms_strbuf sb = MS_STRBUF_INIT;
@@ -446,7 +470,9 @@ char *ms_manifest_encode(const struct ms_manifest *m)
 	dump_member(&sb, "format_version", json_integer(m->format_version), false);
 	dump_member(&sb, "snapshot_id", text_new(m->snapshot_id), false);
 	dump_array_member(&sb, "entries", m, m->n_entries, entry_element, false);
-	dump_array_member(&sb, "skipped", m, m->n_skipped, skipped_element, true);
+	dump_array_member(&sb, "skipped", m, m->n_skipped, skipped_element, m->n_dbs == 0);
+	if (m->n_dbs)
+		dump_array_member(&sb, "databases", m, m->n_dbs, db_element, true);
 	ms_strbuf_addstr(&sb, "}\n");
 	return ms_strbuf_detach(&sb);
 }
@@ -1119,6 +1145,87 @@ static int decode_skipped(const struct dec *d, json_t *root, struct ms_manifest 
 	return 0;
 }
 
+static bool is_hex64(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n]; n++)
+		if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+			return false;
+	return n == 64;
+}
+
+static int decode_table(const struct dec *d, json_t *x, const struct loc *at, struct ms_manifest_table *t)
+{
+	long long chunks;
+	char *digest = NULL;
+
+	if (!json_is_object(x))
+		return wrong_type(d, at, "an object", x);
+	if (dup_str(d, x, at, "schema", false, &t->schema) < 0 || dup_str(d, x, at, "name", false, &t->name) < 0 ||
+	    get_int(d, x, at, "rows", 0, LLONG_MAX, "0 or more", &t->rows) < 0 ||
+	    get_int(d, x, at, "chunks", 0, LLONG_MAX, "0 or more", &chunks) < 0 ||
+	    dup_str(d, x, at, "digest", false, &digest) < 0)
+		return -1;
+	t->chunks = (unsigned long)chunks;
+	if (!is_hex64(digest)) {
+		struct loc here = { at, "digest", 0 };
+
+		free(digest);
+		return bad(d, &here, "is not a 64-digit hex string");
+	}
+	memcpy(t->digest, digest, 65);
+	free(digest);
+	return 0;
+}
+
+static int decode_db(const struct dec *d, json_t *x, const struct loc *at, struct ms_manifest_db *db)
+{
+	struct loc tat = { at, "tables", 0 };
+	json_t *a, *t;
+	size_t i;
+
+	if (!json_is_object(x))
+		return wrong_type(d, at, "an object", x);
+	if (dup_str(d, x, at, "alias", false, &db->alias) < 0 || dup_str(d, x, at, "engine", false, &db->engine) < 0 ||
+	    dup_str(d, x, at, "server_version", true, &db->server_version) < 0 ||
+	    dup_str(d, x, at, "encoding", true, &db->encoding) < 0)
+		return -1;
+	if (!(a = get_typed(d, x, at, "tables", JSON_ARRAY, "an array")))
+		return -1;
+	db->tables = ms_xcalloc(json_array_size(a) + 1, sizeof(*db->tables));
+	json_array_foreach(a, i, t) {
+		struct loc item = { &tat, NULL, i };
+
+		db->n_tables = i + 1;
+		if (decode_table(d, t, &item, &db->tables[i]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* "databases" is optional: archives without dumps do not carry it. */
+static int decode_dbs(const struct dec *d, json_t *root, struct ms_manifest *m)
+{
+	struct loc at = { NULL, "databases", 0 };
+	json_t *a = json_object_get(root, "databases"), *x;
+	size_t i;
+
+	if (!a)
+		return 0;
+	if (!json_is_array(a))
+		return wrong_type(d, &at, "an array", a);
+	m->dbs = ms_xcalloc(json_array_size(a) + 1, sizeof(*m->dbs));
+	json_array_foreach(a, i, x) {
+		struct loc item = { &at, NULL, i };
+
+		m->n_dbs = i + 1;
+		if (decode_db(d, x, &item, &m->dbs[i]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int ms_manifest_decode(const char *name, const char *text, size_t len, struct ms_manifest *out)
 {
 	struct dec d = { name, "manifest" };
@@ -1130,7 +1237,7 @@ int ms_manifest_decode(const char *name, const char *text, size_t len, struct ms
 		return -1;
 	if (check_format_version(&d, root, &m.format_version) == 0 &&
 	    get_snapshot_id(&d, root, &m.snapshot_id) == 0 && decode_entries(&d, root, &m) == 0 &&
-	    decode_skipped(&d, root, &m) == 0)
+	    decode_skipped(&d, root, &m) == 0 && decode_dbs(&d, root, &m) == 0)
 		ret = 0;
 	json_decref(root);
 	if (ret < 0) {
@@ -1256,8 +1363,45 @@ void ms_header_clear(struct ms_header *h)
 	memset(h, 0, sizeof(*h));
 }
 
+struct ms_manifest_db *ms_manifest_add_db(struct ms_manifest *m)
+{
+	m->dbs = ms_xrealloc(m->dbs, (m->n_dbs + 1) * sizeof(*m->dbs));
+	memset(&m->dbs[m->n_dbs], 0, sizeof(*m->dbs));
+	return &m->dbs[m->n_dbs++];
+}
+
+void ms_manifest_db_add_table(struct ms_manifest_db *db, const char *schema, const char *name, long long rows,
+			      const char *digest, unsigned long chunks)
+{
+	struct ms_manifest_table *t;
+
+	db->tables = ms_xrealloc(db->tables, (db->n_tables + 1) * sizeof(*db->tables));
+	t = &db->tables[db->n_tables++];
+	t->schema = ms_xstrdup(schema);
+	t->name = ms_xstrdup(name);
+	t->rows = rows;
+	snprintf(t->digest, sizeof(t->digest), "%s", digest);
+	t->chunks = chunks;
+}
+
+static void db_free(struct ms_manifest_db *db)
+{
+	free(db->alias);
+	free(db->engine);
+	free(db->server_version);
+	free(db->encoding);
+	for (size_t k = 0; k < db->n_tables; k++) {
+		free(db->tables[k].schema);
+		free(db->tables[k].name);
+	}
+	free(db->tables);
+}
+
 void ms_manifest_clear(struct ms_manifest *m)
 {
+	for (size_t i = 0; i < m->n_dbs; i++)
+		db_free(&m->dbs[i]);
+	free(m->dbs);
 	free(m->snapshot_id);
 	for (size_t i = 0; i < m->n_entries; i++)
 		ms_entry_clear(&m->entries[i].e);

@@ -71,6 +71,25 @@ struct ms_skipped {
 	char *reason; /* "socket", "fifo", "device" */
 };
 
+/* One table's data in a database dump (manifest "databases"). */
+struct ms_manifest_table {
+	char *schema;
+	char *name;
+	long long rows;
+	char digest[MS_HASH_HEX_MAX]; /* multiset digest of the rows (FORMAT.md §7.4) */
+	unsigned long chunks;         /* data members db/<alias>/data/<schema>.<name>/NNNNNN.* */
+};
+
+/* One database dumped into the snapshot. */
+struct ms_manifest_db {
+	char *alias;
+	char *engine;          /* "postgresql" | "mysql" */
+	char *server_version;
+	char *encoding;        /* database encoding / default charset */
+	struct ms_manifest_table *tables;
+	size_t n_tables;
+};
+
 struct ms_manifest {
 	int format_version;
 	char *snapshot_id;             /* must equal the header's */
@@ -78,6 +97,8 @@ struct ms_manifest {
 	size_t n_entries;
 	struct ms_skipped *skipped;
 	size_t n_skipped;
+	struct ms_manifest_db *dbs;    /* "databases": absent (0) when no database was dumped */
+	size_t n_dbs;
 	size_t alloc_entries, alloc_skipped; /* capacity; grown by ms_manifest_add* (zeroed == empty) */
 };
 
@@ -97,6 +118,11 @@ int ms_manifest_decode(const char *name, const char *text, size_t len, struct ms
 /* Appends a copy of e with its digest and flags. */
 void ms_manifest_add(struct ms_manifest *m, const struct ms_entry *e, const char *sha256, uint32_t flags);
 void ms_manifest_add_skipped(struct ms_manifest *m, const char *path, const char *reason);
+/* Appends an empty database record and returns it (owned by m). */
+struct ms_manifest_db *ms_manifest_add_db(struct ms_manifest *m);
+/* Appends a table record to db (strings copied). */
+void ms_manifest_db_add_table(struct ms_manifest_db *db, const char *schema, const char *name, long long rows,
+			      const char *digest, unsigned long chunks);
 /* Looks an entry up by member path (linear scan is fine for
  * verify's sequential use: it keeps its own index); NULL when absent. */
 const struct ms_manifest_entry *ms_manifest_find(const struct ms_manifest *m, const char *path);

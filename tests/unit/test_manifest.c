@@ -485,6 +485,16 @@ static const struct err_case err_cases[] = {
 	  ERR "invalid manifest: entries[1] is an integer, not an object\n" },
 	{ "missing skipped", false, "{'format_version':1,'snapshot_id':'" ID "','entries':[]}",
 	  ERR "invalid manifest: skipped is missing\n" },
+	{ "databases not an array", false, "{'format_version':1,'snapshot_id':'" ID "','entries':[],'skipped':[],'databases':{}}",
+	  ERR "invalid manifest: databases is an object, not an array\n" },
+	{ "table digest not hex", false, "{'format_version':1,'snapshot_id':'" ID "','entries':[],'skipped':[],'databases':[{'alias':'default','engine':'postgresql','server_version':'15.4',"
+	  "'encoding':'UTF8','tables':[{'schema':'public','name':'t','rows':1,'chunks':1,'digest':'xyz'}]}]}",
+	  ERR "invalid manifest: databases[0].tables[0].digest is not a 64-digit hex string\n" },
+	{ "table rows negative", false, "{'format_version':1,'snapshot_id':'" ID "','entries':[],'skipped':[],'databases':[{'alias':'default','engine':'postgresql','server_version':null,"
+	  "'encoding':null,'tables':[{'schema':'public','name':'t','rows':-1,'chunks':0,'digest':'x'}]}]}",
+	  ERR "invalid manifest: databases[0].tables[0].rows -1 is out of range (0 or more)\n" },
+	{ "database without alias", false, "{'format_version':1,'snapshot_id':'" ID "','entries':[],'skipped':[],'databases':[{'engine':'postgresql','tables':[]}]}",
+	  ERR "invalid manifest: databases[0].alias is missing\n" },
 	{ "uppercase sha256", false,
 	  MANI(FILE_E("a") "," ENTRY("'b'", "'file'", "0",
 				    "'E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855'", "420", "")),
@@ -745,6 +755,46 @@ static void test_100k_entries(void **state)
 	ms_manifest_clear(&back);
 }
 
+
+/* Database records survive a round trip; archives without dumps carry none. */
+static void test_databases_round_trip(void **state)
+{
+	struct ms_manifest m = { 0 }, back = { 0 };
+	struct ms_manifest_db *db;
+	char *text;
+
+	(void)state;
+	m.format_version = 1;
+	m.snapshot_id = ms_xstrdup("20261130T045323Z-0a1b2c3d");
+	text = ms_manifest_encode(&m);
+	assert_null(strstr(text, "databases"));
+	free(text);
+	db = ms_manifest_add_db(&m);
+	db->alias = ms_xstrdup("amavis");
+	db->engine = ms_xstrdup("postgresql");
+	db->server_version = ms_xstrdup("15.20");
+	db->encoding = ms_xstrdup("LATIN1");
+	ms_manifest_db_add_table(db, "public", "msgs", 1000000,
+				 "00000000000000000000000000000000000000000000000000000000000000ff", 12);
+	ms_manifest_db_add_table(db, "quarantine schema", "t\u00e9", 0,
+				 "0000000000000000000000000000000000000000000000000000000000000000", 0);
+	text = ms_manifest_encode(&m);
+	assert_int_equal(ms_manifest_decode("x", text, strlen(text), &back), 0);
+	assert_int_equal(back.n_dbs, 1);
+	assert_string_equal(back.dbs[0].alias, "amavis");
+	assert_string_equal(back.dbs[0].encoding, "LATIN1");
+	assert_int_equal(back.dbs[0].n_tables, 2);
+	assert_string_equal(back.dbs[0].tables[0].name, "msgs");
+	assert_int_equal(back.dbs[0].tables[0].rows, 1000000);
+	assert_int_equal(back.dbs[0].tables[0].chunks, 12);
+	assert_string_equal(back.dbs[0].tables[0].digest,
+			    "00000000000000000000000000000000000000000000000000000000000000ff");
+	assert_string_equal(back.dbs[0].tables[1].schema, "quarantine schema");
+	free(text);
+	ms_manifest_clear(&m);
+	ms_manifest_clear(&back);
+}
+
 /* --- main ------------------------------------------------------------------- */
 
 #define N_ERR (sizeof(err_cases) / sizeof(err_cases[0]))
@@ -760,6 +810,7 @@ static const struct { const char *name; CMUnitTestFunction fn; } plain_tests[] =
 	{ "snapshot id format", test_id_format },
 	{ "snapshot ids sort by time and are unique", test_id_order_and_uniqueness },
 	{ "100k-entry round trip", test_100k_entries },
+	{ "database records round trip", test_databases_round_trip },
 };
 #define N_PLAIN (sizeof(plain_tests) / sizeof(plain_tests[0]))
 
