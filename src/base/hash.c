@@ -58,6 +58,18 @@ void ms_hash_free(struct ms_hash *h)
 	free(h);
 }
 
+void ms_sha256_raw(const void *data, size_t len, unsigned char out[32])
+{
+	static __thread EVP_MD_CTX *ctx;
+	unsigned int n = 0;
+
+	if (!ctx && !(ctx = EVP_MD_CTX_new()))
+		MS_BUG("EVP_MD_CTX_new failed");
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(ctx, data, len) != 1 ||
+	    EVP_DigestFinal_ex(ctx, out, &n) != 1 || n != 32)
+		MS_BUG("SHA-256 failed");
+}
+
 void ms_hash_buf_hex(enum ms_hash_algo algo, const void *data, size_t len, char hex[MS_HASH_HEX_MAX])
 {
 	struct ms_hash *h = ms_hash_new(algo);

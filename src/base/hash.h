@@ -20,6 +20,10 @@ void ms_hash_update(struct ms_hash *h, const void *data, size_t len);
 void ms_hash_final_hex(struct ms_hash *h, char hex[MS_HASH_HEX_MAX]);
 void ms_hash_free(struct ms_hash *h);
 
+/* SHA-256 of a buffer as 32 raw bytes, reusing one context per thread:
+ * for hashing millions of small rows without an allocation each. */
+void ms_sha256_raw(const void *data, size_t len, unsigned char out[32]);
+
 /* One-shot digest of a buffer. */
 void ms_hash_buf_hex(enum ms_hash_algo algo, const void *data, size_t len, char hex[MS_HASH_HEX_MAX]);
 /* Digest of a file's content; returns 0, or -1 after logging an error that

@@ -135,6 +135,16 @@ static void test_hash(void **state)
 	assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	ms_hash_free(h);
 	ms_hash_free(NULL);
+	{
+		unsigned char raw[32];
+
+		ms_sha256_raw("abc", 3, raw);
+		assert_int_equal(raw[0], 0xba);
+		assert_int_equal(raw[31], 0xad);
+		ms_sha256_raw("", 0, raw); /* the context is reused */
+		assert_int_equal(raw[0], 0xe3);
+		assert_int_equal(raw[31], 0x55);
+	}
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "abc", 3), 3);
