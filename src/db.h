@@ -47,6 +47,16 @@ void ms_db_probe_clear(struct ms_db_probe *p);
  * for messages; caller frees. */
 char *ms_db_describe(const struct ms_dbconf *db);
 
+/* Shared by the PostgreSQL modules (pg_*.c) only; `struct pg_conn` is
+ * libpq's PGconn, named here without including libpq-fe.h. */
+struct pg_conn;
+/* Connects with db's parameters (the password never goes into a
+ * connection string). NULL after logging an error naming the alias. */
+struct pg_conn *ms_pg_connect(const struct ms_dbconf *db);
+/* msg with every whitespace run collapsed to one space and no leading or
+ * trailing whitespace (libpq messages span lines). Caller frees. */
+char *ms_pg_one_line(const char *msg);
+
 /* Engine tables (defined by the engine modules). */
 extern const struct ms_db_ops ms_pg_ops;
 extern const struct ms_db_ops ms_my_ops;

@@ -11,7 +11,7 @@
 
 /* libpq messages span lines ("...failed: X\n\tIs the server running...");
  * errors here are one line: whitespace runs become one space. Caller frees. */
-static char *one_line(const char *msg)
+char *ms_pg_one_line(const char *msg)
 {
 	char *out = ms_xmalloc(strlen(msg) + 1), *o = out;
 	bool space = false;
@@ -33,7 +33,7 @@ static char *one_line(const char *msg)
 /* Connects without ever putting the password in a connection string (so
  * it cannot leak through a message) and without expanding dbname as a
  * connection string. Returns NULL after logging. */
-static PGconn *pg_connect(const struct ms_dbconf *db)
+PGconn *ms_pg_connect(const struct ms_dbconf *db)
 {
 	const char *keys[8], *vals[8];
 	int n = 0;
@@ -58,7 +58,7 @@ static PGconn *pg_connect(const struct ms_dbconf *db)
 	}
 	if (PQstatus(conn) != CONNECTION_OK) {
 		char *where = ms_db_describe(db);
-		char *msg = one_line(PQerrorMessage(conn));
+		char *msg = ms_pg_one_line(PQerrorMessage(conn));
 
 		ms_log_error("unable to connect to database '%s' (postgresql, %s): %s", db->alias, where, msg);
 		free(where);
@@ -77,7 +77,7 @@ static PGresult *pg_query(PGconn *conn, const char *alias, const char *sql)
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		const char *msg = PQresultErrorMessage(res);
 
-		char *line = one_line(msg);
+		char *line = ms_pg_one_line(msg);
 
 		ms_log_error("query on database '%s' (postgresql) failed: %s", alias, line);
 		free(line);
@@ -113,7 +113,7 @@ static int pg_probe_migrations(PGconn *conn, const char *alias, struct ms_db_pro
 
 static int pg_probe(const struct ms_dbconf *db, struct ms_db_probe *out)
 {
-	PGconn *conn = pg_connect(db);
+	PGconn *conn = ms_pg_connect(db);
 	PGresult *res = NULL;
 	int ret = -1;
 

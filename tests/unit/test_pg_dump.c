@@ -1,0 +1,622 @@
+/*
+ * Tests for src/pg_dump against a real PostgreSQL server (the `dbservers`
+ * harness; MS_TESTSRV_ENV names its env file — without it the test fails,
+ * it never skips). A scratch database covering the shapes a Modoboa
+ * database has (identity and serial keys with advanced sequences, a
+ * deferrable FK, a view, a trigger and its function, json/jsonb, bytea with
+ * every byte value, NULL vs '', non-ASCII text, no primary key, a 3 MB row,
+ * an empty table, a second schema, a partitioned table, an unlogged table)
+ * is dumped into an archive, read back and loaded into a second database
+ * with psql; the oracle is pg_dump and COPY output of both databases, the
+ * sequences' values, and digests recomputed from the restored rows.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hash.h"
+#include "instance.h"
+#include "pg_dump.h"
+#include "rowdigest.h"
+#include "snaparchive.h"
+#include "strbuf.h"
+#include "testutil.h"
+#include "util.h"
+
+#define CHUNK (64 * 1024)
+#define PASSWORD "p:w\\o'rd s3cr3t"
+
+static char tmpdir[256];
+static char *bindir, *sockdir, *port, *superuser;
+static char srcdb[64], dstdb[64], lodb[64], role[64];
+
+/* --- helpers ------------------------------------------------------------- */
+
+static char *tpath(const char *name)
+{
+	return ms_path_join(tmpdir, name);
+}
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+	va_list ap;
+	char *cmd;
+	int rc;
+
+	va_start(ap, fmt);
+	assert_true(vasprintf(&cmd, fmt, ap) >= 0);
+	va_end(ap);
+	rc = system(cmd);
+	if (rc != 0)
+		fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
+	free(cmd);
+	return rc;
+}
+
+static void write_file(const char *path, const void *buf, size_t len)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(buf, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* psql as the superuser over the socket, stopping at the first error. */
+#define PSQL "%s/psql -X -q -v ON_ERROR_STOP=1 -h '%s' -p '%s' -U '%s'"
+#define PSQL_ARGS bindir, sockdir, port, superuser
+
+/* Runs the SQL text in database db (through a file: no shell quoting). */
+static int psql_sql(const char *db, const char *sql)
+{
+	char *f = tpath("stmt.sql");
+	int rc;
+
+	write_file(f, sql, strlen(sql));
+	rc = run(PSQL " -d '%s' -f '%s' >/dev/null", PSQL_ARGS, db, f);
+	free(f);
+	return rc;
+}
+
+/* Output of a psql command string in db, pinned text settings (caller frees). */
+static char *psql_out(const char *db, const char *sql)
+{
+	char *in = tpath("q.sql"), *out = tpath("q.out"), *s;
+
+	write_file(in, sql, strlen(sql));
+	assert_int_equal(run("PGOPTIONS='-c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=3 "
+			     "-c TimeZone=UTC -c bytea_output=hex' " PSQL " -At -d '%s' -f '%s' >'%s'",
+			     PSQL_ARGS, db, in, out),
+			 0);
+	s = ms_read_file(out, (size_t)1 << 30, NULL);
+	assert_non_null(s);
+	free(in);
+	free(out);
+	return s;
+}
+
+/* pg_dump --schema-only of db without the \restrict/\unrestrict lines (their
+ * key is random per run); caller frees. */
+static char *schema_of(const char *db)
+{
+	char *out = tpath("schema.out"), *s;
+
+	assert_int_equal(run("%s/pg_dump -h '%s' -p '%s' -U '%s' --schema-only '%s' | "
+			     "grep -v -E '^\\\\(un)?restrict ' >'%s'",
+			     bindir, sockdir, port, superuser, db, out),
+			 0);
+	s = ms_read_file(out, (size_t)1 << 28, NULL);
+	assert_non_null(s);
+	free(out);
+	return s;
+}
+
+/* KEY=VALUE lines of the harness env file (values may be shell-quoted
+ * with '...' or backslashes, as printf %q writes them). */
+static char *env_value(const char *text, const char *key)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (strncmp(p, key, klen) == 0 && p[klen] == '=') {
+			struct ms_strbuf sb = MS_STRBUF_INIT;
+			const char *v = p + klen + 1;
+			bool q = false;
+
+			for (; *v && *v != '\n'; v++) {
+				if (*v == '\'' ) {
+					q = !q;
+					continue;
+				}
+				if (*v == '\\' && !q && v[1])
+					v++;
+				ms_strbuf_addch(&sb, *v);
+			}
+			return ms_strbuf_detach(&sb);
+		}
+	}
+	return NULL;
+}
+
+static int read_server_env(void)
+{
+	const char *f = getenv("MS_TESTSRV_ENV");
+	char *text;
+
+	if (!f || access(f, R_OK) != 0) {
+		fprintf(stderr, "test_pg_dump: MS_TESTSRV_ENV (%s) does not name a readable file: "
+				"the database servers are not running (start them with "
+				"tests/harness/dbservers start FILE)\n",
+			f ? f : "unset");
+		return -1;
+	}
+	text = ms_read_file(f, 1 << 20, NULL);
+	if (!text)
+		return -1;
+	bindir = env_value(text, "MS_PG_BINDIR");
+	sockdir = env_value(text, "MS_PG_SOCKDIR");
+	port = env_value(text, "MS_PG_PORT");
+	superuser = env_value(text, "MS_PG_SUPERUSER");
+	free(text);
+	if (!bindir || !sockdir || !port || !superuser) {
+		fprintf(stderr, "test_pg_dump: '%s' lacks MS_PG_BINDIR/SOCKDIR/PORT/SUPERUSER\n", f);
+		return -1;
+	}
+	return 0;
+}
+
+static const char source_sql[] =
+	"CREATE SCHEMA app;\n"
+	"CREATE TABLE core_user (id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,\n"
+	"  username varchar(150) NOT NULL UNIQUE, is_active boolean NOT NULL DEFAULT true,\n"
+	"  joined timestamptz NOT NULL, quota bigint);\n"
+	"CREATE TABLE core_mailbox (id serial PRIMARY KEY,\n"
+	"  user_id integer NOT NULL REFERENCES core_user(id) DEFERRABLE INITIALLY DEFERRED,\n"
+	"  address text NOT NULL, used bigint NOT NULL DEFAULT 0);\n"
+	"CREATE INDEX core_mailbox_address ON core_mailbox (address);\n"
+	"CREATE TABLE core_localconfig (id bigserial PRIMARY KEY, _parameters jsonb NOT NULL, raw json);\n"
+	"CREATE TABLE bin (id integer PRIMARY KEY, b bytea);\n"
+	"CREATE TABLE texts (a text, b text, n numeric, f double precision, i interval, d date);\n"
+	"CREATE TABLE big (id integer PRIMARY KEY, payload text);\n"
+	"CREATE TABLE empty_t (id integer PRIMARY KEY, x text);\n"
+	"CREATE TABLE many (id integer PRIMARY KEY, t text);\n"
+	"CREATE TABLE app.msgs (partition_tag integer, mail_id bytea, secret_id bytea, subject text,\n"
+	"  PRIMARY KEY (partition_tag, mail_id));\n"
+	"CREATE SEQUENCE app.counter START 5;\n"
+	"CREATE TABLE measure (id integer, logdate date NOT NULL, v integer) PARTITION BY RANGE (logdate);\n"
+	"CREATE TABLE measure_2023 PARTITION OF measure FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');\n"
+	"CREATE TABLE measure_2024 PARTITION OF measure FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');\n"
+	"CREATE UNLOGGED TABLE cache (k text PRIMARY KEY, v text);\n"
+	"CREATE VIEW dkim AS SELECT id, username FROM core_user WHERE is_active;\n"
+	"CREATE FUNCTION quota_touch() RETURNS trigger LANGUAGE plpgsql AS\n"
+	"  $$ BEGIN NEW.used := NEW.used + 1; RETURN NEW; END $$;\n"
+	"CREATE TRIGGER mailbox_quota BEFORE INSERT OR UPDATE ON core_mailbox\n"
+	"  FOR EACH ROW EXECUTE FUNCTION quota_touch();\n"
+	"SET TimeZone = 'Europe/Paris';\n"
+	"BEGIN;\n"
+	"INSERT INTO core_mailbox (user_id, address) VALUES (3, 'carol@example.org');\n"
+	"INSERT INTO core_user (username, joined, quota) VALUES\n"
+	"  ('alice', '2024-03-01 10:00:00', 1024), ('bob', '2024-03-02 11:30:00.123456', NULL),\n"
+	"  ('carol', '2023-12-31 23:59:59', 0);\n"
+	"COMMIT;\n"
+	"INSERT INTO core_mailbox (user_id, address) VALUES (1, 'alice@example.org'), (2, 'bob@example.org');\n"
+	"SELECT setval(pg_get_serial_sequence('core_user', 'id'), 100);\n"
+	"SELECT setval(pg_get_serial_sequence('core_mailbox', 'id'), 250, false);\n"
+	"SELECT setval('app.counter', 42, false);\n"
+	"INSERT INTO core_localconfig (_parameters, raw) VALUES\n"
+	"  ('{\"dkim\": {\"dir\": \"/var/lib/dkim\"}, \"grüße\": [1, 2.5, null, true]}', '{ \"a\" :  1 }'),\n"
+	"  ('{}', NULL);\n"
+	"INSERT INTO bin SELECT 1, string_agg(set_byte('\\x00'::bytea, 0, g), ''::bytea ORDER BY g)\n"
+	"  FROM generate_series(0, 255) g;\n"
+	"INSERT INTO bin VALUES (2, NULL), (3, ''::bytea);\n"
+	"INSERT INTO texts VALUES ('', NULL, 0.1, 0.1, '1 year 2 mons 3 days 04:05:06.7', '2024-02-29'),\n"
+	"  (NULL, '', 1e-20, 1e308, '-1 day', NULL),\n"
+	"  ('grüße 日本語 ✓', E'tab\\there\\nnewline\\\\back \\x01', 123456789012345678901234567890.5,\n"
+	"   'NaN', NULL, 'infinity'),\n"
+	"  ('dup', 'dup', NULL, NULL, NULL, NULL), ('dup', 'dup', NULL, NULL, NULL, NULL);\n"
+	"INSERT INTO big VALUES (1, 'small'), (2, repeat('x', 3 * 1024 * 1024)), (3, 'after');\n"
+	"INSERT INTO many SELECT g, md5(g::text) || repeat('-', g % 50) FROM generate_series(1, 5000) g;\n"
+	"INSERT INTO app.msgs SELECT g % 3, sha256(g::text::bytea), decode(md5(g::text), 'hex'),\n"
+	"  'Subject ' || g FROM generate_series(1, 300) g;\n"
+	"INSERT INTO measure SELECT g, date '2023-06-01' + g, g * 2 FROM generate_series(1, 400) g;\n"
+	"INSERT INTO cache VALUES ('k1', 'v1'), ('k2', NULL);\n";
+
+static int setup(void **state)
+{
+	char *sql;
+
+	(void)state;
+	if (read_server_env() < 0)
+		return -1;
+	snprintf(tmpdir, sizeof(tmpdir), "%s/test_pg_dump.XXXXXX", getenv("MS_TEST_TMP") ? getenv("MS_TEST_TMP") : "/tmp");
+	if (getenv("MS_TEST_TMP"))
+		mkdir(getenv("MS_TEST_TMP"), 0755);
+	if (!mkdtemp(tmpdir))
+		return -1;
+	/* The dumper's private passfile goes below TMPDIR: check it is removed. */
+	setenv("TMPDIR", tmpdir, 1);
+	snprintf(srcdb, sizeof(srcdb), "ms_pgd_src_%d", (int)getpid());
+	snprintf(dstdb, sizeof(dstdb), "ms_pgd_dst_%d", (int)getpid());
+	snprintf(lodb, sizeof(lodb), "ms_pgd_lo_%d", (int)getpid());
+	snprintf(role, sizeof(role), "ms_pgd_%d", (int)getpid());
+	sql = ms_xasprintf("CREATE ROLE %s LOGIN SUPERUSER PASSWORD 'p:w\\o''rd s3cr3t';\n"
+			   "CREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8';\n"
+			   "CREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8';\n"
+			   "CREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8';\n",
+			   role, srcdb, dstdb, lodb);
+	/* CREATE DATABASE cannot run in a multi-statement transaction: -f runs
+	 * statements one by one. */
+	if (psql_sql("postgres", sql) != 0) {
+		free(sql);
+		return -1;
+	}
+	free(sql);
+	if (psql_sql(srcdb, source_sql) != 0)
+		return -1;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char *sql;
+
+	(void)state;
+	if (!bindir)
+		return 0;
+	sql = ms_xasprintf("DROP DATABASE IF EXISTS %s;\nDROP DATABASE IF EXISTS %s;\n"
+			   "DROP DATABASE IF EXISTS %s;\nDROP ROLE IF EXISTS %s;\n",
+			   srcdb, dstdb, lodb, role);
+	psql_sql("postgres", sql);
+	free(sql);
+	if (!getenv("MS_KEEP_TMP"))
+		run("rm -rf '%s'", tmpdir);
+	free(bindir);
+	free(sockdir);
+	free(port);
+	free(superuser);
+	return 0;
+}
+
+/* The dumper connects over TCP with a password (scram): pg_dump gets it
+ * only through the private passfile. */
+static struct ms_dbconf dbconf(const char *name)
+{
+	struct ms_dbconf db;
+
+	memset(&db, 0, sizeof(db));
+	db.alias = "testpg";
+	db.engine = MS_DB_POSTGRESQL;
+	db.name = (char *)name;
+	db.user = role;
+	db.host = "127.0.0.1";
+	db.port = port;
+	db.password = PASSWORD;
+	return db;
+}
+
+/* Members reported through on_member. */
+struct members {
+	struct ms_strv paths;
+	struct ms_strv shas;
+};
+
+static int on_member(void *ctx, const struct ms_entry *e, const char *sha256)
+{
+	struct members *m = ctx;
+
+	assert_int_equal(e->type, MS_ENTRY_FILE);
+	assert_int_equal(e->mode, 0600);
+	assert_int_equal(e->uid, getuid());
+	ms_strv_push(&m->paths, e->path);
+	ms_strv_push(&m->shas, sha256);
+	return 0;
+}
+
+/* Dumps db into archive file `arch`. */
+static int dump_to(const char *db, const char *arch, struct ms_pg_dump *out, struct members *m)
+{
+	struct ms_dbconf c = dbconf(db);
+	int fd = open(arch, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	struct ms_archive_writer *w;
+	int rc;
+
+	assert_true(fd >= 0);
+	w = ms_archive_writer_open(fd, arch, NULL);
+	assert_non_null(w);
+	rc = ms_pg_dump_database(&c, w, "db/testpg", CHUNK, on_member, m, out);
+	if (rc == 0)
+		assert_int_equal(ms_archive_writer_close(w, NULL), 0);
+	ms_archive_writer_free(w);
+	close(fd);
+	return rc;
+}
+
+static const struct ms_pg_table *find_table(const struct ms_pg_dump *d, const char *schema, const char *name)
+{
+	for (size_t i = 0; i < d->n_tables; i++)
+		if (!strcmp(d->tables[i].schema, schema) && !strcmp(d->tables[i].name, name))
+			return &d->tables[i];
+	return NULL;
+}
+
+/* Loads one archive member into dstdb; checks chunk shape. */
+static void load_member(const char *path, const char *data, size_t len, const struct ms_pg_dump *d)
+{
+	const char *rel = path + strlen("db/testpg/");
+	char *f = tpath("member");
+
+	write_file(f, data, len);
+	if (!strcmp(rel, "schema-pre.sql") || !strcmp(rel, "sequences.sql") || !strcmp(rel, "schema-post.sql")) {
+		assert_int_equal(run(PSQL " -d '%s' -f '%s' >/dev/null", PSQL_ARGS, dstdb, f), 0);
+	} else {
+		char *tab, *slash;
+		const struct ms_pg_table *t = NULL;
+
+		assert_true(!strncmp(rel, "data/", 5));
+		tab = ms_xstrdup(rel + 5);
+		slash = strchr(tab, '/');
+		assert_non_null(slash);
+		*slash = '\0';
+		assert_true(strlen(slash + 1) == 11 && !strcmp(slash + 1 + 6, ".copy"));
+		for (size_t i = 0; i < d->n_tables && !t; i++) {
+			char *q = ms_xasprintf("%s.%s", d->tables[i].schema, d->tables[i].name);
+
+			if (!strcmp(q, tab))
+				t = &d->tables[i];
+			free(q);
+		}
+		assert_non_null(t);
+		/* Row-aligned, bounded, no terminator. */
+		assert_true(len > 0 && data[len - 1] == '\n');
+		assert_true(len <= CHUNK || memchr(data, '\n', len) == data + len - 1);
+		assert_false(len >= 3 && !memcmp(data + len - 3, "\\.\n", 3));
+		assert_int_equal(run(PSQL " -d '%s' -c 'COPY \"%s\".\"%s\" FROM STDIN' <'%s' >/dev/null",
+				     PSQL_ARGS, dstdb, t->schema, t->name, f),
+				 0);
+		free(tab);
+	}
+	free(f);
+}
+
+/* Reads the archive back in order, checks each member's digest against
+ * what on_member reported, and loads everything into dstdb. */
+static void restore_archive(const char *arch, const struct ms_pg_dump *d, const struct members *m)
+{
+	int fd = open(arch, O_RDONLY);
+	struct ms_archive_reader *r;
+	const struct ms_entry *e;
+	size_t idx = 0;
+
+	assert_true(fd >= 0);
+	r = ms_archive_reader_open(fd, arch);
+	assert_non_null(r);
+	while (ms_archive_reader_next(r, &e) == 1) {
+		struct ms_strbuf sb = MS_STRBUF_INIT;
+		char buf[65536], sha[MS_HASH_HEX_MAX];
+		ssize_t n;
+
+		while ((n = ms_archive_reader_read(r, buf, sizeof(buf))) > 0)
+			ms_strbuf_add(&sb, buf, (size_t)n);
+		assert_int_equal(n, 0);
+		assert_true(idx < m->paths.n);
+		assert_string_equal(e->path, m->paths.v[idx]);
+		ms_hash_buf_hex(MS_HASH_SHA256, sb.buf ? sb.buf : "", sb.len, sha);
+		assert_string_equal(sha, m->shas.v[idx]);
+		load_member(e->path, sb.buf ? sb.buf : "", sb.len, d);
+		ms_strbuf_release(&sb);
+		idx++;
+	}
+	assert_int_equal(idx, m->paths.n);
+	ms_archive_reader_free(r);
+	close(fd);
+}
+
+/* The digest of a table recomputed from db through psql's COPY output. */
+static void digest_from(const char *db, const struct ms_pg_table *t, char hex[65], long long *rows)
+{
+	char *sql = ms_xasprintf("COPY \"%s\".\"%s\" TO STDOUT", t->schema, t->name);
+	char *out = psql_out(db, sql);
+	struct ms_rowdigest dg;
+
+	ms_rowdigest_init(&dg);
+	for (char *p = out, *nl; *p; p = nl + 1) {
+		nl = strchr(p, '\n');
+		assert_non_null(nl);
+		ms_rowdigest_add(&dg, p, (size_t)(nl - p + 1));
+	}
+	ms_rowdigest_hex(&dg, hex);
+	*rows = dg.rows;
+	free(out);
+	free(sql);
+}
+
+/* --- tests --------------------------------------------------------------- */
+
+static void test_round_trip(void **state)
+{
+	struct ms_pg_dump d;
+	struct members m;
+	char *arch = tpath("snap.tar.zst");
+	char *s1, *s2;
+	const struct ms_pg_table *t;
+	static const char *const expect_tables[][2] = {
+		{ "app", "msgs" }, { "public", "big" }, { "public", "bin" }, { "public", "cache" },
+		{ "public", "core_localconfig" }, { "public", "core_mailbox" }, { "public", "core_user" },
+		{ "public", "empty_t" }, { "public", "many" }, { "public", "measure_2023" },
+		{ "public", "measure_2024" }, { "public", "texts" },
+	};
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(dump_to(srcdb, arch, &d, &m), 0);
+	assert_non_null(d.server_version);
+	assert_string_equal(d.encoding, "UTF8");
+	assert_non_null(d.snapshot_id);
+	assert_non_null(strstr(d.pg_dump_path, "pg_dump"));
+
+	/* Exactly the ordinary tables, in schema/name order. */
+	assert_int_equal(d.n_tables, sizeof(expect_tables) / sizeof(expect_tables[0]));
+	for (size_t i = 0; i < d.n_tables; i++) {
+		assert_string_equal(d.tables[i].schema, expect_tables[i][0]);
+		assert_string_equal(d.tables[i].name, expect_tables[i][1]);
+	}
+	t = find_table(&d, "public", "many");
+	assert_int_equal(t->rows, 5000);
+	assert_true(t->chunks > 1);
+	t = find_table(&d, "public", "big");
+	assert_int_equal(t->rows, 3);
+	assert_true(t->chunks >= 2); /* the 3 MB row has a chunk of its own */
+	t = find_table(&d, "public", "empty_t");
+	assert_int_equal(t->rows, 0);
+	assert_int_equal(t->chunks, 0);
+	assert_string_equal(t->digest, "0000000000000000000000000000000000000000000000000000000000000000");
+	assert_int_equal(find_table(&d, "public", "texts")->rows, 5);
+	assert_int_equal(find_table(&d, "public", "measure_2023")->rows + find_table(&d, "public", "measure_2024")->rows, 400);
+
+	/* Member layout. */
+	assert_string_equal(m.paths.v[0], "db/testpg/schema-pre.sql");
+	assert_string_equal(m.paths.v[m.paths.n - 2], "db/testpg/sequences.sql");
+	assert_string_equal(m.paths.v[m.paths.n - 1], "db/testpg/schema-post.sql");
+	assert_true(ms_strv_contains(&m.paths, "db/testpg/data/public.many/000001.copy"));
+	assert_true(ms_strv_contains(&m.paths, "db/testpg/data/public.many/000002.copy"));
+	assert_false(ms_strv_contains(&m.paths, "db/testpg/data/public.empty_t/000001.copy"));
+
+	/* The private passfile directory is gone. */
+	assert_int_equal(run("test -z \"$(ls -A '%s' | grep modosnap-pgpass)\"", tmpdir), 0);
+
+	restore_archive(arch, &d, &m);
+
+	/* Schema identical. */
+	s1 = schema_of(srcdb);
+	s2 = schema_of(dstdb);
+	assert_string_equal(s1, s2);
+	free(s1);
+	free(s2);
+
+	/* Rows identical, digests recomputed from the restored database. */
+	for (size_t i = 0; i < d.n_tables; i++) {
+		char *sql = ms_xasprintf("COPY (SELECT * FROM \"%s\".\"%s\" x ORDER BY x::text COLLATE \"C\") TO STDOUT",
+					 d.tables[i].schema, d.tables[i].name);
+		char hex[65];
+		long long rows;
+
+		s1 = psql_out(srcdb, sql);
+		s2 = psql_out(dstdb, sql);
+		assert_string_equal(s1, s2);
+		free(s1);
+		free(s2);
+		free(sql);
+		digest_from(dstdb, &d.tables[i], hex, &rows);
+		assert_string_equal(hex, d.tables[i].digest);
+		assert_int_equal(rows, d.tables[i].rows);
+	}
+
+	/* Sequences identical. */
+	s1 = psql_out(srcdb, "SELECT schemaname, sequencename, last_value FROM pg_sequences ORDER BY 1, 2");
+	s2 = psql_out(dstdb, "SELECT schemaname, sequencename, last_value FROM pg_sequences ORDER BY 1, 2");
+	assert_string_equal(s1, s2);
+	assert_non_null(strstr(s1, "app|counter|\n"));         /* setval(..., false): not called */
+	assert_non_null(strstr(s1, "public|core_user_id_seq|100\n"));
+	free(s1);
+	free(s2);
+	s1 = psql_out(dstdb, "SELECT nextval('app.counter'), nextval('core_mailbox_id_seq'), nextval('core_user_id_seq')");
+	assert_string_equal(s1, "42|250|101\n");
+	free(s1);
+
+	ms_pg_dump_clear(&d);
+	ms_strv_clear(&m.paths);
+	ms_strv_clear(&m.shas);
+	free(arch);
+}
+
+static void test_large_objects_refused(void **state)
+{
+	struct ms_pg_dump d;
+	struct members m;
+	char *arch = tpath("lo.tar.zst"), *err;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(psql_sql(lodb, "CREATE TABLE t (id int); SELECT lo_from_bytea(0, 'x'); "
+					"SELECT lo_from_bytea(0, 'y');"),
+			 0);
+	capture_start();
+	assert_int_equal(dump_to(lodb, arch, &d, &m), -1);
+	err = capture_end();
+	assert_string_equal(err, "modosnap: error: database 'testpg': 2 large objects are not supported\n");
+	assert_null(d.tables);
+	assert_int_equal(m.paths.n, 0);
+	free(err);
+	free(arch);
+}
+
+static void test_foreign_tables_refused(void **state)
+{
+	struct ms_pg_dump d;
+	struct members m;
+	char *arch = tpath("ft.tar.zst"), *err;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(psql_sql(lodb, "SELECT lo_unlink(oid) FROM pg_largeobject_metadata;\n"
+					"CREATE EXTENSION file_fdw;\n"
+					"CREATE SERVER files FOREIGN DATA WRAPPER file_fdw;\n"
+					"CREATE SCHEMA ext;\n"
+					"CREATE FOREIGN TABLE ext.passwd (line text) SERVER files "
+					"OPTIONS (filename '/etc/hostname');\n"
+					"CREATE FOREIGN TABLE ext.\"Other\" (line text) SERVER files "
+					"OPTIONS (filename '/etc/hostname');\n"),
+			 0);
+	capture_start();
+	assert_int_equal(dump_to(lodb, arch, &d, &m), -1);
+	err = capture_end();
+	assert_string_equal(err, "modosnap: error: database 'testpg': foreign tables are not supported: "
+				 "'ext.Other', 'ext.passwd'\n");
+	assert_int_equal(m.paths.n, 0);
+	free(err);
+	free(arch);
+}
+
+static void test_bad_password(void **state)
+{
+	struct ms_pg_dump d;
+	struct ms_dbconf c = dbconf(srcdb);
+	char *arch = tpath("bad.tar.zst"), *err;
+	int fd = open(arch, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	struct ms_archive_writer *w = ms_archive_writer_open(fd, arch, NULL);
+
+	(void)state;
+	c.password = "wrong";
+	capture_start();
+	assert_int_equal(ms_pg_dump_database(&c, w, "db/testpg", CHUNK, NULL, NULL, &d), -1);
+	err = capture_end();
+	assert_non_null(strstr(err, "database 'testpg'"));
+	assert_non_null(strstr(err, "password authentication failed"));
+	assert_null(strstr(err, "wrong"));
+	assert_ptr_equal(strchr(err, '\n'), err + strlen(err) - 1); /* one line */
+	ms_archive_writer_free(w);
+	close(fd);
+	free(err);
+	free(arch);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_large_objects_refused),
+		cmocka_unit_test(test_foreign_tables_refused),
+		cmocka_unit_test(test_bad_password),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
