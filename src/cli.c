@@ -41,13 +41,15 @@ const struct ms_command ms_commands[] = {
 		"create", cmd_create,
 		"create [--instance DIR] [--postfix-dir DIR] [--dest DIR] [--tag TAG]... [--note TEXT]\n"
 		"                [--level N] [--exclude PATTERN]... [--no-db] [--verify]",
-		"take a snapshot of the instance directory and the Postfix files",
+		"take a snapshot: instance directory, Postfix files, PostgreSQL databases",
 		"Writes one archive <label>_<YYYYMMDDTHHMMSSZ>_modoboa-<version>.tar.zst\n"
 		"(pax tar in zstd, mode 0600) into the destination directory (created\n"
 		"0700), atomically: an interrupted run leaves no file under a final name.\n"
-		"Components: 'instance' (the whole instance directory) and 'postfix'\n"
-		"(the sql-*.cf maps, modoboa-postfix-maps.chk, main.cf, master.cf).\n"
-		"Database dumps are not captured yet. The header records the versions\n"
+		"Components: 'instance' (the whole instance directory), 'postfix' (the\n"
+		"sql-*.cf maps, modoboa-postfix-maps.chk, main.cf, master.cf) and\n"
+		"'db:ALIAS' for each PostgreSQL database of DATABASES, dumped inside one\n"
+		"consistent transaction (MariaDB/MySQL databases are not dumped yet: a\n"
+		"warning says so and the exit status is 3). The header records the versions\n"
 		"found (Modoboa, extensions, Django, Python, and per database the server\n"
 		"version and applied migrations, unless --no-db). Prints a summary and\n"
 		"the archive path as the last line.\n"
@@ -59,7 +61,7 @@ const struct ms_command ms_commands[] = {
 		"  --exclude PATTERN  leave out matching files (repeatable; also 'exclude =' in\n"
 		"                     the config): without '/' it matches any base name, with\n"
 		"                     '/' the path relative to the instance directory\n"
-		"  --no-db            do not connect to the databases for version tags\n"
+		"  --no-db            files only: do not connect to or dump the databases\n"
 		"  --verify           read the new archive back and verify it\n"
 		"\n"
 		"Exit status: 0 ok, 1 failure, 3 a file kept changing while read (named\n"

@@ -23,7 +23,11 @@ struct ms_create_opts {
 	int threads;                     /* zstd workers */
 	const struct ms_strv *excludes;  /* capture exclude patterns */
 	const struct ms_db_probe *probes; /* one per instance db, for the versions; NULL = not probed */
+	bool dump_dbs;                   /* dump the PostgreSQL databases (component db:ALIAS) */
+	size_t chunk_size;               /* data chunk size (0 = MS_CHUNK_SIZE) */
 };
+
+#define MS_CHUNK_SIZE ((size_t)16 << 20)
 
 struct ms_create_result {
 	char *path;            /* final archive path */
