@@ -1,0 +1,602 @@
+/*
+ * The PostgreSQL restore engine (see pg_restore.h). One libpq connection
+ * pins the settings the dumper pinned, opens one transaction, empties the
+ * database, replays the dump's members as it streams the archive once,
+ * recomputes every table's content digest, and commits only when all of
+ * them match the manifest. Any failure rolls the transaction back, so the
+ * live database is either fully replaced or untouched.
+ */
+#include "pg_restore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "log.h"
+#include "rowdigest.h"
+#include "snaparchive.h"
+#include "strbuf.h"
+#include "util.h"
+
+#define SCHEMA_MAX ((size_t)256 << 20) /* schema text we accept (as the dumper) */
+#define READ_BUF ((size_t)64 << 10)    /* archive read buffer: bounds memory for data */
+
+/* Where the member stream stands: the members of db/<alias>/ come in
+ * this order (pg_dump.h). */
+enum phase {
+	PH_START,     /* nothing seen yet: schema-pre.sql next */
+	PH_DATA,      /* schema-pre done: data chunks or sequences.sql next */
+	PH_SEQUENCES, /* sequences done: schema-post.sql next */
+	PH_DONE,      /* schema-post done: nothing else of ours may follow */
+};
+
+/* One restore run, passed to every step. */
+struct restorer {
+	const char *alias;                /* for messages, borrowed */
+	const struct ms_manifest_db *mdb; /* the alias' record, borrowed */
+	PGconn *conn;                     /* owned */
+	struct ms_archive_reader *r;      /* owned */
+	const char *prefix;               /* "db/<alias>/" (owned by the caller) */
+	enum phase phase;
+	size_t cur;                       /* table being copied into, or (size_t)-1 */
+	unsigned long *seen;              /* chunks loaded per table (owned) */
+	bool *done;                       /* tables whose COPY has ended (owned) */
+	char *buf;                        /* READ_BUF bytes (owned) */
+};
+
+/* --- libpq helpers -------------------------------------------------------- */
+
+static void notice_to_debug(void *arg, const char *msg)
+{
+	char *line = ms_pg_one_line(msg);
+
+	ms_log_debug("database '%s': %s", (const char *)arg, line);
+	free(line);
+}
+
+/* Logs "database 'A': WHAT failed: <libpq message>"; returns -1. */
+static int pg_error(PGconn *conn, const char *alias, const char *what, const char *msg)
+{
+	char *line = ms_pg_one_line(msg && *msg ? msg : PQerrorMessage(conn));
+
+	ms_log_error("database '%s': %s failed: %s", alias, what, line);
+	free(line);
+	return -1;
+}
+
+/* Runs SQL returning no rows (possibly several statements): 0 or -1. */
+static int pg_command(PGconn *conn, const char *alias, const char *sql, const char *what)
+{
+	PGresult *res = PQexec(conn, sql);
+	ExecStatusType st = PQresultStatus(res);
+	int ret = 0;
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
+		ret = pg_error(conn, alias, what, PQresultErrorMessage(res));
+	PQclear(res);
+	return ret;
+}
+
+/* "schema"."name" quoted for SQL; caller frees. */
+static char *qualified(PGconn *conn, const struct ms_manifest_table *t)
+{
+	char *s = PQescapeIdentifier(conn, t->schema, strlen(t->schema));
+	char *n = PQescapeIdentifier(conn, t->name, strlen(t->name));
+	char *q = s && n ? ms_xasprintf("%s.%s", s, n) : NULL;
+
+	PQfreemem(s);
+	PQfreemem(n);
+	return q;
+}
+
+/* The dumper's session settings (pg_dump.c start_session) plus the
+ * client encoding the rows were dumped in (NULL: the database's). */
+static int pin_session(PGconn *conn, const char *alias, const char *encoding)
+{
+	PQsetNoticeProcessor(conn, notice_to_debug, (void *)alias);
+	if (pg_command(conn, alias,
+		       "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; "
+		       "SET TimeZone = 'UTC'; SET bytea_output = hex; SET standard_conforming_strings = on; "
+		       "SET statement_timeout = 0; SET lock_timeout = 0; "
+		       "SET idle_in_transaction_session_timeout = 0",
+		       "pinning session settings") < 0)
+		return -1;
+	if (encoding && *encoding && PQsetClientEncoding(conn, encoding) != 0)
+		return pg_error(conn, alias, "setting client_encoding", NULL);
+	return 0;
+}
+
+/* --- digests -------------------------------------------------------------- */
+
+/* Recomputes one table's rows and digest and compares with the manifest. */
+static int check_table(PGconn *conn, const char *alias, const struct ms_manifest_table *t)
+{
+	char *q = qualified(conn, t);
+	char *sql = ms_xasprintf("COPY %s TO STDOUT", q ? q : "?");
+	char *what = ms_xasprintf("table '%s.%s': reading", t->schema, t->name);
+	struct ms_rowdigest dg;
+	char hex[65];
+	PGresult *res = PQexec(conn, sql);
+	int ret = -1;
+
+	ms_rowdigest_init(&dg);
+	if (PQresultStatus(res) != PGRES_COPY_OUT) {
+		pg_error(conn, alias, what, PQresultErrorMessage(res));
+		goto out;
+	}
+	for (;;) {
+		char *row = NULL;
+		int n = PQgetCopyData(conn, &row, 0);
+
+		if (n == -1)
+			break;
+		if (n < 0) {
+			pg_error(conn, alias, what, NULL);
+			goto out;
+		}
+		ms_rowdigest_add(&dg, row, (size_t)n);
+		PQfreemem(row);
+	}
+	PQclear(res);
+	res = PQgetResult(conn);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pg_error(conn, alias, what, PQresultErrorMessage(res));
+		goto out;
+	}
+	ms_rowdigest_hex(&dg, hex);
+	if (dg.rows != t->rows || strcmp(hex, t->digest) != 0) {
+		ms_log_error("database '%s': table '%s.%s': digest differs from the snapshot (rows %lld, expected %lld)",
+			     alias, t->schema, t->name, dg.rows, t->rows);
+		goto out;
+	}
+	ret = 0;
+out:
+	PQclear(res);
+	while ((res = PQgetResult(conn)) != NULL)
+		PQclear(res);
+	free(q);
+	free(sql);
+	free(what);
+	return ret;
+}
+
+static int check_tables(PGconn *conn, const struct ms_manifest_db *mdb)
+{
+	for (size_t i = 0; i < mdb->n_tables; i++)
+		if (check_table(conn, mdb->alias, &mdb->tables[i]) < 0)
+			return -1;
+	return 0;
+}
+
+/* --- schema members ------------------------------------------------------- */
+
+/* text without pg_dump's `\restrict KEY` / `\unrestrict KEY` lines (psql
+ * meta-commands PQexec cannot run); any other backslash line is refused
+ * because psql would have interpreted it. NULL after logging. */
+static char *strip_meta(const char *alias, const char *member, const char *text, size_t len)
+{
+	struct ms_strbuf sb = MS_STRBUF_INIT;
+	size_t lineno = 0;
+
+	for (size_t i = 0; i < len;) {
+		const char *p = text + i;
+		const char *nl = memchr(p, '\n', len - i);
+		size_t n = nl ? (size_t)(nl - p) + 1 : len - i;
+
+		lineno++;
+		if (*p == '\\') {
+			if (!(n > 10 && !strncmp(p, "\\restrict ", 10)) && !(n > 12 && !strncmp(p, "\\unrestrict ", 12))) {
+				ms_log_error("database '%s': '%s': line %zu: psql meta-command is not supported",
+					     alias, member, lineno);
+				ms_strbuf_release(&sb);
+				return NULL;
+			}
+		} else {
+			ms_strbuf_add(&sb, p, n);
+		}
+		i += n;
+	}
+	if (memchr(ms_strbuf_str(&sb), '\0', sb.len)) {
+		ms_log_error("database '%s': '%s': contains a NUL byte", alias, member);
+		ms_strbuf_release(&sb);
+		return NULL;
+	}
+	return ms_strbuf_detach(&sb);
+}
+
+/* Reads the current member (at most SCHEMA_MAX bytes) and runs it. */
+static int run_sql_member(struct restorer *rs, const char *path)
+{
+	struct ms_strbuf sb = MS_STRBUF_INIT;
+	char *sql = NULL, *what = NULL;
+	ssize_t n;
+	int ret = -1;
+
+	while ((n = ms_archive_reader_read(rs->r, rs->buf, READ_BUF)) > 0) {
+		if (sb.len + (size_t)n > SCHEMA_MAX) {
+			ms_log_error("database '%s': '%s' exceeds %zu MiB", rs->alias, path, SCHEMA_MAX >> 20);
+			goto out;
+		}
+		ms_strbuf_add(&sb, rs->buf, (size_t)n);
+	}
+	if (n < 0)
+		goto out;
+	sql = strip_meta(rs->alias, path, ms_strbuf_str(&sb), sb.len);
+	if (!sql)
+		goto out;
+	what = ms_xasprintf("running '%s'", path);
+	if (pg_command(rs->conn, rs->alias, sql, what) < 0)
+		goto out;
+	/* The dump must not end our transaction (COMMIT/BEGIN in the text). */
+	if (PQtransactionStatus(rs->conn) != PQTRANS_INTRANS) {
+		ms_log_error("database '%s': '%s' ended the restore transaction", rs->alias, path);
+		goto out;
+	}
+	ret = 0;
+out:
+	ms_strbuf_release(&sb);
+	free(sql);
+	free(what);
+	return ret;
+}
+
+/* --- table data ----------------------------------------------------------- */
+
+/* Ends the COPY in progress, if any. */
+static int end_copy(struct restorer *rs)
+{
+	const struct ms_manifest_table *t;
+	PGresult *res;
+	int ret = 0;
+
+	if (rs->cur == (size_t)-1)
+		return 0;
+	t = &rs->mdb->tables[rs->cur];
+	rs->done[rs->cur] = true;
+	rs->cur = (size_t)-1;
+	if (PQputCopyEnd(rs->conn, NULL) != 1)
+		ret = -1;
+	while ((res = PQgetResult(rs->conn)) != NULL) {
+		if (ret == 0 && PQresultStatus(res) != PGRES_COMMAND_OK)
+			ret = -1;
+		if (ret < 0 && PQresultStatus(res) == PGRES_FATAL_ERROR) {
+			char *what = ms_xasprintf("table '%s.%s': loading", t->schema, t->name);
+
+			pg_error(rs->conn, rs->alias, what, PQresultErrorMessage(res));
+			free(what);
+			PQclear(res);
+			while ((res = PQgetResult(rs->conn)) != NULL)
+				PQclear(res);
+			return -1;
+		}
+		PQclear(res);
+	}
+	if (ret < 0) {
+		char *what = ms_xasprintf("table '%s.%s': loading", t->schema, t->name);
+
+		pg_error(rs->conn, rs->alias, what, NULL);
+		free(what);
+	}
+	return ret;
+}
+
+/* Aborts a COPY in progress after a failure on our side. */
+static void abort_copy(struct restorer *rs)
+{
+	PGresult *res;
+
+	if (rs->cur == (size_t)-1)
+		return;
+	rs->cur = (size_t)-1;
+	if (PQputCopyEnd(rs->conn, "restore aborted") == 1)
+		while ((res = PQgetResult(rs->conn)) != NULL)
+			PQclear(res);
+}
+
+/* The manifest table whose directory name is exactly dir, or -1. */
+static long find_table(const struct ms_manifest_db *mdb, const char *dir, size_t dlen)
+{
+	for (size_t i = 0; i < mdb->n_tables; i++) {
+		const struct ms_manifest_table *t = &mdb->tables[i];
+		size_t sl = strlen(t->schema), nl = strlen(t->name);
+
+		if (sl + 1 + nl == dlen && !memcmp(dir, t->schema, sl) && dir[sl] == '.' &&
+		    !memcmp(dir + sl + 1, t->name, nl))
+			return (long)i;
+	}
+	return -1;
+}
+
+/* rel is "data/<schema>.<name>/NNNNNN.copy": stream it into its table. */
+static int load_chunk(struct restorer *rs, const char *path, const char *rel)
+{
+	const char *dir = rel + 5, *slash = strrchr(dir, '/');
+	unsigned long num;
+	long ti;
+	ssize_t n;
+
+	if (!slash || strchr(dir, '/') != slash || strlen(slash + 1) != 11 || strcmp(slash + 7, ".copy") != 0 ||
+	    strspn(slash + 1, "0123456789") != 6)
+		return ms_log_error("database '%s': unexpected member '%s'", rs->alias, path);
+	{
+		char digits[7];
+
+		memcpy(digits, slash + 1, 6);
+		digits[6] = '\0';
+		if (ms_parse_ulong(digits, 1, 999999, &num) < 0)
+			return ms_log_error("database '%s': unexpected member '%s'", rs->alias, path);
+	}
+	ti = find_table(rs->mdb, dir, (size_t)(slash - dir));
+	if (ti < 0)
+		return ms_log_error("database '%s': member '%s' names no table of the manifest", rs->alias, path);
+	if ((size_t)ti != rs->cur) {
+		const struct ms_manifest_table *t = &rs->mdb->tables[ti];
+		char *q, *sql, *what;
+		PGresult *res;
+		int ok;
+
+		if (end_copy(rs) < 0)
+			return -1;
+		if (rs->done[ti])
+			return ms_log_error("database '%s': member '%s' is out of order", rs->alias, path);
+		q = qualified(rs->conn, t);
+		sql = ms_xasprintf("COPY %s FROM STDIN", q ? q : "?");
+		what = ms_xasprintf("table '%s.%s': loading", t->schema, t->name);
+		res = PQexec(rs->conn, sql);
+		ok = PQresultStatus(res) == PGRES_COPY_IN;
+		if (!ok)
+			pg_error(rs->conn, rs->alias, what, PQresultErrorMessage(res));
+		PQclear(res);
+		free(q);
+		free(sql);
+		free(what);
+		if (!ok)
+			return -1;
+		rs->cur = (size_t)ti;
+	}
+	if (num != rs->seen[ti] + 1)
+		return ms_log_error("database '%s': member '%s' is out of order", rs->alias, path);
+	rs->seen[ti] = num;
+	while ((n = ms_archive_reader_read(rs->r, rs->buf, READ_BUF)) > 0) {
+		if (PQputCopyData(rs->conn, rs->buf, (int)n) != 1) {
+			char *what = ms_xasprintf("table '%s.%s': loading", rs->mdb->tables[ti].schema,
+						  rs->mdb->tables[ti].name);
+
+			pg_error(rs->conn, rs->alias, what, NULL);
+			free(what);
+			return -1;
+		}
+	}
+	return n < 0 ? -1 : 0;
+}
+
+/* --- the member stream ---------------------------------------------------- */
+
+static int bad_order(struct restorer *rs, const char *path)
+{
+	return ms_log_error("database '%s': member '%s' is out of order", rs->alias, path);
+}
+
+/* One member of ours (path starts with rs->prefix). */
+static int restore_member(struct restorer *rs, const char *path)
+{
+	const char *rel = path + strlen(rs->prefix);
+
+	if (!strcmp(rel, "schema-pre.sql")) {
+		if (rs->phase != PH_START)
+			return bad_order(rs, path);
+		rs->phase = PH_DATA;
+		return run_sql_member(rs, path);
+	}
+	if (!strncmp(rel, "data/", 5)) {
+		if (rs->phase != PH_DATA)
+			return bad_order(rs, path);
+		return load_chunk(rs, path, rel);
+	}
+	if (!strcmp(rel, "sequences.sql")) {
+		if (rs->phase != PH_DATA)
+			return bad_order(rs, path);
+		if (end_copy(rs) < 0)
+			return -1;
+		rs->phase = PH_SEQUENCES;
+		return run_sql_member(rs, path);
+	}
+	if (!strcmp(rel, "schema-post.sql")) {
+		if (rs->phase != PH_SEQUENCES)
+			return bad_order(rs, path);
+		rs->phase = PH_DONE;
+		return run_sql_member(rs, path);
+	}
+	return ms_log_error("database '%s': unexpected member '%s'", rs->alias, path);
+}
+
+/* Streams the archive once, replaying the members of our alias. */
+static int replay_archive(struct restorer *rs, const char *archive_path)
+{
+	const struct ms_entry *e;
+	int fd = open(archive_path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return ms_log_error("unable to open '%s': %s", archive_path, strerror(errno));
+	rs->r = ms_archive_reader_open(fd, archive_path);
+	if (!rs->r) {
+		close(fd);
+		return -1;
+	}
+	while ((rc = ms_archive_reader_next(rs->r, &e)) == 1) {
+		if (strncmp(e->path, rs->prefix, strlen(rs->prefix)) != 0)
+			continue;
+		if (e->type != MS_ENTRY_FILE) {
+			rc = ms_log_error("database '%s': member '%s' is not a file", rs->alias, e->path);
+			break;
+		}
+		if (restore_member(rs, e->path) < 0) {
+			rc = -1;
+			break;
+		}
+	}
+	ms_archive_reader_free(rs->r);
+	rs->r = NULL;
+	close(fd);
+	if (rc < 0)
+		return -1;
+	if (rs->phase != PH_DONE)
+		return ms_log_error("database '%s': the snapshot's dump is incomplete", rs->alias);
+	for (size_t i = 0; i < rs->mdb->n_tables; i++)
+		if (rs->seen[i] != rs->mdb->tables[i].chunks)
+			return ms_log_error("database '%s': table '%s.%s': %lu data members, the manifest lists %lu",
+					    rs->alias, rs->mdb->tables[i].schema, rs->mdb->tables[i].name,
+					    rs->seen[i], rs->mdb->tables[i].chunks);
+	return 0;
+}
+
+/* --- emptying the database ------------------------------------------------ */
+
+/* DROP statements for what the database holds (see pg_restore.h), in an
+ * order where CASCADE and IF EXISTS absorb the dependencies: non-system
+ * schemas but public, then in public extensions, tables, views,
+ * unowned sequences, routines, types. */
+static const char drop_list_sql[] =
+	"WITH pub AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'public'), "
+	"ext AS (SELECT objid, classid FROM pg_catalog.pg_depend WHERE deptype = 'e') "
+	"SELECT 0, pg_catalog.format('DROP SCHEMA %I CASCADE', nspname) FROM pg_catalog.pg_namespace "
+	"WHERE nspname <> 'public' AND nspname <> 'information_schema' AND nspname !~ '^pg_' "
+	"UNION ALL "
+	"SELECT 1, pg_catalog.format('DROP EXTENSION IF EXISTS %I CASCADE', extname) FROM pg_catalog.pg_extension "
+	"WHERE extnamespace IN (SELECT oid FROM pub) "
+	"UNION ALL "
+	"SELECT CASE WHEN c.relkind IN ('r', 'p', 'f') THEN 2 WHEN c.relkind IN ('v', 'm') THEN 3 ELSE 4 END, "
+	"pg_catalog.format('DROP %s IF EXISTS %I.%I CASCADE', CASE c.relkind WHEN 'v' THEN 'VIEW' "
+	"WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'S' THEN 'SEQUENCE' "
+	"ELSE 'TABLE' END, 'public', c.relname) "
+	"FROM pg_catalog.pg_class c WHERE c.relnamespace IN (SELECT oid FROM pub) "
+	"AND c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S') AND NOT c.relispartition "
+	"AND (c.oid, 'pg_catalog.pg_class'::pg_catalog.regclass) NOT IN (SELECT objid, classid FROM ext) "
+	"AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.objid = c.oid "
+	"AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype IN ('a', 'i'))) "
+	"UNION ALL "
+	"SELECT 5, pg_catalog.format('DROP ROUTINE IF EXISTS %s CASCADE', p.oid::pg_catalog.regprocedure) "
+	"FROM pg_catalog.pg_proc p WHERE p.pronamespace IN (SELECT oid FROM pub) "
+	"AND (p.oid, 'pg_catalog.pg_proc'::pg_catalog.regclass) NOT IN (SELECT objid, classid FROM ext) "
+	"UNION ALL "
+	"SELECT 6, pg_catalog.format('DROP %s IF EXISTS %s CASCADE', "
+	"CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, t.oid::pg_catalog.regtype) "
+	"FROM pg_catalog.pg_type t WHERE t.typnamespace IN (SELECT oid FROM pub) "
+	"AND (t.typtype IN ('d', 'e', 'r') OR (t.typtype = 'c' AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c "
+	"WHERE c.oid = t.typrelid AND c.relkind = 'c'))) "
+	"AND (t.oid, 'pg_catalog.pg_type'::pg_catalog.regclass) NOT IN (SELECT objid, classid FROM ext) "
+	"ORDER BY 1, 2";
+
+static int drop_everything(PGconn *conn, const char *alias)
+{
+	PGresult *res = PQexec(conn, drop_list_sql);
+	int ret = 0;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		ret = pg_error(conn, alias, "listing what to drop", PQresultErrorMessage(res));
+		PQclear(res);
+		return ret;
+	}
+	for (int i = 0; i < PQntuples(res) && ret == 0; i++)
+		ret = pg_command(conn, alias, PQgetvalue(res, i, 1), "dropping the current content");
+	PQclear(res);
+	return ret;
+}
+
+/* --- entry points --------------------------------------------------------- */
+
+static const struct ms_manifest_db *find_db(const struct ms_manifest *m, const char *alias)
+{
+	for (size_t i = 0; i < m->n_dbs; i++)
+		if (m->dbs[i].alias && !strcmp(m->dbs[i].alias, alias))
+			return &m->dbs[i];
+	return NULL;
+}
+
+/* Everything between BEGIN and COMMIT. */
+static int restore_in_transaction(struct restorer *rs, const char *archive_path)
+{
+	if (pg_command(rs->conn, rs->alias, "BEGIN ISOLATION LEVEL READ COMMITTED, READ WRITE",
+		       "starting the transaction") < 0)
+		return -1;
+	/* search_path: the drop list's regprocedure/regtype text is then
+	 * schema-qualified; pg_dump's SQL sets its own. */
+	if (pg_command(rs->conn, rs->alias,
+		       "SET LOCAL search_path = pg_catalog; SET LOCAL client_min_messages = warning; "
+		       "SET LOCAL check_function_bodies = false; SET LOCAL row_security = off",
+		       "setting transaction options") < 0)
+		return -1;
+	if (drop_everything(rs->conn, rs->alias) < 0)
+		return -1;
+	if (replay_archive(rs, archive_path) < 0)
+		return -1;
+	if (check_tables(rs->conn, rs->mdb) < 0)
+		return -1;
+	return pg_command(rs->conn, rs->alias, "COMMIT", "committing the restore");
+}
+
+int ms_pg_restore_database(const struct ms_dbconf *db, const char *archive_path, const struct ms_manifest *m,
+			   const char *alias)
+{
+	struct restorer rs;
+	int ret = -1;
+
+	memset(&rs, 0, sizeof(rs));
+	rs.alias = alias;
+	rs.cur = (size_t)-1;
+	rs.mdb = find_db(m, alias);
+	if (!rs.mdb)
+		return ms_log_error("database '%s': not in the snapshot", alias);
+	if (!rs.mdb->engine || strcmp(rs.mdb->engine, "postgresql") != 0)
+		return ms_log_error("database '%s': the snapshot holds a %s dump, not a postgresql one", alias,
+				    rs.mdb->engine ? rs.mdb->engine : "unknown");
+	rs.prefix = ms_xasprintf("db/%s/", alias);
+	rs.seen = ms_xcalloc(rs.mdb->n_tables + 1, sizeof(*rs.seen));
+	rs.done = ms_xcalloc(rs.mdb->n_tables + 1, sizeof(*rs.done));
+	rs.buf = ms_xmalloc(READ_BUF);
+	rs.conn = ms_pg_connect(db);
+	if (!rs.conn)
+		goto out;
+	if (pin_session(rs.conn, alias, rs.mdb->encoding) < 0)
+		goto out;
+	ret = restore_in_transaction(&rs, archive_path);
+	if (ret < 0) {
+		abort_copy(&rs);
+		if (PQtransactionStatus(rs.conn) != PQTRANS_IDLE)
+			pg_command(rs.conn, alias, "ROLLBACK", "rolling back");
+	}
+out:
+	if (rs.conn)
+		PQfinish(rs.conn); /* a transaction still open is rolled back by the server */
+	free((char *)rs.prefix);
+	free(rs.seen);
+	free(rs.done);
+	free(rs.buf);
+	return ret;
+}
+
+int ms_pg_check_database(const struct ms_dbconf *db, const struct ms_manifest_db *mdb)
+{
+	PGconn *conn = ms_pg_connect(db);
+	int ret = -1;
+
+	if (!conn)
+		return -1;
+	if (pin_session(conn, mdb->alias, mdb->encoding) < 0)
+		goto out;
+	if (pg_command(conn, mdb->alias, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+		       "starting the transaction") < 0)
+		goto out;
+	if (check_tables(conn, mdb) < 0)
+		goto out;
+	ret = pg_command(conn, mdb->alias, "COMMIT", "ending the transaction");
+out:
+	PQfinish(conn);
+	return ret;
+}

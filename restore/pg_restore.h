@@ -1,0 +1,55 @@
+/*
+ * The PostgreSQL restore engine: replaces a live database with the dump
+ * pg_dump.c wrote into a snapshot (db/<alias>/schema-pre.sql, data chunks,
+ * sequences.sql, schema-post.sql), in one transaction on one connection,
+ * and recomputes every table's content digest (FORMAT.md §7.4) before
+ * committing. See DESIGN-NOTES §5.
+ *
+ * What is dropped before loading, and why not DROP OWNED BY: DROP OWNED
+ * also revokes the role's privileges on shared objects such as other
+ * databases, and it fails outright for a superuser (objects required by
+ * the system). Instead, inside the transaction, every schema outside the
+ * system ones (pg_catalog, information_schema, pg_toast*, pg_temp*) is
+ * dropped with CASCADE, except `public`, which pg_dump does not recreate
+ * (it belongs to pg_database_owner): in it, the extensions, relations
+ * (tables, views, materialized views, foreign tables, sequences),
+ * routines (functions, procedures, aggregates) and types (domains, enums,
+ * ranges, composite types) that are not members of an extension are
+ * dropped with CASCADE. This needs only the rights of the database owner
+ * that owns those objects (the usual Modoboa setup), no superuser. Objects
+ * owned by another role, or of kinds not listed (operators, collations,
+ * text search objects in `public`), make the drop or the load fail, and
+ * the transaction is rolled back: the live database is never left half
+ * replaced.
+ */
+#ifndef MS_PG_RESTORE_H
+#define MS_PG_RESTORE_H
+
+#include "instance.h"
+#include "manifest.h"
+
+/* Replaces the content of the live database `db` with the dump of alias
+ * `alias` in the archive at `archive_path`, whose manifest `m` was already
+ * verified (ms_verify_archive); all arguments are borrowed. One
+ * transaction: pin the dumper's session settings, drop what is there (see
+ * above), run schema-pre.sql (pg_dump's `\restrict KEY` / `\unrestrict
+ * KEY` lines removed; any other line starting with a backslash is
+ * refused), COPY every table's chunks streamed from the archive (memory
+ * bounded by one read buffer plus the schema text), sequences.sql,
+ * schema-post.sql, then recompute every table's rows and digest and
+ * compare them with the manifest. Commits only when all match.
+ * Returns 0, or -1 after logging an error naming the alias (and the table
+ * where relevant, e.g. "database 'A': table 'S.N': digest differs from the
+ * snapshot (rows N, expected M)"), with the transaction rolled back and
+ * the live database unchanged. */
+int ms_pg_restore_database(const struct ms_dbconf *db, const char *archive_path, const struct ms_manifest *m,
+			   const char *alias);
+
+/* Recomputes the rows and digest of every table of `mdb` in the live
+ * database `db` (for verify --deep and post-restore reports), reading in
+ * one REPEATABLE READ, READ ONLY transaction with the dumper's settings.
+ * Returns 0 when all match, -1 after logging the first mismatch or error
+ * (naming mdb->alias and the table). */
+int ms_pg_check_database(const struct ms_dbconf *db, const struct ms_manifest_db *mdb);
+
+#endif
