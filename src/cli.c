@@ -70,12 +70,17 @@ const struct ms_command ms_commands[] = {
 	},
 	{
 		"verify", cmd_verify,
-		"verify SNAPSHOT [--dest DIR]",
+		"verify SNAPSHOT [--dest DIR] [--deep [--instance DIR]]",
 		"check a snapshot against its manifest",
 		"Reads the whole archive once: zstd checksums, every entry's size, SHA-256\n"
 		"and metadata against the manifest, no entry missing, extra or duplicated,\n"
 		"header and manifest in agreement. On success records the time beside the\n"
 		"archive (SNAPSHOT.verified; the archive is not modified).\n"
+		"With --deep, each PostgreSQL dump is also restored into a scratch database\n"
+		"beside the live one (the role needs CREATEDB), where every table's rows and\n"
+		"content digest are compared with the manifest; the scratch database is\n"
+		"dropped afterwards. Connection parameters come from the instance's\n"
+		"settings.py and the config file, as for create.\n"
 		"SNAPSHOT: a path, or in the destination directory a snapshot id or unique\n"
 		"id prefix, 'latest', or 'tag:NAME'.\n"
 		"\n"

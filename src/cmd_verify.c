@@ -5,6 +5,9 @@
 #include "cli.h"
 #include "config.h"
 #include "dest.h"
+#include "instance.h"
+#include "pg_restore.h"
+#include "pg_scratch.h"
 #include "manifest.h"
 #include "verify.h"
 
@@ -18,6 +21,8 @@ struct read_args {
 	const char *dest;
 	const char *selector;
 	bool json;
+	bool deep;                /* verify --deep */
+	struct ms_instance_opts inst;
 };
 
 /* Options shared by verify, list and show; `want_selector` says whether
@@ -27,6 +32,8 @@ static int parse_read(const char *cmd, int argc, char **argv, bool want_selector
 	static const struct option longopts[] = {
 		{ "dest", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "deep", no_argument, NULL, 'D' },
+		{ "instance", required_argument, NULL, 'i' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -40,6 +47,15 @@ static int parse_read(const char *cmd, int argc, char **argv, bool want_selector
 			if (strcmp(cmd, "verify") == 0)
 				return ms_cli_usage_error(cmd, "unknown option '--json'");
 			a->json = true;
+			break;
+		case 'D':
+		case 'i':
+			if (strcmp(cmd, "verify") != 0)
+				return ms_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+			if (c == 'D')
+				a->deep = true;
+			else
+				a->inst.instance_dir = optarg;
 			break;
 		default:
 			return ms_cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -70,6 +86,73 @@ static int setup(struct ms_cli *cli, const char *cmd, int argc, char **argv, boo
 	return ms_cli_load_config(cli) < 0 ? MS_EXIT_FAILURE : 0;
 }
 
+/* Restores one PostgreSQL dump into a scratch database beside the live
+ * one, where the restore compares every table's rows and digest, then
+ * drops it. Returns 0, -1 when the dump did not restore or match, -2 when
+ * no scratch database could be made (not a verdict on the snapshot). */
+static int deep_one(const struct ms_dbconf *live, const char *archive, const struct ms_manifest *m,
+		    const struct ms_manifest_db *mdb)
+{
+	struct ms_dbconf scratch = *live;
+	char *name = ms_pg_scratch_create(live, mdb->encoding);
+	int ret;
+
+	if (!name)
+		return -2;
+	scratch.name = name;
+	ret = ms_pg_restore_database(&scratch, archive, m, mdb->alias);
+	if (ms_pg_scratch_drop(live, name) < 0)
+		ret = -1;
+	if (ret == 0 && ms_log_get_level() >= MS_LOG_INFO)
+		printf("ok: database '%s': %zu tables restored into a scratch database and checked\n", mdb->alias,
+		       mdb->n_tables);
+	free(name);
+	return ret;
+}
+
+/* verify --deep: every dumped database, restored and compared. Returns
+ * an exit code. */
+static int verify_deep(struct ms_cli *cli, const struct read_args *a, const char *archive,
+		       const struct ms_manifest *m)
+{
+	struct ms_instance *inst;
+	int failed = 0, errors = 0;
+
+	if (m->n_dbs == 0) {
+		ms_log_warn("'%s' holds no database dump: nothing for --deep to check", archive);
+		return ms_cli_exit_code(0);
+	}
+	struct ms_instance_opts opts = a->inst;
+
+	opts.dbs_only = true; /* only the connection parameters matter here */
+	inst = ms_instance_discover(cli->config, &opts);
+	if (!inst)
+		return MS_EXIT_FAILURE;
+	for (size_t i = 0; i < m->n_dbs; i++) {
+		const struct ms_manifest_db *mdb = &m->dbs[i];
+		const struct ms_dbconf *live = NULL;
+
+		for (size_t k = 0; k < inst->n_dbs; k++)
+			if (strcmp(inst->dbs[k].alias, mdb->alias) == 0)
+				live = &inst->dbs[k];
+		if (!live || live->engine != MS_DB_POSTGRESQL || strcmp(mdb->engine, "postgresql") != 0) {
+			ms_log_error("database '%s': no PostgreSQL connection for it in this instance's settings "
+				     "or the config file", mdb->alias);
+			errors++;
+			continue;
+		}
+		switch (deep_one(live, archive, m, mdb)) {
+		case -1: failed++; break;
+		case -2: errors++; break;
+		default: break;
+		}
+	}
+	ms_instance_free(inst);
+	if (failed)
+		return MS_EXIT_VERIFY;
+	return errors ? MS_EXIT_FAILURE : ms_cli_exit_code(0);
+}
+
 int cmd_verify(struct ms_cli *cli, int argc, char **argv)
 {
 	struct read_args a = { 0 };
@@ -88,6 +171,11 @@ int cmd_verify(struct ms_cli *cli, int argc, char **argv)
 		if (ms_dest_mark_verified(path) < 0)
 			ms_log_warn("'%s' verified, but the verification record could not be written", path);
 		ret = ms_cli_exit_code(0);
+		if (a.deep && ret != MS_EXIT_FAILURE) {
+			int deep = verify_deep(cli, &a, path, &vr.manifest);
+
+			ret = deep != MS_EXIT_OK ? deep : ret;
+		}
 		if (ms_log_get_level() >= MS_LOG_INFO)
 			printf("ok: %s: %llu entries, %llu bytes of content, snapshot %s\n", path,
 			       (unsigned long long)vr.entries, (unsigned long long)vr.data_bytes,

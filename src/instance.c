@@ -403,8 +403,9 @@ struct ms_instance *ms_instance_discover(const struct ms_config *cfg, const stru
 		ms_log_error("instance directory '%s' not found: %s", inst->dir, strerror(errno));
 		goto fail;
 	}
-	if (find_settings(inst) < 0 || read_settings(inst, cfg) < 0 ||
-	    find_postfix(inst, cfg, opts) < 0 || find_venv(inst, cfg) < 0)
+	if (find_settings(inst) < 0 || read_settings(inst, cfg) < 0)
+		goto fail;
+	if (!opts->dbs_only && (find_postfix(inst, cfg, opts) < 0 || find_venv(inst, cfg) < 0))
 		goto fail;
 	return inst;
 fail:

@@ -62,6 +62,7 @@ struct ms_instance {
 struct ms_instance_opts {
 	const char *instance_dir;
 	const char *postfix_dir;
+	bool dbs_only; /* only settings.py and the config: no Postfix, no virtualenv */
 };
 
 /* Discovers the installation. Fatal problems (no instance directory,

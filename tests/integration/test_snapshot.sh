@@ -81,6 +81,19 @@ expect_rc 0
 expect_stdout_has "ok: $ARCHIVE"
 check "verification recorded beside the archive" test -f "$ARCHIVE.verified"
 
+case_begin verify_deep
+su_psql() { "$MS_PG_BINDIR/psql" -X -q -At -h "$MS_PG_SOCKDIR" -p "$MS_PG_PORT" -U "$MS_PG_SUPERUSER" -d postgres "$@"; }
+run_ms verify "$ARCHIVE" --deep --instance "$I"
+expect_rc 1
+check "without CREATEDB the error says what to grant" grep -q "grant CREATEDB to the role" "$T/err"
+su_psql -c "ALTER ROLE \"$MS_FX_DEFAULT_USER\" CREATEDB" -c "ALTER ROLE \"$MS_FX_AMAVIS_USER\" CREATEDB"
+run_ms verify "$ARCHIVE" --deep --instance "$I"
+expect_rc 0
+expect_stdout_has "ok: database 'default':"
+expect_stdout_has "ok: database 'amavis':"
+check "scratch databases dropped" test "$(su_psql -c "SELECT count(*) FROM pg_database WHERE datname LIKE 'msverify%'")" = 0
+expect_no_secret "$MS_FX_DEFAULT_PASSWORD" "database password"
+
 case_begin corruption
 size=$(stat -c %s "$ARCHIVE")
 bad=0 total=0

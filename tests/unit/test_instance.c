@@ -89,7 +89,7 @@ static void fx_free(struct fx *fx)
 
 static struct ms_instance *discover(struct fx *fx, struct ms_config *cfg)
 {
-	struct ms_instance_opts opts = { fx->inst, fx->postfix };
+	struct ms_instance_opts opts = { fx->inst, fx->postfix, false };
 
 	return ms_instance_discover(cfg, &opts);
 }
@@ -175,7 +175,7 @@ static void test_config_precedence(void **state)
 static void test_config_instance_used_without_cli(void **state)
 {
 	struct ms_config *cfg = ms_config_new();
-	struct ms_instance_opts opts = { NULL, NULL };
+	struct ms_instance_opts opts = { NULL, NULL, false };
 	struct ms_instance *inst;
 	struct fx fx;
 
