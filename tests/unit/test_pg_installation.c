@@ -1,0 +1,197 @@
+/*
+ * The PostgreSQL round trip on a generated Modoboa installation
+ * (scripts/mkfixture, both databases on PostgreSQL): the real `modosnap
+ * create` takes the snapshot; the installation then goes through a bad
+ * upgrade (rows changed and deleted, a table dropped, a table and a
+ * migration added, a sequence moved); the restore engine puts each
+ * database back from the verified archive. The oracle is independent of
+ * our digests: pg_dump --schema-only, and pg_dump's data (as sorted INSERT
+ * lines plus sequence values) before and after must be identical.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "instance.h"
+#include "manifest.h"
+#include "pg_restore.h"
+#include "pgtest.h"
+#include "util.h"
+#include "verify.h"
+
+static char *fx_env; /* text of fixture.env */
+
+static char *fx(const char *key)
+{
+	char *v = env_value(fx_env, key);
+
+	assert_non_null(v);
+	return v;
+}
+
+/* pg_dump's data of db as sorted lines: row order is physical, so sort. */
+static char *data_of(const char *db)
+{
+	char *out = tpath("data.out"), *s;
+
+	assert_int_equal(run("%s/pg_dump -h '%s' -p '%s' -U '%s' --data-only --column-inserts '%s' | "
+			     "grep -v -E '^\\\\(un)?restrict ' | LC_ALL=C sort >'%s'",
+			     bindir, sockdir, port, superuser, db, out),
+			 0);
+	s = ms_read_file(out, (size_t)1 << 30, NULL);
+	assert_non_null(s);
+	free(out);
+	return s;
+}
+
+static int setup(void **state)
+{
+	const char *base = getenv("MS_TEST_TMP");
+	char *envf;
+
+	(void)state;
+	if (read_server_env() < 0)
+		return -1;
+	snprintf(tmpdir, sizeof(tmpdir), "%s/test_pg_installation.XXXXXX", base && *base ? base : "/tmp");
+	if (!mkdtemp(tmpdir) || run("chmod 0755 '%s'", tmpdir) != 0)
+		return -1;
+	if (run("'%s/scripts/mkfixture' --root '%s/site' --servers '%s' --engine pg --prefix pginst%ld "
+		">'%s/mkfixture.log' 2>&1", getenv("MS_SOURCE_DIR"), tmpdir, getenv("MS_TESTSRV_ENV"),
+		(long)getpid(), tmpdir) != 0)
+		return -1;
+	envf = ms_xasprintf("%s/site/fixture.env", tmpdir);
+	fx_env = ms_read_file(envf, 1 << 20, NULL);
+	free(envf);
+	return fx_env ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	run("'%s/scripts/mkfixture' --remove --root '%s/site' --servers '%s' >/dev/null 2>&1",
+	    getenv("MS_SOURCE_DIR"), tmpdir, getenv("MS_TESTSRV_ENV"));
+	run("rm -rf '%s'", tmpdir);
+	free(fx_env);
+	return 0;
+}
+
+/* The connection settings.py gives for one alias ("DEFAULT"/"AMAVIS"). */
+static struct ms_dbconf dbconf(const char *alias, const char *which)
+{
+	struct ms_dbconf d = { 0 };
+	char key[64];
+
+	d.alias = ms_xstrdup(alias);
+	d.engine = MS_DB_POSTGRESQL;
+	d.engine_setting = ms_xstrdup("django.db.backends.postgresql");
+	snprintf(key, sizeof(key), "MS_FX_%s_DB", which);
+	d.name = fx(key);
+	snprintf(key, sizeof(key), "MS_FX_%s_USER", which);
+	d.user = fx(key);
+	snprintf(key, sizeof(key), "MS_FX_%s_HOST", which);
+	d.host = fx(key);
+	snprintf(key, sizeof(key), "MS_FX_%s_PORT", which);
+	d.port = fx(key);
+	snprintf(key, sizeof(key), "MS_FX_%s_PASSWORD", which);
+	d.password = fx(key);
+	return d;
+}
+
+static void dbconf_free(struct ms_dbconf *d)
+{
+	free(d->alias);
+	free(d->engine_setting);
+	free(d->name);
+	free(d->user);
+	free(d->host);
+	free(d->port);
+	ms_free_secret(d->password);
+}
+
+/* A bad upgrade, run as each database's owner. */
+static void break_things(const struct ms_dbconf *def, const struct ms_dbconf *am)
+{
+	char *sql = ms_xasprintf(
+		"SET ROLE \"%s\";"
+		"UPDATE core_user SET first_name = 'changed' WHERE id IN (SELECT id FROM core_user LIMIT 5);"
+		"DELETE FROM maillog_maillog WHERE id IN (SELECT id FROM maillog_maillog LIMIT 10);"
+		"DROP TABLE core_localconfig CASCADE;"
+		"CREATE TABLE upgrade_new (id serial PRIMARY KEY, x text);"
+		"INSERT INTO django_migrations (app, name, applied) VALUES ('core', '9999_bad_upgrade', now());"
+		"SELECT setval(pg_get_serial_sequence('django_migrations', 'id'), 100000);", def->user);
+
+	assert_int_equal(psql_sql(def->name, sql), 0);
+	free(sql);
+	sql = ms_xasprintf("SET ROLE \"%s\"; DELETE FROM msgrcpt; UPDATE msgs SET spam_level = 99;", am->user);
+	assert_int_equal(psql_sql(am->name, sql), 0);
+	free(sql);
+}
+
+static void test_installation_round_trip(void **state)
+{
+	struct ms_dbconf def = dbconf("default", "DEFAULT"), am = dbconf("amavis", "AMAVIS");
+	char *schema_def = schema_of(def.name), *data_def = data_of(def.name);
+	char *schema_am = schema_of(am.name), *data_am = data_of(am.name);
+	char *inst = fx("MS_FX_INSTANCE"), *pf = fx("MS_FX_POSTFIX"), *archive, *s;
+	struct ms_verify_result vr;
+
+	(void)state;
+	assert_int_equal(run("MODOSNAP_CONFIG= '%s' -q create --instance '%s' --postfix-dir '%s' --dest '%s/dest'",
+			     getenv("MODOSNAP"), inst, pf, tmpdir),
+			 0);
+	assert_int_equal(run("ls '%s'/dest/*.tar.zst >'%s/archive.txt'", tmpdir, tmpdir), 0);
+	s = ms_xasprintf("%s/archive.txt", tmpdir);
+	archive = ms_read_file(s, 4096, NULL);
+	free(s);
+	assert_non_null(archive);
+	archive[strcspn(archive, "\n")] = '\0';
+	assert_int_equal(ms_verify_archive(archive, &vr), MS_VERIFY_OK);
+	assert_int_equal(vr.manifest.n_dbs, 2);
+
+	break_things(&def, &am);
+	s = schema_of(def.name);
+	assert_true(strcmp(s, schema_def) != 0); /* the oracle sees the damage */
+	free(s);
+
+	assert_int_equal(ms_pg_restore_database(&def, archive, &vr.manifest, "default"), 0);
+	assert_int_equal(ms_pg_restore_database(&am, archive, &vr.manifest, "amavis"), 0);
+
+	s = schema_of(def.name);
+	assert_string_equal(s, schema_def);
+	free(s);
+	s = data_of(def.name);
+	assert_string_equal(s, data_def);
+	free(s);
+	s = schema_of(am.name);
+	assert_string_equal(s, schema_am);
+	free(s);
+	s = data_of(am.name);
+	assert_string_equal(s, data_am);
+	free(s);
+	assert_int_equal(ms_pg_check_database(&def, &vr.manifest.dbs[0]), 0);
+
+	ms_verify_result_clear(&vr);
+	free(archive);
+	free(inst);
+	free(pf);
+	free(schema_def);
+	free(data_def);
+	free(schema_am);
+	free(data_am);
+	dbconf_free(&def);
+	dbconf_free(&am);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_installation_round_trip),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
