@@ -51,7 +51,8 @@ char *ms_pg_scratch_create(const struct ms_dbconf *db, const char *encoding)
 		ms_log_error("database '%s': invalid encoding in the snapshot", db->alias);
 		return NULL;
 	}
-	name = ms_xasprintf("msverify_%ld_%s", (long)getpid(), db->alias);
+	/* the live database's name in it tells whose scratch database it is */
+	name = ms_xasprintf("msverify_%ld_%s", (long)getpid(), db->name);
 	for (char *p = name; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
 			*p = '_';

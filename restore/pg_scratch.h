@@ -9,7 +9,8 @@
 
 #include "instance.h"
 
-/* Creates "<name>_msverify_<pid>" (TEMPLATE template0, the given encoding,
+/* Creates "msverify_<pid>_<live database name>" (lowercased, other
+ * characters as '_', at most 60 bytes; TEMPLATE template0, the given encoding,
  * C collation) while connected to db's own database. Returns the new
  * database's name (caller frees), or NULL after logging an error that says
  * which privilege is missing. */

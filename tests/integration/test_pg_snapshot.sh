@@ -33,7 +33,7 @@ size=$(stat -c %s "$T/bad.tar.zst")
 printf '\x55' | dd of="$T/bad.tar.zst" bs=1 seek=$((size / 2)) conv=notrunc status=none
 run_ms verify "$T/bad.tar.zst" --deep --instance "$I"
 expect_rc 5
-check "no scratch database was made for a bad archive" test "$(su_psql -d postgres -c "SELECT count(*) FROM pg_database WHERE datname LIKE 'msverify%'")" = 0
+check "no scratch database was made for a bad archive" test "$(su_psql -d postgres -c "SELECT count(*) FROM pg_database WHERE datname LIKE 'msverify%pgs$$%'")" = 0
 
 case_begin concurrent_writers
 # parent + children inserted in one transaction each, and a running total

@@ -91,7 +91,7 @@ run_ms verify "$ARCHIVE" --deep --instance "$I"
 expect_rc 0
 expect_stdout_has "ok: database 'default':"
 expect_stdout_has "ok: database 'amavis':"
-check "scratch databases dropped" test "$(su_psql -c "SELECT count(*) FROM pg_database WHERE datname LIKE 'msverify%'")" = 0
+check "scratch databases dropped" test "$(su_psql -c "SELECT count(*) FROM pg_database WHERE datname LIKE 'msverify%snap$$%'")" = 0
 expect_no_secret "$MS_FX_DEFAULT_PASSWORD" "database password"
 
 case_begin corruption
