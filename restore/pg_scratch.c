@@ -2,6 +2,7 @@
  * Scratch databases for verify --deep (see pg_scratch.h).
  */
 #include "pg_scratch.h"
+#include "config.h"
 #include "db.h"
 
 #include <libpq-fe.h>
@@ -75,5 +76,123 @@ int ms_pg_scratch_drop(const struct ms_dbconf *db, const char *name)
 	int ret = run(db, sql, "unable to drop the scratch database");
 
 	free(sql);
+	return ret;
+}
+
+/* Does `sql` (one $1 parameter) return a row? 1, 0, or -1 after logging. */
+static int exists(PGconn *conn, const char *alias, const char *sql, const char *param)
+{
+	PGresult *res = PQexecParams(conn, sql, 1, NULL, &param, NULL, NULL, 0);
+	int ret;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		char *msg = ms_pg_one_line(PQresultErrorMessage(res));
+
+		ret = ms_log_error("database '%s': %s", alias, msg);
+		free(msg);
+	} else {
+		ret = PQntuples(res) > 0;
+	}
+	PQclear(res);
+	return ret;
+}
+
+static int exec_admin(PGconn *conn, const char *alias, const char *sql)
+{
+	PGresult *res = PQexec(conn, sql);
+	int ret = 0;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		char *msg = ms_pg_one_line(PQresultErrorMessage(res));
+
+		ret = ms_log_error("database '%s': %s", alias, msg);
+		free(msg);
+	}
+	PQclear(res);
+	return ret;
+}
+
+static int create_role(PGconn *conn, const struct ms_dbconf *db)
+{
+	char *ident = PQescapeIdentifier(conn, db->user, strlen(db->user)), *lit = NULL, *sql;
+	int ret;
+
+	if (db->password)
+		lit = PQescapeLiteral(conn, db->password, strlen(db->password));
+	if (!ident || (db->password && !lit)) {
+		PQfreemem(ident);
+		return ms_log_error("database '%s': out of memory", db->alias);
+	}
+	sql = ms_xasprintf("CREATE ROLE %s LOGIN%s%s", ident, lit ? " PASSWORD " : "", lit ? lit : "");
+	ret = exec_admin(conn, db->alias, sql);
+	if (ret == 0)
+		ms_log_info("database '%s': created role '%s'", db->alias, db->user);
+	ms_secure_zero(sql, strlen(sql));
+	free(sql);
+	if (lit) {
+		ms_secure_zero(lit, strlen(lit));
+		PQfreemem(lit);
+	}
+	PQfreemem(ident);
+	return ret;
+}
+
+static int create_database(PGconn *conn, const struct ms_dbconf *db, const char *encoding)
+{
+	char *name = PQescapeIdentifier(conn, db->name, strlen(db->name));
+	char *owner = PQescapeIdentifier(conn, db->user, strlen(db->user));
+	char *sql;
+	int ret;
+
+	if (!name || !owner) {
+		PQfreemem(name);
+		PQfreemem(owner);
+		return ms_log_error("database '%s': out of memory", db->alias);
+	}
+	sql = ms_xasprintf("CREATE DATABASE %s OWNER %s TEMPLATE template0 ENCODING '%s'%s", name, owner, encoding,
+			   strcmp(encoding, "UTF8") ? " LC_COLLATE 'C' LC_CTYPE 'C'" : "");
+	ret = exec_admin(conn, db->alias, sql);
+	if (ret == 0)
+		ms_log_info("database '%s': created database '%s' owned by '%s'", db->alias, db->name, db->user);
+	free(sql);
+	PQfreemem(name);
+	PQfreemem(owner);
+	return ret;
+}
+
+int ms_pg_ensure_database(const struct ms_dbconf *db, const struct ms_config_db *admin, const char *encoding)
+{
+	struct ms_dbconf as_admin = *db;
+	PGconn *conn;
+	int ret = -1, has;
+
+	ms_log_mute(1);
+	conn = (PGconn *)ms_pg_connect(db);
+	ms_log_mute(0);
+	if (conn) {
+		PQfinish(conn);
+		return 0;
+	}
+	if (!admin || !admin->admin_user)
+		return ms_log_error("database '%s': cannot connect to '%s' as '%s' (missing database or role?); to "
+				    "create them, set admin_user and admin_password_file in [db:%s]",
+				    db->alias, db->name, *db->user ? db->user : "(default user)", db->alias);
+	if (!encoding || !plain(encoding) || !*db->user)
+		return ms_log_error("database '%s': cannot create it without a user and an encoding", db->alias);
+	as_admin.name = (char *)"postgres";
+	as_admin.user = admin->admin_user;
+	as_admin.password = admin->admin_password;
+	conn = (PGconn *)ms_pg_connect(&as_admin);
+	if (!conn)
+		return -1;
+	has = exists(conn, db->alias, "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", db->user);
+	if (has < 0 || (has == 0 && create_role(conn, db) < 0))
+		goto out;
+	has = exists(conn, db->alias, "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", db->name);
+	if (has < 0 || (has == 0 && create_database(conn, db, encoding) < 0))
+		goto out;
+	ret = 0;
+out:
+	PQfinish(conn);
 	return ret;
 }

@@ -18,4 +18,16 @@ char *ms_pg_scratch_create(const struct ms_dbconf *db, const char *encoding);
 /* Drops it again; 0, or -1 after logging. */
 int ms_pg_scratch_drop(const struct ms_dbconf *db, const char *name);
 
+struct ms_config_db;
+
+/* Makes sure db's database exists before a restore onto a fresh server.
+ * When db's own connection works, nothing is done. Otherwise, with
+ * admin_user set in its config section (`admin`, may be NULL), connects as
+ * that role to the maintenance database "postgres" on the same host and
+ * port, creates db's role (LOGIN, with db's password) if missing and its
+ * database (OWNER that role, TEMPLATE template0, `encoding`; C collation
+ * for encodings other than UTF8) if missing. Without admin_user: an error
+ * saying which config keys would do it. 0, or -1 after logging. */
+int ms_pg_ensure_database(const struct ms_dbconf *db, const struct ms_config_db *admin, const char *encoding);
+
 #endif

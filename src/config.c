@@ -79,6 +79,7 @@ static int set_port(struct cfg_parser *p, const struct cfg_key *k, void *field, 
 static int set_password(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
 static int set_password_file(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
 static int set_list_item(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
+static int set_admin_password_file(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
 
 #define MAIN_KEY(name, set) { SEC_MODOSNAP, #name, offsetof(struct ms_config, name), set }
 #define DB_KEY(name, set) { SEC_DB, #name, offsetof(struct ms_config_db, name), set }
@@ -97,6 +98,8 @@ static const struct cfg_key cfg_keys[] = {
 	DB_KEY(port, set_port),
 	DB_KEY(password, set_password),
 	DB_KEY(password_file, set_password_file),
+	DB_KEY(admin_user, set_string),
+	DB_KEY(admin_password_file, set_admin_password_file),
 };
 
 /* Records the first error (with the current line); later ones are dropped
@@ -281,6 +284,20 @@ static int set_password_file(struct cfg_parser *p, const struct cfg_key *k, void
 		return -1;
 	*(char **)field = ms_xstrdup(value);
 	db->password = password;
+	return 0;
+}
+
+static int set_admin_password_file(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value)
+{
+	struct ms_config_db *db = cur_db(p);
+	char *password = NULL;
+
+	if (value[0] != '/')
+		return cfg_fail(p, "%s must be an absolute path: '%s'", k->name, value);
+	if (read_password_file(p, value, &password) < 0)
+		return -1;
+	*(char **)field = ms_xstrdup(value);
+	db->admin_password = password;
 	return 0;
 }
 
@@ -524,6 +541,9 @@ static void db_clear(struct ms_config_db *db)
 	free(db->port);
 	ms_free_secret(db->password);
 	free(db->password_file);
+	free(db->admin_user);
+	ms_free_secret(db->admin_password);
+	free(db->admin_password_file);
 }
 
 void ms_config_free(struct ms_config *cfg)

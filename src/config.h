@@ -17,6 +17,8 @@
  *   host = /run/postgresql  ; host name, IP, or socket dir/path
  *   port = 5432
  *   password_file = /etc/modosnap/default.pass   ; or: password = ...
+ *   admin_user = postgres                        ; optional: creates a missing
+ *   admin_password_file = /etc/modosnap/admin.pass ; database and role on restore
  *
  * Unknown sections or keys, malformed lines, bad values and duplicate keys
  * are errors reported as "'FILE':LINE: ...".
@@ -39,6 +41,10 @@ struct ms_config_db {
 	char *password;      /* secret: from `password`, or read from password_file
 	                        (one trailing newline stripped) */
 	char *password_file; /* path, for messages */
+	char *admin_user;    /* a role allowed to create the database and its role
+	                        (restore onto a fresh server); NULL when not set */
+	char *admin_password; /* secret, read from admin_password_file */
+	char *admin_password_file;
 	int line;            /* line of the section header */
 };
 

@@ -7,6 +7,8 @@
  * database back from the verified archive. The oracle is independent of
  * our digests: pg_dump --schema-only, and pg_dump's data (as sorted INSERT
  * lines plus sequence values) before and after must be identical.
+ * The second case restores onto a "fresh server": a database and role that
+ * do not exist yet, created through the config's admin_user.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,10 +20,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "instance.h"
 #include "manifest.h"
 #include "pg_restore.h"
+#include "pg_scratch.h"
 #include "pgtest.h"
+#include "testutil.h"
 #include "util.h"
 #include "verify.h"
 
@@ -188,10 +193,103 @@ static void test_installation_round_trip(void **state)
 	dbconf_free(&am);
 }
 
+
+/* The newest archive in tmpdir/DIR; caller frees. */
+static char *archive_in(const char *dir)
+{
+	char *list = ms_xasprintf("%s/%s.txt", tmpdir, dir), *a;
+
+	assert_int_equal(run("ls '%s/%s'/*.tar.zst | tail -n 1 >'%s'", tmpdir, dir, list), 0);
+	a = ms_read_file(list, 4096, NULL);
+	assert_non_null(a);
+	a[strcspn(a, "\n")] = '\0';
+	free(list);
+	return a;
+}
+
+static void test_fresh_server(void **state)
+{
+	struct ms_dbconf def = dbconf("default", "DEFAULT"), fresh;
+	struct ms_config_db admin = { 0 };
+	char *inst = fx("MS_FX_INSTANCE"), *pf = fx("MS_FX_POSTFIX"), *archive, *err, *expect, *a, *b;
+	char name[64], sql[512];
+	struct ms_verify_result vr;
+
+	(void)state;
+	assert_int_equal(run("MODOSNAP_CONFIG= '%s' -q create --instance '%s' --postfix-dir '%s' --dest '%s/dest2'",
+			     getenv("MODOSNAP"), inst, pf, tmpdir),
+			 0);
+	archive = archive_in("dest2");
+	assert_int_equal(ms_verify_archive(archive, &vr), MS_VERIFY_OK);
+	/* A fresh server has neither the database nor the role. Here the
+	 * role must exist to restore objects owned by it (the dump's owner,
+	 * as on the real server), so: a missing database with the existing
+	 * role, restored; and a missing role and database, created. */
+	snprintf(name, sizeof(name), "fresh_%ld", (long)getpid());
+	fresh = def;
+	fresh.name = name;
+
+	capture_start();
+	assert_int_equal(ms_pg_ensure_database(&fresh, NULL, vr.manifest.dbs[0].encoding), -1);
+	err = capture_end();
+	expect = ms_xasprintf("modosnap: error: database 'default': cannot connect to '%s' as '%s' (missing database "
+			      "or role?); to create them, set admin_user and admin_password_file in [db:default]\n",
+			      name, def.user);
+	assert_string_equal(err, expect);
+	free(err);
+	free(expect);
+
+	admin.admin_user = superuser; /* trusted over the harness socket */
+	assert_int_equal(ms_pg_ensure_database(&fresh, &admin, vr.manifest.dbs[0].encoding), 0);
+	assert_int_equal(ms_pg_ensure_database(&fresh, NULL, vr.manifest.dbs[0].encoding), 0); /* exists now */
+	assert_int_equal(ms_pg_restore_database(&fresh, archive, &vr.manifest, "default"), 0);
+	a = data_of(def.name);
+	b = data_of(name);
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+	a = schema_of(def.name);
+	b = schema_of(name);
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+	snprintf(sql, sizeof(sql), "DROP DATABASE %s", name);
+	assert_int_equal(psql_sql("postgres", sql), 0);
+
+	/* neither role nor database: both created, the role with the password */
+	fresh.user = name;
+	assert_int_equal(ms_pg_ensure_database(&fresh, &admin, "LATIN1"), 0);
+	snprintf(sql, sizeof(sql),
+		 "SELECT pg_encoding_to_char(encoding) || ' ' || pg_get_userbyid(datdba) || ' ' || "
+		 "(SELECT rolpassword IS NOT NULL FROM pg_authid WHERE rolname = '%s') "
+		 "FROM pg_database WHERE datname = '%s'", name, name);
+	a = psql_out("postgres", sql);
+	expect = ms_xasprintf("LATIN1 %s true\n", name);
+	assert_string_equal(a, expect);
+	free(a);
+	free(expect);
+	snprintf(sql, sizeof(sql), "DROP DATABASE %s", name);
+	assert_int_equal(psql_sql("postgres", sql), 0);
+	snprintf(sql, sizeof(sql), "DROP ROLE %s", name);
+	assert_int_equal(psql_sql("postgres", sql), 0);
+	ms_verify_result_clear(&vr);
+	free(archive);
+	free(inst);
+	free(pf);
+	free(def.alias);
+	free(def.engine_setting);
+	free(def.name);
+	free(def.user);
+	free(def.host);
+	free(def.port);
+	ms_free_secret(def.password);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_installation_round_trip),
+		cmocka_unit_test(test_fresh_server),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
