@@ -34,14 +34,6 @@ struct fixture {
 	char *dir;       /* temporary directory, removed by the teardown */
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void write_file(const char *path, const char *text, mode_t mode)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -97,7 +89,7 @@ static int fx_teardown(void **state)
 {
 	struct fixture *fx = *state;
 
-	nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(fx->dir);
 	free(fx->dir);
 	free(fx);
 	ms_log_set_level(MS_LOG_INFO);

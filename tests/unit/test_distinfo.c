@@ -31,14 +31,6 @@ struct fixture {
 	char *dir;       /* temporary directory, removed by the teardown */
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int fx_setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
@@ -56,7 +48,7 @@ static int fx_teardown(void **state)
 {
 	struct fixture *fx = *state;
 
-	nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(fx->dir);
 	free(fx->dir);
 	free(fx);
 	ms_log_set_level(MS_LOG_INFO);

@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sys/stat.h>
 #include <stdio.h>
+#include <ftw.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -42,4 +44,17 @@ char *capture_end(void)
 	assert_int_equal(pread(cap_fd, text, (size_t)size, 0), size);
 	close(cap_fd);
 	return text;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+void test_rmtree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -9,5 +9,7 @@
 void capture_start(void);
 /* Restores stderr and returns what was written to it (caller frees). */
 char *capture_end(void);
+/* Removes a directory tree without following symlinks (test clean-up). */
+void test_rmtree(const char *dir);
 
 #endif
