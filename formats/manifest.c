@@ -447,6 +447,15 @@ static json_t *db_element(const struct ms_manifest *m, size_t i)
 	put(o, "engine", text_new(db->engine));
 	put(o, "server_version", text_or_null(db->server_version));
 	put(o, "encoding", text_or_null(db->encoding));
+	if (db->collation)
+		put(o, "collation", text_new(db->collation));
+	if (!strcmp(db->engine, "mysql")) {
+		json_t *shared = need(json_array());
+
+		for (size_t k = 0; k < db->shared_snapshot.n; k++)
+			push(shared, text_new(db->shared_snapshot.v[k]));
+		put(o, "shared_snapshot", shared);
+	}
 	for (size_t k = 0; k < db->n_tables; k++) {
 		const struct ms_manifest_table *t = &db->tables[k];
 		json_t *to = need(json_object());
@@ -1179,6 +1188,30 @@ static int decode_table(const struct dec *d, json_t *x, const struct loc *at, st
 	return 0;
 }
 
+/* The optional MariaDB/MySQL keys: "collation" and "shared_snapshot". */
+static int decode_db_mysql(const struct dec *d, json_t *x, const struct loc *at, struct ms_manifest_db *db)
+{
+	struct loc sat = { at, "shared_snapshot", 0 };
+	json_t *a, *s;
+	size_t i;
+
+	if (json_object_get(x, "collation") && dup_str(d, x, at, "collation", true, &db->collation) < 0)
+		return -1;
+	a = json_object_get(x, "shared_snapshot");
+	if (!a)
+		return 0;
+	if (!json_is_array(a))
+		return wrong_type(d, &sat, "an array", a);
+	json_array_foreach(a, i, s) {
+		struct loc item = { &sat, NULL, i };
+
+		if (!json_is_string(s))
+			return wrong_type(d, &item, "a string", s);
+		ms_strv_push(&db->shared_snapshot, json_string_value(s));
+	}
+	return 0;
+}
+
 static int decode_db(const struct dec *d, json_t *x, const struct loc *at, struct ms_manifest_db *db)
 {
 	struct loc tat = { at, "tables", 0 };
@@ -1190,6 +1223,8 @@ static int decode_db(const struct dec *d, json_t *x, const struct loc *at, struc
 	if (dup_str(d, x, at, "alias", false, &db->alias) < 0 || dup_str(d, x, at, "engine", false, &db->engine) < 0 ||
 	    dup_str(d, x, at, "server_version", true, &db->server_version) < 0 ||
 	    dup_str(d, x, at, "encoding", true, &db->encoding) < 0)
+		return -1;
+	if (decode_db_mysql(d, x, at, db) < 0)
 		return -1;
 	if (!(a = get_typed(d, x, at, "tables", JSON_ARRAY, "an array")))
 		return -1;
@@ -1390,6 +1425,8 @@ static void db_free(struct ms_manifest_db *db)
 	free(db->engine);
 	free(db->server_version);
 	free(db->encoding);
+	free(db->collation);
+	ms_strv_clear(&db->shared_snapshot);
 	for (size_t k = 0; k < db->n_tables; k++) {
 		free(db->tables[k].schema);
 		free(db->tables[k].name);

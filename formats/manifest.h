@@ -86,6 +86,10 @@ struct ms_manifest_db {
 	char *engine;          /* "postgresql" | "mysql" */
 	char *server_version;
 	char *encoding;        /* database encoding / default charset */
+	char *collation;       /* mysql: the database's default collation; NULL otherwise */
+	/* mysql: the other aliases read in the same transaction (one point in
+	 * time with this one); empty when the dump had its own transaction */
+	struct ms_strv shared_snapshot;
 	struct ms_manifest_table *tables;
 	size_t n_tables;
 };

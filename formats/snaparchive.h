@@ -64,6 +64,11 @@ int ms_chunker_write(struct ms_chunker *c, const void *buf, size_t len);
 long ms_chunker_close(struct ms_chunker *c);
 void ms_chunker_free(struct ms_chunker *c);
 
+/* Called by the database dumpers once per member written, for the
+ * manifest; sha256 is its hex digest. Returns 0, or -1 (after logging) to
+ * abort the dump. */
+typedef int (*ms_member_cb)(void *ctx, const struct ms_entry *e, const char *sha256);
+
 struct ms_archive_reader; /* opaque */
 
 /* Starts reading an archive from fd (not closed). NULL after logging. */

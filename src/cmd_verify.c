@@ -6,6 +6,7 @@
 #include "config.h"
 #include "dest.h"
 #include "instance.h"
+#include "my_restore.h"
 #include "pg_restore.h"
 #include "pg_scratch.h"
 #include "manifest.h"
@@ -86,17 +87,25 @@ static int setup(struct ms_cli *cli, const char *cmd, int argc, char **argv, boo
 	return ms_cli_load_config(cli) < 0 ? MS_EXIT_FAILURE : 0;
 }
 
-/* Restores one PostgreSQL dump into a scratch database beside the live
+/* Restores one database dump into a scratch database beside the live
  * one, where the restore compares every table's rows and digest, then
  * drops it. Returns 0, -1 when the dump did not restore or match, -2 when
  * no scratch database could be made (not a verdict on the snapshot). */
-static int deep_one(const struct ms_dbconf *live, const char *archive, const struct ms_manifest *m,
-		    const struct ms_manifest_db *mdb)
+static int deep_one(struct ms_cli *cli, const struct ms_dbconf *live, const char *archive,
+		    const struct ms_manifest *m, const struct ms_manifest_db *mdb)
 {
 	struct ms_dbconf scratch = *live;
-	char *name = ms_pg_scratch_create(live, mdb->encoding);
+	char *name;
 	int ret;
 
+	if (live->engine == MS_DB_MYSQL) {
+		ret = ms_my_verify_scratch(live, ms_config_db(cli->config, mdb->alias), archive, m, mdb->alias);
+		if (ret == 0 && ms_log_get_level() >= MS_LOG_INFO)
+			printf("ok: database '%s': %zu tables restored into a scratch database and checked\n",
+			       mdb->alias, mdb->n_tables);
+		return ret;
+	}
+	name = ms_pg_scratch_create(live, mdb->encoding);
 	if (!name)
 		return -2;
 	scratch.name = name;
@@ -135,13 +144,15 @@ static int verify_deep(struct ms_cli *cli, const struct read_args *a, const char
 		for (size_t k = 0; k < inst->n_dbs; k++)
 			if (strcmp(inst->dbs[k].alias, mdb->alias) == 0)
 				live = &inst->dbs[k];
-		if (!live || live->engine != MS_DB_POSTGRESQL || strcmp(mdb->engine, "postgresql") != 0) {
-			ms_log_error("database '%s': no PostgreSQL connection for it in this instance's settings "
-				     "or the config file", mdb->alias);
+		if (!live || !mdb->engine || strcmp(live->engine == MS_DB_POSTGRESQL ? "postgresql" : "mysql",
+						    mdb->engine) != 0) {
+			ms_log_error("database '%s': no %s connection for it in this instance's settings "
+				     "or the config file", mdb->alias,
+				     mdb->engine && !strcmp(mdb->engine, "mysql") ? "MariaDB/MySQL" : "PostgreSQL");
 			errors++;
 			continue;
 		}
-		switch (deep_one(live, archive, m, mdb)) {
+		switch (deep_one(cli, live, archive, m, mdb)) {
 		case -1: failed++; break;
 		case -2: errors++; break;
 		default: break;

@@ -32,10 +32,6 @@ struct ms_pg_dump {
 	size_t n_tables;
 };
 
-/* Called once per member written, for the manifest; sha256 is its hex
- * digest. Returns 0, or -1 (after logging) to abort the dump. */
-typedef int (*ms_member_cb)(void *ctx, const struct ms_entry *e, const char *sha256);
-
 /* Dumps database `db` into archive members under `prefix` ("db/<alias>"):
  *   prefix/schema-pre.sql   pg_dump --schema-only --section=pre-data (exact bytes)
  *   prefix/data/<schema>.<table>/NNNNNN.copy  COPY text rows in row-aligned

@@ -4,6 +4,7 @@
 #include "snapshot.h"
 #include "dest.h"
 #include "manifest.h"
+#include "my_dump.h"
 #include "pg_dump.h"
 #include "postfix.h"
 #include "snapname.h"
@@ -86,7 +87,7 @@ static void fill_header(struct ms_header *h, const struct ms_instance *inst, con
 	if (inst->postfix)
 		ms_strv_push(&h->components, "postfix");
 	for (size_t i = 0; o->dump_dbs && i < inst->n_dbs; i++)
-		if (inst->dbs[i].engine == MS_DB_POSTGRESQL)
+		if (inst->dbs[i].engine == MS_DB_POSTGRESQL || inst->dbs[i].engine == MS_DB_MYSQL)
 			ms_strv_push_owned(&h->components, ms_xasprintf("db:%s", inst->dbs[i].alias));
 	ms_versions_collect(inst, o->probes, &h->versions);
 }
@@ -162,21 +163,69 @@ static int dump_pg(struct ms_archive_writer *w, struct ms_manifest *m, const str
 	return ret;
 }
 
+/* Dumps the MariaDB/MySQL alias dbs[first] together with every later
+ * alias on the same server with the same login (one transaction, one
+ * point in time for all of them), and records them; done[] marks them. */
+static int dump_my_group(struct ms_archive_writer *w, struct ms_manifest *m, const struct ms_instance *inst,
+			 size_t first, bool *done, size_t chunk)
+{
+	const struct ms_dbconf **group = ms_xcalloc(inst->n_dbs, sizeof(*group));
+	struct ms_my_dump *out;
+	size_t n = 0;
+	int ret;
+
+	for (size_t i = first; i < inst->n_dbs; i++)
+		if (!done[i] && ms_my_same_login(&inst->dbs[first], &inst->dbs[i])) {
+			group[n++] = &inst->dbs[i];
+			done[i] = true;
+		}
+	out = ms_xcalloc(n, sizeof(*out));
+	if (isatty(STDERR_FILENO))
+		for (size_t i = 0; i < n; i++)
+			ms_log_info("dumping database '%s' (mysql)", group[i]->alias);
+	ret = ms_my_dump_databases(group, n, w, chunk, record_member, m, out);
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		struct ms_manifest_db *mdb = ms_manifest_add_db(m);
+
+		mdb->alias = ms_xstrdup(group[i]->alias);
+		mdb->engine = ms_xstrdup("mysql");
+		mdb->server_version = ms_xstrdup(out[i].server_version);
+		mdb->encoding = ms_xstrdup(out[i].charset);
+		mdb->collation = ms_xstrdup(out[i].collation);
+		for (size_t k = 0; k < n; k++)
+			if (k != i)
+				ms_strv_push(&mdb->shared_snapshot, group[k]->alias);
+		for (size_t k = 0; k < out[i].n_tables; k++)
+			ms_manifest_db_add_table(mdb, out[i].tables[k].schema, out[i].tables[k].name,
+						 out[i].tables[k].rows, out[i].tables[k].digest,
+						 out[i].tables[k].chunks);
+	}
+	for (size_t i = 0; i < n; i++)
+		ms_my_dump_clear(&out[i]);
+	free(out);
+	free(group);
+	return ret;
+}
+
 static int dump_dbs(struct ms_archive_writer *w, struct ms_manifest *m, const struct ms_instance *inst,
 		    const struct ms_create_opts *o)
 {
-	for (size_t i = 0; o->dump_dbs && i < inst->n_dbs; i++) {
+	size_t chunk = o->chunk_size ? o->chunk_size : MS_CHUNK_SIZE;
+	bool *done = ms_xcalloc(inst->n_dbs + 1, sizeof(*done));
+	int ret = 0;
+
+	for (size_t i = 0; o->dump_dbs && i < inst->n_dbs && ret == 0; i++) {
 		const struct ms_dbconf *db = &inst->dbs[i];
 
-		if (db->engine != MS_DB_POSTGRESQL) {
-			ms_log_warn("database '%s' (mysql) is not in this snapshot: MariaDB/MySQL dumps are not "
-				    "implemented yet; back it up separately", db->alias);
+		if (done[i])
 			continue;
-		}
-		if (dump_pg(w, m, db, o->chunk_size ? o->chunk_size : MS_CHUNK_SIZE) < 0)
-			return -1;
+		if (db->engine == MS_DB_POSTGRESQL)
+			ret = dump_pg(w, m, db, chunk);
+		else if (db->engine == MS_DB_MYSQL)
+			ret = dump_my_group(w, m, inst, i, done, chunk);
 	}
-	return 0;
+	free(done);
+	return ret;
 }
 
 /* Writes every member: header, components, manifest. */

@@ -12,14 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "manifest.h"
 #include "pgtest.h"
+#include "snaparchive.h"
+#include "verify.h"
 #include "strbuf.h"
 #include "util.h"
 
 char tmpdir[256];
-char *bindir, *sockdir, *port, *superuser;
+char *bindir, *sockdir, *port, *superuser, *mysock;
 
 char *tpath(const char *name)
 {
@@ -144,10 +148,134 @@ int read_server_env(void)
 	sockdir = env_value(text, "MS_PG_SOCKDIR");
 	port = env_value(text, "MS_PG_PORT");
 	superuser = env_value(text, "MS_PG_SUPERUSER");
+	mysock = env_value(text, "MS_MY_SOCKET");
 	free(text);
-	if (!bindir || !sockdir || !port || !superuser) {
-		fprintf(stderr, "%s: '%s' lacks MS_PG_BINDIR/SOCKDIR/PORT/SUPERUSER\n", program_invocation_short_name, f);
+	if (!bindir || !sockdir || !port || !superuser || !mysock) {
+		fprintf(stderr, "%s: '%s' lacks MS_PG_BINDIR/SOCKDIR/PORT/SUPERUSER or MS_MY_SOCKET\n", program_invocation_short_name, f);
 		return -1;
 	}
 	return 0;
 }
+
+/* --- MariaDB, as root over the harness socket ----------------------------- */
+
+int my_sql(const char *db, const char *sql)
+{
+	char *f = tpath("stmt.sql");
+	int rc;
+
+	write_file(f, sql, strlen(sql));
+	rc = run("mariadb --no-defaults --default-character-set=utf8mb4 -uroot -S '%s' '%s' <'%s'", mysock, db, f);
+	free(f);
+	return rc;
+}
+
+char *my_out(const char *sql)
+{
+	char *in = tpath("q.sql"), *out = tpath("q.out"), *s;
+
+	write_file(in, sql, strlen(sql));
+	assert_int_equal(run("mariadb --no-defaults --default-character-set=utf8mb4 -uroot -S '%s' -N -B <'%s' >'%s'",
+			     mysock, in, out),
+			 0);
+	s = ms_read_file(out, (size_t)1 << 30, NULL);
+	assert_non_null(s);
+	free(in);
+	free(out);
+	return s;
+}
+
+char *my_dump_of(const char *db)
+{
+	char *out = tpath("mydump.out"), *s;
+
+	assert_int_equal(run("mariadb-dump --no-defaults -uroot -S '%s' --skip-dump-date --order-by-primary "
+			     "--routines --triggers --events '%s' >'%s'", mysock, db, out),
+			 0);
+	s = ms_read_file(out, (size_t)1 << 30, NULL);
+	assert_non_null(s);
+	free(out);
+	return s;
+}
+
+/* --- archives ------------------------------------------------------------- */
+
+void file_entry(struct ms_entry *e, const char *path, size_t len)
+{
+	memset(e, 0, sizeof(*e));
+	e->path = (char *)path;
+	e->type = MS_ENTRY_FILE;
+	e->size = len;
+	e->mode = 0600;
+	e->uid = (uint32_t)getuid();
+	e->gid = (uint32_t)getgid();
+	e->mtime_sec = (int64_t)time(NULL);
+}
+
+/* Copies archive `from` to `to`, replacing `old` by `new` (same length)
+ * in member `member`, and rewrites the manifest's SHA-256 of that member
+ * to match: the archive stays consistent for verify, while the table's row
+ * digest in "databases" no longer describes the rows. */
+void tamper(const char *from, const char *to, const char *member, const char *old, const char *new)
+{
+	struct ms_verify_result vr;
+	int in, out;
+	struct ms_archive_reader *r;
+	struct ms_archive_writer *w;
+	const struct ms_entry *e;
+	bool done = false;
+	char *text;
+
+	memset(&vr, 0, sizeof(vr));
+	assert_int_equal(ms_verify_archive(from, &vr), MS_VERIFY_OK);
+	assert_int_equal(strlen(old), strlen(new));
+	in = open(from, O_RDONLY);
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(in >= 0 && out >= 0);
+	r = ms_archive_reader_open(in, from);
+	w = ms_archive_writer_open(out, to, NULL);
+	assert_non_null(r);
+	assert_non_null(w);
+	while (ms_archive_reader_next(r, &e) == 1) {
+		struct ms_strbuf sb = MS_STRBUF_INIT;
+		char buf[65536], sha[MS_HASH_HEX_MAX];
+		ssize_t n;
+
+		while ((n = ms_archive_reader_read(r, buf, sizeof(buf))) > 0)
+			ms_strbuf_add(&sb, buf, (size_t)n);
+		assert_int_equal(n, 0);
+		if (!strcmp(e->path, MS_MANIFEST_NAME)) {
+			ms_strbuf_release(&sb);
+			break;
+		}
+		if (!strcmp(e->path, member)) {
+			char *p = strstr(sb.buf, old);
+
+			assert_non_null(p);
+			memcpy(p, new, strlen(new));
+			done = true;
+		}
+		assert_int_equal(ms_archive_write_buffer(w, e, sb.buf ? sb.buf : "", sb.len, sha), 0);
+		for (size_t i = 0; i < vr.manifest.n_entries; i++)
+			if (!strcmp(vr.manifest.entries[i].e.path, e->path))
+				memcpy(vr.manifest.entries[i].sha256, sha, sizeof(sha));
+		ms_strbuf_release(&sb);
+	}
+	assert_true(done);
+	text = ms_manifest_encode(&vr.manifest);
+	{
+		struct ms_entry me;
+		char sha[MS_HASH_HEX_MAX];
+
+		file_entry(&me, MS_MANIFEST_NAME, strlen(text));
+		assert_int_equal(ms_archive_write_buffer(w, &me, text, strlen(text), sha), 0);
+	}
+	free(text);
+	assert_int_equal(ms_archive_writer_close(w, NULL), 0);
+	ms_archive_writer_free(w);
+	ms_archive_reader_free(r);
+	close(in);
+	close(out);
+	ms_verify_result_clear(&vr);
+}
+

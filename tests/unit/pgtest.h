@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 extern char tmpdir[256];
-extern char *bindir, *sockdir, *port, *superuser;
+extern char *bindir, *sockdir, *port, *superuser, *mysock;
 
 #define PSQL "%s/psql -X -q -v ON_ERROR_STOP=1 -h '%s' -p '%s' -U '%s'"
 #define PSQL_ARGS bindir, sockdir, port, superuser
@@ -23,5 +23,21 @@ char *psql_out(const char *db, const char *sql);
 char *schema_of(const char *db);
 char *env_value(const char *text, const char *key);
 int read_server_env(void);
+
+/* MariaDB as root over the harness socket (mysock): run SQL in db (0 or
+ * the client's status), the -N -B output of SQL, and mariadb-dump
+ * --skip-dump-date --order-by-primary --routines --triggers --events of
+ * db, the independent oracle (callers free). */
+int my_sql(const char *db, const char *sql);
+char *my_out(const char *sql);
+char *my_dump_of(const char *db);
+
+struct ms_entry;
+/* A 0600 file entry owned by the caller, mtime now. */
+void file_entry(struct ms_entry *e, const char *path, size_t len);
+/* Copies archive `from` to `to`, replacing `old` by `new` (same length)
+ * in member `member`, with the manifest's SHA-256 of that member
+ * rewritten to match: verify accepts it, the row digests do not. */
+void tamper(const char *from, const char *to, const char *member, const char *old, const char *new);
 
 #endif

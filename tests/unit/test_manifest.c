@@ -493,6 +493,12 @@ static const struct err_case err_cases[] = {
 	{ "table rows negative", false, "{'format_version':1,'snapshot_id':'" ID "','entries':[],'skipped':[],'databases':[{'alias':'default','engine':'postgresql','server_version':null,"
 	  "'encoding':null,'tables':[{'schema':'public','name':'t','rows':-1,'chunks':0,'digest':'x'}]}]}",
 	  ERR "invalid manifest: databases[0].tables[0].rows -1 is out of range (0 or more)\n" },
+	{ "shared_snapshot not an array", false, "{'format_version':1,'snapshot_id':'" ID "','entries':[],'skipped':[],'databases':[{'alias':'a','engine':'mysql','server_version':null,"
+	  "'encoding':null,'shared_snapshot':'b','tables':[]}]}",
+	  ERR "invalid manifest: databases[0].shared_snapshot is a string, not an array\n" },
+	{ "shared_snapshot item not a string", false, "{'format_version':1,'snapshot_id':'" ID "','entries':[],'skipped':[],'databases':[{'alias':'a','engine':'mysql','server_version':null,"
+	  "'encoding':null,'collation':'c','shared_snapshot':['b',2],'tables':[]}]}",
+	  ERR "invalid manifest: databases[0].shared_snapshot[1] is an integer, not a string\n" },
 	{ "database without alias", false, "{'format_version':1,'snapshot_id':'" ID "','entries':[],'skipped':[],'databases':[{'engine':'postgresql','tables':[]}]}",
 	  ERR "invalid manifest: databases[0].alias is missing\n" },
 	{ "uppercase sha256", false,
@@ -790,6 +796,31 @@ static void test_databases_round_trip(void **state)
 	assert_string_equal(back.dbs[0].tables[0].digest,
 			    "00000000000000000000000000000000000000000000000000000000000000ff");
 	assert_string_equal(back.dbs[0].tables[1].schema, "quarantine schema");
+	assert_null(back.dbs[0].collation);
+	assert_null(strstr(text, "shared_snapshot")); /* postgresql records carry neither */
+	free(text);
+	ms_manifest_clear(&back);
+
+	/* mysql: collation and the aliases of the same transaction */
+	db = ms_manifest_add_db(&m);
+	db->alias = ms_xstrdup("default");
+	db->engine = ms_xstrdup("mysql");
+	db->encoding = ms_xstrdup("utf8mb4");
+	db->collation = ms_xstrdup("utf8mb4_general_ci");
+	ms_strv_push(&db->shared_snapshot, "amavis");
+	db = ms_manifest_add_db(&m);
+	db->alias = ms_xstrdup("other");
+	db->engine = ms_xstrdup("mysql");
+	text = ms_manifest_encode(&m);
+	memset(&back, 0, sizeof(back));
+	assert_int_equal(ms_manifest_decode("x", text, strlen(text), &back), 0);
+	assert_int_equal(back.n_dbs, 3);
+	assert_string_equal(back.dbs[1].collation, "utf8mb4_general_ci");
+	assert_int_equal(back.dbs[1].shared_snapshot.n, 1);
+	assert_string_equal(back.dbs[1].shared_snapshot.v[0], "amavis");
+	assert_null(back.dbs[2].collation);
+	assert_int_equal(back.dbs[2].shared_snapshot.n, 0);
+	assert_non_null(strstr(text, "\"shared_snapshot\": []"));
 	free(text);
 	ms_manifest_clear(&m);
 	ms_manifest_clear(&back);

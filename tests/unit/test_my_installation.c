@@ -1,0 +1,407 @@
+/*
+ * The MariaDB round trip on generated Modoboa installations
+ * (scripts/mkfixture): one with both databases on MariaDB, one mixed
+ * (`default` on PostgreSQL, `amavis` on MariaDB). The real `modosnap
+ * create` takes the snapshot; a bad upgrade then changes and deletes rows,
+ * drops a table, adds a table and a migration row and moves an
+ * AUTO_INCREMENT counter; the restore engines put each database back from
+ * the verified archive. The oracle is independent of our digests:
+ * `mariadb-dump --skip-dump-date --order-by-primary` (schema, data,
+ * triggers, routines) before and after must be identical, as must
+ * pg_dump's for the PostgreSQL side.
+ *
+ * The atomicity cases restore tampered archives (verify accepts them,
+ * the row digests do not match, or a trigger cannot be created after the
+ * swap) and require the live database to be byte-identical by
+ * mariadb-dump afterwards, with no staging or retired database left.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "instance.h"
+#include "manifest.h"
+#include "my_restore.h"
+#include "pg_restore.h"
+#include "pgtest.h"
+#include "testutil.h"
+#include "util.h"
+#include "verify.h"
+
+static char *my_env, *mx_env; /* fixture.env of the MariaDB and the mixed site */
+
+static char *fx(const char *env, const char *key)
+{
+	char *v = env_value(env, key);
+
+	assert_non_null(v);
+	return v;
+}
+
+static char *load_fixture(const char *engine, const char *site)
+{
+	char *envf, *text;
+
+	if (run("'%s/scripts/mkfixture' --root '%s/%s' --servers '%s' --engine %s --prefix %s%ld "
+		">'%s/mkfixture-%s.log' 2>&1", getenv("MS_SOURCE_DIR"), tmpdir, site, getenv("MS_TESTSRV_ENV"),
+		engine, site, (long)getpid(), tmpdir, site) != 0)
+		return NULL;
+	envf = ms_xasprintf("%s/%s/fixture.env", tmpdir, site);
+	text = ms_read_file(envf, 1 << 20, NULL);
+	free(envf);
+	return text;
+}
+
+static int setup(void **state)
+{
+	const char *base = getenv("MS_TEST_TMP");
+
+	(void)state;
+	if (read_server_env() < 0)
+		return -1;
+	snprintf(tmpdir, sizeof(tmpdir), "%s/test_my_installation.XXXXXX", base && *base ? base : "/tmp");
+	if (!mkdtemp(tmpdir) || run("chmod 0755 '%s'", tmpdir) != 0)
+		return -1;
+	my_env = load_fixture("mariadb", "myi");
+	mx_env = load_fixture("mixed", "mxi");
+	return my_env && mx_env ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	run("'%s/scripts/mkfixture' --remove --root '%s/myi' --servers '%s' >/dev/null 2>&1", getenv("MS_SOURCE_DIR"),
+	    tmpdir, getenv("MS_TESTSRV_ENV"));
+	run("'%s/scripts/mkfixture' --remove --root '%s/mxi' --servers '%s' >/dev/null 2>&1", getenv("MS_SOURCE_DIR"),
+	    tmpdir, getenv("MS_TESTSRV_ENV"));
+	run("rm -rf '%s'", tmpdir);
+	free(my_env);
+	free(mx_env);
+	return 0;
+}
+
+/* The connection settings.py gives for one alias ("DEFAULT"/"AMAVIS"). */
+static struct ms_dbconf dbconf(const char *env, const char *alias, const char *which)
+{
+	struct ms_dbconf d = { 0 };
+	char key[64], *engine;
+
+	d.alias = ms_xstrdup(alias);
+	snprintf(key, sizeof(key), "MS_FX_%s_ENGINE", which);
+	engine = fx(env, key);
+	d.engine = strcmp(engine, "mysql") ? MS_DB_POSTGRESQL : MS_DB_MYSQL;
+	free(engine);
+	d.engine_setting = ms_xstrdup("django.db.backends");
+	snprintf(key, sizeof(key), "MS_FX_%s_DB", which);
+	d.name = fx(env, key);
+	snprintf(key, sizeof(key), "MS_FX_%s_USER", which);
+	d.user = fx(env, key);
+	snprintf(key, sizeof(key), "MS_FX_%s_HOST", which);
+	d.host = fx(env, key);
+	snprintf(key, sizeof(key), "MS_FX_%s_PORT", which);
+	d.port = fx(env, key);
+	snprintf(key, sizeof(key), "MS_FX_%s_PASSWORD", which);
+	d.password = fx(env, key);
+	return d;
+}
+
+static void dbconf_free(struct ms_dbconf *d)
+{
+	free(d->alias);
+	free(d->engine_setting);
+	free(d->name);
+	free(d->user);
+	free(d->host);
+	free(d->port);
+	ms_free_secret(d->password);
+}
+
+/* root over the local socket, as on a Debian host */
+static const struct ms_config_db root_admin = { .admin_user = (char *)"root" };
+
+/* `modosnap create` of a site; returns the archive path (caller frees)
+ * and fills *vr from verify. */
+static char *snapshot(const char *env, const char *dest, struct ms_verify_result *vr)
+{
+	char *inst = fx(env, "MS_FX_INSTANCE"), *pf = fx(env, "MS_FX_POSTFIX"), *list, *archive;
+
+	/* exit 3: the MyISAM tables are reported as not covered by the snapshot */
+	assert_int_equal(run("MODOSNAP_CONFIG= '%s' create --instance '%s' --postfix-dir '%s' --dest '%s/%s' >/dev/null "
+			     "2>'%s/create.err'; test $? -eq 3", getenv("MODOSNAP"), inst, pf, tmpdir, dest, tmpdir),
+			 0);
+	assert_int_equal(run("grep -q \"uses the non-transactional engine MyISAM\" '%s/create.err'", tmpdir), 0);
+	assert_int_equal(run("ls '%s/%s'/*.tar.zst >'%s/archive.txt'", tmpdir, dest, tmpdir), 0);
+	list = ms_xasprintf("%s/archive.txt", tmpdir);
+	archive = ms_read_file(list, 4096, NULL);
+	free(list);
+	assert_non_null(archive);
+	archive[strcspn(archive, "\n")] = '\0';
+	assert_int_equal(ms_verify_archive(archive, vr), MS_VERIFY_OK);
+	free(inst);
+	free(pf);
+	return archive;
+}
+
+static const struct ms_manifest_db *mdb_of(const struct ms_manifest *m, const char *alias)
+{
+	for (size_t i = 0; i < m->n_dbs; i++)
+		if (!strcmp(m->dbs[i].alias, alias))
+			return &m->dbs[i];
+	fail_msg("no database '%s' in the manifest", alias);
+	return NULL;
+}
+
+/* A bad upgrade of the MariaDB Modoboa database. */
+static void break_default(const char *db)
+{
+	assert_int_equal(my_sql(db, "SET foreign_key_checks = 0;"
+				    "UPDATE core_user SET first_name = 'changed' ORDER BY id LIMIT 5;"
+				    "DELETE FROM admin_alias ORDER BY id LIMIT 3;"
+				    "DROP TABLE core_localconfig;"
+				    "CREATE TABLE upgrade_new (id int AUTO_INCREMENT PRIMARY KEY, x text);"
+				    "INSERT INTO django_migrations (app, name, applied) "
+				    "VALUES ('core', '9999_bad_upgrade', NOW());"
+				    "ALTER TABLE django_migrations AUTO_INCREMENT = 100000;"),
+			 0);
+}
+
+/* ... and of the Amavis database: rows changed and deleted, a table and
+ * the view dropped, a trigger replaced. */
+static void break_amavis(const char *db)
+{
+	assert_int_equal(my_sql(db, "SET foreign_key_checks = 0; DELETE FROM msgrcpt;"
+				    "UPDATE msgs SET spam_level = 99; DELETE FROM quarantine ORDER BY mail_id LIMIT 2;"
+				    "DROP TABLE wblist; DROP VIEW IF EXISTS quarantine_summary;"
+				    "DROP TRIGGER IF EXISTS release_log_stamp;"
+				    "CREATE TRIGGER other BEFORE INSERT ON policy FOR EACH ROW SET NEW.virus_lover = 'Y';"
+				    "INSERT INTO stats_daily VALUES ('2030-01-01', 'x', 1, 2, 3);"),
+			 0);
+}
+
+/* No staging, retired or scratch database is left on the server. */
+static void no_side_databases(void)
+{
+	char *s = my_out("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA "
+			 "WHERE SCHEMA_NAME LIKE 'msrestore\\_%' OR SCHEMA_NAME LIKE 'msold\\_%' "
+			 "OR SCHEMA_NAME LIKE 'msverify\\_%'");
+
+	assert_string_equal(s, "");
+	free(s);
+}
+
+static void test_mariadb_round_trip(void **state)
+{
+	struct ms_dbconf def = dbconf(my_env, "default", "DEFAULT"), am = dbconf(my_env, "amavis", "AMAVIS");
+	char *before_def = my_dump_of(def.name), *before_am = my_dump_of(am.name), *archive, *s;
+	struct ms_verify_result vr;
+	const struct ms_manifest_db *mdb;
+
+	(void)state;
+	archive = snapshot(my_env, "dest-my", &vr);
+	assert_int_equal(vr.manifest.n_dbs, 2);
+	mdb = mdb_of(&vr.manifest, "amavis");
+	assert_string_equal(mdb->engine, "mysql");
+	assert_string_equal(mdb->encoding, "utf8mb4");
+	assert_string_equal(mdb->collation, "utf8mb4_general_ci");
+	assert_int_equal(mdb->shared_snapshot.n, 0); /* two logins: two transactions */
+
+	break_default(def.name);
+	break_amavis(am.name);
+	s = my_dump_of(am.name);
+	assert_true(strcmp(s, before_am) != 0); /* the oracle sees the damage */
+	free(s);
+
+	assert_int_equal(ms_my_restore_database(&def, &root_admin, archive, &vr.manifest, "default"), 0);
+	assert_int_equal(ms_my_restore_database(&am, &root_admin, archive, &vr.manifest, "amavis"), 0);
+	s = my_dump_of(def.name);
+	assert_string_equal(s, before_def);
+	free(s);
+	s = my_dump_of(am.name);
+	assert_string_equal(s, before_am);
+	free(s);
+	no_side_databases();
+	assert_int_equal(ms_my_check_database(&am, &root_admin, mdb), 0);
+
+	/* A row changed afterwards: the check names the table. */
+	assert_int_equal(my_sql(am.name, "UPDATE policy SET policy_name = 'x' WHERE id = 1"), 0);
+	capture_start();
+	assert_int_equal(ms_my_check_database(&am, &root_admin, mdb), -1);
+	s = capture_end();
+	assert_true(strstr(s, "database 'amavis': table '") && strstr(s, ".policy': digest differs from the snapshot "
+								      "(rows 4, expected 4)\n"));
+	free(s);
+
+	/* Onto a server where the database does not exist yet. */
+	s = ms_xasprintf("DROP DATABASE `%s`", am.name);
+	assert_int_equal(my_sql("mysql", s), 0);
+	free(s);
+	assert_int_equal(ms_my_restore_database(&am, &root_admin, archive, &vr.manifest, "amavis"), 0);
+	s = my_dump_of(am.name);
+	assert_string_equal(s, before_am);
+	free(s);
+	no_side_databases();
+
+	ms_verify_result_clear(&vr);
+	free(archive);
+	free(before_def);
+	free(before_am);
+	dbconf_free(&def);
+	dbconf_free(&am);
+}
+
+/* Restores that fail before or after the swap leave the live database
+ * byte-identical; the error names the table or statement. */
+static void test_mariadb_atomic(void **state)
+{
+	struct ms_dbconf am = dbconf(my_env, "amavis", "AMAVIS");
+	char *archive, *bad = tpath("bad.tar.zst"), *before, *s, *member, *expect;
+	struct ms_verify_result vr, bvr;
+
+	(void)state;
+	archive = snapshot(my_env, "dest-atomic", &vr);
+	break_amavis(am.name);
+	before = my_dump_of(am.name);
+
+	/* Rows that differ from the manifest's digest: refused before the swap. */
+	member = ms_xasprintf("db/amavis/data/%s.policy/000001.tsv", am.name);
+	tamper(archive, bad, member, "\tSpam lovers\t", "\tSpam_lovers\t");
+	assert_int_equal(ms_verify_archive(bad, &bvr), MS_VERIFY_OK);
+	capture_start();
+	assert_int_equal(ms_my_restore_database(&am, &root_admin, bad, &bvr.manifest, "amavis"), -1);
+	s = capture_end();
+	expect = ms_xasprintf("modosnap: error: database 'amavis': table '%s.policy': digest differs from the "
+			      "snapshot (rows 4, expected 4)\n", am.name);
+	assert_string_equal(s, expect);
+	free(s);
+	free(expect);
+	ms_verify_result_clear(&bvr);
+	s = my_dump_of(am.name);
+	assert_string_equal(s, before);
+	free(s);
+	no_side_databases();
+
+	/* A line with one field too many: the load's warning stops it. */
+	tamper(archive, bad, member, "\tSpam lovers\t", "\tSpam\tlovers\t");
+	assert_int_equal(ms_verify_archive(bad, &bvr), MS_VERIFY_OK);
+	capture_start();
+	assert_int_equal(ms_my_restore_database(&am, &root_admin, bad, &bvr.manifest, "amavis"), -1);
+	s = capture_end();
+	expect = ms_xasprintf("modosnap: error: database 'amavis': table '%s.policy': loading '%s' gave 4 "
+			      "warning(s), the first: Data truncated for column 'virus_lover' at row 2\n", am.name, member);
+	assert_string_equal(s, expect);
+	free(s);
+	free(expect);
+	ms_verify_result_clear(&bvr);
+	s = my_dump_of(am.name);
+	assert_string_equal(s, before);
+	free(s);
+	no_side_databases();
+
+	/* A trigger that cannot be created after the swap: everything is
+	 * renamed back and the previous objects recreated. */
+	tamper(archive, bad, "db/amavis/schema-post.sql", "ON release_log FOR", "ON release_lug FOR");
+	assert_int_equal(ms_verify_archive(bad, &bvr), MS_VERIFY_OK);
+	capture_start();
+	assert_int_equal(ms_my_restore_database(&am, &root_admin, bad, &bvr.manifest, "amavis"), -1);
+	s = capture_end();
+	assert_non_null(strstr(s, "modosnap: error: database 'amavis': 'schema-post.sql': statement 6 "
+				  "(CREATE DEFINER="));
+	assert_non_null(strstr(s, "failed: Table '"));
+	assert_non_null(strstr(s, "modosnap: warning: database 'amavis': putting the previous tables back\n"));
+	free(s);
+	ms_verify_result_clear(&bvr);
+	s = my_dump_of(am.name);
+	assert_string_equal(s, before);
+	free(s);
+	no_side_databases();
+
+	/* Without admin_user, Modoboa's own user may not create the staging
+	 * database: the error says what to configure. */
+	capture_start();
+	assert_int_equal(ms_my_restore_database(&am, NULL, archive, &vr.manifest, "amavis"), -1);
+	s = capture_end();
+	expect = ms_xasprintf("modosnap: error: database 'amavis': creating the staging database "
+			      "'msrestore_%ld_%s' failed: Access denied for user '%s'@'localhost' to database "
+			      "'msrestore_%ld_%s' (a restore needs CREATE and DROP on new databases: set admin_user "
+			      "in the [db:amavis] section of the configuration, e.g. root over the local socket)\n",
+			      (long)getpid(), am.name, am.user, (long)getpid(), am.name);
+	assert_string_equal(s, expect);
+	free(s);
+	free(expect);
+
+	/* verify --deep's scratch load accepts the good archive only. */
+	assert_int_equal(ms_my_verify_scratch(&am, &root_admin, archive, &vr.manifest, "amavis"), 0);
+	tamper(archive, bad, member, "\tSpam lovers\t", "\tSpam_lovers\t");
+	assert_int_equal(ms_verify_archive(bad, &bvr), MS_VERIFY_OK);
+	capture_start();
+	assert_int_equal(ms_my_verify_scratch(&am, &root_admin, bad, &bvr.manifest, "amavis"), -1);
+	free(capture_end());
+	ms_verify_result_clear(&bvr);
+	s = my_dump_of(am.name);
+	assert_string_equal(s, before);
+	free(s);
+	no_side_databases();
+
+	ms_verify_result_clear(&vr);
+	free(member);
+	free(archive);
+	free(bad);
+	free(before);
+	dbconf_free(&am);
+}
+
+/* `default` on PostgreSQL, `amavis` on MariaDB, one snapshot. */
+static void test_mixed_round_trip(void **state)
+{
+	struct ms_dbconf def = dbconf(mx_env, "default", "DEFAULT"), am = dbconf(mx_env, "amavis", "AMAVIS");
+	char *schema_def = schema_of(def.name), *before_am = my_dump_of(am.name), *archive, *s, *sql;
+	struct ms_verify_result vr;
+
+	(void)state;
+	assert_int_equal(def.engine, MS_DB_POSTGRESQL);
+	assert_int_equal(am.engine, MS_DB_MYSQL);
+	archive = snapshot(mx_env, "dest-mixed", &vr);
+	assert_string_equal(mdb_of(&vr.manifest, "default")->engine, "postgresql");
+	assert_string_equal(mdb_of(&vr.manifest, "amavis")->engine, "mysql");
+
+	sql = ms_xasprintf("SET ROLE \"%s\"; DROP TABLE core_localconfig CASCADE;"
+			   "UPDATE core_user SET first_name = 'changed';", def.user);
+	assert_int_equal(psql_sql(def.name, sql), 0);
+	free(sql);
+	break_amavis(am.name);
+
+	assert_int_equal(ms_pg_restore_database(&def, archive, &vr.manifest, "default"), 0);
+	assert_int_equal(ms_my_restore_database(&am, &root_admin, archive, &vr.manifest, "amavis"), 0);
+	s = schema_of(def.name);
+	assert_string_equal(s, schema_def);
+	free(s);
+	s = my_dump_of(am.name);
+	assert_string_equal(s, before_am);
+	free(s);
+	no_side_databases();
+
+	ms_verify_result_clear(&vr);
+	free(archive);
+	free(schema_def);
+	free(before_am);
+	dbconf_free(&def);
+	dbconf_free(&am);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mariadb_round_trip),
+		cmocka_unit_test(test_mariadb_atomic),
+		cmocka_unit_test(test_mixed_round_trip),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
