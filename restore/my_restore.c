@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dbreplay.h"
 #include "log.h"
 #include "my_conn.h"
 #include "my_text.h"
@@ -37,7 +38,7 @@ struct restorer {
 	const char *alias;                /* borrowed */
 	const struct ms_manifest_db *mdb; /* borrowed */
 	MYSQL *m;                         /* owned */
-	struct ms_archive_reader *r;      /* owned while replaying */
+	struct ms_archive_reader *r;      /* borrowed while replaying */
 	char *prefix;                     /* "db/<alias>/" (owned) */
 	char *target;                     /* database loaded into (owned) */
 	enum phase phase;
@@ -110,14 +111,6 @@ static int create_database(struct restorer *rs, const char *name, const char *ro
 	return ret;
 }
 
-static const struct ms_manifest_db *find_db(const struct ms_manifest *m, const char *alias)
-{
-	for (size_t i = 0; i < m->n_dbs; i++)
-		if (m->dbs[i].alias && !strcmp(m->dbs[i].alias, alias))
-			return &m->dbs[i];
-	return NULL;
-}
-
 /* --- LOAD DATA LOCAL through the archive ---------------------------------- */
 
 /* The server names the file it wants; we only stream the member we are
@@ -179,19 +172,6 @@ static int check_warnings(struct restorer *rs, const char *table, const char *me
 
 /* --- the member stream ---------------------------------------------------- */
 
-static long find_table(const struct ms_manifest_db *mdb, const char *dir, size_t dlen)
-{
-	for (size_t i = 0; i < mdb->n_tables; i++) {
-		const struct ms_manifest_table *t = &mdb->tables[i];
-		size_t sl = strlen(t->schema), nl = strlen(t->name);
-
-		if (sl + 1 + nl == dlen && !memcmp(dir, t->schema, sl) && dir[sl] == '.' &&
-		    !memcmp(dir + sl + 1, t->name, nl))
-			return (long)i;
-	}
-	return -1;
-}
-
 /* The whole member in memory (schema scripts). NULL after logging. */
 static char *read_member(struct restorer *rs, const char *path, size_t *len)
 {
@@ -250,26 +230,13 @@ static int run_script(struct restorer *rs, const char *text, size_t len, const c
 
 static int load_chunk(struct restorer *rs, const char *path, const char *rel)
 {
-	const char *dir = rel + 5, *slash = strrchr(dir, '/');
 	const struct ms_manifest_table *t;
-	unsigned long num;
-	char digits[7], *sql;
-	long ti;
+	char *sql;
+	size_t ti;
 	int ret = 0;
 
-	if (!slash || strchr(dir, '/') != slash || strlen(slash + 1) != 10 || strcmp(slash + 7, ".tsv") != 0 ||
-	    strspn(slash + 1, "0123456789") != 6)
-		return ms_log_error("database '%s': unexpected member '%s'", rs->alias, path);
-	memcpy(digits, slash + 1, 6);
-	digits[6] = '\0';
-	if (ms_parse_ulong(digits, 1, 999999, &num) < 0)
-		return ms_log_error("database '%s': unexpected member '%s'", rs->alias, path);
-	ti = find_table(rs->mdb, dir, (size_t)(slash - dir));
-	if (ti < 0)
-		return ms_log_error("database '%s': member '%s' names no table of the manifest", rs->alias, path);
-	if (num != rs->seen[ti] + 1)
-		return ms_log_error("database '%s': member '%s' is out of order", rs->alias, path);
-	rs->seen[ti] = num;
+	if (ms_db_chunk(rs->mdb, rs->alias, path, rel, ".tsv", rs->seen, &ti) < 0)
+		return -1;
 	t = &rs->mdb->tables[ti];
 	if (!rs->cols[ti].n && ms_my_table_columns(rs->m, rs->alias, rs->target, t->name, &rs->cols[ti]) < 0)
 		return -1;
@@ -333,52 +300,33 @@ static int restore_member(struct restorer *rs, const char *path)
 	return ms_log_error("database '%s': unexpected member '%s'", rs->alias, path);
 }
 
+static int on_member(void *ctx, struct ms_archive_reader *r, const char *path)
+{
+	struct restorer *rs = ctx;
+
+	rs->r = r;
+	return restore_member(rs, path);
+}
+
 /* Streams the archive once, loading our alias' members into rs->target. */
 static int replay_archive(struct restorer *rs, const char *archive_path)
 {
-	const struct ms_entry *e;
-	int fd = open(archive_path, O_RDONLY | O_CLOEXEC), rc;
-	char *use;
+	int rc;
 
-	if (fd < 0)
-		return ms_log_error("unable to open '%s': %s", archive_path, strerror(errno));
 	if (mysql_select_db(rs->m, rs->target) != 0) {
-		close(fd);
-		use = ms_xasprintf("selecting database '%s'", rs->target);
-		rc = fail(rs, use);
-		free(use);
+		char *what = ms_xasprintf("selecting database '%s'", rs->target);
+
+		rc = fail(rs, what);
+		free(what);
 		return rc;
 	}
-	rs->r = ms_archive_reader_open(fd, archive_path);
-	if (!rs->r) {
-		close(fd);
-		return -1;
-	}
-	while ((rc = ms_archive_reader_next(rs->r, &e)) == 1) {
-		if (strncmp(e->path, rs->prefix, strlen(rs->prefix)) != 0)
-			continue;
-		if (e->type != MS_ENTRY_FILE) {
-			rc = ms_log_error("database '%s': member '%s' is not a file", rs->alias, e->path);
-			break;
-		}
-		if (restore_member(rs, e->path) < 0) {
-			rc = -1;
-			break;
-		}
-	}
-	ms_archive_reader_free(rs->r);
+	rc = ms_db_replay(archive_path, rs->prefix, rs->alias, on_member, rs);
 	rs->r = NULL;
-	close(fd);
 	if (rc < 0)
 		return -1;
 	if (rs->phase != PH_DONE)
 		return ms_log_error("database '%s': the snapshot's dump is incomplete", rs->alias);
-	for (size_t i = 0; i < rs->mdb->n_tables; i++)
-		if (rs->seen[i] != rs->mdb->tables[i].chunks)
-			return ms_log_error("database '%s': table '%s.%s': %lu data members, the manifest lists %lu",
-					    rs->alias, rs->mdb->tables[i].schema, rs->mdb->tables[i].name,
-					    rs->seen[i], rs->mdb->tables[i].chunks);
-	return 0;
+	return ms_db_check_chunks(rs->mdb, rs->alias, rs->seen);
 }
 
 /* --- digests -------------------------------------------------------------- */
@@ -599,7 +547,7 @@ static int start(struct restorer *rs, const struct ms_dbconf *db, const struct m
 {
 	memset(rs, 0, sizeof(*rs));
 	rs->alias = alias;
-	rs->mdb = find_db(m, alias);
+	rs->mdb = ms_db_find(m, alias);
 	if (!rs->mdb)
 		return ms_log_error("database '%s': not in the snapshot", alias);
 	if (!rs->mdb->engine || strcmp(rs->mdb->engine, "mysql") != 0)

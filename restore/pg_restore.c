@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "dbreplay.h"
 #include "log.h"
 #include "rowdigest.h"
 #include "snaparchive.h"
@@ -41,7 +42,7 @@ struct restorer {
 	const char *alias;                /* for messages, borrowed */
 	const struct ms_manifest_db *mdb; /* the alias' record, borrowed */
 	PGconn *conn;                     /* owned */
-	struct ms_archive_reader *r;      /* owned */
+	struct ms_archive_reader *r;      /* borrowed while replaying */
 	const char *prefix;               /* "db/<alias>/" (owned by the caller) */
 	enum phase phase;
 	size_t cur;                       /* table being copied into, or (size_t)-1 */
@@ -299,43 +300,16 @@ static void abort_copy(struct restorer *rs)
 			PQclear(res);
 }
 
-/* The manifest table whose directory name is exactly dir, or -1. */
-static long find_table(const struct ms_manifest_db *mdb, const char *dir, size_t dlen)
-{
-	for (size_t i = 0; i < mdb->n_tables; i++) {
-		const struct ms_manifest_table *t = &mdb->tables[i];
-		size_t sl = strlen(t->schema), nl = strlen(t->name);
-
-		if (sl + 1 + nl == dlen && !memcmp(dir, t->schema, sl) && dir[sl] == '.' &&
-		    !memcmp(dir + sl + 1, t->name, nl))
-			return (long)i;
-	}
-	return -1;
-}
-
-/* rel is "data/<schema>.<name>/NNNNNN.copy": stream it into its table. */
+/* rel is "data/<schema>.<name>/NNNNNN.copy": stream it into its table
+ * (a chunk of another table ends the current COPY first). */
 static int load_chunk(struct restorer *rs, const char *path, const char *rel)
 {
-	const char *dir = rel + 5, *slash = strrchr(dir, '/');
-	unsigned long num;
-	long ti;
+	size_t ti;
 	ssize_t n;
 
-	if (!slash || strchr(dir, '/') != slash || strlen(slash + 1) != 11 || strcmp(slash + 7, ".copy") != 0 ||
-	    strspn(slash + 1, "0123456789") != 6)
-		return ms_log_error("database '%s': unexpected member '%s'", rs->alias, path);
-	{
-		char digits[7];
-
-		memcpy(digits, slash + 1, 6);
-		digits[6] = '\0';
-		if (ms_parse_ulong(digits, 1, 999999, &num) < 0)
-			return ms_log_error("database '%s': unexpected member '%s'", rs->alias, path);
-	}
-	ti = find_table(rs->mdb, dir, (size_t)(slash - dir));
-	if (ti < 0)
-		return ms_log_error("database '%s': member '%s' names no table of the manifest", rs->alias, path);
-	if ((size_t)ti != rs->cur) {
+	if (ms_db_chunk(rs->mdb, rs->alias, path, rel, ".copy", rs->seen, &ti) < 0)
+		return -1;
+	if (ti != rs->cur) {
 		const struct ms_manifest_table *t = &rs->mdb->tables[ti];
 		char *q, *sql, *what;
 		PGresult *res;
@@ -358,11 +332,8 @@ static int load_chunk(struct restorer *rs, const char *path, const char *rel)
 		free(what);
 		if (!ok)
 			return -1;
-		rs->cur = (size_t)ti;
+		rs->cur = ti;
 	}
-	if (num != rs->seen[ti] + 1)
-		return ms_log_error("database '%s': member '%s' is out of order", rs->alias, path);
-	rs->seen[ti] = num;
 	while ((n = ms_archive_reader_read(rs->r, rs->buf, READ_BUF)) > 0) {
 		if (PQputCopyData(rs->conn, rs->buf, (int)n) != 1) {
 			char *what = ms_xasprintf("table '%s.%s': loading", rs->mdb->tables[ti].schema,
@@ -416,44 +387,25 @@ static int restore_member(struct restorer *rs, const char *path)
 	return ms_log_error("database '%s': unexpected member '%s'", rs->alias, path);
 }
 
+static int on_member(void *ctx, struct ms_archive_reader *r, const char *path)
+{
+	struct restorer *rs = ctx;
+
+	rs->r = r;
+	return restore_member(rs, path);
+}
+
 /* Streams the archive once, replaying the members of our alias. */
 static int replay_archive(struct restorer *rs, const char *archive_path)
 {
-	const struct ms_entry *e;
-	int fd = open(archive_path, O_RDONLY | O_CLOEXEC), rc;
+	int rc = ms_db_replay(archive_path, rs->prefix, rs->alias, on_member, rs);
 
-	if (fd < 0)
-		return ms_log_error("unable to open '%s': %s", archive_path, strerror(errno));
-	rs->r = ms_archive_reader_open(fd, archive_path);
-	if (!rs->r) {
-		close(fd);
-		return -1;
-	}
-	while ((rc = ms_archive_reader_next(rs->r, &e)) == 1) {
-		if (strncmp(e->path, rs->prefix, strlen(rs->prefix)) != 0)
-			continue;
-		if (e->type != MS_ENTRY_FILE) {
-			rc = ms_log_error("database '%s': member '%s' is not a file", rs->alias, e->path);
-			break;
-		}
-		if (restore_member(rs, e->path) < 0) {
-			rc = -1;
-			break;
-		}
-	}
-	ms_archive_reader_free(rs->r);
 	rs->r = NULL;
-	close(fd);
 	if (rc < 0)
 		return -1;
 	if (rs->phase != PH_DONE)
 		return ms_log_error("database '%s': the snapshot's dump is incomplete", rs->alias);
-	for (size_t i = 0; i < rs->mdb->n_tables; i++)
-		if (rs->seen[i] != rs->mdb->tables[i].chunks)
-			return ms_log_error("database '%s': table '%s.%s': %lu data members, the manifest lists %lu",
-					    rs->alias, rs->mdb->tables[i].schema, rs->mdb->tables[i].name,
-					    rs->seen[i], rs->mdb->tables[i].chunks);
-	return 0;
+	return ms_db_check_chunks(rs->mdb, rs->alias, rs->seen);
 }
 
 /* --- emptying the database ------------------------------------------------ */
@@ -511,14 +463,6 @@ static int drop_everything(PGconn *conn, const char *alias)
 
 /* --- entry points --------------------------------------------------------- */
 
-static const struct ms_manifest_db *find_db(const struct ms_manifest *m, const char *alias)
-{
-	for (size_t i = 0; i < m->n_dbs; i++)
-		if (m->dbs[i].alias && !strcmp(m->dbs[i].alias, alias))
-			return &m->dbs[i];
-	return NULL;
-}
-
 /* Everything between BEGIN and COMMIT. */
 static int restore_in_transaction(struct restorer *rs, const char *archive_path)
 {
@@ -550,7 +494,7 @@ int ms_pg_restore_database(const struct ms_dbconf *db, const char *archive_path,
 	memset(&rs, 0, sizeof(rs));
 	rs.alias = alias;
 	rs.cur = (size_t)-1;
-	rs.mdb = find_db(m, alias);
+	rs.mdb = ms_db_find(m, alias);
 	if (!rs.mdb)
 		return ms_log_error("database '%s': not in the snapshot", alias);
 	if (!rs.mdb->engine || strcmp(rs.mdb->engine, "postgresql") != 0)

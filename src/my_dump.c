@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dbmember.h"
 #include "hash.h"
 #include "log.h"
 #include "my_conn.h"
@@ -33,14 +34,10 @@ struct dumper {
 	const char *alias;           /* db->alias */
 	char *prefix;                /* "db/<alias>" (owned) */
 	struct ms_archive_writer *w; /* borrowed */
-	size_t chunk_size;
 	ms_member_cb on_member;
 	void *ctx;
-	char *chunk;                 /* chunk buffer of chunk_size bytes (owned) */
-	size_t chunk_len;
-	struct ms_my_table *cur;     /* table being read */
+	struct ms_rowchunks rc;      /* the current table's chunks (owned) */
 	struct ms_rowdigest dg;      /* its digest so far */
-	int failed;                  /* a chunk write failed */
 	struct ms_my_dump *out;      /* the alias' result (borrowed) */
 	char *server_version;        /* VERSION() (owned) */
 };
@@ -49,20 +46,7 @@ struct dumper {
 
 static int write_member(struct dumper *d, const char *path, const void *buf, size_t len)
 {
-	struct ms_entry e;
-	char sha[MS_HASH_HEX_MAX];
-
-	memset(&e, 0, sizeof(e));
-	e.path = (char *)path;
-	e.type = MS_ENTRY_FILE;
-	e.size = len;
-	e.mode = 0600;
-	e.uid = (uint32_t)getuid();
-	e.gid = (uint32_t)getgid();
-	e.mtime_sec = (int64_t)time(NULL);
-	if (ms_archive_write_buffer(d->w, &e, buf, len, sha) < 0)
-		return -1;
-	return d->on_member ? d->on_member(d->ctx, &e, sha) : 0;
+	return ms_db_write_member(d->w, path, buf, len, d->on_member, d->ctx);
 }
 
 static int write_script(struct dumper *d, const char *name, struct ms_strbuf *sb)
@@ -129,17 +113,26 @@ out:
 	return ret;
 }
 
+/* "TRIGGER" -> "trigger", for messages; caller frees. */
+static char *lowercase(const char *s)
+{
+	char *l = ms_xstrdup(s);
+
+	for (char *p = l; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return l;
+}
+
 /* "SHOW CREATE <kind> `db`.`name`": column `col` of its one row. */
 static char *show_create(struct dumper *d, const char *kind, const char *name, size_t col, char **mode)
 {
 	struct ms_my_rows r;
 	char *s = ms_my_ident(d->db->name), *n = ms_my_ident(name);
 	char *sql = ms_xasprintf("SHOW CREATE %s %s.%s", kind, s, n);
-	char *lower = ms_xstrdup(kind), *what;
+	char *lower = lowercase(kind), *what;
 	char *text = NULL;
 
-	for (char *p = lower; *p; p++)
-		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
 	what = ms_xasprintf("reading the definition of %s '%s'", lower, name);
 	free(lower);
 	if (ms_my_select(d->m, d->alias, sql, what, &r) == 0) {
@@ -211,57 +204,31 @@ out:
 
 /* --- table data ----------------------------------------------------------- */
 
-static int write_chunk(struct dumper *d, const void *buf, size_t len)
-{
-	struct ms_my_table *t = d->cur;
-	char *path = ms_xasprintf("%s/data/%s.%s/%06lu.tsv", d->prefix, t->schema, t->name, t->chunks + 1);
-	int ret = write_member(d, path, buf, len);
-
-	free(path);
-	if (ret == 0)
-		t->chunks++;
-	return ret;
-}
-
-static int flush_chunk(struct dumper *d)
-{
-	int ret = 0;
-
-	if (d->chunk_len)
-		ret = write_chunk(d, d->chunk, d->chunk_len);
-	d->chunk_len = 0;
-	return ret;
-}
-
-/* One data line into the row-aligned chunks (ms_my_line_cb). */
+/* One data line into the digest and the row-aligned chunks (ms_my_line_cb). */
 static int add_line(void *ctx, const char *line, size_t len)
 {
 	struct dumper *d = ctx;
 
 	ms_rowdigest_add(&d->dg, line, len);
-	if (d->chunk_len + len > d->chunk_size && flush_chunk(d) < 0)
-		return -1;
-	if (len > d->chunk_size)
-		return write_chunk(d, line, len);
-	memcpy(d->chunk + d->chunk_len, line, len);
-	d->chunk_len += len;
-	return 0;
+	return ms_rowchunks_add(&d->rc, line, len);
 }
 
 static int dump_table(struct dumper *d, struct ms_my_table *t, const struct ms_my_columns *cols)
 {
+	char *dir = ms_xasprintf("%s/data/%s.%s", d->prefix, t->schema, t->name);
 	long long rows;
 
 	if (!t->transactional)
 		ms_log_warn("database '%s': table '%s.%s' uses the non-transactional engine %s: its rows are "
 			    "not covered by the consistent snapshot", d->alias, t->schema, t->name, t->engine);
-	d->cur = t;
-	d->chunk_len = 0;
+	ms_rowchunks_begin(&d->rc, dir, ".tsv");
+	free(dir);
 	ms_rowdigest_init(&d->dg);
 	rows = ms_my_stream_rows(d->m, d->alias, t->schema, t->name, cols, add_line, d);
-	if (rows < 0 || flush_chunk(d) < 0)
+	if (rows < 0 || ms_rowchunks_end(&d->rc) < 0)
 		return -1;
 	t->rows = rows;
+	t->chunks = d->rc.chunks;
 	ms_rowdigest_hex(&d->dg, t->digest);
 	return 0;
 }
@@ -316,24 +283,47 @@ static int add_with_mode(struct dumper *d, struct ms_strbuf *sb, const char *mod
 	return ret;
 }
 
-static int dump_routines(struct dumper *d, struct ms_strbuf *sb, const char *lit)
+/* Each object that `list_sql` names (column 0; its SHOW CREATE kind in
+ * column 1, or `kind` for all): its sql_mode and CREATE statement. */
+static int dump_listed(struct dumper *d, struct ms_strbuf *sb, const char *list_sql, const char *listing,
+		       const char *kind)
 {
 	struct ms_my_rows r;
-	char *sql = ms_xasprintf("SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES "
-				 "WHERE ROUTINE_SCHEMA = %s AND ROUTINE_TYPE IN ('PROCEDURE', 'FUNCTION') "
-				 "ORDER BY ROUTINE_TYPE, BINARY ROUTINE_NAME", lit);
-	int ret = ms_my_select(d->m, d->alias, sql, "listing the routines", &r);
+	int ret = ms_my_select(d->m, d->alias, list_sql, listing, &r);
 
 	for (size_t i = 0; ret == 0 && i < r.n_rows; i++) {
-		char *mode = NULL, *what = ms_xasprintf("%s '%s'", ms_my_cell(&r, i, 1), ms_my_cell(&r, i, 0));
-		char *ddl = show_create(d, ms_my_cell(&r, i, 1), ms_my_cell(&r, i, 0), 2, &mode);
+		const char *k = kind ? kind : ms_my_cell(&r, i, 1), *name = ms_my_cell(&r, i, 0);
+		char *lower = lowercase(k), *mode = NULL, *what = ms_xasprintf("%s '%s'", lower, name);
+		char *ddl = show_create(d, k, name, 2, &mode);
 
+		free(lower);
 		ret = ddl ? add_with_mode(d, sb, mode, ddl, what) : -1;
 		free(ddl);
 		free(mode);
 		free(what);
 	}
 	ms_my_rows_clear(&r);
+	return ret;
+}
+
+static int dump_routines(struct dumper *d, struct ms_strbuf *sb, const char *lit)
+{
+	char *sql = ms_xasprintf("SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES "
+				 "WHERE ROUTINE_SCHEMA = %s AND ROUTINE_TYPE IN ('PROCEDURE', 'FUNCTION') "
+				 "ORDER BY ROUTINE_TYPE, BINARY ROUTINE_NAME", lit);
+	int ret = dump_listed(d, sb, sql, "listing the routines", NULL);
+
+	free(sql);
+	return ret;
+}
+
+static int dump_triggers(struct dumper *d, struct ms_strbuf *sb, const char *lit)
+{
+	char *sql = ms_xasprintf("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s "
+				 "ORDER BY BINARY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER",
+				 lit);
+	int ret = dump_listed(d, sb, sql, "listing the triggers", "TRIGGER");
+
 	free(sql);
 	return ret;
 }
@@ -392,28 +382,6 @@ static int dump_views(struct dumper *d, struct ms_strbuf *sb, const struct ms_my
 	free(ddl);
 	free(quoted);
 	free(out);
-	return ret;
-}
-
-static int dump_triggers(struct dumper *d, struct ms_strbuf *sb, const char *lit)
-{
-	struct ms_my_rows r;
-	char *sql = ms_xasprintf("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s "
-				 "ORDER BY BINARY EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER",
-				 lit);
-	int ret = ms_my_select(d->m, d->alias, sql, "listing the triggers", &r);
-
-	for (size_t i = 0; ret == 0 && i < r.n_rows; i++) {
-		char *mode = NULL, *what = ms_xasprintf("trigger '%s'", ms_my_cell(&r, i, 0));
-		char *ddl = show_create(d, "TRIGGER", ms_my_cell(&r, i, 0), 2, &mode);
-
-		ret = ddl ? add_with_mode(d, sb, mode, ddl, what) : -1;
-		free(ddl);
-		free(mode);
-		free(what);
-	}
-	ms_my_rows_clear(&r);
-	free(sql);
 	return ret;
 }
 
@@ -516,14 +484,13 @@ int ms_my_dump_databases(const struct ms_dbconf *const *dbs, size_t n, struct ms
 	d.db = dbs[0];
 	d.alias = dbs[0]->alias;
 	d.w = w;
-	d.chunk_size = chunk_size;
 	d.on_member = on_member;
 	d.ctx = ctx;
 	d.out = &out[0];
 	d.m = ms_my_connect(dbs[0], NULL, NULL, MS_MY_NO_DB);
 	if (!d.m)
 		return -1;
-	d.chunk = ms_xmalloc(chunk_size);
+	ms_rowchunks_init(&d.rc, w, chunk_size, on_member, ctx);
 	if (start_snapshot(&d) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
@@ -538,7 +505,7 @@ int ms_my_dump_databases(const struct ms_dbconf *const *dbs, size_t n, struct ms
 	ret = 0;
 out:
 	ms_my_close(d.m);
-	free(d.chunk);
+	ms_rowchunks_release(&d.rc);
 	free(d.server_version);
 	if (ret < 0)
 		for (size_t i = 0; i < n; i++)

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "dbmember.h"
 #include "hash.h"
 #include "log.h"
 #include "rowdigest.h"
@@ -44,11 +45,9 @@ struct dumper {
 	PGconn *conn;                /* the one connection (owned) */
 	struct ms_archive_writer *w; /* borrowed */
 	const char *prefix;          /* "db/<alias>", borrowed */
-	size_t chunk_size;
 	ms_member_cb on_member;
 	void *ctx;
-	char *chunk;                 /* chunk buffer of chunk_size bytes (owned) */
-	size_t chunk_len;
+	struct ms_rowchunks rc;      /* the current table's chunks (owned) */
 	char *passdir;               /* private passfile directory, NULL when none */
 	char *passfile;              /* its file, NULL when none */
 	char *passenv;               /* "PGPASSFILE=..." (owned), NULL when none */
@@ -99,20 +98,7 @@ static PGresult *pg_rows(struct dumper *d, const char *sql, const char *what)
 
 static int write_member(struct dumper *d, const char *path, const void *buf, size_t len)
 {
-	struct ms_entry e;
-	char sha[MS_HASH_HEX_MAX];
-
-	memset(&e, 0, sizeof(e));
-	e.path = (char *)path;
-	e.type = MS_ENTRY_FILE;
-	e.size = len;
-	e.mode = 0600;
-	e.uid = (uint32_t)getuid();
-	e.gid = (uint32_t)getgid();
-	e.mtime_sec = (int64_t)time(NULL);
-	if (ms_archive_write_buffer(d->w, &e, buf, len, sha) < 0)
-		return -1;
-	return d->on_member ? d->on_member(d->ctx, &e, sha) : 0;
+	return ms_db_write_member(d->w, path, buf, len, d->on_member, d->ctx);
 }
 
 /* --- session and snapshot ------------------------------------------------- */
@@ -553,49 +539,18 @@ out:
 
 /* --- table data ----------------------------------------------------------- */
 
-static int write_chunk(struct dumper *d, struct ms_pg_table *t, const void *buf, size_t len)
-{
-	char *path = ms_xasprintf("%s/data/%s.%s/%06lu.copy", d->prefix, t->schema, t->name, t->chunks + 1);
-	int ret = write_member(d, path, buf, len);
-
-	free(path);
-	if (ret == 0)
-		t->chunks++;
-	return ret;
-}
-
-static int flush_chunk(struct dumper *d, struct ms_pg_table *t)
-{
-	int ret = 0;
-
-	if (d->chunk_len)
-		ret = write_chunk(d, t, d->chunk, d->chunk_len);
-	d->chunk_len = 0;
-	return ret;
-}
-
-/* One row into the row-aligned chunks: a row never straddles two chunks. */
-static int add_row(struct dumper *d, struct ms_pg_table *t, const char *row, size_t len)
-{
-	if (d->chunk_len + len > d->chunk_size && flush_chunk(d, t) < 0)
-		return -1;
-	if (len > d->chunk_size)
-		return write_chunk(d, t, row, len);
-	memcpy(d->chunk + d->chunk_len, row, len);
-	d->chunk_len += len;
-	return 0;
-}
-
 static int dump_table(struct dumper *d, const char *qname, struct ms_pg_table *t)
 {
 	char *sql = ms_xasprintf("COPY %s TO STDOUT", qname);
-	char *what = ms_xasprintf("copy of table '%s.%s'", t->schema, t->name);
+	char *what = ms_xasprintf("copy of table '%s.%s'", t->schema, t->name), *dir;
 	struct ms_rowdigest dg;
 	PGresult *res = PQexec(d->conn, sql);
 	int ret = -1;
 
 	ms_rowdigest_init(&dg);
-	d->chunk_len = 0;
+	dir = ms_xasprintf("%s/data/%s.%s", d->prefix, t->schema, t->name);
+	ms_rowchunks_begin(&d->rc, dir, ".copy");
+	free(dir);
 	if (PQresultStatus(res) != PGRES_COPY_OUT) {
 		pg_error(d, what, PQresultErrorMessage(res));
 		goto out;
@@ -611,7 +566,7 @@ static int dump_table(struct dumper *d, const char *qname, struct ms_pg_table *t
 			goto out;
 		}
 		ms_rowdigest_add(&dg, row, (size_t)n);
-		if (add_row(d, t, row, (size_t)n) < 0) {
+		if (ms_rowchunks_add(&d->rc, row, (size_t)n) < 0) {
 			PQfreemem(row);
 			goto out;
 		}
@@ -623,8 +578,9 @@ static int dump_table(struct dumper *d, const char *qname, struct ms_pg_table *t
 		pg_error(d, what, PQresultErrorMessage(res));
 		goto out;
 	}
-	if (flush_chunk(d, t) < 0)
+	if (ms_rowchunks_end(&d->rc) < 0)
 		goto out;
+	t->chunks = d->rc.chunks;
 	t->rows = dg.rows;
 	ms_rowdigest_hex(&dg, t->digest);
 	ret = 0;
@@ -647,7 +603,6 @@ static int dump_tables(struct dumper *d, PGresult *rels)
 	for (int i = 0; i < PQntuples(rels); i++)
 		n += strcmp(PQgetvalue(rels, i, 2), "r") == 0;
 	d->out->tables = ms_xcalloc(n ? n : 1, sizeof(*d->out->tables));
-	d->chunk = ms_xmalloc(d->chunk_size);
 	for (int i = 0; i < PQntuples(rels); i++) {
 		struct ms_pg_table *t;
 
@@ -747,16 +702,16 @@ int ms_pg_dump_database(const struct ms_dbconf *db, struct ms_archive_writer *w,
 	d.alias = db->alias;
 	d.w = w;
 	d.prefix = prefix;
-	d.chunk_size = chunk_size;
 	d.on_member = on_member;
 	d.ctx = ctx;
 	d.out = out;
 	d.conn = ms_pg_connect(db);
 	if (!d.conn)
 		return -1;
+	ms_rowchunks_init(&d.rc, w, chunk_size, on_member, ctx);
 	ret = dump_all(&d);
 	PQfinish(d.conn);
-	free(d.chunk);
+	ms_rowchunks_release(&d.rc);
 	free(d.conninfo);
 	if (ret < 0)
 		ms_pg_dump_clear(out);

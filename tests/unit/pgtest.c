@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "instance.h"
 #include "manifest.h"
 #include "pgtest.h"
 #include "snaparchive.h"
@@ -279,3 +280,100 @@ void tamper(const char *from, const char *to, const char *member, const char *ol
 	ms_verify_result_clear(&vr);
 }
 
+
+struct ms_archive_writer *snapshot_begin(const char *arch, const char *component, struct ms_manifest *mf, int *fd)
+{
+	struct ms_header h;
+	struct ms_entry e;
+	char sha[MS_HASH_HEX_MAX], *text;
+	struct ms_archive_writer *w;
+
+	*fd = open(arch, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(*fd >= 0);
+	w = ms_archive_writer_open(*fd, arch, NULL);
+	assert_non_null(w);
+	memset(&h, 0, sizeof(h));
+	memset(mf, 0, sizeof(*mf));
+	h.format_version = MS_FORMAT_VERSION;
+	ms_header_new_id((long long)time(NULL), &h.snapshot_id, &h.created);
+	h.host = ms_xstrdup("test.example.org");
+	h.tool_version = ms_xstrdup("0.1.0");
+	h.instance = ms_xstrdup("/srv/modoboa/instance");
+	ms_strv_push(&h.components, component);
+	text = ms_header_encode(&h);
+	file_entry(&e, MS_HEADER_NAME, strlen(text));
+	assert_int_equal(ms_archive_write_buffer(w, &e, text, strlen(text), sha), 0);
+	free(text);
+	mf->format_version = MS_FORMAT_VERSION;
+	mf->snapshot_id = ms_xstrdup(h.snapshot_id);
+	ms_manifest_add(mf, &e, sha, 0);
+	ms_header_clear(&h);
+	return w;
+}
+
+void snapshot_end(struct ms_archive_writer *w, int fd, struct ms_manifest *mf)
+{
+	struct ms_entry e;
+	char sha[MS_HASH_HEX_MAX], *text = ms_manifest_encode(mf);
+
+	file_entry(&e, MS_MANIFEST_NAME, strlen(text));
+	assert_int_equal(ms_archive_write_buffer(w, &e, text, strlen(text), sha), 0);
+	free(text);
+	assert_int_equal(ms_archive_writer_close(w, NULL), 0);
+	ms_archive_writer_free(w);
+	close(fd);
+	ms_manifest_clear(mf);
+}
+
+int member_cb(void *ctx, const struct ms_entry *e, const char *sha256)
+{
+	ms_manifest_add(ctx, e, sha256, 0);
+	return 0;
+}
+
+/* --- generated installations (scripts/mkfixture) -------------------------- */
+
+char *fx_value(const char *env, const char *key)
+{
+	char *v = env_value(env, key);
+
+	assert_non_null(v);
+	return v;
+}
+
+struct ms_dbconf fx_dbconf(const char *env, const char *alias, const char *which)
+{
+	struct ms_dbconf d;
+	char key[64], *engine;
+
+	memset(&d, 0, sizeof(d));
+	d.alias = ms_xstrdup(alias);
+	snprintf(key, sizeof(key), "MS_FX_%s_ENGINE", which);
+	engine = fx_value(env, key);
+	d.engine = strcmp(engine, "mysql") ? MS_DB_POSTGRESQL : MS_DB_MYSQL;
+	free(engine);
+	d.engine_setting = ms_xstrdup(d.engine == MS_DB_MYSQL ? "django.db.backends.mysql"
+							      : "django.db.backends.postgresql");
+	snprintf(key, sizeof(key), "MS_FX_%s_DB", which);
+	d.name = fx_value(env, key);
+	snprintf(key, sizeof(key), "MS_FX_%s_USER", which);
+	d.user = fx_value(env, key);
+	snprintf(key, sizeof(key), "MS_FX_%s_HOST", which);
+	d.host = fx_value(env, key);
+	snprintf(key, sizeof(key), "MS_FX_%s_PORT", which);
+	d.port = fx_value(env, key);
+	snprintf(key, sizeof(key), "MS_FX_%s_PASSWORD", which);
+	d.password = fx_value(env, key);
+	return d;
+}
+
+void fx_dbconf_free(struct ms_dbconf *d)
+{
+	free(d->alias);
+	free(d->engine_setting);
+	free(d->name);
+	free(d->user);
+	free(d->host);
+	free(d->port);
+	ms_free_secret(d->password);
+}

@@ -40,4 +40,23 @@ void file_entry(struct ms_entry *e, const char *path, size_t len);
  * rewritten to match: verify accepts it, the row digests do not. */
 void tamper(const char *from, const char *to, const char *member, const char *old, const char *new);
 
+struct ms_manifest;
+struct ms_archive_writer;
+/* A test snapshot at `arch`: its header (holding `component`) written and
+ * listed in *mf (initialised here), *fd open; the caller adds the dump's
+ * members (member_cb with ctx mf lists them) and its "databases" record. */
+struct ms_archive_writer *snapshot_begin(const char *arch, const char *component, struct ms_manifest *mf, int *fd);
+/* Writes the manifest, closes the archive and fd, clears *mf. */
+void snapshot_end(struct ms_archive_writer *w, int fd, struct ms_manifest *mf);
+/* ms_member_cb that lists the member in the manifest `ctx`. */
+int member_cb(void *ctx, const struct ms_entry *e, const char *sha256);
+
+/* A generated installation's fixture.env text: KEY's value (asserted
+ * present; caller frees), and the connection settings.py gives alias
+ * ("DEFAULT"/"AMAVIS" for `which`), freed with fx_dbconf_free. */
+struct ms_dbconf;
+char *fx_value(const char *env, const char *key);
+struct ms_dbconf fx_dbconf(const char *env, const char *alias, const char *which);
+void fx_dbconf_free(struct ms_dbconf *d);
+
 #endif

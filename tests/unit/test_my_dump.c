@@ -168,49 +168,19 @@ static struct ms_dbconf dbconf(void)
 
 static const struct ms_config_db root_admin = { .admin_user = (char *)"root" };
 
-static int on_member(void *ctx, const struct ms_entry *e, const char *sha256)
-{
-	ms_manifest_add(ctx, e, sha256, 0);
-	return 0;
-}
-
 /* Writes a snapshot of the live database that ms_verify_archive accepts;
- * returns the dump's result (caller clears). */
+ * the dump's result in *d (caller clears), its messages in *err. */
 static void write_snapshot(const char *arch, struct ms_my_dump *d, char **err)
 {
-	int rc;
-
 	struct ms_dbconf c = dbconf();
 	const struct ms_dbconf *group[1] = { &c };
-	struct ms_header h;
 	struct ms_manifest mf;
 	struct ms_manifest_db *mdb;
-	struct ms_entry e;
-	char sha[MS_HASH_HEX_MAX], *text;
-	int fd = open(arch, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	struct ms_archive_writer *w;
-
-	assert_true(fd >= 0);
-	w = ms_archive_writer_open(fd, arch, NULL);
-	assert_non_null(w);
-	memset(&h, 0, sizeof(h));
-	memset(&mf, 0, sizeof(mf));
-	h.format_version = MS_FORMAT_VERSION;
-	ms_header_new_id((long long)time(NULL), &h.snapshot_id, &h.created);
-	h.host = ms_xstrdup("test.example.org");
-	h.tool_version = ms_xstrdup("0.1.0");
-	h.instance = ms_xstrdup("/srv/modoboa/instance");
-	ms_strv_push(&h.components, "db:testmy");
-	text = ms_header_encode(&h);
-	file_entry(&e, MS_HEADER_NAME, strlen(text));
-	assert_int_equal(ms_archive_write_buffer(w, &e, text, strlen(text), sha), 0);
-	free(text);
-	mf.format_version = MS_FORMAT_VERSION;
-	mf.snapshot_id = ms_xstrdup(h.snapshot_id);
-	ms_manifest_add(&mf, &e, sha, 0);
+	int fd, rc;
+	struct ms_archive_writer *w = snapshot_begin(arch, "db:testmy", &mf, &fd);
 
 	capture_start();
-	rc = ms_my_dump_databases(group, 1, w, CHUNK, on_member, &mf, d);
+	rc = ms_my_dump_databases(group, 1, w, CHUNK, member_cb, &mf, d);
 	*err = capture_end();
 	if (rc != 0)
 		fail_msg("dump failed: %s", *err);
@@ -223,15 +193,7 @@ static void write_snapshot(const char *arch, struct ms_my_dump *d, char **err)
 	for (size_t i = 0; i < d->n_tables; i++)
 		ms_manifest_db_add_table(mdb, d->tables[i].schema, d->tables[i].name, d->tables[i].rows,
 					 d->tables[i].digest, d->tables[i].chunks);
-	text = ms_manifest_encode(&mf);
-	file_entry(&e, MS_MANIFEST_NAME, strlen(text));
-	assert_int_equal(ms_archive_write_buffer(w, &e, text, strlen(text), sha), 0);
-	free(text);
-	assert_int_equal(ms_archive_writer_close(w, NULL), 0);
-	ms_archive_writer_free(w);
-	close(fd);
-	ms_header_clear(&h);
-	ms_manifest_clear(&mf);
+	snapshot_end(w, fd, &mf);
 }
 
 static const struct ms_my_table *table_of(const struct ms_my_dump *d, const char *name)

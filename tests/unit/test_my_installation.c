@@ -37,14 +37,6 @@
 
 static char *my_env, *mx_env; /* fixture.env of the MariaDB and the mixed site */
 
-static char *fx(const char *env, const char *key)
-{
-	char *v = env_value(env, key);
-
-	assert_non_null(v);
-	return v;
-}
-
 static char *load_fixture(const char *engine, const char *site)
 {
 	char *envf, *text;
@@ -87,42 +79,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* The connection settings.py gives for one alias ("DEFAULT"/"AMAVIS"). */
-static struct ms_dbconf dbconf(const char *env, const char *alias, const char *which)
-{
-	struct ms_dbconf d = { 0 };
-	char key[64], *engine;
-
-	d.alias = ms_xstrdup(alias);
-	snprintf(key, sizeof(key), "MS_FX_%s_ENGINE", which);
-	engine = fx(env, key);
-	d.engine = strcmp(engine, "mysql") ? MS_DB_POSTGRESQL : MS_DB_MYSQL;
-	free(engine);
-	d.engine_setting = ms_xstrdup("django.db.backends");
-	snprintf(key, sizeof(key), "MS_FX_%s_DB", which);
-	d.name = fx(env, key);
-	snprintf(key, sizeof(key), "MS_FX_%s_USER", which);
-	d.user = fx(env, key);
-	snprintf(key, sizeof(key), "MS_FX_%s_HOST", which);
-	d.host = fx(env, key);
-	snprintf(key, sizeof(key), "MS_FX_%s_PORT", which);
-	d.port = fx(env, key);
-	snprintf(key, sizeof(key), "MS_FX_%s_PASSWORD", which);
-	d.password = fx(env, key);
-	return d;
-}
-
-static void dbconf_free(struct ms_dbconf *d)
-{
-	free(d->alias);
-	free(d->engine_setting);
-	free(d->name);
-	free(d->user);
-	free(d->host);
-	free(d->port);
-	ms_free_secret(d->password);
-}
-
 /* root over the local socket, as on a Debian host */
 static const struct ms_config_db root_admin = { .admin_user = (char *)"root" };
 
@@ -130,7 +86,7 @@ static const struct ms_config_db root_admin = { .admin_user = (char *)"root" };
  * and fills *vr from verify. */
 static char *snapshot(const char *env, const char *dest, struct ms_verify_result *vr)
 {
-	char *inst = fx(env, "MS_FX_INSTANCE"), *pf = fx(env, "MS_FX_POSTFIX"), *list, *archive;
+	char *inst = fx_value(env, "MS_FX_INSTANCE"), *pf = fx_value(env, "MS_FX_POSTFIX"), *list, *archive;
 
 	/* exit 3: the MyISAM tables are reported as not covered by the snapshot */
 	assert_int_equal(run("MODOSNAP_CONFIG= '%s' create --instance '%s' --postfix-dir '%s' --dest '%s/%s' >/dev/null "
@@ -198,7 +154,7 @@ static void no_side_databases(void)
 
 static void test_mariadb_round_trip(void **state)
 {
-	struct ms_dbconf def = dbconf(my_env, "default", "DEFAULT"), am = dbconf(my_env, "amavis", "AMAVIS");
+	struct ms_dbconf def = fx_dbconf(my_env, "default", "DEFAULT"), am = fx_dbconf(my_env, "amavis", "AMAVIS");
 	char *before_def = my_dump_of(def.name), *before_am = my_dump_of(am.name), *archive, *s;
 	struct ms_verify_result vr;
 	const struct ms_manifest_db *mdb;
@@ -252,15 +208,15 @@ static void test_mariadb_round_trip(void **state)
 	free(archive);
 	free(before_def);
 	free(before_am);
-	dbconf_free(&def);
-	dbconf_free(&am);
+	fx_dbconf_free(&def);
+	fx_dbconf_free(&am);
 }
 
 /* Restores that fail before or after the swap leave the live database
  * byte-identical; the error names the table or statement. */
 static void test_mariadb_atomic(void **state)
 {
-	struct ms_dbconf am = dbconf(my_env, "amavis", "AMAVIS");
+	struct ms_dbconf am = fx_dbconf(my_env, "amavis", "AMAVIS");
 	char *archive, *bad = tpath("bad.tar.zst"), *before, *s, *member, *expect;
 	struct ms_verify_result vr, bvr;
 
@@ -354,13 +310,13 @@ static void test_mariadb_atomic(void **state)
 	free(archive);
 	free(bad);
 	free(before);
-	dbconf_free(&am);
+	fx_dbconf_free(&am);
 }
 
 /* `default` on PostgreSQL, `amavis` on MariaDB, one snapshot. */
 static void test_mixed_round_trip(void **state)
 {
-	struct ms_dbconf def = dbconf(mx_env, "default", "DEFAULT"), am = dbconf(mx_env, "amavis", "AMAVIS");
+	struct ms_dbconf def = fx_dbconf(mx_env, "default", "DEFAULT"), am = fx_dbconf(mx_env, "amavis", "AMAVIS");
 	char *schema_def = schema_of(def.name), *before_am = my_dump_of(am.name), *archive, *s, *sql;
 	struct ms_verify_result vr;
 
@@ -391,8 +347,8 @@ static void test_mixed_round_trip(void **state)
 	free(archive);
 	free(schema_def);
 	free(before_am);
-	dbconf_free(&def);
-	dbconf_free(&am);
+	fx_dbconf_free(&def);
+	fx_dbconf_free(&am);
 }
 
 int main(void)

@@ -34,10 +34,7 @@ static char *fx_env; /* text of fixture.env */
 
 static char *fx(const char *key)
 {
-	char *v = env_value(fx_env, key);
-
-	assert_non_null(v);
-	return v;
+	return fx_value(fx_env, key);
 }
 
 /* pg_dump's data of db as sorted lines: row order is physical, so sort. */
@@ -86,39 +83,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* The connection settings.py gives for one alias ("DEFAULT"/"AMAVIS"). */
-static struct ms_dbconf dbconf(const char *alias, const char *which)
-{
-	struct ms_dbconf d = { 0 };
-	char key[64];
-
-	d.alias = ms_xstrdup(alias);
-	d.engine = MS_DB_POSTGRESQL;
-	d.engine_setting = ms_xstrdup("django.db.backends.postgresql");
-	snprintf(key, sizeof(key), "MS_FX_%s_DB", which);
-	d.name = fx(key);
-	snprintf(key, sizeof(key), "MS_FX_%s_USER", which);
-	d.user = fx(key);
-	snprintf(key, sizeof(key), "MS_FX_%s_HOST", which);
-	d.host = fx(key);
-	snprintf(key, sizeof(key), "MS_FX_%s_PORT", which);
-	d.port = fx(key);
-	snprintf(key, sizeof(key), "MS_FX_%s_PASSWORD", which);
-	d.password = fx(key);
-	return d;
-}
-
-static void dbconf_free(struct ms_dbconf *d)
-{
-	free(d->alias);
-	free(d->engine_setting);
-	free(d->name);
-	free(d->user);
-	free(d->host);
-	free(d->port);
-	ms_free_secret(d->password);
-}
-
 /* A bad upgrade, run as each database's owner. */
 static void break_things(const struct ms_dbconf *def, const struct ms_dbconf *am)
 {
@@ -140,7 +104,7 @@ static void break_things(const struct ms_dbconf *def, const struct ms_dbconf *am
 
 static void test_installation_round_trip(void **state)
 {
-	struct ms_dbconf def = dbconf("default", "DEFAULT"), am = dbconf("amavis", "AMAVIS");
+	struct ms_dbconf def = fx_dbconf(fx_env, "default", "DEFAULT"), am = fx_dbconf(fx_env, "amavis", "AMAVIS");
 	char *schema_def = schema_of(def.name), *data_def = data_of(def.name);
 	char *schema_am = schema_of(am.name), *data_am = data_of(am.name);
 	char *inst = fx("MS_FX_INSTANCE"), *pf = fx("MS_FX_POSTFIX"), *archive, *s;
@@ -189,8 +153,8 @@ static void test_installation_round_trip(void **state)
 	free(data_def);
 	free(schema_am);
 	free(data_am);
-	dbconf_free(&def);
-	dbconf_free(&am);
+	fx_dbconf_free(&def);
+	fx_dbconf_free(&am);
 }
 
 
@@ -209,7 +173,7 @@ static char *archive_in(const char *dir)
 
 static void test_fresh_server(void **state)
 {
-	struct ms_dbconf def = dbconf("default", "DEFAULT"), fresh;
+	struct ms_dbconf def = fx_dbconf(fx_env, "default", "DEFAULT"), fresh;
 	struct ms_config_db admin = { 0 };
 	char *inst = fx("MS_FX_INSTANCE"), *pf = fx("MS_FX_POSTFIX"), *archive, *err, *expect, *a, *b;
 	char name[64], sql[512];

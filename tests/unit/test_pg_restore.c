@@ -202,45 +202,17 @@ static int as_owner(const char *sql)
 
 /* --- building an archive ------------------------------------------------- */
 
-static int on_member(void *ctx, const struct ms_entry *e, const char *sha256)
-{
-	ms_manifest_add(ctx, e, sha256, 0);
-	return 0;
-}
-
 /* Writes a snapshot of the live database that ms_verify_archive accepts:
  * modosnap.json, the dump's members, MANIFEST.json with "databases". */
 static void write_snapshot(const char *arch, struct ms_pg_dump *d)
 {
 	struct ms_dbconf c = dbconf();
-	struct ms_header h;
 	struct ms_manifest mf;
 	struct ms_manifest_db *mdb;
-	struct ms_entry e;
-	char sha[MS_HASH_HEX_MAX], *text;
-	int fd = open(arch, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	struct ms_archive_writer *w;
+	int fd;
+	struct ms_archive_writer *w = snapshot_begin(arch, "db:testpg", &mf, &fd);
 
-	assert_true(fd >= 0);
-	w = ms_archive_writer_open(fd, arch, NULL);
-	assert_non_null(w);
-	memset(&h, 0, sizeof(h));
-	memset(&mf, 0, sizeof(mf));
-	h.format_version = MS_FORMAT_VERSION;
-	ms_header_new_id((long long)time(NULL), &h.snapshot_id, &h.created);
-	h.host = ms_xstrdup("test.example.org");
-	h.tool_version = ms_xstrdup("0.1.0");
-	h.instance = ms_xstrdup("/srv/modoboa/instance");
-	ms_strv_push(&h.components, "db:testpg");
-	text = ms_header_encode(&h);
-	file_entry(&e, MS_HEADER_NAME, strlen(text));
-	assert_int_equal(ms_archive_write_buffer(w, &e, text, strlen(text), sha), 0);
-	free(text);
-	mf.format_version = MS_FORMAT_VERSION;
-	mf.snapshot_id = ms_xstrdup(h.snapshot_id);
-	ms_manifest_add(&mf, &e, sha, 0);
-
-	assert_int_equal(ms_pg_dump_database(&c, w, "db/testpg", CHUNK, on_member, &mf, d), 0);
+	assert_int_equal(ms_pg_dump_database(&c, w, "db/testpg", CHUNK, member_cb, &mf, d), 0);
 	mdb = ms_manifest_add_db(&mf);
 	mdb->alias = ms_xstrdup("testpg");
 	mdb->engine = ms_xstrdup("postgresql");
@@ -249,16 +221,7 @@ static void write_snapshot(const char *arch, struct ms_pg_dump *d)
 	for (size_t i = 0; i < d->n_tables; i++)
 		ms_manifest_db_add_table(mdb, d->tables[i].schema, d->tables[i].name, d->tables[i].rows,
 					 d->tables[i].digest, d->tables[i].chunks);
-
-	text = ms_manifest_encode(&mf);
-	file_entry(&e, MS_MANIFEST_NAME, strlen(text));
-	assert_int_equal(ms_archive_write_buffer(w, &e, text, strlen(text), sha), 0);
-	free(text);
-	assert_int_equal(ms_archive_writer_close(w, NULL), 0);
-	ms_archive_writer_free(w);
-	close(fd);
-	ms_header_clear(&h);
-	ms_manifest_clear(&mf);
+	snapshot_end(w, fd, &mf);
 }
 
 /* --- the oracle ---------------------------------------------------------- */

@@ -1,0 +1,100 @@
+/*
+ * Shared parts of the database restore engines (see dbreplay.h).
+ */
+#include "dbreplay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+const struct ms_manifest_db *ms_db_find(const struct ms_manifest *m, const char *alias)
+{
+	for (size_t i = 0; i < m->n_dbs; i++)
+		if (m->dbs[i].alias && !strcmp(m->dbs[i].alias, alias))
+			return &m->dbs[i];
+	return NULL;
+}
+
+int ms_db_replay(const char *archive_path, const char *prefix, const char *alias, ms_replay_cb cb, void *ctx)
+{
+	struct ms_archive_reader *r;
+	const struct ms_entry *e;
+	int fd = open(archive_path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return ms_log_error("unable to open '%s': %s", archive_path, strerror(errno));
+	r = ms_archive_reader_open(fd, archive_path);
+	if (!r) {
+		close(fd);
+		return -1;
+	}
+	while ((rc = ms_archive_reader_next(r, &e)) == 1) {
+		if (strncmp(e->path, prefix, strlen(prefix)) != 0)
+			continue;
+		if (e->type != MS_ENTRY_FILE) {
+			rc = ms_log_error("database '%s': member '%s' is not a file", alias, e->path);
+			break;
+		}
+		if (cb(ctx, r, e->path) < 0) {
+			rc = -1;
+			break;
+		}
+	}
+	ms_archive_reader_free(r);
+	close(fd);
+	return rc < 0 ? -1 : 0;
+}
+
+/* The manifest table whose directory name is exactly dir, or -1. */
+static long find_table(const struct ms_manifest_db *mdb, const char *dir, size_t dlen)
+{
+	for (size_t i = 0; i < mdb->n_tables; i++) {
+		const struct ms_manifest_table *t = &mdb->tables[i];
+		size_t sl = strlen(t->schema), nl = strlen(t->name);
+
+		if (sl + 1 + nl == dlen && !memcmp(dir, t->schema, sl) && dir[sl] == '.' &&
+		    !memcmp(dir + sl + 1, t->name, nl))
+			return (long)i;
+	}
+	return -1;
+}
+
+int ms_db_chunk(const struct ms_manifest_db *mdb, const char *alias, const char *path, const char *rel,
+		const char *ext, unsigned long *seen, size_t *table)
+{
+	const char *dir = rel + 5, *slash = strrchr(dir, '/');
+	size_t elen = strlen(ext);
+	unsigned long num;
+	char digits[7];
+	long ti;
+
+	if (strncmp(rel, "data/", 5) != 0 || !slash || strchr(dir, '/') != slash ||
+	    strlen(slash + 1) != 6 + elen || strcmp(slash + 7, ext) != 0 || strspn(slash + 1, "0123456789") != 6)
+		return ms_log_error("database '%s': unexpected member '%s'", alias, path);
+	memcpy(digits, slash + 1, 6);
+	digits[6] = '\0';
+	if (ms_parse_ulong(digits, 1, 999999, &num) < 0)
+		return ms_log_error("database '%s': unexpected member '%s'", alias, path);
+	ti = find_table(mdb, dir, (size_t)(slash - dir));
+	if (ti < 0)
+		return ms_log_error("database '%s': member '%s' names no table of the manifest", alias, path);
+	if (num != seen[ti] + 1)
+		return ms_log_error("database '%s': member '%s' is out of order", alias, path);
+	seen[ti] = num;
+	*table = (size_t)ti;
+	return 0;
+}
+
+int ms_db_check_chunks(const struct ms_manifest_db *mdb, const char *alias, const unsigned long *seen)
+{
+	for (size_t i = 0; i < mdb->n_tables; i++)
+		if (seen[i] != mdb->tables[i].chunks)
+			return ms_log_error("database '%s': table '%s.%s': %lu data members, the manifest lists %lu",
+					    alias, mdb->tables[i].schema, mdb->tables[i].name, seen[i],
+					    mdb->tables[i].chunks);
+	return 0;
+}

@@ -1,0 +1,38 @@
+/*
+ * What the database restore engines (pg_restore.c, my_restore.c) share:
+ * streaming an archive once and handing them the members of one alias,
+ * parsing data chunk member names against the manifest, and checking that
+ * every table's chunks arrived.
+ */
+#ifndef MS_DBREPLAY_H
+#define MS_DBREPLAY_H
+
+#include <stddef.h>
+
+#include "manifest.h"
+#include "snaparchive.h"
+
+/* The manifest's record of `alias`, or NULL. Borrowed. */
+const struct ms_manifest_db *ms_db_find(const struct ms_manifest *m, const char *alias);
+
+/* Called for each file member under the prefix, in archive order, with
+ * the reader positioned at its data. 0, or -1 (logged) to stop. */
+typedef int (*ms_replay_cb)(void *ctx, struct ms_archive_reader *r, const char *path);
+
+/* Opens and streams the archive at `archive_path` once, handing every
+ * member whose path starts with `prefix` ("db/<alias>/") to cb; a
+ * non-file member there is an error naming it. 0, or -1 after logging. */
+int ms_db_replay(const char *archive_path, const char *prefix, const char *alias, ms_replay_cb cb, void *ctx);
+
+/* Parses `rel` = "data/<schema>.<table>/NNNNNN<ext>" (path minus the
+ * prefix): the table's index in mdb and the chunk number, which must be
+ * seen[table] + 1 (seen[] is then advanced). 0, or -1 after logging an
+ * error naming `path`. */
+int ms_db_chunk(const struct ms_manifest_db *mdb, const char *alias, const char *path, const char *rel,
+		const char *ext, unsigned long *seen, size_t *table);
+
+/* Every table got exactly the chunks the manifest lists. 0 or -1 after
+ * logging the first table that did not. */
+int ms_db_check_chunks(const struct ms_manifest_db *mdb, const char *alias, const unsigned long *seen);
+
+#endif
