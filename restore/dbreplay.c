@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -35,7 +36,7 @@ int ms_db_replay(const char *archive_path, const char *prefix, const char *alias
 	while ((rc = ms_archive_reader_next(r, &e)) == 1) {
 		if (strncmp(e->path, prefix, strlen(prefix)) != 0)
 			continue;
-		if (e->type != MS_ENTRY_FILE) {
+		if (alias && e->type != MS_ENTRY_FILE) {
 			rc = ms_log_error("database '%s': member '%s' is not a file", alias, e->path);
 			break;
 		}
@@ -97,4 +98,13 @@ int ms_db_check_chunks(const struct ms_manifest_db *mdb, const char *alias, cons
 					    alias, mdb->tables[i].schema, mdb->tables[i].name, seen[i],
 					    mdb->tables[i].chunks);
 	return 0;
+}
+
+void ms_table_counts_free(struct ms_table_count *t, size_t n)
+{
+	for (size_t i = 0; t && i < n; i++) {
+		free(t[i].schema);
+		free(t[i].name);
+	}
+	free(t);
 }

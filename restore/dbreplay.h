@@ -20,8 +20,10 @@ const struct ms_manifest_db *ms_db_find(const struct ms_manifest *m, const char 
 typedef int (*ms_replay_cb)(void *ctx, struct ms_archive_reader *r, const char *path);
 
 /* Opens and streams the archive at `archive_path` once, handing every
- * member whose path starts with `prefix` ("db/<alias>/") to cb; a
- * non-file member there is an error naming it. 0, or -1 after logging. */
+ * member whose path starts with `prefix` ("db/<alias>/") to cb. With
+ * `alias` set, a non-file member there is an error naming it and the
+ * alias (database dumps hold files only); with alias NULL every kind is
+ * handed over. 0, or -1 after logging. */
 int ms_db_replay(const char *archive_path, const char *prefix, const char *alias, ms_replay_cb cb, void *ctx);
 
 /* Parses `rel` = "data/<schema>.<table>/NNNNNN<ext>" (path minus the
@@ -34,5 +36,13 @@ int ms_db_chunk(const struct ms_manifest_db *mdb, const char *alias, const char 
 /* Every table got exactly the chunks the manifest lists. 0 or -1 after
  * logging the first table that did not. */
 int ms_db_check_chunks(const struct ms_manifest_db *mdb, const char *alias, const unsigned long *seen);
+
+/* A live table and its row count (restore's plan). */
+struct ms_table_count {
+	char *schema; /* schema (PostgreSQL) or database (MySQL) */
+	char *name;
+	long long rows;
+};
+void ms_table_counts_free(struct ms_table_count *t, size_t n);
 
 #endif

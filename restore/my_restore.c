@@ -4,13 +4,16 @@
  */
 #include "my_restore.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <mysql.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "dbreplay.h"
@@ -62,8 +65,13 @@ static char *side_name(const char *prefix, const char *name)
 {
 	char *s = ms_xasprintf("%s_%ld_%s", prefix, (long)getpid(), name);
 
-	if (strlen(s) > NAME_MAX_MY)
-		s[NAME_MAX_MY] = '\0';
+	if (strlen(s) > NAME_MAX_MY) {
+		size_t n = NAME_MAX_MY;
+
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--; /* never cut a UTF-8 character */
+		s[n] = '\0';
+	}
 	return s;
 }
 
@@ -94,8 +102,18 @@ static int create_database(struct restorer *rs, const char *name, const char *ro
 {
 	char *q = ms_my_ident(name);
 	struct ms_strbuf sb = MS_STRBUF_INIT;
+	bool ok = true;
 	int ret = 0;
 
+	for (const char *p = rs->mdb->encoding; p && *p; p++)
+		ok = ok && (isalnum((unsigned char)*p) || *p == '_');
+	for (const char *p = rs->mdb->collation; p && *p; p++)
+		ok = ok && (isalnum((unsigned char)*p) || *p == '_');
+	if (!ok) {
+		free(q);
+		return ms_log_error("database '%s': the snapshot's character set or collation is not a name",
+				    rs->alias);
+	}
 	ms_strbuf_addf(&sb, "CREATE DATABASE %s%s", if_missing ? "IF NOT EXISTS " : "", q);
 	if (rs->mdb->encoding && *rs->mdb->encoding)
 		ms_strbuf_addf(&sb, " CHARACTER SET %s", rs->mdb->encoding);
@@ -195,32 +213,87 @@ static char *read_member(struct restorer *rs, const char *path, size_t *len)
 	return sb.buf ? ms_strbuf_detach(&sb) : ms_xstrdup("");
 }
 
-/* Runs every statement of a script; `what` names it in errors. */
-static int run_script(struct restorer *rs, const char *text, size_t len, const char *what)
+/* Does the statement start with `word` (case-insensitive) and a space? */
+static bool starts(const char *stmt, size_t len, const char *word)
+{
+	size_t n = strlen(word);
+
+	return len > n && !strncasecmp(stmt, word, n) && (stmt[n] == ' ' || stmt[n] == '\n');
+}
+
+/* The statements a dump's scripts may hold (FORMAT.md §7.5): SET, and
+ * CREATE TABLE before the data or CREATE of a routine, view or trigger
+ * after it. Anything else in an archive is refused, so a crafted archive
+ * cannot run arbitrary SQL with the restore's privileges. */
+static bool allowed(const char *stmt, size_t len, bool post)
+{
+	static const char *const post_kinds[] = { " VIEW ", " TRIGGER ", " PROCEDURE ", " FUNCTION " };
+	char head[512];
+	size_t n = len < sizeof(head) - 1 ? len : sizeof(head) - 1;
+
+	if (starts(stmt, len, "SET"))
+		return true;
+	if (!post)
+		return starts(stmt, len, "CREATE") && starts(stmt + 7, len - 7, "TABLE");
+	if (!starts(stmt, len, "CREATE"))
+		return false;
+	/* CREATE [ALGORITHM=..] [DEFINER=..] [SQL SECURITY ..] VIEW|TRIGGER|... */
+	memcpy(head, stmt, n);
+	head[n] = '\0';
+	for (char *p = head; *p; p++)
+		*p = (*p == '\n' || *p == '\t') ? ' ' : (char)toupper((unsigned char)*p);
+	for (size_t i = 0; i < sizeof(post_kinds) / sizeof(post_kinds[0]); i++) {
+		char *k = strstr(head, post_kinds[i]);
+
+		if (k && !memchr(head, '(', (size_t)(k - head)) && !strstr(head, " DATABASE ") &&
+		    !strstr(head, " USER ") && !strstr(head, " SERVER "))
+			return true;
+	}
+	return false;
+}
+
+static char *statement_head(const char *stmt, size_t slen)
+{
+	char *head = ms_xstrndup(stmt, slen > 60 ? 60 : slen);
+
+	for (char *p = head; *p; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
+	return head;
+}
+
+/* Runs every statement of a schema script (`post`: schema-post.sql);
+ * `what` names it in errors. */
+static int run_script(struct restorer *rs, const char *text, size_t len, const char *what, bool post)
 {
 	size_t pos = 0, n = 0, slen;
 	const char *stmt;
 	int rc;
 
 	while ((rc = ms_my_script_next(text, len, &pos, &stmt, &slen)) == 1) {
-		n++;
-		if (mysql_real_query(rs->m, stmt, (unsigned long)slen) != 0) {
-			char *head = ms_xstrndup(stmt, slen > 60 ? 60 : slen);
+		char *head;
 
-			for (char *p = head; *p; p++)
-				if (*p == '\n')
-					*p = ' ';
+		n++;
+		if (!allowed(stmt, slen, post)) {
+			head = statement_head(stmt, slen);
+			ms_log_error("database '%s': '%s': statement %zu (%s%s) is not one a dump holds: refused",
+				     rs->alias, what, n, head, slen > 60 ? "..." : "");
+			free(head);
+			return -1;
+		}
+		if (mysql_real_query(rs->m, stmt, (unsigned long)slen) != 0) {
+			head = statement_head(stmt, slen);
 			ms_log_error("database '%s': '%s': statement %zu (%s%s) failed: %s", rs->alias, what, n, head,
 				     slen > 60 ? "..." : "", mysql_error(rs->m));
 			free(head);
 			return -1;
 		}
-		{
+		do {
 			MYSQL_RES *res = mysql_store_result(rs->m);
 
 			if (res)
 				mysql_free_result(res);
-		}
+		} while (mysql_next_result(rs->m) == 0);
 	}
 	if (rc < 0)
 		return ms_log_error("database '%s': '%s': the last statement has no closing ';;' line", rs->alias,
@@ -245,7 +318,8 @@ static int load_chunk(struct restorer *rs, const char *path, const char *rel)
 	if (mysql_query(rs->m, sql) != 0) {
 		ret = ms_log_error("database '%s': table '%s.%s': loading '%s' failed: %s%s", rs->alias, t->schema,
 				   t->name, path, mysql_error(rs->m),
-				   mysql_errno(rs->m) == 1148 ? " (the server's local_infile setting is OFF)" : "");
+				   (mysql_errno(rs->m) == 1148 || mysql_errno(rs->m) == 4166)
+					   ? " (the server's local_infile setting is OFF)" : "");
 	} else {
 		char *tn = ms_xasprintf("%s.%s", t->schema, t->name);
 
@@ -275,7 +349,7 @@ static int restore_member(struct restorer *rs, const char *path)
 		rs->phase = PH_DATA;
 		if (!(text = read_member(rs, path, &len)))
 			return -1;
-		ret = run_script(rs, text, len, path);
+		ret = run_script(rs, text, len, path, false);
 		free(text);
 		return ret;
 	}
@@ -375,73 +449,78 @@ static int load_and_check(struct restorer *rs, const char *archive_path)
 
 /* --- the swap ------------------------------------------------------------- */
 
-/* What the live database holds beside its tables, kept to recreate it. */
+/* A live view, trigger or routine, kept to recreate it. */
+struct saved_obj {
+	char *kind;  /* "VIEW", "TRIGGER", "PROCEDURE", "FUNCTION" */
+	char *name;
+	char *mode;  /* its sql_mode */
+	char *ddl;   /* SHOW CREATE text */
+	bool done;   /* recreated */
+};
+
+/* What the live database holds. */
 struct live_objects {
-	struct ms_strv tables;  /* base tables */
-	struct ms_strv views;   /* names */
-	struct ms_strbuf saved; /* a script recreating its views, triggers, routines */
-	struct ms_strv drops;   /* DROP statements for them */
+	struct ms_strv tables;    /* base tables (and, for drops, nothing else) */
+	struct saved_obj *objs;   /* routines, views, triggers */
+	size_t n_objs;
 };
 
 static void live_objects_clear(struct live_objects *lo)
 {
-	ms_strv_clear(&lo->tables);
-	ms_strv_clear(&lo->views);
-	ms_strv_clear(&lo->drops);
-	ms_strbuf_release(&lo->saved);
-}
-
-/* Appends SET sql_mode + the CREATE statement from SHOW CREATE. */
-static int save_object(struct restorer *rs, struct live_objects *lo, const char *live, const char *kind,
-		       const char *name, size_t col, bool has_mode)
-{
-	char *q = qualified(live, name), *sql = ms_xasprintf("SHOW CREATE %s %s", kind, q);
-	struct ms_my_rows r;
-	int ret = ms_my_select(rs->m, rs->alias, sql, "reading the live database's objects", &r);
-
-	if (ret == 0 && (r.n_rows != 1 || !ms_my_cell(&r, 0, col)))
-		ret = ms_log_error("database '%s': the definition of %s '%s' is not readable", rs->alias, kind, name);
-	if (ret == 0) {
-		char *mode = ms_my_literal(rs->m, has_mode && ms_my_cell(&r, 0, 1) ? ms_my_cell(&r, 0, 1) : "");
-		char *set = ms_xasprintf("SET SESSION sql_mode = %s", mode);
-
-		ms_my_script_add(&lo->saved, set, strlen(set));
-		ms_my_script_add(&lo->saved, ms_my_cell(&r, 0, col), strlen(ms_my_cell(&r, 0, col)));
-		ms_strv_push_owned(&lo->drops, ms_xasprintf("DROP %s IF EXISTS %s", kind, q));
-		free(set);
-		free(mode);
+	for (size_t i = 0; i < lo->n_objs; i++) {
+		free(lo->objs[i].kind);
+		free(lo->objs[i].name);
+		free(lo->objs[i].mode);
+		free(lo->objs[i].ddl);
 	}
-	ms_my_rows_clear(&r);
-	free(q);
-	free(sql);
-	return ret;
+	free(lo->objs);
+	ms_strv_clear(&lo->tables);
+	memset(lo, 0, sizeof(*lo));
 }
 
-/* Lists and saves the live database's tables, views, triggers, routines. */
-static int read_live(struct restorer *rs, const char *live, struct live_objects *lo)
+/* Lists the live database's tables, views, triggers and routines; with
+ * `save`, reads each object's definition to recreate it. */
+static int read_live(struct restorer *rs, const char *live, struct live_objects *lo, bool save)
 {
 	char *lit = ms_my_literal(rs->m, live);
 	char *sql = ms_xasprintf(
-		"SELECT TABLE_NAME, TABLE_TYPE, 'T' FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
-		"UNION ALL SELECT TRIGGER_NAME, 'TRIGGER', 'X' FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s "
-		"UNION ALL SELECT ROUTINE_NAME, ROUTINE_TYPE, 'R' FROM information_schema.ROUTINES "
+		"SELECT TABLE_NAME, IF(TABLE_TYPE = 'VIEW', 'VIEW', 'T') FROM information_schema.TABLES "
+		"WHERE TABLE_SCHEMA = %s "
+		"UNION ALL SELECT TRIGGER_NAME, 'TRIGGER' FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s "
+		"UNION ALL SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES "
 		"WHERE ROUTINE_SCHEMA = %s AND ROUTINE_TYPE IN ('PROCEDURE', 'FUNCTION')", lit, lit, lit);
 	struct ms_my_rows r;
 	int ret = ms_my_select(rs->m, rs->alias, sql, "listing the live database's objects", &r);
 
-	ms_strbuf_addstr(&lo->saved, MS_MY_SCRIPT_HEAD);
+	lo->objs = ms_xcalloc(r.n_rows + 1, sizeof(*lo->objs));
 	for (size_t i = 0; ret == 0 && i < r.n_rows; i++) {
-		const char *name = ms_my_cell(&r, i, 0), *type = ms_my_cell(&r, i, 1);
+		const char *name = ms_my_cell(&r, i, 0), *kind = ms_my_cell(&r, i, 1);
+		struct saved_obj *o;
 
-		if (!strcmp(type, "VIEW")) {
-			ms_strv_push(&lo->views, name);
-			ret = save_object(rs, lo, live, "VIEW", name, 1, false);
-		} else if (!strcmp(type, "TRIGGER")) {
-			ret = save_object(rs, lo, live, "TRIGGER", name, 2, true);
-		} else if (!strcmp(type, "PROCEDURE") || !strcmp(type, "FUNCTION")) {
-			ret = save_object(rs, lo, live, type, name, 2, true);
-		} else {
+		if (!strcmp(kind, "T")) {
 			ms_strv_push(&lo->tables, name);
+			continue;
+		}
+		o = &lo->objs[lo->n_objs++];
+		o->kind = ms_xstrdup(kind);
+		o->name = ms_xstrdup(name);
+		if (save) {
+			char *q = qualified(live, name), *show = ms_xasprintf("SHOW CREATE %s %s", kind, q);
+			size_t col = strcmp(kind, "VIEW") ? 2 : 1;
+			struct ms_my_rows d;
+
+			ret = ms_my_select(rs->m, rs->alias, show, "reading the live database's objects", &d);
+			if (ret == 0 && (d.n_rows != 1 || d.n_cols <= col || !ms_my_cell(&d, 0, col)))
+				ret = ms_log_error("database '%s': the definition of %s '%s' is not readable", rs->alias,
+						   kind, name);
+			if (ret == 0) {
+				o->ddl = ms_xstrdup(ms_my_cell(&d, 0, col));
+				o->mode = ms_xstrdup(col == 2 && ms_my_cell(&d, 0, 1) ? ms_my_cell(&d, 0, 1)
+										     : "NO_AUTO_VALUE_ON_ZERO");
+			}
+			ms_my_rows_clear(&d);
+			free(q);
+			free(show);
 		}
 	}
 	ms_my_rows_clear(&r);
@@ -450,22 +529,77 @@ static int read_live(struct restorer *rs, const char *live, struct live_objects 
 	return ret;
 }
 
-/* Runs the DROP statements for the live views, triggers and routines. */
-static int drop_objects(struct restorer *rs, const struct ms_strv *drops)
+/* Drops the live views, triggers and routines listed in lo. */
+static int drop_objects(struct restorer *rs, const char *live, const struct live_objects *lo)
 {
-	for (size_t i = 0; i < drops->n; i++)
-		if (ms_my_exec(rs->m, rs->alias, drops->v[i], "dropping the live views, triggers and routines") < 0)
+	for (size_t i = 0; i < lo->n_objs; i++) {
+		char *q = qualified(live, lo->objs[i].name);
+		char *sql = ms_xasprintf("DROP %s IF EXISTS %s", lo->objs[i].kind, q);
+		int ret = ms_my_exec(rs->m, rs->alias, sql, "dropping the live views, triggers and routines");
+
+		free(q);
+		free(sql);
+		if (ret < 0)
 			return -1;
+	}
 	return 0;
 }
 
-/* RENAME TABLE moving `out` (live -> retired) then `in` (staging -> live);
- * `back` reverses it. */
+static int create_saved(struct restorer *rs, struct saved_obj *o, bool quiet)
+{
+	char *mode = ms_my_literal(rs->m, o->mode), *set = ms_xasprintf("SET SESSION sql_mode = %s", mode);
+	int ret = ms_my_exec(rs->m, rs->alias, set, "setting sql_mode");
+
+	if (ret == 0 && mysql_real_query(rs->m, o->ddl, (unsigned long)strlen(o->ddl)) != 0) {
+		if (!quiet)
+			ms_log_error("database '%s': recreating %s '%s' failed: %s", rs->alias, o->kind, o->name,
+				     mysql_error(rs->m));
+		ret = -1;
+	}
+	o->done = ret == 0;
+	free(mode);
+	free(set);
+	return ret;
+}
+
+/* Recreates the saved objects in the live database: routines, then views
+ * (in passes, so a view that names another comes after it), then
+ * triggers. 0, or -1 after logging each object that could not be made. */
+static int recreate(struct restorer *rs, const char *live, struct live_objects *lo)
+{
+	static const char *const order[] = { "PROCEDURE", "FUNCTION", "VIEW", "TRIGGER" };
+	int failed = 0;
+
+	if (mysql_select_db(rs->m, live) != 0)
+		return fail(rs, "selecting the live database");
+	for (size_t k = 0; k < 4; k++) {
+		bool views = !strcmp(order[k], "VIEW"), progress = true;
+
+		while (views && progress) {
+			progress = false;
+			for (size_t i = 0; i < lo->n_objs; i++)
+				if (!lo->objs[i].done && !strcmp(lo->objs[i].kind, "VIEW") &&
+				    create_saved(rs, &lo->objs[i], true) == 0)
+					progress = true;
+		}
+		for (size_t i = 0; i < lo->n_objs; i++)
+			if (!lo->objs[i].done && !strcmp(lo->objs[i].kind, order[k]))
+				failed += create_saved(rs, &lo->objs[i], false) < 0;
+	}
+	ms_my_pin_session(rs->m, rs->alias, "NO_ENGINE_SUBSTITUTION");
+	return failed ? -1 : 0;
+}
+
+/* RENAME TABLE moving `out` (live -> retired) then the snapshot's tables
+ * (staging -> live); `back` reverses it. NULL when there is nothing to
+ * move. */
 static char *rename_sql(const char *live, const char *staging, const char *retired, const struct ms_strv *out,
 			const struct ms_manifest_db *mdb, bool back)
 {
 	struct ms_strbuf sb = MS_STRBUF_INIT;
 
+	if (out->n == 0 && mdb->n_tables == 0)
+		return NULL;
 	ms_strbuf_addstr(&sb, "RENAME TABLE ");
 	for (size_t pass = 0; pass < 2; pass++) {
 		bool moving_out = (pass == 0) != back;
@@ -483,24 +617,31 @@ static char *rename_sql(const char *live, const char *staging, const char *retir
 	return ms_strbuf_detach(&sb);
 }
 
-/* After a failed schema-post: views, triggers and routines made so far
- * are dropped, the tables renamed back, the saved objects recreated. */
-static void roll_back(struct restorer *rs, const char *live, const char *undo, const struct live_objects *lo)
+/* After a failed schema-post: what was created is dropped, the tables
+ * renamed back, the previous objects recreated. 0, or -1 when the
+ * previous state could not be put back entirely (logged). */
+static int roll_back(struct restorer *rs, const char *live, const char *undo, struct live_objects *lo)
 {
 	struct live_objects now;
+	int ret;
 
 	memset(&now, 0, sizeof(now));
 	ms_log_warn("database '%s': putting the previous tables back", rs->alias);
-	if (read_live(rs, live, &now) == 0)
-		drop_objects(rs, &now.drops);
+	ret = read_live(rs, live, &now, false);
+	if (ret == 0)
+		ret = drop_objects(rs, live, &now);
 	live_objects_clear(&now);
-	if (ms_my_exec(rs->m, rs->alias, undo, "renaming the previous tables back") < 0)
-		return;
-	if (mysql_select_db(rs->m, live) == 0)
-		run_script(rs, lo->saved.buf, lo->saved.len, "the previous views, triggers and routines");
+	if (ret == 0 && undo)
+		ret = ms_my_exec(rs->m, rs->alias, undo, "renaming the previous tables back");
+	if (ret < 0)
+		return -1;
+	return recreate(rs, live, lo);
 }
 
-/* The swap and what follows it; rs->target is the staging database. */
+/* The swap and what follows it; rs->target is the staging database.
+ * Returns 0; -1 with the live database as it was (the caller drops the
+ * staging database); -2 when the previous state could not be restored:
+ * the retired and staging databases are kept and named. */
 static int swap_in(struct restorer *rs, const char *live, const char *retired)
 {
 	struct live_objects lo;
@@ -508,24 +649,30 @@ static int swap_in(struct restorer *rs, const char *live, const char *retired)
 	int ret = -1;
 
 	memset(&lo, 0, sizeof(lo));
-	if (create_database(rs, live, "live", true) < 0 || read_live(rs, live, &lo) < 0)
+	if (create_database(rs, live, "live", true) < 0 || read_live(rs, live, &lo, true) < 0)
 		goto out;
 	if (create_database(rs, retired, "retired", false) < 0)
 		goto out;
 	sql = rename_sql(live, rs->target, retired, &lo.tables, rs->mdb, false);
 	undo = rename_sql(live, rs->target, retired, &lo.tables, rs->mdb, true);
-	/* Views and triggers cannot move to another database: drop them just
-	 * before the RENAME, recreate them if it fails. */
-	if (drop_objects(rs, &lo.drops) < 0 || ms_my_exec(rs->m, rs->alias, sql, "replacing the live tables") < 0) {
-		if (mysql_select_db(rs->m, live) == 0)
-			run_script(rs, lo.saved.buf, lo.saved.len, "the previous views, triggers and routines");
+	/* Views, triggers and routines cannot move to another database: they
+	 * are dropped just before the RENAME and recreated if it fails. */
+	if (drop_objects(rs, live, &lo) < 0 || (sql && ms_my_exec(rs->m, rs->alias, sql, "replacing the live tables") < 0)) {
+		if (recreate(rs, live, &lo) < 0)
+			ms_log_error("database '%s': some previous views, triggers or routines could not be recreated "
+				     "(the safety snapshot has them)", rs->alias);
 		drop_database(rs, retired);
 		goto out;
 	}
-	if (mysql_select_db(rs->m, live) != 0 ||
-	    run_script(rs, rs->post, rs->post_len, "schema-post.sql") < 0 ||
-	    ms_my_pin_session(rs->m, rs->alias, NULL) < 0) {
-		roll_back(rs, live, undo, &lo);
+	if (mysql_select_db(rs->m, live) != 0 || run_script(rs, rs->post, rs->post_len, "schema-post.sql", true) < 0 ||
+	    ms_my_pin_session(rs->m, rs->alias, "NO_ENGINE_SUBSTITUTION") < 0) {
+		if (roll_back(rs, live, undo, &lo) < 0) {
+			ms_log_error("database '%s': the previous state could not be put back entirely: the previous "
+				     "tables are in database '%s', the snapshot's in '%s' or '%s'", rs->alias, retired,
+				     live, rs->target);
+			ret = -2;
+			goto out;
+		}
 		drop_database(rs, retired);
 		goto out;
 	}
@@ -538,6 +685,43 @@ out:
 	free(undo);
 	live_objects_clear(&lo);
 	return ret;
+}
+
+/* Side databases of this database left by a run that was killed (its
+ * pid no longer exists here): dropped, with a warning. */
+static void drop_stale(struct restorer *rs, const char *name)
+{
+	static const char *const kinds[] = { "msrestore", "msold", "msverify" };
+	struct ms_my_rows r;
+
+	if (ms_my_select(rs->m, rs->alias, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE "
+			 "SCHEMA_NAME LIKE 'msrestore\\_%' OR SCHEMA_NAME LIKE 'msold\\_%' "
+			 "OR SCHEMA_NAME LIKE 'msverify\\_%'", "listing databases", &r) < 0)
+		return;
+	for (size_t i = 0; i < r.n_rows; i++) {
+		const char *s = ms_my_cell(&r, i, 0);
+
+		for (size_t k = 0; s && k < 3; k++) {
+			size_t kl = strlen(kinds[k]);
+			char *end, *expect;
+			long pid;
+
+			if (strncmp(s, kinds[k], kl) != 0 || s[kl] != '_')
+				continue;
+			pid = strtol(s + kl + 1, &end, 10);
+			if (*end != '_' || pid <= 0)
+				continue;
+			expect = ms_xasprintf("%s_%ld_%s", kinds[k], pid, name);
+			if (strlen(expect) > NAME_MAX_MY)
+				expect[NAME_MAX_MY] = '\0';
+			if (!strcmp(expect, s) && kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
+				ms_log_warn("database '%s': dropping '%s', left behind by an interrupted run", rs->alias, s);
+				drop_database(rs, s);
+			}
+			free(expect);
+		}
+	}
+	ms_my_rows_clear(&r);
 }
 
 /* --- entry points --------------------------------------------------------- */
@@ -561,13 +745,17 @@ static int start(struct restorer *rs, const struct ms_dbconf *db, const struct m
 	if (!rs->m)
 		return -1;
 	mysql_set_local_infile_handler(rs->m, infile_init, infile_read, infile_end, infile_error, rs);
-	return ms_my_pin_session(rs->m, alias, "NO_ENGINE_SUBSTITUTION");
+	if (ms_my_pin_session(rs->m, alias, "NO_ENGINE_SUBSTITUTION") < 0)
+		return -1;
+	/* the RENAME must not queue behind a long transaction for hours
+	 * while the live views and triggers are gone */
+	return ms_my_exec(rs->m, alias, "SET SESSION lock_wait_timeout = 60", "pinning session settings");
 }
 
 static void finish(struct restorer *rs)
 {
 	ms_my_close(rs->m);
-	for (size_t i = 0; rs->mdb && i < rs->mdb->n_tables; i++)
+	for (size_t i = 0; rs->cols && i < rs->mdb->n_tables; i++)
 		ms_my_columns_clear(&rs->cols[i]);
 	free(rs->cols);
 	free(rs->seen);
@@ -588,7 +776,7 @@ int ms_my_restore_database(const struct ms_dbconf *db, const struct ms_config_db
 {
 	struct restorer rs;
 	char *retired = NULL;
-	int ret = -1;
+	int ret = -1, rc;
 
 	if (start(&rs, db, admin, m, alias) < 0)
 		goto out;
@@ -601,10 +789,18 @@ int ms_my_restore_database(const struct ms_dbconf *db, const struct ms_config_db
 	}
 	rs.target = side_name("msrestore", db->name);
 	retired = side_name("msold", db->name);
+	drop_stale(&rs, db->name);
 	if (create_database(&rs, rs.target, "staging", false) < 0)
 		goto out;
-	if (load_and_check(&rs, archive_path) < 0 || swap_in(&rs, db->name, retired) < 0) {
+	if (load_and_check(&rs, archive_path) < 0) {
 		drop_database(&rs, rs.target);
+		goto out;
+	}
+	ms_test_stall("db-load");
+	rc = swap_in(&rs, db->name, retired);
+	if (rc < 0) {
+		if (rc == -1)
+			drop_database(&rs, rs.target);
 		goto out;
 	}
 	ret = drop_database(&rs, rs.target) < 0 ? -1 : 0;
@@ -623,6 +819,7 @@ int ms_my_verify_scratch(const struct ms_dbconf *db, const struct ms_config_db *
 	if (start(&rs, db, admin, m, alias) < 0)
 		goto out;
 	rs.target = side_name("msverify", db->name);
+	drop_stale(&rs, db->name);
 	if (create_database(&rs, rs.target, "scratch", false) < 0)
 		goto out;
 	ret = load_and_check(&rs, archive_path) < 0 ? -1 : 0;
@@ -653,5 +850,55 @@ int ms_my_check_database(const struct ms_dbconf *db, const struct ms_config_db *
 	ret = ms_my_exec(m, mdb->alias, "COMMIT", "ending the transaction");
 out:
 	ms_my_close(m);
+	return ret;
+}
+
+int ms_my_table_counts(const struct ms_dbconf *db, const struct ms_config_db *admin, struct ms_table_count **out,
+		       size_t *n)
+{
+	MYSQL *m = ms_my_connect(db, admin && admin->admin_user ? admin->admin_user : NULL,
+				 admin && admin->admin_user ? admin->admin_password : NULL, MS_MY_NO_DB);
+	struct ms_my_rows r;
+	char *lit, *sql;
+	int ret = -1;
+
+	*out = NULL;
+	*n = 0;
+	if (!m)
+		return -1;
+	lit = ms_my_literal(m, db->name);
+	sql = ms_xasprintf("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+			   "AND TABLE_TYPE = 'BASE TABLE' ORDER BY BINARY TABLE_NAME", lit);
+	if (ms_my_select(m, db->alias, sql, "listing the tables", &r) < 0)
+		goto out;
+	*out = ms_xcalloc(r.n_rows + 1, sizeof(**out));
+	for (size_t i = 0; i < r.n_rows; i++) {
+		char *q = qualified(db->name, ms_my_cell(&r, i, 0)), *count = ms_xasprintf("SELECT COUNT(*) FROM %s", q);
+		struct ms_my_rows c;
+		int rc = ms_my_select(m, db->alias, count, "counting rows", &c);
+
+		free(q);
+		free(count);
+		if (rc < 0) {
+			ms_my_rows_clear(&r);
+			goto out;
+		}
+		(*out)[*n].schema = ms_xstrdup(db->name);
+		(*out)[*n].name = ms_xstrdup(ms_my_cell(&r, i, 0));
+		(*out)[*n].rows = c.n_rows && ms_my_cell(&c, 0, 0) ? strtoll(ms_my_cell(&c, 0, 0), NULL, 10) : 0;
+		(*n)++;
+		ms_my_rows_clear(&c);
+	}
+	ms_my_rows_clear(&r);
+	ret = 0;
+out:
+	free(lit);
+	free(sql);
+	ms_my_close(m);
+	if (ret < 0) {
+		ms_table_counts_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
 	return ret;
 }

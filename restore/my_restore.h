@@ -57,4 +57,11 @@ int ms_my_verify_scratch(const struct ms_dbconf *db, const struct ms_config_db *
 int ms_my_check_database(const struct ms_dbconf *db, const struct ms_config_db *admin,
 			 const struct ms_manifest_db *mdb);
 
+struct ms_table_count;
+/* The live database's base tables and their exact row counts (restore's
+ * plan), connecting like ms_my_restore_database. 0 with *out (free with
+ * ms_table_counts_free) and *n, or -1 after logging. */
+int ms_my_table_counts(const struct ms_dbconf *db, const struct ms_config_db *admin, struct ms_table_count **out,
+		       size_t *n);
+
 #endif

@@ -482,6 +482,7 @@ static int restore_in_transaction(struct restorer *rs, const char *archive_path)
 		return -1;
 	if (check_tables(rs->conn, rs->mdb) < 0)
 		return -1;
+	ms_test_stall("db-load");
 	return pg_command(rs->conn, rs->alias, "COMMIT", "committing the restore");
 }
 
@@ -542,5 +543,52 @@ int ms_pg_check_database(const struct ms_dbconf *db, const struct ms_manifest_db
 	ret = pg_command(conn, mdb->alias, "COMMIT", "ending the transaction");
 out:
 	PQfinish(conn);
+	return ret;
+}
+
+int ms_pg_table_counts(const struct ms_dbconf *db, struct ms_table_count **out, size_t *n)
+{
+	PGconn *conn = ms_pg_connect(db);
+	PGresult *res;
+	int ret = -1;
+
+	*out = NULL;
+	*n = 0;
+	if (!conn)
+		return -1;
+	res = PQexec(conn, "SELECT n.nspname, c.relname, pg_catalog.format('%I.%I', n.nspname, c.relname) "
+			   "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+			   "WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition "
+			   "AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' ORDER BY 1, 2");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pg_error(conn, db->alias, "listing the tables", PQresultErrorMessage(res));
+		goto out;
+	}
+	*out = ms_xcalloc((size_t)PQntuples(res) + 1, sizeof(**out));
+	for (int i = 0; i < PQntuples(res); i++) {
+		char *sql = ms_xasprintf("SELECT count(*) FROM %s", PQgetvalue(res, i, 2));
+		PGresult *c = PQexec(conn, sql);
+
+		free(sql);
+		if (PQresultStatus(c) != PGRES_TUPLES_OK) {
+			pg_error(conn, db->alias, "counting rows", PQresultErrorMessage(c));
+			PQclear(c);
+			goto out;
+		}
+		(*out)[*n].schema = ms_xstrdup(PQgetvalue(res, i, 0));
+		(*out)[*n].name = ms_xstrdup(PQgetvalue(res, i, 1));
+		(*out)[*n].rows = strtoll(PQgetvalue(c, 0, 0), NULL, 10);
+		(*n)++;
+		PQclear(c);
+	}
+	ret = 0;
+out:
+	PQclear(res);
+	PQfinish(conn);
+	if (ret < 0) {
+		ms_table_counts_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
 	return ret;
 }

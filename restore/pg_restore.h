@@ -52,4 +52,11 @@ int ms_pg_restore_database(const struct ms_dbconf *db, const char *archive_path,
  * (naming mdb->alias and the table). */
 int ms_pg_check_database(const struct ms_dbconf *db, const struct ms_manifest_db *mdb);
 
+struct ms_table_count;
+/* The live database's ordinary tables (outside the system schemas) and
+ * their exact row counts, for restore's plan: 0 with *out (free with
+ * ms_table_counts_free) and *n, or -1 after logging (e.g. no such
+ * database yet). */
+int ms_pg_table_counts(const struct ms_dbconf *db, struct ms_table_count **out, size_t *n);
+
 #endif

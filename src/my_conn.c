@@ -170,7 +170,8 @@ int ms_my_table_columns(struct st_mysql *m, const char *alias, const char *schem
 	struct ms_my_rows r;
 	char *s = ms_my_literal(m, schema), *t = ms_my_literal(m, table);
 	char *sql = ms_xasprintf("SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS "
-				 "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND IS_GENERATED = 'NEVER' "
+				 "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND EXTRA NOT LIKE '%%VIRTUAL GENERATED%%' "
+				 "AND EXTRA NOT LIKE '%%STORED GENERATED%%' AND EXTRA NOT LIKE '%%PERSISTENT GENERATED%%' "
 				 "ORDER BY ORDINAL_POSITION", s, t);
 	char *what = ms_xasprintf("table '%s.%s': reading its columns", schema, table);
 	int ret = -1;
@@ -321,7 +322,7 @@ int ms_my_pin_session(struct st_mysql *m, const char *alias, const char *extra_m
 {
 	char *sql = ms_xasprintf("SET SESSION time_zone = '+00:00', SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO%s%s', "
 				 "SESSION net_read_timeout = 3600, SESSION net_write_timeout = 3600, "
-				 "SESSION wait_timeout = 28800, SESSION max_statement_time = 0",
+				 "SESSION wait_timeout = 28800 /*M!100108 , SESSION max_statement_time = 0 */",
 				 extra_mode ? "," : "", extra_mode ? extra_mode : "");
 	int ret = ms_my_exec(m, alias, sql, "pinning session settings");
 

@@ -252,7 +252,9 @@ static int dump_data(struct dumper *d)
 			char *file = ms_xasprintf("data/%s.%s/%06lu.tsv", t->schema, t->name, c);
 			char *sql = ms_my_load_sql(d->m, file, NULL, t->name, &cols);
 
-			ms_my_script_add(&load, sql, strlen(sql));
+			if (ms_my_script_add(&load, sql, strlen(sql)) < 0)
+				rc = ms_log_error("database '%s': table '%s.%s': its name cannot be framed in load.sql",
+						  d->alias, t->schema, t->name);
 			free(sql);
 			free(file);
 		}
@@ -328,10 +330,19 @@ static int dump_triggers(struct dumper *d, struct ms_strbuf *sb, const char *lit
 	return ret;
 }
 
+static char *qualified_name(const char *db, const char *name)
+{
+	char *d = ms_my_ident(db), *n = ms_my_ident(name), *q = ms_xasprintf("%s.%s", d, n);
+
+	free(d);
+	free(n);
+	return q;
+}
+
 /* Views in an order where each comes after the views it names: a view
- * depends on another when its definition holds that view's quoted name
- * (a false match only adds an ordering constraint; on a cycle the rest
- * follows in name order). */
+ * depends on another when its definition holds that view's qualified
+ * name `db`.`view` (a false match, e.g. in a string literal, only adds an
+ * ordering constraint; on a cycle the rest follows in name order). */
 static int dump_views(struct dumper *d, struct ms_strbuf *sb, const struct ms_my_rows *tabs)
 {
 	size_t n = 0, done = 0;
@@ -345,7 +356,8 @@ static int dump_views(struct dumper *d, struct ms_strbuf *sb, const struct ms_my
 		if (strcmp(ms_my_cell(tabs, i, 1), "VIEW") != 0)
 			continue;
 		names[n] = (char *)ms_my_cell(tabs, i, 0);
-		quoted[n] = ms_my_ident(names[n]);
+		/* SHOW CREATE VIEW qualifies every reference: `db`.`name` */
+		quoted[n] = qualified_name(d->db->name, names[n]);
 		ddl[n] = show_create(d, "VIEW", names[n], 1, NULL);
 		if (!ddl[n++])
 			ret = -1;

@@ -11,7 +11,7 @@ enum ms_my_kind ms_my_kind_of(const char *t)
 	static const char *const hex[] = {
 		"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob",
 		"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
-		"multipolygon", "geometrycollection",
+		"multipolygon", "geometrycollection", "geomcollection",
 	};
 
 	if (!strcasecmp(t, "bit"))

@@ -290,3 +290,14 @@ void ms_strv_clear(struct ms_strv *sv)
 	sv->v = NULL;
 	sv->n = sv->alloc = 0;
 }
+
+void ms_test_stall(const char *point)
+{
+	const char *want = getenv("MODOSNAP_TEST_STALL");
+
+	if (!want || strcmp(want, point) != 0)
+		return;
+	fprintf(stderr, "modosnap: test: stalled at %s\n", point);
+	for (int i = 0; i < 600; i++)
+		sleep(1);
+}

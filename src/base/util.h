@@ -61,4 +61,10 @@ bool ms_strv_contains(const struct ms_strv *sv, const char *s);
 void ms_strv_sort(struct ms_strv *sv);
 void ms_strv_clear(struct ms_strv *sv);
 
+/* Test seam for interruption tests: when $MODOSNAP_TEST_STALL equals
+ * `point`, says "modosnap: test: stalled at POINT" on stderr and sleeps
+ * (up to 10 minutes) so a test can kill the process right there. A no-op
+ * otherwise. */
+void ms_test_stall(const char *point);
+
 #endif

@@ -76,6 +76,8 @@ static const char source_sql[] =
 	"INSERT INTO myisam_t VALUES (1, 'one'), (2, 'two');\n"
 	"CREATE VIEW z_base AS SELECT id, t FROM kinds WHERE id > 0;\n"
 	"CREATE VIEW a_top AS SELECT id FROM z_base;\n"
+	"CREATE VIEW vy AS SELECT 1 AS vx;\n"
+	"CREATE VIEW vx AS SELECT vy.vx FROM vy;\n"
 	"DELIMITER //\n"
 	"CREATE PROCEDURE bump() BEGIN UPDATE kinds SET c = 'bump' WHERE id < 0; END//\n"
 	"CREATE FUNCTION twice(x int) RETURNS int DETERMINISTIC RETURN x * 2//\n"

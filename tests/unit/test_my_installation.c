@@ -278,6 +278,23 @@ static void test_mariadb_atomic(void **state)
 	free(s);
 	no_side_databases();
 
+	/* A schema script holding a statement a dump never writes: refused
+	 * before it runs, whatever privileges the restore has. */
+	tamper(archive, bad, "db/amavis/schema-pre.sql", "CREATE TABLE `maddr`", "DROP   TABLE `maddr`");
+	assert_int_equal(ms_verify_archive(bad, &bvr), MS_VERIFY_OK);
+	capture_start();
+	assert_int_equal(ms_my_restore_database(&am, &root_admin, bad, &bvr.manifest, "amavis"), -1);
+	s = capture_end();
+	assert_non_null(strstr(s, "modosnap: error: database 'amavis': 'db/amavis/schema-pre.sql': statement 3 "
+				  "(DROP   TABLE `maddr` ("));
+	assert_non_null(strstr(s, "...) is not one a dump holds: refused\n"));
+	free(s);
+	ms_verify_result_clear(&bvr);
+	s = my_dump_of(am.name);
+	assert_string_equal(s, before);
+	free(s);
+	no_side_databases();
+
 	/* Without admin_user, Modoboa's own user may not create the staging
 	 * database: the error says what to configure. */
 	capture_start();
