@@ -302,6 +302,8 @@ char *ms_header_encode(const struct ms_header *h)
 	put(o, "host", text_new(h->host));
 	put(o, "tool_version", text_new(h->tool_version));
 	put(o, "instance", bytes_new(h->instance));
+	if (h->postfix_dir)
+		put(o, "postfix_dir", bytes_new(h->postfix_dir));
 	put(o, "tags", strv_json(&h->tags));
 	put(o, "note", text_or_null(h->note));
 	put(o, "components", strv_json(&h->components));
@@ -884,6 +886,9 @@ static int decode_header_fields(const struct dec *d, json_t *root, struct ms_hea
 	    dup_str(d, root, NULL, "note", true, &h->note) < 0 ||
 	    decode_strv(d, root, NULL, "components", &h->components) < 0)
 		return -1;
+	/* optional: archives written before it existed lack it */
+	if (json_object_get(root, "postfix_dir") && get_bytes(d, root, NULL, "postfix_dir", false, &h->postfix_dir) < 0)
+		return -1;
 	return decode_versions(d, root, &h->versions);
 }
 
@@ -1391,6 +1396,7 @@ void ms_header_clear(struct ms_header *h)
 	free(h->host);
 	free(h->tool_version);
 	free(h->instance);
+	free(h->postfix_dir);
 	ms_strv_clear(&h->tags);
 	free(h->note);
 	ms_strv_clear(&h->components);

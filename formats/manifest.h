@@ -49,6 +49,8 @@ struct ms_header {
 	char *host;
 	char *tool_version;
 	char *instance;           /* instance directory path */
+	char *postfix_dir;        /* Postfix directory the "postfix" component came from;
+	                             NULL when not recorded (optional key) */
 	struct ms_strv tags;
 	char *note;               /* NULL when none */
 	struct ms_strv components; /* "instance", "postfix", "db:ALIAS" */

@@ -867,6 +867,16 @@ int ms_my_table_counts(const struct ms_dbconf *db, const struct ms_config_db *ad
 	if (!m)
 		return -1;
 	lit = ms_my_literal(m, db->name);
+	sql = ms_xasprintf("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", lit);
+	if (ms_my_select(m, db->alias, sql, "looking the database up", &r) < 0)
+		goto out;
+	if (r.n_rows == 0) {
+		ms_my_rows_clear(&r);
+		ms_log_error("database '%s': database '%s' does not exist", db->alias, db->name);
+		goto out;
+	}
+	ms_my_rows_clear(&r);
+	free(sql);
 	sql = ms_xasprintf("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
 			   "AND TABLE_TYPE = 'BASE TABLE' ORDER BY BINARY TABLE_NAME", lit);
 	if (ms_my_select(m, db->alias, sql, "listing the tables", &r) < 0)

@@ -103,6 +103,26 @@ const struct ms_command ms_commands[] = {
 		"and the full manifest as one JSON document.\n",
 	},
 	{
+		"restore", cmd_restore,
+		"restore SNAPSHOT [--dest DIR] [--only COMPONENT]... [--root DIR] [--dry-run]\n"
+		"        [--no-safety-snapshot] [--yes] [--instance DIR] [--postfix-dir DIR]",
+		"put an installation back from a snapshot, verified and atomic per component",
+		"Verifies the whole archive first and refuses hostile content. Prints the\n"
+		"plan: per component the target, what is added, replaced and removed (-v\n"
+		"lists the files), per database the tables and row counts now and in the\n"
+		"snapshot, and the package pins when the installed versions differ. With\n"
+		"--dry-run it stops there. Otherwise it asks for confirmation on a\n"
+		"terminal (--yes skips the question; without a terminal --yes is needed),\n"
+		"takes a safety snapshot (tag 'safety') of the components it will replace,\n"
+		"restores each component atomically (directory swap, per-file rename,\n"
+		"one transaction or a staging database per database) and proves the\n"
+		"result by recomputing every file hash and table digest.\n"
+		"COMPONENT: instance, postfix or db:ALIAS. --root DIR puts the files under\n"
+		"DIR (new locations only); databases are still restored unless --only\n"
+		"leaves them out. Database connections come from the snapshot's own\n"
+		"settings.py and the config ([db:ALIAS] admin_user for MariaDB).\n",
+	},
+	{
 		"help", cmd_help,
 		"help [COMMAND]",
 		"show the help of a command",

@@ -63,5 +63,6 @@ int cmd_create(struct ms_cli *cli, int argc, char **argv);
 int cmd_verify(struct ms_cli *cli, int argc, char **argv);
 int cmd_list(struct ms_cli *cli, int argc, char **argv);
 int cmd_show(struct ms_cli *cli, int argc, char **argv);
+int cmd_restore(struct ms_cli *cli, int argc, char **argv);
 
 #endif

@@ -199,7 +199,7 @@ static int run_create(struct ms_cli *cli, struct create_args *a)
 	for (size_t i = 0; i < cli->config->exclude.n; i++)
 		ms_strv_push(&a->excludes, cli->config->exclude.v[i]);
 	o = (struct ms_create_opts){ dest, cli->config->label, &a->tags, a->note, a->level, 0,
-				     &a->excludes, probes, !a->no_db, 0 };
+				     &a->excludes, probes, !a->no_db, 0, NULL };
 	ms_snapshot_install_signal_cleanup();
 	if (ms_snapshot_create(inst, &o, &r) < 0)
 		goto out;

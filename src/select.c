@@ -65,6 +65,32 @@ static char *select_in(const struct ms_dest_item *items, size_t n, const char *d
 	return ret;
 }
 
+/* "latest": the newest snapshot that is not a restore's safety snapshot
+ * (re-running `restore latest` must not pick the state it replaced). */
+static char *select_latest(const struct ms_dest_item *items, size_t n, const char *dest)
+{
+	size_t safety = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct ms_header h;
+		bool skip;
+
+		if (ms_read_header(items[i].path, &h) < 0)
+			continue; /* reported; a broken archive is never selected implicitly */
+		skip = has_tag(&h, "safety");
+		ms_header_clear(&h);
+		if (!skip)
+			return ms_xstrdup(items[i].path);
+		safety++;
+	}
+	if (safety)
+		ms_log_error("no snapshots in '%s' but %zu safety snapshot(s) of restores (select them with "
+			     "tag:safety)", dest, safety);
+	else
+		ms_log_error("no snapshots in '%s'", dest);
+	return NULL;
+}
+
 char *ms_dest_select(const char *dest, const char *selector)
 {
 	struct ms_dest_item *items = NULL;
@@ -87,10 +113,7 @@ char *ms_dest_select(const char *dest, const char *selector)
 	if (ms_dest_list(dest, &items, &n) < 0)
 		return NULL;
 	if (strcmp(selector, "latest") == 0) {
-		if (n == 0)
-			ms_log_error("no snapshots in '%s'", dest);
-		else
-			ret = ms_xstrdup(items[0].path);
+		ret = select_latest(items, n, dest);
 	} else {
 		ret = select_in(items, n, dest, selector);
 	}

@@ -71,6 +71,20 @@ static char *host_name(void)
 	return ms_xstrdup(buf);
 }
 
+static bool wanted(const struct ms_create_opts *o, const char *component)
+{
+	return !o->only || ms_strv_contains(o->only, component);
+}
+
+static bool db_wanted(const struct ms_create_opts *o, const struct ms_dbconf *db)
+{
+	char *c = ms_xasprintf("db:%s", db->alias);
+	bool w = (db->engine == MS_DB_POSTGRESQL || db->engine == MS_DB_MYSQL) && wanted(o, c);
+
+	free(c);
+	return w;
+}
+
 static void fill_header(struct ms_header *h, const struct ms_instance *inst, const struct ms_create_opts *o,
 			time_t now)
 {
@@ -80,14 +94,17 @@ static void fill_header(struct ms_header *h, const struct ms_instance *inst, con
 	h->host = host_name();
 	h->tool_version = ms_xstrdup(MODOSNAP_VERSION);
 	h->instance = ms_xstrdup(inst->dir);
+	if (inst->postfix && wanted(o, "postfix"))
+		h->postfix_dir = ms_xstrdup(inst->postfix_dir);
 	for (size_t i = 0; o->tags && i < o->tags->n; i++)
 		ms_strv_push(&h->tags, o->tags->v[i]);
 	h->note = o->note ? ms_xstrdup(o->note) : NULL;
-	ms_strv_push(&h->components, "instance");
-	if (inst->postfix)
+	if (wanted(o, "instance"))
+		ms_strv_push(&h->components, "instance");
+	if (inst->postfix && wanted(o, "postfix"))
 		ms_strv_push(&h->components, "postfix");
 	for (size_t i = 0; o->dump_dbs && i < inst->n_dbs; i++)
-		if (inst->dbs[i].engine == MS_DB_POSTGRESQL || inst->dbs[i].engine == MS_DB_MYSQL)
+		if (db_wanted(o, &inst->dbs[i]))
 			ms_strv_push_owned(&h->components, ms_xasprintf("db:%s", inst->dbs[i].alias));
 	ms_versions_collect(inst, o->probes, &h->versions);
 }
@@ -167,7 +184,7 @@ static int dump_pg(struct ms_archive_writer *w, struct ms_manifest *m, const str
  * alias on the same server with the same login (one transaction, one
  * point in time for all of them), and records them; done[] marks them. */
 static int dump_my_group(struct ms_archive_writer *w, struct ms_manifest *m, const struct ms_instance *inst,
-			 size_t first, bool *done, size_t chunk)
+			 const struct ms_create_opts *o, size_t first, bool *done, size_t chunk)
 {
 	const struct ms_dbconf **group = ms_xcalloc(inst->n_dbs, sizeof(*group));
 	struct ms_my_dump *out;
@@ -175,7 +192,7 @@ static int dump_my_group(struct ms_archive_writer *w, struct ms_manifest *m, con
 	int ret;
 
 	for (size_t i = first; i < inst->n_dbs; i++)
-		if (!done[i] && ms_my_same_login(&inst->dbs[first], &inst->dbs[i])) {
+		if (!done[i] && db_wanted(o, &inst->dbs[i]) && ms_my_same_login(&inst->dbs[first], &inst->dbs[i])) {
 			group[n++] = &inst->dbs[i];
 			done[i] = true;
 		}
@@ -217,12 +234,12 @@ static int dump_dbs(struct ms_archive_writer *w, struct ms_manifest *m, const st
 	for (size_t i = 0; o->dump_dbs && i < inst->n_dbs && ret == 0; i++) {
 		const struct ms_dbconf *db = &inst->dbs[i];
 
-		if (done[i])
+		if (done[i] || !db_wanted(o, db))
 			continue;
 		if (db->engine == MS_DB_POSTGRESQL)
 			ret = dump_pg(w, m, db, chunk);
 		else if (db->engine == MS_DB_MYSQL)
-			ret = dump_my_group(w, m, inst, i, done, chunk);
+			ret = dump_my_group(w, m, inst, o, i, done, chunk);
 	}
 	free(done);
 	return ret;
@@ -251,9 +268,9 @@ static int write_members(struct ms_archive_writer *w, const struct ms_instance *
 	free(text);
 	text = NULL;
 	c = ms_capture_new(w, &m, &copts);
-	if (ms_capture_tree(c, inst->dir, "files/instance") < 0)
+	if (wanted(o, "instance") && ms_capture_tree(c, inst->dir, "files/instance") < 0)
 		goto out;
-	if (inst->postfix && capture_postfix(c, inst->postfix) < 0)
+	if (inst->postfix && wanted(o, "postfix") && capture_postfix(c, inst->postfix) < 0)
 		goto out;
 	if (dump_dbs(w, &m, inst, o) < 0)
 		goto out;

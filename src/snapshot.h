@@ -25,6 +25,8 @@ struct ms_create_opts {
 	const struct ms_db_probe *probes; /* one per instance db, for the versions; NULL = not probed */
 	bool dump_dbs;                   /* dump the PostgreSQL databases (component db:ALIAS) */
 	size_t chunk_size;               /* data chunk size (0 = MS_CHUNK_SIZE) */
+	const struct ms_strv *only;      /* components to take ("instance", "postfix",
+	                                    "db:ALIAS"); NULL = all (restore's safety snapshots) */
 };
 
 #define MS_CHUNK_SIZE ((size_t)16 << 20)

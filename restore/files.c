@@ -1,0 +1,624 @@
+/*
+ * The file restore engine (see files.h).
+ */
+#include "files.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "dbreplay.h"
+#include "hash.h"
+#include "log.h"
+#include "safepath.h"
+#include "snaparchive.h"
+#include "strbuf.h"
+#include "util.h"
+
+#define IO_BUF ((size_t)64 << 10)
+
+/* --- hostile manifests ---------------------------------------------------- */
+
+static int refuse(const char *path, const char *why)
+{
+	char *p = ms_printable(path);
+
+	ms_log_error("refusing member '%s': %s", p, why);
+	free(p);
+	return -1;
+}
+
+/* The entry named exactly `path` among entries [0, before), or NULL. */
+static const struct ms_manifest_entry *earlier(const struct ms_manifest *m, size_t before, const char *path,
+					       size_t len)
+{
+	for (size_t i = before; i-- > 0;)
+		if (strlen(m->entries[i].e.path) == len && !memcmp(m->entries[i].e.path, path, len))
+			return &m->entries[i];
+	return NULL;
+}
+
+/* The component prefix a files/ member belongs to, or NULL. */
+static const char *component_of(const char *path)
+{
+	static const char *const roots[] = { "files/instance", "files/postfix" };
+
+	for (size_t i = 0; i < 2; i++) {
+		size_t n = strlen(roots[i]);
+
+		if (!strncmp(path, roots[i], n) && (path[n] == '\0' || path[n] == '/'))
+			return roots[i];
+	}
+	return NULL;
+}
+
+static int check_file_member(const struct ms_manifest *m, size_t i)
+{
+	const struct ms_entry *e = &m->entries[i].e;
+	const char *comp = component_of(e->path), *slash = strrchr(e->path, '/');
+	const struct ms_manifest_entry *parent;
+
+	if (!comp)
+		return refuse(e->path, "not a member modosnap writes");
+	if (!strcmp(comp, "files/postfix")) {
+		if (strchr(e->path + strlen(comp) + 1, '/') || e->path[strlen(comp)] != '/')
+			return refuse(e->path, "Postfix members are single files");
+		if (e->type != MS_ENTRY_FILE)
+			return refuse(e->path, "Postfix members are plain files");
+		return 0;
+	}
+	if (!strcmp(e->path, comp))
+		return e->type == MS_ENTRY_DIR ? 0 : refuse(e->path, "the component root is not a directory");
+	parent = earlier(m, i, e->path, (size_t)(slash - e->path));
+	if (!parent || parent->e.type != MS_ENTRY_DIR)
+		return refuse(e->path, parent && parent->e.type == MS_ENTRY_SYMLINK
+					       ? "its parent is a symlink (writing through symlinks is refused)"
+					       : "its parent directory is not a member before it");
+	if (e->type == MS_ENTRY_HARDLINK) {
+		const struct ms_manifest_entry *t = e->link ? earlier(m, i, e->link, strlen(e->link)) : NULL;
+
+		if (!t || t->e.type != MS_ENTRY_FILE || component_of(e->link) != comp)
+			return refuse(e->path, "hardlink to something other than an earlier file of its component");
+	}
+	return 0;
+}
+
+int ms_files_check_manifest(const struct ms_manifest *m)
+{
+	for (size_t i = 0; i < m->n_entries; i++) {
+		const char *path = m->entries[i].e.path, *why;
+
+		if (ms_safepath_check(path, &why) < 0)
+			return refuse(path, why);
+		if (!strcmp(path, MS_HEADER_NAME) || !strncmp(path, "db/", 3) || !strncmp(path, "versions/", 9))
+			continue;
+		if (strncmp(path, "files/", 6) != 0)
+			return refuse(path, "not a member modosnap writes");
+		if (check_file_member(m, i) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* --- writing one tree ----------------------------------------------------- */
+
+/* One staging run. */
+struct stager {
+	const struct ms_manifest *m;
+	const char *prefix;
+	size_t plen;
+	const char *staging;
+	int root;                   /* fd of the staging directory */
+	bool chown_ok;              /* running as root */
+	struct ms_files_stats *st;
+	char *buf;
+};
+
+static const char *rel_of(const struct stager *s, const char *path)
+{
+	return path[s->plen] == '/' ? path + s->plen + 1 : ".";
+}
+
+static const struct ms_manifest_entry *entry_of(const struct ms_manifest *m, const char *path)
+{
+	return ms_manifest_find(m, path);
+}
+
+/* Owner by name when this machine has it, else by id. */
+static void owner_of(struct stager *s, const struct ms_entry *e, uid_t *uid, gid_t *gid)
+{
+	struct passwd *pw = e->uname ? getpwnam(e->uname) : NULL;
+	struct group *gr = e->gname ? getgrnam(e->gname) : NULL;
+
+	*uid = pw ? pw->pw_uid : (uid_t)e->uid;
+	*gid = gr ? gr->gr_gid : (gid_t)e->gid;
+	if ((e->uname && !pw) || (e->gname && !gr))
+		s->st->owners_by_id++;
+}
+
+static int meta_error(const char *staging, const char *rel, const char *what)
+{
+	return ms_log_error("unable to set the %s of '%s/%s': %s", what, staging, rel, strerror(errno));
+}
+
+/* Owner, mode, xattrs and times of an open file or directory. */
+static int apply_meta_fd(struct stager *s, int fd, const struct ms_entry *e, const char *rel)
+{
+	struct timespec ts[2];
+
+	if (s->chown_ok) {
+		uid_t uid;
+		gid_t gid;
+
+		owner_of(s, e, &uid, &gid);
+		if (fchown(fd, uid, gid) < 0)
+			return meta_error(s->staging, rel, "owner");
+	}
+	if (fchmod(fd, e->mode & 07777) < 0)
+		return meta_error(s->staging, rel, "mode");
+	for (size_t i = 0; i < e->n_xattrs; i++)
+		if (fsetxattr(fd, e->xattrs[i].name, e->xattrs[i].value, e->xattrs[i].size, 0) < 0)
+			return meta_error(s->staging, rel, "extended attributes");
+	ts[0].tv_sec = ts[1].tv_sec = (time_t)e->mtime_sec;
+	ts[0].tv_nsec = ts[1].tv_nsec = e->mtime_nsec;
+	if (futimens(fd, ts) < 0)
+		return meta_error(s->staging, rel, "times");
+	return 0;
+}
+
+/* Writes a file's data, checking its SHA-256 against the manifest. */
+static int write_file(struct stager *s, struct ms_archive_reader *r, const struct ms_entry *e, const char *rel)
+{
+	const struct ms_manifest_entry *me = entry_of(s->m, e->path);
+	struct ms_hash *h = ms_hash_new(MS_HASH_SHA256);
+	char hex[MS_HASH_HEX_MAX];
+	int fd = openat(s->root, rel, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	ssize_t n;
+	int ret = -1;
+
+	if (fd < 0) {
+		ms_log_error("unable to create '%s/%s': %s", s->staging, rel, strerror(errno));
+		goto out;
+	}
+	while ((n = ms_archive_reader_read(r, s->buf, IO_BUF)) > 0) {
+		ms_hash_update(h, s->buf, (size_t)n);
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(fd, s->buf + off, (size_t)(n - off));
+
+			if (w < 0) {
+				ms_log_error("unable to write '%s/%s': %s", s->staging, rel, strerror(errno));
+				goto out;
+			}
+			off += w;
+		}
+		s->st->bytes += (unsigned long long)n;
+	}
+	if (n < 0)
+		goto out;
+	ms_hash_final_hex(h, hex);
+	if (!me || strcmp(hex, me->sha256) != 0) {
+		ms_log_error("member '%s': content differs from the manifest (the archive changed since it was "
+			     "verified?)", e->path);
+		goto out;
+	}
+	if (fsync(fd) < 0) {
+		ms_log_error("unable to write '%s/%s': %s", s->staging, rel, strerror(errno));
+		goto out;
+	}
+	ret = apply_meta_fd(s, fd, e, rel);
+	s->st->files++;
+out:
+	if (fd >= 0)
+		close(fd);
+	ms_hash_free(h);
+	return ret;
+}
+
+static int write_symlink(struct stager *s, const struct ms_entry *e, const char *rel)
+{
+	struct timespec ts[2];
+
+	if (symlinkat(e->link ? e->link : "", s->root, rel) < 0)
+		return ms_log_error("unable to create '%s/%s': %s", s->staging, rel, strerror(errno));
+	if (s->chown_ok) {
+		uid_t uid;
+		gid_t gid;
+
+		owner_of(s, e, &uid, &gid);
+		if (fchownat(s->root, rel, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+			return meta_error(s->staging, rel, "owner");
+	}
+	ts[0].tv_sec = ts[1].tv_sec = (time_t)e->mtime_sec;
+	ts[0].tv_nsec = ts[1].tv_nsec = e->mtime_nsec;
+	if (utimensat(s->root, rel, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return meta_error(s->staging, rel, "times");
+	s->st->symlinks++;
+	return 0;
+}
+
+static int write_member(struct stager *s, struct ms_archive_reader *r, const struct ms_entry *e)
+{
+	const char *rel = rel_of(s, e->path);
+
+	switch (e->type) {
+	case MS_ENTRY_DIR:
+		if (strcmp(rel, ".") != 0 && mkdirat(s->root, rel, 0700) < 0)
+			return ms_log_error("unable to create '%s/%s': %s", s->staging, rel, strerror(errno));
+		s->st->dirs++;
+		return 0;
+	case MS_ENTRY_FILE:
+		return write_file(s, r, e, rel);
+	case MS_ENTRY_SYMLINK:
+		return write_symlink(s, e, rel);
+	case MS_ENTRY_HARDLINK:
+		if (!e->link || linkat(s->root, rel_of(s, e->link), s->root, rel, 0) < 0)
+			return ms_log_error("unable to link '%s/%s': %s", s->staging, rel, strerror(errno));
+		s->st->hardlinks++;
+		return 0;
+	}
+	return ms_log_error("member '%s': unknown type", e->path);
+}
+
+/* Directory metadata last and deepest first, so that creating children
+ * does not change a directory's restored mtime. */
+static int apply_dir_meta(struct stager *s)
+{
+	for (size_t i = s->m->n_entries; i-- > 0;) {
+		const struct ms_entry *e = &s->m->entries[i].e;
+		const char *rel;
+		int fd, ret;
+
+		if (e->type != MS_ENTRY_DIR || strncmp(e->path, s->prefix, s->plen) != 0 ||
+		    (e->path[s->plen] != '\0' && e->path[s->plen] != '/'))
+			continue;
+		rel = rel_of(s, e->path);
+		fd = openat(s->root, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return ms_log_error("unable to open '%s/%s': %s", s->staging, rel, strerror(errno));
+		ret = apply_meta_fd(s, fd, e, rel);
+		close(fd);
+		if (ret < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int on_stage_member(void *ctx, struct ms_archive_reader *r, const char *path)
+{
+	struct stager *s = ctx;
+	const struct ms_manifest_entry *me = entry_of(s->m, path);
+
+	if (path[s->plen] != '\0' && path[s->plen] != '/')
+		return 0; /* "files/instancefoo": another name */
+	if (!me)
+		return ms_log_error("member '%s' is not in the manifest", path);
+	return write_member(s, r, &me->e);
+}
+
+int ms_files_stage(const char *archive, const struct ms_manifest *m, const char *prefix, const char *staging,
+		   struct ms_files_stats *stats)
+{
+	struct stager s;
+	int ret = -1;
+
+	memset(&s, 0, sizeof(s));
+	s.m = m;
+	s.prefix = prefix;
+	s.plen = strlen(prefix);
+	s.staging = staging;
+	s.st = stats;
+	s.chown_ok = geteuid() == 0;
+	if (mkdir(staging, 0700) < 0)
+		return ms_log_error("unable to create '%s': %s", staging, strerror(errno));
+	s.root = open(staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s.root < 0) {
+		ms_log_error("unable to open '%s': %s", staging, strerror(errno));
+		goto out;
+	}
+	s.buf = ms_xmalloc(IO_BUF);
+	{
+		/* ms_db_replay hands us every member under "<prefix>": the
+		 * component root itself and "<prefix>/..." */
+		char *p = ms_xstrdup(prefix);
+
+		ret = ms_db_replay(archive, p, NULL, on_stage_member, &s);
+		free(p);
+	}
+	if (ret == 0)
+		ret = apply_dir_meta(&s);
+	if (ret == 0 && fsync(s.root) < 0)
+		ret = ms_log_error("unable to sync '%s': %s", staging, strerror(errno));
+out:
+	if (s.root >= 0)
+		close(s.root);
+	free(s.buf);
+	if (ret < 0)
+		ms_files_remove_tree(staging);
+	return ret;
+}
+
+/* --- swapping ------------------------------------------------------------- */
+
+static int sync_parent(const char *path)
+{
+	char *dir = ms_path_dirname(path);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0 || fsync(fd) < 0)
+		ret = -1;
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	return ret;
+}
+
+static void reset_times(const char *target, const struct ms_manifest_entry *root)
+{
+	struct timespec ts[2];
+
+	if (!root)
+		return;
+	ts[0].tv_sec = ts[1].tv_sec = (time_t)root->e.mtime_sec;
+	ts[0].tv_nsec = ts[1].tv_nsec = root->e.mtime_nsec;
+	if (utimensat(AT_FDCWD, target, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		ms_log_warn("unable to set the times of '%s': %s", target, strerror(errno));
+}
+
+int ms_files_swap(const char *staging, const char *target, const struct ms_manifest_entry *root)
+{
+	struct stat st;
+
+	if (lstat(target, &st) < 0) {
+		if (errno != ENOENT)
+			return ms_log_error("unable to examine '%s': %s", target, strerror(errno));
+		if (rename(staging, target) < 0)
+			return ms_log_error("unable to move '%s' to '%s': %s", staging, target, strerror(errno));
+		reset_times(target, root);
+		sync_parent(target);
+		return 0;
+	}
+	if (renameat2(AT_FDCWD, staging, AT_FDCWD, target, RENAME_EXCHANGE) < 0)
+		return ms_log_error("unable to exchange '%s' and '%s': %s", staging, target, strerror(errno));
+	reset_times(target, root);
+	sync_parent(target);
+	/* the old tree is now at `staging`; the new one is in place */
+	if (ms_files_remove_tree(staging) < 0)
+		ms_log_warn("the previous content of '%s' is left in '%s'", target, staging);
+	return 0;
+}
+
+/* --- removing a tree ------------------------------------------------------ */
+
+static int remove_at(int parent, const char *name, const char *path)
+{
+	struct stat st;
+
+	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : ms_log_error("unable to examine '%s': %s", path, strerror(errno));
+	if (S_ISDIR(st.st_mode)) {
+		int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+		struct dirent *de;
+		int ret = 0;
+
+		if (!d) {
+			if (fd >= 0)
+				close(fd);
+			return ms_log_error("unable to open '%s': %s", path, strerror(errno));
+		}
+		while (ret == 0 && (de = readdir(d))) {
+			char *sub;
+
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			sub = ms_path_join(path, de->d_name);
+			ret = remove_at(dirfd(d), de->d_name, sub);
+			free(sub);
+		}
+		closedir(d);
+		if (ret == 0 && unlinkat(parent, name, AT_REMOVEDIR) < 0)
+			ret = ms_log_error("unable to remove '%s': %s", path, strerror(errno));
+		return ret;
+	}
+	if (unlinkat(parent, name, 0) < 0)
+		return ms_log_error("unable to remove '%s': %s", path, strerror(errno));
+	return 0;
+}
+
+int ms_files_remove_tree(const char *path)
+{
+	return remove_at(AT_FDCWD, path, path);
+}
+
+/* --- single files (Postfix) ----------------------------------------------- */
+
+struct replacer {
+	const struct ms_manifest *m;
+	const char *prefix;
+	const char *dir;
+	int dirfd;
+	struct ms_strv tmp;   /* temporary names written */
+	struct ms_strv final; /* their final names */
+	struct stager s;      /* for metadata and data */
+};
+
+static int on_replace_member(void *ctx, struct ms_archive_reader *r, const char *path)
+{
+	struct replacer *rp = ctx;
+	const struct ms_manifest_entry *me = entry_of(rp->m, path);
+	const char *name = path + strlen(rp->prefix) + 1;
+	char *tmp;
+	int ret;
+
+	if (path[strlen(rp->prefix)] != '/')
+		return 0;
+	if (!me)
+		return ms_log_error("member '%s' is not in the manifest", path);
+	tmp = ms_xasprintf(".%s.modosnap-%ld", name, (long)getpid());
+	unlinkat(rp->dirfd, tmp, 0); /* a stale one of a crashed run with our pid */
+	ret = write_file(&rp->s, r, &me->e, tmp);
+	if (ret == 0) {
+		ms_strv_push(&rp->tmp, tmp);
+		ms_strv_push(&rp->final, name);
+	} else {
+		unlinkat(rp->dirfd, tmp, 0);
+	}
+	free(tmp);
+	return ret;
+}
+
+int ms_files_replace_each(const char *archive, const struct ms_manifest *m, const char *prefix, const char *dir,
+			  struct ms_files_stats *stats)
+{
+	struct replacer rp;
+	char *p = ms_xasprintf("%s/", prefix);
+	int ret = -1;
+
+	memset(&rp, 0, sizeof(rp));
+	rp.m = m;
+	rp.prefix = prefix;
+	rp.dir = dir;
+	rp.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rp.dirfd < 0) {
+		free(p);
+		return ms_log_error("unable to open '%s': %s", dir, strerror(errno));
+	}
+	rp.s.m = m;
+	rp.s.prefix = prefix;
+	rp.s.plen = strlen(prefix);
+	rp.s.staging = dir;
+	rp.s.root = rp.dirfd;
+	rp.s.chown_ok = geteuid() == 0;
+	rp.s.st = stats;
+	rp.s.buf = ms_xmalloc(IO_BUF);
+	if (ms_db_replay(archive, p, NULL, on_replace_member, &rp) < 0)
+		goto out;
+	for (size_t i = 0; i < rp.tmp.n; i++)
+		if (renameat(rp.dirfd, rp.tmp.v[i], rp.dirfd, rp.final.v[i]) < 0) {
+			ms_log_error("unable to replace '%s/%s': %s", dir, rp.final.v[i], strerror(errno));
+			goto out;
+		}
+	ms_strv_clear(&rp.tmp);
+	if (fsync(rp.dirfd) < 0)
+		ms_log_warn("unable to sync '%s': %s", dir, strerror(errno));
+	ret = 0;
+out:
+	for (size_t i = 0; i < rp.tmp.n; i++)
+		unlinkat(rp.dirfd, rp.tmp.v[i], 0);
+	close(rp.dirfd);
+	ms_strv_clear(&rp.tmp);
+	ms_strv_clear(&rp.final);
+	free(rp.s.buf);
+	free(p);
+	return ret;
+}
+
+/* --- checking the live result --------------------------------------------- */
+
+static int differs(const char *path, const char *what)
+{
+	return ms_log_error("'%s': %s differs from the snapshot", path, what);
+}
+
+static int check_one(const struct ms_manifest_entry *me, const char *live)
+{
+	const struct ms_entry *e = &me->e;
+	struct stat st;
+
+	if (lstat(live, &st) < 0)
+		return ms_log_error("'%s': %s", live, strerror(errno));
+	if ((e->type == MS_ENTRY_DIR && !S_ISDIR(st.st_mode)) || (e->type == MS_ENTRY_SYMLINK && !S_ISLNK(st.st_mode)) ||
+	    ((e->type == MS_ENTRY_FILE || e->type == MS_ENTRY_HARDLINK) && !S_ISREG(st.st_mode)))
+		return differs(live, "type");
+	if (e->type != MS_ENTRY_SYMLINK && (st.st_mode & 07777) != (e->mode & 07777))
+		return differs(live, "mode");
+	if (e->type == MS_ENTRY_FILE) {
+		char hex[MS_HASH_HEX_MAX];
+
+		if ((uint64_t)st.st_size != e->size)
+			return differs(live, "size");
+		if (ms_hash_file_hex(MS_HASH_SHA256, live, hex) < 0)
+			return -1;
+		if (strcmp(hex, me->sha256) != 0)
+			return differs(live, "content");
+	}
+	if (e->type != MS_ENTRY_HARDLINK &&
+	    (st.st_mtim.tv_sec != e->mtime_sec || st.st_mtim.tv_nsec != e->mtime_nsec))
+		return differs(live, "modification time");
+	return 0;
+}
+
+int ms_files_check_live(const struct ms_manifest *m, const char *prefix, const char *target, bool each_file,
+			unsigned long *checked)
+{
+	size_t plen = strlen(prefix);
+
+	*checked = 0;
+	for (size_t i = 0; i < m->n_entries; i++) {
+		const char *path = m->entries[i].e.path;
+		char *live;
+		int ret;
+
+		if (strncmp(path, prefix, plen) != 0 || (path[plen] != '\0' && path[plen] != '/'))
+			continue;
+		if (each_file && path[plen] == '\0')
+			continue;
+		live = path[plen] ? ms_path_join(target, path + plen + 1) : ms_xstrdup(target);
+		ret = check_one(&m->entries[i], live);
+		free(live);
+		if (ret < 0)
+			return -1;
+		(*checked)++;
+	}
+	return 0;
+}
+
+/* --- one member into memory ----------------------------------------------- */
+
+struct member_reader {
+	const char *path;
+	size_t max;
+	struct ms_strbuf sb;
+	bool found, failed;
+};
+
+static int on_read_member(void *ctx, struct ms_archive_reader *r, const char *path)
+{
+	struct member_reader *mr = ctx;
+	char buf[65536];
+	ssize_t n;
+
+	if (strcmp(path, mr->path) != 0 || mr->found)
+		return 0;
+	mr->found = true;
+	while ((n = ms_archive_reader_read(r, buf, sizeof(buf))) > 0) {
+		if (mr->sb.len + (size_t)n > mr->max) {
+			mr->failed = true;
+			return ms_log_error("member '%s' is larger than %zu bytes", path, mr->max);
+		}
+		ms_strbuf_add(&mr->sb, buf, (size_t)n);
+	}
+	if (n < 0)
+		mr->failed = true;
+	return n < 0 ? -1 : 0;
+}
+
+char *ms_files_read_member(const char *archive, const char *path, size_t max, size_t *len)
+{
+	struct member_reader mr = { path, max, MS_STRBUF_INIT, false, false };
+
+	if (ms_db_replay(archive, path, NULL, on_read_member, &mr) < 0 || mr.failed || !mr.found) {
+		ms_strbuf_release(&mr.sb);
+		return NULL;
+	}
+	*len = mr.sb.len;
+	return mr.sb.buf ? ms_strbuf_detach(&mr.sb) : ms_xstrdup("");
+}

@@ -1,0 +1,736 @@
+/*
+ * `modosnap restore`: brings an installation back from a snapshot — the
+ * instance directory, the Postfix files and the databases — verifying the
+ * whole archive before the first write, showing the plan, asking (or
+ * requiring --yes), taking a safety snapshot of what it will replace,
+ * restoring each component atomically, and proving the result by
+ * recomputing every file hash and table digest from the live system.
+ * docs/restore.md is the user's guide.
+ */
+#include "cli.h"
+#include "config.h"
+#include "db.h"
+#include "dbreplay.h"
+#include "dest.h"
+#include "files.h"
+#include "instance.h"
+#include "manifest.h"
+#include "my_restore.h"
+#include "pg_restore.h"
+#include "pg_scratch.h"
+#include "plan.h"
+#include "snapshot.h"
+#include "strbuf.h"
+#include "verify.h"
+#include "versions.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SETTINGS_MEMBER "files/instance/instance/settings.py"
+#define SETTINGS_MAX ((size_t)4 << 20)
+#define DEFAULT_POSTFIX_DIR "/etc/postfix"
+
+struct restore_args {
+	const char *dest;
+	const char *selector;
+	struct ms_strv only;       /* --only COMPONENT... */
+	const char *root;          /* --root DIR */
+	bool dry_run, no_safety, yes;
+	struct ms_instance_opts inst;
+};
+
+/* One database component of the plan. */
+struct db_step {
+	char *alias;
+	const struct ms_manifest_db *mdb; /* borrowed from the manifest */
+	const struct ms_dbconf *conf;     /* borrowed from `dbs_from` */
+	bool reachable;                   /* the live database answered the plan's query */
+};
+
+/* Everything one restore run knows, passed to every step. */
+struct restore_run {
+	struct ms_cli *cli;
+	struct restore_args *a;
+	const char *archive;
+	struct ms_verify_result vr;
+	bool do_instance, do_postfix;
+	char *instance_target, *postfix_target; /* where the files go */
+	struct db_step *dbs;
+	size_t n_dbs;
+	struct ms_instance *dbs_from;     /* the settings the database connections come from (owned) */
+	char *settings_tmp;               /* private dir holding the snapshot's settings.py (owned) */
+	struct ms_instance *live;         /* the live installation when discoverable (owned) */
+	char *safety_path;                /* the safety snapshot written */
+};
+
+static int parse_restore(int argc, char **argv, struct restore_args *a)
+{
+	static const struct option longopts[] = {
+		{ "dest", required_argument, NULL, 'd' },
+		{ "only", required_argument, NULL, 'o' },
+		{ "root", required_argument, NULL, 'r' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "no-safety-snapshot", no_argument, NULL, 'S' },
+		{ "yes", no_argument, NULL, 'y' },
+		{ "instance", required_argument, NULL, 'i' },
+		{ "postfix-dir", required_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': a->dest = optarg; break;
+		case 'o':
+			if (strcmp(optarg, "instance") && strcmp(optarg, "postfix") &&
+			    (strncmp(optarg, "db:", 3) || !optarg[3]))
+				return ms_cli_usage_error("restore", "invalid component '%s' (instance, postfix or "
+						       "db:ALIAS)", optarg);
+			ms_strv_push(&a->only, optarg);
+			break;
+		case 'r': a->root = optarg; break;
+		case 'n': a->dry_run = true; break;
+		case 'S': a->no_safety = true; break;
+		case 'y': a->yes = true; break;
+		case 'i': a->inst.instance_dir = optarg; break;
+		case 'p': a->inst.postfix_dir = optarg; break;
+		default:
+			return ms_cli_usage_error("restore", "unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return ms_cli_usage_error("restore", "missing SNAPSHOT argument");
+	a->selector = argv[optind++];
+	if (optind < argc)
+		return ms_cli_usage_error("restore", "unexpected argument '%s'", argv[optind]);
+	if (a->root && a->root[0] != '/')
+		return ms_cli_usage_error("restore", "--root needs an absolute directory");
+	return 0;
+}
+
+/* --- choosing what to restore --------------------------------------------- */
+
+static bool selected(const struct restore_args *a, const char *component)
+{
+	return a->only.n == 0 || ms_strv_contains(&a->only, component);
+}
+
+static char *under_root(const char *root, const char *path)
+{
+	return root ? ms_xasprintf("%s%s%s", root, path[0] == '/' ? "" : "/", path) : ms_xstrdup(path);
+}
+
+/* --only names must be components of the snapshot. */
+static int check_only(const struct restore_run *r)
+{
+	const struct ms_strv *have = &r->vr.header.components;
+
+	for (size_t i = 0; i < r->a->only.n; i++)
+		if (!ms_strv_contains(have, r->a->only.v[i])) {
+			struct ms_strbuf sb = MS_STRBUF_INIT;
+
+			for (size_t k = 0; k < have->n; k++)
+				ms_strbuf_addf(&sb, "%s%s", k ? ", " : "", have->v[k]);
+			ms_log_error("component '%s' is not in the snapshot (it holds: %s)", r->a->only.v[i],
+				     sb.buf ? sb.buf : "nothing");
+			ms_strbuf_release(&sb);
+			return -1;
+		}
+	return 0;
+}
+
+static int choose_files(struct restore_run *r)
+{
+	const struct ms_header *h = &r->vr.header;
+	const char *pf;
+
+	r->do_instance = ms_strv_contains(&h->components, "instance") && selected(r->a, "instance");
+	r->do_postfix = ms_strv_contains(&h->components, "postfix") && selected(r->a, "postfix");
+	r->instance_target = under_root(r->a->root, r->a->inst.instance_dir ? r->a->inst.instance_dir : h->instance);
+	pf = r->a->inst.postfix_dir ? r->a->inst.postfix_dir
+	     : r->cli->config->postfix_dir ? r->cli->config->postfix_dir
+	     : h->postfix_dir ? h->postfix_dir : DEFAULT_POSTFIX_DIR;
+	r->postfix_target = under_root(r->a->root, pf);
+	if (r->a->root && r->do_instance && access(r->instance_target, F_OK) == 0)
+		return ms_log_error("'%s' exists: --root restores into new locations only", r->instance_target);
+	return 0;
+}
+
+/* The database connections: from the snapshot's own settings.py when it
+ * has one (it describes the databases the snapshot belongs to; passwords
+ * may still come from the config), else from the live installation. */
+static int find_db_settings(struct restore_run *r)
+{
+	struct ms_instance_opts opts = { 0 };
+	size_t len = 0;
+	char *text = ms_files_read_member(r->archive, SETTINGS_MEMBER, SETTINGS_MAX, &len);
+
+	opts.dbs_only = true;
+	if (text) {
+		char tmpl[] = "/tmp/modosnap-settings.XXXXXX";
+		char *dir, *file;
+		FILE *f;
+
+		if (!mkdtemp(tmpl)) {
+			ms_free_secret(text);
+			return ms_log_error("unable to create a temporary directory: %s", strerror(errno));
+		}
+		r->settings_tmp = ms_xstrdup(tmpl);
+		dir = ms_path_join(tmpl, "instance");
+		file = ms_path_join(dir, "settings.py");
+		mkdir(dir, 0700);
+		f = fopen(file, "w");
+		if (!f || fwrite(text, 1, len, f) != len || fclose(f) != 0) {
+			ms_log_error("unable to write '%s': %s", file, strerror(errno));
+			ms_free_secret(text);
+			free(dir);
+			free(file);
+			return -1;
+		}
+		ms_free_secret(text);
+		free(dir);
+		free(file);
+		opts.instance_dir = r->settings_tmp;
+	} else {
+		opts.instance_dir = r->a->inst.instance_dir ? r->a->inst.instance_dir : r->vr.header.instance;
+	}
+	r->dbs_from = ms_instance_discover(r->cli->config, &opts);
+	return r->dbs_from ? 0 : -1;
+}
+
+static int choose_dbs(struct restore_run *r)
+{
+	const struct ms_manifest *m = &r->vr.manifest;
+	bool any = false;
+
+	for (size_t i = 0; i < m->n_dbs; i++) {
+		char *c = ms_xasprintf("db:%s", m->dbs[i].alias);
+
+		any = any || selected(r->a, c);
+		free(c);
+	}
+	if (!any)
+		return 0;
+	if (find_db_settings(r) < 0)
+		return -1;
+	r->dbs = ms_xcalloc(m->n_dbs + 1, sizeof(*r->dbs));
+	for (size_t i = 0; i < m->n_dbs; i++) {
+		char *c = ms_xasprintf("db:%s", m->dbs[i].alias);
+		struct db_step *s;
+
+		if (!selected(r->a, c)) {
+			free(c);
+			continue;
+		}
+		free(c);
+		s = &r->dbs[r->n_dbs++];
+		s->alias = ms_xstrdup(m->dbs[i].alias);
+		s->mdb = &m->dbs[i];
+		for (size_t k = 0; k < r->dbs_from->n_dbs; k++)
+			if (!strcmp(r->dbs_from->dbs[k].alias, s->alias))
+				s->conf = &r->dbs_from->dbs[k];
+		if (!s->conf)
+			return ms_log_error("database '%s': no connection settings for it (not in settings.py's "
+					    "DATABASES nor in a [db:%s] config section)", s->alias, s->alias);
+		if (strcmp(ms_db_engine_name(s->conf->engine), m->dbs[i].engine) != 0)
+			return ms_log_error("database '%s': the snapshot holds a %s dump, but the settings say %s",
+					    s->alias, m->dbs[i].engine, ms_db_engine_name(s->conf->engine));
+	}
+	return 0;
+}
+
+/* --- the plan ------------------------------------------------------------- */
+
+static void print_list(const char *what, const struct ms_strv *v)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		char *p = ms_printable(v->v[i]);
+
+		printf("      %s %s\n", what, p);
+		free(p);
+	}
+}
+
+static int plan_files(const struct restore_run *r, const char *component, const char *prefix,
+		      const char *target, bool each_file)
+{
+	struct ms_tree_plan p;
+	char *t = ms_printable(target);
+
+	if (ms_plan_tree(&r->vr.manifest, prefix, target, each_file, &p) < 0) {
+		free(t);
+		return -1;
+	}
+	printf("  %-14s -> %s%s\n", component, t, p.target_exists ? "" : " (does not exist: created)");
+	if (each_file)
+		printf("      %lu added, %lu replaced, %lu unchanged (other files there are left alone)\n", p.added,
+		       p.replaced, p.unchanged);
+	else
+		printf("      %lu added, %lu replaced, %lu removed, %lu unchanged\n", p.added, p.replaced, p.removed,
+		       p.unchanged);
+	if (ms_log_get_level() > MS_LOG_INFO) {
+		print_list("add    ", &p.added_v);
+		print_list("replace", &p.replaced_v);
+		print_list("remove ", &p.removed_v);
+	}
+	ms_tree_plan_clear(&p);
+	free(t);
+	return 0;
+}
+
+static const struct ms_config_db *admin_of(const struct restore_run *r, const char *alias)
+{
+	return ms_config_db(r->cli->config, alias);
+}
+
+static void plan_db(struct restore_run *r, struct db_step *s)
+{
+	struct ms_table_count *now = NULL;
+	size_t n = 0;
+	char *where = ms_db_describe(s->conf);
+	int rc;
+
+	printf("  db:%-11s -> %s database '%s' on %s\n", s->alias, s->mdb->engine, s->conf->name, where);
+	free(where);
+	ms_log_mute(1);
+	rc = s->conf->engine == MS_DB_MYSQL ? ms_my_table_counts(s->conf, admin_of(r, s->alias), &now, &n)
+					    : ms_pg_table_counts(s->conf, &now, &n);
+	ms_log_mute(0);
+	s->reachable = rc == 0;
+	if (rc < 0)
+		printf("      not reachable now (missing database or server down): it will be created if possible\n");
+	for (size_t i = 0; i < s->mdb->n_tables; i++) {
+		const struct ms_manifest_table *t = &s->mdb->tables[i];
+		long long cur = -1;
+
+		for (size_t k = 0; k < n; k++)
+			if (!strcmp(now[k].schema, t->schema) && !strcmp(now[k].name, t->name))
+				cur = now[k].rows;
+		if (cur < 0)
+			printf("      table %s.%s: created, %lld rows\n", t->schema, t->name, t->rows);
+		else if (cur != t->rows || ms_log_get_level() > MS_LOG_INFO)
+			printf("      table %s.%s: %lld rows now, %lld in the snapshot\n", t->schema, t->name, cur,
+			       t->rows);
+	}
+	for (size_t k = 0; k < n; k++) {
+		bool kept = false;
+
+		for (size_t i = 0; i < s->mdb->n_tables && !kept; i++)
+			kept = !strcmp(now[k].schema, s->mdb->tables[i].schema) &&
+			       !strcmp(now[k].name, s->mdb->tables[i].name);
+		if (!kept)
+			printf("      table %s.%s: removed (%lld rows, not in the snapshot)\n", now[k].schema,
+			       now[k].name, now[k].rows);
+	}
+	ms_table_counts_free(now, n);
+}
+
+/* Installed vs snapshot versions; pins to match. */
+static void plan_versions(struct restore_run *r)
+{
+	const struct ms_versions *snap = &r->vr.header.versions;
+	struct ms_versions now = { 0 };
+	struct ms_strbuf pins = MS_STRBUF_INIT;
+	bool differ = false;
+
+	if (!r->live || !r->live->has_venv || !snap->modoboa)
+		return;
+	ms_versions_collect(r->live, NULL, &now);
+	if (!now.modoboa || strcmp(now.modoboa, snap->modoboa) != 0)
+		differ = true;
+	ms_strbuf_addf(&pins, "pip install 'modoboa==%s'", snap->modoboa);
+	for (size_t i = 0; i < snap->n_extensions; i++) {
+		const char *have = NULL;
+		char *pkg;
+
+		if (!snap->extensions[i].value)
+			continue;
+		for (size_t k = 0; k < now.n_extensions; k++)
+			if (!strcmp(now.extensions[k].key, snap->extensions[i].key))
+				have = now.extensions[k].value;
+		if (!have || strcmp(have, snap->extensions[i].value) != 0)
+			differ = true;
+		pkg = ms_xstrdup(snap->extensions[i].key);
+		for (char *p = pkg; *p; p++)
+			if (*p == '_')
+				*p = '-';
+		ms_strbuf_addf(&pins, " '%s==%s'", pkg, snap->extensions[i].value);
+		free(pkg);
+	}
+	if (differ) {
+		ms_log_warn("the installed versions differ from the snapshot's (Modoboa %s installed, %s in the "
+			    "snapshot): to match, run in the virtualenv: %s", now.modoboa ? now.modoboa : "unknown",
+			    snap->modoboa, pins.buf);
+		printf("  versions: installed Modoboa %s, snapshot %s; to match: %s\n",
+		       now.modoboa ? now.modoboa : "unknown", snap->modoboa, pins.buf);
+	}
+	ms_strbuf_release(&pins);
+	ms_versions_clear(&now);
+}
+
+/* Only databases restored while settings.py's SECRET_KEY changed: stored
+ * encrypted credentials will not decrypt. */
+static void check_secret_key(struct restore_run *r)
+{
+	if (r->do_instance || r->n_dbs == 0 || !r->live || !r->dbs_from || !r->settings_tmp)
+		return;
+	if (r->live->secret_key && r->dbs_from->secret_key && strcmp(r->live->secret_key, r->dbs_from->secret_key))
+		ms_log_warn("the current settings.py's SECRET_KEY differs from the snapshot's: passwords stored "
+			    "encrypted in the databases (e.g. DKIM or relay credentials) will not be readable; "
+			    "restore the instance component too, or put the snapshot's SECRET_KEY back");
+}
+
+static int print_plan(struct restore_run *r)
+{
+	char *a = ms_printable(r->archive);
+
+	printf("restore %s (snapshot %s, Modoboa %s, taken %s on %s)\n", a, r->vr.header.snapshot_id,
+	       r->vr.header.versions.modoboa ? r->vr.header.versions.modoboa : "unknown", r->vr.header.created,
+	       r->vr.header.host);
+	free(a);
+	if (r->do_instance && plan_files(r, "instance", "files/instance", r->instance_target, false) < 0)
+		return -1;
+	if (r->do_postfix && plan_files(r, "postfix", "files/postfix", r->postfix_target, true) < 0)
+		return -1;
+	for (size_t i = 0; i < r->n_dbs; i++)
+		plan_db(r, &r->dbs[i]);
+	if (!r->do_instance && !r->do_postfix && r->n_dbs == 0)
+		printf("  nothing to restore\n");
+	plan_versions(r);
+	check_secret_key(r);
+	fflush(stdout);
+	return 0;
+}
+
+/* --- confirmation and the safety snapshot --------------------------------- */
+
+static int confirm(const struct restore_run *r)
+{
+	char line[16];
+
+	if (r->a->yes)
+		return 0;
+	if (!isatty(STDIN_FILENO))
+		return ms_log_error("refusing to restore without confirmation: no terminal to ask on (use --yes)");
+	fprintf(stderr, "Replace the components above with the snapshot's? [y/N] ");
+	if (!fgets(line, sizeof(line), stdin) || (line[0] != 'y' && line[0] != 'Y'))
+		return ms_log_error("restore cancelled: nothing was changed");
+	return 0;
+}
+
+/* The components that exist now and will be replaced. */
+static void safety_components(const struct restore_run *r, struct ms_strv *only)
+{
+	if (r->do_instance && !r->a->root && access(r->instance_target, F_OK) == 0)
+		ms_strv_push(only, "instance");
+	if (r->do_postfix && !r->a->root && r->live && r->live->postfix)
+		ms_strv_push(only, "postfix");
+	for (size_t i = 0; i < r->n_dbs; i++)
+		if (r->dbs[i].reachable)
+			ms_strv_push_owned(only, ms_xasprintf("db:%s", r->dbs[i].alias));
+}
+
+/* A snapshot of what is about to be replaced, tagged "safety", in the same
+ * destination. The instance it describes is the live one when that can be
+ * discovered, else the snapshot's database settings (nothing live to
+ * keep of the files then). */
+static int safety_snapshot(struct restore_run *r, const char *dest)
+{
+	struct ms_strv only = { 0 }, tags = { 0 };
+	struct ms_create_opts o = { 0 };
+	struct ms_create_result res = { 0 };
+	struct ms_instance *inst = r->live ? r->live : r->dbs_from;
+	int ret;
+
+	if (r->a->no_safety || r->a->dry_run)
+		return 0;
+	safety_components(r, &only);
+	if (only.n == 0) {
+		ms_log_info("safety snapshot: nothing to protect (no component exists yet)");
+		return 0;
+	}
+	if (!inst) {
+		ms_strv_clear(&only);
+		return ms_log_error("no safety snapshot possible: the live installation cannot be read (use "
+				    "--no-safety-snapshot to restore anyway)");
+	}
+	ms_strv_push(&tags, "safety");
+	o.dest = dest;
+	o.label = r->cli->config->label;
+	o.tags = &tags;
+	o.note = "taken by modosnap restore before replacing these components";
+	o.dump_dbs = true;
+	o.only = &only;
+	ms_snapshot_install_signal_cleanup();
+	ret = ms_snapshot_create(inst, &o, &res);
+	if (ret == 0) {
+		r->safety_path = ms_xstrdup(res.path);
+		printf("safety snapshot: %s\n", res.path);
+		fflush(stdout);
+	} else {
+		ms_log_error("the safety snapshot failed: nothing was restored");
+	}
+	ms_create_result_clear(&res);
+	ms_strv_clear(&only);
+	ms_strv_clear(&tags);
+	return ret;
+}
+
+/* --- doing it ------------------------------------------------------------- */
+
+static int mkdir_parents(const char *path)
+{
+	char *p = ms_xstrdup(path);
+	int ret = 0;
+
+	for (char *s = p + 1; *s && ret == 0; s++)
+		if (*s == '/') {
+			*s = '\0';
+			if (mkdir(p, 0755) < 0 && errno != EEXIST)
+				ret = ms_log_error("unable to create '%s': %s", p, strerror(errno));
+			*s = '/';
+		}
+	if (ret == 0 && mkdir(p, 0755) < 0 && errno != EEXIST)
+		ret = ms_log_error("unable to create '%s': %s", p, strerror(errno));
+	free(p);
+	return ret;
+}
+
+/* ".<name>.modosnap-restore" beside the target: same filesystem. */
+static char *staging_of(const char *target)
+{
+	char *dir = ms_path_dirname(target), *s;
+
+	s = ms_xasprintf("%s/.%s.modosnap-restore", dir, ms_path_basename(target));
+	free(dir);
+	return s;
+}
+
+static int restore_instance(struct restore_run *r)
+{
+	struct ms_files_stats st = { 0 };
+	char *staging = staging_of(r->instance_target), *parent = ms_path_dirname(r->instance_target);
+	int ret = -1;
+
+	if (mkdir_parents(parent) < 0)
+		goto out;
+	if (access(staging, F_OK) == 0) {
+		ms_log_warn("removing '%s', left behind by an interrupted restore", staging);
+		if (ms_files_remove_tree(staging) < 0)
+			goto out;
+	}
+	if (ms_files_stage(r->archive, &r->vr.manifest, "files/instance", staging, &st) < 0)
+		goto out;
+	ms_test_stall("files-swap");
+	if (ms_files_swap(staging, r->instance_target, ms_manifest_find(&r->vr.manifest, "files/instance")) < 0) {
+		ms_files_remove_tree(staging);
+		goto out;
+	}
+	printf("restored instance: %lu files, %lu directories, %lu symlinks, %lu hardlinks into %s\n", st.files,
+	       st.dirs, st.symlinks, st.hardlinks, r->instance_target);
+	if (st.owners_by_id)
+		printf("  %lu entries owned by a user or group name this machine lacks: restored by id\n",
+		       st.owners_by_id);
+	ret = 0;
+out:
+	free(staging);
+	free(parent);
+	return ret;
+}
+
+static int restore_postfix(struct restore_run *r)
+{
+	struct ms_files_stats st = { 0 };
+
+	if (mkdir_parents(r->postfix_target) < 0)
+		return -1;
+	if (ms_files_replace_each(r->archive, &r->vr.manifest, "files/postfix", r->postfix_target, &st) < 0)
+		return -1;
+	printf("restored postfix: %lu files into %s\n", st.files, r->postfix_target);
+	return 0;
+}
+
+static int restore_db(struct restore_run *r, const struct db_step *s)
+{
+	const struct ms_config_db *admin = admin_of(r, s->alias);
+	int ret;
+
+	if (s->conf->engine == MS_DB_MYSQL) {
+		ret = ms_my_restore_database(s->conf, admin, r->archive, &r->vr.manifest, s->alias);
+	} else {
+		if (ms_pg_ensure_database(s->conf, admin, s->mdb->encoding) < 0)
+			return -1;
+		ret = ms_pg_restore_database(s->conf, r->archive, &r->vr.manifest, s->alias);
+	}
+	if (ret == 0)
+		printf("restored db:%s: %zu tables into database '%s'\n", s->alias, s->mdb->n_tables, s->conf->name);
+	return ret;
+}
+
+static int restore_all(struct restore_run *r)
+{
+	fflush(stdout);
+	if (r->do_instance && restore_instance(r) < 0)
+		return -1;
+	if (r->do_postfix && restore_postfix(r) < 0)
+		return -1;
+	for (size_t i = 0; i < r->n_dbs; i++)
+		if (restore_db(r, &r->dbs[i]) < 0)
+			return -1;
+	return 0;
+}
+
+/* --- proof ---------------------------------------------------------------- */
+
+static int report(struct restore_run *r)
+{
+	unsigned long n;
+	int bad = 0;
+
+	printf("verification (recomputed from the live system):\n");
+	if (r->do_instance) {
+		if (ms_files_check_live(&r->vr.manifest, "files/instance", r->instance_target, false, &n) < 0)
+			bad++;
+		else
+			printf("  ok: instance: %lu entries match the snapshot\n", n);
+	}
+	if (r->do_postfix) {
+		if (ms_files_check_live(&r->vr.manifest, "files/postfix", r->postfix_target, true, &n) < 0)
+			bad++;
+		else
+			printf("  ok: postfix: %lu files match the snapshot\n", n);
+	}
+	for (size_t i = 0; i < r->n_dbs; i++) {
+		const struct db_step *s = &r->dbs[i];
+		int rc = s->conf->engine == MS_DB_MYSQL ? ms_my_check_database(s->conf, admin_of(r, s->alias), s->mdb)
+							: ms_pg_check_database(s->conf, s->mdb);
+
+		if (rc < 0)
+			bad++;
+		else
+			printf("  ok: db:%s: %zu tables, rows and digests match the snapshot\n", s->alias,
+			       s->mdb->n_tables);
+	}
+	if (bad)
+		return ms_log_error("%d component(s) differ from the snapshot after the restore", bad);
+	printf("next steps: restart the Modoboa application server (uwsgi/gunicorn) and its workers, "
+	       "dovecot and amavis, then run 'postfix reload'%s\n",
+	       r->safety_path ? "; the safety snapshot above undoes this restore" : "");
+	return 0;
+}
+
+/* --- the command ---------------------------------------------------------- */
+
+static void run_clear(struct restore_run *r)
+{
+	for (size_t i = 0; i < r->n_dbs; i++)
+		free(r->dbs[i].alias);
+	free(r->dbs);
+	ms_instance_free(r->dbs_from);
+	ms_instance_free(r->live);
+	if (r->settings_tmp)
+		ms_files_remove_tree(r->settings_tmp);
+	free(r->settings_tmp);
+	free(r->instance_target);
+	free(r->postfix_target);
+	free(r->safety_path);
+	ms_verify_result_clear(&r->vr);
+}
+
+/* The live installation, when there is one to read (quietly: on a fresh
+ * machine there is not). */
+static void discover_live(struct restore_run *r)
+{
+	struct ms_instance_opts opts = r->a->inst;
+
+	opts.instance_dir = r->a->inst.instance_dir ? r->a->inst.instance_dir : r->vr.header.instance;
+	opts.postfix_dir = r->postfix_target; /* the one being restored: its files go into the safety snapshot */
+	if (r->a->root || access(opts.instance_dir, F_OK) != 0)
+		return;
+	ms_log_mute(1);
+	r->live = ms_instance_discover(r->cli->config, &opts);
+	ms_log_mute(0);
+}
+
+/* Verify, check for hostile content, plan. Exit code or 0. */
+static int prepare(struct restore_run *r)
+{
+	enum ms_verify_status st = ms_verify_archive(r->archive, &r->vr);
+
+	if (st != MS_VERIFY_OK)
+		return st == MS_VERIFY_BAD ? MS_EXIT_VERIFY : MS_EXIT_FAILURE;
+	if (ms_files_check_manifest(&r->vr.manifest) < 0)
+		return MS_EXIT_VERIFY;
+	if (check_only(r) < 0)
+		return MS_EXIT_USAGE;
+	if (choose_files(r) < 0 || choose_dbs(r) < 0)
+		return MS_EXIT_FAILURE;
+	discover_live(r);
+	return print_plan(r) < 0 ? MS_EXIT_FAILURE : 0;
+}
+
+static int run_restore(struct ms_cli *cli, struct restore_args *a)
+{
+	struct restore_run r;
+	const char *dest = a->dest ? a->dest : cli->config->dest ? cli->config->dest : MS_DEFAULT_DEST;
+	int lock = -1, ret;
+
+	memset(&r, 0, sizeof(r));
+	r.cli = cli;
+	r.a = a;
+	r.archive = ms_dest_select(dest, a->selector);
+	if (!r.archive)
+		return MS_EXIT_FAILURE;
+	if (!a->dry_run) {
+		/* one run per destination: the safety snapshot goes there */
+		if (ms_dest_prepare(dest) < 0)
+			return MS_EXIT_FAILURE;
+		lock = ms_dest_lock(dest);
+		if (lock < 0) {
+			free((char *)r.archive);
+			return lock == -2 ? MS_EXIT_LOCKED : MS_EXIT_FAILURE;
+		}
+	}
+	ret = prepare(&r);
+	if (ret != 0 || a->dry_run)
+		goto out;
+	ret = MS_EXIT_FAILURE;
+	if (confirm(&r) < 0 || safety_snapshot(&r, dest) < 0)
+		goto out;
+	if (restore_all(&r) < 0) {
+		if (r.safety_path)
+			ms_log_error("the restore stopped; each component is either as before or fully restored, and "
+				     "'%s' holds what was there", r.safety_path);
+		goto out;
+	}
+	ret = report(&r) < 0 ? MS_EXIT_VERIFY : MS_EXIT_OK;
+out:
+	if (ret == MS_EXIT_OK)
+		ret = ms_cli_exit_code(0);
+	if (lock >= 0)
+		close(lock);
+	free((char *)r.archive);
+	run_clear(&r);
+	return ret;
+}
+
+int cmd_restore(struct ms_cli *cli, int argc, char **argv)
+{
+	struct restore_args a;
+	int ret;
+
+	memset(&a, 0, sizeof(a));
+	ret = parse_restore(argc, argv, &a);
+	if (ret == 0)
+		ret = ms_cli_load_config(cli) < 0 ? MS_EXIT_FAILURE : run_restore(cli, &a);
+	ms_strv_clear(&a.only);
+	return ret;
+}

@@ -1,0 +1,63 @@
+# Helpers shared by the restore tests (test_restore.sh, test_runbook.sh):
+# the independent oracles for files (find + sha256sum) and databases
+# (pg_dump / mariadb-dump), and killing a run at a test seam. Sourced after
+# tests/lib.sh and need_servers; `state` reads ENGINE and the MS_FX_*
+# variables of the fixture in use.
+
+su_psql() { "$MS_PG_BINDIR/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$MS_PG_SOCKDIR" -p "$MS_PG_PORT" -U "$MS_PG_SUPERUSER" "$@"; }
+my() { mariadb --no-defaults --default-character-set=utf8mb4 -uroot -S "$MS_MY_SOCKET" "$@"; }
+
+# tree_state DIR : every entry with type, mode, owner, size, mtime (ns),
+# link target, and every file's SHA-256 — the independent oracle.
+# (FILES_ONLY=1: not the directory itself, whose mtime the snapshot does
+# not hold — the Postfix directory.)
+tree_state() {
+	(cd "$1" && find . -mindepth "${FILES_ONLY:-0}" -printf '%P|%y|%m|%u|%g|%s|%T@|%l\n' | LC_ALL=C sort &&
+		find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+}
+
+# db_state ENGINE DB : schema and data as pg_dump / mariadb-dump see them.
+db_state() {
+	if [ "$1" = pg ]; then
+		"$MS_PG_BINDIR/pg_dump" -h "$MS_PG_SOCKDIR" -p "$MS_PG_PORT" -U "$MS_PG_SUPERUSER" --schema-only "$2" |
+			grep -v -E '^\\(un)?restrict '
+		"$MS_PG_BINDIR/pg_dump" -h "$MS_PG_SOCKDIR" -p "$MS_PG_PORT" -U "$MS_PG_SUPERUSER" --data-only \
+			--column-inserts "$2" | grep -v -E '^\\(un)?restrict ' | LC_ALL=C sort
+	else
+		mariadb-dump --no-defaults -uroot -S "$MS_MY_SOCKET" --skip-dump-date --order-by-primary --routines \
+			--triggers "$2"
+	fi
+}
+
+# state : the whole installation (files and both databases).
+state() {
+	tree_state "$MS_FX_INSTANCE"
+	echo "== postfix"
+	FILES_ONLY=1 tree_state "$MS_FX_POSTFIX"
+	echo "== default"
+	db_state "$ENGINE" "$MS_FX_DEFAULT_DB"
+	echo "== amavis"
+	db_state "$ENGINE" "$MS_FX_AMAVIS_DB"
+}
+
+# wait_stall FILE : until the stderr FILE says the process stalled.
+wait_stall() {
+	for _ in $(seq 1 300); do
+		grep -q "modosnap: test: stalled at" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# kill_at POINT ARGS... : runs modosnap ARGS until it stalls at the test
+# seam POINT (MODOSNAP_TEST_STALL), then kills it with SIGKILL.
+kill_at() {
+	local point=$1 pid
+	shift
+	MODOSNAP_TEST_STALL=$point "$MODOSNAP" "$@" >"$T/kill.out" 2>"$T/kill.err" &
+	pid=$!
+	check "the run reached '$point'" wait_stall "$T/kill.err"
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
+}
+

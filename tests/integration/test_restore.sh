@@ -1,0 +1,173 @@
+# `modosnap restore` end to end with the real binary, on generated
+# installations with both databases on PostgreSQL and both on MariaDB:
+# a simulated bad upgrade (settings edited, files added, removed and
+# changed, a Postfix map rewritten, a table altered, rows changed, a
+# migration row added) is undone by `restore SNAPSHOT --yes`, checked with
+# independent tools (find + sha256sum of the trees with metadata, pg_dump /
+# mariadb-dump); --dry-run prints the plan and changes nothing; no --yes
+# without a terminal is refused; --only db:amavis restores only that;
+# --root restores the files elsewhere only; SIGKILL during the file swap
+# and during a database load leaves old-or-new, and a second run completes.
+. "$MS_SOURCE_DIR/tests/lib.sh"
+need_servers
+export MODOSNAP_CONFIG=
+
+. "$MS_SOURCE_DIR/tests/integration/restore-lib.sh"
+
+bad_upgrade() {
+	echo "MODOBOA_UPGRADED = True" >>"$MS_FX_SETTINGS"
+	echo "new" >"$MS_FX_INSTANCE/added-by-upgrade.txt"
+	rm -f "$MS_FX_INSTANCE/manage.py"
+	map=$(cd "$MS_FX_POSTFIX" && ls sql-*.cf | head -n 1)
+	echo "query = SELECT broken" >"$MS_FX_POSTFIX/$map"
+	if [ "$ENGINE" = pg ]; then
+		su_psql -d "$MS_FX_DEFAULT_DB" -c "SET ROLE \"$MS_FX_DEFAULT_USER\"" \
+			-c "ALTER TABLE core_user ADD COLUMN upgraded integer" \
+			-c "UPDATE core_user SET first_name = 'changed'" \
+			-c "INSERT INTO django_migrations (app, name, applied) VALUES ('core', '9999_bad_upgrade', now())"
+		su_psql -d "$MS_FX_AMAVIS_DB" -c "SET ROLE \"$MS_FX_AMAVIS_USER\"" -c "DELETE FROM msgrcpt"
+	else
+		my "$MS_FX_DEFAULT_DB" -e "SET foreign_key_checks = 0; ALTER TABLE core_user ADD COLUMN upgraded int;
+			UPDATE core_user SET first_name = 'changed';
+			INSERT INTO django_migrations (app, name, applied) VALUES ('core', '9999_bad_upgrade', NOW());"
+		my "$MS_FX_AMAVIS_DB" -e "DELETE FROM msgrcpt"
+	fi
+}
+
+run_engine() {
+	ENGINE=$1
+	local site=$T/site-$ENGINE prefix=rst${ENGINE}$$ conf=$T/$ENGINE.conf dest=$T/dest-$ENGINE
+	"$MS_SOURCE_DIR/scripts/mkfixture" --root "$site" --servers "$MS_TESTSRV_ENV" \
+		--engine "$([ "$ENGINE" = pg ] && echo pg || echo mariadb)" --prefix "$prefix" \
+		>"$T/mkfixture-$ENGINE.log" 2>&1 || { cat "$T/mkfixture-$ENGINE.log"; return 1; }
+	SITES+=("$site")
+	# shellcheck disable=SC1091
+	. "$site/fixture.env"
+	if [ "$ENGINE" = my ]; then
+		printf '[db:default]\nadmin_user = root\n[db:amavis]\nadmin_user = root\n' >"$conf"
+	else
+		: >"$conf"
+	fi
+	chmod 600 "$conf"
+	# MariaDB's MyISAM tables make every snapshot (the safety one too) exit 3.
+	local ok=0
+	[ "$ENGINE" = my ] && ok=3
+
+	case_begin "$ENGINE: snapshot"
+	run_ms -c "$conf" create --instance "$MS_FX_INSTANCE" --postfix-dir "$MS_FX_POSTFIX" --dest "$dest"
+	expect_rc "$ok"
+	local A
+	A=$(tail -n 1 "$T/out")
+	state >"$T/good.state"
+	bad_upgrade
+	state >"$T/bad.state"
+	check "the bad upgrade changed the installation" bash -c "! cmp -s '$T/good.state' '$T/bad.state'"
+
+	case_begin "$ENGINE: dry-run"
+	run_ms -c "$conf" restore "$A" --dest "$dest" --dry-run
+	expect_rc 0
+	expect_stdout_has "      1 added, 1 replaced, 1 removed, 34 unchanged"
+	expect_stdout_has "      0 added, 1 replaced, 10 unchanged (other files there are left alone)"
+	expect_stdout_has "django_migrations: 38 rows now, 37 in the snapshot"
+	expect_stdout_has "msgrcpt: 0 rows now, 250 in the snapshot"
+	run_ms -v -c "$conf" restore "$A" --dest "$dest" --dry-run
+	expect_stdout_has "      add     manage.py"
+	expect_stdout_has "      replace instance/settings.py"
+	expect_stdout_has "      remove  added-by-upgrade.txt"
+	state >"$T/after-dry.state"
+	check "--dry-run changed nothing" cmp -s "$T/bad.state" "$T/after-dry.state"
+	check "--dry-run wrote no safety snapshot" test "$(ls "$dest" | grep -c '\.tar\.zst$')" = 1
+
+	case_begin "$ENGINE: no terminal"
+	run_ms -c "$conf" restore "$A" --dest "$dest"
+	expect_rc 1
+	expect_stderr "modosnap: error: refusing to restore without confirmation: no terminal to ask on (use --yes)"
+	state >"$T/after-refusal.state"
+	check "a refused restore changed nothing" cmp -s "$T/bad.state" "$T/after-refusal.state"
+
+	case_begin "$ENGINE: restore"
+	run_ms -c "$conf" restore "$A" --dest "$dest" --yes
+	expect_rc "$ok"
+	expect_stdout_has "  ok: instance: 37 entries match the snapshot"
+	expect_stdout_has "  ok: postfix: 11 files match the snapshot"
+	expect_stdout_has "  ok: db:default: "
+	expect_stdout_has "  ok: db:amavis: "
+	expect_no_secret "$MS_FX_DEFAULT_PASSWORD" "default password"
+	state >"$T/restored.state"
+	check "files and databases equal the snapshot (find, sha256sum, dumps)" cmp "$T/good.state" "$T/restored.state"
+	local S
+	S=$(sed -n 's/^safety snapshot: //p' "$T/out")
+	check "a safety snapshot was taken" test -f "$S"
+	check "the safety snapshot is tagged and holds the replaced components" bash -c \
+		"tar --zstd -xOf '$S' modosnap.json | jq -e '.tags == [\"safety\"] and .components == [\"instance\", \"postfix\", \"db:default\", \"db:amavis\"]' >/dev/null"
+	check "latest still selects the snapshot, not the safety one" \
+		bash -c "'$MODOSNAP' -c '$conf' show latest --dest '$dest' --json | jq -e '.header.tags == []' >/dev/null"
+	# and the safety snapshot undoes it
+	run_ms -c "$conf" restore "$S" --dest "$dest" --yes --no-safety-snapshot
+	expect_rc 0
+	state >"$T/undone.state"
+	check "restoring the safety snapshot brings the bad state back" cmp -s "$T/bad.state" "$T/undone.state"
+
+	case_begin "$ENGINE: only db:amavis"
+	run_ms -c "$conf" restore "$A" --dest "$dest" --yes --no-safety-snapshot --only db:amavis
+	expect_rc 0
+	expect_stdout_lacks "restored instance"
+	expect_stdout_has "restored db:amavis"
+	check "amavis is back" test "$(db_state "$ENGINE" "$MS_FX_AMAVIS_DB" | md5sum)" = "$(sed -n '/^== amavis$/,$p' "$T/good.state" | tail -n +2 | md5sum)"
+	check "the instance still has the upgrade's file" test -f "$MS_FX_INSTANCE/added-by-upgrade.txt"
+
+	case_begin "$ENGINE: root"
+	run_ms -c "$conf" restore "$A" --dest "$dest" --yes --root "$T/alt-$ENGINE" --only instance --only postfix
+	expect_rc 0
+	check "files restored under --root" test -f "$T/alt-$ENGINE$MS_FX_INSTANCE/manage.py"
+	check "postfix restored under --root" test -f "$T/alt-$ENGINE$MS_FX_POSTFIX/main.cf"
+	check "the live instance was not touched" test -f "$MS_FX_INSTANCE/added-by-upgrade.txt"
+	tree_state "$T/alt-$ENGINE$MS_FX_INSTANCE" >"$T/alt.state"
+	sed '/^== postfix$/,$d' "$T/good.state" >"$T/good-instance.state"
+	check "the tree under --root equals the snapshot's" cmp "$T/good-instance.state" "$T/alt.state"
+	run_ms -c "$conf" restore "$A" --dest "$dest" --yes --root "$T/alt-$ENGINE" --only instance
+	expect_rc 1
+	expect_stderr "modosnap: error: '$T/alt-$ENGINE$MS_FX_INSTANCE' exists: --root restores into new locations only"
+
+	case_begin "$ENGINE: killed during the file swap"
+	state >"$T/before-kill.state"
+	kill_at files-swap -c "$conf" restore "$A" --dest "$dest" --yes --no-safety-snapshot
+	state >"$T/killed.state"
+	check "the killed restore left the old installation" cmp -s "$T/before-kill.state" "$T/killed.state"
+	run_ms -c "$conf" restore "$A" --dest "$dest" --yes --no-safety-snapshot
+	expect_rc 3
+	expect_stderr "modosnap: warning: removing '$(dirname "$MS_FX_INSTANCE")/.instance.modosnap-restore', left behind by an interrupted restore"
+	state >"$T/completed.state"
+	check "a second run completes the restore" cmp "$T/good.state" "$T/completed.state"
+
+	case_begin "$ENGINE: killed during a database load"
+	bad_upgrade
+	state >"$T/before-kill.state"
+	kill_at db-load -c "$conf" restore "$A" --dest "$dest" --yes --no-safety-snapshot --only db:default
+	state >"$T/killed.state"
+	check "the killed database restore left the old database" cmp -s "$T/before-kill.state" "$T/killed.state"
+	run_ms -c "$conf" restore "$A" --dest "$dest" --yes --no-safety-snapshot
+	if [ "$ENGINE" = my ]; then
+		expect_rc 3
+		check "the interrupted run's staging database is dropped" grep -q "left behind by an interrupted run" "$T/err"
+		check "no side database is left" test -z "$(my -N -e "SHOW DATABASES LIKE 'ms%\\_$MS_FX_DEFAULT_DB'")"
+	else
+		expect_rc 0
+	fi
+	state >"$T/completed.state"
+	check "a second run completes the restore" cmp "$T/good.state" "$T/completed.state"
+}
+
+SITES=()
+cleanup_sites() {
+	for s in "${SITES[@]}"; do
+		"$MS_SOURCE_DIR/scripts/mkfixture" --remove --root "$s" --servers "$MS_TESTSRV_ENV" >/dev/null 2>&1
+	done
+	ms_t_cleanup
+}
+trap cleanup_sites EXIT
+
+run_engine pg
+[ -n "${ONLY_PG:-}" ] || run_engine my
+
+finish

@@ -1,0 +1,114 @@
+# docs/restore.md's disaster-restore runbook, followed step by step on a
+# fresh temporary installation: a generated Modoboa site is snapshotted,
+# then "the machine is lost" (instance directory and Postfix files deleted,
+# databases and their roles/users dropped), and the runbook's commands
+# bring it back; files and databases must equal what they were, by find +
+# sha256sum and pg_dump / mariadb-dump. Once with PostgreSQL, once with
+# MariaDB (whose users the runbook has the administrator create).
+. "$MS_SOURCE_DIR/tests/lib.sh"
+need_servers
+export MODOSNAP_CONFIG=
+. "$MS_SOURCE_DIR/tests/integration/restore-lib.sh"
+
+SITES=()
+cleanup_sites() {
+	for s in "${SITES[@]}"; do
+		"$MS_SOURCE_DIR/scripts/mkfixture" --remove --root "$s" --servers "$MS_TESTSRV_ENV" >/dev/null 2>&1
+	done
+	ms_t_cleanup
+}
+trap cleanup_sites EXIT
+
+# The machine is lost: nothing of the installation is left but the backups.
+lose_machine() {
+	rm -rf "$MS_FX_INSTANCE"
+	(cd "$MS_FX_POSTFIX" && rm -f sql-*.cf modoboa-postfix-maps.chk && echo "# fresh install" >main.cf)
+	if [ "$ENGINE" = pg ]; then
+		for db in "$MS_FX_DEFAULT_DB" "$MS_FX_AMAVIS_DB"; do
+			su_psql -d postgres -c "DROP DATABASE \"$db\""
+		done
+		su_psql -d postgres -c "DROP ROLE \"$MS_FX_DEFAULT_USER\"" -c "DROP ROLE \"$MS_FX_AMAVIS_USER\""
+	else
+		my -e "DROP DATABASE \`$MS_FX_DEFAULT_DB\`; DROP DATABASE \`$MS_FX_AMAVIS_DB\`;
+			DROP USER '$MS_FX_DEFAULT_USER'@'localhost', '$MS_FX_AMAVIS_USER'@'localhost';"
+	fi
+}
+
+runbook() {
+	ENGINE=$1
+	local site=$T/site-$ENGINE backups=$T/backups-$ENGINE conf=$T/modosnap-$ENGINE.conf admin
+	"$MS_SOURCE_DIR/scripts/mkfixture" --root "$site" --servers "$MS_TESTSRV_ENV" \
+		--engine "$([ "$ENGINE" = pg ] && echo pg || echo mariadb)" --prefix "rb${ENGINE}$$" \
+		>"$T/mkfixture-$ENGINE.log" 2>&1 || { cat "$T/mkfixture-$ENGINE.log"; return 1; }
+	SITES+=("$site")
+	# shellcheck disable=SC1091
+	. "$site/fixture.env"
+	local ok=0
+	[ "$ENGINE" = my ] && ok=3 # MyISAM tables are reported by create
+
+	case_begin "$ENGINE: before the disaster"
+	run_ms create --instance "$MS_FX_INSTANCE" --postfix-dir "$MS_FX_POSTFIX" --dest "$backups"
+	expect_rc "$ok"
+	local A
+	A=$(tail -n 1 "$T/out")
+	state >"$T/good.state"
+	lose_machine
+	check "the installation is gone" test ! -e "$MS_FX_INSTANCE"
+
+	# Steps 1-2 (services and Modoboa installed, modosnap installed, the
+	# snapshot copied): the servers run, the snapshot is in $backups.
+	case_begin "$ENGINE: step 3, check the archive"
+	run_ms verify "$A"
+	expect_rc 0
+	expect_stdout_has "ok: $A:"
+
+	case_begin "$ENGINE: step 4, let modosnap create the databases"
+	if [ "$ENGINE" = pg ]; then admin=$MS_PG_SUPERUSER; else admin=root; fi
+	printf '[db:default]\nadmin_user = %s\n[db:amavis]\nadmin_user = %s\n' "$admin" "$admin" >"$conf"
+	chmod 600 "$conf"
+	if [ "$ENGINE" = my ]; then
+		my -e "CREATE USER '$MS_FX_DEFAULT_USER'@'localhost' IDENTIFIED BY '$MS_FX_DEFAULT_PASSWORD';
+			GRANT ALL ON \`$MS_FX_DEFAULT_DB\`.* TO '$MS_FX_DEFAULT_USER'@'localhost';
+			CREATE USER '$MS_FX_AMAVIS_USER'@'localhost' IDENTIFIED BY '$MS_FX_AMAVIS_PASSWORD';
+			GRANT ALL ON \`$MS_FX_AMAVIS_DB\`.* TO '$MS_FX_AMAVIS_USER'@'localhost';"
+	fi
+	check "the config holds no password" bash -c "! grep -qi password '$conf'"
+
+	case_begin "$ENGINE: step 5, the plan"
+	run_ms -c "$conf" restore "$A" --dry-run
+	expect_rc 0
+	expect_stdout_has "$MS_FX_INSTANCE (does not exist: created)"
+	expect_stdout_has "      36 added, 0 replaced, 0 removed, 0 unchanged"
+	expect_stdout_has "      not reachable now (missing database or server down): it will be created if possible"
+	check "the dry run created nothing" test ! -e "$MS_FX_INSTANCE"
+
+	case_begin "$ENGINE: step 6, restore"
+	run_ms -c "$conf" restore "$A" --yes
+	expect_rc 0
+	if [ "$ENGINE" = pg ]; then
+		expect_stderr "modosnap: safety snapshot: nothing to protect (no component exists yet)
+modosnap: database 'default': created role '$MS_FX_DEFAULT_USER'
+modosnap: database 'default': created database '$MS_FX_DEFAULT_DB' owned by '$MS_FX_DEFAULT_USER'
+modosnap: database 'amavis': created role '$MS_FX_AMAVIS_USER'
+modosnap: database 'amavis': created database '$MS_FX_AMAVIS_DB' owned by '$MS_FX_AMAVIS_USER'"
+	else
+		expect_stderr "modosnap: safety snapshot: nothing to protect (no component exists yet)"
+	fi
+
+	case_begin "$ENGINE: step 7, the report"
+	expect_stdout_has "  ok: instance: 37 entries match the snapshot"
+	expect_stdout_has "  ok: postfix: 11 files match the snapshot"
+	expect_stdout_has "  ok: db:default: "
+	expect_stdout_has "  ok: db:amavis: "
+	expect_stdout_has "next steps: restart the Modoboa application server"
+	state >"$T/restored.state"
+	check "files and databases are back exactly (find, sha256sum, dumps)" cmp "$T/good.state" "$T/restored.state"
+	check "the Postfix directory's other files were left alone" test -f "$MS_FX_POSTFIX/master.cf"
+	check "the settings.py users connect again" bash -c "'$MODOSNAP' inspect --instance '$MS_FX_INSTANCE' \
+		--postfix-dir '$MS_FX_POSTFIX' >/dev/null"
+}
+
+runbook pg
+runbook my
+
+finish
