@@ -50,14 +50,29 @@ run_engine() {
 	fi
 	chmod 600 "$conf"
 	# MariaDB's MyISAM tables make every snapshot (the safety one too) exit 3.
-	local ok=0
+	local ok=0 extra=0
 	[ "$ENGINE" = my ] && ok=3
+	[ "$ENGINE" = pg ] && extra=2 # the two files of the ownership case
 
 	case_begin "$ENGINE: snapshot"
+	if [ "$ENGINE" = pg ]; then
+		# metadata the restore must bring back: an xattr, an ACL, a numeric
+		# owner without a name, and an owner whose name will be gone
+		setfattr -n user.modosnap -v "kept" "$MS_FX_SETTINGS"
+		setfacl -m u:nobody:r "$MS_FX_INSTANCE/manage.py"
+		touch "$MS_FX_INSTANCE/numeric-owner" "$MS_FX_INSTANCE/named-owner"
+		chown 4242:4243 "$MS_FX_INSTANCE/numeric-owner"
+		useradd -M -N -s /usr/sbin/nologin "msr$$"
+		chown "msr$$" "$MS_FX_INSTANCE/named-owner"
+	fi
 	run_ms -c "$conf" create --instance "$MS_FX_INSTANCE" --postfix-dir "$MS_FX_POSTFIX" --dest "$dest"
 	expect_rc "$ok"
 	local A
 	A=$(tail -n 1 "$T/out")
+	if [ "$ENGINE" = pg ]; then
+		userdel "msr$$"
+		getfattr -R -d -m - --absolute-names "$MS_FX_INSTANCE" 2>/dev/null | LC_ALL=C sort >"$T/good.xattrs"
+	fi
 	state >"$T/good.state"
 	bad_upgrade
 	state >"$T/bad.state"
@@ -66,7 +81,7 @@ run_engine() {
 	case_begin "$ENGINE: dry-run"
 	run_ms -c "$conf" restore "$A" --dest "$dest" --dry-run
 	expect_rc 0
-	expect_stdout_has "      1 added, 1 replaced, 1 removed, 34 unchanged"
+	expect_stdout_has "      1 added, 1 replaced, 1 removed, $((34 + extra)) unchanged"
 	expect_stdout_has "      0 added, 1 replaced, 10 unchanged (other files there are left alone)"
 	expect_stdout_has "django_migrations: 38 rows now, 37 in the snapshot"
 	expect_stdout_has "msgrcpt: 0 rows now, 250 in the snapshot"
@@ -88,13 +103,20 @@ run_engine() {
 	case_begin "$ENGINE: restore"
 	run_ms -c "$conf" restore "$A" --dest "$dest" --yes
 	expect_rc "$ok"
-	expect_stdout_has "  ok: instance: 37 entries match the snapshot"
+	expect_stdout_has "  ok: instance: $((37 + extra)) entries match the snapshot"
 	expect_stdout_has "  ok: postfix: 11 files match the snapshot"
 	expect_stdout_has "  ok: db:default: "
 	expect_stdout_has "  ok: db:amavis: "
 	expect_no_secret "$MS_FX_DEFAULT_PASSWORD" "default password"
 	state >"$T/restored.state"
 	check "files and databases equal the snapshot (find, sha256sum, dumps)" cmp "$T/good.state" "$T/restored.state"
+	if [ "$ENGINE" = pg ]; then
+		expect_stdout_has "  1 entries owned by a user or group name this machine lacks: restored by id"
+		getfattr -R -d -m - --absolute-names "$MS_FX_INSTANCE" 2>/dev/null | LC_ALL=C sort >"$T/restored.xattrs"
+		check "xattrs and ACLs restored" cmp "$T/good.xattrs" "$T/restored.xattrs"
+		check "the ACL is there" bash -c "getfacl -c '$MS_FX_INSTANCE/manage.py' 2>/dev/null | grep -q '^user:nobody:r--'"
+		check "the nameless owner is restored by id" test "$(stat -c %u:%g "$MS_FX_INSTANCE/numeric-owner")" = 4242:4243
+	fi
 	local S
 	S=$(sed -n 's/^safety snapshot: //p' "$T/out")
 	check "a safety snapshot was taken" test -f "$S"
@@ -109,8 +131,10 @@ run_engine() {
 	check "restoring the safety snapshot brings the bad state back" cmp -s "$T/bad.state" "$T/undone.state"
 
 	case_begin "$ENGINE: only db:amavis"
+	sed -i "s/^SECRET_KEY = .*/SECRET_KEY = 'rotated-by-the-upgrade'/" "$MS_FX_SETTINGS"
 	run_ms -c "$conf" restore "$A" --dest "$dest" --yes --no-safety-snapshot --only db:amavis
-	expect_rc 0
+	expect_rc 3
+	expect_stderr "modosnap: warning: the current settings.py's SECRET_KEY differs from the snapshot's: passwords stored encrypted in the databases (e.g. DKIM or relay credentials) will not be readable; restore the instance component too, or put the snapshot's SECRET_KEY back"
 	expect_stdout_lacks "restored instance"
 	expect_stdout_has "restored db:amavis"
 	check "amavis is back" test "$(db_state "$ENGINE" "$MS_FX_AMAVIS_DB" | md5sum)" = "$(sed -n '/^== amavis$/,$p' "$T/good.state" | tail -n +2 | md5sum)"
@@ -128,6 +152,39 @@ run_engine() {
 	run_ms -c "$conf" restore "$A" --dest "$dest" --yes --root "$T/alt-$ENGINE" --only instance
 	expect_rc 1
 	expect_stderr "modosnap: error: '$T/alt-$ENGINE$MS_FX_INSTANCE' exists: --root restores into new locations only"
+
+	case_begin "$ENGINE: confirmation on a terminal"
+	state >"$T/before-tty.state"
+	printf 'n\n' | script -qec "'$MODOSNAP' -c '$conf' restore '$A' --dest '$dest' --no-safety-snapshot" /dev/null \
+		>"$T/tty.out" 2>&1
+	check "the question is asked" grep -q "Replace the components above with the snapshot's? \[y/N\]" "$T/tty.out"
+	check "'n' cancels" grep -q "modosnap: error: restore cancelled: nothing was changed" "$T/tty.out"
+	state >"$T/after-tty.state"
+	check "a cancelled restore changed nothing" cmp -s "$T/before-tty.state" "$T/after-tty.state"
+
+	case_begin "$ENGINE: the safety snapshot fails"
+	mkdir -p "$T/tiny-$ENGINE"
+	if mount -t tmpfs -o size=256k tmpfs "$T/tiny-$ENGINE" 2>/dev/null; then
+		run_ms -c "$conf" restore "$A" --dest "$T/tiny-$ENGINE" --yes
+		umount "$T/tiny-$ENGINE"
+		expect_rc 1
+		check "it says nothing was restored" grep -q "modosnap: error: the safety snapshot failed: nothing was restored" "$T/err"
+		check "the failing write is named" grep -q "No space left on device" "$T/err"
+		state >"$T/after-full.state"
+		check "nothing was restored" cmp -s "$T/before-tty.state" "$T/after-full.state"
+	else
+		not_ok "cannot mount a small tmpfs (run as root)"
+	fi
+
+	case_begin "$ENGINE: installed versions differ"
+	local di
+	di=$(find "$MS_FX_VENV" -maxdepth 5 -type d -name 'modoboa-2.3.2.dist-info' | head -n 1)
+	sed -i 's/^Version: 2.3.2$/Version: 2.4.0/' "$di/METADATA"
+	run_ms -c "$conf" restore "$A" --dest "$dest" --dry-run
+	sed -i 's/^Version: 2.4.0$/Version: 2.3.2/' "$di/METADATA"
+	expect_rc 3
+	expect_stdout_has "  versions: installed Modoboa 2.4.0, snapshot 2.3.2; to match: pip install 'modoboa==2.3.2'"
+	check "the warning names both versions" grep -q "modosnap: warning: the installed versions differ from the snapshot's (Modoboa 2.4.0 installed, 2.3.2 in the snapshot)" "$T/err"
 
 	case_begin "$ENGINE: killed during the file swap"
 	state >"$T/before-kill.state"
