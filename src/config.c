@@ -45,7 +45,7 @@
 #define PASSWORD_MAX_SIZE 4096
 #define OTHER_RW (S_IROTH | S_IWOTH)
 
-enum cfg_section { SEC_NONE, SEC_MODOSNAP, SEC_DB };
+enum cfg_section { SEC_NONE, SEC_MODOSNAP, SEC_DB, SEC_RETENTION, SEC_HOOKS };
 
 /* State shared by the line reader and the key handler during one load. */
 struct cfg_parser {
@@ -80,9 +80,14 @@ static int set_password(struct cfg_parser *p, const struct cfg_key *k, void *fie
 static int set_password_file(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
 static int set_list_item(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
 static int set_admin_password_file(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
+static int set_count(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
+static int set_size(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
+static int set_command(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
 
 #define MAIN_KEY(name, set) { SEC_MODOSNAP, #name, offsetof(struct ms_config, name), set }
 #define DB_KEY(name, set) { SEC_DB, #name, offsetof(struct ms_config_db, name), set }
+#define KEEP_KEY(name) { SEC_RETENTION, #name, offsetof(struct ms_config, name), set_count }
+#define HOOK_KEY(name) { SEC_HOOKS, #name, offsetof(struct ms_config, hook_##name), set_command }
 
 static const struct cfg_key cfg_keys[] = {
 	MAIN_KEY(instance, set_path),
@@ -91,6 +96,7 @@ static const struct cfg_key cfg_keys[] = {
 	MAIN_KEY(venv, set_path),
 	MAIN_KEY(label, set_string),
 	MAIN_KEY(exclude, set_list_item), /* repeatable */
+	MAIN_KEY(min_free, set_size),
 	DB_KEY(engine, set_engine),
 	DB_KEY(name, set_string),
 	DB_KEY(user, set_string),
@@ -100,6 +106,17 @@ static const struct cfg_key cfg_keys[] = {
 	DB_KEY(password_file, set_password_file),
 	DB_KEY(admin_user, set_string),
 	DB_KEY(admin_password_file, set_admin_password_file),
+	KEEP_KEY(keep_last),
+	KEEP_KEY(keep_daily),
+	KEEP_KEY(keep_weekly),
+	KEEP_KEY(keep_monthly),
+	KEEP_KEY(keep_pre_upgrade),
+	{ SEC_RETENTION, "keep_tag", offsetof(struct ms_config, keep_tag), set_list_item },
+	HOOK_KEY(before),
+	HOOK_KEY(after),
+	HOOK_KEY(on_error),
+	HOOK_KEY(pause),
+	HOOK_KEY(resume),
 };
 
 /* Records the first error (with the current line); later ones are dropped
@@ -153,6 +170,48 @@ static int set_path(struct cfg_parser *p, const struct cfg_key *k, void *field, 
 {
 	if (value[0] != '/')
 		return cfg_fail(p, "%s must be an absolute path: '%s'", k->name, value);
+	return set_string(p, k, field, value);
+}
+
+/* A count of snapshots: 0 .. 1000000. */
+static int set_count(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value)
+{
+	unsigned long n;
+
+	if (ms_parse_ulong(value, 0, 1000000, &n) < 0)
+		return cfg_fail(p, "invalid %s '%s' (expected a number of snapshots)", k->name, value);
+	*(int *)field = (int)n;
+	return 0;
+}
+
+/* A size in bytes, with an optional K, M, G or T suffix (powers of 1024). */
+static int set_size(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value)
+{
+	static const char suffixes[] = "KMGT";
+	size_t len = strlen(value);
+	unsigned long n, mult = 1;
+	const char *sfx;
+	char *num;
+	int rc;
+
+	if (len && (sfx = strchr(suffixes, value[len - 1])) != NULL && value[len - 1]) {
+		for (const char *c = suffixes; c <= sfx; c++)
+			mult *= 1024;
+		len--;
+	}
+	num = ms_xstrndup(value, len);
+	rc = ms_parse_ulong(num, 0, (unsigned long)(1ULL << 50) / mult, &n);
+	free(num);
+	if (rc < 0)
+		return cfg_fail(p, "invalid %s '%s' (expected bytes, optionally with K, M, G or T)", k->name, value);
+	*(long long *)field = (long long)(n * mult);
+	return 0;
+}
+
+static int set_command(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value)
+{
+	if (!*value)
+		return cfg_fail(p, "hook '%s' needs a command", k->name);
 	return set_string(p, k, field, value);
 }
 
@@ -327,7 +386,7 @@ static int cfg_set(struct cfg_parser *p, const char *name, const char *value)
 		return cfg_fail(p, "duplicate key '%s'", name);
 	}
 	ms_strv_push_owned(&p->seen, id);
-	base = p->section == SEC_MODOSNAP ? (char *)p->cfg : (char *)cur_db(p);
+	base = p->section == SEC_DB ? (char *)cur_db(p) : (char *)p->cfg;
 	return k->set(p, k, base + k->offset, value);
 }
 
@@ -396,6 +455,16 @@ static void section_header(struct cfg_parser *p, const char *line, size_t len)
 		p->section = SEC_MODOSNAP;
 	} else if (strncmp(name, "db:", 3) == 0) {
 		enter_db(p, name + 3);
+	} else if (strcmp(name, "retention") == 0 || strcmp(name, "hooks") == 0) {
+		char *id = ms_xasprintf("[%s]", name);
+
+		if (ms_strv_contains(&p->seen, id)) {
+			free(id);
+			cfg_fail(p, "duplicate section [%s]", name);
+			return;
+		}
+		ms_strv_push_owned(&p->seen, id);
+		p->section = name[0] == 'r' ? SEC_RETENTION : SEC_HOOKS;
 	} else {
 		cfg_fail(p, "unknown section [%s]", name);
 	}
@@ -482,7 +551,12 @@ static int check_nul(const char *path, const char *text, size_t len)
 
 struct ms_config *ms_config_new(void)
 {
-	return ms_xcalloc(1, sizeof(struct ms_config));
+	struct ms_config *cfg = ms_xcalloc(1, sizeof(struct ms_config));
+
+	cfg->min_free = -1;
+	cfg->keep_last = cfg->keep_daily = cfg->keep_weekly = cfg->keep_monthly = -1;
+	cfg->keep_pre_upgrade = -1;
+	return cfg;
 }
 
 struct ms_config *ms_config_load(const char *path)
@@ -560,5 +634,11 @@ void ms_config_free(struct ms_config *cfg)
 	free(cfg->venv);
 	free(cfg->label);
 	ms_strv_clear(&cfg->exclude);
+	ms_strv_clear(&cfg->keep_tag);
+	free(cfg->hook_before);
+	free(cfg->hook_after);
+	free(cfg->hook_on_error);
+	free(cfg->hook_pause);
+	free(cfg->hook_resume);
 	free(cfg);
 }

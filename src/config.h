@@ -20,6 +20,21 @@
  *   admin_user = postgres                        ; optional: creates a missing
  *   admin_password_file = /etc/modosnap/admin.pass ; database and role on restore
  *
+ *   [retention]             ; prune's defaults (and create --nightly's)
+ *   keep_last = 7
+ *   keep_daily = 14
+ *   keep_weekly = 8
+ *   keep_monthly = 12
+ *   keep_tag = release      ; repeatable
+ *   keep_pre_upgrade = 3    ; newest pre-upgrade snapshots always kept
+ *
+ *   [hooks]                 ; shell commands run by create
+ *   before = ...            ; a failure aborts the run
+ *   after = ...
+ *   on_error = ...
+ *   pause = systemctl stop amavis     ; around the database snapshots
+ *   resume = systemctl start amavis   ; and the file reads
+ *
  * Unknown sections or keys, malformed lines, bad values and duplicate keys
  * are errors reported as "'FILE':LINE: ...".
  */
@@ -56,6 +71,13 @@ struct ms_config {
 	char *venv;
 	char *label;
 	struct ms_strv exclude;  /* `exclude = PATTERN`, repeatable */
+	long long min_free;      /* `min_free = SIZE`: bytes that must stay free on the
+	                            destination's filesystem; -1 when not set */
+	/* [retention]: -1 when not set */
+	int keep_last, keep_daily, keep_weekly, keep_monthly, keep_pre_upgrade;
+	struct ms_strv keep_tag; /* repeatable */
+	/* [hooks]: shell command lines, NULL when not set */
+	char *hook_before, *hook_after, *hook_on_error, *hook_pause, *hook_resume;
 	struct ms_config_db *dbs;
 	size_t n_dbs;
 };
