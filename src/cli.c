@@ -40,19 +40,22 @@ const struct ms_command ms_commands[] = {
 	{
 		"create", cmd_create,
 		"create [--instance DIR] [--postfix-dir DIR] [--dest DIR] [--tag TAG]... [--note TEXT]\n"
-		"                [--level N] [--exclude PATTERN]... [--no-db] [--verify]",
-		"take a snapshot: instance directory, Postfix files, PostgreSQL databases",
+		"                [--level N] [--exclude PATTERN]... [--no-db] [--verify[=deep]]\n"
+		"                [--pre-upgrade [--to VERSION] [--no-deep] | --nightly] [--wait SECONDS] [--json]",
+		"take a snapshot: instance directory, Postfix files, databases",
 		"Writes one archive <label>_<YYYYMMDDTHHMMSSZ>_modoboa-<version>.tar.zst\n"
 		"(pax tar in zstd, mode 0600) into the destination directory (created\n"
 		"0700), atomically: an interrupted run leaves no file under a final name.\n"
 		"Components: 'instance' (the whole instance directory), 'postfix' (the\n"
 		"sql-*.cf maps, modoboa-postfix-maps.chk, main.cf, master.cf) and\n"
-		"'db:ALIAS' for each PostgreSQL database of DATABASES, dumped inside one\n"
-		"consistent transaction (MariaDB/MySQL databases are not dumped yet: a\n"
-		"warning says so and the exit status is 3). The header records the versions\n"
-		"found (Modoboa, extensions, Django, Python, and per database the server\n"
-		"version and applied migrations, unless --no-db). Prints a summary and\n"
-		"the archive path as the last line.\n"
+		"'db:ALIAS' for each database of DATABASES (PostgreSQL or MariaDB/MySQL),\n"
+		"each dumped inside one consistent transaction. The header records the\n"
+		"versions found (Modoboa, extensions, Django, Python, and per database the\n"
+		"server version and applied migrations, unless --no-db). Before writing,\n"
+		"the size is estimated and the run refused when less than min_free would\n"
+		"stay free. Hooks from the config's [hooks] run before and after, and\n"
+		"pause/resume around the reads. Prints a summary (a progress line on a\n"
+		"terminal) and the archive path as the last line.\n"
 		"\n"
 		"  --dest DIR         destination directory (default /var/backups/modosnap)\n"
 		"  --tag TAG          tag the snapshot (repeatable)\n"
@@ -62,11 +65,19 @@ const struct ms_command ms_commands[] = {
 		"                     the config): without '/' it matches any base name, with\n"
 		"                     '/' the path relative to the instance directory\n"
 		"  --no-db            files only: do not connect to or dump the databases\n"
-		"  --verify           read the new archive back and verify it\n"
+		"  --verify[=deep]    read the new archive back and verify it; =deep also loads\n"
+		"                     every database dump into a scratch database and compares\n"
+		"  --pre-upgrade      tag 'pre-upgrade' and always verify (deep unless --no-deep):\n"
+		"                     exits non-zero unless the snapshot is verified\n"
+		"  --to VERSION       with --pre-upgrade: the Modoboa version about to be installed\n"
+		"  --nightly          tag 'nightly', a one-line summary, then prune with the\n"
+		"                     config's [retention] rules (quiet with -q, for cron)\n"
+		"  --wait SECONDS     wait that long for another run's lock instead of exit 4\n"
+		"  --json             print a JSON summary (for monitoring) instead of text\n"
 		"\n"
-		"Exit status: 0 ok, 1 failure, 3 a file kept changing while read (named\n"
-		"on stderr and marked in the manifest), 4 another run holds the lock,\n"
-		"5 --verify failed.\n",
+		"Exit status: 0 ok, 1 failure, 3 completed with warnings (a file kept\n"
+		"changing while read, a MyISAM table), 4 another run holds the lock,\n"
+		"5 verification failed.\n",
 	},
 	{
 		"verify", cmd_verify,
@@ -121,6 +132,69 @@ const struct ms_command ms_commands[] = {
 		"DIR (new locations only); databases are still restored unless --only\n"
 		"leaves them out. Database connections come from the snapshot's own\n"
 		"settings.py and the config ([db:ALIAS] admin_user for MariaDB).\n",
+	},
+	{
+		"prune", cmd_prune,
+		"prune [--dest DIR] [--keep-last N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N]\n"
+		"      [--keep-tag TAG]... [--keep-pre-upgrade N] [--dry-run] [--json]",
+		"delete old snapshots by retention rules, keeping pre-upgrade ones",
+		"Keeps, for each rule, the newest snapshot of each of the N most recent\n"
+		"periods that have snapshots: --keep-last (the N newest), --keep-daily (UTC\n"
+		"days), --keep-weekly (ISO weeks, UTC), --keep-monthly (UTC months);\n"
+		"--keep-tag keeps every snapshot with that tag. A snapshot kept by any rule\n"
+		"stays; the others are deleted with their verification records. Always\n"
+		"kept: the newest N snapshots tagged 'pre-upgrade' (--keep-pre-upgrade,\n"
+		"default 3) and the newest 'pre-upgrade' snapshot that passed verify, and\n"
+		"any archive whose header cannot be read (with a warning). Options override\n"
+		"the config's [retention] keys; with no rule at all prune refuses. Prints\n"
+		"one line per snapshot, newest first (keep, with the rules that kept it,\n"
+		"or remove) and a summary. See docs/prune.md.\n"
+		"\n"
+		"  --dest DIR              destination directory (default /var/backups/modosnap)\n"
+		"  --keep-last N           keep the N newest snapshots\n"
+		"  --keep-daily N          keep the newest snapshot of each of N days\n"
+		"  --keep-weekly N         keep the newest snapshot of each of N weeks\n"
+		"  --keep-monthly N        keep the newest snapshot of each of N months\n"
+		"  --keep-tag TAG          keep every snapshot tagged TAG (repeatable)\n"
+		"  --keep-pre-upgrade N    keep the N newest 'pre-upgrade' snapshots (default 3)\n"
+		"  --dry-run               print the plan, delete nothing (takes no lock)\n"
+		"  --json                  print the plan as a JSON array\n"
+		"\n"
+		"Exit status: 0 ok, 1 a deletion failed, 2 usage error, 3 an unreadable\n"
+		"archive was kept, 4 another run holds the lock.\n",
+	},
+	{
+		"diff", cmd_diff,
+		"diff SNAPSHOT SNAPSHOT [--dest DIR] [--json]",
+		"show what changed between two snapshots: versions, files, databases",
+		"Reads and verifies both archives (a damaged one is exit status 5, as for\n"
+		"verify), then prints what changed from the first to the second: the\n"
+		"Modoboa, Django and Python versions, each extension, and per database the\n"
+		"server version, the applied migrations and each app's latest migration;\n"
+		"per file component the files added, removed, changed (content, type or\n"
+		"symlink target) and changed in metadata only (mode, owner, mtime), with\n"
+		"the paths under -v; per database the tables added or removed and each\n"
+		"table's row count and content change; components present in one snapshot\n"
+		"only. Prints 'no differences' when there are none (see docs/diff.md).\n"
+		"SNAPSHOT: a path, or in the destination directory a snapshot id or unique\n"
+		"id prefix, 'latest', or 'tag:NAME'.\n"
+		"\n"
+		"  --dest DIR         destination directory (default /var/backups/modosnap)\n"
+		"  --json             print one JSON object (every path listed)\n"
+		"\n"
+		"Exit status: 0 compared (whether or not they differ), 1 cannot read or\n"
+		"select a snapshot, 2 usage error, 5 a snapshot failed verification.\n",
+	},
+	{
+		"guard", cmd_guard,
+		"guard [--instance DIR] [--dest DIR] [--max-age DURATION] [--tag TAG]",
+		"exit 0 only if a fresh, verified snapshot at the installed versions exists",
+		"The upgrade gate: exits 0 when the destination holds a snapshot of this\n"
+		"instance tagged TAG (default pre-upgrade), verified (its verification\n"
+		"record matches the archive), newer than --max-age (default 24h; 90m, 2h,\n"
+		"1d, 1w) and taken at the Modoboa and extension versions installed now.\n"
+		"Otherwise it says why the newest candidate does not qualify and exits 1.\n"
+		"Use it in upgrade scripts: modosnap guard --max-age 2h || exit 1\n",
 	},
 	{
 		"help", cmd_help,

@@ -57,6 +57,19 @@ int ms_cli_exit_code(int failed);
 void ms_cli_print_help(void);
 int ms_cli_print_command_help(const char *name);
 
+struct ms_instance_opts;
+struct ms_manifest;
+/* verify --deep's work, shared with create --pre-upgrade: every database
+ * dump of the archive at `archive` (manifest m, already verified) loaded
+ * into a scratch database beside its live one (connections discovered
+ * with `inst`) and compared. An exit code (0, 1, 3, 5). */
+int ms_cli_verify_deep(struct ms_cli *cli, const struct ms_instance_opts *inst, const char *archive,
+		       const struct ms_manifest *m);
+
+/* prune with the config's [retention] rules, for create --nightly; the
+ * caller holds dest's lock. Nothing is done without a rule. An exit code. */
+int ms_cli_prune_with_config(struct ms_cli *cli, const char *dest);
+
 /* Commands. */
 int cmd_inspect(struct ms_cli *cli, int argc, char **argv);
 int cmd_create(struct ms_cli *cli, int argc, char **argv);
@@ -64,5 +77,8 @@ int cmd_verify(struct ms_cli *cli, int argc, char **argv);
 int cmd_list(struct ms_cli *cli, int argc, char **argv);
 int cmd_show(struct ms_cli *cli, int argc, char **argv);
 int cmd_restore(struct ms_cli *cli, int argc, char **argv);
+int cmd_prune(struct ms_cli *cli, int argc, char **argv);
+int cmd_diff(struct ms_cli *cli, int argc, char **argv);
+int cmd_guard(struct ms_cli *cli, int argc, char **argv);
 
 #endif
