@@ -18,6 +18,7 @@
 #include "zstd_io.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <archive.h>
 #include <archive_entry.h>
 #include <locale.h>
@@ -257,6 +258,9 @@ static int size_mismatch(struct ms_archive_writer *w, uint64_t wrote)
 			    w->path, wrote, w->declared);
 }
 
+/* Content bytes written by every writer of this process (progress display). */
+static _Atomic uint64_t progress_bytes;
+
 int ms_archive_write_data(struct ms_archive_writer *w, const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
@@ -278,8 +282,14 @@ int ms_archive_write_data(struct ms_archive_writer *w, const void *buf, size_t l
 		p += n;
 		len -= (size_t)n;
 		w->written += (uint64_t)n;
+		atomic_fetch_add_explicit(&progress_bytes, (uint64_t)n, memory_order_relaxed);
 	}
 	return 0;
+}
+
+uint64_t ms_archive_progress(void)
+{
+	return atomic_load_explicit(&progress_bytes, memory_order_relaxed);
 }
 
 /* sha256 may be NULL when the caller does not want the digest. */

@@ -306,6 +306,8 @@ char *ms_header_encode(const struct ms_header *h)
 		put(o, "postfix_dir", bytes_new(h->postfix_dir));
 	put(o, "tags", strv_json(&h->tags));
 	put(o, "note", text_or_null(h->note));
+	if (h->upgrade_to)
+		put(o, "upgrade_to", text_new(h->upgrade_to));
 	put(o, "components", strv_json(&h->components));
 	put(o, "versions", versions_json(&h->versions));
 	return dump(o);
@@ -889,6 +891,8 @@ static int decode_header_fields(const struct dec *d, json_t *root, struct ms_hea
 	/* optional: archives written before it existed lack it */
 	if (json_object_get(root, "postfix_dir") && get_bytes(d, root, NULL, "postfix_dir", false, &h->postfix_dir) < 0)
 		return -1;
+	if (json_object_get(root, "upgrade_to") && dup_str(d, root, NULL, "upgrade_to", true, &h->upgrade_to) < 0)
+		return -1;
 	return decode_versions(d, root, &h->versions);
 }
 
@@ -1397,6 +1401,7 @@ void ms_header_clear(struct ms_header *h)
 	free(h->tool_version);
 	free(h->instance);
 	free(h->postfix_dir);
+	free(h->upgrade_to);
 	ms_strv_clear(&h->tags);
 	free(h->note);
 	ms_strv_clear(&h->components);

@@ -53,6 +53,8 @@ struct ms_header {
 	                             NULL when not recorded (optional key) */
 	struct ms_strv tags;
 	char *note;               /* NULL when none */
+	char *upgrade_to;         /* create --pre-upgrade --to VERSION: the version about to be
+	                             installed; NULL when not given (optional key) */
 	struct ms_strv components; /* "instance", "postfix", "db:ALIAS" */
 	struct ms_versions versions;
 };

@@ -5,14 +5,19 @@
  */
 #include "cli.h"
 #include "config.h"
+#include "hooks.h"
 #include "db.h"
 #include "dest.h"
 #include "instance.h"
 #include "snapshot.h"
+#include "space.h"
 #include "verify.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +32,14 @@ struct create_args {
 	const char *note;
 	int level;
 	bool no_db;
-	bool verify;
+	bool verify;      /* --verify: read the archive back */
+	bool deep;        /* --verify=deep, or --pre-upgrade without --no-deep */
+	bool no_deep;
+	bool pre_upgrade; /* tag pre-upgrade, always verified */
+	const char *to;   /* --to VERSION (with --pre-upgrade) */
+	bool nightly;     /* tag nightly, one-line summary, prune afterwards */
+	bool json;
+	unsigned wait;    /* --wait SECONDS for the destination's lock */
 };
 
 static bool valid_tag(const char *t)
@@ -52,7 +64,13 @@ static int parse_create(int argc, char **argv, struct create_args *a)
 		{ "level", required_argument, NULL, 'l' },
 		{ "exclude", required_argument, NULL, 'x' },
 		{ "no-db", no_argument, NULL, 'N' },
-		{ "verify", no_argument, NULL, 'V' },
+		{ "verify", optional_argument, NULL, 'V' },
+		{ "pre-upgrade", no_argument, NULL, 'P' },
+		{ "to", required_argument, NULL, 'T' },
+		{ "nightly", no_argument, NULL, 'Y' },
+		{ "no-deep", no_argument, NULL, 'D' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "wait", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long level;
@@ -78,13 +96,41 @@ static int parse_create(int argc, char **argv, struct create_args *a)
 			break;
 		case 'x': ms_strv_push(&a->excludes, optarg); break;
 		case 'N': a->no_db = true; break;
-		case 'V': a->verify = true; break;
+		case 'V':
+			if (optarg && strcmp(optarg, "deep") != 0)
+				return ms_cli_usage_error("create", "invalid --verify='%s' (only --verify=deep)", optarg);
+			a->verify = true;
+			a->deep = a->deep || optarg;
+			break;
+		case 'P': a->pre_upgrade = true; break;
+		case 'T': a->to = optarg; break;
+		case 'Y': a->nightly = true; break;
+		case 'D': a->no_deep = true; break;
+		case 'J': a->json = true; break;
+		case 'W':
+			if (ms_parse_ulong(optarg, 0, 86400, &level) < 0)
+				return ms_cli_usage_error("create", "invalid --wait '%s' (seconds, 0-86400)", optarg);
+			a->wait = (unsigned)level;
+			break;
 		default:
 			return ms_cli_usage_error("create", "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
 		return ms_cli_usage_error("create", "unexpected argument '%s'", argv[optind]);
+	if (a->to && !a->pre_upgrade)
+		return ms_cli_usage_error("create", "--to needs --pre-upgrade");
+	if (a->no_deep && !a->pre_upgrade)
+		return ms_cli_usage_error("create", "--no-deep needs --pre-upgrade");
+	if (a->pre_upgrade && a->nightly)
+		return ms_cli_usage_error("create", "--pre-upgrade and --nightly exclude each other");
+	if (a->pre_upgrade) {
+		ms_strv_push(&a->tags, "pre-upgrade");
+		a->verify = true;
+		a->deep = !a->no_deep && !a->no_db;
+	}
+	if (a->nightly)
+		ms_strv_push(&a->tags, "nightly");
 	return 0;
 }
 
@@ -150,35 +196,258 @@ static int dest_outside_sources(const char *dest, const struct ms_instance *inst
 	return ret;
 }
 
-static int verify_new(const char *path)
+/* Reads the new archive back (and with `deep`, loads its database dumps
+ * into scratch databases); only a fully verified archive gets its
+ * verification record. An exit code. */
+static int verify_new(struct ms_cli *cli, const struct create_args *a, const char *path)
 {
 	struct ms_verify_result vr;
 	enum ms_verify_status st = ms_verify_archive(path, &vr);
+	int ret = MS_EXIT_OK;
 
-	ms_verify_result_clear(&vr);
 	if (st != MS_VERIFY_OK)
-		return MS_EXIT_VERIFY;
-	if (ms_dest_mark_verified(path) < 0)
-		ms_log_warn("'%s' verified, but the verification record could not be written", path);
-	return MS_EXIT_OK;
+		ret = MS_EXIT_VERIFY;
+	else if (a->deep)
+		ret = ms_cli_verify_deep(cli, &a->inst, path, &vr.manifest);
+	ms_verify_result_clear(&vr);
+	if (ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS) {
+		if (ms_dest_mark_verified(path) < 0)
+			ms_log_warn("'%s' verified, but the verification record could not be written", path);
+		return MS_EXIT_OK;
+	}
+	return ret;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* --json: one object on stdout for monitoring. */
+static void print_json(const struct create_args *a, const struct ms_create_result *r, double secs, int code,
+		       double paused)
+{
+	json_t *o = json_object(), *comps = json_array(), *tags = json_array();
+
+	for (size_t i = 0; i < r->components.n; i++)
+		json_array_append_new(comps, json_string(r->components.v[i]));
+	for (size_t i = 0; i < a->tags.n; i++)
+		json_array_append_new(tags, json_string(a->tags.v[i]));
+	json_object_set_new(o, "path", r->path ? json_string(r->path) : json_null());
+	json_object_set_new(o, "snapshot_id", r->snapshot_id ? json_string(r->snapshot_id) : json_null());
+	json_object_set_new(o, "tags", tags);
+	json_object_set_new(o, "components", comps);
+	json_object_set_new(o, "entries", json_integer((json_int_t)r->archive.entries));
+	json_object_set_new(o, "bytes_in", json_integer((json_int_t)r->archive.bytes_in));
+	json_object_set_new(o, "bytes_out", json_integer((json_int_t)r->archive.bytes_out));
+	json_object_set_new(o, "changed_files", json_integer((json_int_t)r->capture.changed));
+	json_object_set_new(o, "seconds", json_real(secs));
+	json_object_set_new(o, "paused_seconds", paused >= 0 ? json_real(paused) : json_null());
+	json_object_set_new(o, "verified", json_boolean(a->verify && (code == MS_EXIT_OK || code == MS_EXIT_WARNINGS)));
+	json_object_set_new(o, "warnings", json_integer((json_int_t)ms_log_warning_count()));
+	json_object_set_new(o, "exit_status", json_integer(code));
+	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(o);
+}
+
+static void report(const struct create_args *a, const struct ms_create_result *r, double secs, int code,
+		   double paused)
+{
+	char in[32], out[32];
+
+	if (a->json) {
+		print_json(a, r, secs, code, paused);
+		return;
+	}
+	if (ms_log_get_level() < MS_LOG_INFO || !r->path)
+		return;
+	if (a->nightly) {
+		format_bytes(r->archive.bytes_in, in, sizeof(in));
+		format_bytes(r->archive.bytes_out, out, sizeof(out));
+		printf("snapshot %s: %llu entries, %s in, %s out, %.1f s%s: %s\n", r->snapshot_id,
+		       (unsigned long long)r->archive.entries, in, out, secs, a->verify ? ", verified" : "", r->path);
+		return;
+	}
+	print_summary(r, secs);
+	if (paused >= 0)
+		printf("paused      %.1f s (hooks pause/resume)\n", paused);
+	if (a->verify && code == MS_EXIT_OK)
+		printf("verified    yes%s\n", a->deep ? " (databases loaded and compared)" : "");
+	printf("%s\n", r->path);
+}
+
+/* The snapshot itself, between the pause and resume hooks; *paused gets
+ * the seconds the services were paused (-1 without hooks). */
+static int take(struct ms_cli *cli, const struct ms_instance *inst, const struct ms_create_opts *o,
+		struct ms_create_result *r, double *paused)
+{
+	struct ms_hook_env env = { "pause", o->dest, NULL, NULL, -1 };
+	struct timespec t;
+	int ret;
+
+	*paused = -1;
+	if (cli->config->hook_pause) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (ms_hook_run(cli->config->hook_pause, &env) < 0) {
+			env.event = "resume";
+			ms_hook_run(cli->config->hook_resume, &env);
+			return -1;
+		}
+	}
+	ret = ms_snapshot_create(inst, o, r);
+	if (cli->config->hook_pause || cli->config->hook_resume) {
+		env.event = "resume";
+		env.snapshot_id = r->snapshot_id;
+		env.path = r->path;
+		if (ms_hook_run(cli->config->hook_resume, &env) < 0)
+			ret = ms_log_error("the services paused by the 'pause' hook may still be stopped");
+		if (cli->config->hook_pause)
+			*paused = seconds_since(&t);
+	}
+	return ret;
+}
+
+/* --- progress on a terminal ------------------------------------------------ */
+
+/* A line on stderr, redrawn twice a second while the archive is written:
+ * bytes, rate, and against the estimate of the uncompressed size the
+ * share done and the time left. Only on a terminal, never with -q/--json. */
+struct progress {
+	pthread_t thread;
+	atomic_bool stop;
+	bool running;
+	long long total;  /* estimated content bytes, 0 when unknown */
+	uint64_t base;    /* ms_archive_progress() when started */
+	struct timespec t0;
+};
+
+static void *progress_main(void *arg)
+{
+	struct progress *pg = arg;
+	struct timespec tick = { 0, 500 * 1000 * 1000 };
+
+	while (!atomic_load(&pg->stop)) {
+		double secs = seconds_since(&pg->t0), mib = (double)(ms_archive_progress() - pg->base) / 1048576.0;
+		double rate = secs > 0 ? mib / secs : 0;
+
+		if (pg->total > 0 && rate > 0) {
+			double total = (double)pg->total / 1048576.0, left = total > mib ? (total - mib) / rate : 0;
+
+			fprintf(stderr, "\r\033[K%.1f MiB of ~%.1f MiB (%.0f%%), %.1f MiB/s, ~%.0f s left", mib, total,
+				mib < total ? 100.0 * mib / total : 99.0, rate, left);
+		} else {
+			fprintf(stderr, "\r\033[K%.1f MiB, %.1f MiB/s", mib, rate);
+		}
+		nanosleep(&tick, NULL);
+	}
+	fprintf(stderr, "\r\033[K");
+	return NULL;
+}
+
+static void progress_start(struct progress *pg, const struct create_args *a, long long total)
+{
+	memset(pg, 0, sizeof(*pg));
+	if (a->json || ms_log_get_level() < MS_LOG_INFO || !isatty(STDERR_FILENO))
+		return;
+	pg->total = total;
+	pg->base = ms_archive_progress();
+	clock_gettime(CLOCK_MONOTONIC, &pg->t0);
+	atomic_init(&pg->stop, false);
+	pg->running = pthread_create(&pg->thread, NULL, progress_main, pg) == 0;
+}
+
+static void progress_stop(struct progress *pg)
+{
+	if (!pg->running)
+		return;
+	atomic_store(&pg->stop, true);
+	pthread_join(pg->thread, NULL);
+	pg->running = false;
+}
+
+/* Will it fit? The instance and Postfix bytes plus the databases' sizes,
+ * times the compression ratio of the previous snapshot, against the free
+ * space minus the min_free floor (src/space.h). */
+static int check_space(struct ms_cli *cli, const struct create_args *a, const struct ms_instance *inst,
+		       const struct ms_db_probe *probes, const char *dest, long long *content)
+{
+	long long files = ms_space_tree_bytes(inst->dir), dbs = 0, t;
+	char buf[MS_SPACE_FMT_MAX];
+	long long est;
+
+	if (files < 0)
+		return -1;
+	if (inst->postfix && (t = ms_space_tree_bytes(inst->postfix_dir)) > 0)
+		files += t;
+	for (size_t i = 0; !a->no_db && probes && i < inst->n_dbs; i++)
+		if (probes[i].size_bytes > 0)
+			dbs += probes[i].size_bytes;
+	*content = files + dbs;
+	est = ms_space_estimate(files, dbs, ms_space_ratio(dest));
+	ms_log_debug("estimated snapshot size %s", ms_space_fmt(est, buf));
+	return ms_space_check(dest, est, cli->config->min_free);
+}
+
+/* Lock, checks, hooks, snapshot, verification. An exit code. */
+static int create_locked(struct ms_cli *cli, struct create_args *a, const struct ms_instance *inst,
+			 const struct ms_db_probe *probes, const char *dest, struct ms_create_result *r,
+			 double *paused)
+{
+	struct ms_hook_env env = { "before", dest, NULL, NULL, -1 };
+	struct ms_create_opts o = { 0 };
+	struct progress pg;
+	long long content = 0;
+	int ret;
+
+	if (ms_dest_clean_partials(dest) < 0 || check_space(cli, a, inst, probes, dest, &content) < 0)
+		return MS_EXIT_FAILURE;
+	if (ms_hook_run(cli->config->hook_before, &env) < 0) {
+		ms_log_error("the 'before' hook failed: no snapshot taken");
+		return MS_EXIT_FAILURE;
+	}
+	for (size_t i = 0; i < cli->config->exclude.n; i++)
+		ms_strv_push(&a->excludes, cli->config->exclude.v[i]);
+	o.dest = dest;
+	o.label = cli->config->label;
+	o.tags = &a->tags;
+	o.note = a->note;
+	o.upgrade_to = a->to;
+	o.level = a->level;
+	o.excludes = &a->excludes;
+	o.probes = probes;
+	o.dump_dbs = !a->no_db;
+	ms_snapshot_install_signal_cleanup();
+	progress_start(&pg, a, content);
+	ret = take(cli, inst, &o, r, paused);
+	progress_stop(&pg);
+	if (ret < 0)
+		return MS_EXIT_FAILURE;
+	if (!a->verify)
+		return MS_EXIT_OK;
+	return verify_new(cli, a, r->path);
 }
 
 static int run_create(struct ms_cli *cli, struct create_args *a)
 {
-	struct ms_create_opts o = { 0 };
 	struct ms_create_result r = { 0 };
 	struct ms_db_probe *probes = NULL;
+	struct ms_hook_env env = { "after", NULL, NULL, NULL, -1 };
 	struct ms_instance *inst;
-	struct timespec t0, t1;
+	struct timespec t0;
 	int lock = -1, ret = MS_EXIT_FAILURE;
+	double paused = -1;
 	const char *dest;
 	bool existed;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	dest = a->dest ? a->dest : cli->config->dest ? cli->config->dest : MS_DEFAULT_DEST;
 	inst = ms_instance_discover(cli->config, &a->inst);
 	if (!inst)
-		return MS_EXIT_FAILURE;
-	dest = a->dest ? a->dest : cli->config->dest ? cli->config->dest : MS_DEFAULT_DEST;
+		goto hooks;
 	if (!a->no_db && probe_dbs(inst, &probes) < 0)
 		goto out;
 	existed = ms_is_dir(dest);
@@ -189,28 +458,18 @@ static int run_create(struct ms_cli *cli, struct create_args *a)
 			rmdir(dest); /* leave nothing behind in the instance */
 		goto out;
 	}
-	lock = ms_dest_lock(dest);
+	lock = ms_dest_lock_wait(dest, a->wait);
 	if (lock < 0) {
 		ret = lock == -2 ? MS_EXIT_LOCKED : MS_EXIT_FAILURE;
 		goto out;
 	}
-	if (ms_dest_clean_partials(dest) < 0)
-		goto out;
-	for (size_t i = 0; i < cli->config->exclude.n; i++)
-		ms_strv_push(&a->excludes, cli->config->exclude.v[i]);
-	o = (struct ms_create_opts){ dest, cli->config->label, &a->tags, a->note, a->level, 0,
-				     &a->excludes, probes, !a->no_db, 0, NULL };
-	ms_snapshot_install_signal_cleanup();
-	if (ms_snapshot_create(inst, &o, &r) < 0)
-		goto out;
-	ret = a->verify ? verify_new(r.path) : MS_EXIT_OK;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (ms_log_get_level() >= MS_LOG_INFO) {
-		print_summary(&r, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-		if (a->verify && ret == MS_EXIT_OK)
-			printf("verified    yes\n");
-		printf("%s\n", r.path);
-	}
+	ret = create_locked(cli, a, inst, probes, dest, &r, &paused);
+	if (a->nightly && (ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS) && ms_cli_prune_with_config(cli, dest) != 0)
+		ms_log_warn("the snapshot was taken, but pruning '%s' failed", dest);
+	if (ret == MS_EXIT_VERIFY && a->pre_upgrade)
+		ms_log_error("the pre-upgrade snapshot '%s' did not verify: do not upgrade", r.path);
+	else if (ret != MS_EXIT_OK && a->pre_upgrade && r.path)
+		ms_log_error("the pre-upgrade snapshot '%s' could not be verified: do not upgrade", r.path);
 	if (ret == MS_EXIT_OK)
 		ret = ms_cli_exit_code(0);
 out:
@@ -219,6 +478,17 @@ out:
 	for (size_t i = 0; probes && i < inst->n_dbs; i++)
 		ms_db_probe_clear(&probes[i]);
 	free(probes);
+hooks:
+	report(a, &r, seconds_since(&t0), ret, paused);
+	env.event = ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS ? "after" : "on_error";
+	env.dest = dest;
+	env.snapshot_id = r.snapshot_id;
+	env.path = r.path;
+	env.exit_status = ret;
+	if (ms_hook_run(ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS ? cli->config->hook_after
+								      : cli->config->hook_on_error, &env) < 0 &&
+	    (ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS))
+		ret = MS_EXIT_FAILURE;
 	ms_create_result_clear(&r);
 	ms_instance_free(inst);
 	return ret;

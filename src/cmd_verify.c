@@ -121,7 +121,7 @@ static int deep_one(struct ms_cli *cli, const struct ms_dbconf *live, const char
 
 /* verify --deep: every dumped database, restored and compared. Returns
  * an exit code. */
-static int verify_deep(struct ms_cli *cli, const struct read_args *a, const char *archive,
+int ms_cli_verify_deep(struct ms_cli *cli, const struct ms_instance_opts *inst_opts, const char *archive,
 		       const struct ms_manifest *m)
 {
 	struct ms_instance *inst;
@@ -131,7 +131,7 @@ static int verify_deep(struct ms_cli *cli, const struct read_args *a, const char
 		ms_log_warn("'%s' holds no database dump: nothing for --deep to check", archive);
 		return ms_cli_exit_code(0);
 	}
-	struct ms_instance_opts opts = a->inst;
+	struct ms_instance_opts opts = *inst_opts;
 
 	opts.dbs_only = true; /* only the connection parameters matter here */
 	inst = ms_instance_discover(cli->config, &opts);
@@ -183,7 +183,7 @@ int cmd_verify(struct ms_cli *cli, int argc, char **argv)
 			ms_log_warn("'%s' verified, but the verification record could not be written", path);
 		ret = ms_cli_exit_code(0);
 		if (a.deep && ret != MS_EXIT_FAILURE) {
-			int deep = verify_deep(cli, &a, path, &vr.manifest);
+			int deep = ms_cli_verify_deep(cli, &a.inst, path, &vr.manifest);
 
 			ret = deep != MS_EXIT_OK ? deep : ret;
 		}

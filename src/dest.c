@@ -9,10 +9,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 static int mkdir_parents(const char *path)
@@ -40,31 +42,103 @@ int ms_dest_prepare(const char *dest)
 	return 0;
 }
 
-int ms_dest_lock(const char *dest)
+static char lock_command[512];
+
+void ms_dest_set_command(int argc, char **argv)
+{
+	size_t n = 0;
+
+	lock_command[0] = '\0';
+	for (int i = 0; i < argc && n + 2 < sizeof(lock_command); i++) {
+		int w = snprintf(lock_command + n, sizeof(lock_command) - n, "%s%s", i ? " " : "",
+				 i ? argv[i] : ms_path_basename(argv[i]));
+
+		if (w < 0)
+			break;
+		n += (size_t)w;
+		if (n >= sizeof(lock_command))
+			n = sizeof(lock_command) - 1;
+	}
+	/* never a password: modosnap takes none on its command line */
+	for (char *p = lock_command; *p; p++)
+		if (*p == '\n' || (unsigned char)*p < 0x20)
+			*p = ' ';
+}
+
+/* "pid N: CMD" from the holder's lock file, or "" (caller frees). */
+static char *holder_of(int fd)
+{
+	char buf[600], *end;
+	long pid;
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return ms_xstrdup("");
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	/* the record of a holder that is gone is stale (the lock is held by
+	 * something else, e.g. flock(1)): say nothing rather than mislead */
+	if (strncmp(buf, "pid ", 4) != 0 || (pid = strtol(buf + 4, &end, 10)) <= 0 || *end != ':' ||
+	    (kill((pid_t)pid, 0) < 0 && errno != EPERM))
+		return ms_xstrdup("");
+	return ms_xasprintf(" (%s)", buf);
+}
+
+static void record_holder(int fd)
+{
+	char buf[600];
+	int n = snprintf(buf, sizeof(buf), "pid %ld: %s\n", (long)getpid(), lock_command[0] ? lock_command : "modosnap");
+
+	if (n > 0 && ftruncate(fd, 0) == 0 && pwrite(fd, buf, (size_t)n, 0) < 0)
+		ms_log_debug("unable to record the lock holder: %s", strerror(errno));
+}
+
+int ms_dest_lock_wait(const char *dest, unsigned wait_seconds)
 {
 	char *path = ms_path_join(dest, MS_LOCK_NAME);
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	struct timespec start, now, pause = { 0, 100 * 1000 * 1000 };
 
 	if (fd < 0) {
 		ms_log_error("unable to open lock file '%s': %s", path, strerror(errno));
 		free(path);
 		return -1;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int err = errno;
 
-		close(fd);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (err == EWOULDBLOCK && now.tv_sec - start.tv_sec < (time_t)wait_seconds) {
+			nanosleep(&pause, NULL);
+			continue;
+		}
 		if (err == EWOULDBLOCK) {
-			ms_log_error("another modosnap run holds the lock on '%s'", dest);
+			char *who = holder_of(fd);
+
+			if (wait_seconds)
+				ms_log_error("another modosnap run still holds the lock on '%s'%s after waiting %u s",
+					     dest, who, wait_seconds);
+			else
+				ms_log_error("another modosnap run holds the lock on '%s'%s", dest, who);
+			free(who);
+			close(fd);
 			free(path);
 			return -2;
 		}
 		ms_log_error("unable to lock '%s': %s", path, strerror(err));
+		close(fd);
 		free(path);
 		return -1;
 	}
+	record_holder(fd);
 	free(path);
 	return fd;
+}
+
+int ms_dest_lock(const char *dest)
+{
+	return ms_dest_lock_wait(dest, 0);
 }
 
 /* Ours: a snapshot name plus ".partial", a regular file we own. */

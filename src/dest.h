@@ -19,10 +19,18 @@
  * after logging. */
 int ms_dest_prepare(const char *dest);
 
-/* Takes the run lock of `dest`. Returns the lock fd (keep it open for the
- * run), -1 after logging an error, or -2 after logging that another run
- * holds it (exit code 4). */
-int ms_dest_lock(const char *dest);
+/* Takes the run lock of `dest`, waiting up to wait_seconds (0: not at
+ * all) while another run holds it. The holder's pid and command line (see
+ * ms_dest_set_command) are written into the lock file for the next one's
+ * message. Returns the lock fd (keep it open for the whole run; the lock
+ * dies with the process), -2 when another run holds it after the wait
+ * (logged: "another modosnap run holds the lock on 'DEST' (pid N: CMD)"),
+ * or -1 on other errors (logged). */
+int ms_dest_lock_wait(const char *dest, unsigned wait_seconds);
+int ms_dest_lock(const char *dest); /* ms_dest_lock_wait(dest, 0) */
+/* The command line recorded in lock files (set once by main). */
+void ms_dest_set_command(int argc, char **argv);
+
 
 /* Removes `*.tar.zst.partial` files in dest (call with the lock held);
  * returns the number removed, -1 on error. */

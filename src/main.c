@@ -3,6 +3,7 @@
  * command table (cli.c). All work happens in the libraries.
  */
 #include "cli.h"
+#include "dest.h"
 #include "config.h"
 #include "log.h"
 
@@ -64,6 +65,7 @@ int main(int argc, char **argv)
 		ms_log_error("unknown command '%s'; try 'modosnap --help'", argv[optind]);
 		return MS_EXIT_USAGE;
 	}
+	ms_dest_set_command(argc, argv);
 	ret = cmd->fn(&cli, argc - optind, argv + optind);
 	ms_config_free(cli.config);
 	fflush(stdout);

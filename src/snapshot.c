@@ -99,6 +99,7 @@ static void fill_header(struct ms_header *h, const struct ms_instance *inst, con
 	for (size_t i = 0; o->tags && i < o->tags->n; i++)
 		ms_strv_push(&h->tags, o->tags->v[i]);
 	h->note = o->note ? ms_xstrdup(o->note) : NULL;
+	h->upgrade_to = o->upgrade_to ? ms_xstrdup(o->upgrade_to) : NULL;
 	if (wanted(o, "instance"))
 		ms_strv_push(&h->components, "instance");
 	if (inst->postfix && wanted(o, "postfix"))

@@ -19,6 +19,7 @@ struct ms_create_opts {
 	const char *label;               /* archive name label; NULL = host name */
 	const struct ms_strv *tags;
 	const char *note;                /* NULL = none */
+	const char *upgrade_to;          /* header upgrade_to; NULL = none */
 	int level;                       /* zstd level (0 = default) */
 	int threads;                     /* zstd workers */
 	const struct ms_strv *excludes;  /* capture exclude patterns */

@@ -95,7 +95,14 @@ check "other files kept" grep -q 'files/instance/manage.py' "$T/list"
 case_begin full_disk
 if [ "$(id -u)" -eq 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=512k tmpfs "$T/small" 2>/dev/null; then
 	head -c 3000000 /dev/urandom >"$INST/media.bin"
+	# the estimate refuses before writing...
 	run_ms create --instance "$INST" --postfix-dir "$PF" --dest "$T/small/dest" --no-db
+	expect_rc 1
+	check "the estimate refuses first" grep -q "^modosnap: error: not enough space in '$T/small/dest': the snapshot needs about " "$T/err"
+	check "nothing written" test -z "$(ls "$T/small/dest" | grep -v '^\.modosnap\.lock$')"
+	# ...and a disk that fills anyway (the estimate fooled through its
+	# test seam) is a clean error too
+	MODOSNAP_TEST_FREE_BYTES=$((1 << 40)) run_ms create --instance "$INST" --postfix-dir "$PF" --dest "$T/small/dest" --no-db
 	expect_rc 1
 	check "error says the disk is full" grep -q "No space left on device" "$T/err"
 	check "no archive and no partial file left" test -z "$(ls "$T/small/dest" | grep -v '^\.modosnap\.lock$')"

@@ -54,7 +54,7 @@ run_ms -c "$T/admin.conf" verify "$A" --deep --instance "$I"
 expect_rc 0
 expect_stdout_has "ok: database 'default': 22 tables restored into a scratch database and checked"
 expect_stdout_has "ok: database 'amavis': 11 tables restored into a scratch database and checked"
-check "no scratch database left" test -z "$(my -N -e "SHOW DATABASES LIKE 'msverify%'")"
+check "no scratch database left" test -z "$(my -N -e "SHOW DATABASES LIKE 'msverify\\_%\\_mys$$\\_%'")"
 
 case_begin manual_load
 # docs/mariadb.md, "Loading a dump with the stock mariadb client", on the

@@ -176,6 +176,16 @@ static const struct err_case err_cases[] = {
 	{ "duplicate [db:x] without keys", "[db:a]\n[db:a]\n", 0600, ":2: duplicate section [db:a]" },
 	{ "duplicate [modosnap]", "[modosnap]\ndest = /a\n[modosnap]\n", 0600,
 	  ":3: duplicate section [modosnap]" },
+	{ "keep count not a number", "[retention]\nkeep_daily = x\n", 0600,
+	  ":2: invalid keep_daily 'x' (expected a number of snapshots)" },
+	{ "keep count negative", "[retention]\nkeep_last = -1\n", 0600,
+	  ":2: invalid keep_last '-1' (expected a number of snapshots)" },
+	{ "min_free bad suffix", "[modosnap]\nmin_free = 5X\n", 0600,
+	  ":2: invalid min_free '5X' (expected bytes, optionally with K, M, G or T)" },
+	{ "empty hook", "[hooks]\nbefore =\n", 0600, ":2: hook 'before' needs a command" },
+	{ "unknown hook", "[hooks]\nduring = true\n", 0600, ":2: unknown key 'during' in section [hooks]" },
+	{ "duplicate [hooks]", "[hooks]\nafter = true\n[hooks]\n", 0600, ":3: duplicate section [hooks]" },
+	{ "duplicate [retention]", "[retention]\n[retention]\n", 0600, ":2: duplicate section [retention]" },
 	{ "port not a number", "[db:default]\nport = x\n", 0600,
 	  ":2: invalid port 'x' (expected 1-65535)" },
 	{ "port 0", "[db:default]\nport = 0\n", 0600, ":2: invalid port '0' (expected 1-65535)" },
@@ -444,6 +454,35 @@ static void test_full_example(void **state)
 	free(path);
 }
 
+/* [retention], [hooks] and min_free land in their fields; unset ones stay -1/NULL. */
+static void test_routine_keys(void **state)
+{
+	const struct fixture *fx = *state;
+	char *path = write_config(fx,
+		"[modosnap]\nmin_free = 2G\n"
+		"[retention]\nkeep_last = 7\nkeep_monthly = 0\nkeep_tag = release\nkeep_tag = keep-me\n"
+		"[hooks]\nbefore = systemctl is-active postfix\nresume = systemctl start amavis\n", 0600);
+	struct ms_config *cfg = ms_config_load(path);
+
+	assert_non_null(cfg);
+	assert_int_equal(cfg->min_free, 2LL << 30);
+	assert_int_equal(cfg->keep_last, 7);
+	assert_int_equal(cfg->keep_monthly, 0);
+	assert_int_equal(cfg->keep_daily, -1);
+	assert_int_equal(cfg->keep_pre_upgrade, -1);
+	assert_int_equal(cfg->keep_tag.n, 2);
+	assert_string_equal(cfg->keep_tag.v[1], "keep-me");
+	assert_string_equal(cfg->hook_before, "systemctl is-active postfix");
+	assert_string_equal(cfg->hook_resume, "systemctl start amavis");
+	assert_null(cfg->hook_after);
+	ms_config_free(cfg);
+	cfg = ms_config_new();
+	assert_int_equal(cfg->min_free, -1);
+	assert_int_equal(cfg->keep_weekly, -1);
+	ms_config_free(cfg);
+	free(path);
+}
+
 static void test_empty_file(void **state)
 {
 	const struct fixture *fx = *state;
@@ -537,6 +576,7 @@ static void test_nul_byte(void **state)
 
 static const struct { const char *name; CMUnitTestFunction fn; } plain_tests[] = {
 	{ "full example from config.h", test_full_example },
+	{ "retention, hooks and min_free", test_routine_keys },
 	{ "empty file", test_empty_file },
 	{ "sections without keys", test_empty_section },
 	{ "ms_config_new and ms_config_free(NULL)", test_new_and_free },

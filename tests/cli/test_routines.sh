@@ -1,0 +1,159 @@
+# The pre-upgrade and nightly routines with the real binary (no database:
+# create --no-db on a minimal instance): create --pre-upgrade (tag, target
+# version, always verified) and `guard` in each documented case; create
+# --nightly (quiet with -q, one line otherwise) and --json; the hooks
+# (before aborts without writing, after/on_error/pause/resume with their
+# environment); the destination lock (a second run exits 4 naming the
+# holder, waits with --wait, a killed holder frees it); the free-space
+# refusal (through the MODOSNAP_TEST_FREE_BYTES test seam).
+. "$MS_SOURCE_DIR/tests/lib.sh"
+export MODOSNAP_CONFIG=
+
+mk_min_instance "$T/site"
+I=$T/site/srv/modoboa/instance
+PF=$T/site/etc/postfix
+D=$T/dest
+C=(create --no-db --instance "$I" --postfix-dir "$PF" --dest "$D")
+archives() { find "$1" -maxdepth 1 -name '*.tar.zst' 2>/dev/null | wc -l; }
+
+case_begin pre_upgrade
+run_ms "${C[@]}" --pre-upgrade --to 2.4.0
+expect_rc 0
+expect_stdout_has "verified    yes"
+A=$(tail -n 1 "$T/out")
+check "header: tag pre-upgrade and the target version" \
+	bash -c "tar --zstd -xOf '$A' modosnap.json | jq -e '.tags == [\"pre-upgrade\"] and .upgrade_to == \"2.4.0\"' >/dev/null"
+check "verification record written" test -f "$A.verified"
+ID=$(tar --zstd -xOf "$A" modosnap.json | jq -r .snapshot_id)
+run_ms "${C[@]}" --to 2.4.0
+expect_rc 2
+expect_stderr "modosnap: error: --to needs --pre-upgrade; try 'modosnap help create'"
+
+case_begin guard
+run_ms guard --instance "$I" --dest "$D" --max-age 2h
+expect_rc 0
+expect_stdout_has "ok: $ID (tag pre-upgrade, "
+expect_stdout_has ", verified, Modoboa 2.3.2): $A"
+run_ms guard --instance "$I" --dest "$D" --tag nightly
+expect_rc 1
+expect_stderr "modosnap: error: no snapshot tagged 'nightly' of '$I' in '$D'"
+run_ms guard --instance "$T/site/srv/modoboa/instance" --dest "$T/empty"
+expect_rc 1
+sleep 2
+run_ms guard --instance "$I" --dest "$D" --max-age 1s
+expect_rc 1
+check "too old: says how old" grep -q "^modosnap: error: no usable 'pre-upgrade' snapshot of '$I': the newest, $ID, is [0-9]*s old, more than --max-age 1s$" "$T/err"
+mv "$A.verified" "$T/verified.bak"
+run_ms guard --instance "$I" --dest "$D"
+expect_rc 1
+expect_stderr "modosnap: error: no usable 'pre-upgrade' snapshot of '$I': the newest, $ID, was not verified (run 'modosnap verify $ID')"
+mv "$T/verified.bak" "$A.verified"
+META=$(find "$T/site/srv/modoboa/env" -path '*modoboa-2.3.2.dist-info/METADATA')
+sed -i 's/^Version: 2.3.2$/Version: 2.4.0/' "$META"
+run_ms guard --instance "$I" --dest "$D"
+expect_rc 1
+expect_stderr "modosnap: error: no usable 'pre-upgrade' snapshot of '$I': the newest, $ID, was taken at Modoboa 2.3.2, 2.4.0 is installed"
+sed -i 's/^Version: 2.4.0$/Version: 2.3.2/' "$META"
+run_ms guard --instance "$I" --dest "$D" --max-age soon
+expect_rc 2
+expect_stderr "modosnap: error: invalid --max-age 'soon' (e.g. 90m, 2h, 1d); try 'modosnap help guard'"
+
+case_begin nightly
+run_ms -q "${C[@]}" --nightly
+expect_rc 0
+check "silent on success with -q" test ! -s "$T/out"
+expect_stderr_empty
+run_ms "${C[@]}" --nightly
+expect_rc 0
+check "one line otherwise" test "$(wc -l <"$T/out")" = 1
+check "the line says what and where" grep -qE '^snapshot [0-9T]+Z-[0-9a-f]{8}: [0-9]+ entries, .* in, .* out, [0-9.]+ s: /.*\.tar\.zst$' "$T/out"
+check "tagged nightly" bash -c "tar --zstd -xOf \"\$(sed 's/.*: //' '$T/out')\" modosnap.json | jq -e '.tags == [\"nightly\"]' >/dev/null"
+run_ms -q "${C[@]}" --json
+expect_rc 0
+check "--json for monitoring" bash -c "jq -e '.exit_status == 0 and (.snapshot_id | length) > 0 and .verified == false and .components == [\"instance\", \"postfix\"]' '$T/out' >/dev/null"
+
+case_begin nightly_prunes
+printf '[retention]\nkeep_last = 2\n' >"$T/keep2.conf"
+for _ in 1 2 3; do
+	run_ms -q -c "$T/keep2.conf" create --no-db --instance "$I" --postfix-dir "$PF" --dest "$T/nightly" --nightly
+	expect_rc 0
+done
+check "create --nightly pruned with the config's [retention]" test "$(archives "$T/nightly")" = 2
+check "quiet even when pruning" test ! -s "$T/out"
+
+case_begin hooks
+cat >"$T/hooks.conf" <<EOF
+[hooks]
+before = echo "before \$MODOSNAP_HOOK \$MODOSNAP_DEST" >>$T/hooks.log
+pause = echo "pause" >>$T/hooks.log
+resume = echo "resume \$MODOSNAP_SNAPSHOT_ID" >>$T/hooks.log
+after = echo "after \$MODOSNAP_EXIT_STATUS \$MODOSNAP_SNAPSHOT_PATH" >>$T/hooks.log
+on_error = echo "on_error \$MODOSNAP_EXIT_STATUS" >>$T/hooks.log
+EOF
+run_ms -c "$T/hooks.conf" "${C[@]}"
+expect_rc 0
+A=$(tail -n 1 "$T/out")
+NEWID=$(tar --zstd -xOf "$A" modosnap.json | jq -r .snapshot_id)
+check "hooks ran in order with their environment" test "$(cat "$T/hooks.log")" = "before before $D
+pause
+resume $NEWID
+after 0 $A"
+expect_stdout_has "paused      "
+cat >"$T/failing.conf" <<EOF
+[hooks]
+before = echo ran >>$T/failing.log; exit 3
+on_error = echo "on_error \$MODOSNAP_EXIT_STATUS" >>$T/failing.log
+EOF
+n=$(archives "$D")
+run_ms -c "$T/failing.conf" "${C[@]}"
+expect_rc 1
+expect_stderr "modosnap: error: hook 'before' failed (exit 3): echo ran >>$T/failing.log; exit 3
+modosnap: error: the 'before' hook failed: no snapshot taken"
+check "a failing before hook wrote nothing" test "$(archives "$D")" = "$n"
+check "no partial file" test -z "$(find "$D" -name '*.partial')"
+check "on_error ran with the exit status" test "$(cat "$T/failing.log")" = "ran
+on_error 1"
+printf '[hooks]\npause = true\nresume = exit 1\n' >"$T/resume.conf"
+run_ms -c "$T/resume.conf" "${C[@]}"
+expect_rc 1
+expect_stderr "modosnap: error: hook 'resume' failed (exit 1): exit 1
+modosnap: error: the services paused by the 'pause' hook may still be stopped"
+
+case_begin lock
+printf '[hooks]\nbefore = sleep 4\n' >"$T/slow.conf"
+"$MODOSNAP" -c "$T/slow.conf" "${C[@]}" >"$T/first.out" 2>"$T/first.err" &
+first=$!
+sleep 1
+run_ms "${C[@]}"
+expect_rc 4
+expect_stderr "modosnap: error: another modosnap run holds the lock on '$D' (pid $first: modosnap -c $T/slow.conf create --no-db --instance $I --postfix-dir $PF --dest $D)"
+run_ms "${C[@]}" --wait 30
+expect_rc 0
+wait "$first"
+check "the first run completed" test $? = 0
+run_ms "${C[@]}" --wait 1x
+expect_rc 2
+printf '[hooks]\nbefore = sleep 30\n' >"$T/stuck.conf"
+"$MODOSNAP" -c "$T/stuck.conf" "${C[@]}" >/dev/null 2>&1 &
+stuck=$!
+sleep 1
+run_ms "${C[@]}" --wait 1
+expect_rc 4
+check "the wait is reported" grep -q "^modosnap: error: another modosnap run still holds the lock on '$D' (pid $stuck: .*) after waiting 1 s$" "$T/err"
+kill -9 "$stuck"
+wait "$stuck" 2>/dev/null
+run_ms "${C[@]}"
+expect_rc 0
+
+case_begin free_space
+n=$(archives "$D")
+MODOSNAP_TEST_FREE_BYTES=1048576 run_ms "${C[@]}"
+expect_rc 1
+check "the refusal says what is needed and what is free" \
+	grep -q "^modosnap: error: not enough space in '$D': the snapshot needs about .* and .* must stay free (min_free), but only 1.0 MiB is free$" "$T/err"
+check "nothing was written" test "$(archives "$D")" = "$n"
+printf '[modosnap]\nmin_free = 0\n' >"$T/nofloor.conf"
+MODOSNAP_TEST_FREE_BYTES=$((512 * 1024 * 1024)) run_ms -c "$T/nofloor.conf" "${C[@]}"
+expect_rc 0
+
+finish
