@@ -17,6 +17,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,14 +288,28 @@ static int take(struct ms_cli *cli, const struct ms_instance *inst, const struct
 {
 	struct ms_hook_env env = { "pause", o->dest, NULL, NULL, -1 };
 	struct timespec t;
+	sigset_t block, old;
+	bool blocked = false;
 	int ret;
 
 	*paused = -1;
+	/* While services are paused, an interrupt must not end the run before
+	 * the resume hook: SIGINT/SIGTERM/SIGHUP wait until after it (and then
+	 * end the run as usual, removing the partial file). */
+	if (cli->config->hook_pause || cli->config->hook_resume) {
+		sigemptyset(&block);
+		sigaddset(&block, SIGINT);
+		sigaddset(&block, SIGTERM);
+		sigaddset(&block, SIGHUP);
+		sigprocmask(SIG_BLOCK, &block, &old);
+		blocked = true;
+	}
 	if (cli->config->hook_pause) {
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if (ms_hook_run(cli->config->hook_pause, &env) < 0) {
 			env.event = "resume";
 			ms_hook_run(cli->config->hook_resume, &env);
+			sigprocmask(SIG_SETMASK, &old, NULL);
 			return -1;
 		}
 	}
@@ -308,6 +323,8 @@ static int take(struct ms_cli *cli, const struct ms_instance *inst, const struct
 		if (cli->config->hook_pause)
 			*paused = seconds_since(&t);
 	}
+	if (blocked)
+		sigprocmask(SIG_SETMASK, &old, NULL);
 	return ret;
 }
 
@@ -350,6 +367,8 @@ static void *progress_main(void *arg)
 
 static void progress_start(struct progress *pg, const struct create_args *a, long long total)
 {
+	sigset_t all, old;
+
 	memset(pg, 0, sizeof(*pg));
 	if (a->json || ms_log_get_level() < MS_LOG_INFO || !isatty(STDERR_FILENO))
 		return;
@@ -357,7 +376,12 @@ static void progress_start(struct progress *pg, const struct create_args *a, lon
 	pg->base = ms_archive_progress();
 	clock_gettime(CLOCK_MONOTONIC, &pg->t0);
 	atomic_init(&pg->stop, false);
+	/* signals are for the main thread (partial-file clean-up, the pause
+	 * window): the drawing thread blocks them all */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	pg->running = pthread_create(&pg->thread, NULL, progress_main, pg) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 static void progress_stop(struct progress *pg)

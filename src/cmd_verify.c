@@ -307,6 +307,8 @@ static void print_show_text(const char *path, const struct ms_verify_result *vr)
 	for (size_t i = 0; i < h->tags.n; i++)
 		printf("%s%s", i ? ", " : "", P(&pool, h->tags.v[i]));
 	printf("\nnote         %s\n", P(&pool, h->note ? h->note : ""));
+	if (h->upgrade_to)
+		printf("upgrade to   %s\n", P(&pool, h->upgrade_to));
 	printf("entries      %zu in the manifest (%llu files, %llu bytes; %llu changed while read; %zu skipped)\n",
 	       vr->manifest.n_entries, files, bytes, changed, vr->manifest.n_skipped);
 	for (size_t i = 0; i < vr->manifest.n_entries; i++)

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,8 @@ int ms_hook_run(const char *cmd, const struct ms_hook_env *env)
 {
 	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, dfl;
 	char **envp;
 	pid_t pid;
 	int st, rc, ret = -1;
@@ -54,9 +57,22 @@ int ms_hook_run(const char *cmd, const struct ms_hook_env *env)
 	envp = hook_environ(env);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	/* the hook starts with no signal blocked and default dispositions,
+	 * whatever create holds blocked around the pause window */
+	posix_spawnattr_init(&attr);
+	sigemptyset(&none);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGINT);
+	sigaddset(&dfl, SIGTERM);
+	sigaddset(&dfl, SIGHUP);
+	sigaddset(&dfl, SIGPIPE);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &dfl);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 	fflush(NULL);
-	rc = posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, envp);
+	rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
 	if (rc != 0) {
 		ms_log_error("hook '%s' could not start: %s", env->event, strerror(rc));
 		goto out;

@@ -119,6 +119,19 @@ expect_rc 1
 expect_stderr "modosnap: error: hook 'resume' failed (exit 1): exit 1
 modosnap: error: the services paused by the 'pause' hook may still be stopped"
 
+case_begin interrupt_while_paused
+printf '[hooks]\npause = echo pause >>%s/int.log; sleep 2\nresume = echo resume >>%s/int.log\n' "$T" "$T" >"$T/int.conf"
+"$MODOSNAP" -c "$T/int.conf" "${C[@]}" >/dev/null 2>&1 &
+pid=$!
+sleep 1
+kill -TERM "$pid" # (background jobs of a script ignore SIGINT)
+wait "$pid"
+rc=$?
+check "the interrupt still ends the run (signal exit)" test "$rc" -gt 128
+check "the services were resumed before it ended" test "$(cat "$T/int.log")" = "pause
+resume"
+check "no partial file left" test -z "$(find "$D" -name '*.partial')"
+
 case_begin lock
 printf '[hooks]\nbefore = sleep 4\n' >"$T/slow.conf"
 "$MODOSNAP" -c "$T/slow.conf" "${C[@]}" >"$T/first.out" 2>"$T/first.err" &
