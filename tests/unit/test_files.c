@@ -1,0 +1,229 @@
+/*
+ * Unit tests for restore/files.c and restore/plan.c on the file level:
+ * ms_files_check_manifest refuses each kind of hostile member (table
+ * driven, exact messages) and accepts what create writes; staging a small
+ * archive, swapping it over an existing tree and checking the live result;
+ * the plan's counts before and after.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "files.h"
+#include "hash.h"
+#include "manifest.h"
+#include "plan.h"
+#include "snaparchive.h"
+#include "testutil.h"
+#include "util.h"
+
+#define EMPTY_SHA "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+static char dir[] = "/tmp/test_files.XXXXXX";
+
+/* One member: "d:PATH", "f:PATH", "l:PATH>TARGET" (symlink), "h:PATH>TARGET". */
+static void add(struct ms_manifest *m, const char *spec)
+{
+	struct ms_entry e;
+	char *path = ms_xstrdup(spec + 2), *gt = strchr(path, '>');
+
+	memset(&e, 0, sizeof(e));
+	if (gt)
+		*gt = '\0';
+	e.path = path;
+	e.type = spec[0] == 'd' ? MS_ENTRY_DIR : spec[0] == 'f' ? MS_ENTRY_FILE
+		 : spec[0] == 'l' ? MS_ENTRY_SYMLINK : MS_ENTRY_HARDLINK;
+	e.mode = spec[0] == 'd' ? 0755 : 0644;
+	e.link = gt ? gt + 1 : NULL;
+	ms_manifest_add(m, &e, EMPTY_SHA, 0);
+	free(path);
+}
+
+struct check_case {
+	const char *name;
+	const char *members[8];
+	const char *error; /* NULL: accepted */
+};
+
+static const struct check_case cases[] = {
+	{ "what create writes", { "f:modosnap.json", "d:files/instance", "d:files/instance/a", "f:files/instance/a/x",
+				  "h:files/instance/y>files/instance/a/x", "l:files/instance/l>/etc", "f:files/postfix/main.cf",
+				  "f:db/default/schema-pre.sql" }, NULL },
+	{ "dot-dot", { "d:files/instance", "f:files/instance/../../etc/passwd" },
+	  "modosnap: error: refusing member 'files/instance/../../etc/passwd': '..' component\n" },
+	{ "absolute", { "f:/etc/passwd" }, "modosnap: error: refusing member '/etc/passwd': absolute path\n" },
+	{ "dot", { "d:files/instance", "f:files/instance/./x" },
+	  "modosnap: error: refusing member 'files/instance/./x': '.' component\n" },
+	{ "through a symlink", { "d:files/instance", "l:files/instance/l>/etc", "f:files/instance/l/passwd" },
+	  "modosnap: error: refusing member 'files/instance/l/passwd': its parent is a symlink (writing through "
+	  "symlinks is refused)\n" },
+	{ "parent listed later", { "d:files/instance", "f:files/instance/a/x", "d:files/instance/a" },
+	  "modosnap: error: refusing member 'files/instance/a/x': its parent directory is not a member before it\n" },
+	{ "hardlink across components", { "f:files/postfix/main.cf", "d:files/instance",
+					  "h:files/instance/h>files/postfix/main.cf" },
+	  "modosnap: error: refusing member 'files/instance/h': hardlink to something other than an earlier file of "
+	  "its component\n" },
+	{ "hardlink to a directory", { "d:files/instance", "d:files/instance/a", "h:files/instance/h>files/instance/a" },
+	  "modosnap: error: refusing member 'files/instance/h': hardlink to something other than an earlier file of "
+	  "its component\n" },
+	{ "unknown place", { "f:etc/cron.d/evil" },
+	  "modosnap: error: refusing member 'etc/cron.d/evil': not a member modosnap writes\n" },
+	{ "unknown component", { "f:files/other/x" },
+	  "modosnap: error: refusing member 'files/other/x': not a member modosnap writes\n" },
+	{ "postfix subdirectory", { "f:files/postfix/sub/x" },
+	  "modosnap: error: refusing member 'files/postfix/sub/x': Postfix members are single files\n" },
+	{ "postfix symlink", { "l:files/postfix/main.cf>/etc/shadow" },
+	  "modosnap: error: refusing member 'files/postfix/main.cf': Postfix members are plain files\n" },
+	{ "instance root a file", { "f:files/instance" },
+	  "modosnap: error: refusing member 'files/instance': the component root is not a directory\n" },
+	{ "control character", { "d:files/instance", "f:files/instance/a\nb" },
+	  "modosnap: error: refusing member 'files/instance/a\\x0ab': control character in path\n" },
+};
+
+static void test_check(void **state)
+{
+	const struct check_case *c = *state;
+	struct ms_manifest m;
+	char *err;
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	for (size_t i = 0; i < 8 && c->members[i]; i++)
+		add(&m, c->members[i]);
+	capture_start();
+	rc = ms_files_check_manifest(&m);
+	err = capture_end();
+	if (c->error) {
+		assert_int_equal(rc, -1);
+		assert_string_equal(err, c->error);
+	} else {
+		assert_int_equal(rc, 0);
+		assert_string_equal(err, "");
+	}
+	free(err);
+	ms_manifest_clear(&m);
+}
+
+/* --- staging, swapping, checking --------------------------------------- */
+
+static void put(struct ms_archive_writer *w, struct ms_manifest *m, enum ms_entry_type type, const char *path,
+		const char *data, const char *link, uint32_t mode)
+{
+	struct ms_entry e;
+	char sha[MS_HASH_HEX_MAX];
+
+	memset(&e, 0, sizeof(e));
+	e.path = (char *)path;
+	e.type = type;
+	e.size = data ? strlen(data) : 0;
+	e.mode = mode;
+	e.uid = (uint32_t)getuid();
+	e.gid = (uint32_t)getgid();
+	e.mtime_sec = 1700000000;
+	e.mtime_nsec = 123456789;
+	e.link = (char *)link;
+	assert_int_equal(ms_archive_write_buffer(w, &e, data ? data : "", e.size, sha), 0);
+	ms_manifest_add(m, &e, sha, 0);
+}
+
+static void test_stage_swap_check(void **state)
+{
+	char *arch = ms_path_join(dir, "a.tar.zst"), *target = ms_path_join(dir, "inst");
+	char *staging = ms_path_join(dir, ".inst.staging"), *live;
+	struct ms_files_stats st;
+	struct ms_tree_plan p;
+	struct ms_manifest m;
+	unsigned long n;
+	int fd = open(arch, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	struct ms_archive_writer *w = ms_archive_writer_open(fd, arch, NULL);
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	memset(&st, 0, sizeof(st));
+	put(w, &m, MS_ENTRY_DIR, "files/instance", NULL, NULL, 0750);
+	put(w, &m, MS_ENTRY_DIR, "files/instance/sub", NULL, NULL, 0700);
+	put(w, &m, MS_ENTRY_FILE, "files/instance/sub/settings.py", "SECRET_KEY = 'x'\n", NULL, 0640);
+	put(w, &m, MS_ENTRY_HARDLINK, "files/instance/hard", NULL, "files/instance/sub/settings.py", 0640);
+	put(w, &m, MS_ENTRY_SYMLINK, "files/instance/link", NULL, "sub/settings.py", 0777);
+	assert_int_equal(ms_archive_writer_close(w, NULL), 0);
+	ms_archive_writer_free(w);
+	close(fd);
+
+	/* a live tree with an extra file and a changed one */
+	assert_int_equal(mkdir(target, 0755), 0);
+	live = ms_path_join(target, "extra");
+	assert_int_equal(close(open(live, O_WRONLY | O_CREAT, 0600)), 0);
+	free(live);
+	assert_int_equal(ms_plan_tree(&m, "files/instance", target, false, &p), 0);
+	assert_int_equal(p.added, 4);
+	assert_int_equal(p.removed, 1);
+	assert_int_equal(p.replaced, 1); /* the root's mode */
+	assert_string_equal(p.removed_v.v[0], "extra");
+	ms_tree_plan_clear(&p);
+
+	assert_int_equal(ms_files_stage(arch, &m, "files/instance", staging, &st), 0);
+	assert_int_equal(st.files, 1);
+	assert_int_equal(st.dirs, 2);
+	assert_int_equal(st.hardlinks, 1);
+	assert_int_equal(st.symlinks, 1);
+	assert_int_equal(ms_files_swap(staging, target, ms_manifest_find(&m, "files/instance")), 0);
+	assert_int_equal(access(staging, F_OK), -1); /* the old tree is gone */
+	assert_int_equal(ms_files_check_live(&m, "files/instance", target, false, &n), 0);
+	assert_int_equal(n, 5);
+	assert_int_equal(ms_plan_tree(&m, "files/instance", target, false, &p), 0);
+	assert_int_equal(p.unchanged, 4);
+	assert_int_equal(p.added + p.replaced + p.removed, 0);
+	ms_tree_plan_clear(&p);
+
+	/* a changed file is found by the check, naming it */
+	live = ms_path_join(target, "sub/settings.py");
+	assert_int_equal(chmod(live, 0600), 0);
+	{
+		char *err, *expect = ms_xasprintf("modosnap: error: '%s': mode differs from the snapshot\n", live);
+
+		capture_start();
+		assert_int_equal(ms_files_check_live(&m, "files/instance", target, false, &n), -1);
+		err = capture_end();
+		assert_string_equal(err, expect);
+		free(err);
+		free(expect);
+	}
+	free(live);
+	ms_manifest_clear(&m);
+	free(arch);
+	free(target);
+	free(staging);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	test_rmtree(dir);
+	return 0;
+}
+
+int main(void)
+{
+	static struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0]) + 1];
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++, n++)
+		tests[n] = (struct CMUnitTest){ cases[i].name, test_check, NULL, NULL, (void *)&cases[i] };
+	tests[n++] = (struct CMUnitTest){ "stage, swap, check", test_stage_swap_check, NULL, NULL, NULL };
+	return _cmocka_run_group_tests("files", tests, n, setup, teardown);
+}
