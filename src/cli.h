@@ -67,7 +67,8 @@ int ms_cli_verify_deep(struct ms_cli *cli, const struct ms_instance_opts *inst, 
 		       const struct ms_manifest *m);
 
 /* prune with the config's [retention] rules, for create --nightly; the
- * caller holds dest's lock. Nothing is done without a rule. An exit code. */
+ * caller holds dest's lock. MS_EXIT_USAGE (nothing done) without a rule,
+ * MS_EXIT_FAILURE when a snapshot could not be removed, else MS_EXIT_OK. */
 int ms_cli_prune_with_config(struct ms_cli *cli, const char *dest);
 
 /* Commands. */

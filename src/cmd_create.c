@@ -41,6 +41,7 @@ struct create_args {
 	bool nightly;     /* tag nightly, one-line summary, prune afterwards */
 	bool json;
 	unsigned wait;    /* --wait SECONDS for the destination's lock */
+	bool verified;    /* out: the new archive passed verification */
 };
 
 static bool valid_tag(const char *t)
@@ -200,7 +201,7 @@ static int dest_outside_sources(const char *dest, const struct ms_instance *inst
 /* Reads the new archive back (and with `deep`, loads its database dumps
  * into scratch databases); only a fully verified archive gets its
  * verification record. An exit code. */
-static int verify_new(struct ms_cli *cli, const struct create_args *a, const char *path)
+static int verify_new(struct ms_cli *cli, struct create_args *a, const char *path)
 {
 	struct ms_verify_result vr;
 	enum ms_verify_status st = ms_verify_archive(path, &vr);
@@ -212,6 +213,7 @@ static int verify_new(struct ms_cli *cli, const struct create_args *a, const cha
 		ret = ms_cli_verify_deep(cli, &a->inst, path, &vr.manifest);
 	ms_verify_result_clear(&vr);
 	if (ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS) {
+		a->verified = true;
 		if (ms_dest_mark_verified(path) < 0)
 			ms_log_warn("'%s' verified, but the verification record could not be written", path);
 		return MS_EXIT_OK;
@@ -247,7 +249,7 @@ static void print_json(const struct create_args *a, const struct ms_create_resul
 	json_object_set_new(o, "changed_files", json_integer((json_int_t)r->capture.changed));
 	json_object_set_new(o, "seconds", json_real(secs));
 	json_object_set_new(o, "paused_seconds", paused >= 0 ? json_real(paused) : json_null());
-	json_object_set_new(o, "verified", json_boolean(a->verify && (code == MS_EXIT_OK || code == MS_EXIT_WARNINGS)));
+	json_object_set_new(o, "verified", json_boolean(a->verified));
 	json_object_set_new(o, "warnings", json_integer((json_int_t)ms_log_warning_count()));
 	json_object_set_new(o, "exit_status", json_integer(code));
 	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -270,62 +272,16 @@ static void report(const struct create_args *a, const struct ms_create_result *r
 		format_bytes(r->archive.bytes_in, in, sizeof(in));
 		format_bytes(r->archive.bytes_out, out, sizeof(out));
 		printf("snapshot %s: %llu entries, %s in, %s out, %.1f s%s: %s\n", r->snapshot_id,
-		       (unsigned long long)r->archive.entries, in, out, secs, a->verify ? ", verified" : "", r->path);
+		       (unsigned long long)r->archive.entries, in, out, secs, a->verified ? ", verified" : "", r->path);
 		return;
 	}
 	print_summary(r, secs);
 	if (paused >= 0)
 		printf("paused      %.1f s (hooks pause/resume)\n", paused);
-	if (a->verify && code == MS_EXIT_OK)
+	if (a->verified)
 		printf("verified    yes%s\n", a->deep ? " (databases loaded and compared)" : "");
+	(void)code;
 	printf("%s\n", r->path);
-}
-
-/* The snapshot itself, between the pause and resume hooks; *paused gets
- * the seconds the services were paused (-1 without hooks). */
-static int take(struct ms_cli *cli, const struct ms_instance *inst, const struct ms_create_opts *o,
-		struct ms_create_result *r, double *paused)
-{
-	struct ms_hook_env env = { "pause", o->dest, NULL, NULL, -1 };
-	struct timespec t;
-	sigset_t block, old;
-	bool blocked = false;
-	int ret;
-
-	*paused = -1;
-	/* While services are paused, an interrupt must not end the run before
-	 * the resume hook: SIGINT/SIGTERM/SIGHUP wait until after it (and then
-	 * end the run as usual, removing the partial file). */
-	if (cli->config->hook_pause || cli->config->hook_resume) {
-		sigemptyset(&block);
-		sigaddset(&block, SIGINT);
-		sigaddset(&block, SIGTERM);
-		sigaddset(&block, SIGHUP);
-		sigprocmask(SIG_BLOCK, &block, &old);
-		blocked = true;
-	}
-	if (cli->config->hook_pause) {
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		if (ms_hook_run(cli->config->hook_pause, &env) < 0) {
-			env.event = "resume";
-			ms_hook_run(cli->config->hook_resume, &env);
-			sigprocmask(SIG_SETMASK, &old, NULL);
-			return -1;
-		}
-	}
-	ret = ms_snapshot_create(inst, o, r);
-	if (cli->config->hook_pause || cli->config->hook_resume) {
-		env.event = "resume";
-		env.snapshot_id = r->snapshot_id;
-		env.path = r->path;
-		if (ms_hook_run(cli->config->hook_resume, &env) < 0)
-			ret = ms_log_error("the services paused by the 'pause' hook may still be stopped");
-		if (cli->config->hook_pause)
-			*paused = seconds_since(&t);
-	}
-	if (blocked)
-		sigprocmask(SIG_SETMASK, &old, NULL);
-	return ret;
 }
 
 /* --- progress on a terminal ------------------------------------------------ */
@@ -382,6 +338,7 @@ static void progress_start(struct progress *pg, const struct create_args *a, lon
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	pg->running = pthread_create(&pg->thread, NULL, progress_main, pg) == 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	ms_log_status_line(pg->running);
 }
 
 static void progress_stop(struct progress *pg)
@@ -391,6 +348,57 @@ static void progress_stop(struct progress *pg)
 	atomic_store(&pg->stop, true);
 	pthread_join(pg->thread, NULL);
 	pg->running = false;
+	ms_log_status_line(0);
+}
+
+/* The snapshot itself, between the pause and resume hooks; *paused gets
+ * the seconds the services were paused (-1 without hooks). */
+static int take(struct ms_cli *cli, const struct create_args *a, const struct ms_instance *inst,
+		const struct ms_create_opts *o, long long content, struct ms_create_result *r, double *paused)
+{
+	struct progress pg;
+	struct ms_hook_env env = { "pause", o->dest, NULL, NULL, -1 };
+	struct timespec t;
+	sigset_t block, old;
+	bool blocked = false;
+	int ret;
+
+	*paused = -1;
+	/* While services are paused, an interrupt must not end the run before
+	 * the resume hook: SIGINT/SIGTERM/SIGHUP wait until after it (and then
+	 * end the run as usual, removing the partial file). */
+	if (cli->config->hook_pause || cli->config->hook_resume) {
+		sigemptyset(&block);
+		sigaddset(&block, SIGINT);
+		sigaddset(&block, SIGTERM);
+		sigaddset(&block, SIGHUP);
+		sigprocmask(SIG_BLOCK, &block, &old);
+		blocked = true;
+	}
+	if (cli->config->hook_pause) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (ms_hook_run(cli->config->hook_pause, &env) < 0) {
+			env.event = "resume";
+			ms_hook_run(cli->config->hook_resume, &env);
+			sigprocmask(SIG_SETMASK, &old, NULL);
+			return -1;
+		}
+	}
+	progress_start(&pg, a, content);
+	ret = ms_snapshot_create(inst, o, r);
+	progress_stop(&pg);
+	if (cli->config->hook_pause || cli->config->hook_resume) {
+		env.event = "resume";
+		env.snapshot_id = r->snapshot_id;
+		env.path = r->path;
+		if (ms_hook_run(cli->config->hook_resume, &env) < 0)
+			ret = ms_log_error("the services paused by the 'pause' hook may still be stopped");
+		if (cli->config->hook_pause)
+			*paused = seconds_since(&t);
+	}
+	if (blocked)
+		sigprocmask(SIG_SETMASK, &old, NULL);
+	return ret;
 }
 
 /* Will it fit? The instance and Postfix bytes plus the databases' sizes,
@@ -399,7 +407,7 @@ static void progress_stop(struct progress *pg)
 static int check_space(struct ms_cli *cli, const struct create_args *a, const struct ms_instance *inst,
 		       const struct ms_db_probe *probes, const char *dest, long long *content)
 {
-	long long files = ms_space_tree_bytes(inst->dir), dbs = 0, t;
+	long long files = ms_space_tree_bytes_excluding(inst->dir, &a->excludes), dbs = 0, t;
 	char buf[MS_SPACE_FMT_MAX];
 	long long est;
 
@@ -423,18 +431,17 @@ static int create_locked(struct ms_cli *cli, struct create_args *a, const struct
 {
 	struct ms_hook_env env = { "before", dest, NULL, NULL, -1 };
 	struct ms_create_opts o = { 0 };
-	struct progress pg;
 	long long content = 0;
 	int ret;
 
+	for (size_t i = 0; i < cli->config->exclude.n; i++)
+		ms_strv_push(&a->excludes, cli->config->exclude.v[i]);
 	if (ms_dest_clean_partials(dest) < 0 || check_space(cli, a, inst, probes, dest, &content) < 0)
 		return MS_EXIT_FAILURE;
 	if (ms_hook_run(cli->config->hook_before, &env) < 0) {
 		ms_log_error("the 'before' hook failed: no snapshot taken");
 		return MS_EXIT_FAILURE;
 	}
-	for (size_t i = 0; i < cli->config->exclude.n; i++)
-		ms_strv_push(&a->excludes, cli->config->exclude.v[i]);
 	o.dest = dest;
 	o.label = cli->config->label;
 	o.tags = &a->tags;
@@ -445,14 +452,31 @@ static int create_locked(struct ms_cli *cli, struct create_args *a, const struct
 	o.probes = probes;
 	o.dump_dbs = !a->no_db;
 	ms_snapshot_install_signal_cleanup();
-	progress_start(&pg, a, content);
-	ret = take(cli, inst, &o, r, paused);
-	progress_stop(&pg);
+	ret = take(cli, a, inst, &o, content, r, paused);
 	if (ret < 0)
 		return MS_EXIT_FAILURE;
+	if (ms_space_remember(dest, r->archive.bytes_in, r->archive.bytes_out) < 0)
+		ms_log_warn("the next size estimate will read this archive instead");
 	if (!a->verify)
 		return MS_EXIT_OK;
 	return verify_new(cli, a, r->path);
+}
+
+/* A pre-upgrade snapshot that is not verified must not pass for one
+ * (restore tag:pre-upgrade, guard, prune's protections): it is renamed
+ * out of the snapshot names, kept for inspection. */
+static void set_aside(struct ms_create_result *r)
+{
+	char *aside = ms_xasprintf("%s.unverified", r->path);
+
+	if (rename(r->path, aside) == 0) {
+		ms_log_error("it was renamed to '%s', which no selector, guard or prune sees", aside);
+		char *rec = ms_xasprintf("%s.verified", r->path);
+
+		unlink(rec); /* none should exist; never leave one for the old name */
+		free(rec);
+	}
+	free(aside);
 }
 
 static int run_create(struct ms_cli *cli, struct create_args *a)
@@ -488,12 +512,20 @@ static int run_create(struct ms_cli *cli, struct create_args *a)
 		goto out;
 	}
 	ret = create_locked(cli, a, inst, probes, dest, &r, &paused);
-	if (a->nightly && (ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS) && ms_cli_prune_with_config(cli, dest) != 0)
-		ms_log_warn("the snapshot was taken, but pruning '%s' failed", dest);
-	if (ret == MS_EXIT_VERIFY && a->pre_upgrade)
-		ms_log_error("the pre-upgrade snapshot '%s' did not verify: do not upgrade", r.path);
-	else if (ret != MS_EXIT_OK && a->pre_upgrade && r.path)
-		ms_log_error("the pre-upgrade snapshot '%s' could not be verified: do not upgrade", r.path);
+	if (a->pre_upgrade && r.path && !a->verified) {
+		ms_log_error("the pre-upgrade snapshot '%s' %s: do not upgrade", r.path,
+			     ret == MS_EXIT_VERIFY ? "did not verify" : "could not be verified");
+		set_aside(&r);
+	}
+	if (a->nightly && (ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS)) {
+		int pr = ms_cli_prune_with_config(cli, dest);
+
+		if (pr == MS_EXIT_USAGE)
+			ms_log_warn("create --nightly: no [retention] rule in the config: nothing pruned, so snapshots "
+				    "accumulate in '%s'", dest);
+		else if (pr != MS_EXIT_OK)
+			ret = ms_log_error("the snapshot was taken, but pruning '%s' failed", dest) ? MS_EXIT_FAILURE : 0;
+	}
 	if (ret == MS_EXIT_OK)
 		ret = ms_cli_exit_code(0);
 out:
@@ -503,7 +535,6 @@ out:
 		ms_db_probe_clear(&probes[i]);
 	free(probes);
 hooks:
-	report(a, &r, seconds_since(&t0), ret, paused);
 	env.event = ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS ? "after" : "on_error";
 	env.dest = dest;
 	env.snapshot_id = r.snapshot_id;
@@ -513,6 +544,7 @@ hooks:
 								      : cli->config->hook_on_error, &env) < 0 &&
 	    (ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS))
 		ret = MS_EXIT_FAILURE;
+	report(a, &r, seconds_since(&t0), ret, paused);
 	ms_create_result_clear(&r);
 	ms_instance_free(inst);
 	return ret;

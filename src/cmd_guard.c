@@ -47,6 +47,7 @@ static long parse_duration(const char *s)
 		if (s[len - 1] == units[i].unit) {
 			mult = units[i].secs;
 			len--;
+			break;
 		}
 	num = ms_xstrndup(s, len);
 	rc = ms_parse_ulong(num, 1, 100L * 365 * 86400 / (unsigned long)mult, &n);
@@ -133,13 +134,15 @@ static char *version_difference(const struct ms_versions *snap, const struct ms_
 
 /* Why the snapshot at `path` does not qualify (caller frees), or NULL. */
 static char *disqualify(const struct guard_args *a, const struct ms_header *h, const char *path,
-			const struct ms_versions *now, time_t t_now)
+			const struct ms_instance *inst, const struct ms_versions *now, time_t t_now)
 {
 	time_t created = parse_created(h->created);
 	char when[32], age[32], lim[32];
 
 	if (created == (time_t)-1)
 		return ms_xstrdup("has no readable creation time");
+	if (created > t_now + 300)
+		return ms_xasprintf("is dated in the future (%s): check the clocks", h->created);
 	if (t_now - created > a->max_age) {
 		format_age((long)(t_now - created), age, sizeof(age));
 		format_age(a->max_age, lim, sizeof(lim));
@@ -147,6 +150,14 @@ static char *disqualify(const struct guard_args *a, const struct ms_header *h, c
 	}
 	if (ms_dest_verified_at(path, when) != 1)
 		return ms_xasprintf("was not verified (run 'modosnap verify %s')", h->snapshot_id);
+	for (size_t i = 0; i < inst->n_dbs; i++) {
+		char *c = ms_xasprintf("db:%s", inst->dbs[i].alias);
+		bool has = ms_strv_contains(&h->components, c);
+
+		free(c);
+		if (!has)
+			return ms_xasprintf("holds no dump of database '%s'", inst->dbs[i].alias);
+	}
 	return version_difference(&h->versions, now);
 }
 
@@ -166,11 +177,15 @@ static int find_qualifying(const struct guard_args *a, const char *dest, const s
 	for (size_t i = 0; i < n && ret < 0; i++) {
 		struct ms_header h;
 		char *w;
+		int rc;
 
-		if (ms_read_header(items[i].path, &h) < 0)
+		ms_log_mute(1); /* an unreadable archive is simply not a candidate */
+		rc = ms_read_header(items[i].path, &h);
+		ms_log_mute(0);
+		if (rc < 0)
 			continue;
 		if (ms_strv_contains(&h.tags, a->tag) && h.instance && !strcmp(h.instance, inst->dir)) {
-			w = disqualify(a, &h, items[i].path, now, t_now);
+			w = disqualify(a, &h, items[i].path, inst, now, t_now);
 			if (!w) {
 				char age[32];
 

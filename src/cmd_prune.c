@@ -337,8 +337,9 @@ static int execute(const struct prune_args *a, const char *dest, struct prune_it
 }
 
 /* Lists, decides and executes; the caller holds the lock unless dry_run.
- * Returns an exit code. */
-static int prune_dest(const struct prune_args *a, const struct ms_retention_policy *p, const char *dest)
+ * Returns the number of snapshots that could not be removed, or -1 when
+ * the destination could not be listed (logged). */
+static int prune_count(const struct prune_args *a, const struct ms_retention_policy *p, const char *dest)
 {
 	struct ms_dest_item *list = NULL;
 	struct prune_item *items;
@@ -347,7 +348,7 @@ static int prune_dest(const struct prune_args *a, const struct ms_retention_poli
 	int failed;
 
 	if (ms_dest_list(dest, &list, &n) < 0)
-		return MS_EXIT_FAILURE;
+		return -1;
 	items = ms_xcalloc(n + 1, sizeof(*items));
 	snaps = ms_xcalloc(n + 1, sizeof(*snaps));
 	map = ms_xcalloc(n + 1, sizeof(*map));
@@ -368,7 +369,16 @@ static int prune_dest(const struct prune_args *a, const struct ms_retention_poli
 	free(map);
 	free(snap_of);
 	ms_dest_items_free(list, n);
-	return ms_cli_exit_code(failed);
+	return failed;
+}
+
+/* Lists, decides and executes; the caller holds the lock unless dry_run.
+ * Returns an exit code. */
+static int prune_dest(const struct prune_args *a, const struct ms_retention_policy *p, const char *dest)
+{
+	int failed = prune_count(a, p, dest);
+
+	return failed < 0 ? MS_EXIT_FAILURE : ms_cli_exit_code(failed);
 }
 
 int cmd_prune(struct ms_cli *cli, int argc, char **argv)
@@ -420,13 +430,13 @@ int ms_cli_prune_with_config(struct ms_cli *cli, const char *dest)
 
 	resolve_policy(&a, cli->config, &p);
 	if (!ms_retention_has_rule(&p))
-		return MS_EXIT_OK;
+		return MS_EXIT_USAGE;
 	if (clean_leftovers(dest) > 0)
 		return MS_EXIT_FAILURE;
 	/* create --nightly's output stays one line: the plan is not printed */
 	if (level > MS_LOG_WARN)
 		ms_log_set_level(MS_LOG_WARN);
-	ret = prune_dest(&a, &p, dest);
+	ret = prune_count(&a, &p, dest);
 	ms_log_set_level(level);
-	return ret;
+	return ret == 0 ? MS_EXIT_OK : MS_EXIT_FAILURE;
 }

@@ -109,7 +109,8 @@ int ms_dest_lock_wait(const char *dest, unsigned wait_seconds)
 		int err = errno;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (err == EWOULDBLOCK && now.tv_sec - start.tv_sec < (time_t)wait_seconds) {
+		if (err == EWOULDBLOCK && (double)(now.tv_sec - start.tv_sec) +
+						  (double)(now.tv_nsec - start.tv_nsec) / 1e9 < (double)wait_seconds) {
 			nanosleep(&pause, NULL);
 			continue;
 		}

@@ -27,9 +27,14 @@ static char **hook_environ(const struct ms_hook_env *env)
 	while (environ[n])
 		n++;
 	out = ms_xcalloc(n + 6, sizeof(char *));
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		/* never a password: client libraries' variables stay with us */
+		if (!strncmp(environ[i], "PGPASSWORD=", 11) || !strncmp(environ[i], "PGPASSFILE=", 11) ||
+		    !strncmp(environ[i], "MYSQL_PWD=", 10))
+			continue;
 		if (strncmp(environ[i], "MODOSNAP_", 9) != 0 || !strncmp(environ[i], "MODOSNAP_CONFIG=", 16))
 			out[k++] = ms_xstrdup(environ[i]);
+	}
 	out[k++] = ms_xasprintf("MODOSNAP_HOOK=%s", env->event);
 	if (env->dest)
 		out[k++] = ms_xasprintf("MODOSNAP_DEST=%s", env->dest);
@@ -57,6 +62,9 @@ int ms_hook_run(const char *cmd, const struct ms_hook_env *env)
 	envp = hook_environ(env);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	/* stdout is the command's output (--json, the archive path): a hook's
+	 * chatter goes to stderr with the diagnostics */
+	posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
 	/* the hook starts with no signal blocked and default dispositions,
 	 * whatever create holds blocked around the pause window */
 	posix_spawnattr_init(&attr);

@@ -16,8 +16,9 @@ struct ms_hook_env {
 };
 
 /* Runs `cmd` (may be NULL: nothing to do, 0) with the caller's
- * environment plus env's variables, stdout and stderr inherited, stdin
- * from /dev/null. Returns 0 when it exits 0, else -1 after logging
+ * environment (minus PGPASSWORD, PGPASSFILE, MYSQL_PWD) plus env's
+ * variables, stdout and stderr both going to our stderr, stdin from
+ * /dev/null. Returns 0 when it exits 0, else -1 after logging
  * "hook 'EVENT' failed (exit N): CMD" (or the signal that killed it). */
 int ms_hook_run(const char *cmd, const struct ms_hook_env *env);
 

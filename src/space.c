@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <float.h>
@@ -31,6 +32,8 @@ struct inode_ref {
 };
 
 struct tree_walk {
+	const struct ms_strv *excludes; /* create's exclude patterns, may be NULL */
+	size_t root_len;          /* of the walked root's path, for relative names */
 	long long bytes;          /* files with one link */
 	struct inode_ref *multi;  /* files with several links */
 	size_t n_multi, alloc_multi;
@@ -53,6 +56,28 @@ static void add_file(struct tree_walk *w, const struct stat *st)
 }
 
 /* Walks the directory open on dfd (consumed); `path` is for messages. */
+/* The same rule as capture's excludes: a pattern without '/' matches any
+ * base name, one with '/' the path relative to the root. */
+static bool excluded(const struct tree_walk *w, const char *dir, const char *name)
+{
+	bool hit = false;
+	char *rel;
+
+	if (!w->excludes || w->excludes->n == 0)
+		return false;
+	rel = strlen(dir) > w->root_len ? ms_xasprintf("%s/%s", dir + w->root_len + 1, name) : ms_xstrdup(name);
+	for (size_t i = 0; i < w->excludes->n && !hit; i++) {
+		const char *pat = w->excludes->v[i];
+
+		if (!strchr(pat, '/'))
+			hit = fnmatch(pat, name, 0) == 0;
+		else
+			hit = fnmatch(pat[0] == '/' ? pat + 1 : pat, rel, FNM_PATHNAME) == 0;
+	}
+	free(rel);
+	return hit;
+}
+
 static void walk_dir(struct tree_walk *w, int dfd, const char *path)
 {
 	DIR *d = fdopendir(dfd);
@@ -69,6 +94,8 @@ static void walk_dir(struct tree_walk *w, int dfd, const char *path)
 		int fd;
 
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (excluded(w, path, de->d_name))
 			continue;
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			ms_log_debug("unable to stat '%s/%s': %s", path, de->d_name, strerror(errno));
@@ -104,12 +131,19 @@ static int cmp_inode(const void *a, const void *b)
 
 long long ms_space_tree_bytes(const char *dir)
 {
+	return ms_space_tree_bytes_excluding(dir, NULL);
+}
+
+long long ms_space_tree_bytes_excluding(const char *dir, const struct ms_strv *excludes)
+{
 	struct tree_walk w = { 0 };
 	long long total;
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0)
 		return ms_log_error("unable to open directory '%s': %s", dir, strerror(errno));
+	w.excludes = excludes;
+	w.root_len = strlen(dir);
 	walk_dir(&w, fd, dir);
 	total = w.bytes;
 	if (w.n_multi)
@@ -150,11 +184,47 @@ out:
 	return sum;
 }
 
+int ms_space_remember(const char *dest, unsigned long long content_bytes, unsigned long long archive_bytes)
+{
+	char *path = ms_path_join(dest, MS_SPACE_STATS_NAME), *tmp = ms_xasprintf("%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	int ret = 0;
+
+	if (!f || fprintf(f, "%llu %llu\n", content_bytes, archive_bytes) < 0 || fclose(f) != 0 ||
+	    rename(tmp, path) < 0) {
+		ret = ms_log_error("unable to write '%s': %s", path, strerror(errno));
+		unlink(tmp);
+	}
+	free(tmp);
+	free(path);
+	return ret;
+}
+
+/* The ratio create remembered, or a negative number. */
+static double remembered_ratio(const char *dest)
+{
+	char *path = ms_path_join(dest, MS_SPACE_STATS_NAME);
+	unsigned long long in = 0, out = 0;
+	FILE *f = fopen(path, "r");
+	double ratio = -1;
+
+	if (f && fscanf(f, "%llu %llu", &in, &out) == 2 && in >= RATIO_MIN_SAMPLE && out > 0)
+		ratio = (double)out / (double)in;
+	if (f)
+		fclose(f);
+	free(path);
+	return ratio;
+}
+
 double ms_space_ratio(const char *dest)
 {
 	struct ms_dest_item *items = NULL;
-	double ratio = MS_SPACE_DEFAULT_RATIO;
+	double ratio = remembered_ratio(dest);
 	size_t n = 0;
+
+	if (ratio > 0)
+		return ratio;
+	ratio = MS_SPACE_DEFAULT_RATIO;
 
 	ms_log_mute(1);
 	if (ms_dest_list(dest, &items, &n) < 0)

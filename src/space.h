@@ -26,8 +26,20 @@
  * entries that cannot be read are skipped (logged at debug level). Returns
  * the byte count, or -1 after logging when `dir` itself cannot be read. */
 long long ms_space_tree_bytes(const char *dir);
+/* The same, leaving out what create's exclude patterns leave out (a
+ * pattern without '/' matches any base name, one with '/' the path
+ * relative to dir); excludes may be NULL. */
+struct ms_strv;
+long long ms_space_tree_bytes_excluding(const char *dir, const struct ms_strv *excludes);
 
-/* The compression ratio learned from the newest readable snapshot in
+/* create remembers each snapshot's content and archive bytes in
+ * dest/.modosnap.ratio, so that the next estimate need not read an
+ * archive; 0 or -1 after logging. */
+#define MS_SPACE_STATS_NAME ".modosnap.ratio"
+int ms_space_remember(const char *dest, unsigned long long content_bytes, unsigned long long archive_bytes);
+
+/* The compression ratio create remembered (ms_space_remember), else the
+ * one learned from the newest readable snapshot in
  * `dest` (borrowed): archive file size / sum of its members' sizes. The
  * member sizes come from walking the archive's tar headers without reading
  * or hashing the data (the same sizes the manifest lists, but without the

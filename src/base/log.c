@@ -3,12 +3,19 @@
  */
 #include "log.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 static int current_level = MS_LOG_INFO;
 static unsigned warnings;
 static int muted;
+static _Atomic int status_line; /* a progress line is being drawn on stderr */
+
+void ms_log_status_line(int on)
+{
+	status_line = on;
+}
 
 void ms_log_mute(int on)
 {
@@ -33,6 +40,8 @@ static void vlog(const char *prefix, const char *fmt, va_list ap)
 {
 	if (muted)
 		return;
+	if (status_line)
+		fputs("\r\033[K", stderr); /* a message starts on a clean line */
 	fprintf(stderr, "modosnap: %s", prefix);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);

@@ -30,6 +30,9 @@ void ms_log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* While muted nothing is printed (warnings are not counted either): for a
  * second, diagnostic pass whose own errors would only repeat the first. */
 void ms_log_mute(int on);
+/* While on, every message first clears the terminal line, because a
+ * progress line without a newline is being drawn on stderr. */
+void ms_log_status_line(int on);
 
 /* Number of warnings logged so far: commands turn it into exit code 3. */
 unsigned ms_log_warning_count(void);

@@ -9,7 +9,11 @@
 . "$MS_SOURCE_DIR/tests/lib.sh"
 export MODOSNAP_CONFIG=
 
+# an instance without databases: the --no-db snapshots below are complete
+echo "DATABASES = {}" >"$T/databases.py"
 mk_min_instance "$T/site"
+rm "$T/databases.py"
+mk_min_instance "$T/dbsite" # this one has databases (unreachable ones)
 I=$T/site/srv/modoboa/instance
 PF=$T/site/etc/postfix
 D=$T/dest
@@ -54,20 +58,32 @@ run_ms guard --instance "$I" --dest "$D"
 expect_rc 1
 expect_stderr "modosnap: error: no usable 'pre-upgrade' snapshot of '$I': the newest, $ID, was taken at Modoboa 2.3.2, 2.4.0 is installed"
 sed -i 's/^Version: 2.4.0$/Version: 2.3.2/' "$META"
+run_ms create --no-db --instance "$T/dbsite/srv/modoboa/instance" --postfix-dir "$PF" --dest "$T/dbdest" --pre-upgrade
+expect_rc 0
+DBID=$(tar --zstd -xOf "$(tail -n 1 "$T/out")" modosnap.json | jq -r .snapshot_id)
+run_ms guard --instance "$T/dbsite/srv/modoboa/instance" --dest "$T/dbdest"
+expect_rc 1
+expect_stderr "modosnap: error: no usable 'pre-upgrade' snapshot of '$T/dbsite/srv/modoboa/instance': the newest, $DBID, holds no dump of database 'default'"
+run_ms guard --instance "$I" --dest "$D" --max-age 5ms
+expect_rc 2
 run_ms guard --instance "$I" --dest "$D" --max-age soon
 expect_rc 2
 expect_stderr "modosnap: error: invalid --max-age 'soon' (e.g. 90m, 2h, 1d); try 'modosnap help guard'"
 
 case_begin nightly
-run_ms -q "${C[@]}" --nightly
+printf '[retention]\nkeep_last = 100\n' >"$T/keep100.conf"
+run_ms -q -c "$T/keep100.conf" "${C[@]}" --nightly
 expect_rc 0
 check "silent on success with -q" test ! -s "$T/out"
 expect_stderr_empty
-run_ms "${C[@]}" --nightly
+run_ms -c "$T/keep100.conf" "${C[@]}" --nightly
 expect_rc 0
 check "one line otherwise" test "$(wc -l <"$T/out")" = 1
 check "the line says what and where" grep -qE '^snapshot [0-9T]+Z-[0-9a-f]{8}: [0-9]+ entries, .* in, .* out, [0-9.]+ s: /.*\.tar\.zst$' "$T/out"
 check "tagged nightly" bash -c "tar --zstd -xOf \"\$(sed 's/.*: //' '$T/out')\" modosnap.json | jq -e '.tags == [\"nightly\"]' >/dev/null"
+run_ms "${C[@]}" --nightly
+expect_rc 3
+expect_stderr "modosnap: warning: create --nightly: no [retention] rule in the config: nothing pruned, so snapshots accumulate in '$D'"
 run_ms -q "${C[@]}" --json
 expect_rc 0
 check "--json for monitoring" bash -c "jq -e '.exit_status == 0 and (.snapshot_id | length) > 0 and .verified == false and .components == [\"instance\", \"postfix\"]' '$T/out' >/dev/null"
@@ -131,6 +147,18 @@ check "the interrupt still ends the run (signal exit)" test "$rc" -gt 128
 check "the services were resumed before it ended" test "$(cat "$T/int.log")" = "pause
 resume"
 check "no partial file left" test -z "$(find "$D" -name '*.partial')"
+
+case_begin hook_output_stays_off_stdout
+printf '[hooks]\nbefore = echo chatty before\nafter = echo chatty after\n' >"$T/chatty.conf"
+run_ms -c "$T/chatty.conf" "${C[@]}" --json
+expect_rc 0
+check "--json output is still one JSON document" jq -e '.exit_status == 0' "$T/out"
+check "the hooks' output went to stderr" test "$(cat "$T/err")" = "chatty before
+chatty after"
+printf '[hooks]\nafter = exit 2\n' >"$T/after-fails.conf"
+run_ms -c "$T/after-fails.conf" "${C[@]}" --json
+expect_rc 1
+check "--json reports the final exit status" jq -e '.exit_status == 1' "$T/out"
 
 case_begin lock
 printf '[hooks]\nbefore = sleep 4\n' >"$T/slow.conf"
