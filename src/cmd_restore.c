@@ -448,6 +448,7 @@ static int safety_snapshot(struct restore_run *r, const char *dest)
 	struct ms_create_opts o = { 0 };
 	struct ms_create_result res = { 0 };
 	struct ms_instance *inst = r->live ? r->live : r->dbs_from;
+	struct ms_db_probe *probes;
 	int ret;
 
 	if (r->a->no_safety || r->a->dry_run)
@@ -462,7 +463,14 @@ static int safety_snapshot(struct restore_run *r, const char *dest)
 		return ms_log_error("no safety snapshot possible: the live installation cannot be read (use "
 				    "--no-safety-snapshot to restore anyway)");
 	}
+	/* the versions it was taken at, databases included, as create does */
+	probes = ms_xcalloc(inst->n_dbs + 1, sizeof(*probes));
+	ms_log_mute(1);
+	for (size_t i = 0; i < inst->n_dbs; i++)
+		ms_db_probe(&inst->dbs[i], &probes[i]);
+	ms_log_mute(0);
 	ms_strv_push(&tags, "safety");
+	o.probes = probes;
 	o.dest = dest;
 	o.label = r->cli->config->label;
 	o.tags = &tags;
@@ -481,6 +489,9 @@ static int safety_snapshot(struct restore_run *r, const char *dest)
 	ms_create_result_clear(&res);
 	ms_strv_clear(&only);
 	ms_strv_clear(&tags);
+	for (size_t i = 0; i < inst->n_dbs; i++)
+		ms_db_probe_clear(&probes[i]);
+	free(probes);
 	return ret;
 }
 
