@@ -144,7 +144,8 @@ static void diff_versions(const struct ms_versions *a, const struct ms_versions 
 	for (size_t i = 0; i < b->n_dbs; i++)
 		if (b->dbs[i].alias && !find_dbver(a, b->dbs[i].alias))
 			diff_dbver(b->dbs[i].alias, NULL, &b->dbs[i], d);
-	qsort(d->dbvers, d->n_dbvers, sizeof(*d->dbvers), cmp_dbver);
+	if (d->n_dbvers > 1) /* the array is NULL while empty */
+		qsort(d->dbvers, d->n_dbvers, sizeof(*d->dbvers), cmp_dbver);
 }
 
 /* --- files ------------------------------------------------------------------ */
@@ -368,7 +369,8 @@ static void diff_databases(const struct ms_manifest *ma, const struct ms_manifes
 				diff_db(&ma->dbs[i], &mb->dbs[k], d);
 				break;
 			}
-	qsort(d->dbs, d->n_dbs, sizeof(*d->dbs), cmp_db);
+	if (d->n_dbs > 1) /* the array is NULL while empty */
+		qsort(d->dbs, d->n_dbs, sizeof(*d->dbs), cmp_db);
 }
 
 /* --- public ---------------------------------------------------------------------- */

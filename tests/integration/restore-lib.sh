@@ -61,3 +61,11 @@ kill_at() {
 	wait "$pid" 2>/dev/null
 }
 
+
+# same_state A B : the two state files are identical; otherwise the first
+# differing lines are printed (for the log) and it fails.
+same_state() {
+	cmp -s "$1" "$2" && return 0
+	diff "$1" "$2" | head -n 20 | sed 's/^/    # /'
+	return 1
+}

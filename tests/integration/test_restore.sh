@@ -90,7 +90,7 @@ run_engine() {
 	expect_stdout_has "      replace instance/settings.py"
 	expect_stdout_has "      remove  added-by-upgrade.txt"
 	state >"$T/after-dry.state"
-	check "--dry-run changed nothing" cmp -s "$T/bad.state" "$T/after-dry.state"
+	check "--dry-run changed nothing" same_state "$T/bad.state" "$T/after-dry.state"
 	check "--dry-run wrote no safety snapshot" test "$(ls "$dest" | grep -c '\.tar\.zst$')" = 1
 
 	case_begin "$ENGINE: no terminal"
@@ -98,7 +98,7 @@ run_engine() {
 	expect_rc 1
 	expect_stderr "modosnap: error: refusing to restore without confirmation: no terminal to ask on (use --yes)"
 	state >"$T/after-refusal.state"
-	check "a refused restore changed nothing" cmp -s "$T/bad.state" "$T/after-refusal.state"
+	check "a refused restore changed nothing" same_state "$T/bad.state" "$T/after-refusal.state"
 
 	case_begin "$ENGINE: restore"
 	run_ms -c "$conf" restore "$A" --dest "$dest" --yes
@@ -109,11 +109,11 @@ run_engine() {
 	expect_stdout_has "  ok: db:amavis: "
 	expect_no_secret "$MS_FX_DEFAULT_PASSWORD" "default password"
 	state >"$T/restored.state"
-	check "files and databases equal the snapshot (find, sha256sum, dumps)" cmp "$T/good.state" "$T/restored.state"
+	check "files and databases equal the snapshot (find, sha256sum, dumps)" same_state "$T/good.state" "$T/restored.state"
 	if [ "$ENGINE" = pg ]; then
 		expect_stdout_has "  1 entries owned by a user or group name this machine lacks: restored by id"
 		getfattr -R -d -m - --absolute-names "$MS_FX_INSTANCE" 2>/dev/null | LC_ALL=C sort >"$T/restored.xattrs"
-		check "xattrs and ACLs restored" cmp "$T/good.xattrs" "$T/restored.xattrs"
+		check "xattrs and ACLs restored" same_state "$T/good.xattrs" "$T/restored.xattrs"
 		check "the ACL is there" bash -c "getfacl -c '$MS_FX_INSTANCE/manage.py' 2>/dev/null | grep -q '^user:nobody:r--'"
 		check "the nameless owner is restored by id" test "$(stat -c %u:%g "$MS_FX_INSTANCE/numeric-owner")" = 4242:4243
 	fi
@@ -128,7 +128,7 @@ run_engine() {
 	run_ms -c "$conf" restore "$S" --dest "$dest" --yes --no-safety-snapshot
 	expect_rc 0
 	state >"$T/undone.state"
-	check "restoring the safety snapshot brings the bad state back" cmp -s "$T/bad.state" "$T/undone.state"
+	check "restoring the safety snapshot brings the bad state back" same_state "$T/bad.state" "$T/undone.state"
 
 	case_begin "$ENGINE: only db:amavis"
 	sed -i "s/^SECRET_KEY = .*/SECRET_KEY = 'rotated-by-the-upgrade'/" "$MS_FX_SETTINGS"
@@ -148,7 +148,7 @@ run_engine() {
 	check "the live instance was not touched" test -f "$MS_FX_INSTANCE/added-by-upgrade.txt"
 	tree_state "$T/alt-$ENGINE$MS_FX_INSTANCE" >"$T/alt.state"
 	sed '/^== postfix$/,$d' "$T/good.state" >"$T/good-instance.state"
-	check "the tree under --root equals the snapshot's" cmp "$T/good-instance.state" "$T/alt.state"
+	check "the tree under --root equals the snapshot's" same_state "$T/good-instance.state" "$T/alt.state"
 	run_ms -c "$conf" restore "$A" --dest "$dest" --yes --root "$T/alt-$ENGINE" --only instance
 	expect_rc 1
 	expect_stderr "modosnap: error: '$T/alt-$ENGINE$MS_FX_INSTANCE' exists: --root restores into new locations only"
@@ -160,7 +160,7 @@ run_engine() {
 	check "the question is asked" grep -q "Replace the components above with the snapshot's? \[y/N\]" "$T/tty.out"
 	check "'n' cancels" grep -q "modosnap: error: restore cancelled: nothing was changed" "$T/tty.out"
 	state >"$T/after-tty.state"
-	check "a cancelled restore changed nothing" cmp -s "$T/before-tty.state" "$T/after-tty.state"
+	check "a cancelled restore changed nothing" same_state "$T/before-tty.state" "$T/after-tty.state"
 
 	case_begin "$ENGINE: the safety snapshot fails"
 	mkdir -p "$T/tiny-$ENGINE"
@@ -171,7 +171,7 @@ run_engine() {
 		check "it says nothing was restored" grep -q "modosnap: error: the safety snapshot failed: nothing was restored" "$T/err"
 		check "the failing write is named" grep -q "No space left on device" "$T/err"
 		state >"$T/after-full.state"
-		check "nothing was restored" cmp -s "$T/before-tty.state" "$T/after-full.state"
+		check "nothing was restored" same_state "$T/before-tty.state" "$T/after-full.state"
 	else
 		not_ok "cannot mount a small tmpfs (run as root)"
 	fi
@@ -190,19 +190,19 @@ run_engine() {
 	state >"$T/before-kill.state"
 	kill_at files-swap -c "$conf" restore "$A" --dest "$dest" --yes --no-safety-snapshot
 	state >"$T/killed.state"
-	check "the killed restore left the old installation" cmp -s "$T/before-kill.state" "$T/killed.state"
+	check "the killed restore left the old installation" same_state "$T/before-kill.state" "$T/killed.state"
 	run_ms -c "$conf" restore "$A" --dest "$dest" --yes --no-safety-snapshot
 	expect_rc 3
 	expect_stderr "modosnap: warning: removing '$(dirname "$MS_FX_INSTANCE")/.instance.modosnap-restore', left behind by an interrupted restore"
 	state >"$T/completed.state"
-	check "a second run completes the restore" cmp "$T/good.state" "$T/completed.state"
+	check "a second run completes the restore" same_state "$T/good.state" "$T/completed.state"
 
 	case_begin "$ENGINE: killed during a database load"
 	bad_upgrade
 	state >"$T/before-kill.state"
 	kill_at db-load -c "$conf" restore "$A" --dest "$dest" --yes --no-safety-snapshot --only db:default
 	state >"$T/killed.state"
-	check "the killed database restore left the old database" cmp -s "$T/before-kill.state" "$T/killed.state"
+	check "the killed database restore left the old database" same_state "$T/before-kill.state" "$T/killed.state"
 	run_ms -c "$conf" restore "$A" --dest "$dest" --yes --no-safety-snapshot
 	if [ "$ENGINE" = my ]; then
 		expect_rc 3
@@ -212,7 +212,7 @@ run_engine() {
 		expect_rc 0
 	fi
 	state >"$T/completed.state"
-	check "a second run completes the restore" cmp "$T/good.state" "$T/completed.state"
+	check "a second run completes the restore" same_state "$T/good.state" "$T/completed.state"
 }
 
 SITES=()

@@ -102,7 +102,7 @@ modosnap: database 'amavis': created database '$MS_FX_AMAVIS_DB' owned by '$MS_F
 	expect_stdout_has "  ok: db:amavis: "
 	expect_stdout_has "next steps: restart the Modoboa application server"
 	state >"$T/restored.state"
-	check "files and databases are back exactly (find, sha256sum, dumps)" cmp "$T/good.state" "$T/restored.state"
+	check "files and databases are back exactly (find, sha256sum, dumps)" same_state "$T/good.state" "$T/restored.state"
 	check "the Postfix directory's other files were left alone" test -f "$MS_FX_POSTFIX/master.cf"
 	check "the settings.py users connect again" bash -c "'$MODOSNAP' inspect --instance '$MS_FX_INSTANCE' \
 		--postfix-dir '$MS_FX_POSTFIX' >/dev/null"
