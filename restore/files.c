@@ -132,15 +132,21 @@ static const struct ms_manifest_entry *entry_of(const struct ms_manifest *m, con
 	return ms_manifest_find(m, path);
 }
 
-/* Owner by name when this machine has it, else by id. */
-static void owner_of(struct stager *s, const struct ms_entry *e, uid_t *uid, gid_t *gid)
+/* Owner by name when this machine has it, else by id; true when a name
+ * was given but is unknown here. */
+static bool resolve_owner(const struct ms_entry *e, uid_t *uid, gid_t *gid)
 {
 	struct passwd *pw = e->uname ? getpwnam(e->uname) : NULL;
 	struct group *gr = e->gname ? getgrnam(e->gname) : NULL;
 
 	*uid = pw ? pw->pw_uid : (uid_t)e->uid;
 	*gid = gr ? gr->gr_gid : (gid_t)e->gid;
-	if ((e->uname && !pw) || (e->gname && !gr))
+	return (e->uname && !pw) || (e->gname && !gr);
+}
+
+static void owner_of(struct stager *s, const struct ms_entry *e, uid_t *uid, gid_t *gid)
+{
+	if (resolve_owner(e, uid, gid))
 		s->st->owners_by_id++;
 }
 
@@ -540,6 +546,14 @@ static int check_one(const struct ms_manifest_entry *me, const char *live)
 		return differs(live, "type");
 	if (e->type != MS_ENTRY_SYMLINK && (st.st_mode & 07777) != (e->mode & 07777))
 		return differs(live, "mode");
+	if (geteuid() == 0) { /* only root restores owners */
+		uid_t uid;
+		gid_t gid;
+
+		resolve_owner(e, &uid, &gid);
+		if (st.st_uid != uid || st.st_gid != gid)
+			return differs(live, "owner");
+	}
 	if (e->type == MS_ENTRY_FILE) {
 		char hex[MS_HASH_HEX_MAX];
 

@@ -66,8 +66,9 @@ int ms_files_remove_tree(const char *path);
 /* Recomputes what restore wrote: each member under prefix against the
  * file at target (prefix member = target itself; with `each_file`, the
  * members are "<prefix>/<name>" files in directory target): type, size,
- * SHA-256, mode, mtime. *checked counts the members compared. 0 when all
- * match, or -1 after logging the first difference. */
+ * SHA-256, mode, mtime, and as root the owner and group. *checked
+ * counts the members compared. 0 when all match, or -1 after logging the
+ * first difference. */
 int ms_files_check_live(const struct ms_manifest *m, const char *prefix, const char *target, bool each_file,
 			unsigned long *checked);
 

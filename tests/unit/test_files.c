@@ -197,6 +197,18 @@ static void test_stage_swap_check(void **state)
 		free(err);
 		free(expect);
 	}
+	assert_int_equal(chmod(live, 0640), 0);
+	if (geteuid() == 0) { /* the owner is checked too */
+		char *err, *expect = ms_xasprintf("modosnap: error: '%s': owner differs from the snapshot\n", live);
+
+		assert_int_equal(chown(live, 4242, 4242), 0);
+		capture_start();
+		assert_int_equal(ms_files_check_live(&m, "files/instance", target, false, &n), -1);
+		err = capture_end();
+		assert_string_equal(err, expect);
+		free(err);
+		free(expect);
+	}
 	free(live);
 	ms_manifest_clear(&m);
 	free(arch);
