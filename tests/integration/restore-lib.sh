@@ -69,3 +69,16 @@ same_state() {
 	diff "$1" "$2" | head -n 20 | sed 's/^/    # /'
 	return 1
 }
+
+# settled_state EXPECTED OUT : the installation's state into OUT; when it
+# differs from EXPECTED, the difference is shown and the state read once
+# more after a pause (a difference that persists is a real one and fails
+# the caller's same_state check; one that goes away came from reading).
+settled_state() {
+	state >"$2"
+	cmp -s "$1" "$2" && return 0
+	echo "# state differs right after the kill; reading it again:"
+	diff "$1" "$2" | head -n 20 | sed 's/^/    # /'
+	sleep 2
+	state >"$2"
+}

@@ -189,7 +189,7 @@ run_engine() {
 	case_begin "$ENGINE: killed during the file swap"
 	state >"$T/before-kill.state"
 	kill_at files-swap -c "$conf" restore "$A" --dest "$dest" --yes --no-safety-snapshot
-	state >"$T/killed.state"
+	settled_state "$T/before-kill.state" "$T/killed.state"
 	check "the killed restore left the old installation" same_state "$T/before-kill.state" "$T/killed.state"
 	run_ms -c "$conf" restore "$A" --dest "$dest" --yes --no-safety-snapshot
 	expect_rc 3
@@ -201,7 +201,7 @@ run_engine() {
 	bad_upgrade
 	state >"$T/before-kill.state"
 	kill_at db-load -c "$conf" restore "$A" --dest "$dest" --yes --no-safety-snapshot --only db:default
-	state >"$T/killed.state"
+	settled_state "$T/before-kill.state" "$T/killed.state"
 	check "the killed database restore left the old database" same_state "$T/before-kill.state" "$T/killed.state"
 	run_ms -c "$conf" restore "$A" --dest "$dest" --yes --no-safety-snapshot
 	if [ "$ENGINE" = my ]; then
