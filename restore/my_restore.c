@@ -724,6 +724,60 @@ static void drop_stale(struct restorer *rs, const char *name)
 	ms_my_rows_clear(&r);
 }
 
+/* On a fresh server the application's account may not exist yet: with an
+ * administrator connection, it is created for the local socket (or the
+ * loopback address settings.py names) with settings.py's password and
+ * given all privileges on its database. Any other host is left to the
+ * administrator (the account's host part is the application server's).
+ * Best effort: a failure is a warning, the data is restored. */
+static void ensure_user(struct restorer *rs, const struct ms_dbconf *db, const struct ms_config_db *admin)
+{
+	const char *host;
+	char *u, *h, *sql, *pw, *q;
+	struct ms_my_rows r;
+	bool exists;
+
+	if (!admin || !admin->admin_user || !*db->user || !db->password)
+		return;
+	if (!*db->host || db->host[0] == '/' || !strcmp(db->host, "localhost"))
+		host = "localhost";
+	else if (!strcmp(db->host, "127.0.0.1") || !strcmp(db->host, "::1"))
+		host = db->host;
+	else
+		return;
+	u = ms_my_literal(rs->m, db->user);
+	h = ms_my_literal(rs->m, host);
+	sql = ms_xasprintf("SELECT COUNT(*) FROM mysql.user WHERE User = %s AND Host = %s", u, h);
+	if (ms_my_select(rs->m, rs->alias, sql, "looking the account up", &r) < 0) {
+		free(sql);
+		goto out;
+	}
+	exists = r.n_rows == 1 && ms_my_cell(&r, 0, 0) && strcmp(ms_my_cell(&r, 0, 0), "0") != 0;
+	ms_my_rows_clear(&r);
+	free(sql);
+	if (exists)
+		goto out;
+	pw = ms_my_literal(rs->m, db->password);
+	sql = ms_xasprintf("CREATE USER %s@%s IDENTIFIED BY %s", u, h, pw); /* never logged */
+	ms_free_secret(pw);
+	if (ms_my_exec(rs->m, rs->alias, sql, "creating the application's account") < 0) {
+		ms_free_secret(sql);
+		ms_log_warn("database '%s': create the account '%s'@'%s' by hand", rs->alias, db->user, host);
+		goto out;
+	}
+	ms_free_secret(sql);
+	q = ms_my_ident(db->name);
+	sql = ms_xasprintf("GRANT ALL PRIVILEGES ON %s.* TO %s@%s", q, u, h);
+	if (ms_my_exec(rs->m, rs->alias, sql, "granting the application's account its database") == 0)
+		ms_log_info("database '%s': created user '%s'@'%s' with all privileges on '%s'", rs->alias, db->user,
+			    host, db->name);
+	free(q);
+	free(sql);
+out:
+	free(u);
+	free(h);
+}
+
 /* --- entry points --------------------------------------------------------- */
 
 static int start(struct restorer *rs, const struct ms_dbconf *db, const struct ms_config_db *admin,
@@ -804,6 +858,7 @@ int ms_my_restore_database(const struct ms_dbconf *db, const struct ms_config_db
 		goto out;
 	}
 	ret = drop_database(&rs, rs.target) < 0 ? -1 : 0;
+	ensure_user(&rs, db, admin);
 out:
 	finish(&rs);
 	free(retired);

@@ -36,7 +36,9 @@
  * `archive_path`, whose manifest `m` was already verified. Connects as
  * admin->admin_user when `admin` (may be NULL) names one, else with db's
  * own login. Creates db->name (the snapshot's character set and
- * collation) when it does not exist. Returns 0, or -1 after logging an
+ * collation) when it does not exist, and with admin_user also db's
+ * account when it does not exist (for the local socket or a loopback
+ * HOST: created with db's password and all privileges on db->name). Returns 0, or -1 after logging an
  * error naming the alias (and the table or object), with the live
  * database as it was and no staging database left behind. */
 int ms_my_restore_database(const struct ms_dbconf *db, const struct ms_config_db *admin, const char *archive_path,
