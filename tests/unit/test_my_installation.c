@@ -215,6 +215,30 @@ static void test_mariadb_round_trip(void **state)
 	fx_dbconf_free(&am);
 }
 
+/* Restores `bad` (an archive tampered in one member, which verify still
+ * accepts) over the live amavis database: it must fail, leave the live
+ * database as `before` by mariadb-dump, and leave no side database.
+ * Returns what it logged (caller frees). */
+static char *refused_restore(const struct ms_dbconf *am, const char *bad, const char *before)
+{
+	struct ms_verify_result bvr;
+	char *s, *now;
+	int rc;
+
+	assert_int_equal(ms_verify_archive(bad, &bvr), MS_VERIFY_OK);
+	capture_start();
+	rc = ms_my_restore_database(am, &root_admin, bad, &bvr.manifest, "amavis");
+	s = capture_end();
+	ms_verify_result_clear(&bvr);
+	if (rc != -1)
+		fail_msg("the tampered archive was restored: %s", s);
+	now = my_dump_of(am->name);
+	assert_string_equal(now, before);
+	free(now);
+	no_side_databases();
+	return s;
+}
+
 /* Restores that fail before or after the swap leave the live database
  * byte-identical; the error names the table or statement. */
 static void test_mariadb_atomic(void **state)
@@ -231,72 +255,40 @@ static void test_mariadb_atomic(void **state)
 	/* Rows that differ from the manifest's digest: refused before the swap. */
 	member = ms_xasprintf("db/amavis/data/%s.policy/000001.tsv", am.name);
 	tamper(archive, bad, member, "\tSpam lovers\t", "\tSpam_lovers\t");
-	assert_int_equal(ms_verify_archive(bad, &bvr), MS_VERIFY_OK);
-	capture_start();
-	assert_int_equal(ms_my_restore_database(&am, &root_admin, bad, &bvr.manifest, "amavis"), -1);
-	s = capture_end();
+	s = refused_restore(&am, bad, before);
 	expect = ms_xasprintf("modosnap: error: database 'amavis': table '%s.policy': digest differs from the "
 			      "snapshot (rows 4, expected 4)\n", am.name);
 	assert_string_equal(s, expect);
 	free(s);
 	free(expect);
-	ms_verify_result_clear(&bvr);
-	s = my_dump_of(am.name);
-	assert_string_equal(s, before);
-	free(s);
-	no_side_databases();
 
 	/* A line with one field too many: the load's warning stops it. */
 	tamper(archive, bad, member, "\tSpam lovers\t", "\tSpam\tlovers\t");
-	assert_int_equal(ms_verify_archive(bad, &bvr), MS_VERIFY_OK);
-	capture_start();
-	assert_int_equal(ms_my_restore_database(&am, &root_admin, bad, &bvr.manifest, "amavis"), -1);
-	s = capture_end();
+	s = refused_restore(&am, bad, before);
 	expect = ms_xasprintf("modosnap: error: database 'amavis': table '%s.policy': loading '%s' gave 4 "
 			      "warning(s), the first: Data truncated for column 'virus_lover' at row 2\n", am.name, member);
 	assert_string_equal(s, expect);
 	free(s);
 	free(expect);
-	ms_verify_result_clear(&bvr);
-	s = my_dump_of(am.name);
-	assert_string_equal(s, before);
-	free(s);
-	no_side_databases();
 
 	/* A trigger that cannot be created after the swap: everything is
 	 * renamed back and the previous objects recreated. */
 	tamper(archive, bad, "db/amavis/schema-post.sql", "ON release_log FOR", "ON release_lug FOR");
-	assert_int_equal(ms_verify_archive(bad, &bvr), MS_VERIFY_OK);
-	capture_start();
-	assert_int_equal(ms_my_restore_database(&am, &root_admin, bad, &bvr.manifest, "amavis"), -1);
-	s = capture_end();
+	s = refused_restore(&am, bad, before);
 	assert_non_null(strstr(s, "modosnap: error: database 'amavis': 'schema-post.sql': statement 6 "
 				  "(CREATE DEFINER="));
 	assert_non_null(strstr(s, "failed: Table '"));
 	assert_non_null(strstr(s, "modosnap: warning: database 'amavis': putting the previous tables back\n"));
 	free(s);
-	ms_verify_result_clear(&bvr);
-	s = my_dump_of(am.name);
-	assert_string_equal(s, before);
-	free(s);
-	no_side_databases();
 
 	/* A schema script holding a statement a dump never writes: refused
 	 * before it runs, whatever privileges the restore has. */
 	tamper(archive, bad, "db/amavis/schema-pre.sql", "CREATE TABLE `maddr`", "DROP   TABLE `maddr`");
-	assert_int_equal(ms_verify_archive(bad, &bvr), MS_VERIFY_OK);
-	capture_start();
-	assert_int_equal(ms_my_restore_database(&am, &root_admin, bad, &bvr.manifest, "amavis"), -1);
-	s = capture_end();
+	s = refused_restore(&am, bad, before);
 	assert_non_null(strstr(s, "modosnap: error: database 'amavis': 'db/amavis/schema-pre.sql': statement 3 "
 				  "(DROP   TABLE `maddr` ("));
 	assert_non_null(strstr(s, "...) is not one a dump holds: refused\n"));
 	free(s);
-	ms_verify_result_clear(&bvr);
-	s = my_dump_of(am.name);
-	assert_string_equal(s, before);
-	free(s);
-	no_side_databases();
 
 	/* Without admin_user, Modoboa's own user may not create the staging
 	 * database: the error says what to configure. */
