@@ -25,6 +25,7 @@
 #include "versions.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +179,7 @@ static int find_db_settings(struct restore_run *r)
 		char tmpl[] = "/tmp/modosnap-settings.XXXXXX";
 		char *dir, *file;
 		FILE *f;
+		int fd;
 
 		if (!mkdtemp(tmpl)) {
 			ms_free_secret(text);
@@ -187,7 +189,11 @@ static int find_db_settings(struct restore_run *r)
 		dir = ms_path_join(tmpl, "instance");
 		file = ms_path_join(dir, "settings.py");
 		mkdir(dir, 0700);
-		f = fopen(file, "w");
+		/* it holds passwords and SECRET_KEY: 0600 inside the 0700 directory */
+		fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		f = fd >= 0 ? fdopen(fd, "w") : NULL;
+		if (!f && fd >= 0)
+			close(fd);
 		if (!f || fwrite(text, 1, len, f) != len || fclose(f) != 0) {
 			ms_log_error("unable to write '%s': %s", file, strerror(errno));
 			ms_free_secret(text);
