@@ -517,6 +517,7 @@ static void loc_format(struct ms_strbuf *sb, const struct loc *at)
 		ms_strbuf_addf(sb, "[%zu]", at->index);
 }
 
+__attribute__((format(printf, 2, 0)))
 static void addv(struct ms_strbuf *sb, const char *fmt, va_list ap)
 {
 	va_list ap2;

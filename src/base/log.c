@@ -36,6 +36,7 @@ int ms_log_get_level(void)
 	return current_level;
 }
 
+__attribute__((format(printf, 2, 0)))
 static void vlog(const char *prefix, const char *fmt, va_list ap)
 {
 	if (muted)
