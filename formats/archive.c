@@ -656,13 +656,25 @@ static int convert_entry(struct ms_archive_reader *r, struct archive_entry *ae)
 /* libarchive accepts a stream that stops at a block boundary without the
  * end marker; we do not. The marker (one or two zero blocks) is consumed
  * by the EOF-returning call, so the stream position then lies past the
- * point where that call started. The rest of the zstd input is read too,
- * which verifies the checksum of the last frame. */
+ * point where that call started. Nothing may follow the marker (FORMAT.md
+ * §3, §4.1): libarchive stops at the first zero block and may already
+ * hold, unconsumed, what follows it (a member that `tar -i` would list),
+ * so every byte handed to libarchive must have been consumed; the rest of
+ * the zstd input must decode to nothing, which also verifies the checksum
+ * of the last frame. */
 static int finish_reading(struct ms_archive_reader *r)
 {
-	if (archive_filter_bytes(r->a, 0) <= archive_read_header_position(r->a)) {
+	uint64_t in, out;
+	int64_t consumed = archive_filter_bytes(r->a, 0);
+
+	if (consumed <= archive_read_header_position(r->a)) {
 		r->failed = true;
 		return ms_log_error("'%s': truncated archive", r->name);
+	}
+	ms_zstd_in_counts(r->z, &in, &out);
+	if (consumed < 0 || (uint64_t)consumed != out) {
+		r->failed = true;
+		return ms_log_error("'%s': data after the end of the tar archive", r->name);
 	}
 	if (ms_zstd_in_drain(r->z) < 0) {
 		r->failed = true;

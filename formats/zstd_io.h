@@ -44,8 +44,10 @@ void ms_zstd_in_ignore_checksums(struct ms_zstd_in *z);
  * mismatch), "'NAME': trailing data after the archive" or a read error. */
 ssize_t ms_zstd_in_read(struct ms_zstd_in *z, const void **buf);
 /* Reads to the end of the input once the tar layer is done: every frame
- * must end cleanly and decode to zero bytes only (block padding).
- * 0, or -1 after logging. */
+ * must end cleanly and nothing may be left to decode (the tar archive's
+ * end marker is the last byte of the content; no padding). 0, or -1 after
+ * logging "'NAME': data after the end of the tar archive" or one of
+ * ms_zstd_in_read's messages. */
 int ms_zstd_in_drain(struct ms_zstd_in *z);
 /* True once an error was logged. */
 bool ms_zstd_in_failed(const struct ms_zstd_in *z);

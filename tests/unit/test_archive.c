@@ -980,20 +980,63 @@ static void test_trailing_data(void **state)
 	assert_int_equal(read_captured(path, &it, &err), -1);
 	assert_string_equal(err, "modosnap: error: 'trail.tar.zst': trailing data after the archive\n");
 	free(err);
+	/* a valid further frame is no better: its content follows the tar */
 	assert_int_equal(run("(cat '%s'; printf 'more' | zstd -q -c) > '%s'", base, path), 0);
 	assert_int_equal(read_captured(path, &it, &err), -1);
-	assert_string_equal(err, "modosnap: error: 'trail.tar.zst': trailing data after the archive\n");
+	assert_string_equal(err, "modosnap: error: 'trail.tar.zst': data after the end of the tar archive\n");
 	free(err);
 	/* not zstd at all */
 	put_file(path, "plain text, not an archive\n", 27);
 	assert_int_equal(read_captured(path, &it, &err), -1);
 	assert_string_equal(err, "modosnap: error: 'trail.tar.zst': corrupt archive: Unknown frame descriptor\n");
 	free(err);
-	/* zero padding in a further frame, as tar block padding would be */
+	/* nothing may follow the tar end marker (FORMAT.md §3): not even zero
+	 * padding, in a further frame or in the same one */
 	assert_int_equal(run("(cat '%s'; head -c 9216 /dev/zero | zstd -q -c) > '%s'", base, path), 0);
+	assert_int_equal(read_captured(path, &it, &err), -1);
+	assert_string_equal(err, "modosnap: error: 'trail.tar.zst': data after the end of the tar archive\n");
+	free(err);
+	assert_int_equal(run("(zstd -q -d -c '%s'; head -c 512 /dev/zero) | zstd -q -c > '%s'", base, path), 0);
+	assert_int_equal(read_captured(path, &it, &err), -1);
+	assert_string_equal(err, "modosnap: error: 'trail.tar.zst': data after the end of the tar archive\n");
+	free(err);
+	/* an empty further frame adds nothing and is fine */
+	assert_int_equal(run("(cat '%s'; printf '' | zstd -q -c) > '%s'", base, path), 0);
 	assert_int_equal(read_all(path, &it, 4096), 0);
 	assert_int_equal(it.n, 6);
 	items_clear(&it);
+	free(path);
+	free(base);
+}
+
+/* A member hidden after the end marker (`tar -i` lists it): the reader's
+ * own stream with a tar archive appended inside the zstd stream, in the
+ * same frame and in a further one; and a lone non-zero byte. */
+static void test_data_after_end_marker(void **state)
+{
+	char *base = tpath("base.tar.zst"), *path = tpath("hidden.tar.zst"), *src = tpath("hsrc"), *err;
+	struct items it = { .n = 0 };
+	size_t len;
+
+	(void)state;
+	free(damage_base(&len));
+	assert_int_equal(run("rm -rf '%s' && mkdir '%s' && printf 'evil' > '%s/hidden' && "
+			     "tar --format=pax -cf '%s/extra.tar' -C '%s' hidden", src, src, src, src, src), 0);
+	assert_int_equal(run("(zstd -q -d -c '%s'; cat '%s/extra.tar') | zstd -q -c > '%s'", base, src, path), 0);
+	assert_int_equal(run("zstd -q -d -c '%s' | tar -i -tf - | grep -qx hidden", path), 0);
+	assert_int_equal(read_captured(path, &it, &err), -1);
+	assert_string_equal(err, "modosnap: error: 'hidden.tar.zst': data after the end of the tar archive\n");
+	free(err);
+	assert_int_equal(run("(cat '%s'; zstd -q -c '%s/extra.tar') > '%s'", base, src, path), 0);
+	assert_int_equal(read_captured(path, &it, &err), -1);
+	assert_string_equal(err, "modosnap: error: 'hidden.tar.zst': data after the end of the tar archive\n");
+	free(err);
+	assert_int_equal(run("(zstd -q -d -c '%s'; printf x) | zstd -q -c > '%s'", base, path), 0);
+	assert_int_equal(read_captured(path, &it, &err), -1);
+	assert_string_equal(err, "modosnap: error: 'hidden.tar.zst': data after the end of the tar archive\n");
+	free(err);
+	assert_int_equal(run("rm -rf '%s'", src), 0);
+	free(src);
 	free(path);
 	free(base);
 }
@@ -1005,8 +1048,14 @@ static void test_foreign_archive(void **state)
 	struct items it = { .n = 0 };
 
 	(void)state;
+	/* -b 1: GNU tar's default pads to 10 KiB records, which FORMAT.md §3
+	 * refuses (nothing after the end marker) */
 	assert_int_equal(run("rm -rf '%s' && mkdir -p '%s/d' && printf hello > '%s/d/f' && "
 			     "tar --format=pax --zstd -cf '%s' -C '%s' d", src, src, src, path, src), 0);
+	assert_int_equal(read_captured(path, &it, &err), -1);
+	assert_string_equal(err, "modosnap: error: 'gnu.tar.zst': data after the end of the tar archive\n");
+	free(err);
+	assert_int_equal(run("tar --format=pax -b 1 --zstd -cf '%s' -C '%s' d", path, src), 0);
 	assert_int_equal(read_all(path, &it, 4096), 0);
 	assert_int_equal(it.n, 2);
 	assert_string_equal(it.v[0].e.path, "d");
@@ -1014,7 +1063,7 @@ static void test_foreign_archive(void **state)
 	assert_string_equal(it.v[1].e.path, "d/f");
 	assert_memory_equal(it.v[1].data, "hello", 5);
 	items_clear(&it);
-	assert_int_equal(run("mkfifo '%s/d/p' && tar --format=pax --zstd -cf '%s' -C '%s' d/f d/p", src, path,
+	assert_int_equal(run("mkfifo '%s/d/p' && tar --format=pax -b 1 --zstd -cf '%s' -C '%s' d/f d/p", src, path,
 			     src), 0);
 	assert_int_equal(read_captured(path, &it, &err), -1);
 	assert_string_equal(err, "modosnap: error: 'gnu.tar.zst': entry 'd/p': unsupported entry type\n");
@@ -1060,6 +1109,7 @@ int main(void)
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_truncated_tar),
 		cmocka_unit_test(test_trailing_data),
+		cmocka_unit_test(test_data_after_end_marker),
 		cmocka_unit_test(test_foreign_archive),
 	};
 
