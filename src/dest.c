@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
@@ -31,15 +32,67 @@ static int mkdir_parents(const char *path)
 	return ret;
 }
 
+/* "name (uid N)" or "uid N" for messages (caller frees). */
+static char *user_of(uid_t uid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		return ms_xasprintf("'%s' (uid %lu)", res->pw_name, (unsigned long)uid);
+	return ms_xasprintf("uid %lu", (unsigned long)uid);
+}
+
+int ms_dest_check_fd(int dfd, const char *dest)
+{
+	struct stat st;
+	char *owner, *me;
+
+	if (fstat(dfd, &st) < 0)
+		return ms_log_error("unable to stat '%s': %s", dest, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return ms_log_error("destination '%s' is not a directory", dest);
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		owner = user_of(st.st_uid);
+		me = user_of(geteuid());
+		if (geteuid() == 0)
+			ms_log_error("unsafe destination '%s': owned by %s, not by root; run chown 0 '%s' && "
+				     "chmod 0700 '%s'", dest, owner, dest, dest);
+		else
+			ms_log_error("unsafe destination '%s': owned by %s, neither by %s nor by root; run chown "
+				     "%lu '%s' && chmod 0700 '%s' as root", dest, owner, me, (unsigned long)geteuid(),
+				     dest, dest);
+		free(owner);
+		free(me);
+		return -1;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return ms_log_error("unsafe destination '%s': writable by %s (mode %04o); run chmod 0700 '%s'", dest,
+				    (st.st_mode & S_IWOTH) ? "others" : "its group",
+				    (unsigned)(st.st_mode & 07777), dest);
+	return 0;
+}
+
+int ms_dest_check(const char *dest)
+{
+	int fd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return ms_log_error("unable to open destination '%s': %s", dest, strerror(errno));
+	ret = ms_dest_check_fd(fd, dest);
+	close(fd);
+	return ret;
+}
+
 int ms_dest_prepare(const char *dest)
 {
 	if (ms_is_dir(dest))
-		return 0;
+		return ms_dest_check(dest);
 	if (mkdir_parents(dest) < 0)
 		return -1;
 	if (mkdir(dest, 0700) < 0 && errno != EEXIST)
 		return ms_log_error("unable to create directory '%s': %s", dest, strerror(errno));
-	return 0;
+	return ms_dest_check(dest);
 }
 
 static char lock_command[512];
@@ -93,14 +146,39 @@ static void record_holder(int fd)
 		ms_log_debug("unable to record the lock holder: %s", strerror(errno));
 }
 
+/* The lock file, opened in the checked destination: never through a
+ * symlink, and never a file that is also linked elsewhere (its content is
+ * rewritten by record_holder). The fd, or -1 after logging. */
+static int open_lock(const char *dest, const char *path)
+{
+	int dfd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd;
+	struct stat st;
+
+	if (dfd < 0)
+		return ms_log_error("unable to open destination '%s': %s", dest, strerror(errno));
+	if (ms_dest_check_fd(dfd, dest) < 0) {
+		close(dfd);
+		return -1;
+	}
+	fd = openat(dfd, MS_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+	close(dfd);
+	if (fd < 0)
+		return ms_log_error("unable to open lock file '%s': %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != geteuid()) {
+		close(fd);
+		return ms_log_error("unsafe lock file '%s': not a regular file of ours with one link; remove it",
+				    path);
+	}
+	return fd;
+}
+
 int ms_dest_lock_wait(const char *dest, unsigned wait_seconds)
 {
 	char *path = ms_path_join(dest, MS_LOCK_NAME);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd = open_lock(dest, path);
 	struct timespec start, now, pause = { 0, 100 * 1000 * 1000 };
 
 	if (fd < 0) {
-		ms_log_error("unable to open lock file '%s': %s", path, strerror(errno));
 		free(path);
 		return -1;
 	}
@@ -167,14 +245,30 @@ static bool is_our_partial(int dfd, const char *name)
 	return true;
 }
 
-int ms_dest_clean_partials(const char *dest)
+/* opendir, refusing a destination that is not safe (ms_dest_check). */
+static DIR *open_dest(const char *dest)
 {
 	DIR *d = opendir(dest);
+
+	if (!d) {
+		ms_log_error("unable to read directory '%s': %s", dest, strerror(errno));
+		return NULL;
+	}
+	if (ms_dest_check_fd(dirfd(d), dest) < 0) {
+		closedir(d);
+		return NULL;
+	}
+	return d;
+}
+
+int ms_dest_clean_partials(const char *dest)
+{
+	DIR *d = open_dest(dest);
 	struct dirent *de;
 	int removed = 0;
 
 	if (!d)
-		return ms_log_error("unable to read directory '%s': %s", dest, strerror(errno));
+		return -1;
 	while ((de = readdir(d))) {
 		if (!is_our_partial(dirfd(d), de->d_name))
 			continue;
@@ -199,13 +293,13 @@ static int cmp_newest_first(const void *a, const void *b)
 
 int ms_dest_list(const char *dest, struct ms_dest_item **items, size_t *n)
 {
-	DIR *d = opendir(dest);
+	DIR *d = open_dest(dest);
 	struct ms_dest_item *v = NULL;
 	struct dirent *de;
 	size_t count = 0;
 
 	if (!d)
-		return ms_log_error("unable to read directory '%s': %s", dest, strerror(errno));
+		return -1;
 	while ((de = readdir(d))) {
 		struct ms_snapname sn;
 		struct stat st;
@@ -241,6 +335,25 @@ void ms_dest_items_free(struct ms_dest_item *items, size_t n)
 	free(items);
 }
 
+int ms_dest_create_file(const char *path)
+{
+	int fd;
+
+	/* unlink removes a symlink or a hard link itself, never its target */
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -1;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0 && fchmod(fd, 0600) < 0) { /* whatever the umask */
+		int err = errno;
+
+		close(fd);
+		unlink(path);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
 int ms_dest_mark_verified(const char *archive)
 {
 	char *rec = ms_xasprintf("%s.verified", archive), *tmp = ms_xasprintf("%s.tmp", rec);
@@ -257,7 +370,7 @@ int ms_dest_mark_verified(const char *archive)
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	n = snprintf(line, sizeof(line), "%s %lld %lld\n", when, (long long)st.st_size, (long long)st.st_mtime);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	fd = ms_dest_create_file(tmp);
 	if (fd < 0 || write(fd, line, (size_t)n) != n || fsync(fd) < 0) {
 		ms_log_error("unable to write '%s': %s", tmp, strerror(errno));
 		if (fd >= 0)

@@ -15,9 +15,31 @@
 #define MS_PARTIAL_SUFFIX ".partial"
 #define MS_LOCK_NAME ".modosnap.lock"
 
-/* Creates `dest` (mode 0700; missing parents 0755) when absent. 0 or -1
- * after logging. */
+/* Creates `dest` (mode 0700; missing parents 0755) when absent, then
+ * checks it (ms_dest_check). 0 or -1 after logging. */
 int ms_dest_prepare(const char *dest);
+
+/* Whoever can write into the destination can plant the archive that
+ * `restore latest` picks, or a symlink where modosnap writes: the
+ * directory (open on dfd; `dest` names it in messages) must be owned by
+ * the effective user or root and not be writable by group or others.
+ * 0, or -1 after logging exactly one of
+ *   unsafe destination 'DEST': writable by others (mode 0777); run chmod 0700 'DEST'
+ *   unsafe destination 'DEST': owned by 'nobody' (uid 65534), not by root; run
+ *   chown 0 'DEST' && chmod 0700 'DEST'
+ * (for another user: "..., neither by 'alice' (uid 1000) nor by root; run
+ * chown 1000 'DEST' && chmod 0700 'DEST' as root"),
+ * ("its group" for a group-writable one), or "destination 'DEST' is not a
+ * directory". Every function below that reads or writes the destination
+ * (lock, clean-up, listing, selection) checks it first. */
+int ms_dest_check_fd(int dfd, const char *dest);
+int ms_dest_check(const char *dest); /* opens dest (following a symlink) and checks it */
+
+/* Creates `path` (a file in a checked destination) for writing, mode
+ * 0600 whatever the umask: a stale file, symlink or hard link of that name
+ * is unlinked first (never followed), then O_CREAT|O_EXCL|O_NOFOLLOW. The
+ * fd, or -1 with errno set (nothing logged). */
+int ms_dest_create_file(const char *path);
 
 /* Takes the run lock of `dest`, waiting up to wait_seconds (0: not at
  * all) while another run holds it. The holder's pid and command line (see

@@ -187,11 +187,15 @@ out:
 int ms_space_remember(const char *dest, unsigned long long content_bytes, unsigned long long archive_bytes)
 {
 	char *path = ms_path_join(dest, MS_SPACE_STATS_NAME), *tmp = ms_xasprintf("%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	int ret = 0;
+	char line[64];
+	int n = snprintf(line, sizeof(line), "%llu %llu\n", content_bytes, archive_bytes);
+	/* never through a symlink planted in the destination; 0600 whatever the umask */
+	int fd = ms_dest_create_file(tmp), ret = 0, wrote;
 
-	if (!f || fprintf(f, "%llu %llu\n", content_bytes, archive_bytes) < 0 || fclose(f) != 0 ||
-	    rename(tmp, path) < 0) {
+	wrote = fd >= 0 && write(fd, line, (size_t)n) == n;
+	if (fd >= 0 && close(fd) != 0)
+		wrote = 0;
+	if (!wrote || rename(tmp, path) < 0) {
 		ret = ms_log_error("unable to write '%s': %s", path, strerror(errno));
 		unlink(tmp);
 	}
@@ -205,8 +209,12 @@ static double remembered_ratio(const char *dest)
 {
 	char *path = ms_path_join(dest, MS_SPACE_STATS_NAME);
 	unsigned long long in = 0, out = 0;
-	FILE *f = fopen(path, "r");
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
 	double ratio = -1;
+
+	if (fd >= 0 && !f)
+		close(fd);
 
 	if (f && fscanf(f, "%llu %llu", &in, &out) == 2 && in >= RATIO_MIN_SAMPLE && out > 0)
 		ratio = (double)out / (double)in;
