@@ -1,0 +1,344 @@
+/*
+ * Tests for restore/sqlcheck: table-driven scripts for both dialects.
+ * Each case gives a script, the statements the checker must hand back
+ * (joined by "|", skipped ones marked "~"), or the exact error line. The
+ * cases cover quotes, E'' strings, dollar quotes, nested comments,
+ * BEGIN ATOMIC bodies, backslashes, DELIMITER, executable comments and a
+ * ';' inside each; refused statements hidden after a comment or inside a
+ * string do not count, one hidden in an executable comment does.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sqlcheck.h"
+#include "strbuf.h"
+#include "testutil.h"
+#include "util.h"
+
+struct tcase {
+	const char *name;
+	enum ms_sql_dialect d;
+	const char *sql;
+	const char *want;  /* statements joined by "|", or NULL when refused */
+	const char *error; /* the exact error (without "modosnap: error: "), when refused */
+};
+
+#define PG MS_SQL_POSTGRESQL
+#define MY MS_SQL_MYSQL
+#define E(n, what) "database 'default': 'db/default/schema-pre.sql': statement " #n " refused: " what
+
+static const struct tcase cases[] = {
+	/* --- PostgreSQL: splitting --- */
+	{ "pg plain", PG, "CREATE TABLE public.t (a int);\nALTER TABLE public.t OWNER TO app;\n",
+	  "CREATE TABLE public.t (a int)|ALTER TABLE public.t OWNER TO app", NULL },
+	{ "pg ; in a string and '' doubling", PG, "COMMENT ON TABLE t IS 'a;b''c; ALTER ROLE x';\nCREATE TABLE u (a int);",
+	  "COMMENT ON TABLE t IS 'a;b''c; ALTER ROLE x'|CREATE TABLE u (a int)", NULL },
+	{ "pg backslash is literal in a standard string", PG, "COMMENT ON TABLE t IS 'x\\';\nCREATE TABLE u (a int);",
+	  "COMMENT ON TABLE t IS 'x\\'|CREATE TABLE u (a int)", NULL },
+	{ "pg E'' string with backslash escapes", PG, "COMMENT ON TABLE t IS E'it\\'s; ALTER ROLE x';\nCREATE TABLE u ();",
+	  "COMMENT ON TABLE t IS E'it\\'s; ALTER ROLE x'|CREATE TABLE u ()", NULL },
+	{ "pg quoted identifier with ;", PG, "CREATE TABLE \"a;\"\"b\" (x int);", "CREATE TABLE \"a;\"\"b\" (x int)", NULL },
+	{ "pg dollar quotes", PG,
+	  "CREATE FUNCTION public.g() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN; ALTER ROLE x; END $$;\n"
+	  "CREATE FUNCTION public.h() RETURNS int LANGUAGE sql AS $f$ SELECT 1; $$ ; $f$;",
+	  "CREATE FUNCTION public.g() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN; ALTER ROLE x; END $$|"
+	  "CREATE FUNCTION public.h() RETURNS int LANGUAGE sql AS $f$ SELECT 1; $$ ; $f$", NULL },
+	{ "pg nested comments", PG, "/* a /* b; */ ALTER ROLE x; */ CREATE TABLE t (a int); -- GRANT x TO PUBLIC;\n",
+	  "CREATE TABLE t (a int)", NULL },
+	{ "pg BEGIN ATOMIC body", PG,
+	  "CREATE FUNCTION public.f(integer) RETURNS integer\n    LANGUAGE sql\n    BEGIN ATOMIC\n SELECT ($1 + 1);\n"
+	  " SELECT CASE WHEN $1 > 0 THEN 1 ELSE 0 END;\nEND;\nALTER FUNCTION public.f(integer) OWNER TO app;",
+	  "CREATE FUNCTION public.f(integer) RETURNS integer\n    LANGUAGE sql\n    BEGIN ATOMIC\n SELECT ($1 + 1);\n"
+	  " SELECT CASE WHEN $1 > 0 THEN 1 ELSE 0 END;\nEND|ALTER FUNCTION public.f(integer) OWNER TO app", NULL },
+	{ "pg dump header", PG,
+	  "--\n-- PostgreSQL database dump\n--\n\n\\restrict abcDEF123\n\nSET statement_timeout = 0;\nSET lock_timeout = 0;\n"
+	  "SET idle_in_transaction_session_timeout = 0;\nSET client_encoding = 'UTF8';\n"
+	  "SET standard_conforming_strings = on;\nSELECT pg_catalog.set_config('search_path', '', false);\n"
+	  "SET check_function_bodies = false;\nSET xmloption = content;\nSET client_min_messages = warning;\n"
+	  "SET row_security = off;\nSET default_tablespace = '';\nSET default_table_access_method = heap;\n"
+	  "\\unrestrict abcDEF123\n",
+	  "~SET statement_timeout = 0|~SET lock_timeout = 0|~SET idle_in_transaction_session_timeout = 0|"
+	  "SET client_encoding = 'UTF8'|SET standard_conforming_strings = on|"
+	  "SELECT pg_catalog.set_config('search_path', '', false)|SET check_function_bodies = false|"
+	  "SET xmloption = content|SET client_min_messages = warning|SET row_security = off|"
+	  "SET default_tablespace = ''|SET default_table_access_method = heap", NULL },
+	{ "pg sequences", PG, "SELECT pg_catalog.setval('public.t_id_seq', 100, true);\n"
+	  "SELECT pg_catalog.setval(E'public.\"a\\\\b\"', -5, false);\n",
+	  "SELECT pg_catalog.setval('public.t_id_seq', 100, true)|SELECT pg_catalog.setval(E'public.\"a\\\\b\"', -5, false)",
+	  NULL },
+	{ "pg post-data", PG, "ALTER TABLE ONLY public.t\n    ADD CONSTRAINT t_pkey PRIMARY KEY (id);\n"
+	  "CREATE INDEX t_expr_idx ON public.t USING btree (((a || 'x'::text)));\n"
+	  "CREATE TRIGGER tr BEFORE INSERT ON public.t FOR EACH ROW EXECUTE FUNCTION public.g();\n"
+	  "GRANT SELECT ON TABLE public.t TO app;\n",
+	  "ALTER TABLE ONLY public.t\n    ADD CONSTRAINT t_pkey PRIMARY KEY (id)|"
+	  "CREATE INDEX t_expr_idx ON public.t USING btree (((a || 'x'::text)))|"
+	  "CREATE TRIGGER tr BEFORE INSERT ON public.t FOR EACH ROW EXECUTE FUNCTION public.g()|"
+	  "GRANT SELECT ON TABLE public.t TO app", NULL },
+	{ "pg schema and mat view", PG, "CREATE SCHEMA s;\nALTER SCHEMA s OWNER TO app;\n"
+	  "CREATE MATERIALIZED VIEW public.mv AS\n SELECT 1 AS x\n  WITH NO DATA;",
+	  "CREATE SCHEMA s|ALTER SCHEMA s OWNER TO app|CREATE MATERIALIZED VIEW public.mv AS\n SELECT 1 AS x\n  WITH NO DATA",
+	  NULL },
+	{ "pg last statement without ;", PG, "CREATE TABLE t (a int)\n-- end\n", "CREATE TABLE t (a int)", NULL },
+
+	/* --- PostgreSQL: refusals --- */
+	{ "pg ALTER ROLE", PG, "CREATE TABLE t (a int);\nALTER ROLE CURRENT_USER PASSWORD 'x';\n", NULL,
+	  E(2, "ALTER ROLE (dump SQL may only create and alter the database's own objects)") },
+	{ "pg ALTER ROLE after a comment", PG, "/* hidden */ -- still\nALTER ROLE app SUPERUSER;", NULL,
+	  E(1, "ALTER ROLE (dump SQL may only create and alter the database's own objects)") },
+	{ "pg ALTER ROLE after an E'' string", PG, "COMMENT ON TABLE t IS E'x\\';ALTER ROLE app SUPERUSER;--';\nSELECT 1;",
+	  NULL, E(2, "SELECT (only set_config('search_path') and setval() calls may be selected)") },
+	{ "pg standard string ends at the backslash-quote", PG, "COMMENT ON TABLE t IS 'x\\';ALTER ROLE app SUPERUSER;--';",
+	  NULL, E(2, "ALTER ROLE (dump SQL may only create and alter the database's own objects)") },
+	{ "pg GRANT to PUBLIC", PG, "GRANT ALL ON TABLE public.t TO PUBLIC;", NULL,
+	  E(1, "GRANT ... TO PUBLIC (privileges may only be granted to the application role 'app')") },
+	{ "pg GRANT to another role", PG, "GRANT ALL ON TABLE public.t TO app, postgres;", NULL,
+	  E(1, "GRANT (privileges may only be granted to the application role 'app')") },
+	{ "pg GRANT role membership", PG, "GRANT pg_read_server_files TO app;", NULL,
+	  E(1, "GRANT (role memberships may not be granted)") },
+	{ "pg REVOKE", PG, "REVOKE ALL ON SCHEMA public FROM PUBLIC;", NULL,
+	  E(1, "REVOKE ALL (dump SQL may only create and alter the database's own objects)") },
+	{ "pg SECURITY DEFINER", PG,
+	  "CREATE FUNCTION public.run(text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER AS $$ BEGIN EXECUTE $1; END $$;",
+	  NULL, E(1, "CREATE FUNCTION (SECURITY DEFINER routines are not allowed)") },
+	{ "pg ALTER FUNCTION SECURITY DEFINER", PG, "ALTER FUNCTION public.f() SECURITY DEFINER;", NULL,
+	  E(1, "ALTER FUNCTION (SECURITY DEFINER routines are not allowed)") },
+	{ "pg LANGUAGE c", PG, "CREATE FUNCTION public.x() RETURNS int LANGUAGE c AS '/tmp/x.so', 'x';", NULL,
+	  E(1, "CREATE FUNCTION (routines may only be written in sql or plpgsql)") },
+	{ "pg DO", PG, "DO $$ BEGIN PERFORM 1; END $$;", NULL,
+	  E(1, "DO (dump SQL may only create and alter the database's own objects)") },
+	{ "pg COPY PROGRAM", PG, "COPY public.t FROM PROGRAM 'id';", NULL,
+	  E(1, "COPY PUBLIC (dump SQL may only create and alter the database's own objects)") },
+	{ "pg SET ROLE", PG, "SET ROLE postgres;", NULL, E(1, "SET ROLE (only the session settings a dump writes may be set)") },
+	{ "pg SET SESSION AUTHORIZATION", PG, "SET SESSION AUTHORIZATION postgres;", NULL,
+	  E(1, "SET SESSION AUTHORIZATION (dump SQL may only create and alter the database's own objects)") },
+	{ "pg standard_conforming_strings off", PG, "SET standard_conforming_strings = off;", NULL,
+	  E(1, "SET STANDARD_CONFORMING_STRINGS (standard_conforming_strings must stay on)") },
+	{ "pg unsafe client encoding", PG, "SET client_encoding = 'SJIS';", NULL,
+	  E(1, "SET CLIENT_ENCODING (client encoding 'SJIS' is not allowed)") },
+	{ "pg OWNER TO someone else", PG, "ALTER TABLE public.t OWNER TO postgres;", NULL,
+	  E(1, "ALTER TABLE (objects may only be owned by the application role 'app')") },
+	{ "pg CREATE ROLE", PG, "CREATE ROLE evil SUPERUSER;", NULL,
+	  E(1, "CREATE ROLE (dump SQL may only create and alter the database's own objects)") },
+	{ "pg ALTER SYSTEM", PG, "ALTER SYSTEM SET max_connections = 7;", NULL,
+	  E(1, "ALTER SYSTEM (dump SQL may only create and alter the database's own objects)") },
+	{ "pg CREATE DATABASE", PG, "CREATE DATABASE x;", NULL,
+	  E(1, "CREATE DATABASE (dump SQL may only create and alter the database's own objects)") },
+	{ "pg arbitrary SELECT", PG, "SELECT pg_catalog.set_config('role', 'postgres', false);", NULL,
+	  E(1, "SELECT (only set_config('search_path') and setval() calls may be selected)") },
+	{ "pg other meta-command", PG, "\\! id\nCREATE TABLE t (a int);", NULL,
+	  E(1, "\\\\! (psql meta-commands are not allowed)") },
+	{ "pg backslash inside a statement", PG, "CREATE TABLE t (a int) \\g\n", NULL,
+	  E(1, "a backslash outside a quoted string (psql meta-command)") },
+	{ "pg unterminated dollar quote", PG, "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $x$ SELECT 1;", NULL,
+	  E(1, "unterminated dollar-quoted string") },
+	{ "pg unterminated comment", PG, "CREATE TABLE t (a int); /* /* */", NULL, E(2, "unterminated comment") },
+	{ "pg CREATE TABLE AS", PG, "CREATE TABLE t AS SELECT * FROM pg_authid;", NULL,
+	  E(1, "CREATE TABLE (CREATE TABLE AS runs a query)") },
+	{ "pg CREATE SCHEMA AUTHORIZATION other", PG, "CREATE SCHEMA s AUTHORIZATION postgres;", NULL,
+	  E(1, "CREATE SCHEMA (a schema may only be created for the application role 'app')") },
+	{ "pg COMMENT ON ROLE", PG, "COMMENT ON ROLE app IS 'x';", NULL,
+	  E(1, "COMMENT ON ROLE (dump SQL may only create and alter the database's own objects)") },
+	{ "pg transaction control", PG, "COMMIT;", NULL,
+	  E(1, "COMMIT (dump SQL may only create and alter the database's own objects)") },
+
+	/* --- MariaDB: splitting --- */
+	{ "my dump script", MY,
+	  "-- modosnap: schema of `d`\nDELIMITER ;;\nSET NAMES utf8mb4\n;;\n"
+	  "SET SESSION time_zone = '+00:00', SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION', "
+	  "SESSION foreign_key_checks = 0, SESSION unique_checks = 0\n;;\n"
+	  "CREATE TABLE `t;;x` (\n  `a` varchar(10) DEFAULT 'x;y\\';;z'\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4\n;;\n"
+	  "DELIMITER ;\n",
+	  "SET NAMES utf8mb4|SET SESSION time_zone = '+00:00', SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,"
+	  "NO_ENGINE_SUBSTITUTION', SESSION foreign_key_checks = 0, SESSION unique_checks = 0|"
+	  "CREATE TABLE `t;;x` (\n  `a` varchar(10) DEFAULT 'x;y\\';;z'\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4", NULL },
+	{ "my routine body with ;", MY,
+	  "DELIMITER ;;\nSET SESSION sql_mode = 'STRICT_TRANS_TABLES'\n;;\n"
+	  "CREATE DEFINER=`app`@`localhost` PROCEDURE `p`()\nBEGIN\n  SELECT \"a;;b\"; -- x;;\n  # y;;\n"
+	  "  /* z;; */ SELECT 2;\nEND\n;;\nDELIMITER ;\n",
+	  "SET SESSION sql_mode = 'STRICT_TRANS_TABLES'|"
+	  "CREATE DEFINER=`app`@`localhost` PROCEDURE `p`()\nBEGIN\n  SELECT \"a;;b\"; -- x;;\n  # y;;\n"
+	  "  /* z;; */ SELECT 2;\nEND", NULL },
+	{ "my view and trigger", MY,
+	  "DELIMITER ;;\nCREATE ALGORITHM=UNDEFINED DEFINER=`app`@`%` SQL SECURITY DEFINER VIEW `v` AS select 1 AS `x`\n;;\n"
+	  "CREATE DEFINER='app'@'localhost' TRIGGER `tr` BEFORE INSERT ON `t` FOR EACH ROW SET NEW.a = 1\n;;\n",
+	  "CREATE ALGORITHM=UNDEFINED DEFINER=`app`@`%` SQL SECURITY DEFINER VIEW `v` AS select 1 AS `x`|"
+	  "CREATE DEFINER='app'@'localhost' TRIGGER `tr` BEFORE INSERT ON `t` FOR EACH ROW SET NEW.a = 1", NULL },
+	{ "my executable comment that is harmless", MY,
+	  "CREATE TABLE t (a int) /*!50100 PARTITION BY HASH (a) PARTITIONS 2 */;", 
+	  "CREATE TABLE t (a int) /*!50100 PARTITION BY HASH (a) PARTITIONS 2 */", NULL },
+	{ "my -- needs a blank after it", MY, "SET SESSION unique_checks = 1--1;", NULL,
+	  E(1, "SET SESSION (a setting's value must be a plain literal)") },
+	{ "my NO_BACKSLASH_ESCAPES changes the lexing", MY,
+	  "DELIMITER ;;\nSET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'\n;;\n"
+	  "CREATE DEFINER=`app`@`localhost` VIEW `v` AS select 'a\\' AS `x`\n;;\n",
+	  "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'|CREATE DEFINER=`app`@`localhost` VIEW `v` AS select 'a\\' AS `x`",
+	  NULL },
+
+	/* --- MariaDB: refusals --- */
+	{ "my SET PASSWORD", MY, "DELIMITER ;;\nSET PASSWORD FOR 'root'@'localhost' = PASSWORD('x')\n;;\n", NULL,
+	  E(1, "SET PASSWORD (dump SQL may only create and alter the database's own objects)") },
+	{ "my SET GLOBAL", MY, "SET GLOBAL max_connections = 7;", NULL,
+	  E(1, "SET GLOBAL (only the session settings a dump writes may be set)") },
+	{ "my SET @@global", MY, "SET SESSION sql_mode = '', @@global.max_connections = 7;", NULL,
+	  E(1, "SET GLOBAL (only the session settings a dump writes may be set)") },
+	{ "my SET GLOBAL in an executable comment", MY, "SET SESSION sql_mode = '' /*!, GLOBAL max_connections = 7 */;",
+	  NULL, E(1, "SET GLOBAL (only the session settings a dump writes may be set)") },
+	{ "my statement hidden in an executable comment", MY,
+	  "DELIMITER ;\nCREATE TABLE t (a int); /*!99999 SET GLOBAL max_connections = 7 */;", NULL,
+	  E(2, "SET GLOBAL (only the session settings a dump writes may be set)") },
+	{ "my statement in a comment does not count", MY,
+	  "/* SET GLOBAL max_connections = 7; */ # SET PASSWORD = 'x';\n-- DROP DATABASE x;\nCREATE TABLE t (a int);",
+	  "CREATE TABLE t (a int)", NULL },
+	{ "my statement in a string does not count", MY,
+	  "CREATE TABLE t (a varchar(9) DEFAULT 'x\\'; SET GLOBAL max_connections = 7; --');", 
+	  "CREATE TABLE t (a varchar(9) DEFAULT 'x\\'; SET GLOBAL max_connections = 7; --')", NULL },
+	{ "my definer root", MY,
+	  "DELIMITER ;;\nCREATE DEFINER=`root`@`localhost` PROCEDURE `run`(q text) SQL SECURITY DEFINER\n"
+	  "BEGIN PREPARE s FROM q; EXECUTE s; END\n;;\n", NULL,
+	  E(1, "CREATE DEFINER=... PROCEDURE (the definer must be the application account 'app')") },
+	{ "my definer after SQL SECURITY", MY,
+	  "CREATE SQL SECURITY DEFINER DEFINER=root@localhost VIEW v AS SELECT 1;", NULL,
+	  E(1, "CREATE DEFINER=... VIEW (the definer must be the application account 'app')") },
+	{ "my routine without a definer", MY, "CREATE PROCEDURE p() SELECT 1;", NULL,
+	  E(1, "CREATE PROCEDURE (the definer must be the application account 'app')") },
+	{ "my routine in another database", MY, "CREATE DEFINER=app@localhost PROCEDURE mysql.p() SELECT 1;", NULL,
+	  E(1, "CREATE PROCEDURE (objects may only be created in the restored database)") },
+	{ "my CREATE USER", MY, "CREATE USER x IDENTIFIED BY 'y';", NULL,
+	  E(1, "CREATE USER (dump SQL may only create and alter the database's own objects)") },
+	{ "my GRANT", MY, "GRANT ALL ON *.* TO app;", NULL,
+	  E(1, "GRANT ALL (dump SQL may only create and alter the database's own objects)") },
+	{ "my table in a file", MY, "CREATE TABLE t (a int) ENGINE=MyISAM DATA DIRECTORY='/etc';", NULL,
+	  E(1, "CREATE TABLE (a table may not name files, servers or other tables)") },
+	{ "my CONNECT engine", MY, "CREATE TABLE t (a text) ENGINE=CONNECT TABLE_TYPE=DOS FILE_NAME='/etc/shadow';", NULL,
+	  E(1, "CREATE TABLE (storage engine 'CONNECT' is not allowed)") },
+	{ "my user variable", MY, "SET @x = (SELECT 1);", NULL,
+	  E(1, "SET @variable (only the session settings a dump writes may be set)") },
+	{ "my backslash command", MY, "CREATE TABLE t (a int);\n\\! id\n;", NULL,
+	  E(2, "a backslash outside a quoted string (client command)") },
+	{ "my unterminated string", MY, "CREATE TABLE t (a varchar(3) DEFAULT 'x);", NULL,
+	  E(1, "unterminated quoted string") },
+	{ "my unterminated executable comment", MY, "CREATE TABLE t (a int) /*!50100 x", NULL,
+	  E(1, "unterminated executable comment") },
+	{ "my LOAD DATA INFILE", MY, "LOAD DATA INFILE '/etc/passwd' INTO TABLE t;", NULL,
+	  E(1, "LOAD DATA (dump SQL may only create and alter the database's own objects)") },
+};
+
+/* The statements as "a|~b|c". */
+static char *joined(const struct ms_sql_script *s)
+{
+	struct ms_strbuf sb = MS_STRBUF_INIT;
+
+	for (size_t i = 0; i < s->n; i++) {
+		if (i)
+			ms_strbuf_addch(&sb, '|');
+		if (s->v[i].skip)
+			ms_strbuf_addch(&sb, '~');
+		ms_strbuf_add(&sb, s->v[i].text, s->v[i].len);
+	}
+	return sb.buf ? ms_strbuf_detach(&sb) : ms_xstrdup("");
+}
+
+static void test_cases(void **state)
+{
+	int failed = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct tcase *tc = &cases[i];
+		struct ms_sqlcheck c = { tc->d, "default", "db/default/schema-pre.sql", "app" };
+		struct ms_sql_script s;
+		char *err, *got = NULL, *want_err = NULL;
+		int rc;
+
+		capture_start();
+		rc = ms_sqlcheck_script(&c, tc->sql, strlen(tc->sql), &s);
+		err = capture_end();
+		if (tc->want) {
+			got = joined(&s);
+			if (rc != 0 || strcmp(got, tc->want) != 0) {
+				fprintf(stderr, "case '%s': rc %d\n got: [%s]\nwant: [%s]\n err: %s\n", tc->name, rc, got,
+					tc->want, err);
+				failed++;
+			}
+		} else {
+			want_err = ms_xasprintf("modosnap: error: %s\n", tc->error);
+			if (rc != -1 || s.n != 0 || strcmp(err, want_err) != 0) {
+				fprintf(stderr, "case '%s': rc %d, %zu statements\n got: %s\nwant: %s", tc->name, rc, s.n,
+					err, want_err);
+				failed++;
+			}
+		}
+		ms_sql_script_clear(&s);
+		free(got);
+		free(want_err);
+		free(err);
+	}
+	assert_int_equal(failed, 0);
+}
+
+/* Without a known application role, ownership and definers are refused. */
+static void test_no_role(void **state)
+{
+	struct ms_sqlcheck c = { PG, "default", "db/default/schema-pre.sql", NULL };
+	struct ms_sql_script s;
+	char *err;
+
+	(void)state;
+	capture_start();
+	assert_int_equal(ms_sqlcheck_script(&c, "ALTER TABLE t OWNER TO app;", 27, &s), -1);
+	err = capture_end();
+	assert_string_equal(err, "modosnap: error: " E(1, "ALTER TABLE (objects may only be owned by the application "
+							 "role '(unknown)')") "\n");
+	free(err);
+}
+
+/* Quoted role names compare exactly, unquoted ones fold to lowercase. */
+static void test_role_case(void **state)
+{
+	struct ms_sqlcheck c = { PG, "default", "m", "App" };
+	struct ms_sql_script s;
+	char *err;
+
+	(void)state;
+	assert_int_equal(ms_sqlcheck_script(&c, "ALTER TABLE t OWNER TO \"App\";", 29, &s), 0);
+	assert_int_equal(s.n, 1);
+	ms_sql_script_clear(&s);
+	capture_start();
+	assert_int_equal(ms_sqlcheck_script(&c, "ALTER TABLE t OWNER TO App;", 27, &s), -1);
+	err = capture_end();
+	assert_non_null(strstr(err, "objects may only be owned by the application role 'App'"));
+	free(err);
+}
+
+/* A NUL byte could end the text the server sees early. */
+static void test_nul(void **state)
+{
+	struct ms_sqlcheck c = { PG, "default", "m", "app" };
+	struct ms_sql_script s;
+	char *err;
+
+	(void)state;
+	capture_start();
+	assert_int_equal(ms_sqlcheck_script(&c, "CREATE TABLE t (a int);\0ALTER ROLE x;", 38, &s), -1);
+	err = capture_end();
+	assert_string_equal(err, "modosnap: error: database 'default': 'm': contains a NUL byte\n");
+	free(err);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cases),
+		cmocka_unit_test(test_no_role),
+		cmocka_unit_test(test_role_case),
+		cmocka_unit_test(test_nul),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
