@@ -85,3 +85,30 @@ int ms_entry_type_parse(const char *name, enum ms_entry_type *out)
 	}
 	return -1;
 }
+
+uint32_t ms_entry_safe_mode(enum ms_entry_type type, uint32_t mode)
+{
+	mode &= 07777;
+	if (type == MS_ENTRY_SYMLINK)
+		return mode; /* a link's own bits mean nothing */
+	mode &= ~(uint32_t)0002; /* world-writable */
+	mode &= ~(uint32_t)04000; /* setuid */
+	if (type != MS_ENTRY_DIR)
+		mode &= ~(uint32_t)02000; /* setgid: on a directory it only sets the group of new files */
+	return mode;
+}
+
+int ms_entry_postfix_name_ok(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (!strcmp(name, "main.cf") || !strcmp(name, "master.cf") || !strcmp(name, "modoboa-postfix-maps.chk"))
+		return 1;
+	if (len < 4 || len > 255 || name[0] == '.' || strcmp(name + len - 3, ".cf") != 0)
+		return 0;
+	for (const char *c = name; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '.' ||
+		      *c == '_' || *c == '-'))
+			return 0;
+	return 1;
+}

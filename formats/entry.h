@@ -37,6 +37,22 @@ struct ms_entry {
 	size_t n_xattrs;
 };
 
+/* Longest member path a snapshot holds (FORMAT.md §4.3): with a restore
+ * target of at most 240 bytes and its staging directory, every restored
+ * path stays below PATH_MAX. create leaves longer paths out (warning). */
+#define MS_MEMBER_PATH_MAX 3839
+
+/* The permission bits restore gives a member: its recorded mode without
+ * setuid, setgid (on non-directories) and the world-writable bit. Equal to
+ * `mode & 07777` for every member create writes from a sane tree. */
+uint32_t ms_entry_safe_mode(enum ms_entry_type type, uint32_t mode);
+
+/* Whether `name` (a base name) is one the Postfix component holds:
+ * main.cf, master.cf, modoboa-postfix-maps.chk, or a map `*.cf` as
+ * generate_postfix_maps writes them ([A-Za-z0-9._-], not starting with
+ * '.'). Anything else is neither captured nor restored. */
+int ms_entry_postfix_name_ok(const char *name);
+
 /* Frees what hangs off e (not e itself) and zeroes it. */
 void ms_entry_clear(struct ms_entry *e);
 /* Deep copy of src into *dst. */

@@ -69,10 +69,13 @@ static int check_file_member(const struct ms_manifest *m, size_t i)
 	if (!comp)
 		return refuse(e->path, "not a member modosnap writes");
 	if (!strcmp(comp, "files/postfix")) {
-		if (strchr(e->path + strlen(comp) + 1, '/') || e->path[strlen(comp)] != '/')
+		if (e->path[strlen(comp)] != '/' || strchr(e->path + strlen(comp) + 1, '/'))
 			return refuse(e->path, "Postfix members are single files");
 		if (e->type != MS_ENTRY_FILE)
 			return refuse(e->path, "Postfix members are plain files");
+		if (!ms_entry_postfix_name_ok(e->path + strlen(comp) + 1))
+			return refuse(e->path, "not a file the Postfix component holds (main.cf, master.cf, "
+					       "modoboa-postfix-maps.chk and *.cf maps)");
 		return 0;
 	}
 	if (!strcmp(e->path, comp))
@@ -106,6 +109,31 @@ int ms_files_check_manifest(const struct ms_manifest *m)
 			return -1;
 	}
 	return 0;
+}
+
+bool ms_files_xattr_ok(const char *name)
+{
+	/* file capabilities grant privileges as setuid does */
+	return strcmp(name, "security.capability") != 0;
+}
+
+void ms_files_unsafe_count(const struct ms_manifest *m, const char *prefix, unsigned long *modes,
+			   unsigned long *xattrs)
+{
+	size_t plen = strlen(prefix);
+
+	*modes = *xattrs = 0;
+	for (size_t i = 0; i < m->n_entries; i++) {
+		const struct ms_entry *e = &m->entries[i].e;
+
+		if (strncmp(e->path, prefix, plen) != 0 || (e->path[plen] != '\0' && e->path[plen] != '/'))
+			continue;
+		if (ms_entry_safe_mode(e->type, e->mode) != (e->mode & 07777))
+			(*modes)++;
+		for (size_t k = 0; k < e->n_xattrs; k++)
+			if (!ms_files_xattr_ok(e->xattrs[k].name))
+				(*xattrs)++;
+	}
 }
 
 /* --- writing one tree ----------------------------------------------------- */
@@ -168,11 +196,18 @@ static int apply_meta_fd(struct stager *s, int fd, const struct ms_entry *e, con
 		if (fchown(fd, uid, gid) < 0)
 			return meta_error(s->staging, rel, "owner");
 	}
-	if (fchmod(fd, e->mode & 07777) < 0)
+	if (fchmod(fd, ms_entry_safe_mode(e->type, e->mode)) < 0)
 		return meta_error(s->staging, rel, "mode");
-	for (size_t i = 0; i < e->n_xattrs; i++)
+	if (ms_entry_safe_mode(e->type, e->mode) != (e->mode & 07777))
+		s->st->unsafe_modes++;
+	for (size_t i = 0; i < e->n_xattrs; i++) {
+		if (!ms_files_xattr_ok(e->xattrs[i].name)) {
+			s->st->dropped_xattrs++;
+			continue;
+		}
 		if (fsetxattr(fd, e->xattrs[i].name, e->xattrs[i].value, e->xattrs[i].size, 0) < 0)
 			return meta_error(s->staging, rel, "extended attributes");
+	}
 	ts[0].tv_sec = ts[1].tv_sec = (time_t)e->mtime_sec;
 	ts[0].tv_nsec = ts[1].tv_nsec = e->mtime_nsec;
 	if (futimens(fd, ts) < 0)
@@ -544,7 +579,7 @@ static int check_one(const struct ms_manifest_entry *me, const char *live)
 	if ((e->type == MS_ENTRY_DIR && !S_ISDIR(st.st_mode)) || (e->type == MS_ENTRY_SYMLINK && !S_ISLNK(st.st_mode)) ||
 	    ((e->type == MS_ENTRY_FILE || e->type == MS_ENTRY_HARDLINK) && !S_ISREG(st.st_mode)))
 		return differs(live, "type");
-	if (e->type != MS_ENTRY_SYMLINK && (st.st_mode & 07777) != (e->mode & 07777))
+	if (e->type != MS_ENTRY_SYMLINK && (st.st_mode & 07777) != ms_entry_safe_mode(e->type, e->mode))
 		return differs(live, "mode");
 	if (geteuid() == 0) { /* only root restores owners */
 		uid_t uid;

@@ -21,6 +21,8 @@
 struct ms_files_stats {
 	unsigned long files, dirs, symlinks, hardlinks;
 	unsigned long owners_by_id; /* entries whose owner or group name does not exist here */
+	unsigned long unsafe_modes; /* entries restored without setuid/setgid/world-writable bits */
+	unsigned long dropped_xattrs; /* extended attributes not restored (security.capability) */
 	unsigned long long bytes;
 };
 
@@ -58,6 +60,16 @@ int ms_files_swap(const char *staging, const char *target, const struct ms_manif
  * target replaced when writing failed). */
 int ms_files_replace_each(const char *archive, const struct ms_manifest *m, const char *prefix, const char *dir,
 			  struct ms_files_stats *stats);
+
+/* Whether restore sets extended attribute `name`: every one but
+ * security.capability (file capabilities grant privileges like setuid). */
+bool ms_files_xattr_ok(const char *name);
+
+/* Counts, among the members under `prefix`, those whose permission bits
+ * restore reduces (ms_entry_safe_mode) and the extended attributes it
+ * leaves out, for the plan's warning. */
+void ms_files_unsafe_count(const struct ms_manifest *m, const char *prefix, unsigned long *modes,
+			   unsigned long *xattrs);
 
 /* Removes a tree without following symlinks; 0 or -1 after logging. A
  * missing path is not an error. */

@@ -2,6 +2,7 @@
  * Archive member path checks (see safepath.h).
  */
 #include "safepath.h"
+#include "entry.h"
 
 #include <limits.h>
 #include <string.h>
@@ -20,13 +21,10 @@ int ms_safepath_check(const char *path, const char **why)
 
 	if (len == 0)
 		return fail(why, "empty path");
-	if (len >= PATH_MAX)
+	if (len > MS_MEMBER_PATH_MAX)
 		return fail(why, "path too long");
 	if (path[0] == '/')
 		return fail(why, "absolute path");
-	for (const char *c = path; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			return fail(why, "control character in path");
 	while (*p) {
 		size_t n = strcspn(p, "/");
 

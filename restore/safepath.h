@@ -1,9 +1,10 @@
 /*
  * The first line of defence against hostile archives (DESIGN-NOTES §5):
  * every member path is checked before anything is written. A safe path is
- * relative, non-empty, at most PATH_MAX-1 bytes, and has no "." or ".."
- * component, no empty component (except one trailing '/'), and no control
- * character.
+ * relative, non-empty, at most MS_MEMBER_PATH_MAX bytes, and has no "."
+ * or ".." component and no empty component (except one trailing '/').
+ * Control characters are legal in Linux file names: restore restores them
+ * and every message prints them escaped (ms_printable).
  */
 #ifndef MS_SAFEPATH_H
 #define MS_SAFEPATH_H

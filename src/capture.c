@@ -691,6 +691,15 @@ static int capture_child(struct ms_capture *c, int dfd, const char *name)
 		ms_log_debug("excluding '%s'", c->src.buf);
 		return 0;
 	}
+	if (c->mem.len > MS_MEMBER_PATH_MAX) {
+		/* restore could not recreate it under any target (FORMAT.md §4.3) */
+		char *p = ms_printable(c->src.buf);
+
+		ms_log_warn("'%.200s...': path too long to be restored (%zu bytes in the archive, at most %d); "
+			    "not archived", p, c->mem.len, MS_MEMBER_PATH_MAX);
+		free(p);
+		return 0;
+	}
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		return capture_object(c, dfd, name, &st);
 	if (errno == ENOENT)

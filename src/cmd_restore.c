@@ -20,7 +20,9 @@
 #include "pg_scratch.h"
 #include "plan.h"
 #include "snapshot.h"
+#include "space.h"
 #include "strbuf.h"
+#include "targets.h"
 #include "verify.h"
 #include "versions.h"
 
@@ -31,11 +33,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define SETTINGS_MEMBER "files/instance/instance/settings.py"
 #define SETTINGS_MAX ((size_t)4 << 20)
-#define DEFAULT_POSTFIX_DIR "/etc/postfix"
+/* The staging copy of a directory component and the old tree exist at the
+ * same time; keep this much free on top of what the snapshot holds. */
+#define FREE_MARGIN ((unsigned long long)64 << 20)
 
 struct restore_args {
 	const char *dest;
@@ -43,6 +48,8 @@ struct restore_args {
 	struct ms_strv only;       /* --only COMPONENT... */
 	const char *root;          /* --root DIR */
 	bool dry_run, no_safety, yes;
+	bool allow_unsigned;       /* --allow-unsigned */
+	bool accept_snapshot;      /* --accept-snapshot-targets */
 	struct ms_instance_opts inst;
 };
 
@@ -50,7 +57,9 @@ struct restore_args {
 struct db_step {
 	char *alias;
 	const struct ms_manifest_db *mdb; /* borrowed from the manifest */
-	const struct ms_dbconf *conf;     /* borrowed from `dbs_from` */
+	const struct ms_dbconf *conf;     /* borrowed from `dbs_from` or `snap_dbs` */
+	const struct ms_dbconf *snap;     /* the snapshot's settings for it (shown), or NULL */
+	bool from_snapshot;               /* conf is the snapshot's, accepted */
 	bool reachable;                   /* the live database answered the plan's query */
 };
 
@@ -61,11 +70,14 @@ struct restore_run {
 	const char *archive;
 	struct ms_verify_result vr;
 	bool do_instance, do_postfix;
-	char *instance_target, *postfix_target; /* where the files go */
+	char *instance_target, *postfix_target; /* where the files go (decided here, not by the archive) */
+	enum ms_target_origin instance_origin, postfix_origin;
+	char *live_instance, *live_postfix;     /* this machine's installation, before --root */
 	struct db_step *dbs;
 	size_t n_dbs;
-	struct ms_instance *dbs_from;     /* the settings the database connections come from (owned) */
-	char *settings_tmp;               /* private dir holding the snapshot's settings.py (owned) */
+	struct ms_instance *dbs_from;     /* this machine's database settings (owned) */
+	struct ms_instance *snap_dbs;     /* the snapshot's settings.py, merged with the config (owned) */
+	struct ms_instance *snap_raw;     /* the snapshot's settings.py as it is, for the plan (owned) */
 	struct ms_instance *live;         /* the live installation when discoverable (owned) */
 	char *safety_path;                /* the safety snapshot written */
 };
@@ -81,6 +93,8 @@ static int parse_restore(int argc, char **argv, struct restore_args *a)
 		{ "yes", no_argument, NULL, 'y' },
 		{ "instance", required_argument, NULL, 'i' },
 		{ "postfix-dir", required_argument, NULL, 'p' },
+		{ "allow-unsigned", no_argument, NULL, 'U' },
+		{ "accept-snapshot-targets", no_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -103,6 +117,8 @@ static int parse_restore(int argc, char **argv, struct restore_args *a)
 		case 'y': a->yes = true; break;
 		case 'i': a->inst.instance_dir = optarg; break;
 		case 'p': a->inst.postfix_dir = optarg; break;
+		case 'U': a->allow_unsigned = true; break;
+		case 'A': a->accept_snapshot = true; break;
 		default:
 			return ms_cli_usage_error("restore", "unknown or incomplete option '%s'", argv[optind - 1]);
 		}
@@ -126,7 +142,11 @@ static bool selected(const struct restore_args *a, const char *component)
 
 static char *under_root(const char *root, const char *path)
 {
-	return root ? ms_xasprintf("%s%s%s", root, path[0] == '/' ? "" : "/", path) : ms_xstrdup(path);
+	size_t n = root ? strlen(root) : 0;
+
+	while (n > 0 && root[n - 1] == '/')
+		n--; /* "--root /" or "DIR/": no doubled slash */
+	return root ? ms_xasprintf("%.*s%s%s", (int)n, root, path[0] == '/' ? "" : "/", path) : ms_xstrdup(path);
 }
 
 /* --only names must be components of the snapshot. */
@@ -148,68 +168,120 @@ static int check_only(const struct restore_run *r)
 	return 0;
 }
 
+/* Where the files go: the command line, the config or this machine's
+ * defaults decide; the snapshot's recorded paths only with
+ * --accept-snapshot-targets (or under --root, where every file lands below
+ * the new root). The live installation is looked for where the targets
+ * are, never where the archive says. */
 static int choose_files(struct restore_run *r)
 {
 	const struct ms_header *h = &r->vr.header;
-	const char *pf;
+	const struct ms_config *cfg = r->cli->config;
+	bool accept = r->a->accept_snapshot || r->a->root;
+	struct ms_target_choice ci = { "instance", "--instance", "instance", r->a->inst.instance_dir, cfg->instance,
+				       MS_DEFAULT_INSTANCE, h->instance, accept };
+	struct ms_target_choice cp = { "postfix", "--postfix-dir", "postfix_dir", r->a->inst.postfix_dir,
+				       cfg->postfix_dir, MS_DEFAULT_POSTFIX_DIR, h->postfix_dir, accept };
 
 	r->do_instance = ms_strv_contains(&h->components, "instance") && selected(r->a, "instance");
 	r->do_postfix = ms_strv_contains(&h->components, "postfix") && selected(r->a, "postfix");
-	r->instance_target = under_root(r->a->root, r->a->inst.instance_dir ? r->a->inst.instance_dir : h->instance);
-	pf = r->a->inst.postfix_dir ? r->a->inst.postfix_dir
-	     : r->cli->config->postfix_dir ? r->cli->config->postfix_dir
-	     : h->postfix_dir ? h->postfix_dir : DEFAULT_POSTFIX_DIR;
-	r->postfix_target = under_root(r->a->root, pf);
+	if (r->do_instance) {
+		r->live_instance = ms_target_choose(&ci, &r->instance_origin);
+		if (!r->live_instance)
+			return -1;
+	} else {
+		r->live_instance = ms_xstrdup(ci.cli ? ci.cli : ci.config ? ci.config : ci.def);
+	}
+	if (r->do_postfix) {
+		r->live_postfix = ms_target_choose(&cp, &r->postfix_origin);
+		if (!r->live_postfix)
+			return -1;
+	} else {
+		r->live_postfix = ms_xstrdup(cp.cli ? cp.cli : cp.config ? cp.config : cp.def);
+	}
+	r->instance_target = under_root(r->a->root, r->live_instance);
+	r->postfix_target = under_root(r->a->root, r->live_postfix);
 	if (r->a->root && r->do_instance && access(r->instance_target, F_OK) == 0)
 		return ms_log_error("'%s' exists: --root restores into new locations only", r->instance_target);
 	return 0;
 }
 
-/* The database connections: from the snapshot's own settings.py when it
- * has one (it describes the databases the snapshot belongs to; passwords
- * may still come from the config), else from the live installation. */
+/* The snapshot's own settings.py, read into memory (never written to
+ * disk): as it is, for the plan's comparison, and merged with the config,
+ * for --accept-snapshot-targets. Absent or unreadable: both stay NULL. */
+static void read_snapshot_settings(struct restore_run *r)
+{
+	size_t len = 0;
+	char *text = ms_files_read_member(r->archive, SETTINGS_MEMBER, SETTINGS_MAX, &len);
+	struct ms_config *none = ms_config_new();
+	const char *name = "snapshot's settings.py";
+
+	if (text) {
+		ms_log_mute(1);
+		r->snap_raw = ms_instance_from_settings_text(none, name, text, len);
+		r->snap_dbs = ms_instance_from_settings_text(r->cli->config, name, text, len);
+		ms_log_mute(0);
+	}
+	ms_free_secret(text);
+	ms_config_free(none);
+}
+
+/* This machine's database settings: the live settings.py at the instance
+ * target (with the config over it), else the config's [db:ALIAS]
+ * sections alone. NULL dbs_from with 0: nothing on this machine names a
+ * database. */
 static int find_db_settings(struct restore_run *r)
 {
 	struct ms_instance_opts opts = { 0 };
-	size_t len = 0;
-	char *text = ms_files_read_member(r->archive, SETTINGS_MEMBER, SETTINGS_MAX, &len);
 
-	opts.dbs_only = true;
-	if (text) {
-		char tmpl[] = "/tmp/modosnap-settings.XXXXXX";
-		char *dir, *file;
-		FILE *f;
-		int fd;
-
-		if (!mkdtemp(tmpl)) {
-			ms_free_secret(text);
-			return ms_log_error("unable to create a temporary directory: %s", strerror(errno));
-		}
-		r->settings_tmp = ms_xstrdup(tmpl);
-		dir = ms_path_join(tmpl, "instance");
-		file = ms_path_join(dir, "settings.py");
-		mkdir(dir, 0700);
-		/* it holds passwords and SECRET_KEY: 0600 inside the 0700 directory */
-		fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		f = fd >= 0 ? fdopen(fd, "w") : NULL;
-		if (!f && fd >= 0)
-			close(fd);
-		if (!f || fwrite(text, 1, len, f) != len || fclose(f) != 0) {
-			ms_log_error("unable to write '%s': %s", file, strerror(errno));
-			ms_free_secret(text);
-			free(dir);
-			free(file);
-			return -1;
-		}
-		ms_free_secret(text);
-		free(dir);
-		free(file);
-		opts.instance_dir = r->settings_tmp;
-	} else {
-		opts.instance_dir = r->a->inst.instance_dir ? r->a->inst.instance_dir : r->vr.header.instance;
+	read_snapshot_settings(r);
+	if (!r->a->root && ms_is_dir(r->live_instance)) {
+		opts.instance_dir = r->live_instance;
+		opts.dbs_only = true;
+		r->dbs_from = ms_instance_discover(r->cli->config, &opts);
+		return r->dbs_from ? 0 : -1;
 	}
-	r->dbs_from = ms_instance_discover(r->cli->config, &opts);
-	return r->dbs_from ? 0 : -1;
+	if (r->cli->config->n_dbs == 0)
+		return 0;
+	r->dbs_from = ms_instance_from_config(r->cli->config);
+	if (!r->dbs_from)
+		return -1;
+	r->dbs_from->dir = ms_xstrdup(r->live_instance); /* recorded by a safety snapshot's header */
+	return 0;
+}
+
+static const struct ms_dbconf *conf_of(const struct ms_instance *inst, const char *alias)
+{
+	for (size_t k = 0; inst && k < inst->n_dbs; k++)
+		if (!strcmp(inst->dbs[k].alias, alias))
+			return &inst->dbs[k];
+	return NULL;
+}
+
+/* No database settings on this machine for s: the snapshot's are shown
+ * and used only when accepted. */
+static int use_snapshot_conf(struct restore_run *r, struct db_step *s)
+{
+	const struct ms_dbconf *snap = conf_of(r->snap_dbs, s->alias);
+	char *where;
+
+	if (snap && r->a->accept_snapshot) {
+		s->conf = snap;
+		s->from_snapshot = true;
+		return 0;
+	}
+	if (!snap)
+		return ms_log_error("database '%s': no connection settings for it on this machine (no settings.py "
+				    "at '%s' names it, nor a [db:%s] config section)", s->alias, r->live_instance,
+				    s->alias);
+	where = ms_db_describe(s->snap ? s->snap : snap);
+	ms_log_error("database '%s': no connection settings for it on this machine (no settings.py at '%s' "
+		     "names it, nor a [db:%s] config section); the snapshot's settings.py says %s database '%s' "
+		     "on %s: describe it in [db:%s], or pass --accept-snapshot-targets to use the snapshot's",
+		     s->alias, r->live_instance, s->alias, ms_db_engine_name(snap->engine), snap->name, where,
+		     s->alias);
+	free(where);
+	return -1;
 }
 
 static int choose_dbs(struct restore_run *r)
@@ -240,16 +312,76 @@ static int choose_dbs(struct restore_run *r)
 		s = &r->dbs[r->n_dbs++];
 		s->alias = ms_xstrdup(m->dbs[i].alias);
 		s->mdb = &m->dbs[i];
-		for (size_t k = 0; k < r->dbs_from->n_dbs; k++)
-			if (!strcmp(r->dbs_from->dbs[k].alias, s->alias))
-				s->conf = &r->dbs_from->dbs[k];
-		if (!s->conf)
-			return ms_log_error("database '%s': no connection settings for it (not in settings.py's "
-					    "DATABASES nor in a [db:%s] config section)", s->alias, s->alias);
+		s->snap = conf_of(r->snap_raw, s->alias);
+		s->conf = conf_of(r->dbs_from, s->alias);
+		if (!s->conf && use_snapshot_conf(r, s) < 0)
+			return -1;
 		if (strcmp(ms_db_engine_name(s->conf->engine), m->dbs[i].engine) != 0)
 			return ms_log_error("database '%s': the snapshot holds a %s dump, but the settings say %s",
 					    s->alias, m->dbs[i].engine, ms_db_engine_name(s->conf->engine));
 	}
+	return 0;
+}
+
+/* Room for what the file components will write: the staging tree (or the
+ * temporary Postfix files) beside the live one, from the manifest's sizes,
+ * before anything is written. */
+static unsigned long long member_bytes(const struct ms_manifest *m, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+	unsigned long long sum = 0;
+
+	for (size_t i = 0; i < m->n_entries; i++) {
+		const struct ms_entry *e = &m->entries[i].e;
+
+		if (!strncmp(e->path, prefix, plen) && (e->path[plen] == '/' || !e->path[plen]))
+			sum += e->type == MS_ENTRY_FILE ? (e->size + 4095) / 4096 * 4096 : 4096;
+	}
+	return sum;
+}
+
+/* The nearest existing directory at or above path (targets may not exist yet). */
+static char *existing_parent(const char *path)
+{
+	char *p = ms_xstrdup(path);
+
+	while (!ms_is_dir(p) && strcmp(p, "/") != 0) {
+		char *up = ms_path_dirname(p);
+
+		free(p);
+		p = up;
+	}
+	return p;
+}
+
+static int check_room(const char *component, const char *target, unsigned long long need)
+{
+	char *dir = existing_parent(target);
+	struct statvfs fs;
+	int ret = 0;
+
+	if (statvfs(dir, &fs) < 0) {
+		ret = ms_log_error("unable to read the free space of '%s': %s", dir, strerror(errno));
+	} else if ((unsigned long long)fs.f_bavail * fs.f_frsize < need + FREE_MARGIN) {
+		char a[MS_SPACE_FMT_MAX], b[MS_SPACE_FMT_MAX];
+
+		ret = ms_log_error("not enough space for the %s component on the filesystem of '%s': %s needed "
+				   "(the snapshot's files and 64 MiB to spare), %s free; nothing was changed",
+				   component, dir, ms_space_fmt((long long)(need + FREE_MARGIN), a),
+				   ms_space_fmt((long long)((unsigned long long)fs.f_bavail * fs.f_frsize), b));
+	}
+	free(dir);
+	return ret;
+}
+
+static int check_space(const struct restore_run *r)
+{
+	if (r->do_instance &&
+	    check_room("instance", r->instance_target, member_bytes(&r->vr.manifest, "files/instance")) < 0)
+		return -1;
+	if (r->do_postfix &&
+	    check_room("postfix", r->postfix_target, member_bytes(&r->vr.manifest, "files/postfix")) < 0)
+		return -1;
 	return 0;
 }
 
@@ -271,11 +403,27 @@ static int plan_files(const struct restore_run *r, const char *component, const 
 	struct ms_tree_plan p;
 	char *t = ms_printable(target);
 
+	const char *snap = !strcmp(component, "instance") ? r->vr.header.instance : r->vr.header.postfix_dir;
+	enum ms_target_origin origin = !strcmp(component, "instance") ? r->instance_origin : r->postfix_origin;
+	unsigned long modes, xattrs;
+
 	if (ms_plan_tree(&r->vr.manifest, prefix, target, each_file, &p) < 0) {
 		free(t);
 		return -1;
 	}
-	printf("  %-14s -> %s%s\n", component, t, p.target_exists ? "" : " (does not exist: created)");
+	printf("  %-14s -> %s%s (%s)\n", component, t, p.target_exists ? "" : " (does not exist: created)",
+	       ms_target_origin_name(origin));
+	if (snap && strcmp(snap, !strcmp(component, "instance") ? r->live_instance : r->live_postfix) != 0) {
+		char *sp = ms_printable(snap);
+
+		printf("      the snapshot was taken from %s\n", sp);
+		free(sp);
+	}
+	ms_files_unsafe_count(&r->vr.manifest, prefix, &modes, &xattrs);
+	if (modes || xattrs)
+		ms_log_warn("%s: %lu entries with setuid, setgid or world-writable bits and %lu "
+			    "security.capability attributes in the snapshot: restored without them",
+			    component, modes, xattrs);
 	if (each_file)
 		printf("      %lu added, %lu replaced, %lu unchanged (other files there are left alone)\n", p.added,
 		       p.replaced, p.unchanged);
@@ -304,8 +452,18 @@ static void plan_db(struct restore_run *r, struct db_step *s)
 	char *where = ms_db_describe(s->conf);
 	int rc;
 
-	printf("  db:%-11s -> %s database '%s' on %s\n", s->alias, s->mdb->engine, s->conf->name, where);
+	printf("  db:%-11s -> %s database '%s' on %s (%s)\n", s->alias, s->mdb->engine, s->conf->name, where,
+	       s->from_snapshot ? "the snapshot's settings, accepted" : "this machine's settings");
 	free(where);
+	if (s->snap && !s->from_snapshot &&
+	    (strcmp(s->snap->name, s->conf->name) || strcmp(s->snap->host, s->conf->host) ||
+	     strcmp(s->snap->port, s->conf->port) || strcmp(s->snap->user, s->conf->user))) {
+		char *sw = ms_db_describe(s->snap);
+
+		printf("      the snapshot's settings.py names database '%s' on %s%s\n", s->snap->name, sw,
+		       r->do_instance ? " (the restored settings.py will point there)" : "");
+		free(sw);
+	}
 	ms_log_mute(1);
 	rc = s->conf->engine == MS_DB_MYSQL ? ms_my_table_counts(s->conf, admin_of(r, s->alias), &now, &n)
 					    : ms_pg_table_counts(s->conf, &now, &n);
@@ -386,9 +544,9 @@ static void plan_versions(struct restore_run *r)
  * encrypted credentials will not decrypt. */
 static void check_secret_key(struct restore_run *r)
 {
-	if (r->do_instance || r->n_dbs == 0 || !r->live || !r->dbs_from || !r->settings_tmp)
+	if (r->do_instance || r->n_dbs == 0 || !r->dbs_from || !r->snap_raw)
 		return;
-	if (r->live->secret_key && r->dbs_from->secret_key && strcmp(r->live->secret_key, r->dbs_from->secret_key))
+	if (r->dbs_from->secret_key && r->snap_raw->secret_key && strcmp(r->dbs_from->secret_key, r->snap_raw->secret_key))
 		ms_log_warn("the current settings.py's SECRET_KEY differs from the snapshot's: passwords stored "
 			    "encrypted in the databases (e.g. DKIM or relay credentials) will not be readable; "
 			    "restore the instance component too, or put the snapshot's SECRET_KEY back");
@@ -413,6 +571,56 @@ static int print_plan(struct restore_run *r)
 	plan_versions(r);
 	check_secret_key(r);
 	fflush(stdout);
+	return 0;
+}
+
+/* --- connections, before the first write ------------------------------- */
+
+/* The administrator connection of [db:ALIAS] admin_user opens. */
+static int check_admin(const struct db_step *s, const struct ms_config_db *admin)
+{
+	struct ms_dbconf as_admin = *s->conf;
+	struct ms_db_probe p = { 0 };
+	char *alias = ms_xasprintf("%s' as admin '%s", s->alias, admin->admin_user);
+	int ret;
+
+	as_admin.alias = alias;
+	as_admin.name = (char *)(s->conf->engine == MS_DB_POSTGRESQL ? "postgres" : "information_schema");
+	as_admin.user = admin->admin_user;
+	as_admin.password = admin->admin_password;
+	ret = ms_db_probe(&as_admin, &p);
+	ms_db_probe_clear(&p);
+	free(alias);
+	return ret;
+}
+
+/* Every connection the restore will need opens now, before anything is
+ * written: the application's (or, for a database still to be created, the
+ * administrator's that creates it) and the administrator's whenever one
+ * is configured. */
+static int check_connections(struct restore_run *r)
+{
+	for (size_t i = 0; i < r->n_dbs; i++) {
+		const struct db_step *s = &r->dbs[i];
+		const struct ms_config_db *admin = admin_of(r, s->alias);
+		bool has_admin = admin && admin->admin_user;
+
+		if (has_admin && check_admin(s, admin) < 0)
+			return ms_log_error("database '%s': the admin_user connection of [db:%s] failed: nothing "
+					    "was changed", s->alias, s->alias);
+		if (s->reachable || has_admin)
+			continue;
+		if (s->conf->engine == MS_DB_POSTGRESQL) {
+			struct ms_db_probe p = { 0 };
+			int rc = ms_db_probe(s->conf, &p); /* logs the server's answer */
+
+			ms_db_probe_clear(&p);
+			if (rc == 0)
+				continue;
+		}
+		return ms_log_error("database '%s': cannot reach it with this machine's settings and no admin_user "
+				    "in [db:%s] could create it: nothing was changed", s->alias, s->alias);
+	}
 	return 0;
 }
 
@@ -453,7 +661,7 @@ static int safety_snapshot(struct restore_run *r, const char *dest)
 	struct ms_strv only = { 0 }, tags = { 0 };
 	struct ms_create_opts o = { 0 };
 	struct ms_create_result res = { 0 };
-	struct ms_instance *inst = r->live ? r->live : r->dbs_from;
+	struct ms_instance *inst = r->live ? r->live : r->dbs_from ? r->dbs_from : r->snap_dbs;
 	struct ms_db_probe *probes;
 	int ret;
 
@@ -652,10 +860,11 @@ static void run_clear(struct restore_run *r)
 		free(r->dbs[i].alias);
 	free(r->dbs);
 	ms_instance_free(r->dbs_from);
+	ms_instance_free(r->snap_dbs);
+	ms_instance_free(r->snap_raw);
 	ms_instance_free(r->live);
-	if (r->settings_tmp)
-		ms_files_remove_tree(r->settings_tmp);
-	free(r->settings_tmp);
+	free(r->live_instance);
+	free(r->live_postfix);
 	free(r->instance_target);
 	free(r->postfix_target);
 	free(r->safety_path);
@@ -668,8 +877,8 @@ static void discover_live(struct restore_run *r)
 {
 	struct ms_instance_opts opts = r->a->inst;
 
-	opts.instance_dir = r->a->inst.instance_dir ? r->a->inst.instance_dir : r->vr.header.instance;
-	opts.postfix_dir = r->postfix_target; /* the one being restored: its files go into the safety snapshot */
+	opts.instance_dir = r->live_instance;
+	opts.postfix_dir = r->live_postfix; /* the one being restored: its files go into the safety snapshot */
 	if (r->a->root || access(opts.instance_dir, F_OK) != 0)
 		return;
 	ms_log_mute(1);
@@ -691,7 +900,22 @@ static int prepare(struct restore_run *r)
 	if (choose_files(r) < 0 || choose_dbs(r) < 0)
 		return MS_EXIT_FAILURE;
 	discover_live(r);
-	return print_plan(r) < 0 ? MS_EXIT_FAILURE : 0;
+	if (print_plan(r) < 0)
+		return MS_EXIT_FAILURE;
+	if (!r->a->dry_run && (check_space(r) < 0 || check_connections(r) < 0))
+		return MS_EXIT_FAILURE;
+	return 0;
+}
+
+static void quiet_stdout(void)
+{
+	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+	fflush(stdout);
+	if (fd >= 0) {
+		dup2(fd, STDOUT_FILENO);
+		close(fd);
+	}
 }
 
 static int run_restore(struct ms_cli *cli, struct restore_args *a)
@@ -716,6 +940,8 @@ static int run_restore(struct ms_cli *cli, struct restore_args *a)
 			return lock == -2 ? MS_EXIT_LOCKED : MS_EXIT_FAILURE;
 		}
 	}
+	if (ms_log_get_level() == MS_LOG_QUIET && !a->dry_run)
+		quiet_stdout(); /* -q: nothing but errors (cron) */
 	ret = prepare(&r);
 	if (ret != 0 || a->dry_run)
 		goto out;

@@ -266,7 +266,7 @@ static int read_databases_dict(struct ms_instance *inst, const struct ms_config 
 }
 
 /* Aliases that only the config file describes. */
-static int read_config_only_dbs(struct ms_instance *inst, const struct ms_config *cfg)
+static int read_config_dbs(struct ms_instance *inst, const struct ms_config *cfg, bool complete_only)
 {
 	for (size_t i = 0; i < cfg->n_dbs; i++) {
 		const struct ms_config_db *c = &cfg->dbs[i];
@@ -276,7 +276,7 @@ static int read_config_only_dbs(struct ms_instance *inst, const struct ms_config
 
 		for (size_t j = 0; j < inst->n_dbs; j++)
 			seen = seen || strcmp(inst->dbs[j].alias, c->alias) == 0;
-		if (seen)
+		if (seen || (complete_only && (!c->engine || !c->name)))
 			continue;
 		if (!c->engine || !c->name)
 			return ms_log_error("'%s':%d: [db:%s] is not in settings.py's DATABASES, so it needs at "
@@ -288,6 +288,11 @@ static int read_config_only_dbs(struct ms_instance *inst, const struct ms_config
 		add_db(inst, &db);
 	}
 	return 0;
+}
+
+static int read_config_only_dbs(struct ms_instance *inst, const struct ms_config *cfg)
+{
+	return read_config_dbs(inst, cfg, false);
 }
 
 static int read_databases(struct ms_instance *inst, const struct ms_config *cfg,
@@ -350,17 +355,12 @@ static void read_apps(struct ms_instance *inst, const struct ms_pysettings *ps)
 	}
 }
 
-static int read_settings(struct ms_instance *inst, const struct ms_config *cfg)
+/* DATABASES, MODOBOA_APPS and SECRET_KEY of parsed settings; frees ps. */
+static int read_parsed_settings(struct ms_instance *inst, const struct ms_config *cfg, struct ms_pysettings *ps)
 {
-	struct ms_pysettings *ps;
 	struct ms_py_binding b;
 	int ret;
 
-	if (!ms_is_file(inst->settings_path) && errno == ENOENT)
-		return ms_log_error("settings file '%s' not found in instance '%s'", inst->settings_path, inst->dir);
-	ps = ms_pysettings_load(inst->settings_path);
-	if (!ps)
-		return -1;
 	ret = read_databases(inst, cfg, ps);
 	if (ret == 0) {
 		read_apps(inst, ps);
@@ -369,6 +369,16 @@ static int read_settings(struct ms_instance *inst, const struct ms_config *cfg)
 	}
 	ms_pysettings_free(ps);
 	return ret;
+}
+
+static int read_settings(struct ms_instance *inst, const struct ms_config *cfg)
+{
+	struct ms_pysettings *ps;
+
+	if (!ms_is_file(inst->settings_path) && errno == ENOENT)
+		return ms_log_error("settings file '%s' not found in instance '%s'", inst->settings_path, inst->dir);
+	ps = ms_pysettings_load(inst->settings_path);
+	return ps ? read_parsed_settings(inst, cfg, ps) : -1;
 }
 
 static int find_postfix(struct ms_instance *inst, const struct ms_config *cfg, const struct ms_instance_opts *opts)
@@ -411,6 +421,32 @@ struct ms_instance *ms_instance_discover(const struct ms_config *cfg, const stru
 fail:
 	ms_instance_free(inst);
 	return NULL;
+}
+
+struct ms_instance *ms_instance_from_settings_text(const struct ms_config *cfg, const char *name, const char *text,
+						   size_t len)
+{
+	struct ms_instance *inst = ms_xcalloc(1, sizeof(*inst));
+	struct ms_pysettings *ps;
+
+	inst->settings_path = ms_xstrdup(name);
+	ps = ms_pysettings_parse(name, text, len);
+	if (!ps || read_parsed_settings(inst, cfg, ps) < 0) {
+		ms_instance_free(inst);
+		return NULL;
+	}
+	return inst;
+}
+
+struct ms_instance *ms_instance_from_config(const struct ms_config *cfg)
+{
+	struct ms_instance *inst = ms_xcalloc(1, sizeof(*inst));
+
+	if (read_config_dbs(inst, cfg, true) < 0) {
+		ms_instance_free(inst);
+		return NULL;
+	}
+	return inst;
 }
 
 void ms_instance_free(struct ms_instance *inst)

@@ -71,6 +71,18 @@ struct ms_instance_opts {
  * return NULL. Non-fatal ones (no Postfix directory, no virtualenv) are
  * logged as warnings and leave the matching fields empty. */
 struct ms_instance *ms_instance_discover(const struct ms_config *cfg, const struct ms_instance_opts *opts);
+/* The databases, MODOBOA_APPS and SECRET_KEY that a settings.py text
+ * says (e.g. a snapshot's, read from the archive into memory: nothing is
+ * written to disk), merged with the config as discovery does; `name`
+ * stands for the file in messages. Only dbs, apps, extensions and
+ * secret_key are set (dir is NULL). NULL after logging. */
+struct ms_instance *ms_instance_from_settings_text(const struct ms_config *cfg, const char *name, const char *text,
+						   size_t len);
+/* The databases that the config's [db:ALIAS] sections alone describe (a
+ * machine without settings.py): those with at least engine and name (the
+ * others only add to settings.py's values). Only dbs is set. NULL after
+ * logging. */
+struct ms_instance *ms_instance_from_config(const struct ms_config *cfg);
 void ms_instance_free(struct ms_instance *inst);
 
 const char *ms_db_engine_name(enum ms_db_engine e);

@@ -85,8 +85,15 @@ static const struct check_case cases[] = {
 	  "modosnap: error: refusing member 'files/postfix/main.cf': Postfix members are plain files\n" },
 	{ "instance root a file", { "f:files/instance" },
 	  "modosnap: error: refusing member 'files/instance': the component root is not a directory\n" },
-	{ "control character", { "d:files/instance", "f:files/instance/a\nb" },
-	  "modosnap: error: refusing member 'files/instance/a\\x0ab': control character in path\n" },
+	{ "control character (a legal name)", { "d:files/instance", "f:files/instance/a\nb" }, NULL },
+	{ "postfix file not of the component", { "f:files/postfix/authorized_keys" },
+	  "modosnap: error: refusing member 'files/postfix/authorized_keys': not a file the Postfix component holds "
+	  "(main.cf, master.cf, modoboa-postfix-maps.chk and *.cf maps)\n" },
+	{ "postfix dot file", { "f:files/postfix/.x.cf" },
+	  "modosnap: error: refusing member 'files/postfix/.x.cf': not a file the Postfix component holds "
+	  "(main.cf, master.cf, modoboa-postfix-maps.chk and *.cf maps)\n" },
+	{ "postfix map accepted", { "f:files/postfix/sql-domains.cf", "f:files/postfix/modoboa-postfix-maps.chk" },
+	  NULL },
 };
 
 static void test_check(void **state)
