@@ -9,8 +9,10 @@
 #include "util.h"
 #include "verify.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static bool has_tag(const struct ms_header *h, const char *tag)
 {
@@ -91,6 +93,42 @@ static char *select_latest(const struct ms_dest_item *items, size_t n, const cha
 	return NULL;
 }
 
+/* What a path that is not a regular file is, for the message. */
+static const char *kind_of(mode_t m)
+{
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	if (S_ISFIFO(m))
+		return "a fifo";
+	if (S_ISSOCK(m))
+		return "a socket";
+	return "not a regular file";
+}
+
+/* A path selector: an existing regular file (a symlink to one is fine:
+ * the archive is verified before anything trusts it). */
+static char *select_path(const char *selector)
+{
+	struct stat st;
+
+	if (stat(selector, &st) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			ms_log_error("snapshot '%s' not found", selector);
+		else
+			ms_log_error("unable to read snapshot '%s': %s", selector, strerror(errno));
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ms_log_error("snapshot '%s' is %s, not an archive file", selector, kind_of(st.st_mode));
+		return NULL;
+	}
+	return ms_xstrdup(selector);
+}
+
 char *ms_dest_select(const char *dest, const char *selector)
 {
 	struct ms_dest_item *items = NULL;
@@ -103,13 +141,8 @@ char *ms_dest_select(const char *dest, const char *selector)
 	}
 	/* Only a selector with a '/' is a path ("./x.tar.zst"): a file named
 	 * "latest" in the current directory must not hijack the selection. */
-	if (strchr(selector, '/')) {
-		if (!ms_is_file(selector)) {
-			ms_log_error("snapshot '%s' not found", selector);
-			return NULL;
-		}
-		return ms_xstrdup(selector);
-	}
+	if (strchr(selector, '/'))
+		return select_path(selector);
 	if (ms_dest_list(dest, &items, &n) < 0)
 		return NULL;
 	if (strcmp(selector, "latest") == 0) {
