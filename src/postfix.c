@@ -78,11 +78,14 @@ static int chk_parse_line(const char *s, const char *end, struct ms_chk_entry *e
 	return 0;
 }
 
+/* Malformed lines named one by one before the rest are only counted. */
+#define CHK_WARN_MAX 5
+
 int ms_chk_parse(const char *filename, const char *text, struct ms_chk_entry **out, size_t *n_out)
 {
 	struct ms_chk_entry *v = NULL;
 	const char *pos = text;
-	size_t n = 0;
+	size_t n = 0, bad = 0;
 	int line = 0;
 
 	while (*pos) {
@@ -99,11 +102,20 @@ int ms_chk_parse(const char *filename, const char *text, struct ms_chk_entry **o
 			continue;
 		v = ms_xrealloc(v, (n + 1) * sizeof(*v));
 		if (chk_parse_line(s, end, &v[n]) < 0) {
-			ms_chk_entries_free(v, n);
-			return ms_log_error("'%s':%d: malformed line in checksum file "
-					    "(expected FILE:DBTYPE:MD5)", filename, line);
+			/* Modoboa's own bookkeeping, not a map: one bad line must
+			 * not stop every snapshot (the file is still captured as is) */
+			if (bad++ < CHK_WARN_MAX)
+				ms_log_warn("'%s':%d: malformed line in checksum file (expected "
+					    "FILE:DBTYPE:MD5); ignored", filename, line);
+			continue;
 		}
 		n++;
+	}
+	if (bad > CHK_WARN_MAX)
+		ms_log_warn("'%s': %zu more malformed lines ignored", filename, bad - CHK_WARN_MAX);
+	if (n == 0) {
+		free(v);
+		v = NULL;
 	}
 	*out = v;
 	*n_out = n;

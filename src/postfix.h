@@ -26,9 +26,13 @@ struct ms_chk_entry {
 	char md5[33]; /* lowercase hex */
 };
 
-/* Parses .chk text. Returns 0 and an array (caller frees with
- * ms_chk_entries_free), or -1 after logging "'FILE':LINE: ..." for a line
- * that is not `<file>:<dbtype>:<32 hex digits>`. Blank lines are ignored. */
+/* Parses .chk text. Returns 0 and an array of the well-formed lines
+ * (NULL when none; caller frees with ms_chk_entries_free). Blank lines are
+ * ignored; a line that is not `<file>:<dbtype>:<checksum>` is skipped with
+ * the warning "'FILE':LINE: malformed line in checksum file (expected
+ * FILE:DBTYPE:MD5); ignored" (the first 5; then one "'FILE': N more
+ * malformed lines ignored"), so the run ends with exit status 3 and the
+ * maps it names are reported as unrecorded. Never fails. */
 int ms_chk_parse(const char *filename, const char *text, struct ms_chk_entry **out, size_t *n_out);
 void ms_chk_entries_free(struct ms_chk_entry *e, size_t n);
 
@@ -49,8 +53,8 @@ struct ms_postfix {
 	char *master_cf;             /* full path, NULL when absent */
 };
 
-/* Scans `dir`. Returns NULL after logging when the directory cannot be read
- * or the .chk file is malformed. */
+/* Scans `dir`. Returns NULL after logging when the directory, the .chk
+ * file or a map cannot be read (malformed .chk lines are only warnings). */
 struct ms_postfix *ms_postfix_scan(const char *dir);
 const char *ms_map_state_name(enum ms_map_state s);
 void ms_postfix_free(struct ms_postfix *p);

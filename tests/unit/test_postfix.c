@@ -100,8 +100,8 @@ static void put_symlink(const char *dir, const char *name, const char *target)
 struct chk_case {
 	const char *name;
 	const char *text;
-	int bad_line;        /* 0: valid; else the line reported as malformed */
-	size_t n;            /* entries expected when valid */
+	int bad_line;        /* 0: valid; else the line warned about as malformed */
+	size_t n;            /* well-formed entries expected */
 	const char *file;    /* expected last entry */
 	const char *dbtype;
 	const char *md5;
@@ -144,7 +144,9 @@ static const struct chk_case chk_cases[] = {
 	{ "absolute path", "/etc/postfix/sql-a.cf:postgres:" MD5_EMPTY "\n", 1, 0, NULL, NULL, NULL },
 	{ "dot-dot", "..:postgres:" MD5_EMPTY "\n", 1, 0, NULL, NULL, NULL },
 	{ "error line counts blank lines", "sql-a.cf:postgres:" MD5_EMPTY "\n\nsql-b.cf:postgres:"
-	  MD5_EMPTY "\nsql-c.cf:postgres\n", 4, 0, NULL, NULL, NULL },
+	  MD5_EMPTY "\nsql-c.cf:postgres\n", 4, 2, "sql-b.cf", "postgres", MD5_EMPTY },
+	{ "garbage between good lines", "sql-a.cf:postgres:" MD5_EMPTY "\n\x01\xff garbage \xfe\n"
+	  "sql-b.cf:mysql:" MD5_ALIASES "\n", 2, 2, "sql-b.cf", "mysql", MD5_ALIASES },
 };
 
 static void test_chk(void **state)
@@ -159,27 +161,28 @@ static void test_chk(void **state)
 	capture_start();
 	ret = ms_chk_parse("/etc/postfix/" MS_POSTFIX_CHK_NAME, c->text, &e, &n);
 	err = capture_end();
+	/* a malformed line is a warning (exit 3), never a failure: the rest
+	 * of the file is still used */
+	assert_int_equal(ret, 0);
 	if (c->bad_line) {
-		char *expect = ms_xasprintf("modosnap: error: '/etc/postfix/" MS_POSTFIX_CHK_NAME
+		char *expect = ms_xasprintf("modosnap: warning: '/etc/postfix/" MS_POSTFIX_CHK_NAME
 					    "':%d: malformed line in checksum file "
-					    "(expected FILE:DBTYPE:MD5)\n", c->bad_line);
+					    "(expected FILE:DBTYPE:MD5); ignored\n", c->bad_line);
 
-		assert_int_equal(ret, -1);
 		assert_string_equal(err, expect);
-		assert_int_equal(n, 99); /* untouched on failure */
-		assert_null(e);
 		free(expect);
 	} else {
-		assert_int_equal(ret, 0);
 		assert_string_equal(err, "");
-		assert_int_equal(n, c->n);
-		if (n) {
-			assert_string_equal(e[n - 1].file, c->file);
-			assert_string_equal(e[n - 1].dbtype, c->dbtype);
-			assert_string_equal(e[n - 1].md5, c->md5);
-		}
-		ms_chk_entries_free(e, n);
 	}
+	assert_int_equal(n, c->n);
+	if (n) {
+		assert_string_equal(e[n - 1].file, c->file);
+		assert_string_equal(e[n - 1].dbtype, c->dbtype);
+		assert_string_equal(e[n - 1].md5, c->md5);
+	} else {
+		assert_null(e);
+	}
+	ms_chk_entries_free(e, n);
 	free(err);
 }
 
@@ -352,15 +355,62 @@ static void test_scan_not_a_dir(void **state)
 	free(dir);
 }
 
+/* One garbage line: a warning naming the file and line, the scan goes on
+ * with the good lines (the checksum file is still there to capture). */
 static void test_scan_bad_chk(void **state)
 {
 	const struct fixture *fx = *state;
-	char *expect = ms_xasprintf("modosnap: error: '%s/" MS_POSTFIX_CHK_NAME "':2: malformed line "
-				    "in checksum file (expected FILE:DBTYPE:MD5)\n", fx->dir);
+	char *expect = ms_xasprintf("modosnap: warning: '%s/" MS_POSTFIX_CHK_NAME "':2: malformed line "
+				    "in checksum file (expected FILE:DBTYPE:MD5); ignored\n", fx->dir);
+	char *chk = ms_path_join(fx->dir, MS_POSTFIX_CHK_NAME), *err;
+	struct ms_postfix *p;
+	unsigned long warnings = ms_log_warning_count();
 
 	put_file(fx->dir, "sql-domains.cf", MAP_DOMAINS);
 	put_file(fx->dir, MS_POSTFIX_CHK_NAME, "sql-domains.cf:postgres:" MD5_DOMAINS "\nbroken\n");
-	expect_scan_error(fx->dir, expect);
+	capture_start();
+	p = ms_postfix_scan(fx->dir);
+	err = capture_end();
+	assert_non_null(p);
+	assert_string_equal(err, expect);
+	assert_true(ms_log_warning_count() == warnings + 1);
+	assert_non_null(p->chk_path);
+	assert_string_equal(p->chk_path, chk);
+	expect_map(p, 0, "sql-domains.cf", MS_MAP_MATCHES, "postgres", MD5_DOMAINS);
+	ms_postfix_free(p);
+	free(err);
+	free(chk);
+	free(expect);
+}
+
+/* Many garbage lines: five named, the rest counted in one line. */
+static void test_scan_many_bad_lines(void **state)
+{
+	const struct fixture *fx = *state;
+	char *chk = ms_path_join(fx->dir, MS_POSTFIX_CHK_NAME), *err, *expect;
+	struct ms_postfix *p;
+
+	put_file(fx->dir, MS_POSTFIX_CHK_NAME, "a\nb\nc\nd\ne\nf\ng\n");
+	capture_start();
+	p = ms_postfix_scan(fx->dir);
+	err = capture_end();
+	assert_non_null(p);
+	expect = ms_xasprintf("modosnap: warning: '%1$s':1: malformed line in checksum file (expected "
+			      "FILE:DBTYPE:MD5); ignored\n"
+			      "modosnap: warning: '%1$s':2: malformed line in checksum file (expected "
+			      "FILE:DBTYPE:MD5); ignored\n"
+			      "modosnap: warning: '%1$s':3: malformed line in checksum file (expected "
+			      "FILE:DBTYPE:MD5); ignored\n"
+			      "modosnap: warning: '%1$s':4: malformed line in checksum file (expected "
+			      "FILE:DBTYPE:MD5); ignored\n"
+			      "modosnap: warning: '%1$s':5: malformed line in checksum file (expected "
+			      "FILE:DBTYPE:MD5); ignored\n"
+			      "modosnap: warning: '%1$s': 2 more malformed lines ignored\n", chk);
+	assert_string_equal(err, expect);
+	assert_int_equal(p->n_maps, 0);
+	ms_postfix_free(p);
+	free(err);
+	free(chk);
 	free(expect);
 }
 
@@ -385,6 +435,7 @@ static const struct { const char *name; CMUnitTestFunction fn; } plain_tests[] =
 	{ "scan: missing directory", test_scan_missing_dir },
 	{ "scan: not a directory", test_scan_not_a_dir },
 	{ "scan: malformed checksum file", test_scan_bad_chk },
+	{ "scan: many malformed lines", test_scan_many_bad_lines },
 	{ "state names", test_state_names },
 };
 
