@@ -36,12 +36,17 @@ struct vctx {
 	size_t n_seen;
 	struct ms_verify_result *res;
 	bool saw_manifest;     /* a MANIFEST.json member was reached */
+	char *manifest_text;   /* its exact bytes, for the signature check */
+	size_t manifest_len;
+	bool saw_signature;    /* a MANIFEST.json.sig member was read */
 };
 
 static uint64_t doc_limit(const struct vctx *v, const struct ms_entry *e)
 {
 	if (strcmp(e->path, MS_HEADER_NAME) == 0)
 		return MS_HEADER_MAX;
+	if (strcmp(e->path, MS_SIGNATURE_NAME) == 0)
+		return MS_SIGNATURE_MAX;
 	return MS_MANIFEST_BASE + (uint64_t)v->n_seen * MS_MANIFEST_PER_ENTRY;
 }
 
@@ -207,7 +212,27 @@ static int read_header_member(struct vctx *v)
 	return 0;
 }
 
-/* Reads every following member up to and including the manifest. */
+/* The optional member right after the manifest (FORMAT.md §10): a small
+ * regular file whose content is checked against the manifest's bytes. */
+static int read_signature_member(struct vctx *v, const struct ms_entry *e)
+{
+	char sha[MS_HASH_HEX_MAX], *text = NULL;
+	size_t len = 0;
+
+	if (e->type != MS_ENTRY_FILE)
+		return bad(v, e->path, "not a regular file");
+	if (e->size > MS_SIGNATURE_MAX)
+		return bad(v, e->path, "too large for a signature");
+	if (read_member(v, e, sha, &text, &len) < 0)
+		return -1;
+	v->saw_signature = true;
+	ms_sign_verify(text, len, MS_SIGN_NAMESPACE, v->manifest_text, v->manifest_len, &v->res->signature);
+	free(text);
+	return 0;
+}
+
+/* Reads every following member up to and including the manifest and its
+ * optional signature. */
 static int read_rest(struct vctx *v)
 {
 	const struct ms_entry *e;
@@ -216,18 +241,21 @@ static int read_rest(struct vctx *v)
 
 	while ((rc = ms_archive_reader_next(v->r, &e)) == 1) {
 		v->res->entries++;
+		if (v->saw_signature)
+			return bad(v, e->path, "found after " MS_SIGNATURE_NAME);
+		if (v->res->manifest_ok && strcmp(e->path, MS_SIGNATURE_NAME) == 0) {
+			if (read_signature_member(v, e) < 0)
+				return -1;
+			continue;
+		}
 		if (v->res->manifest_ok)
 			return bad(v, e->path, "found after " MS_MANIFEST_NAME);
 		if (strcmp(e->path, MS_MANIFEST_NAME) == 0) {
-			char *text = NULL;
-			size_t len = 0;
-
 			v->saw_manifest = true;
 
-			if (read_member(v, e, sha, &text, &len) < 0)
+			if (read_member(v, e, sha, &v->manifest_text, &v->manifest_len) < 0)
 				return -1;
-			rc = ms_manifest_decode(v->path, text, len, &v->res->manifest);
-			free(text);
+			rc = ms_manifest_decode(v->path, v->manifest_text, v->manifest_len, &v->res->manifest);
 			if (rc < 0)
 				return -1;
 			v->res->manifest_ok = true;
@@ -242,6 +270,14 @@ static int read_rest(struct vctx *v)
 	if (!v->res->manifest_ok)
 		return bad(v, NULL, "truncated archive (no " MS_MANIFEST_NAME ")");
 	return 0;
+}
+
+static void vctx_release(struct vctx *v)
+{
+	for (size_t i = 0; i < v->n_seen; i++)
+		ms_entry_clear(&v->seen[i].e);
+	free(v->seen);
+	free(v->manifest_text);
 }
 
 /* Rereads what could be read without checksum verification and returns
@@ -272,7 +308,7 @@ static long first_mismatch(struct vctx *v)
 static void locate_damage(const char *path)
 {
 	struct ms_verify_result res;
-	struct vctx v = { path, NULL, NULL, 0, &res, false };
+	struct vctx v = { .path = path, .res = &res };
 	const char *what = "content differs from the manifest";
 	long i = -1;
 	int fd;
@@ -305,15 +341,13 @@ static void locate_damage(const char *path)
 	}
 	ms_archive_reader_free(v.r);
 	close(fd);
-	for (size_t k = 0; k < v.n_seen; k++)
-		ms_entry_clear(&v.seen[k].e);
-	free(v.seen);
+	vctx_release(&v);
 	ms_verify_result_clear(&res);
 }
 
 enum ms_verify_status ms_verify_archive(const char *path, struct ms_verify_result *res)
 {
-	struct vctx v = { path, NULL, NULL, 0, res, false };
+	struct vctx v = { .path = path, .res = res };
 	enum ms_verify_status st = MS_VERIFY_BAD;
 	int fd;
 
@@ -338,16 +372,14 @@ enum ms_verify_status ms_verify_archive(const char *path, struct ms_verify_resul
 	ms_archive_reader_stats(v.r, &res->stats);
 	ms_archive_reader_free(v.r);
 	close(fd);
-	for (size_t i = 0; i < v.n_seen; i++)
-		ms_entry_clear(&v.seen[i].e);
-	free(v.seen);
+	vctx_release(&v);
 	return st;
 }
 
 int ms_read_header(const char *path, struct ms_header *h)
 {
 	struct ms_verify_result res;
-	struct vctx v = { path, NULL, NULL, 0, &res, false };
+	struct vctx v = { .path = path, .res = &res };
 	int fd, ret = -1;
 
 	memset(&res, 0, sizeof(res));
@@ -361,9 +393,61 @@ int ms_read_header(const char *path, struct ms_header *h)
 	}
 	ms_archive_reader_free(v.r);
 	close(fd);
-	for (size_t i = 0; i < v.n_seen; i++)
-		ms_entry_clear(&v.seen[i].e);
-	free(v.seen);
+	vctx_release(&v);
+	return ret;
+}
+
+int ms_read_signature(const char *path, struct ms_sig_state *st)
+{
+	struct ms_archive_reader *r;
+	const struct ms_entry *e;
+	char *manifest = NULL, *sig = NULL;
+	size_t mlen = 0, slen = 0;
+	uint64_t members = 0;
+	int fd, rc, ret = -1;
+
+	memset(st, 0, sizeof(*st));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ms_log_error("unable to open '%s': %s", path, strerror(errno));
+	r = ms_archive_reader_open(fd, path);
+	if (!r)
+		goto out;
+	while ((rc = ms_archive_reader_next(r, &e)) == 1) {
+		char **keep = NULL;
+		size_t *klen = NULL;
+		uint64_t cap;
+
+		members++;
+		if (strcmp(e->path, MS_MANIFEST_NAME) == 0 && e->type == MS_ENTRY_FILE && !manifest) {
+			keep = &manifest, klen = &mlen, cap = MS_MANIFEST_BASE + members * MS_MANIFEST_PER_ENTRY;
+		} else if (strcmp(e->path, MS_SIGNATURE_NAME) == 0 && e->type == MS_ENTRY_FILE && manifest && !sig) {
+			keep = &sig, klen = &slen, cap = MS_SIGNATURE_MAX;
+		} else {
+			continue; /* skipped unread by the next call */
+		}
+		if (e->size > cap) {
+			ms_log_error("'%s': entry '%s' is too large", path, e->path);
+			goto out;
+		}
+		*keep = ms_xmalloc(e->size + 1);
+		for (ssize_t n; *klen < e->size; *klen += (size_t)n)
+			if ((n = ms_archive_reader_read(r, *keep + *klen, e->size - *klen)) <= 0) {
+				if (n == 0)
+					ms_log_error("'%s': entry '%s' is shorter than its size", path, e->path);
+				goto out;
+			}
+	}
+	if (rc < 0)
+		goto out;
+	if (sig)
+		ms_sign_verify(sig, slen, MS_SIGN_NAMESPACE, manifest, mlen, st);
+	ret = 0;
+out:
+	ms_archive_reader_free(r);
+	close(fd);
+	free(manifest);
+	free(sig);
 	return ret;
 }
 

@@ -14,6 +14,7 @@
 
 #include "snaparchive.h"
 #include "manifest.h"
+#include "sign.h"
 
 enum ms_verify_status {
 	MS_VERIFY_OK = 0,
@@ -26,7 +27,10 @@ struct ms_verify_result {
 	bool header_ok;
 	struct ms_manifest manifest; /* valid when manifest_ok */
 	bool manifest_ok;
-	uint64_t entries;            /* members read, manifest included */
+	struct ms_sig_state signature; /* MANIFEST.json.sig, checked against the manifest's
+	                                  bytes (MS_SIG_NONE when absent); the trust decision
+	                                  is ms_sign_check_trust's */
+	uint64_t entries;            /* members read, manifest and signature included */
 	uint64_t data_bytes;         /* member data bytes hashed */
 	struct ms_archive_stats stats;
 };
@@ -34,12 +38,21 @@ struct ms_verify_result {
 /* Verifies the archive at `path`; the first problem found is logged,
  * naming the member ("'ARCHIVE': entry 'PATH': ..."), or "truncated
  * archive". Fill-in of *res happens as far as reading got; clear it with
- * ms_verify_result_clear in every case. */
+ * ms_verify_result_clear in every case. The optional signature member
+ * after the manifest is checked cryptographically into res->signature; a
+ * malformed or bad signature does not make the archive BAD here (callers
+ * decide with ms_sign_check_trust), but a signature member that is not a
+ * small regular file, or any member after it, does. */
 enum ms_verify_status ms_verify_archive(const char *path, struct ms_verify_result *res);
 
 /* Reads only the first member and decodes the header (for `list`): 0, or
  * -1 after logging. */
 int ms_read_header(const char *path, struct ms_header *h);
+
+/* Reads the archive without hashing members, only far enough to check the
+ * signature of its manifest (for `list`): 0 and *st filled, or -1 after
+ * logging. The members themselves are not checked against the manifest. */
+int ms_read_signature(const char *path, struct ms_sig_state *st);
 
 void ms_verify_result_clear(struct ms_verify_result *res);
 
