@@ -39,6 +39,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sign.h"
 #include "util.h"
 
 #define CFG_MAX_SIZE (1024 * 1024)
@@ -95,6 +96,8 @@ static const struct cfg_key cfg_keys[] = {
 	MAIN_KEY(dest, set_path),
 	MAIN_KEY(venv, set_path),
 	MAIN_KEY(label, set_string),
+	MAIN_KEY(signing_key, set_path),
+	MAIN_KEY(trusted_keys, set_path),
 	MAIN_KEY(exclude, set_list_item), /* repeatable */
 	MAIN_KEY(min_free, set_size),
 	DB_KEY(engine, set_engine),
@@ -597,6 +600,16 @@ out:
 	return ret;
 }
 
+const char *ms_config_signing_key(const struct ms_config *cfg)
+{
+	return cfg && cfg->signing_key ? cfg->signing_key : MS_DEFAULT_SIGNING_KEY;
+}
+
+const char *ms_config_trusted_keys(const struct ms_config *cfg)
+{
+	return cfg && cfg->trusted_keys ? cfg->trusted_keys : MS_DEFAULT_TRUSTED_KEYS;
+}
+
 const struct ms_config_db *ms_config_db(const struct ms_config *cfg, const char *alias)
 {
 	for (size_t i = 0; i < cfg->n_dbs; i++)
@@ -633,6 +646,8 @@ void ms_config_free(struct ms_config *cfg)
 	free(cfg->dest);
 	free(cfg->venv);
 	free(cfg->label);
+	free(cfg->signing_key);
+	free(cfg->trusted_keys);
 	ms_strv_clear(&cfg->exclude);
 	ms_strv_clear(&cfg->keep_tag);
 	free(cfg->hook_before);

@@ -8,6 +8,8 @@
  *   dest = /var/backups/modosnap
  *   venv = /srv/modoboa/env
  *   label = mail1
+ *   signing_key = /etc/modosnap/signing.key    ; created 0600 on first use
+ *   trusted_keys = /etc/modosnap/trusted_keys  ; other servers' public keys
  *   exclude = *.pyc          ; repeatable: files `create` leaves out
  *
  *   [db:default]            ; one section per DATABASES alias
@@ -70,6 +72,9 @@ struct ms_config {
 	char *dest;
 	char *venv;
 	char *label;
+	char *signing_key;       /* Ed25519 private key that signs snapshots; NULL = not set
+	                            (MS_DEFAULT_SIGNING_KEY, see ms_config_signing_key) */
+	char *trusted_keys;      /* file of trusted public keys; NULL = not set */
 	struct ms_strv exclude;  /* `exclude = PATTERN`, repeatable */
 	long long min_free;      /* `min_free = SIZE`: bytes that must stay free on the
 	                            destination's filesystem; -1 when not set */
@@ -88,6 +93,11 @@ struct ms_config *ms_config_new(void);
  * A password_file must be a regular file not readable by "other"; a
  * `password` set in a config file readable by "other" is refused. */
 struct ms_config *ms_config_load(const char *path);
+/* The signing key and trusted-keys paths: the configured ones, else
+ * MS_DEFAULT_SIGNING_KEY / MS_DEFAULT_TRUSTED_KEYS (formats/sign.h).
+ * Borrowed. */
+const char *ms_config_signing_key(const struct ms_config *cfg);
+const char *ms_config_trusted_keys(const struct ms_config *cfg);
 /* Section for `alias`, or NULL. Borrowed. */
 const struct ms_config_db *ms_config_db(const struct ms_config *cfg, const char *alias);
 /* Frees everything; passwords are zeroed first. NULL is a no-op. */

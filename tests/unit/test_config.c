@@ -232,6 +232,14 @@ static const struct err_case err_cases[] = {
 	{ "relative venv", "[modosnap]\nvenv = ~/env\n", 0600,
 	  ":2: venv must be an absolute path: '~/env'" },
 	{ "empty dest", "[modosnap]\ndest =\n", 0600, ":2: dest must be an absolute path: ''" },
+	{ "relative signing_key", "[modosnap]\nsigning_key = keys/signing.key\n", 0600,
+	  ":2: signing_key must be an absolute path: 'keys/signing.key'" },
+	{ "relative trusted_keys", "[modosnap]\ntrusted_keys = trusted_keys\n", 0600,
+	  ":2: trusted_keys must be an absolute path: 'trusted_keys'" },
+	{ "duplicate signing_key", "[modosnap]\nsigning_key = /a\nsigning_key = /b\n", 0600,
+	  ":3: duplicate key 'signing_key'" },
+	{ "signing_key in [db:x]", "[db:default]\nsigning_key = /a\n", 0600,
+	  ":2: unknown key 'signing_key' in section [db:default]" },
 	{ "relative password_file", "[db:default]\npassword_file = default.pass\n", 0600,
 	  ":2: password_file must be an absolute path: 'default.pass'" },
 	{ "password in a 0644 config", "[db:default]\nuser = m\npassword = " SECRET_INLINE "\n", 0644,
@@ -308,6 +316,11 @@ static const struct val_case val_cases[] = {
 	{ "dest", "[modosnap]\ndest = /var/backups/modosnap\n", 0644, TOP(dest), "/var/backups/modosnap" },
 	{ "venv", "[modosnap]\nvenv = /srv/modoboa/env\n", 0644, TOP(venv), "/srv/modoboa/env" },
 	{ "label", "[modosnap]\nlabel = mail1\n", 0644, TOP(label), "mail1" },
+	{ "signing_key", "[modosnap]\nsigning_key = @D@/keys/signing.key\n", 0644, TOP(signing_key),
+	  "@D@/keys/signing.key" },
+	{ "trusted_keys", "[modosnap]\ntrusted_keys = /etc/modosnap/trusted_keys\n", 0644, TOP(trusted_keys),
+	  "/etc/modosnap/trusted_keys" },
+	{ "signing_key unset", "[modosnap]\nlabel = mail1\n", 0644, TOP(signing_key), NULL },
 	{ "unset key", "[modosnap]\nlabel = mail1\n", 0644, TOP(dest), NULL },
 	{ "engine postgresql", "[db:default]\nengine = postgresql\n", 0644, DB("default", engine),
 	  "postgresql" },
@@ -529,6 +542,27 @@ static void test_new_and_free(void **state)
 	ms_config_free(NULL);
 }
 
+/* The signing key paths fall back to the defaults, read nothing and
+ * create nothing at load time. */
+static void test_signing_key_defaults(void **state)
+{
+	const struct fixture *fx = *state;
+	char *path = write_config(fx, "[modosnap]\nsigning_key = @D@/none/signing.key\n", 0644);
+	struct ms_config *cfg = load_ok(path), *empty = ms_config_new();
+	char *expect = ms_path_join(fx->dir, "none/signing.key"), *dir = ms_path_join(fx->dir, "none");
+
+	assert_string_equal(ms_config_signing_key(cfg), expect);
+	assert_string_equal(ms_config_trusted_keys(cfg), "/etc/modosnap/trusted_keys");
+	assert_string_equal(ms_config_signing_key(empty), "/etc/modosnap/signing.key");
+	assert_string_equal(ms_config_trusted_keys(empty), "/etc/modosnap/trusted_keys");
+	assert_false(ms_is_dir(dir));
+	ms_config_free(cfg);
+	ms_config_free(empty);
+	free(expect);
+	free(dir);
+	free(path);
+}
+
 static void expect_load_error(const char *path, const char *expect)
 {
 	struct ms_config *cfg;
@@ -582,6 +616,7 @@ static const struct { const char *name; CMUnitTestFunction fn; } plain_tests[] =
 	{ "ms_config_new and ms_config_free(NULL)", test_new_and_free },
 	{ "missing file", test_missing_file },
 	{ "NUL byte", test_nul_byte },
+	{ "signing_key and trusted_keys defaults", test_signing_key_defaults },
 };
 #define N_PLAIN (sizeof(plain_tests) / sizeof(plain_tests[0]))
 
