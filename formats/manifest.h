@@ -15,7 +15,9 @@
 #include "hash.h"
 #include "util.h"
 
-#define MS_FORMAT_VERSION 1
+/* 2: the optional MANIFEST.json.sig member after the manifest (FORMAT.md §10);
+ * version 1 documents are still read. */
+#define MS_FORMAT_VERSION 2
 #define MS_HEADER_NAME "modosnap.json"
 #define MS_MANIFEST_NAME "MANIFEST.json"
 

@@ -42,6 +42,7 @@ struct create_args {
 	bool json;
 	unsigned wait;    /* --wait SECONDS for the destination's lock */
 	bool verified;    /* out: the new archive passed verification */
+	struct ms_sign_key *sign_key; /* loaded before any work: signs the archive */
 };
 
 static bool valid_tag(const char *t)
@@ -209,6 +210,8 @@ static int verify_new(struct ms_cli *cli, struct create_args *a, const char *pat
 
 	if (st != MS_VERIFY_OK)
 		ret = MS_EXIT_VERIFY;
+	else if (vr.signature.status != MS_SIG_VALID)
+		ret = ms_log_error("'%s': its signature does not verify", path) < 0 ? MS_EXIT_VERIFY : 0;
 	else if (a->deep)
 		ret = ms_cli_verify_deep(cli, &a->inst, path, &vr.manifest);
 	ms_verify_result_clear(&vr);
@@ -451,6 +454,7 @@ static int create_locked(struct ms_cli *cli, struct create_args *a, const struct
 	o.excludes = &a->excludes;
 	o.probes = probes;
 	o.dump_dbs = !a->no_db;
+	o.sign_key = a->sign_key;
 	ms_snapshot_install_signal_cleanup();
 	ret = take(cli, a, inst, &o, content, r, paused);
 	if (ret < 0)
@@ -493,7 +497,9 @@ static int run_create(struct ms_cli *cli, struct create_args *a)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	dest = a->dest ? a->dest : cli->config->dest ? cli->config->dest : MS_DEFAULT_DEST;
-	inst = ms_instance_discover(cli->config, &a->inst);
+	/* first: a missing or unusable key must not cost a database dump */
+	a->sign_key = ms_sign_key_load_or_create(ms_config_signing_key(cli->config));
+	inst = a->sign_key ? ms_instance_discover(cli->config, &a->inst) : NULL;
 	if (!inst)
 		goto hooks;
 	if (!a->no_db && probe_dbs(inst, &probes) < 0)
@@ -559,5 +565,6 @@ int cmd_create(struct ms_cli *cli, int argc, char **argv)
 		ret = ms_cli_load_config(cli) < 0 ? MS_EXIT_FAILURE : run_create(cli, &a);
 	ms_strv_clear(&a.tags);
 	ms_strv_clear(&a.excludes);
+	ms_sign_key_free(a.sign_key);
 	return ret;
 }

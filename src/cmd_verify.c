@@ -23,6 +23,7 @@ struct read_args {
 	const char *selector;
 	bool json;
 	bool deep;                /* verify --deep */
+	bool allow_unsigned;      /* verify --allow-unsigned */
 	struct ms_instance_opts inst;
 };
 
@@ -35,6 +36,7 @@ static int parse_read(const char *cmd, int argc, char **argv, bool want_selector
 		{ "json", no_argument, NULL, 'j' },
 		{ "deep", no_argument, NULL, 'D' },
 		{ "instance", required_argument, NULL, 'i' },
+		{ "allow-unsigned", no_argument, NULL, 'U' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -51,10 +53,13 @@ static int parse_read(const char *cmd, int argc, char **argv, bool want_selector
 			break;
 		case 'D':
 		case 'i':
+		case 'U':
 			if (strcmp(cmd, "verify") != 0)
 				return ms_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 			if (c == 'D')
 				a->deep = true;
+			else if (c == 'U')
+				a->allow_unsigned = true;
 			else
 				a->inst.instance_dir = optarg;
 			break;
@@ -178,7 +183,10 @@ int cmd_verify(struct ms_cli *cli, int argc, char **argv)
 	if (!path)
 		return MS_EXIT_FAILURE;
 	st = ms_verify_archive(path, &vr);
-	if (st == MS_VERIFY_OK) {
+	if (st == MS_VERIFY_OK && ms_sign_check_trust(&vr, ms_config_signing_key(cli->config),
+						      ms_config_trusted_keys(cli->config), a.allow_unsigned, path) < 0) {
+		ret = MS_EXIT_VERIFY; /* not a snapshot of ours: no verification record */
+	} else if (st == MS_VERIFY_OK) {
 		if (ms_dest_mark_verified(path) < 0)
 			ms_log_warn("'%s' verified, but the verification record could not be written", path);
 		ret = ms_cli_exit_code(0);
@@ -188,15 +196,55 @@ int cmd_verify(struct ms_cli *cli, int argc, char **argv)
 			ret = deep != MS_EXIT_OK ? deep : ret;
 		}
 		if (ms_log_get_level() >= MS_LOG_INFO)
-			printf("ok: %s: %llu entries, %llu bytes of content, snapshot %s\n", path,
+			printf("ok: %s: %llu entries, %llu bytes of content, snapshot %s, %s%s\n", path,
 			       (unsigned long long)vr.entries, (unsigned long long)vr.data_bytes,
-			       vr.header.snapshot_id);
+			       vr.header.snapshot_id, vr.signature.status == MS_SIG_VALID ? "signed by " : "unsigned",
+			       vr.signature.status == MS_SIG_VALID ? vr.signature.fingerprint : "");
 	} else {
 		ret = st == MS_VERIFY_BAD ? MS_EXIT_VERIFY : MS_EXIT_FAILURE;
 	}
 	ms_verify_result_clear(&vr);
 	free(path);
 	return ret;
+}
+
+/* What `list` and `show` say about a signature (no trust decision). */
+static const char *sig_status_name(enum ms_sig_status s)
+{
+	switch (s) {
+	case MS_SIG_VALID: return "valid";
+	case MS_SIG_BAD: return "bad";
+	case MS_SIG_MALFORMED: return "malformed";
+	case MS_SIG_NONE: break;
+	}
+	return "none";
+}
+
+/* "SHA256:..." for a valid signature, else "unsigned" or "bad (...)";
+ * into buf. */
+static const char *sig_text(const struct ms_sig_state *st, char *buf, size_t len)
+{
+	if (st->status == MS_SIG_VALID)
+		snprintf(buf, len, "%s", st->fingerprint);
+	else if (st->status == MS_SIG_NONE)
+		snprintf(buf, len, "unsigned");
+	else
+		snprintf(buf, len, "bad (%s)", st->problem);
+	return buf;
+}
+
+/* {"status": ..., "fingerprint": ... or null, "public_key": ... or null} */
+static json_t *sig_json(const struct ms_sig_state *st)
+{
+	json_t *o = json_object();
+	char *line = st->status == MS_SIG_VALID ? ms_sign_public_line(st->pubkey, NULL) : NULL;
+
+	json_object_set_new(o, "status", json_string(sig_status_name(st->status)));
+	json_object_set_new(o, "fingerprint", st->status == MS_SIG_VALID ? json_string(st->fingerprint) : json_null());
+	json_object_set_new(o, "public_key", line ? json_string(line) : json_null());
+	json_object_set_new(o, "problem", st->problem ? json_string(st->problem) : json_null());
+	free(line);
+	return o;
 }
 
 static json_t *header_json(const struct ms_header *h)
@@ -217,9 +265,10 @@ static const char *P(struct ms_strv *pool, const char *s)
 }
 
 static void print_list_text(const struct ms_dest_item *it, const struct ms_header *h, const char *when,
-			    int verified)
+			    int verified, const struct ms_sig_state *sig)
 {
 	struct ms_strv pool = { 0 };
+	char sbuf[128];
 
 	printf("%-26s %-20s modoboa-%-8s %8.1f MiB  ", P(&pool, h->snapshot_id), P(&pool, h->created),
 	       P(&pool, h->versions.modoboa ? h->versions.modoboa : "unknown"), (double)it->size / (1024.0 * 1024.0));
@@ -228,18 +277,19 @@ static void print_list_text(const struct ms_dest_item *it, const struct ms_heade
 	printf("  tags:%s", h->tags.n ? "" : "-");
 	for (size_t i = 0; i < h->tags.n; i++)
 		printf("%s%s", i ? "," : "", P(&pool, h->tags.v[i]));
-	printf("  verified:%s\n", verified ? when : "never");
+	printf("  verified:%s  signer:%s\n", verified ? when : "never", sig_text(sig, sbuf, sizeof(sbuf)));
 	ms_strv_clear(&pool);
 }
 
 static json_t *list_json_item(const struct ms_dest_item *it, const struct ms_header *h, const char *when,
-			      int verified)
+			      int verified, const struct ms_sig_state *sig)
 {
 	json_t *o = json_object();
 
 	json_object_set_new(o, "path", json_string(it->path));
 	json_object_set_new(o, "size", json_integer(it->size));
 	json_object_set_new(o, "verified_at", verified ? json_string(when) : json_null());
+	json_object_set_new(o, "signature", sig_json(sig));
 	json_object_set_new(o, "header", header_json(h));
 	return o;
 }
@@ -260,6 +310,7 @@ int cmd_list(struct ms_cli *cli, int argc, char **argv)
 		arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		struct ms_header h;
+		struct ms_sig_state sig;
 		char when[32] = "";
 		int verified;
 
@@ -267,11 +318,16 @@ int cmd_list(struct ms_cli *cli, int argc, char **argv)
 			failed++;
 			continue;
 		}
+		if (ms_read_signature(items[i].path, &sig) < 0) {
+			ms_header_clear(&h);
+			failed++;
+			continue;
+		}
 		verified = ms_dest_verified_at(items[i].path, when);
 		if (arr)
-			json_array_append_new(arr, list_json_item(&items[i], &h, when, verified));
+			json_array_append_new(arr, list_json_item(&items[i], &h, when, verified, &sig));
 		else
-			print_list_text(&items[i], &h, when, verified);
+			print_list_text(&items[i], &h, when, verified, &sig);
 		ms_header_clear(&h);
 	}
 	if (arr) {
@@ -288,6 +344,7 @@ static void print_show_text(const char *path, const struct ms_verify_result *vr)
 	const struct ms_header *h = &vr->header;
 	unsigned long long files = 0, bytes = 0, changed = 0;
 	struct ms_strv pool = { 0 };
+	char sbuf[128];
 
 	for (size_t i = 0; i < vr->manifest.n_entries; i++) {
 		files += vr->manifest.entries[i].e.type == MS_ENTRY_FILE;
@@ -309,6 +366,7 @@ static void print_show_text(const char *path, const struct ms_verify_result *vr)
 	printf("\nnote         %s\n", P(&pool, h->note ? h->note : ""));
 	if (h->upgrade_to)
 		printf("upgrade to   %s\n", P(&pool, h->upgrade_to));
+	printf("signer       %s\n", sig_text(&vr->signature, sbuf, sizeof(sbuf)));
 	printf("entries      %zu in the manifest (%llu files, %llu bytes; %llu changed while read; %zu skipped)\n",
 	       vr->manifest.n_entries, files, bytes, changed, vr->manifest.n_skipped);
 	for (size_t i = 0; i < vr->manifest.n_entries; i++)
@@ -341,6 +399,7 @@ int cmd_show(struct ms_cli *cli, int argc, char **argv)
 
 		json_object_set_new(o, "path", json_string(path));
 		json_object_set_new(o, "header", header_json(&vr.header));
+		json_object_set_new(o, "signature", sig_json(&vr.signature));
 		json_object_set_new(o, "manifest", json_loads(mtext, 0, NULL));
 		free(mtext);
 		json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

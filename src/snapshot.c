@@ -246,7 +246,29 @@ static int dump_dbs(struct ms_archive_writer *w, struct ms_manifest *m, const st
 	return ret;
 }
 
-/* Writes every member: header, components, manifest. */
+/* The signature of the manifest's exact bytes, right after it (FORMAT.md
+ * §10); nothing without a key. */
+static int write_signature(struct ms_archive_writer *w, const struct ms_sign_key *key, const char *manifest,
+			   size_t len, time_t now)
+{
+	char sha[MS_HASH_HEX_MAX], *sig;
+	struct ms_entry e;
+	size_t slen = 0;
+	int ret;
+
+	if (!key)
+		return 0;
+	sig = ms_sign_message(key, MS_SIGN_NAMESPACE, manifest, len, &slen);
+	if (!sig)
+		return -1;
+	e = doc_entry(MS_SIGNATURE_NAME, slen, now);
+	e.mode = 0644; /* public by nature */
+	ret = ms_archive_write_buffer(w, &e, sig, slen, sha);
+	free(sig);
+	return ret;
+}
+
+/* Writes every member: header, components, manifest, signature. */
 static int write_members(struct ms_archive_writer *w, const struct ms_instance *inst,
 			 const struct ms_create_opts *o, const struct ms_header *h, time_t now,
 			 struct ms_create_result *res)
@@ -278,7 +300,9 @@ static int write_members(struct ms_archive_writer *w, const struct ms_instance *
 	ms_capture_stats(c, &res->capture);
 	text = ms_manifest_encode(&m);
 	e = doc_entry(MS_MANIFEST_NAME, strlen(text), now);
-	ret = ms_archive_write_buffer(w, &e, text, e.size, sha);
+	if (ms_archive_write_buffer(w, &e, text, e.size, sha) < 0)
+		goto out;
+	ret = write_signature(w, o->sign_key, text, e.size, now);
 out:
 	free(text);
 	ms_capture_free(c);

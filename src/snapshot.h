@@ -10,6 +10,7 @@
 
 #include "snaparchive.h"
 #include "capture.h"
+#include "sign.h"
 #include "db.h"
 #include "instance.h"
 #include "util.h"
@@ -28,6 +29,9 @@ struct ms_create_opts {
 	size_t chunk_size;               /* data chunk size (0 = MS_CHUNK_SIZE) */
 	const struct ms_strv *only;      /* components to take ("instance", "postfix",
 	                                    "db:ALIAS"); NULL = all (restore's safety snapshots) */
+	const struct ms_sign_key *sign_key; /* signs MANIFEST.json (member MANIFEST.json.sig),
+	                                       loaded by the caller before any work; NULL =
+	                                       an unsigned archive */
 };
 
 #define MS_CHUNK_SIZE ((size_t)16 << 20)

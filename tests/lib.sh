@@ -25,6 +25,30 @@ chmod 0755 "$T"
 ms_t_cleanup() { [ -n "${MS_KEEP_TMP:-}" ] || rm -rf "$T"; }
 trap ms_t_cleanup EXIT
 
+# Signing keys (docs/signing.md): no test may create or read the host's
+# /etc/modosnap. Every config a test runs create, verify, show or restore
+# with names keys under $T: MS_T_CONF holds only these lines (scripts export
+# MODOSNAP_CONFIG=$MS_T_CONF), and ms_t_key_lines prints them for a script's
+# own config files (inside its [modosnap] section). `finish` fails a script
+# after which /etc/modosnap/signing.key appeared.
+MS_T_KEYS=$T/keys
+MS_T_CONF=$T/modosnap-test.conf
+ms_t_key_lines() { printf 'signing_key = %s/signing.key\ntrusted_keys = %s/trusted_keys\n' "$MS_T_KEYS" "$MS_T_KEYS"; }
+{ echo '[modosnap]'; ms_t_key_lines; } >"$MS_T_CONF"
+# ms_t_conf FILE : adds ms_t_key_lines to a script's own config file (into
+# its [modosnap] section, or as one), keeping the file's mode.
+ms_t_conf() {
+	local text
+	if grep -q '^\[modosnap\]' "$1"; then
+		text=$(sed -n '1,/^\[modosnap\]/p' "$1"; ms_t_key_lines; sed '1,/^\[modosnap\]/d' "$1")
+	else
+		text=$(cat "$1"; echo '[modosnap]'; ms_t_key_lines)
+	fi
+	printf '%s\n' "$text" >"$1"
+}
+ms_t_host_key_existed=0
+[ -e /etc/modosnap/signing.key ] && ms_t_host_key_existed=1
+
 case_begin() { ms_t_case=$1; }
 
 ok() { ms_t_pass=$((ms_t_pass + 1)); echo "ok - ${ms_t_case}: $1"; }
@@ -104,6 +128,10 @@ need_servers() {
 }
 
 finish() {
+	if [ "$ms_t_host_key_existed" = 0 ] && [ -e /etc/modosnap/signing.key ]; then
+		ms_t_case=finish
+		not_ok "a case created the host's /etc/modosnap/signing.key: give its config ms_t_key_lines"
+	fi
 	echo "${ms_t_pass} passed, ${ms_t_fail} failed"
 	[ "$ms_t_fail" -eq 0 ] && [ "$ms_t_pass" -gt 0 ]
 	exit $?

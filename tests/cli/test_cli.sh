@@ -1,7 +1,7 @@
 # The command-line contract: --version, --help, help COMMAND, and usage
 # errors with exit code 2 and exact messages.
 . "$MS_SOURCE_DIR/tests/lib.sh"
-export MODOSNAP_CONFIG=
+export MODOSNAP_CONFIG=$MS_T_CONF # only the signing keys, under $T (tests/lib.sh)
 
 case_begin version
 run_ms --version

@@ -4,7 +4,7 @@
 # text (with and without -v), the JSON (jq), "no differences", usage and
 # selector errors, and a damaged archive (exit 5, as verify).
 . "$MS_SOURCE_DIR/tests/lib.sh"
-export MODOSNAP_CONFIG=
+export MODOSNAP_CONFIG=$MS_T_CONF # only the signing keys, under $T (tests/lib.sh)
 
 R=$T/site
 INST=$R/srv/modoboa/instance

@@ -1,7 +1,7 @@
 # `inspect` on bad input: each case checks the exit code and the exact
 # message. No database server is needed (unreachable ones are the point).
 . "$MS_SOURCE_DIR/tests/lib.sh"
-export MODOSNAP_CONFIG=
+export MODOSNAP_CONFIG=$MS_T_CONF # only the signing keys, under $T (tests/lib.sh)
 
 R=$T/site
 INST=$R/srv/modoboa/instance

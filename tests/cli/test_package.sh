@@ -8,7 +8,7 @@
 # It builds its own binary: $MODOSNAP is not used.
 MODOSNAP=${MODOSNAP:-unused}
 . "$MS_SOURCE_DIR/tests/lib.sh"
-export MODOSNAP_CONFIG=
+export MODOSNAP_CONFIG=$MS_T_CONF # only the signing keys, under $T (tests/lib.sh)
 
 B=$T/build      # build tree
 P=$T/pkg        # cpack output

@@ -7,7 +7,7 @@
 # holder, waits with --wait, a killed holder frees it); the free-space
 # refusal (through the MODOSNAP_TEST_FREE_BYTES test seam).
 . "$MS_SOURCE_DIR/tests/lib.sh"
-export MODOSNAP_CONFIG=
+export MODOSNAP_CONFIG=$MS_T_CONF # only the signing keys, under $T (tests/lib.sh)
 
 # an instance without databases: the --no-db snapshots below are complete
 echo "DATABASES = {}" >"$T/databases.py"
@@ -72,6 +72,7 @@ expect_stderr "modosnap: error: invalid --max-age 'soon' (e.g. 90m, 2h, 1d); try
 
 case_begin nightly
 printf '[retention]\nkeep_last = 100\n' >"$T/keep100.conf"
+ms_t_conf "$T/keep100.conf"
 run_ms -q -c "$T/keep100.conf" "${C[@]}" --nightly
 expect_rc 0
 check "silent on success with -q" test ! -s "$T/out"
@@ -90,6 +91,7 @@ check "--json for monitoring" bash -c "jq -e '.exit_status == 0 and (.snapshot_i
 
 case_begin nightly_prunes
 printf '[retention]\nkeep_last = 2\n' >"$T/keep2.conf"
+ms_t_conf "$T/keep2.conf"
 for _ in 1 2 3; do
 	run_ms -q -c "$T/keep2.conf" create --no-db --instance "$I" --postfix-dir "$PF" --dest "$T/nightly" --nightly
 	expect_rc 0
@@ -106,6 +108,7 @@ resume = echo "resume \$MODOSNAP_SNAPSHOT_ID" >>$T/hooks.log
 after = echo "after \$MODOSNAP_EXIT_STATUS \$MODOSNAP_SNAPSHOT_PATH" >>$T/hooks.log
 on_error = echo "on_error \$MODOSNAP_EXIT_STATUS" >>$T/hooks.log
 EOF
+ms_t_conf "$T/hooks.conf"
 run_ms -c "$T/hooks.conf" "${C[@]}"
 expect_rc 0
 A=$(tail -n 1 "$T/out")
@@ -120,6 +123,7 @@ cat >"$T/failing.conf" <<EOF
 before = echo ran >>$T/failing.log; exit 3
 on_error = echo "on_error \$MODOSNAP_EXIT_STATUS" >>$T/failing.log
 EOF
+ms_t_conf "$T/failing.conf"
 n=$(archives "$D")
 run_ms -c "$T/failing.conf" "${C[@]}"
 expect_rc 1
@@ -130,6 +134,7 @@ check "no partial file" test -z "$(find "$D" -name '*.partial')"
 check "on_error ran with the exit status" test "$(cat "$T/failing.log")" = "ran
 on_error 1"
 printf '[hooks]\npause = true\nresume = exit 1\n' >"$T/resume.conf"
+ms_t_conf "$T/resume.conf"
 run_ms -c "$T/resume.conf" "${C[@]}"
 expect_rc 1
 expect_stderr "modosnap: error: hook 'resume' failed (exit 1): exit 1
@@ -137,6 +142,7 @@ modosnap: error: the services paused by the 'pause' hook may still be stopped"
 
 case_begin interrupt_while_paused
 printf '[hooks]\npause = echo pause >>%s/int.log; sleep 2\nresume = echo resume >>%s/int.log\n' "$T" "$T" >"$T/int.conf"
+ms_t_conf "$T/int.conf"
 "$MODOSNAP" -c "$T/int.conf" "${C[@]}" >/dev/null 2>&1 &
 pid=$!
 sleep 1
@@ -150,18 +156,21 @@ check "no partial file left" test -z "$(find "$D" -name '*.partial')"
 
 case_begin hook_output_stays_off_stdout
 printf '[hooks]\nbefore = echo chatty before\nafter = echo chatty after\n' >"$T/chatty.conf"
+ms_t_conf "$T/chatty.conf"
 run_ms -c "$T/chatty.conf" "${C[@]}" --json
 expect_rc 0
 check "--json output is still one JSON document" jq -e '.exit_status == 0' "$T/out"
 check "the hooks' output went to stderr" test "$(cat "$T/err")" = "chatty before
 chatty after"
 printf '[hooks]\nafter = exit 2\n' >"$T/after-fails.conf"
+ms_t_conf "$T/after-fails.conf"
 run_ms -c "$T/after-fails.conf" "${C[@]}" --json
 expect_rc 1
 check "--json reports the final exit status" jq -e '.exit_status == 1' "$T/out"
 
 case_begin lock
 printf '[hooks]\nbefore = sleep 4\n' >"$T/slow.conf"
+ms_t_conf "$T/slow.conf"
 "$MODOSNAP" -c "$T/slow.conf" "${C[@]}" >"$T/first.out" 2>"$T/first.err" &
 first=$!
 sleep 1
@@ -175,6 +184,7 @@ check "the first run completed" test $? = 0
 run_ms "${C[@]}" --wait 1x
 expect_rc 2
 printf '[hooks]\nbefore = sleep 30\n' >"$T/stuck.conf"
+ms_t_conf "$T/stuck.conf"
 "$MODOSNAP" -c "$T/stuck.conf" "${C[@]}" >/dev/null 2>&1 &
 stuck=$!
 sleep 1
@@ -194,6 +204,7 @@ check "the refusal says what is needed and what is free" \
 	grep -q "^modosnap: error: not enough space in '$D': the snapshot needs about .* and .* must stay free (min_free), but only 1.0 MiB is free$" "$T/err"
 check "nothing was written" test "$(archives "$D")" = "$n"
 printf '[modosnap]\nmin_free = 0\n' >"$T/nofloor.conf"
+ms_t_conf "$T/nofloor.conf"
 MODOSNAP_TEST_FREE_BYTES=$((512 * 1024 * 1024)) run_ms -c "$T/nofloor.conf" "${C[@]}"
 expect_rc 0
 

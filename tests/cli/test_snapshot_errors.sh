@@ -2,7 +2,7 @@
 # (--no-db): usage errors, missing or hostile archives, a held lock, and a
 # full disk. Each case checks the exit code and the message.
 . "$MS_SOURCE_DIR/tests/lib.sh"
-export MODOSNAP_CONFIG=
+export MODOSNAP_CONFIG=$MS_T_CONF # only the signing keys, under $T (tests/lib.sh)
 
 R=$T/site
 INST=$R/srv/modoboa/instance
@@ -82,6 +82,7 @@ exec 9>&-
 
 case_begin exclude
 printf '[modosnap]\nexclude = *.log\n' >"$T/ex.conf"
+ms_t_conf "$T/ex.conf"
 echo noise >"$INST/debug.log"
 mkdir -p "$INST/cache" && echo x >"$INST/cache/a"
 run_ms -c "$T/ex.conf" create --instance "$INST" --postfix-dir "$PF" --dest "$T/exdest" --no-db --exclude cache

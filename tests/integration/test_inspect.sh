@@ -4,7 +4,7 @@
 # no password or SECRET_KEY ever appears.
 . "$MS_SOURCE_DIR/tests/lib.sh"
 need_servers
-export MODOSNAP_CONFIG=
+export MODOSNAP_CONFIG=$MS_T_CONF # only the signing keys, under $T (tests/lib.sh)
 
 fixture() { # fixture NAME ARGS... : generates $T/NAME and sources its env
 	"$MS_SOURCE_DIR/scripts/mkfixture" --root "$T/$1" --servers "$MS_TESTSRV_ENV" \

@@ -7,7 +7,7 @@
 # aliases on one login share one transaction.
 . "$MS_SOURCE_DIR/tests/lib.sh"
 need_servers
-export MODOSNAP_CONFIG=
+export MODOSNAP_CONFIG=$MS_T_CONF # only the signing keys, under $T (tests/lib.sh)
 
 my() { mariadb --no-defaults --default-character-set=utf8mb4 -uroot -S "$MS_MY_SOCKET" "$@"; }
 mydump() {
@@ -49,6 +49,7 @@ sed -i -E 's/msverify_[0-9]+_/msverify_PID_/g' "$T/err"
 expect_stderr "modosnap: error: database 'default': creating the scratch database 'msverify_PID_$DEF' failed: Access denied for user '$MS_FX_DEFAULT_USER'@'localhost' to database 'msverify_PID_$DEF' (a restore needs CREATE and DROP on new databases: set admin_user in the [db:default] section of the configuration, e.g. root over the local socket)
 modosnap: error: database 'amavis': creating the scratch database 'msverify_PID_$AMA' failed: Access denied for user '$MS_FX_AMAVIS_USER'@'localhost' to database 'msverify_PID_$AMA' (a restore needs CREATE and DROP on new databases: set admin_user in the [db:amavis] section of the configuration, e.g. root over the local socket)"
 printf '[db:default]\nadmin_user = root\n[db:amavis]\nadmin_user = root\n' >"$T/admin.conf"
+ms_t_conf "$T/admin.conf"
 chmod 600 "$T/admin.conf"
 run_ms -c "$T/admin.conf" verify "$A" --deep --instance "$I"
 expect_rc 0

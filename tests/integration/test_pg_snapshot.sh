@@ -4,7 +4,7 @@
 # procedure) keeping every invariant; --deep on a tampered archive.
 . "$MS_SOURCE_DIR/tests/lib.sh"
 need_servers
-export MODOSNAP_CONFIG=
+export MODOSNAP_CONFIG=$MS_T_CONF # only the signing keys, under $T (tests/lib.sh)
 
 su_psql() { "$MS_PG_BINDIR/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$MS_PG_SOCKDIR" -p "$MS_PG_PORT" -U "$MS_PG_SUPERUSER" "$@"; }
 

@@ -10,7 +10,7 @@
 # and during a database load leaves old-or-new, and a second run completes.
 . "$MS_SOURCE_DIR/tests/lib.sh"
 need_servers
-export MODOSNAP_CONFIG=
+export MODOSNAP_CONFIG=$MS_T_CONF # only the signing keys, under $T (tests/lib.sh)
 
 . "$MS_SOURCE_DIR/tests/integration/restore-lib.sh"
 

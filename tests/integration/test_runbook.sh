@@ -8,7 +8,7 @@
 # through admin_user).
 . "$MS_SOURCE_DIR/tests/lib.sh"
 need_servers
-export MODOSNAP_CONFIG=
+export MODOSNAP_CONFIG=$MS_T_CONF # only the signing keys, under $T (tests/lib.sh)
 . "$MS_SOURCE_DIR/tests/integration/restore-lib.sh"
 
 SITES=()

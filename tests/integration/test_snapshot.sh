@@ -5,7 +5,7 @@
 # changing, an unreadable file, and list/show/selectors.
 . "$MS_SOURCE_DIR/tests/lib.sh"
 need_servers
-export MODOSNAP_CONFIG=
+export MODOSNAP_CONFIG=$MS_T_CONF # only the signing keys, under $T (tests/lib.sh)
 
 "$MS_SOURCE_DIR/scripts/mkfixture" --root "$T/site" --servers "$MS_TESTSRV_ENV" --engine pg \
 	--prefix "snap$$" >"$T/mkfixture.log" 2>&1 || { cat "$T/mkfixture.log"; exit 1; }
@@ -163,6 +163,7 @@ cp -a "$I/manage.py" "$big/"
 cp -a "$I/instance/settings.py" "$big/instance/"
 for i in 1 2 3; do seq 1 4000000 >"$big/data$i.txt"; done
 printf '[modosnap]\nvenv = %s\n' "$MS_FX_VENV" >"$T/big.conf"
+ms_t_conf "$T/big.conf"
 KD=$T/killdest
 for delay in 0.2 0.6 1.2; do
 	"$MODOSNAP" -c "$T/big.conf" create --instance "$big" --postfix-dir "$PF" --dest "$KD" --no-db --level 19 >/dev/null 2>&1 &
@@ -226,6 +227,8 @@ if [ "$(id -u)" -eq 0 ]; then
 	chown 65534:65534 "$U/dest"
 	chmod o+x "$T"
 	printf '[modosnap]\nvenv = %s\n' "$MS_FX_VENV" >"$U/conf"
+	printf 'signing_key = %s/keys/signing.key\ntrusted_keys = %s/keys/trusted_keys\n' "$U" "$U" >>"$U/conf"
+	mkdir -m 0700 "$U/keys" && chown 65534:65534 "$U/keys" # the key this user creates
 	chmod 0644 "$U/conf"
 	setpriv --reuid=65534 --regid=65534 --clear-groups "$MODOSNAP" -c "$U/conf" create --instance "$U/inst" \
 		--postfix-dir "$PF" --dest "$U/dest" --no-db >"$T/out" 2>"$T/err"

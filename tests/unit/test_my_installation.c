@@ -61,6 +61,10 @@ static int setup(void **state)
 	snprintf(tmpdir, sizeof(tmpdir), "%s/test_my_installation.XXXXXX", base && *base ? base : "/tmp");
 	if (!mkdtemp(tmpdir) || run("chmod 0755 '%s'", tmpdir) != 0)
 		return -1;
+	/* the snapshots are signed with a key of the test's own, never /etc/modosnap's */
+	if (run("printf '[modosnap]\\nsigning_key = %s/keys/signing.key\\ntrusted_keys = %s/keys/trusted_keys\\n' "
+		">'%s/keys.conf'", tmpdir, tmpdir, tmpdir) != 0)
+		return -1;
 	my_env = load_fixture("mariadb", "myi");
 	mx_env = load_fixture("mixed", "mxi");
 	return my_env && mx_env ? 0 : -1;
@@ -89,8 +93,8 @@ static char *snapshot(const char *env, const char *dest, struct ms_verify_result
 	char *inst = fx_value(env, "MS_FX_INSTANCE"), *pf = fx_value(env, "MS_FX_POSTFIX"), *list, *archive;
 
 	/* exit 3: the MyISAM tables are reported as not covered by the snapshot */
-	assert_int_equal(run("MODOSNAP_CONFIG= '%s' create --instance '%s' --postfix-dir '%s' --dest '%s/%s' >/dev/null "
-			     "2>'%s/create.err'; test $? -eq 3", getenv("MODOSNAP"), inst, pf, tmpdir, dest, tmpdir),
+	assert_int_equal(run("MODOSNAP_CONFIG='%s/keys.conf' '%s' create --instance '%s' --postfix-dir '%s' --dest '%s/%s' >/dev/null "
+			     "2>'%s/create.err'; test $? -eq 3", tmpdir, getenv("MODOSNAP"), inst, pf, tmpdir, dest, tmpdir),
 			 0);
 	assert_int_equal(run("grep -q \"uses the non-transactional engine MyISAM\" '%s/create.err'", tmpdir), 0);
 	assert_int_equal(run("ls '%s/%s'/*.tar.zst >'%s/archive.txt'", tmpdir, dest, tmpdir), 0);

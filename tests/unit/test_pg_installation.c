@@ -63,6 +63,10 @@ static int setup(void **state)
 	snprintf(tmpdir, sizeof(tmpdir), "%s/test_pg_installation.XXXXXX", base && *base ? base : "/tmp");
 	if (!mkdtemp(tmpdir) || run("chmod 0755 '%s'", tmpdir) != 0)
 		return -1;
+	/* the snapshots are signed with a key of the test's own, never /etc/modosnap's */
+	if (run("printf '[modosnap]\\nsigning_key = %s/keys/signing.key\\ntrusted_keys = %s/keys/trusted_keys\\n' "
+		">'%s/keys.conf'", tmpdir, tmpdir, tmpdir) != 0)
+		return -1;
 	if (run("'%s/scripts/mkfixture' --root '%s/site' --servers '%s' --engine pg --prefix pginst%ld "
 		">'%s/mkfixture.log' 2>&1", getenv("MS_SOURCE_DIR"), tmpdir, getenv("MS_TESTSRV_ENV"),
 		(long)getpid(), tmpdir) != 0)
@@ -111,8 +115,8 @@ static void test_installation_round_trip(void **state)
 	struct ms_verify_result vr;
 
 	(void)state;
-	assert_int_equal(run("MODOSNAP_CONFIG= '%s' -q create --instance '%s' --postfix-dir '%s' --dest '%s/dest'",
-			     getenv("MODOSNAP"), inst, pf, tmpdir),
+	assert_int_equal(run("MODOSNAP_CONFIG='%s/keys.conf' '%s' -q create --instance '%s' --postfix-dir '%s' --dest '%s/dest'",
+			     tmpdir, getenv("MODOSNAP"), inst, pf, tmpdir),
 			 0);
 	assert_int_equal(run("ls '%s'/dest/*.tar.zst >'%s/archive.txt'", tmpdir, tmpdir), 0);
 	s = ms_xasprintf("%s/archive.txt", tmpdir);
@@ -180,8 +184,8 @@ static void test_fresh_server(void **state)
 	struct ms_verify_result vr;
 
 	(void)state;
-	assert_int_equal(run("MODOSNAP_CONFIG= '%s' -q create --instance '%s' --postfix-dir '%s' --dest '%s/dest2'",
-			     getenv("MODOSNAP"), inst, pf, tmpdir),
+	assert_int_equal(run("MODOSNAP_CONFIG='%s/keys.conf' '%s' -q create --instance '%s' --postfix-dir '%s' --dest '%s/dest2'",
+			     tmpdir, getenv("MODOSNAP"), inst, pf, tmpdir),
 			 0);
 	archive = archive_in("dest2");
 	assert_int_equal(ms_verify_archive(archive, &vr), MS_VERIFY_OK);
