@@ -7,10 +7,13 @@
 #include "config.h"
 #include "log.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 static const struct option global_options[] = {
 	{ "config", required_argument, NULL, 'c' },
@@ -21,12 +24,36 @@ static const struct option global_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* Passwords, SECRET_KEY and map files pass through our memory: no core
+ * file may ever hold them, and no other process of the same user may
+ * ptrace us or read /proc/PID/mem (non-dumpable). RLIMIT_CORE 0, hard limit
+ * included, covers the children too (pg_dump holds a password). 0, or -1
+ * after logging (the caller goes on: a warning, not a reason to stop). */
+static int disable_core_dumps(void)
+{
+	struct rlimit none = { 0, 0 };
+	int ret = 0;
+
+	if (setrlimit(RLIMIT_CORE, &none) < 0) {
+		ms_log_warn("unable to disable core dumps (RLIMIT_CORE): %s", strerror(errno));
+		ret = -1;
+	}
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		ms_log_warn("unable to disable core dumps (PR_SET_DUMPABLE): %s", strerror(errno));
+		ret = -1;
+	}
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	struct ms_cli cli = { 0 };
 	const struct ms_command *cmd;
 	int level = MS_LOG_INFO, c, ret;
 
+	/* first, before any secret is read (config, settings.py, keys) */
+	disable_core_dumps();
+	ms_test_stall("startup");
 	/* A closed pipe is an error to report (EPIPE), not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 	opterr = 0;
