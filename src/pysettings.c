@@ -1353,21 +1353,47 @@ static bool starts_operand(const struct parser *p, size_t i)
 	return t->kind == TK_NAME && !is_operator_keyword(p, i) && !is_kw(p, i, "lambda");
 }
 
-/* The source text of tokens [first, last], line breaks normalised. */
+/* The source text of tokens [first, last] as messages quote it (the only
+ * use of an expression's text): one line, each line break with the blanks
+ * around it one space, other control bytes '?', and at most
+ * MS_PY_EXPR_QUOTE_MAX bytes, cut before a UTF-8 continuation byte and
+ * ended with "..." — a 1 MB expression must not become a 1 MB error. */
 static struct ms_py_value *expr_node(struct parser *p, size_t first, size_t last)
 {
 	const struct token *a = &p->toks[first], *z = &p->toks[last];
 	struct ms_py_value *v = new_value(p->s, MS_PY_EXPR, a->line);
 	struct ms_strbuf sb = MS_STRBUF_INIT;
+	bool cut = false;
 
-	for (size_t i = a->start; i < z->end; i++) {
-		if (p->src[i] != '\r') {
-			ms_strbuf_addch(&sb, p->src[i]);
+	size_t i;
+
+	for (i = a->start; i < z->end; i++) {
+		unsigned char c = (unsigned char)p->src[i];
+
+		if (sb.len >= MS_PY_EXPR_QUOTE_MAX) {
+			cut = true;
+			break;
+		}
+		if (c == '\r' || c == '\n') {
+			while (sb.len > 0 && (sb.buf[sb.len - 1] == ' ' || sb.buf[sb.len - 1] == '\t'))
+				sb.buf[--sb.len] = '\0';
+			while (i + 1 < z->end && strchr("\r\n \t\f", p->src[i + 1]))
+				i++;
+			ms_strbuf_addch(&sb, ' ');
 			continue;
 		}
-		ms_strbuf_addch(&sb, '\n');
-		if (i + 1 < z->end && p->src[i + 1] == '\n')
-			i++;
+		ms_strbuf_addch(&sb, c < 0x20 || c == 0x7f ? '?' : (char)c);
+	}
+	if (cut) {
+		/* cut inside a UTF-8 sequence: drop its first bytes too */
+		if (((unsigned char)p->src[i] & 0xc0) == 0x80) {
+			while (sb.len > 0 && ((unsigned char)sb.buf[sb.len - 1] & 0xc0) == 0x80)
+				sb.len--;
+			if (sb.len > 0 && (unsigned char)sb.buf[sb.len - 1] >= 0xc0)
+				sb.len--;
+			sb.buf[sb.len] = '\0';
+		}
+		ms_strbuf_addstr(&sb, "...");
 	}
 	v->len = sb.len;
 	v->str = ms_strbuf_detach(&sb);

@@ -26,15 +26,21 @@ enum ms_py_type {
 	MS_PY_TUPLE,
 	MS_PY_SET,
 	MS_PY_DICT,
-	MS_PY_EXPR, /* not a literal: str holds the source text, trimmed */
+	MS_PY_EXPR, /* not a literal: str holds the source text as messages quote it:
+	               one line, at most MS_PY_EXPR_QUOTE_MAX bytes + "..." */
 };
+
+#define MS_PY_EXPR_QUOTE_MAX 80
 
 struct ms_py_value {
 	enum ms_py_type type;
 	int line;                   /* 1-based line where the value starts */
 	bool boolean;               /* MS_PY_BOOL */
 	char *str;                  /* STR (UTF-8), BYTES: decoded content, NUL-terminated;
-	                               INT/FLOAT: source spelling; EXPR: source text */
+	                               INT/FLOAT: source spelling; EXPR: an excerpt of the
+	                               source text for messages (line breaks and the blanks
+	                               around them one space, control bytes '?', cut after
+	                               MS_PY_EXPR_QUOTE_MAX bytes with "...") */
 	size_t len;                 /* length of str in bytes (BYTES may hold NULs) */
 	struct ms_py_value **keys;  /* DICT: n keys */
 	struct ms_py_value **items; /* LIST/TUPLE/SET: n items; DICT: n values */

@@ -707,7 +707,7 @@ static const struct ok_case ok_cases[] = {
 		{
 			E_STR("DATABASES", "default/NAME", "modoboa"),
 			E_LINE("DATABASES", "default/PASSWORD", MS_PY_STR, "a\nb", 4),
-			E_EXPR("Y", NULL, "1 +\n  2"),
+			E_EXPR("Y", NULL, "1 + 2"), /* quoted on one line */
 			E_STR("Z", NULL, "ab"),
 		},
 		{ { "DATABASES", 1, false, 0, 0 }, { "X", 9, true, 0, 0 }, { "Z", 12, false, 0, 0 } },
@@ -792,7 +792,7 @@ static const struct ok_case ok_cases[] = {
 		{
 			E_LINE("SECRET_KEY", NULL, MS_PY_STR, "abc", 2),
 			E_STR("DATABASES", "default/NAME", "x"),
-			E_EXPR("X", NULL, "1 + \\\n    2"),
+			E_EXPR("X", NULL, "1 + \\ 2"),
 			E_STR("Y", NULL, "ab"),
 		},
 		{ { "SECRET_KEY", 1, false, 0, 0 }, { "Z", 11, true, 0, 0 } },
@@ -932,7 +932,7 @@ static const struct ok_case ok_cases[] = {
 			E_EXPR("B", NULL, "f\"{NAME!r:>{WIDTH}}\" 'tail'"),
 			E_EXPR("C", NULL, "f'{DATABASES[\"default\"][\"NAME\"]}'"),
 			E_EXPR("D", NULL, "rf'\\d{NAME}'"),
-			E_EXPR("E", "k", "f'''{1 + 1}\n'''"),
+			E_EXPR("E", "k", "f'''{1 + 1} '''"),
 			E_STR("E", "after", "ok"),
 			E_EXPR("F", NULL, "f'{{literal}}'"),
 		},
@@ -1516,6 +1516,57 @@ static void test_deep_nesting(void **state)
 	ms_strbuf_release(&sb);
 }
 
+/* An expression's text is what messages quote: one line of at most
+ * MS_PY_EXPR_QUOTE_MAX bytes plus "...", never cut inside a UTF-8
+ * character, control bytes shown as '?'. A 1 MB expression stays short. */
+static void test_expr_excerpt(void **state)
+{
+	struct ms_strbuf sb = MS_STRBUF_INIT;
+	struct ms_pysettings *s;
+	struct ms_py_binding b;
+	char want[128];
+
+	(void)state;
+	ms_strbuf_addstr(&sb, "X = f(");
+	for (int i = 0; i < 500000; i++)
+		ms_strbuf_addstr(&sb, "1+");
+	ms_strbuf_addstr(&sb, "1)\n");
+	s = ms_pysettings_parse("settings.py", sb.buf, sb.len);
+	assert_non_null(s);
+	assert_int_equal(ms_pysettings_lookup(s, "X", &b), 0);
+	assert_int_equal(b.value->type, MS_PY_EXPR);
+	snprintf(want, sizeof(want), "f(%.*s...", MS_PY_EXPR_QUOTE_MAX - 2,
+		 "1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+1+");
+	assert_string_equal(b.value->str, want);
+	assert_int_equal(b.value->len, MS_PY_EXPR_QUOTE_MAX + 3);
+	ms_pysettings_free(s);
+
+	/* 79 ASCII bytes, then a 3-byte character across the limit */
+	ms_strbuf_reset(&sb);
+	ms_strbuf_addstr(&sb, "X = g(");
+	for (int i = 0; i < 75; i++)
+		ms_strbuf_addch(&sb, 'a');
+	ms_strbuf_addstr(&sb, ", '\xe2\x82\xac\xe2\x82\xac')\n"); /* "€€" */
+	s = ms_pysettings_parse("settings.py", sb.buf, sb.len);
+	assert_non_null(s);
+	assert_int_equal(ms_pysettings_lookup(s, "X", &b), 0);
+	assert_int_equal(b.value->type, MS_PY_EXPR);
+	snprintf(want, sizeof(want), "g(%.75s, '...", sb.buf + 6);
+	assert_string_equal(b.value->str, want);
+	ms_pysettings_free(s);
+
+	/* line breaks with their indentation become one space; a control
+	 * byte inside a string is not copied to a terminal */
+	ms_strbuf_reset(&sb);
+	ms_strbuf_addstr(&sb, "X = h(1,\r\n    2,   \n\n  '\x1b[2J')\n");
+	s = ms_pysettings_parse("settings.py", sb.buf, sb.len);
+	assert_non_null(s);
+	assert_int_equal(ms_pysettings_lookup(s, "X", &b), 0);
+	assert_string_equal(b.value->str, "h(1, 2, '?[2J')");
+	ms_pysettings_free(s);
+	ms_strbuf_release(&sb);
+}
+
 /* Many names and a large dict with repeated keys stay fast. */
 static void test_many_names(void **state)
 {
@@ -1556,6 +1607,7 @@ int main(void)
 		cmocka_unit_test(test_mutations),
 		cmocka_unit_test(test_deep_nesting),
 		cmocka_unit_test(test_many_names),
+		cmocka_unit_test(test_expr_excerpt),
 	};
 	struct CMUnitTest tests[ARRAY_SIZE(ok_cases) + ARRAY_SIZE(bad_cases) + ARRAY_SIZE(others)];
 	size_t n = 0;
