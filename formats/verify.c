@@ -39,6 +39,8 @@ struct vctx {
 	char *manifest_text;   /* its exact bytes, for the signature check */
 	size_t manifest_len;
 	bool saw_signature;    /* a MANIFEST.json.sig member was read */
+	bool misplaced;        /* reading stopped at a member in the wrong place: a
+	                          verdict on the layout, not a damaged stream */
 };
 
 static uint64_t doc_limit(const struct vctx *v, const struct ms_entry *e)
@@ -106,6 +108,13 @@ static int bad(const struct vctx *v, const char *member, const char *what)
 	} else
 		ms_log_error("'%s': %s", v->path, what);
 	return -1;
+}
+
+/* A member where none may be (after the manifest or its signature). */
+static int misplaced(struct vctx *v, const char *member, const char *what)
+{
+	v->misplaced = true;
+	return bad(v, member, what);
 }
 
 static bool same_xattrs(const struct ms_entry *a, const struct ms_entry *b)
@@ -220,9 +229,9 @@ static int read_signature_member(struct vctx *v, const struct ms_entry *e)
 	size_t len = 0;
 
 	if (e->type != MS_ENTRY_FILE)
-		return bad(v, e->path, "not a regular file");
+		return misplaced(v, e->path, "not a regular file");
 	if (e->size > MS_SIGNATURE_MAX)
-		return bad(v, e->path, "too large for a signature");
+		return misplaced(v, e->path, "too large for a signature");
 	if (read_member(v, e, sha, &text, &len) < 0)
 		return -1;
 	v->saw_signature = true;
@@ -242,14 +251,14 @@ static int read_rest(struct vctx *v)
 	while ((rc = ms_archive_reader_next(v->r, &e)) == 1) {
 		v->res->entries++;
 		if (v->saw_signature)
-			return bad(v, e->path, "found after " MS_SIGNATURE_NAME);
+			return misplaced(v, e->path, "found after " MS_SIGNATURE_NAME);
 		if (v->res->manifest_ok && strcmp(e->path, MS_SIGNATURE_NAME) == 0) {
 			if (read_signature_member(v, e) < 0)
 				return -1;
 			continue;
 		}
 		if (v->res->manifest_ok)
-			return bad(v, e->path, "found after " MS_MANIFEST_NAME);
+			return misplaced(v, e->path, "found after " MS_MANIFEST_NAME);
 		if (strcmp(e->path, MS_MANIFEST_NAME) == 0) {
 			v->saw_manifest = true;
 
@@ -366,7 +375,7 @@ enum ms_verify_status ms_verify_archive(const char *path, struct ms_verify_resul
 	if (read_header_member(&v) == 0 && read_rest(&v) == 0) {
 		if (compare_all(&v) == 0)
 			st = MS_VERIFY_OK;
-	} else {
+	} else if (!v.misplaced) {
 		locate_damage(path); /* the stream itself failed: say which member */
 	}
 	ms_archive_reader_stats(v.r, &res->stats);
