@@ -22,6 +22,7 @@
 #include "my_text.h"
 #include "rowdigest.h"
 #include "snaparchive.h"
+#include "sqlcheck.h"
 #include "strbuf.h"
 #include "util.h"
 
@@ -40,7 +41,12 @@ enum phase {
 struct restorer {
 	const char *alias;                /* borrowed */
 	const struct ms_manifest_db *mdb; /* borrowed */
-	MYSQL *m;                         /* owned */
+	MYSQL *m;                         /* admin_user's, or the application's (owned) */
+	MYSQL *a;                         /* the application's account: runs the dump's SQL
+	                                     and loads; owned when != m */
+	char *app_user, *app_host;        /* a's CURRENT_USER() (owned) */
+	const char *live;                 /* the live database's name (borrowed) */
+	char *granted;                    /* side database a was granted (owned), NULL when none */
 	struct ms_archive_reader *r;      /* borrowed while replaying */
 	char *prefix;                     /* "db/<alias>/" (owned) */
 	char *target;                     /* database loaded into (owned) */
@@ -48,12 +54,15 @@ struct restorer {
 	unsigned long *seen;              /* chunks loaded per table (owned) */
 	struct ms_my_columns *cols;       /* per table, read on its first chunk (owned) */
 	char *post;                       /* schema-post.sql text (owned) */
+	char *post_path;                  /* its member path (owned) */
 	size_t post_len;
 	const char *infile;               /* the file name our LOAD DATA names */
 	char infile_err[512];             /* handler failure, for the server's error */
 };
 
 /* --- small helpers -------------------------------------------------------- */
+
+static int side_grant(struct restorer *rs, const char *name, bool grant, bool quiet);
 
 static int fail(struct restorer *rs, const char *what)
 {
@@ -175,12 +184,12 @@ static int infile_error(void *ptr, char *msg, unsigned int len)
  * a conversion) means the rows are not what was dumped. */
 static int check_warnings(struct restorer *rs, const char *table, const char *member)
 {
-	unsigned int n = mysql_warning_count(rs->m);
+	unsigned int n = mysql_warning_count(rs->a);
 	struct ms_my_rows w;
 
 	if (n == 0)
 		return 0;
-	if (ms_my_select(rs->m, rs->alias, "SHOW WARNINGS LIMIT 1", "reading the load's warnings", &w) < 0)
+	if (ms_my_select(rs->a, rs->alias, "SHOW WARNINGS LIMIT 1", "reading the load's warnings", &w) < 0)
 		return -1;
 	ms_log_error("database '%s': table '%s': loading '%s' gave %u warning(s), the first: %s", rs->alias, table,
 		     member, n, w.n_rows && w.n_cols > 2 && ms_my_cell(&w, 0, 2) ? ms_my_cell(&w, 0, 2) : "?");
@@ -213,92 +222,44 @@ static char *read_member(struct restorer *rs, const char *path, size_t *len)
 	return sb.buf ? ms_strbuf_detach(&sb) : ms_xstrdup("");
 }
 
-/* Does the statement start with `word` (case-insensitive) and a space? */
-static bool starts(const char *stmt, size_t len, const char *word)
+/* Checks a schema script (sqlcheck.h) and runs its statements one by
+ * one on the application's connection (which does not allow several
+ * statements in one call); `what` names it in errors. */
+static int run_script(struct restorer *rs, const char *text, size_t len, const char *what)
 {
-	size_t n = strlen(word);
+	struct ms_sqlcheck chk = { MS_SQL_MYSQL, rs->alias, what, rs->app_user, rs->live };
+	struct ms_sql_script script;
+	int ret = -1;
 
-	return len > n && !strncasecmp(stmt, word, n) && (stmt[n] == ' ' || stmt[n] == '\n');
-}
+	if (ms_sqlcheck_script(&chk, text, len, &script) < 0)
+		return -1;
+	for (size_t i = 0; i < script.n; i++) {
+		const struct ms_sql_stmt *st = &script.v[i];
 
-/* The statements a dump's scripts may hold (FORMAT.md §7.5): SET, and
- * CREATE TABLE before the data or CREATE of a routine, view or trigger
- * after it. Anything else in an archive is refused, so a crafted archive
- * cannot run arbitrary SQL with the restore's privileges. */
-static bool allowed(const char *stmt, size_t len, bool post)
-{
-	static const char *const post_kinds[] = { " VIEW ", " TRIGGER ", " PROCEDURE ", " FUNCTION " };
-	char head[512];
-	size_t n = len < sizeof(head) - 1 ? len : sizeof(head) - 1;
+		if (mysql_real_query(rs->a, st->text, (unsigned long)st->len) != 0) {
+			char *head = ms_xstrndup(st->text, st->len > 60 ? 60 : st->len), *p;
 
-	if (starts(stmt, len, "SET"))
-		return true;
-	if (!post)
-		return starts(stmt, len, "CREATE") && starts(stmt + 7, len - 7, "TABLE");
-	if (!starts(stmt, len, "CREATE"))
-		return false;
-	/* CREATE [ALGORITHM=..] [DEFINER=..] [SQL SECURITY ..] VIEW|TRIGGER|... */
-	memcpy(head, stmt, n);
-	head[n] = '\0';
-	for (char *p = head; *p; p++)
-		*p = (*p == '\n' || *p == '\t') ? ' ' : (char)toupper((unsigned char)*p);
-	for (size_t i = 0; i < sizeof(post_kinds) / sizeof(post_kinds[0]); i++) {
-		char *k = strstr(head, post_kinds[i]);
-
-		if (k && !memchr(head, '(', (size_t)(k - head)) && !strstr(head, " DATABASE ") &&
-		    !strstr(head, " USER ") && !strstr(head, " SERVER "))
-			return true;
-	}
-	return false;
-}
-
-static char *statement_head(const char *stmt, size_t slen)
-{
-	char *head = ms_xstrndup(stmt, slen > 60 ? 60 : slen);
-
-	for (char *p = head; *p; p++)
-		if (*p == '\n' || *p == '\t')
-			*p = ' ';
-	return head;
-}
-
-/* Runs every statement of a schema script (`post`: schema-post.sql);
- * `what` names it in errors. */
-static int run_script(struct restorer *rs, const char *text, size_t len, const char *what, bool post)
-{
-	size_t pos = 0, n = 0, slen;
-	const char *stmt;
-	int rc;
-
-	while ((rc = ms_my_script_next(text, len, &pos, &stmt, &slen)) == 1) {
-		char *head;
-
-		n++;
-		if (!allowed(stmt, slen, post)) {
-			head = statement_head(stmt, slen);
-			ms_log_error("database '%s': '%s': statement %zu (%s%s) is not one a dump holds: refused",
-				     rs->alias, what, n, head, slen > 60 ? "..." : "");
+			for (p = head; *p; p++)
+				if (*p == '\n' || *p == '\t')
+					*p = ' ';
+			p = ms_printable(head);
+			ms_log_error("database '%s': '%s': statement %zu (%s%s) failed: %s", rs->alias, what, i + 1, p,
+				     st->len > 60 ? "..." : "", mysql_error(rs->a));
 			free(head);
-			return -1;
-		}
-		if (mysql_real_query(rs->m, stmt, (unsigned long)slen) != 0) {
-			head = statement_head(stmt, slen);
-			ms_log_error("database '%s': '%s': statement %zu (%s%s) failed: %s", rs->alias, what, n, head,
-				     slen > 60 ? "..." : "", mysql_error(rs->m));
-			free(head);
-			return -1;
+			free(p);
+			goto out;
 		}
 		do {
-			MYSQL_RES *res = mysql_store_result(rs->m);
+			MYSQL_RES *res = mysql_store_result(rs->a);
 
 			if (res)
 				mysql_free_result(res);
-		} while (mysql_next_result(rs->m) == 0);
+		} while (mysql_next_result(rs->a) == 0);
 	}
-	if (rc < 0)
-		return ms_log_error("database '%s': '%s': the last statement has no closing ';;' line", rs->alias,
-				    what);
-	return 0;
+	ret = 0;
+out:
+	ms_sql_script_clear(&script);
+	return ret;
 }
 
 static int load_chunk(struct restorer *rs, const char *path, const char *rel)
@@ -311,14 +272,14 @@ static int load_chunk(struct restorer *rs, const char *path, const char *rel)
 	if (ms_db_chunk(rs->mdb, rs->alias, path, rel, ".tsv", rs->seen, &ti) < 0)
 		return -1;
 	t = &rs->mdb->tables[ti];
-	if (!rs->cols[ti].n && ms_my_table_columns(rs->m, rs->alias, rs->target, t->name, &rs->cols[ti]) < 0)
+	if (!rs->cols[ti].n && ms_my_table_columns(rs->a, rs->alias, rs->target, t->name, &rs->cols[ti]) < 0)
 		return -1;
 	rs->infile = rel;
-	sql = ms_my_load_sql(rs->m, rel, rs->target, t->name, &rs->cols[ti]);
-	if (mysql_query(rs->m, sql) != 0) {
+	sql = ms_my_load_sql(rs->a, rel, rs->target, t->name, &rs->cols[ti]);
+	if (mysql_query(rs->a, sql) != 0) {
 		ret = ms_log_error("database '%s': table '%s.%s': loading '%s' failed: %s%s", rs->alias, t->schema,
-				   t->name, path, mysql_error(rs->m),
-				   (mysql_errno(rs->m) == 1148 || mysql_errno(rs->m) == 4166)
+				   t->name, path, mysql_error(rs->a),
+				   (mysql_errno(rs->a) == 1148 || mysql_errno(rs->a) == 4166)
 					   ? " (the server's local_infile setting is OFF)" : "");
 	} else {
 		char *tn = ms_xasprintf("%s.%s", t->schema, t->name);
@@ -349,7 +310,7 @@ static int restore_member(struct restorer *rs, const char *path)
 		rs->phase = PH_DATA;
 		if (!(text = read_member(rs, path, &len)))
 			return -1;
-		ret = run_script(rs, text, len, path, false);
+		ret = run_script(rs, text, len, path);
 		free(text);
 		return ret;
 	}
@@ -369,6 +330,7 @@ static int restore_member(struct restorer *rs, const char *path)
 			return bad_order(rs, path);
 		rs->phase = PH_DONE;
 		rs->post = read_member(rs, path, &rs->post_len);
+		rs->post_path = ms_xstrdup(path);
 		return rs->post ? 0 : -1;
 	}
 	return ms_log_error("database '%s': unexpected member '%s'", rs->alias, path);
@@ -387,10 +349,10 @@ static int replay_archive(struct restorer *rs, const char *archive_path)
 {
 	int rc;
 
-	if (mysql_select_db(rs->m, rs->target) != 0) {
+	if (mysql_select_db(rs->a, rs->target) != 0) {
 		char *what = ms_xasprintf("selecting database '%s'", rs->target);
 
-		rc = fail(rs, what);
+		rc = ms_log_error("database '%s': %s failed: %s", rs->alias, what, mysql_error(rs->a));
 		free(what);
 		return rc;
 	}
@@ -440,11 +402,11 @@ static int check_tables(MYSQL *m, const char *alias, const char *schema, const s
 /* Loads the dump into rs->target (created here) and checks it. */
 static int load_and_check(struct restorer *rs, const char *archive_path)
 {
-	if (ms_my_exec(rs->m, rs->alias, "SET SESSION foreign_key_checks = 0", "pinning session settings") < 0)
+	if (ms_my_exec(rs->a, rs->alias, "SET SESSION foreign_key_checks = 0", "pinning session settings") < 0)
 		return -1;
 	if (replay_archive(rs, archive_path) < 0)
 		return -1;
-	return check_tables(rs->m, rs->alias, rs->target, rs->mdb);
+	return check_tables(rs->a, rs->alias, rs->target, rs->mdb);
 }
 
 /* --- the swap ------------------------------------------------------------- */
@@ -590,6 +552,17 @@ static int recreate(struct restorer *rs, const char *live, struct live_objects *
 	return failed ? -1 : 0;
 }
 
+/* schema-post.sql in the live database, as the application. */
+static int post_script(struct restorer *rs, const char *live)
+{
+	if (mysql_select_db(rs->a, live) != 0)
+		return ms_log_error("database '%s': selecting the live database failed: %s", rs->alias,
+				    mysql_error(rs->a));
+	if (run_script(rs, rs->post, rs->post_len, rs->post_path) < 0)
+		return -1;
+	return ms_my_pin_session(rs->a, rs->alias, "NO_ENGINE_SUBSTITUTION");
+}
+
 /* RENAME TABLE moving `out` (live -> retired) then the snapshot's tables
  * (staging -> live); `back` reverses it. NULL when there is nothing to
  * move. */
@@ -664,8 +637,7 @@ static int swap_in(struct restorer *rs, const char *live, const char *retired)
 		drop_database(rs, retired);
 		goto out;
 	}
-	if (mysql_select_db(rs->m, live) != 0 || run_script(rs, rs->post, rs->post_len, "schema-post.sql", true) < 0 ||
-	    ms_my_pin_session(rs->m, rs->alias, "NO_ENGINE_SUBSTITUTION") < 0) {
+	if (post_script(rs, live) < 0) {
 		if (roll_back(rs, live, undo, &lo) < 0) {
 			ms_log_error("database '%s': the previous state could not be put back entirely: the previous "
 				     "tables are in database '%s', the snapshot's in '%s' or '%s'", rs->alias, retired,
@@ -717,6 +689,7 @@ static void drop_stale(struct restorer *rs, const char *name)
 			if (!strcmp(expect, s) && kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
 				ms_log_warn("database '%s': dropping '%s', left behind by an interrupted run", rs->alias, s);
 				drop_database(rs, s);
+				side_grant(rs, s, false, true);
 			}
 			free(expect);
 		}
@@ -780,11 +753,49 @@ out:
 
 /* --- entry points --------------------------------------------------------- */
 
-static int start(struct restorer *rs, const struct ms_dbconf *db, const struct ms_config_db *admin,
-		 const struct ms_manifest *m, const char *alias)
+/* The application account as the server knows it (CURRENT_USER()). */
+static int read_app_account(struct restorer *rs)
 {
+	struct ms_my_rows r;
+	const char *cu, *at;
+
+	if (ms_my_select(rs->a, rs->alias, "SELECT CURRENT_USER()", "reading the application's account", &r) < 0)
+		return -1;
+	cu = r.n_rows == 1 ? ms_my_cell(&r, 0, 0) : NULL;
+	at = cu ? strrchr(cu, '@') : NULL;
+	if (!at) {
+		ms_my_rows_clear(&r);
+		return ms_log_error("database '%s': unable to read the application's account", rs->alias);
+	}
+	rs->app_user = ms_xstrndup(cu, (size_t)(at - cu));
+	rs->app_host = ms_xstrdup(at + 1);
+	ms_my_rows_clear(&r);
+	return 0;
+}
+
+static int pin(MYSQL *m, const char *alias)
+{
+	if (ms_my_pin_session(m, alias, "NO_ENGINE_SUBSTITUTION") < 0)
+		return -1;
+	/* the RENAME must not queue behind a long transaction for hours
+	 * while the live views and triggers are gone */
+	return ms_my_exec(m, alias, "SET SESSION lock_wait_timeout = 60", "pinning session settings");
+}
+
+/* Two connections: rs->m (admin_user when set) creates and drops the
+ * side databases and swaps the tables; rs->a, the application's own
+ * account, runs the dump's SQL and loads its rows, so that the snapshot's
+ * statements never run with an administrator's rights. Without
+ * admin_user both are the application's login. With `make_user` (a
+ * restore), a missing application account is created first. */
+static int start(struct restorer *rs, const struct ms_dbconf *db, const struct ms_config_db *admin,
+		 const struct ms_manifest *m, const char *alias, bool make_user)
+{
+	bool as_admin = admin && admin->admin_user;
+
 	memset(rs, 0, sizeof(*rs));
 	rs->alias = alias;
+	rs->live = db->name;
 	rs->mdb = ms_db_find(m, alias);
 	if (!rs->mdb)
 		return ms_log_error("database '%s': not in the snapshot", alias);
@@ -794,20 +805,92 @@ static int start(struct restorer *rs, const struct ms_dbconf *db, const struct m
 	rs->prefix = ms_xasprintf("db/%s/", alias);
 	rs->seen = ms_xcalloc(rs->mdb->n_tables + 1, sizeof(*rs->seen));
 	rs->cols = ms_xcalloc(rs->mdb->n_tables + 1, sizeof(*rs->cols));
-	rs->m = ms_my_connect(db, admin && admin->admin_user ? admin->admin_user : NULL,
-			      admin && admin->admin_user ? admin->admin_password : NULL, MS_MY_NO_DB | MS_MY_LOCAL_INFILE);
-	if (!rs->m)
+	rs->m = ms_my_connect(db, as_admin ? admin->admin_user : NULL, as_admin ? admin->admin_password : NULL,
+			      MS_MY_NO_DB | (as_admin ? 0 : MS_MY_LOCAL_INFILE));
+	if (!rs->m || pin(rs->m, alias) < 0)
 		return -1;
-	mysql_set_local_infile_handler(rs->m, infile_init, infile_read, infile_end, infile_error, rs);
-	if (ms_my_pin_session(rs->m, alias, "NO_ENGINE_SUBSTITUTION") < 0)
+	if (as_admin) {
+		if (make_user)
+			ensure_user(rs, db, admin);
+		rs->a = ms_my_connect(db, NULL, NULL, MS_MY_NO_DB | MS_MY_LOCAL_INFILE);
+		if (!rs->a || pin(rs->a, alias) < 0)
+			return -1;
+	} else {
+		rs->a = rs->m;
+	}
+	mysql_set_local_infile_handler(rs->a, infile_init, infile_read, infile_end, infile_error, rs);
+	return read_app_account(rs);
+}
+
+/* `name` quoted for GRANT/REVOKE: '_' and '%' are wildcards there. */
+static char *grant_ident(const char *name)
+{
+	struct ms_strbuf sb = MS_STRBUF_INIT;
+	char *q;
+
+	for (const char *p = name; *p; p++) {
+		if (*p == '_' || *p == '%')
+			ms_strbuf_addch(&sb, '\\');
+		ms_strbuf_addch(&sb, *p);
+	}
+	q = ms_my_ident(ms_strbuf_str(&sb));
+	ms_strbuf_release(&sb);
+	return q;
+}
+
+/* GRANT or REVOKE the application account's rights on side database
+ * `name` (nothing when it is the admin connection itself). */
+static int side_grant(struct restorer *rs, const char *name, bool grant, bool quiet)
+{
+	char *q, *u, *h, *sql;
+	int ret;
+
+	if (rs->a == rs->m)
+		return 0;
+	q = grant_ident(name);
+	u = ms_my_literal(rs->m, rs->app_user);
+	h = ms_my_literal(rs->m, rs->app_host);
+	sql = ms_xasprintf(grant ? "GRANT ALL PRIVILEGES ON %s.* TO %s@%s" : "REVOKE ALL PRIVILEGES ON %s.* FROM %s@%s",
+			   q, u, h);
+	if (quiet)
+		ret = mysql_query(rs->m, sql) ? -1 : 0;
+	else
+		ret = ms_my_exec(rs->m, rs->alias, sql, grant ? "granting the application's account the side database"
+								: "revoking the application's account's rights on the side database");
+	free(q);
+	free(u);
+	free(h);
+	free(sql);
+	return ret;
+}
+
+/* Creates the staging or scratch database rs->target for the
+ * application's account. */
+static int create_target(struct restorer *rs, const char *role)
+{
+	if (create_database(rs, rs->target, role, false) < 0)
 		return -1;
-	/* the RENAME must not queue behind a long transaction for hours
-	 * while the live views and triggers are gone */
-	return ms_my_exec(rs->m, alias, "SET SESSION lock_wait_timeout = 60", "pinning session settings");
+	if (side_grant(rs, rs->target, true, false) < 0) {
+		drop_database(rs, rs->target);
+		return -1;
+	}
+	return 0;
+}
+
+/* Drops rs->target and the application account's rights on it. */
+static int drop_target(struct restorer *rs)
+{
+	int ret = drop_database(rs, rs->target);
+
+	if (side_grant(rs, rs->target, false, false) < 0)
+		ret = -1;
+	return ret;
 }
 
 static void finish(struct restorer *rs)
 {
+	if (rs->a != rs->m)
+		ms_my_close(rs->a);
 	ms_my_close(rs->m);
 	for (size_t i = 0; rs->cols && i < rs->mdb->n_tables; i++)
 		ms_my_columns_clear(&rs->cols[i]);
@@ -816,6 +899,9 @@ static void finish(struct restorer *rs)
 	free(rs->prefix);
 	free(rs->target);
 	free(rs->post);
+	free(rs->post_path);
+	free(rs->app_user);
+	free(rs->app_host);
 	memset(rs, 0, sizeof(*rs));
 }
 
@@ -832,7 +918,7 @@ int ms_my_restore_database(const struct ms_dbconf *db, const struct ms_config_db
 	char *retired = NULL;
 	int ret = -1, rc;
 
-	if (start(&rs, db, admin, m, alias) < 0)
+	if (start(&rs, db, admin, m, alias, true) < 0)
 		goto out;
 	if (dumped_name(rs.mdb) && strcmp(dumped_name(rs.mdb), db->name) != 0) {
 		/* SHOW CREATE VIEW names the database in every view: restoring
@@ -844,21 +930,20 @@ int ms_my_restore_database(const struct ms_dbconf *db, const struct ms_config_db
 	rs.target = side_name("msrestore", db->name);
 	retired = side_name("msold", db->name);
 	drop_stale(&rs, db->name);
-	if (create_database(&rs, rs.target, "staging", false) < 0)
+	if (create_target(&rs, "staging") < 0)
 		goto out;
 	if (load_and_check(&rs, archive_path) < 0) {
-		drop_database(&rs, rs.target);
+		drop_target(&rs);
 		goto out;
 	}
 	ms_test_stall("db-load");
 	rc = swap_in(&rs, db->name, retired);
 	if (rc < 0) {
 		if (rc == -1)
-			drop_database(&rs, rs.target);
+			drop_target(&rs);
 		goto out;
 	}
-	ret = drop_database(&rs, rs.target) < 0 ? -1 : 0;
-	ensure_user(&rs, db, admin);
+	ret = drop_target(&rs) < 0 ? -1 : 0;
 out:
 	finish(&rs);
 	free(retired);
@@ -871,14 +956,14 @@ int ms_my_verify_scratch(const struct ms_dbconf *db, const struct ms_config_db *
 	struct restorer rs;
 	int ret = -2;
 
-	if (start(&rs, db, admin, m, alias) < 0)
+	if (start(&rs, db, admin, m, alias, false) < 0)
 		goto out;
 	rs.target = side_name("msverify", db->name);
 	drop_stale(&rs, db->name);
-	if (create_database(&rs, rs.target, "scratch", false) < 0)
+	if (create_target(&rs, "scratch") < 0)
 		goto out;
 	ret = load_and_check(&rs, archive_path) < 0 ? -1 : 0;
-	if (drop_database(&rs, rs.target) < 0)
+	if (drop_target(&rs) < 0)
 		ret = -1;
 out:
 	finish(&rs);

@@ -22,11 +22,13 @@
 #include "log.h"
 #include "rowdigest.h"
 #include "snaparchive.h"
+#include "sqlcheck.h"
 #include "strbuf.h"
 #include "util.h"
 
 #define SCHEMA_MAX ((size_t)256 << 20) /* schema text we accept (as the dumper) */
 #define READ_BUF ((size_t)64 << 10)    /* archive read buffer: bounds memory for data */
+#define LOCK_TIMEOUT_S 60              /* longest wait for one lock (as MariaDB's lock_wait_timeout) */
 
 /* Where the member stream stands: the members of db/<alias>/ come in
  * this order (pg_dump.h). */
@@ -44,6 +46,7 @@ struct restorer {
 	PGconn *conn;                     /* owned */
 	struct ms_archive_reader *r;      /* borrowed while replaying */
 	const char *prefix;               /* "db/<alias>/" (owned by the caller) */
+	char *role;                       /* current_user of the connection (owned) */
 	enum phase phase;
 	size_t cur;                       /* table being copied into, or (size_t)-1 */
 	unsigned long *seen;              /* chunks loaded per table (owned) */
@@ -52,14 +55,6 @@ struct restorer {
 };
 
 /* --- libpq helpers -------------------------------------------------------- */
-
-static void notice_to_debug(void *arg, const char *msg)
-{
-	char *line = ms_pg_one_line(msg);
-
-	ms_log_debug("database '%s': %s", (const char *)arg, line);
-	free(line);
-}
 
 /* Logs "database 'A': WHAT failed: <libpq message>"; returns -1. */
 static int pg_error(PGconn *conn, const char *alias, const char *what, const char *msg)
@@ -71,6 +66,23 @@ static int pg_error(PGconn *conn, const char *alias, const char *what, const cha
 	return -1;
 }
 
+/* Like pg_error for a failed result; a lock wait that lock_timeout
+ * ended says so (SQLSTATE 55P03). */
+static int pg_res_error(PGconn *conn, const char *alias, const char *what, const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	if (state && !strcmp(state, "55P03")) {
+		char *line = ms_pg_one_line(PQresultErrorMessage(res));
+
+		ms_log_error("database '%s': %s: gave up after waiting %d s for a lock that another session holds "
+			     "(see pg_stat_activity and pg_locks): %s", alias, what, LOCK_TIMEOUT_S, line);
+		free(line);
+		return -1;
+	}
+	return pg_error(conn, alias, what, PQresultErrorMessage(res));
+}
+
 /* Runs SQL returning no rows (possibly several statements): 0 or -1. */
 static int pg_command(PGconn *conn, const char *alias, const char *sql, const char *what)
 {
@@ -79,7 +91,21 @@ static int pg_command(PGconn *conn, const char *alias, const char *sql, const ch
 	int ret = 0;
 
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
-		ret = pg_error(conn, alias, what, PQresultErrorMessage(res));
+		ret = pg_res_error(conn, alias, what, res);
+	PQclear(res);
+	return ret;
+}
+
+/* Runs exactly one statement through the extended protocol, which
+ * refuses a text holding several: what the checker split is what runs. */
+static int pg_one_statement(PGconn *conn, const char *alias, const char *sql, const char *what)
+{
+	PGresult *res = PQexecParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+	int ret = 0;
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
+		ret = pg_res_error(conn, alias, what, res);
 	PQclear(res);
 	return ret;
 }
@@ -97,16 +123,27 @@ static char *qualified(PGconn *conn, const struct ms_manifest_table *t)
 }
 
 /* The dumper's session settings (pg_dump.c start_session) plus the
- * client encoding the rows were dumped in (NULL: the database's). */
+ * client encoding the rows were dumped in (NULL: the database's). No
+ * statement_timeout: a large COPY may take hours, and no
+ * idle_in_transaction_session_timeout: the session idles while the
+ * archive is read past other members, which may take long too.
+ * lock_timeout bounds each lock wait (an idle-in-transaction session
+ * must not hold the restore, and the application with it, forever), and
+ * on PostgreSQL 14 and later client_connection_check_interval makes the
+ * server notice a killed modosnap within seconds, ending its backend and
+ * releasing its locks. */
 static int pin_session(PGconn *conn, const char *alias, const char *encoding)
 {
-	PQsetNoticeProcessor(conn, notice_to_debug, (void *)alias);
-	if (pg_command(conn, alias,
-		       "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; "
-		       "SET TimeZone = 'UTC'; SET bytea_output = hex; SET standard_conforming_strings = on; "
-		       "SET statement_timeout = 0; SET lock_timeout = 0; "
-		       "SET idle_in_transaction_session_timeout = 0",
-		       "pinning session settings") < 0)
+	char *sql = ms_xasprintf("SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; "
+				 "SET TimeZone = 'UTC'; SET bytea_output = hex; SET standard_conforming_strings = on; "
+				 "SET statement_timeout = 0; SET lock_timeout = '%ds'; "
+				 "SET idle_in_transaction_session_timeout = 0%s",
+				 LOCK_TIMEOUT_S,
+				 PQserverVersion(conn) >= 140000 ? "; SET client_connection_check_interval = '2s'" : "");
+	int rc = pg_command(conn, alias, sql, "pinning session settings");
+
+	free(sql);
+	if (rc < 0)
 		return -1;
 	if (encoding && *encoding && PQsetClientEncoding(conn, encoding) != 0)
 		return pg_error(conn, alias, "setting client_encoding", NULL);
@@ -177,45 +214,13 @@ static int check_tables(PGconn *conn, const struct ms_manifest_db *mdb)
 
 /* --- schema members ------------------------------------------------------- */
 
-/* text without pg_dump's `\restrict KEY` / `\unrestrict KEY` lines (psql
- * meta-commands PQexec cannot run); any other backslash line is refused
- * because psql would have interpreted it. NULL after logging. */
-static char *strip_meta(const char *alias, const char *member, const char *text, size_t len)
-{
-	struct ms_strbuf sb = MS_STRBUF_INIT;
-	size_t lineno = 0;
-
-	for (size_t i = 0; i < len;) {
-		const char *p = text + i;
-		const char *nl = memchr(p, '\n', len - i);
-		size_t n = nl ? (size_t)(nl - p) + 1 : len - i;
-
-		lineno++;
-		if (*p == '\\') {
-			if (!(n > 10 && !strncmp(p, "\\restrict ", 10)) && !(n > 12 && !strncmp(p, "\\unrestrict ", 12))) {
-				ms_log_error("database '%s': '%s': line %zu: psql meta-command is not supported",
-					     alias, member, lineno);
-				ms_strbuf_release(&sb);
-				return NULL;
-			}
-		} else {
-			ms_strbuf_add(&sb, p, n);
-		}
-		i += n;
-	}
-	if (memchr(ms_strbuf_str(&sb), '\0', sb.len)) {
-		ms_log_error("database '%s': '%s': contains a NUL byte", alias, member);
-		ms_strbuf_release(&sb);
-		return NULL;
-	}
-	return ms_strbuf_detach(&sb);
-}
-
-/* Reads the current member (at most SCHEMA_MAX bytes) and runs it. */
+/* Reads the current member (at most SCHEMA_MAX bytes), checks it
+ * (sqlcheck.h) and runs its statements one by one. */
 static int run_sql_member(struct restorer *rs, const char *path)
 {
 	struct ms_strbuf sb = MS_STRBUF_INIT;
-	char *sql = NULL, *what = NULL;
+	struct ms_sql_script script = { 0 };
+	struct ms_sqlcheck chk = { MS_SQL_POSTGRESQL, rs->alias, path, rs->role, NULL };
 	ssize_t n;
 	int ret = -1;
 
@@ -228,22 +233,31 @@ static int run_sql_member(struct restorer *rs, const char *path)
 	}
 	if (n < 0)
 		goto out;
-	sql = strip_meta(rs->alias, path, ms_strbuf_str(&sb), sb.len);
-	if (!sql)
+	if (ms_sqlcheck_script(&chk, ms_strbuf_str(&sb), sb.len, &script) < 0)
 		goto out;
-	what = ms_xasprintf("running '%s'", path);
-	if (pg_command(rs->conn, rs->alias, sql, what) < 0)
-		goto out;
-	/* The dump must not end our transaction (COMMIT/BEGIN in the text). */
-	if (PQtransactionStatus(rs->conn) != PQTRANS_INTRANS) {
-		ms_log_error("database '%s': '%s' ended the restore transaction", rs->alias, path);
-		goto out;
+	for (size_t i = 0; i < script.n; i++) {
+		char *stmt, *what;
+		int rc;
+
+		if (script.v[i].skip)
+			continue;
+		stmt = ms_xstrndup(script.v[i].text, script.v[i].len);
+		what = ms_xasprintf("'%s': statement %zu", path, i + 1);
+		rc = pg_one_statement(rs->conn, rs->alias, stmt, what);
+		free(stmt);
+		free(what);
+		if (rc < 0)
+			goto out;
+		/* The checker lets no COMMIT through; make sure all the same. */
+		if (PQtransactionStatus(rs->conn) != PQTRANS_INTRANS) {
+			ms_log_error("database '%s': '%s' ended the restore transaction", rs->alias, path);
+			goto out;
+		}
 	}
 	ret = 0;
 out:
+	ms_sql_script_clear(&script);
 	ms_strbuf_release(&sb);
-	free(sql);
-	free(what);
 	return ret;
 }
 
@@ -325,7 +339,7 @@ static int load_chunk(struct restorer *rs, const char *path, const char *rel)
 		res = PQexec(rs->conn, sql);
 		ok = PQresultStatus(res) == PGRES_COPY_IN;
 		if (!ok)
-			pg_error(rs->conn, rs->alias, what, PQresultErrorMessage(res));
+			pg_res_error(rs->conn, rs->alias, what, res);
 		PQclear(res);
 		free(q);
 		free(sql);
@@ -455,13 +469,39 @@ static int drop_everything(PGconn *conn, const char *alias)
 		PQclear(res);
 		return ret;
 	}
-	for (int i = 0; i < PQntuples(res) && ret == 0; i++)
-		ret = pg_command(conn, alias, PQgetvalue(res, i, 1), "dropping the current content");
+	for (int i = 0; i < PQntuples(res) && ret == 0; i++) {
+		char *what = ms_xasprintf("dropping the current content (%s)", PQgetvalue(res, i, 1));
+
+		ret = pg_command(conn, alias, PQgetvalue(res, i, 1), what);
+		free(what);
+	}
 	PQclear(res);
 	return ret;
 }
 
 /* --- entry points --------------------------------------------------------- */
+
+/* The role the dump's SQL runs as (for the checker's OWNER TO and GRANT
+ * rules); a superuser is allowed but warned about: only the checker
+ * then stands between the snapshot's SQL and the whole server. */
+static int read_role(struct restorer *rs)
+{
+	PGresult *res = PQexec(rs->conn, "SELECT current_user, rolsuper FROM pg_catalog.pg_roles "
+					 "WHERE rolname = current_user");
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		pg_error(rs->conn, rs->alias, "reading the current role", PQresultErrorMessage(res));
+		PQclear(res);
+		return -1;
+	}
+	rs->role = ms_xstrdup(PQgetvalue(res, 0, 0));
+	if (!strcmp(PQgetvalue(res, 0, 1), "t"))
+		ms_log_warn("database '%s': role '%s' is a superuser: the snapshot's SQL runs with every right on the "
+			    "server, checked by modosnap's statement filter only (make the application's role an "
+			    "ordinary one owning its database)", rs->alias, rs->role);
+	PQclear(res);
+	return 0;
+}
 
 /* Everything between BEGIN and COMMIT. */
 static int restore_in_transaction(struct restorer *rs, const char *archive_path)
@@ -508,7 +548,7 @@ int ms_pg_restore_database(const struct ms_dbconf *db, const char *archive_path,
 	rs.conn = ms_pg_connect(db);
 	if (!rs.conn)
 		goto out;
-	if (pin_session(rs.conn, alias, rs.mdb->encoding) < 0)
+	if (pin_session(rs.conn, alias, rs.mdb->encoding) < 0 || read_role(&rs) < 0)
 		goto out;
 	ret = restore_in_transaction(&rs, archive_path);
 	if (ret < 0) {
@@ -520,6 +560,7 @@ out:
 	if (rs.conn)
 		PQfinish(rs.conn); /* a transaction still open is rolled back by the server */
 	free((char *)rs.prefix);
+	free(rs.role);
 	free(rs.seen);
 	free(rs.done);
 	free(rs.buf);

@@ -31,10 +31,12 @@
 /* Replaces the content of the live database `db` with the dump of alias
  * `alias` in the archive at `archive_path`, whose manifest `m` was already
  * verified (ms_verify_archive); all arguments are borrowed. One
- * transaction: pin the dumper's session settings, drop what is there (see
- * above), run schema-pre.sql (pg_dump's `\restrict KEY` / `\unrestrict
- * KEY` lines removed; any other line starting with a backslash is
- * refused), COPY every table's chunks streamed from the archive (memory
+ * transaction: pin the dumper's session settings (lock_timeout 60 s, and
+ * client_connection_check_interval so that a killed modosnap leaves no
+ * backend holding locks), drop what is there (see above), run
+ * schema-pre.sql (every statement checked first by sqlcheck.h against
+ * the connection's role, then run alone; pg_dump's `\restrict` lines
+ * skipped), COPY every table's chunks streamed from the archive (memory
  * bounded by one read buffer plus the schema text), sequences.sql,
  * schema-post.sql, then recompute every table's rows and digest and
  * compare them with the manifest. Commits only when all match.

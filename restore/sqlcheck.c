@@ -1003,11 +1003,31 @@ static size_t my_definer(const struct stmt *st, size_t i)
 	return i;
 }
 
+/* Token i names an object of the restored database: unqualified, or
+ * qualified with that database's name; *next is the token after it. */
+static bool my_own_name(const struct stmt *st, size_t i, size_t *next)
+{
+	const struct tok *k = at(st, i), *n;
+
+	if (!k || !(k->kind == T_WORD || k->kind == T_QIDENT))
+		return false;
+	if (!is_punct(st, i + 1, ".")) {
+		*next = i + 1;
+		return true;
+	}
+	n = at(st, i + 2);
+	if (!st->c->database || k->kind != T_QIDENT || strcmp(k->val, st->c->database) || !n ||
+	    !(n->kind == T_WORD || n->kind == T_QIDENT) || is_punct(st, i + 3, "."))
+		return false;
+	*next = i + 3;
+	return true;
+}
+
 static bool my_unqualified(const struct stmt *st, size_t i)
 {
-	const struct tok *k = at(st, i);
+	size_t next;
 
-	return k && (k->kind == T_WORD || k->kind == T_QIDENT) && !is_punct(st, i + 1, ".");
+	return my_own_name(st, i, &next);
 }
 
 static void my_create_table(const struct stmt *st, struct verdict *v, size_t i)
@@ -1265,6 +1285,7 @@ static int check_member(void *ctx, struct ms_archive_reader *r, const char *path
 	c.alias = ac->mdb->alias;
 	c.member = path;
 	c.app_role = ac->app_role;
+	c.database = ac->mdb->n_tables ? ac->mdb->tables[0].schema : NULL;
 	ret = ms_sqlcheck_script(&c, sb.buf ? sb.buf : "", sb.len, &script);
 	ms_sql_script_clear(&script);
 	ms_strbuf_release(&sb);

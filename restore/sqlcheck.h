@@ -50,6 +50,8 @@ struct ms_sqlcheck {
 	const char *member;   /* the member's path, for messages */
 	const char *app_role; /* the application's role (PostgreSQL) or user name (MariaDB);
 	                         NULL or "" refuses every OWNER TO, GRANT and DEFINER */
+	const char *database; /* MariaDB: the one database a name may be qualified with
+	                         (SHOW CREATE VIEW qualifies); NULL: none */
 };
 
 /* Splits text[0, len) and checks every statement. Returns 0 with *out

@@ -30,6 +30,23 @@ char *ms_pg_one_line(const char *msg)
 	return out;
 }
 
+/* Server notices of every connection: WARNING (and worse) through
+ * ms_log_warn naming the database alias, the rest at debug level; never
+ * libpq's raw lines on stderr. `arg` is the alias, which outlives the
+ * connection (it belongs to the ms_dbconf). */
+static void notice_receiver(void *arg, const PGresult *res)
+{
+	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	char *line = ms_pg_one_line(PQresultErrorMessage(res));
+
+	if (sev && (!strcmp(sev, "WARNING") || !strcmp(sev, "ERROR") || !strcmp(sev, "FATAL") ||
+		    !strcmp(sev, "PANIC")))
+		ms_log_warn("database '%s': server: %s", (const char *)arg, line);
+	else
+		ms_log_debug("database '%s': server: %s", (const char *)arg, line);
+	free(line);
+}
+
 /* Connects without ever putting the password in a connection string (so
  * it cannot leak through a message) and without expanding dbname as a
  * connection string. Returns NULL after logging. */
@@ -66,6 +83,7 @@ PGconn *ms_pg_connect(const struct ms_dbconf *db)
 		PQfinish(conn);
 		return NULL;
 	}
+	PQsetNoticeReceiver(conn, notice_receiver, (void *)db->alias);
 	return conn;
 }
 

@@ -33,6 +33,7 @@
 #include "my_restore.h"
 #include "pgtest.h"
 #include "snaparchive.h"
+#include "strbuf.h"
 #include "testutil.h"
 #include "util.h"
 #include "verify.h"
@@ -100,6 +101,32 @@ static const char change_sql[] =
 	"INSERT INTO empty_t VALUES (1);\n"
 	"INSERT INTO myisam_t VALUES (3, 'three');\n";
 
+/* `sql` with the application's account as the definer of every view,
+ * routine and trigger, as when Modoboa's user creates them: a restore
+ * refuses any other definer. Caller frees. */
+static char *with_definer(const char *sql)
+{
+	static const char *const kinds[] = { "VIEW ", "PROCEDURE ", "FUNCTION ", "TRIGGER " };
+	struct ms_strbuf sb = MS_STRBUF_INIT;
+
+	for (const char *p = sql; *p;) {
+		bool done = false;
+
+		for (size_t k = 0; k < 4 && !done; k++) {
+			size_t n = strlen(kinds[k]);
+
+			if (!strncmp(p, "CREATE ", 7) && !strncmp(p + 7, kinds[k], n)) {
+				ms_strbuf_addf(&sb, "CREATE DEFINER='%s'@'127.0.0.1' %s", user, kinds[k]);
+				p += 7 + n;
+				done = true;
+			}
+		}
+		if (!done)
+			ms_strbuf_addch(&sb, *p++);
+	}
+	return ms_strbuf_detach(&sb);
+}
+
 static int setup(void **state)
 {
 	char *sql;
@@ -133,7 +160,10 @@ static int setup(void **state)
 	free(sql);
 	if (rc != 0)
 		return -1;
-	return my_sql(livedb, source_sql) == 0 ? 0 : -1;
+	sql = with_definer(source_sql);
+	rc = my_sql(livedb, sql);
+	free(sql);
+	return rc == 0 ? 0 : -1;
 }
 
 static int teardown(void **state)
@@ -308,16 +338,18 @@ static void test_dump_refusals(void **state)
 	(void)state;
 	/* Routines made by root: their body is not visible to the owner
 	 * until it may read mysql.proc. */
+	assert_int_equal(my_sql(livedb, "CREATE DEFINER=root@localhost FUNCTION rootfn() RETURNS int RETURN 1"), 0);
 	fd = open(arch, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	w = ms_archive_writer_open(fd, arch, NULL);
 	capture_start();
 	assert_int_equal(ms_my_dump_databases(group, 1, w, CHUNK, NULL, NULL, &d), -1);
 	err = capture_end();
-	assert_non_null(strstr(err, "modosnap: error: database 'testmy': reading the definition of function 'twice' "
+	assert_non_null(strstr(err, "modosnap: error: database 'testmy': reading the definition of function 'rootfn' "
 				    "failed: not visible to user '"));
 	free(err);
 	ms_archive_writer_free(w);
 	close(fd);
+	assert_int_equal(my_sql(livedb, "DROP FUNCTION rootfn"), 0);
 	sql = ms_xasprintf("GRANT SELECT ON mysql.proc TO '%s'@'127.0.0.1'; GRANT SELECT ON mysql.proc TO '%s'@'localhost'",
 			   user, user);
 	assert_int_equal(my_sql("mysql", sql), 0);

@@ -279,7 +279,7 @@ static void test_mariadb_atomic(void **state)
 	 * renamed back and the previous objects recreated. */
 	tamper(archive, bad, "db/amavis/schema-post.sql", "ON release_log FOR", "ON release_lug FOR");
 	s = refused_restore(&am, bad, before);
-	assert_non_null(strstr(s, "modosnap: error: database 'amavis': 'schema-post.sql': statement 6 "
+	assert_non_null(strstr(s, "modosnap: error: database 'amavis': 'db/amavis/schema-post.sql': statement 6 "
 				  "(CREATE DEFINER="));
 	assert_non_null(strstr(s, "failed: Table '"));
 	assert_non_null(strstr(s, "modosnap: warning: database 'amavis': putting the previous tables back\n"));
@@ -289,9 +289,8 @@ static void test_mariadb_atomic(void **state)
 	 * before it runs, whatever privileges the restore has. */
 	tamper(archive, bad, "db/amavis/schema-pre.sql", "CREATE TABLE `maddr`", "DROP   TABLE `maddr`");
 	s = refused_restore(&am, bad, before);
-	assert_non_null(strstr(s, "modosnap: error: database 'amavis': 'db/amavis/schema-pre.sql': statement 3 "
-				  "(DROP   TABLE `maddr` ("));
-	assert_non_null(strstr(s, "...) is not one a dump holds: refused\n"));
+	assert_string_equal(s, "modosnap: error: database 'amavis': 'db/amavis/schema-pre.sql': statement 3 refused: "
+			       "DROP TABLE (dump SQL may only create and alter the database's own objects)\n");
 	free(s);
 
 	/* Without admin_user, Modoboa's own user may not create the staging

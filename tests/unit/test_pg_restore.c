@@ -378,8 +378,8 @@ static void test_restore_atomic(void **state)
 	capture_start();
 	assert_int_equal(ms_pg_restore_database(&c, bad, &vr.manifest, "testpg"), -1);
 	err = capture_end();
-	assert_string_equal(err, "modosnap: error: database 'testpg': 'db/testpg/schema-pre.sql': line 5: "
-				 "psql meta-command is not supported\n");
+	assert_string_equal(err, "modosnap: error: database 'testpg': 'db/testpg/schema-pre.sql': statement 1 "
+				 "refused: \\\\rastrict (psql meta-commands are not allowed)\n");
 	free(err);
 	after = live_state();
 	assert_string_equal(before, after);

@@ -180,7 +180,13 @@ static const struct tcase cases[] = {
 	  "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'|CREATE DEFINER=`app`@`localhost` VIEW `v` AS select 'a\\' AS `x`",
 	  NULL },
 
+	{ "my view qualified with its own database", MY,
+	  "CREATE DEFINER=`app`@`localhost` VIEW `d`.`v` AS select `d`.`t`.`a` AS `a` from `d`.`t`;",
+	  "CREATE DEFINER=`app`@`localhost` VIEW `d`.`v` AS select `d`.`t`.`a` AS `a` from `d`.`t`", NULL },
+
 	/* --- MariaDB: refusals --- */
+	{ "my view in another database", MY, "CREATE DEFINER=`app`@`localhost` VIEW `mysql`.`v` AS select 1;", NULL,
+	  E(1, "CREATE VIEW (objects may only be created in the restored database)") },
 	{ "my SET PASSWORD", MY, "DELIMITER ;;\nSET PASSWORD FOR 'root'@'localhost' = PASSWORD('x')\n;;\n", NULL,
 	  E(1, "SET PASSWORD (dump SQL may only create and alter the database's own objects)") },
 	{ "my SET GLOBAL", MY, "SET GLOBAL max_connections = 7;", NULL,
@@ -251,7 +257,7 @@ static void test_cases(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct tcase *tc = &cases[i];
-		struct ms_sqlcheck c = { tc->d, "default", "db/default/schema-pre.sql", "app" };
+		struct ms_sqlcheck c = { tc->d, "default", "db/default/schema-pre.sql", "app", "d" };
 		struct ms_sql_script s;
 		char *err, *got = NULL, *want_err = NULL;
 		int rc;
@@ -285,7 +291,7 @@ static void test_cases(void **state)
 /* Without a known application role, ownership and definers are refused. */
 static void test_no_role(void **state)
 {
-	struct ms_sqlcheck c = { PG, "default", "db/default/schema-pre.sql", NULL };
+	struct ms_sqlcheck c = { PG, "default", "db/default/schema-pre.sql", NULL, NULL };
 	struct ms_sql_script s;
 	char *err;
 
@@ -301,7 +307,7 @@ static void test_no_role(void **state)
 /* Quoted role names compare exactly, unquoted ones fold to lowercase. */
 static void test_role_case(void **state)
 {
-	struct ms_sqlcheck c = { PG, "default", "m", "App" };
+	struct ms_sqlcheck c = { PG, "default", "m", "App", NULL };
 	struct ms_sql_script s;
 	char *err;
 
@@ -319,7 +325,7 @@ static void test_role_case(void **state)
 /* A NUL byte could end the text the server sees early. */
 static void test_nul(void **state)
 {
-	struct ms_sqlcheck c = { PG, "default", "m", "app" };
+	struct ms_sqlcheck c = { PG, "default", "m", "app", NULL };
 	struct ms_sql_script s;
 	char *err;
 
