@@ -128,3 +128,46 @@ sel file-name mail1_20260101T020000Z_modoboa-2.3.2.tar.zst 'a b/c_d' '' '\010'
 sel time 2026-02-28T23:59:59Z '' '' '\014\014\014\014\014\017\101\002\101\002\101\002\101\020\004'
 sel leap 2024-02-29T00:00:00Z x y '\004'
 sel nightly tag:nightly mail1 2.3.2 '\000\001\000\000\002\010\040\010\040\010\040\010\100\010\100\010\004'
+
+# --- SQL scripts ---------------------------------------------------------------
+# The cases of test_sqlcheck.c, behind the harness's flag byte (bit 0: the
+# dialect; tests/fuzz/fuzz_sqlcheck.c).
+fresh fuzz_sqlcheck
+python3 - "$src/tests/unit/test_sqlcheck.c" "$corpus/fuzz_sqlcheck" <<'PY'
+import re, sys, hashlib, os
+path, out = sys.argv[1:3]
+text = open(path, encoding='utf-8').read()
+lit = r'"(?:[^"\\\n]|\\.)*"'
+for m in re.finditer(r'\b(PG|MY),\s*((?:%s\s*)+)' % lit, text):
+    raw = ''.join(p[1:-1] for p in re.findall(lit, m.group(2)))
+    data = raw.encode('latin-1', 'backslashreplace').decode('unicode_escape').encode('latin-1')
+    data = (b'\x00' if m.group(1) == 'PG' else b'\x01') + data
+    with open(os.path.join(out, m.group(1).lower() + '-' + hashlib.sha1(data).hexdigest()[:12]), 'wb') as f:
+        f.write(data)
+PY
+
+# --- signatures --------------------------------------------------------------------
+# SSHSIG signatures by `ssh-keygen -Y sign -n modosnap` over the archive's
+# manifest (the format modosnap writes), behind the harness's flag byte and
+# 2-byte signature length (tests/fuzz/fuzz_sign.c); key lines and a
+# trusted-keys file with flag bit 0.
+fresh fuzz_sign
+ssh-keygen -q -t ed25519 -N '' -C modosnap@fuzz -f "$work/key" >/dev/null
+cp "$work/x/MANIFEST.json" "$work/msg"
+ssh-keygen -q -Y sign -n modosnap -f "$work/key" "$work/msg" 2>/dev/null
+sign_seed() { # NAME FLAGS SIGFILE MSGFILE
+	local n
+	n=$(stat -c %s "$3")
+	{ printf "\\$(printf %03o "$2")\\$(printf %03o $((n & 255)))\\$(printf %03o $((n >> 8)))"; cat "$3" "$4"; } \
+		>"$corpus/fuzz_sign/$1"
+}
+sign_seed valid-manifest 0 "$work/msg.sig" "$work/msg"
+printf 'short message' >"$work/short"
+ssh-keygen -q -Y sign -n modosnap -f "$work/key" "$work/short" 2>/dev/null
+sign_seed valid-short 0 "$work/short.sig" "$work/short"
+cp "$work/short" "$work/other"
+ssh-keygen -q -Y sign -n other -f "$work/key" "$work/other" 2>/dev/null
+sign_seed other-namespace 0 "$work/other.sig" "$work/short"
+sign_seed key-line 1 "$work/key.pub" /dev/null
+{ echo "# trusted keys"; cat "$work/key.pub"; echo; echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl old-server"; } >"$work/trusted"
+sign_seed trusted-keys 1 "$work/trusted" /dev/null
