@@ -81,12 +81,15 @@ const struct ms_command ms_commands[] = {
 	},
 	{
 		"verify", cmd_verify,
-		"verify SNAPSHOT [--dest DIR] [--deep [--instance DIR]]",
+		"verify SNAPSHOT [--dest DIR] [--allow-unsigned] [--deep [--instance DIR]]",
 		"check a snapshot against its manifest",
 		"Reads the whole archive once: zstd checksums, every entry's size, SHA-256\n"
 		"and metadata against the manifest, no entry missing, extra or duplicated,\n"
 		"header and manifest in agreement. On success records the time beside the\n"
 		"archive (SNAPSHOT.verified; the archive is not modified).\n"
+		"The manifest's signature must come from this machine's signing key or a key\n"
+		"of trusted_keys; --allow-unsigned accepts an unsigned snapshot, or one signed\n"
+		"by an untrusted key, with a warning (exit 3). A bad signature is refused.\n"
 		"With --deep, each PostgreSQL dump is also restored into a scratch database\n"
 		"beside the live one (the role needs CREATEDB), where every table's rows and\n"
 		"content digest are compared with the manifest; the scratch database is\n"
@@ -95,8 +98,9 @@ const struct ms_command ms_commands[] = {
 		"SNAPSHOT: a path, or in the destination directory a snapshot id or unique\n"
 		"id prefix, 'latest', or 'tag:NAME'.\n"
 		"\n"
-		"Exit status: 0 ok, 1 cannot read, 5 verification failed (the first bad\n"
-		"entry is named on stderr).\n",
+		"Exit status: 0 ok, 1 cannot read, 3 accepted with --allow-unsigned,\n"
+		"5 verification failed (the first bad entry, or the signature problem, is\n"
+		"named on stderr).\n",
 	},
 	{
 		"list", cmd_list,
