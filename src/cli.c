@@ -120,9 +120,11 @@ const struct ms_command ms_commands[] = {
 	{
 		"restore", cmd_restore,
 		"restore SNAPSHOT [--dest DIR] [--only COMPONENT]... [--root DIR] [--dry-run]\n"
-		"        [--no-safety-snapshot] [--yes] [--instance DIR] [--postfix-dir DIR]",
+		"        [--no-safety-snapshot] [--yes] [--instance DIR] [--postfix-dir DIR]\n"
+		"        [--accept-snapshot-targets] [--allow-unsigned]",
 		"put an installation back from a snapshot, verified and atomic per component",
-		"Verifies the whole archive first and refuses hostile content. Prints the\n"
+		"Verifies the whole archive and its signature first (--allow-unsigned\n"
+		"accepts an unsigned or untrusted one) and refuses hostile content. Prints the\n"
 		"plan: per component the target, what is added, replaced and removed (-v\n"
 		"lists the files), per database the tables and row counts now and in the\n"
 		"snapshot, and the package pins when the installed versions differ. With\n"
@@ -134,8 +136,11 @@ const struct ms_command ms_commands[] = {
 		"result by recomputing every file hash and table digest.\n"
 		"COMPONENT: instance, postfix or db:ALIAS. --root DIR puts the files under\n"
 		"DIR (new locations only); databases are still restored unless --only\n"
-		"leaves them out. Database connections come from the snapshot's own\n"
-		"settings.py and the config ([db:ALIAS] admin_user for MariaDB).\n",
+		"leaves them out. Targets and database connections come from this machine\n"
+		"(--instance, --postfix-dir, the config, the live settings.py), never from\n"
+		"the archive: when nothing here names one, the snapshot's is shown and used\n"
+		"only with --accept-snapshot-targets. Every connection is tried and the\n"
+		"free space checked before the first write.\n",
 	},
 	{
 		"prune", cmd_prune,

@@ -19,6 +19,7 @@
 #include "pg_restore.h"
 #include "pg_scratch.h"
 #include "plan.h"
+#include "sign.h"
 #include "snapshot.h"
 #include "space.h"
 #include "strbuf.h"
@@ -80,6 +81,7 @@ struct restore_run {
 	struct ms_instance *snap_raw;     /* the snapshot's settings.py as it is, for the plan (owned) */
 	struct ms_instance *live;         /* the live installation when discoverable (owned) */
 	char *safety_path;                /* the safety snapshot written */
+	struct ms_sign_key *sign_key;     /* signs the safety snapshot (owned) */
 };
 
 static int parse_restore(int argc, char **argv, struct restore_args *a)
@@ -689,6 +691,7 @@ static int safety_snapshot(struct restore_run *r, const char *dest)
 	o.label = r->cli->config->label;
 	o.tags = &tags;
 	o.note = "taken by modosnap restore before replacing these components";
+	o.sign_key = r->sign_key;
 	o.dump_dbs = true;
 	o.only = &only;
 	ms_snapshot_install_signal_cleanup();
@@ -868,6 +871,7 @@ static void run_clear(struct restore_run *r)
 	free(r->instance_target);
 	free(r->postfix_target);
 	free(r->safety_path);
+	ms_sign_key_free(r->sign_key);
 	ms_verify_result_clear(&r->vr);
 }
 
@@ -893,6 +897,9 @@ static int prepare(struct restore_run *r)
 
 	if (st != MS_VERIFY_OK)
 		return st == MS_VERIFY_BAD ? MS_EXIT_VERIFY : MS_EXIT_FAILURE;
+	if (ms_sign_check_trust(&r->vr, ms_config_signing_key(r->cli->config), ms_config_trusted_keys(r->cli->config),
+				r->a->allow_unsigned, r->archive) < 0)
+		return MS_EXIT_VERIFY;
 	if (ms_files_check_manifest(&r->vr.manifest) < 0)
 		return MS_EXIT_VERIFY;
 	if (check_only(r) < 0)
@@ -904,6 +911,13 @@ static int prepare(struct restore_run *r)
 		return MS_EXIT_FAILURE;
 	if (!r->a->dry_run && (check_space(r) < 0 || check_connections(r) < 0))
 		return MS_EXIT_FAILURE;
+	if (!r->a->dry_run && !r->a->no_safety) {
+		/* the safety snapshot is signed like any other: a missing or
+		 * unreadable key stops the run before the first write */
+		r->sign_key = ms_sign_key_load_or_create(ms_config_signing_key(r->cli->config));
+		if (!r->sign_key)
+			return MS_EXIT_FAILURE;
+	}
 	return 0;
 }
 

@@ -43,10 +43,14 @@ run_engine() {
 	SITES+=("$site")
 	# shellcheck disable=SC1091
 	. "$site/fixture.env"
+	# this machine's installation: restore targets come from here, never
+	# from the archive
+	{
+		printf '[modosnap]\ninstance = %s\npostfix_dir = %s\n' "$MS_FX_INSTANCE" "$MS_FX_POSTFIX"
+		ms_t_key_lines
+	} >"$conf"
 	if [ "$ENGINE" = my ]; then
-		printf '[db:default]\nadmin_user = root\n[db:amavis]\nadmin_user = root\n' >"$conf"
-	else
-		: >"$conf"
+		printf '[db:default]\nadmin_user = root\n[db:amavis]\nadmin_user = root\n' >>"$conf"
 	fi
 	chmod 600 "$conf"
 	# MariaDB's MyISAM tables make every snapshot (the safety one too) exit 3.
@@ -164,7 +168,7 @@ run_engine() {
 
 	case_begin "$ENGINE: the safety snapshot fails"
 	mkdir -p "$T/tiny-$ENGINE"
-	if mount -t tmpfs -o size=256k tmpfs "$T/tiny-$ENGINE" 2>/dev/null; then
+	if mount -t tmpfs -o size=256k,mode=0700 tmpfs "$T/tiny-$ENGINE" 2>/dev/null; then
 		run_ms -c "$conf" restore "$A" --dest "$T/tiny-$ENGINE" --yes
 		umount "$T/tiny-$ENGINE"
 		expect_rc 1

@@ -65,20 +65,48 @@ runbook() {
 
 	case_begin "$ENGINE: step 4, let modosnap create the databases"
 	if [ "$ENGINE" = pg ]; then admin=$MS_PG_SUPERUSER; else admin=root; fi
-	printf '[db:default]\nadmin_user = %s\n[db:amavis]\nadmin_user = %s\n' "$admin" "$admin" >"$conf"
+	{
+		echo '[modosnap]'
+		ms_t_key_lines
+		printf '[db:default]\nadmin_user = %s\n[db:amavis]\nadmin_user = %s\n' "$admin" "$admin"
+	} >"$conf"
 	chmod 600 "$conf"
 	check "the config holds no password" bash -c "! grep -qi password '$conf'"
 
-	case_begin "$ENGINE: step 5, the plan"
-	run_ms -c "$conf" restore "$A" --dry-run
+	case_begin "$ENGINE: step 5, the archive proposes, the administrator decides"
+	# a fresh machine names neither the instance directory nor the
+	# databases: the snapshot's are shown, and used only once accepted
+	run_ms -c "$conf" restore "$A" --dest "$backups" --dry-run
+	expect_rc 1
+	expect_stderr "modosnap: error: the snapshot's instance directory is '$MS_FX_INSTANCE', not this machine's default '/srv/modoboa/instance': name the target with --instance or [modosnap] instance in the config, or pass --accept-snapshot-targets to restore into '$MS_FX_INSTANCE'"
+	run_ms -c "$conf" restore "$A" --dest "$backups" --dry-run --instance "$MS_FX_INSTANCE" \
+		--postfix-dir "$MS_FX_POSTFIX"
+	expect_rc 1
+	check "the databases' settings are the snapshot's, shown and refused" \
+		grep -q "^modosnap: error: database 'default': no connection settings for it on this machine (no settings.py at '$MS_FX_INSTANCE' names it, nor a \[db:default\] config section); the snapshot's settings.py says .* database '$MS_FX_DEFAULT_DB' on .*: describe it in \[db:default\], or pass --accept-snapshot-targets to use the snapshot's$" "$T/err"
+	run_ms -c "$conf" restore "$A" --dest "$backups" --dry-run --accept-snapshot-targets
 	expect_rc 0
-	expect_stdout_has "$MS_FX_INSTANCE (does not exist: created)"
+	expect_stdout_has "$MS_FX_INSTANCE (does not exist: created) (snapshot, accepted)"
 	expect_stdout_has "      36 added, 0 replaced, 0 removed, 0 unchanged"
 	expect_stdout_has "      not reachable now (missing database or server down): it will be created if possible"
+	expect_stdout_has "(the snapshot's settings, accepted)"
 	check "the dry run created nothing" test ! -e "$MS_FX_INSTANCE"
 
+	case_begin "$ENGINE: step 5b, every connection is tried before the first write"
+	{
+		echo '[modosnap]'
+		ms_t_key_lines
+		printf '[db:default]\nadmin_user = no_such_admin\n[db:amavis]\nadmin_user = %s\n' "$admin"
+	} >"$T/bad-admin.conf"
+	chmod 600 "$T/bad-admin.conf"
+	run_ms -c "$T/bad-admin.conf" restore "$A" --dest "$backups" --yes --accept-snapshot-targets
+	expect_rc 1
+	check "the failing admin connection is named" grep -q "^modosnap: error: database 'default': the admin_user connection of \[db:default\] failed: nothing was changed$" "$T/err"
+	check "the server's own answer is shown" grep -q "^modosnap: error: unable to connect to database 'default' as admin 'no_such_admin'" "$T/err"
+	check "no file was restored" test ! -e "$MS_FX_INSTANCE"
+
 	case_begin "$ENGINE: step 6, restore"
-	run_ms -c "$conf" restore "$A" --yes
+	run_ms -c "$conf" restore "$A" --dest "$backups" --yes --accept-snapshot-targets
 	expect_rc 0
 	if [ "$ENGINE" = pg ]; then
 		expect_stderr "modosnap: safety snapshot: nothing to protect (no component exists yet)
