@@ -76,6 +76,7 @@ struct ms_archive_writer {
 	bool failed;                /* an error was logged: the archive is unusable */
 	bool closed;                /* end marker and zstd frame end written */
 	bool discard;               /* freeing an unfinished archive: drop output */
+	bool (*cancelled)(void);    /* ms_writer_opts.cancelled, may be NULL */
 };
 
 /* Never reports failure to libarchive: in its FATAL state libarchive 3.6
@@ -144,6 +145,7 @@ struct ms_archive_writer *ms_archive_writer_open(int fd, const char *name, const
 	}
 	w = ms_xcalloc(1, sizeof(*w));
 	w->name = ms_xstrdup(name);
+	w->cancelled = opts ? opts->cancelled : NULL;
 	w->hash = ms_hash_new(MS_HASH_SHA256);
 	w->utf8 = utf8_locale_new();
 	w->ae = archive_entry_new();
@@ -162,6 +164,10 @@ static int writer_usable(struct ms_archive_writer *w, bool want_entry)
 {
 	if (w->failed)
 		return -1;
+	if (w->cancelled && w->cancelled()) {
+		w->failed = true; /* silently: the canceller reports */
+		return -1;
+	}
 	if (w->closed) {
 		w->failed = true;
 		return ms_log_error("'%s': archive already closed", w->name);

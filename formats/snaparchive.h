@@ -27,6 +27,11 @@ struct ms_archive_writer; /* opaque */
 struct ms_writer_opts {
 	int level;   /* zstd level, 1..19 (0 = default 3) */
 	int threads; /* zstd worker threads, 0 = single-threaded */
+	/* NULL, or polled before every header, data and finish call: once it
+	 * returns true, that call and every later one fail without a message
+	 * (the archive is unusable; whoever cancelled says why). create uses
+	 * it to stop at the next write after an interrupt. */
+	bool (*cancelled)(void);
 };
 
 /* Starts an archive on fd (not closed by the writer). `name` is used in

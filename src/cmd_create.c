@@ -42,6 +42,7 @@ struct create_args {
 	bool json;
 	unsigned wait;    /* --wait SECONDS for the destination's lock */
 	bool verified;    /* out: the new archive passed verification */
+	char *aside;      /* out: an unverified pre-upgrade archive's new name (owned) */
 	struct ms_sign_key *sign_key; /* loaded before any work: signs the archive */
 };
 
@@ -243,6 +244,8 @@ static void print_json(const struct create_args *a, const struct ms_create_resul
 	for (size_t i = 0; i < a->tags.n; i++)
 		json_array_append_new(tags, json_string(a->tags.v[i]));
 	json_object_set_new(o, "path", r->path ? json_string(r->path) : json_null());
+	if (a->aside)
+		json_object_set_new(o, "unverified_path", json_string(a->aside));
 	json_object_set_new(o, "snapshot_id", r->snapshot_id ? json_string(r->snapshot_id) : json_null());
 	json_object_set_new(o, "tags", tags);
 	json_object_set_new(o, "components", comps);
@@ -354,6 +357,32 @@ static void progress_stop(struct progress *pg)
 	ms_log_status_line(0);
 }
 
+/* Logs "interrupted by SIGTERM: WHAT" and returns true when an interrupt
+ * was received (or is held pending). */
+static bool interrupted(const char *what)
+{
+	int sig = ms_snapshot_interrupted();
+
+	if (!sig)
+		return false;
+	ms_log_error("interrupted by %s: %s", ms_snapshot_signal_name(sig), what);
+	return true;
+}
+
+/* The MODOSNAP_TEST_STALL seam (util.h), ending early once an interrupt
+ * is received or held pending, so that a test can interrupt a run at a
+ * named point and see how it ends. */
+static void stall_until_interrupted(const char *point)
+{
+	const char *want = getenv("MODOSNAP_TEST_STALL");
+
+	if (!want || strcmp(want, point) != 0)
+		return;
+	fprintf(stderr, "modosnap: test: stalled at %s\n", point);
+	for (int i = 0; i < 6000 && !ms_snapshot_interrupted(); i++)
+		nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
+}
+
 /* The snapshot itself, between the pause and resume hooks; *paused gets
  * the seconds the services were paused (-1 without hooks). */
 static int take(struct ms_cli *cli, const struct create_args *a, const struct ms_instance *inst,
@@ -368,8 +397,10 @@ static int take(struct ms_cli *cli, const struct create_args *a, const struct ms
 
 	*paused = -1;
 	/* While services are paused, an interrupt must not end the run before
-	 * the resume hook: SIGINT/SIGTERM/SIGHUP wait until after it (and then
-	 * end the run as usual, removing the partial file). */
+	 * the resume hook: SIGINT/SIGTERM/SIGHUP are held until after it. One
+	 * held pending stops the writer at its next write and forbids the
+	 * publication (snapshot.c), the resume hook runs, and the run fails
+	 * like any other interrupted one (create_locked). */
 	if (cli->config->hook_pause || cli->config->hook_resume) {
 		sigemptyset(&block);
 		sigaddset(&block, SIGINT);
@@ -388,6 +419,7 @@ static int take(struct ms_cli *cli, const struct create_args *a, const struct ms
 		}
 	}
 	progress_start(&pg, a, content);
+	stall_until_interrupted("create-snapshot");
 	ret = ms_snapshot_create(inst, o, r);
 	progress_stop(&pg);
 	if (cli->config->hook_pause || cli->config->hook_resume) {
@@ -439,12 +471,15 @@ static int create_locked(struct ms_cli *cli, struct create_args *a, const struct
 
 	for (size_t i = 0; i < cli->config->exclude.n; i++)
 		ms_strv_push(&a->excludes, cli->config->exclude.v[i]);
-	if (ms_dest_clean_partials(dest) < 0 || check_space(cli, a, inst, probes, dest, &content) < 0)
+	if (ms_dest_clean_partials(dest) < 0 || ms_dest_clean_unverified(dest, MS_UNVERIFIED_KEEP) < 0 ||
+	    check_space(cli, a, inst, probes, dest, &content) < 0)
 		return MS_EXIT_FAILURE;
 	if (ms_hook_run(cli->config->hook_before, &env) < 0) {
 		ms_log_error("the 'before' hook failed: no snapshot taken");
 		return MS_EXIT_FAILURE;
 	}
+	if (interrupted("no snapshot taken"))
+		return MS_EXIT_FAILURE;
 	o.dest = dest;
 	o.label = cli->config->label;
 	o.tags = &a->tags;
@@ -455,32 +490,65 @@ static int create_locked(struct ms_cli *cli, struct create_args *a, const struct
 	o.probes = probes;
 	o.dump_dbs = !a->no_db;
 	o.sign_key = a->sign_key;
-	ms_snapshot_install_signal_cleanup();
 	ret = take(cli, a, inst, &o, content, r, paused);
 	if (ret < 0)
 		return MS_EXIT_FAILURE;
 	if (ms_space_remember(dest, r->archive.bytes_in, r->archive.bytes_out) < 0)
 		ms_log_warn("the next size estimate will read this archive instead");
+	/* published, but the run was asked to stop: it fails, and a
+	 * pre-upgrade snapshot that was not verified is set aside */
+	if (interrupted(a->verify ? "the snapshot was published but not verified" : "the snapshot was published"))
+		return MS_EXIT_FAILURE;
 	if (!a->verify)
 		return MS_EXIT_OK;
-	return verify_new(cli, a, r->path);
+	stall_until_interrupted("create-verify");
+	ret = verify_new(cli, a, r->path);
+	if (interrupted("the snapshot was published, its verification may be incomplete")) {
+		a->verified = false;
+		return MS_EXIT_FAILURE;
+	}
+	return ret;
 }
 
 /* A pre-upgrade snapshot that is not verified must not pass for one
  * (restore tag:pre-upgrade, guard, prune's protections): it is renamed
- * out of the snapshot names, kept for inspection. */
-static void set_aside(struct ms_create_result *r)
+ * out of the snapshot names (ARCHIVE.unverified, kept for inspection; the
+ * newest MS_UNVERIFIED_KEEP are kept, see ms_dest_clean_unverified), and
+ * one error names the file as it now is. r->path is cleared: nothing may
+ * print or hand on the final name, which no longer exists. */
+static void set_aside(struct create_args *a, struct ms_create_result *r, int ret)
 {
-	char *aside = ms_xasprintf("%s.unverified", r->path);
+	const char *why = ret == MS_EXIT_VERIFY ? "did not verify"
+			  : ms_snapshot_interrupted() ? "was interrupted before it was verified"
+						      : "could not be verified";
+	char *aside = ms_xasprintf("%s.unverified", r->path), *rec;
 
-	if (rename(r->path, aside) == 0) {
-		ms_log_error("it was renamed to '%s', which no selector, guard or prune sees", aside);
-		char *rec = ms_xasprintf("%s.verified", r->path);
+	/* link + unlink rather than rename: never replace a file (one set
+	 * aside in the same second); when it cannot be set aside, it must
+	 * still leave the snapshot names */
+	if (link(r->path, aside) < 0) {
+		int err = errno;
 
-		unlink(rec); /* none should exist; never leave one for the old name */
-		free(rec);
+		if (unlink(r->path) == 0) {
+			ms_log_error("the pre-upgrade snapshot %s: do not upgrade; it could not be set aside as '%s' "
+				     "(%s), so '%s' was removed", why, aside, strerror(err), r->path);
+			free(r->path);
+			r->path = NULL;
+		} else
+			ms_log_error("the pre-upgrade snapshot '%s' %s: do not upgrade, and remove it: it could not be "
+				     "set aside (%s) nor removed (%s)", r->path, why, strerror(err), strerror(errno));
+		free(aside);
+		return;
 	}
-	free(aside);
+	unlink(r->path);
+	ms_log_error("the pre-upgrade snapshot %s: do not upgrade; it was set aside as '%s', which no selector, "
+		     "guard or prune sees", why, aside);
+	rec = ms_xasprintf("%s.verified", r->path);
+	unlink(rec); /* never leave a record for the old name */
+	free(rec);
+	free(r->path);
+	r->path = NULL;
+	a->aside = aside;
 }
 
 static int run_create(struct ms_cli *cli, struct create_args *a)
@@ -496,6 +564,10 @@ static int run_create(struct ms_cli *cli, struct create_args *a)
 	bool existed;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* from now on an interrupt is a failure like any other: no archive
+	 * under a final name unless it was complete, an error, the on_error
+	 * hook, exit 1 (a second interrupt ends the process at once) */
+	ms_snapshot_interrupt_gracefully();
 	dest = a->dest ? a->dest : cli->config->dest ? cli->config->dest : MS_DEFAULT_DEST;
 	/* first: a missing or unusable key must not cost a database dump */
 	a->sign_key = ms_sign_key_load_or_create(ms_config_signing_key(cli->config));
@@ -518,11 +590,8 @@ static int run_create(struct ms_cli *cli, struct create_args *a)
 		goto out;
 	}
 	ret = create_locked(cli, a, inst, probes, dest, &r, &paused);
-	if (a->pre_upgrade && r.path && !a->verified) {
-		ms_log_error("the pre-upgrade snapshot '%s' %s: do not upgrade", r.path,
-			     ret == MS_EXIT_VERIFY ? "did not verify" : "could not be verified");
-		set_aside(&r);
-	}
+	if (a->pre_upgrade && r.path && !a->verified)
+		set_aside(a, &r, ret);
 	if (a->nightly && (ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS)) {
 		int pr = ms_cli_prune_with_config(cli, dest);
 
@@ -565,6 +634,7 @@ int cmd_create(struct ms_cli *cli, int argc, char **argv)
 		ret = ms_cli_load_config(cli) < 0 ? MS_EXIT_FAILURE : run_create(cli, &a);
 	ms_strv_clear(&a.tags);
 	ms_strv_clear(&a.excludes);
+	free(a.aside);
 	ms_sign_key_free(a.sign_key);
 	return ret;
 }

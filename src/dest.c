@@ -283,6 +283,79 @@ int ms_dest_clean_partials(const char *dest)
 	return removed;
 }
 
+/* The snapshot stamp of `NAME.unverified` when NAME is a snapshot name
+ * and the entry a regular file of ours; false otherwise. */
+static bool is_our_unverified(int dfd, const char *name, char stamp[17])
+{
+	size_t len = strlen(name), slen = strlen(MS_UNVERIFIED_SUFFIX);
+	struct ms_snapname sn;
+	struct stat st;
+	char *base;
+	bool ok;
+
+	if (len <= slen || strcmp(name + len - slen, MS_UNVERIFIED_SUFFIX) != 0)
+		return false;
+	base = ms_xstrndup(name, len - slen);
+	ok = ms_snapname_parse(base, &sn) == 0;
+	free(base);
+	if (!ok)
+		return false;
+	memcpy(stamp, sn.stamp, 17);
+	ms_snapname_clear(&sn);
+	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid();
+}
+
+struct aside {
+	char stamp[17];
+	char *name;
+};
+
+static int cmp_aside_newest_first(const void *a, const void *b)
+{
+	const struct aside *x = a, *y = b;
+	int c = strcmp(y->stamp, x->stamp);
+
+	return c ? c : strcmp(y->name, x->name);
+}
+
+int ms_dest_clean_unverified(const char *dest, unsigned keep)
+{
+	DIR *d = open_dest(dest);
+	struct aside *v = NULL;
+	struct dirent *de;
+	size_t n = 0;
+	int removed = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		char stamp[17];
+
+		if (!is_our_unverified(dirfd(d), de->d_name, stamp))
+			continue;
+		v = ms_xrealloc(v, (n + 1) * sizeof(*v));
+		memcpy(v[n].stamp, stamp, sizeof(stamp));
+		v[n].name = ms_xstrdup(de->d_name);
+		n++;
+	}
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_aside_newest_first);
+	for (size_t i = keep; i < n; i++) {
+		if (unlinkat(dirfd(d), v[i].name, 0) < 0) {
+			ms_log_warn("unable to remove old unverified snapshot '%s/%s': %s", dest, v[i].name,
+				    strerror(errno));
+			continue;
+		}
+		ms_log_info("removed old unverified snapshot '%s/%s' (the newest %u are kept)", dest, v[i].name, keep);
+		removed++;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+	closedir(d);
+	return removed;
+}
+
 static int cmp_newest_first(const void *a, const void *b)
 {
 	const struct ms_dest_item *x = a, *y = b;

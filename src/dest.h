@@ -58,6 +58,16 @@ void ms_dest_set_command(int argc, char **argv);
  * returns the number removed, -1 on error. */
 int ms_dest_clean_partials(const char *dest);
 
+/* A pre-upgrade snapshot that failed verification is set aside as
+ * `ARCHIVE.unverified` (create). Removes all but the newest `keep` of them
+ * (by the time in their names) that are regular files of ours, logging
+ * "removed old unverified snapshot 'DEST/NAME' (the newest N are kept)"
+ * for each (call with the lock held). Returns the number removed, -1 when
+ * dest cannot be read. */
+#define MS_UNVERIFIED_SUFFIX ".unverified"
+#define MS_UNVERIFIED_KEEP 3
+int ms_dest_clean_unverified(const char *dest, unsigned keep);
+
 /* A snapshot archive found in dest. */
 struct ms_dest_item {
 	char *name;  /* base name */

@@ -17,37 +17,91 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 /* The partial file being written, for the signal handler. */
 static char partial_for_signal[PATH_MAX];
+/* ms_snapshot_interrupt_gracefully: the first signal is recorded, not fatal */
+static volatile sig_atomic_t graceful;
+static volatile sig_atomic_t interrupted_by;
 
 static void on_fatal_signal(int sig)
 {
+	/* removed at once: publish's link() of the partial name then fails,
+	 * whatever the writer is still doing */
 	if (partial_for_signal[0])
 		unlink(partial_for_signal);
+	if (graceful && !interrupted_by) {
+		interrupted_by = sig;
+		return;
+	}
 	signal(sig, SIG_DFL);
 	raise(sig);
+}
+
+static const int fatal_signals[] = { SIGINT, SIGTERM, SIGHUP };
+
+/* A fatal signal recorded by the handler, or held pending by a blocked
+ * mask (create's pause window); 0 when none. */
+static int pending_interrupt(void)
+{
+	sigset_t pend;
+
+	if (interrupted_by)
+		return interrupted_by;
+	if (sigpending(&pend) == 0)
+		for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
+			if (sigismember(&pend, fatal_signals[i]) == 1)
+				return fatal_signals[i];
+	return 0;
+}
+
+static bool writer_cancelled(void)
+{
+	return graceful && pending_interrupt() != 0;
+}
+
+void ms_snapshot_interrupt_gracefully(void)
+{
+	graceful = 1;
+	ms_snapshot_install_signal_cleanup();
+}
+
+int ms_snapshot_interrupted(void)
+{
+	return pending_interrupt();
+}
+
+const char *ms_snapshot_signal_name(int sig)
+{
+	switch (sig) {
+	case SIGINT: return "SIGINT";
+	case SIGTERM: return "SIGTERM";
+	case SIGHUP: return "SIGHUP";
+	default: return "a signal";
+	}
 }
 
 void ms_snapshot_install_signal_cleanup(void)
 {
 	struct sigaction sa;
 
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_fatal_signal;
+	/* graceful: the run goes on to its next write, which fails; reads and
+	 * writes in between must not fail with EINTR first */
+	sa.sa_flags = graceful ? SA_RESTART : 0;
 	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++) {
 		struct sigaction old;
 
 		/* A signal ignored by whoever started us (nohup, a supervisor)
 		 * stays ignored. */
-		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+		if (sigaction(fatal_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
 			continue;
-		sigaction(sigs[i], &sa, NULL);
+		sigaction(fatal_signals[i], &sa, NULL);
 	}
 }
 
@@ -327,8 +381,10 @@ static int fsync_dir(const char *dir)
 /* fsync + close + link to the final name (never replacing one) + unlink
  * the partial name + fsync the directory. Signals are held from the link
  * on, so an interrupt cannot leave a published archive behind a failure
- * report. Once linked, the archive is complete: a failing directory fsync
- * is a warning (exit 3), not a failure. */
+ * report; one received before (recorded, or held pending by create's
+ * pause window) means no publication at all (logged by the caller). Once
+ * linked, the archive is complete: a failing directory fsync is a warning
+ * (exit 3), not a failure. */
 static int publish(int fd, const char *partial, const char *final, const char *dest)
 {
 	sigset_t all, old;
@@ -342,6 +398,10 @@ static int publish(int fd, const char *partial, const char *final, const char *d
 		return ms_log_error("unable to write '%s': %s", partial, strerror(errno));
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
+	if (pending_interrupt()) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return -1;
+	}
 	if (link(partial, final) < 0) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		return ms_log_error("unable to create '%s': %s", final, strerror(errno));
@@ -354,10 +414,22 @@ static int publish(int fd, const char *partial, const char *final, const char *d
 	return 0;
 }
 
+/* The final name exists, or its set-aside form (lstat: a dangling
+ * symlink counts too). */
+static bool name_taken(const char *final)
+{
+	char *aside = ms_xasprintf("%s%s", final, MS_UNVERIFIED_SUFFIX);
+	struct stat st;
+	bool taken = lstat(final, &st) == 0 || lstat(aside, &st) == 0;
+
+	free(aside);
+	return taken;
+}
+
 int ms_snapshot_create(const struct ms_instance *inst, const struct ms_create_opts *o,
 		       struct ms_create_result *res)
 {
-	struct ms_writer_opts wopts = { o->level, o->threads };
+	struct ms_writer_opts wopts = { o->level, o->threads, writer_cancelled };
 	struct ms_archive_writer *w = NULL;
 	struct ms_header h;
 	time_t now = time(NULL);
@@ -369,8 +441,9 @@ int ms_snapshot_create(const struct ms_instance *inst, const struct ms_create_op
 	name = ms_snapname_format(o->label ? o->label : h.host, now, h.versions.modoboa);
 	final = ms_path_join(o->dest, name);
 	/* Names have a one-second resolution: a snapshot taken in the same
-	 * second as the previous one waits for the next second. */
-	for (int tries = 0; access(final, F_OK) == 0 && tries < 3; tries++) {
+	 * second as the previous one (published, or set aside as
+	 * NAME.unverified by create) waits for the next second. */
+	for (int tries = 0; name_taken(final) && tries < 3; tries++) {
 		sleep(1);
 		now = time(NULL);
 		ms_header_clear(&h);
@@ -407,6 +480,9 @@ int ms_snapshot_create(const struct ms_instance *inst, const struct ms_create_op
 fail:
 	unlink(partial);
 	set_partial_for_signal(NULL);
+	if (pending_interrupt())
+		ms_log_error("interrupted by %s before the snapshot was published: no archive written in '%s'",
+			     ms_snapshot_signal_name(pending_interrupt()), o->dest);
 out:
 	ms_archive_writer_free(w);
 	ms_header_clear(&h);

@@ -56,4 +56,18 @@ void ms_create_result_clear(struct ms_create_result *res);
  * run's clean-up). */
 void ms_snapshot_install_signal_cleanup(void);
 
+/* create's handling of SIGINT/SIGTERM/SIGHUP (installs the handlers): the
+ * first one removes the partial file and is recorded instead of ending the
+ * process; the writer then fails at its next call, and ms_snapshot_create
+ * fails without publishing, logging "interrupted by SIGTERM before the
+ * snapshot was published: no archive written in 'DEST'". A signal held
+ * pending by a blocked mask counts the same. The caller ends the run as a
+ * failure (on_error hook, exit 1). A second signal ends the process at
+ * once (partial removed), e.g. when a database stalls between writes. */
+void ms_snapshot_interrupt_gracefully(void);
+/* The interrupting signal (recorded, or pending while blocked), 0 if none. */
+int ms_snapshot_interrupted(void);
+/* "SIGINT", "SIGTERM", "SIGHUP" (else "a signal"): static text. */
+const char *ms_snapshot_signal_name(int sig);
+
 #endif

@@ -141,17 +141,25 @@ expect_stderr "modosnap: error: hook 'resume' failed (exit 1): exit 1
 modosnap: error: the services paused by the 'pause' hook may still be stopped"
 
 case_begin interrupt_while_paused
-printf '[hooks]\npause = echo pause >>%s/int.log; sleep 2\nresume = echo resume >>%s/int.log\n' "$T" "$T" >"$T/int.conf"
+# a real SIGTERM inside the pause window (the hook says when it is there):
+# no archive under a final name, an error, on_error, exit 1 (issue 11, 13)
+printf '[hooks]\npause = echo pause >>%s/int.log; touch %s/paused; sleep 2\nresume = echo resume >>%s/int.log\non_error = echo "on_error $MODOSNAP_EXIT_STATUS" >>%s/int.log\n' \
+	"$T" "$T" "$T" "$T" >"$T/int.conf"
 ms_t_conf "$T/int.conf"
-"$MODOSNAP" -c "$T/int.conf" "${C[@]}" >/dev/null 2>&1 &
+n=$(archives "$D")
+"$MODOSNAP" -c "$T/int.conf" "${C[@]}" --pre-upgrade >"$T/int.out" 2>"$T/int.err" &
 pid=$!
-sleep 1
+for _ in $(seq 100); do [ -e "$T/paused" ] && break; sleep 0.1; done
 kill -TERM "$pid" # (background jobs of a script ignore SIGINT)
 wait "$pid"
 rc=$?
-check "the interrupt still ends the run (signal exit)" test "$rc" -gt 128
-check "the services were resumed before it ended" test "$(cat "$T/int.log")" = "pause
-resume"
+check "the interrupt ends the run as a failure (exit 1)" test "$rc" = 1
+check "with one error" test "$(cat "$T/int.err")" = "modosnap: error: interrupted by SIGTERM before the snapshot was published: no archive written in '$D'"
+check "the services were resumed, then on_error ran" test "$(cat "$T/int.log")" = "pause
+resume
+on_error 1"
+check "no archive published" test "$(archives "$D")" = "$n"
+check "no archive path on stdout" test ! -s "$T/int.out"
 check "no partial file left" test -z "$(find "$D" -name '*.partial')"
 
 case_begin hook_output_stays_off_stdout

@@ -139,7 +139,7 @@ static int open_out(const char *path)
 
 static struct ms_archive_writer *writer_on(int fd, const char *name, int level, int threads)
 {
-	struct ms_writer_opts o = { level, threads };
+	struct ms_writer_opts o = { level, threads, NULL };
 	struct ms_archive_writer *w = ms_archive_writer_open(fd, name, &o);
 
 	assert_non_null(w);
@@ -783,7 +783,7 @@ static void test_size_mismatch(void **state)
 
 static void test_bad_options_and_enospc(void **state)
 {
-	struct ms_writer_opts o = { 22, 0 };
+	struct ms_writer_opts o = { 22, 0, NULL };
 	struct ms_archive_writer *w;
 	struct ms_entry e = mk("f", MS_ENTRY_FILE, 1 << 20);
 	unsigned char *data = ms_xcalloc(1, 1 << 20);
@@ -931,6 +931,41 @@ static void test_truncation(void **state)
 	}
 	free(base);
 	free(path);
+}
+
+/* ms_writer_opts.cancelled: polled before each call; once true every
+ * call fails, silently (create's interrupt reports), close included. */
+static int cancel_after; /* calls allowed before cancelling */
+
+static bool cancel_now(void)
+{
+	return cancel_after-- <= 0;
+}
+
+static void test_cancelled(void **state)
+{
+	struct ms_writer_opts o = { 3, 0, cancel_now };
+	struct ms_entry e = { .path = "a", .type = MS_ENTRY_FILE, .size = 4, .mode = 0600 };
+	struct ms_archive_writer *w;
+	struct ms_archive_stats st;
+	char sha[MS_HASH_HEX_MAX], *err;
+	int fd = open("/dev/null", O_WRONLY);
+
+	(void)state;
+	cancel_after = 2; /* header and first data call pass */
+	w = ms_archive_writer_open(fd, "cancel", &o);
+	assert_non_null(w);
+	capture_begin();
+	assert_int_equal(ms_archive_write_header(w, &e), 0);
+	assert_int_equal(ms_archive_write_data(w, "ab", 2), 0);
+	assert_int_equal(ms_archive_write_data(w, "cd", 2), -1);
+	assert_int_equal(ms_archive_finish_entry(w, sha), -1);
+	assert_int_equal(ms_archive_writer_close(w, &st), -1);
+	err = capture_end();
+	assert_string_equal(err, "");
+	free(err);
+	ms_archive_writer_free(w);
+	close(fd);
 }
 
 /* A complete zstd stream whose tar lacks the end marker, and one cut
@@ -1110,6 +1145,7 @@ int main(void)
 		cmocka_unit_test(test_truncated_tar),
 		cmocka_unit_test(test_trailing_data),
 		cmocka_unit_test(test_data_after_end_marker),
+		cmocka_unit_test(test_cancelled),
 		cmocka_unit_test(test_foreign_archive),
 	};
 
