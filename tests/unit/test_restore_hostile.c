@@ -203,7 +203,11 @@ static int sh(const char *cmd)
 }
 
 /* Runs `modosnap restore ARCHIVE --yes --no-safety-snapshot --root
- * s->root --dest s->dest EXTRA`; stdout and stderr land in T/out, T/err. */
+ * s->root --dest s->dest EXTRA`; stdout and stderr land in T/out, T/err.
+ * These archives are built as an attacker would (the project's writer,
+ * no signature): without --allow-unsigned they stop at the signature
+ * check (expect_refusal shows it); EXTRA holds --allow-unsigned to reach
+ * the checks behind it. */
 static int restore(const struct scratch *s, const char *archive, const char *extra)
 {
 	const char *bin = getenv("MODOSNAP");
@@ -252,20 +256,31 @@ static void assert_absent(const char *path)
 	assert_int_equal(errno, ENOENT);
 }
 
-/* The refusal, identical under each way of asking, and nothing written. */
-static void expect_refusal(const struct scratch *s, const char *archive, const char *err_lines)
+/* The refusal, identical under each way of asking, and nothing written.
+ * An archive that verifies stops first at the signature (it is unsigned),
+ * then, with --allow-unsigned, at the check behind it; one that does not
+ * verify stops at verification either way. */
+static void expect_refusal(const struct scratch *s, const char *archive, bool verifies, const char *err_lines)
 {
-	static const char *const variants[] = { "--only instance", "", "--dry-run --only instance" };
+	static const char *const variants[] = { "--only instance", "", "--dry-run --only instance",
+						"--allow-unsigned --only instance", "--allow-unsigned",
+						"--allow-unsigned --dry-run --only instance" };
+	char *unsigned_err = ms_xasprintf("modosnap: error: '%s': snapshot is not signed (use --allow-unsigned to "
+					  "accept it)\n", archive);
+	char *allowed_err = ms_xasprintf("modosnap: warning: '%s': snapshot is not signed; accepted because of "
+					 "--allow-unsigned\n%s", archive, err_lines);
 
 	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
 		char *out_path = ms_path_join(s->t, "out"), *err_path = ms_path_join(s->t, "err"), *out, *err;
 		int rc = restore(s, archive, variants[i]);
+		const char *want = !verifies ? err_lines : strstr(variants[i], "--allow-unsigned") ? allowed_err
+												 : unsigned_err;
 
 		out = slurp(out_path);
 		err = slurp(err_path);
-		if (rc != 5 || strcmp(err, err_lines) != 0)
+		if (rc != 5 || strcmp(err, want) != 0)
 			fail_msg("restore %s: exit %d, stderr:\n%sexpected exit 5, stderr:\n%s", variants[i], rc, err,
-				 err_lines);
+				 want);
 		assert_string_equal(out, "");
 		assert_empty_dir(s->root);
 		assert_dest_clean(s->dest);
@@ -275,6 +290,8 @@ static void expect_refusal(const struct scratch *s, const char *archive, const c
 		free(out_path);
 		free(err_path);
 	}
+	free(unsigned_err);
+	free(allowed_err);
 }
 
 /* `modosnap verify` accepts the archive: what restore refuses is a member
@@ -306,7 +323,8 @@ static void test_good_archive_restores(void **state)
 	good_tree(&b);
 	arch = end(&b);
 	assert_verifies(&s, arch);
-	assert_int_equal(restore(&s, arch, "--only instance"), 0);
+	assert_int_equal(restore(&s, arch, "--only instance"), 5); /* not signed */
+	assert_int_equal(restore(&s, arch, "--allow-unsigned --only instance"), 3);
 	inst = ms_path_join(s.root, "srv/modoboa/instance");
 	p = ms_path_join(inst, "instance/settings.py");
 	text = slurp(p);
@@ -362,7 +380,7 @@ static void refuse_case(const struct scratch *s, const char *archive, bool verif
 {
 	if (verifies)
 		assert_verifies(s, archive);
-	expect_refusal(s, archive, err_lines);
+	expect_refusal(s, archive, verifies, err_lines);
 }
 
 static void dotdot(struct builder *b, const struct scratch *s)
