@@ -493,6 +493,8 @@ static int create_locked(struct ms_cli *cli, struct create_args *a, const struct
 	ret = take(cli, a, inst, &o, content, r, paused);
 	if (ret < 0)
 		return MS_EXIT_FAILURE;
+	if (a->pre_upgrade)
+		ms_snapshot_set_aside_on_signal(r->path); /* until run_create decides */
 	if (ms_space_remember(dest, r->archive.bytes_in, r->archive.bytes_out) < 0)
 		ms_log_warn("the next size estimate will read this archive instead");
 	/* published, but the run was asked to stop: it fails, and a
@@ -502,6 +504,7 @@ static int create_locked(struct ms_cli *cli, struct create_args *a, const struct
 	if (!a->verify)
 		return MS_EXIT_OK;
 	stall_until_interrupted("create-verify");
+	ms_test_stall("create-verify-hold"); /* a second signal ends the process in here */
 	ret = verify_new(cli, a, r->path);
 	if (interrupted("the snapshot was published, its verification may be incomplete")) {
 		a->verified = false;
@@ -522,7 +525,12 @@ static void set_aside(struct create_args *a, struct ms_create_result *r, int ret
 			  : ms_snapshot_interrupted() ? "was interrupted before it was verified"
 						      : "could not be verified";
 	char *aside = ms_xasprintf("%s.unverified", r->path), *rec;
+	sigset_t all, old;
 
+	/* no signal handler (ms_snapshot_set_aside_on_signal) in between */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	ms_snapshot_set_aside_on_signal(NULL);
 	/* link + unlink rather than rename: never replace a file (one set
 	 * aside in the same second); when it cannot be set aside, it must
 	 * still leave the snapshot names */
@@ -537,10 +545,12 @@ static void set_aside(struct create_args *a, struct ms_create_result *r, int ret
 		} else
 			ms_log_error("the pre-upgrade snapshot '%s' %s: do not upgrade, and remove it: it could not be "
 				     "set aside (%s) nor removed (%s)", r->path, why, strerror(err), strerror(errno));
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		free(aside);
 		return;
 	}
 	unlink(r->path);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	ms_log_error("the pre-upgrade snapshot %s: do not upgrade; it was set aside as '%s', which no selector, "
 		     "guard or prune sees", why, aside);
 	rec = ms_xasprintf("%s.verified", r->path);
@@ -592,6 +602,7 @@ static int run_create(struct ms_cli *cli, struct create_args *a)
 	ret = create_locked(cli, a, inst, probes, dest, &r, &paused);
 	if (a->pre_upgrade && r.path && !a->verified)
 		set_aside(a, &r, ret);
+	ms_snapshot_set_aside_on_signal(NULL);
 	if (a->nightly && (ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS)) {
 		int pr = ms_cli_prune_with_config(cli, dest);
 

@@ -27,6 +27,10 @@ static char partial_for_signal[PATH_MAX];
 static volatile sig_atomic_t graceful;
 static volatile sig_atomic_t interrupted_by;
 
+/* A published archive that must not keep its name if the process dies
+ * now (a pre-upgrade snapshot not verified yet) and the name it then gets. */
+static char unverified_for_signal[PATH_MAX], aside_for_signal[PATH_MAX + 16];
+
 static void on_fatal_signal(int sig)
 {
 	/* removed at once: publish's link() of the partial name then fails,
@@ -37,8 +41,21 @@ static void on_fatal_signal(int sig)
 		interrupted_by = sig;
 		return;
 	}
+	if (unverified_for_signal[0] && link(unverified_for_signal, aside_for_signal) == 0)
+		unlink(unverified_for_signal);
 	signal(sig, SIG_DFL);
 	raise(sig);
+}
+
+void ms_snapshot_set_aside_on_signal(const char *path)
+{
+	sigset_t all, old;
+
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	snprintf(unverified_for_signal, sizeof(unverified_for_signal), "%s", path ? path : "");
+	snprintf(aside_for_signal, sizeof(aside_for_signal), "%s%s", path ? path : "", MS_UNVERIFIED_SUFFIX);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 static const int fatal_signals[] = { SIGINT, SIGTERM, SIGHUP };

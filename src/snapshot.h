@@ -65,6 +65,12 @@ void ms_snapshot_install_signal_cleanup(void);
  * failure (on_error hook, exit 1). A second signal ends the process at
  * once (partial removed), e.g. when a database stalls between writes. */
 void ms_snapshot_interrupt_gracefully(void);
+/* While `path` (a published pre-upgrade archive not verified yet) is set,
+ * a signal that ends the process (the second one in graceful mode) first
+ * renames it to PATH.unverified, never replacing a file; NULL clears it.
+ * SIGKILL cannot be caught: guard and restore still require the
+ * verification record such an archive never got. */
+void ms_snapshot_set_aside_on_signal(const char *path);
 /* The interrupting signal (recorded, or pending while blocked), 0 if none. */
 int ms_snapshot_interrupted(void);
 /* "SIGINT", "SIGTERM", "SIGHUP" (else "a signal"): static text. */

@@ -117,6 +117,22 @@ check "no verification record" test -z "$(find "$D" -name '*.verified')"
 check "on_error ran, without a snapshot path" test "$(cat "$T/hooks.log")" = "on_error 1 no-path"
 check "nothing on stdout" test ! -s "$T/out"
 
+case_begin second_signal_before_verification
+# the first signal is recorded, the second ends the process at once: the
+# unverified pre-upgrade archive still leaves its final name
+D=$T/d4b
+: >"$T/hooks.log"
+MODOSNAP_TEST_STALL=create-verify-hold run_bg -c "$T/plain.conf" "${C[@]}" --dest "$D" --pre-upgrade
+check "stalled between publication and verification" wait_stalled create-verify-hold
+kill -TERM "$pid"
+sleep 0.5
+check "the first signal does not end it" kill -0 "$pid"
+finish_bg
+check "the second one does (by the signal)" test "$RC" = 143
+check "no archive under a final name" test "$(archives "$D")" = 0
+check "set aside as .unverified" test "$(asides "$D")" = 1
+check "no partial file" test -z "$(find "$D" -name '*.partial')"
+
 case_begin failed_verification_names_the_real_file
 D=$T/d5
 : >"$T/hooks.log"
