@@ -223,6 +223,49 @@ static void test_stage_swap_check(void **state)
 	free(staging);
 }
 
+/* What the plan warns about and staging leaves out: special bits and
+ * file capabilities, counted per component. */
+static void test_unsafe_count(void **state)
+{
+	struct ms_manifest m;
+	struct ms_xattr cap = { (char *)"security.capability", (void *)"\x01", 1 };
+	struct ms_xattr user = { (char *)"user.note", (void *)"x", 1 };
+	struct ms_entry e;
+	unsigned long modes, xattrs;
+
+	(void)state;
+	assert_false(ms_files_xattr_ok("security.capability"));
+	assert_true(ms_files_xattr_ok("user.note"));
+	assert_true(ms_files_xattr_ok("system.posix_acl_access"));
+	memset(&m, 0, sizeof(m));
+	add(&m, "d:files/instance");
+	memset(&e, 0, sizeof(e));
+	e.type = MS_ENTRY_FILE;
+	e.path = (char *)"files/instance/suid";
+	e.mode = 04755;
+	ms_manifest_add(&m, &e, EMPTY_SHA, 0);
+	e.path = (char *)"files/instance/capped";
+	e.mode = 0755;
+	e.xattrs = &cap;
+	e.n_xattrs = 1;
+	ms_manifest_add(&m, &e, EMPTY_SHA, 0);
+	e.path = (char *)"files/instance/plain";
+	e.xattrs = &user;
+	ms_manifest_add(&m, &e, EMPTY_SHA, 0);
+	e.path = (char *)"files/postfix/main.cf";
+	e.mode = 0666;
+	e.xattrs = NULL;
+	e.n_xattrs = 0;
+	ms_manifest_add(&m, &e, EMPTY_SHA, 0);
+	ms_files_unsafe_count(&m, "files/instance", &modes, &xattrs);
+	assert_int_equal(modes, 1);
+	assert_int_equal(xattrs, 1);
+	ms_files_unsafe_count(&m, "files/postfix", &modes, &xattrs);
+	assert_int_equal(modes, 1);
+	assert_int_equal(xattrs, 0);
+	ms_manifest_clear(&m);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -238,11 +281,12 @@ static int teardown(void **state)
 
 int main(void)
 {
-	static struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0]) + 1];
+	static struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0]) + 2];
 	size_t n = 0;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++, n++)
 		tests[n] = (struct CMUnitTest){ cases[i].name, test_check, NULL, NULL, (void *)&cases[i] };
 	tests[n++] = (struct CMUnitTest){ "stage, swap, check", test_stage_swap_check, NULL, NULL, NULL };
+	tests[n++] = (struct CMUnitTest){ "special bits and capabilities", test_unsafe_count, NULL, NULL, NULL };
 	return _cmocka_run_group_tests("files", tests, n, setup, teardown);
 }
