@@ -34,6 +34,16 @@ bad_upgrade() {
 	fi
 }
 
+# no_secret_files : nothing in the temporary directories holds a copy of
+# settings.py or a password file of modosnap's (finding: killed restores
+# left /tmp/modosnap-settings.*/instance/settings.py behind).
+no_secret_files() {
+	local left
+	left=$(find "${TMPDIR:-/tmp}" /tmp -maxdepth 4 \( -path '*modosnap-settings*' -o -path '*modosnap-pgpass*' \) \
+		2>/dev/null)
+	[ -z "$left" ] || { echo "    # left behind: $left"; return 1; }
+}
+
 run_engine() {
 	ENGINE=$1
 	local site=$T/site-$ENGINE prefix=rst${ENGINE}$$ conf=$T/$ENGINE.conf dest=$T/dest-$ENGINE
@@ -193,6 +203,7 @@ run_engine() {
 	case_begin "$ENGINE: killed during the file swap"
 	state >"$T/before-kill.state"
 	kill_at files-swap -c "$conf" restore "$A" --dest "$dest" --yes --no-safety-snapshot
+	check "the killed restore left no copy of a settings.py or a password file" no_secret_files
 	settled_state "$T/before-kill.state" "$T/killed.state"
 	check "the killed restore left the old installation" same_state "$T/before-kill.state" "$T/killed.state"
 	run_ms -c "$conf" restore "$A" --dest "$dest" --yes --no-safety-snapshot
@@ -205,6 +216,7 @@ run_engine() {
 	bad_upgrade
 	state >"$T/before-kill.state"
 	kill_at db-load -c "$conf" restore "$A" --dest "$dest" --yes --no-safety-snapshot --only db:default
+	check "the killed restore left no copy of a settings.py or a password file" no_secret_files
 	settled_state "$T/before-kill.state" "$T/killed.state"
 	check "the killed database restore left the old database" same_state "$T/before-kill.state" "$T/killed.state"
 	run_ms -c "$conf" restore "$A" --dest "$dest" --yes --no-safety-snapshot
