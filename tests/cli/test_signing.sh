@@ -207,6 +207,21 @@ run_ms verify --allow-unsigned "$X"
 expect_rc 5
 expect_stderr "modosnap: error: '$X': entry 'evil.py': found after MANIFEST.json.sig"
 
+case_begin list_shows_every_signature_state
+L=$T/listdest
+mkdir -m 0700 "$L"
+cp "$A" "$L/mail1_20261201T000000Z_modoboa-2.3.2.tar.zst"
+cp "$U" "$L/mail1_20261202T000000Z_modoboa-2.3.2.tar.zst"
+cp "$B" "$L/mail1_20261203T000000Z_modoboa-2.3.2.tar.zst"
+run_ms list --dest "$L"
+expect_rc 0
+expect_stderr_empty
+check "three archives listed" test "$(wc -l <"$T/out")" = 3
+# (the three hold the same snapshot id: each state once)
+check "signed" test "$(grep -c "  signer:$FP\$" "$T/out")" = 1
+check "unsigned" test "$(grep -c '  signer:unsigned$' "$T/out")" = 1
+check "bad" test "$(grep -c '  signer:bad (it does not match MANIFEST.json)$' "$T/out")" = 1
+
 case_begin key_refused_when_readable
 chmod 0644 "$KEY"
 n=$(ls "$D" | grep -c '\.tar\.zst$')

@@ -984,6 +984,20 @@ static void test_archive_signed(void **state)
 	assert_int_equal(ms_read_signature(a, &st), 0);
 	assert_int_equal(st.status, MS_SIG_VALID);
 
+	/* a truncated archive: ms_read_signature fails, after saying why */
+	{
+		char *cut = path_in(f, "cut.tar.zst"), *cmd = ms_xasprintf("head -c 60 '%s' >'%s'", a, cut), *err;
+
+		assert_int_equal(system(cmd), 0);
+		capture_start();
+		assert_int_equal(ms_read_signature(cut, &st), -1);
+		err = capture_end();
+		assert_true(strstr(err, "truncated archive") != NULL);
+		free(err);
+		free(cmd);
+		free(cut);
+	}
+
 	/* a version-1 archive still reads: unsigned */
 	assert_int_equal(ms_verify_archive(b, &vr), MS_VERIFY_OK);
 	assert_int_equal(vr.signature.status, MS_SIG_NONE);
