@@ -501,6 +501,7 @@ struct ms_archive_reader {
 	locale_t utf8;         /* see the file comment; may be 0 */
 	bool failed;           /* an error was logged */
 	bool at_end;           /* clean end reached and verified */
+	bool after_end;        /* failed: data after the tar end marker */
 };
 
 static la_ssize_t read_cb(struct archive *a, void *ctx, const void **buf)
@@ -679,11 +680,12 @@ static int finish_reading(struct ms_archive_reader *r)
 	}
 	ms_zstd_in_counts(r->z, &in, &out);
 	if (consumed < 0 || (uint64_t)consumed != out) {
-		r->failed = true;
+		r->failed = r->after_end = true;
 		return ms_log_error("'%s': data after the end of the tar archive", r->name);
 	}
 	if (ms_zstd_in_drain(r->z) < 0) {
 		r->failed = true;
+		r->after_end = ms_zstd_in_data_after_end(r->z);
 		return -1;
 	}
 	r->at_end = true;
@@ -739,6 +741,11 @@ void ms_archive_reader_stats(const struct ms_archive_reader *r, struct ms_archiv
 {
 	stats->entries = r->entries;
 	ms_zstd_in_counts(r->z, &stats->bytes_out, &stats->bytes_in);
+}
+
+bool ms_archive_reader_data_after_end(const struct ms_archive_reader *r)
+{
+	return r->after_end;
 }
 
 void ms_archive_reader_free(struct ms_archive_reader *r)

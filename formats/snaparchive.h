@@ -94,6 +94,11 @@ int ms_archive_reader_next(struct ms_archive_reader *r, const struct ms_entry **
  * logging (naming the entry). */
 ssize_t ms_archive_reader_read(struct ms_archive_reader *r, void *buf, size_t len);
 void ms_archive_reader_stats(const struct ms_archive_reader *r, struct ms_archive_stats *stats);
+/* True when the reader failed because something follows the tar
+ * end-of-archive marker ("data after the end of the tar archive"): every
+ * member before it was read intact, so there is no damaged member to
+ * look for. */
+bool ms_archive_reader_data_after_end(const struct ms_archive_reader *r);
 void ms_archive_reader_free(struct ms_archive_reader *r);
 
 #endif

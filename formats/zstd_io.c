@@ -164,6 +164,7 @@ struct ms_zstd_in {
 	bool out_full;       /* last step filled out: libzstd may hold more */
 	bool ended;          /* the clean end was reported */
 	bool failed;         /* an error was logged */
+	bool after_end;      /* failed: content after the tar archive (drain) */
 	uint64_t frames;     /* complete frames decoded */
 	uint64_t n_in;       /* compressed bytes read */
 	uint64_t n_out;      /* decompressed bytes produced */
@@ -316,9 +317,16 @@ int ms_zstd_in_drain(struct ms_zstd_in *z)
 
 	/* the writer pads nothing (FORMAT.md §3): even zero bytes are data
 	 * that no tar reader should be trusted to skip */
-	if (n > 0)
+	if (n > 0) {
+		z->after_end = true;
 		return (int)in_fail(z, "data after the end of the tar archive");
+	}
 	return (int)n;
+}
+
+bool ms_zstd_in_data_after_end(const struct ms_zstd_in *z)
+{
+	return z->after_end;
 }
 
 bool ms_zstd_in_failed(const struct ms_zstd_in *z)

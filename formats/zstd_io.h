@@ -49,6 +49,8 @@ ssize_t ms_zstd_in_read(struct ms_zstd_in *z, const void **buf);
  * logging "'NAME': data after the end of the tar archive" or one of
  * ms_zstd_in_read's messages. */
 int ms_zstd_in_drain(struct ms_zstd_in *z);
+/* True when ms_zstd_in_drain failed because content followed. */
+bool ms_zstd_in_data_after_end(const struct ms_zstd_in *z);
 /* True once an error was logged. */
 bool ms_zstd_in_failed(const struct ms_zstd_in *z);
 /* True once the clean end of the input was reported to the caller. */

@@ -911,6 +911,27 @@ static void test_corruption(void **state)
 	free(path);
 }
 
+/* Reads path to its end; ms_archive_reader_data_after_end afterwards. */
+static bool data_after_end_flag(const char *path)
+{
+	struct ms_archive_reader *r;
+	const struct ms_entry *e;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+	bool after;
+
+	assert_true(fd >= 0);
+	ms_log_mute(1);
+	r = ms_archive_reader_open(fd, path);
+	assert_non_null(r);
+	while ((rc = ms_archive_reader_next(r, &e)) == 1)
+		;
+	ms_log_mute(0);
+	after = rc < 0 && ms_archive_reader_data_after_end(r);
+	ms_archive_reader_free(r);
+	close(fd);
+	return after;
+}
+
 static void test_truncation(void **state)
 {
 	char *path = tpath("cut.tar.zst"), *err;
@@ -984,6 +1005,7 @@ static void test_truncated_tar(void **state)
 	assert_int_equal(read_captured(path, &it, &err), -1);
 	assert_string_equal(err, "modosnap: error: 'cut.tar.zst': truncated archive\n");
 	free(err);
+	assert_false(data_after_end_flag(path)); /* damage, not data after the end */
 	assert_int_equal(run("head -c 100000 '%s' | zstd -q -c > '%s'", tar, path), 0);
 	assert_int_equal(read_captured(path, &it, &err), -1);
 	assert_string_equal(err, "modosnap: error: 'cut.tar.zst': truncated archive\n");
@@ -1066,6 +1088,7 @@ static void test_data_after_end_marker(void **state)
 	assert_int_equal(read_captured(path, &it, &err), -1);
 	assert_string_equal(err, "modosnap: error: 'hidden.tar.zst': data after the end of the tar archive\n");
 	free(err);
+	assert_true(data_after_end_flag(path));
 	assert_int_equal(run("(zstd -q -d -c '%s'; printf x) | zstd -q -c > '%s'", base, path), 0);
 	assert_int_equal(read_captured(path, &it, &err), -1);
 	assert_string_equal(err, "modosnap: error: 'hidden.tar.zst': data after the end of the tar archive\n");
