@@ -46,7 +46,8 @@ X=$T/extract
 mkdir -p "$X"
 check "GNU tar extracts it" tar --zstd --xattrs --xattrs-include='*' -xpf "$ARCHIVE" -C "$X"
 check "first member is modosnap.json" test "$(tar --zstd -tf "$ARCHIVE" | head -n 1)" = modosnap.json
-check "last member is MANIFEST.json" test "$(tar --zstd -tf "$ARCHIVE" | tail -n 1)" = MANIFEST.json
+check "the manifest, then its signature, last" \
+	test "$(tar --zstd -tf "$ARCHIVE" | tail -n 2 | tr '\n' ' ')" = "MANIFEST.json MANIFEST.json.sig "
 # Content, symlinks as links, no FIFO: diff -r compares everything but the FIFO.
 check "content identical" diff -r --no-dereference -x a-fifo "$I" "$X/files/instance"
 meta() { (cd "$1" && find . ! -name a-fifo -printf '%P %y %m %U %G %T@ %l %n\n' | sort); }
