@@ -5,8 +5,11 @@
  * that snapshot) writes the schema sections while the transaction stays
  * open, and the table rows and sequence values are read through the same
  * connection, so schema, data and sequences describe one point in time.
- * The password reaches pg_dump only through a private passfile named by
- * PGPASSFILE in the child's environment, never through argv.
+ * The password reaches pg_dump only through a passfile that is no file:
+ * an anonymous memory file (memfd_create) the child inherits as
+ * descriptor PASSFD, named by PGPASSFILE=/dev/fd/PASSFD in its
+ * environment; never through argv, never on a disk where an interrupted
+ * run could leave it.
  */
 #include "pg_dump.h"
 
@@ -20,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -37,6 +41,7 @@ extern char **environ;
 
 #define PG_DUMP_MAX_OUTPUT ((size_t)256 << 20) /* schema text we accept */
 #define CHILD_STDERR_MAX ((size_t)64 << 10)    /* stderr kept for messages */
+#define PASSFD 3                               /* the passfile's descriptor in pg_dump */
 
 /* Everything one dump run needs, passed to every step. */
 struct dumper {
@@ -48,9 +53,8 @@ struct dumper {
 	ms_member_cb on_member;
 	void *ctx;
 	struct ms_rowchunks rc;      /* the current table's chunks (owned) */
-	char *passdir;               /* private passfile directory, NULL when none */
-	char *passfile;              /* its file, NULL when none */
-	char *passenv;               /* "PGPASSFILE=..." (owned), NULL when none */
+	int passfd;                  /* the in-memory passfile (close-on-exec), -1 when none */
+	char *passenv;               /* "PGPASSFILE=/dev/fd/N" (owned), NULL when none */
 	char **envp;                 /* the child's environment (array owned, strings borrowed) */
 	char *conninfo;              /* for pg_dump --dbname, without the password */
 	int server_num;              /* PQserverVersion */
@@ -227,12 +231,14 @@ static void build_conninfo(struct dumper *d)
 	d->conninfo = ms_strbuf_detach(&sb);
 }
 
-/* Writes the private passfile (when there is a password) and builds the
- * child's environment: ours, except that with a password PGPASSFILE names
- * our file and PGPASSWORD (which would take precedence) is dropped. */
+/* The in-memory passfile (when there is a password) and the child's
+ * environment: ours, except that with a password PGPASSFILE names the
+ * descriptor the child inherits and PGPASSWORD (which would take
+ * precedence) is dropped. The memory file is 0600 (libpq ignores a
+ * passfile that others could read) and close-on-exec: only pg_dump gets
+ * it, through run_child's dup2. */
 static int prepare_child_env(struct dumper *d)
 {
-	const char *tmp = getenv("TMPDIR");
 	struct ms_strbuf line = MS_STRBUF_INIT;
 	size_t n = 0, k = 0;
 	int fd, ret = -1;
@@ -241,21 +247,18 @@ static int prepare_child_env(struct dumper *d)
 		if (strpbrk(d->db->password, "\r\n"))
 			return ms_log_error("database '%s': the password contains a line break, "
 					    "which cannot be passed to pg_dump", d->alias);
-		d->passdir = ms_xasprintf("%s/modosnap-pgpass.XXXXXX", tmp && *tmp == '/' ? tmp : "/tmp");
-		if (!mkdtemp(d->passdir)) {
-			ms_log_error("database '%s': unable to create a directory in '%s': %s", d->alias,
-				     tmp && *tmp == '/' ? tmp : "/tmp", strerror(errno));
-			free(d->passdir);
-			d->passdir = NULL;
-			return -1;
+		fd = memfd_create("modosnap-pgpass", MFD_CLOEXEC);
+		if (fd >= 0 && fd <= PASSFD) {
+			/* keep it above the descriptors the child is given */
+			int high = fcntl(fd, F_DUPFD_CLOEXEC, PASSFD + 1);
+
+			close(fd);
+			fd = high;
 		}
-		d->passfile = ms_path_join(d->passdir, "pgpass");
-		fd = open(d->passfile, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0) {
-			ms_log_error("database '%s': unable to create '%s': %s", d->alias, d->passfile,
-				     strerror(errno));
-			goto out;
-		}
+		if (fd < 0)
+			return ms_log_error("database '%s': unable to make an in-memory password file: %s", d->alias,
+					    strerror(errno));
+		d->passfd = fd;
 		ms_strbuf_addstr(&line, "*:*:*:*:");
 		for (const char *p = d->db->password; *p; p++) {
 			if (*p == ':' || *p == '\\')
@@ -264,17 +267,11 @@ static int prepare_child_env(struct dumper *d)
 		}
 		ms_strbuf_addch(&line, '\n');
 		if (fchmod(fd, 0600) < 0 || write(fd, line.buf, line.len) != (ssize_t)line.len) {
-			ms_log_error("database '%s': unable to write '%s': %s", d->alias, d->passfile,
-				     strerror(errno));
-			close(fd);
-			goto out;
-		}
-		if (close(fd) < 0) {
-			ms_log_error("database '%s': unable to write '%s': %s", d->alias, d->passfile,
+			ms_log_error("database '%s': unable to write the in-memory password file: %s", d->alias,
 				     strerror(errno));
 			goto out;
 		}
-		d->passenv = ms_xasprintf("PGPASSFILE=%s", d->passfile);
+		d->passenv = ms_xasprintf("PGPASSFILE=/dev/fd/%d", PASSFD);
 	}
 	while (environ && environ[n])
 		n++;
@@ -296,18 +293,16 @@ out:
 	return ret;
 }
 
-/* Removes the passfile and its directory; safe to call at any point. */
+/* Closes the in-memory passfile (its memory goes with the last
+ * descriptor); safe to call at any point. */
 static void remove_passfile(struct dumper *d)
 {
-	if (d->passfile && unlink(d->passfile) < 0 && errno != ENOENT)
-		ms_log_warn("unable to remove '%s': %s", d->passfile, strerror(errno));
-	if (d->passdir && rmdir(d->passdir) < 0 && errno != ENOENT)
-		ms_log_warn("unable to remove '%s': %s", d->passdir, strerror(errno));
-	free(d->passfile);
-	free(d->passdir);
+	if (d->passfd >= 0)
+		close(d->passfd);
+	d->passfd = -1;
 	free(d->passenv);
 	free(d->envp);
-	d->passfile = d->passdir = d->passenv = NULL;
+	d->passenv = NULL;
 	d->envp = NULL;
 }
 
@@ -319,10 +314,11 @@ struct child_result {
 	int status;           /* waitpid status */
 };
 
-/* Runs path with argv/envp, stdin from /dev/null, collecting stdout (up to
- * max_out bytes) and stderr. Returns 0 once the child has been reaped, or
- * an errno value when it could not be started (nothing logged). */
-static int run_child(const char *path, char *const argv[], char *const envp[], size_t max_out,
+/* Runs path with argv/envp, stdin from /dev/null, `passfd` (when >= 0)
+ * as its descriptor PASSFD, collecting stdout (up to max_out bytes) and
+ * stderr. Returns 0 once the child has been reaped, or an errno value
+ * when it could not be started (nothing logged). */
+static int run_child(const char *path, char *const argv[], char *const envp[], int passfd, size_t max_out,
 		     struct child_result *r)
 {
 	posix_spawn_file_actions_t fa;
@@ -343,6 +339,8 @@ static int run_child(const char *path, char *const argv[], char *const envp[], s
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, op[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
+	if (passfd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, passfd, PASSFD); /* dup2 clears close-on-exec */
 	rc = posix_spawn(&pid, path, &fa, NULL, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	close(op[1]);
@@ -474,7 +472,7 @@ static int choose_pg_dump(struct dumper *d)
 		struct child_result r;
 
 		memset(&r, 0, sizeof(r));
-		if (run_child(cand, argv, environ, 4096, &r) == 0 && WIFEXITED(r.status) &&
+		if (run_child(cand, argv, environ, -1, 4096, &r) == 0 && WIFEXITED(r.status) &&
 		    WEXITSTATUS(r.status) == 0 && parse_pg_dump_version(ms_strbuf_str(&r.out)) >= want) {
 			child_result_release(&r);
 			d->out->pg_dump_path = cand;
@@ -499,7 +497,7 @@ static int dump_section(struct dumper *d, const char *section, const char *membe
 	int rc, ret = -1;
 
 	memset(&r, 0, sizeof(r));
-	rc = run_child(d->out->pg_dump_path, argv, d->envp, PG_DUMP_MAX_OUTPUT, &r);
+	rc = run_child(d->out->pg_dump_path, argv, d->envp, d->passfd, PG_DUMP_MAX_OUTPUT, &r);
 	if (rc != 0) {
 		ms_log_error("database '%s': unable to run '%s': %s", d->alias, d->out->pg_dump_path,
 			     strerror(rc));
@@ -698,6 +696,7 @@ int ms_pg_dump_database(const struct ms_dbconf *db, struct ms_archive_writer *w,
 	if (chunk_size == 0)
 		return ms_log_error("database '%s': chunk size must be positive", db->alias);
 	memset(&d, 0, sizeof(d));
+	d.passfd = -1;
 	d.db = db;
 	d.alias = db->alias;
 	d.w = w;

@@ -80,6 +80,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
+	/* a failed kill test may leave its lock holder */
+	free(psql_out("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+				  "WHERE application_name = 'mslocker'"));
 	run("'%s/scripts/mkfixture' --remove --root '%s/site' --servers '%s' >/dev/null 2>&1",
 	    getenv("MS_SOURCE_DIR"), tmpdir, getenv("MS_TESTSRV_ENV"));
 	run("rm -rf '%s'", tmpdir);
@@ -253,10 +256,90 @@ static void test_fresh_server(void **state)
 	ms_free_secret(def.password);
 }
 
+/* A create killed with `sig` while pg_dump runs (held up by a lock
+ * another session holds on admin_domain) leaves no password
+ * anywhere in TMPDIR or /tmp: the passfile pg_dump reads is a memory
+ * file, never on a disk. Before the kill, pg_dump holds it as its
+ * descriptor 3 (a memfd). After SIGTERM the run ends once pg_dump
+ * returns (the lock is released), after SIGKILL at once. */
+static void killed_create(int sig)
+{
+	struct ms_dbconf def = fx_dbconf(fx_env, "default", "DEFAULT");
+	char *inst = fx("MS_FX_INSTANCE"), *pf = fx("MS_FX_POSTFIX");
+	char *tmp = ms_xasprintf("%s/tmp-%d", tmpdir, sig), *pidf = ms_xasprintf("%s/kill.pid", tmpdir);
+	char *errf = ms_xasprintf("%s/kill.err", tmpdir), *pid, *sql;
+	int i;
+
+	assert_non_null(def.password);
+	assert_true(strlen(def.password) >= 8 && !strchr(def.password, '\''));
+	assert_int_equal(run("mkdir -p '%s' && rm -f '%s' '%s'", tmp, pidf, errf), 0);
+	/* the locker: an idle transaction holding django_migrations */
+	assert_int_equal(run("(PGAPPNAME=mslocker " PSQL " -d '%s' -c 'BEGIN; LOCK TABLE admin_domain IN ACCESS "
+			     "EXCLUSIVE MODE; SELECT pg_sleep(300);' >/dev/null 2>&1 &)", PSQL_ARGS, def.name),
+			 0);
+	for (i = 0; i < 300; i++) {
+		char *n = psql_out("postgres", "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+					       "WHERE a.application_name = 'mslocker' AND l.mode = 'AccessExclusiveLock' "
+					       "AND l.granted");
+		bool held = !strcmp(n, "1\n");
+
+		free(n);
+		if (held)
+			break;
+		usleep(100 * 1000);
+	}
+	assert_true(i < 300);
+	assert_int_equal(run("(MODOSNAP_CONFIG='%s/keys.conf' TMPDIR='%s' '%s' -q create --instance '%s' "
+			     "--postfix-dir '%s' --dest '%s/dest-kill' >/dev/null 2>'%s' & echo $! >'%s')",
+			     tmpdir, tmp, getenv("MODOSNAP"), inst, pf, tmpdir, errf, pidf),
+			 0);
+	pid = ms_read_file(pidf, 64, NULL);
+	assert_non_null(pid);
+	pid[strcspn(pid, "\n")] = '\0';
+	/* pg_dump (a child of the create) waits for the lock with the
+	 * passfile as its descriptor 3, a memory file */
+	assert_int_equal(run("for i in $(seq 300); do ls -l /proc/$(pgrep -P %s pg_dump)/fd/3 2>/dev/null | "
+			     "grep -q 'memfd:modosnap-pgpass' && exit 0; sleep 0.1; done; exit 1", pid),
+			 0);
+	assert_int_equal(run("test -z \"$(ls -A /tmp '%s' | grep modosnap-pgpass)\"", tmp), 0);
+	assert_int_equal(run("kill -%d %s", sig, pid), 0);
+	usleep(500 * 1000);
+	sql = ms_xasprintf("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+			   "WHERE application_name = 'mslocker'");
+	free(psql_out("postgres", sql));
+	free(sql);
+	assert_int_equal(run("for i in $(seq 300); do kill -0 %s 2>/dev/null || exit 0; sleep 0.1; done; exit 1", pid), 0);
+	assert_int_equal(run("test -z \"$(ls -A /tmp '%s' | grep modosnap-pgpass)\"", tmp), 0);
+	assert_int_equal(run("! grep -rqF -e '%s' '%s' /tmp/modosnap-pgpass.* 2>/dev/null", def.password, tmp), 0);
+	if (sig == 15)
+		assert_int_equal(run("grep -q 'SIGTERM' '%s'", errf), 0);
+	free(pid);
+	free(tmp);
+	free(pidf);
+	free(errf);
+	free(inst);
+	free(pf);
+	fx_dbconf_free(&def);
+}
+
+static void test_killed_create_sigterm(void **state)
+{
+	(void)state;
+	killed_create(15);
+}
+
+static void test_killed_create_sigkill(void **state)
+{
+	(void)state;
+	killed_create(9);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_installation_round_trip),
+		cmocka_unit_test(test_killed_create_sigterm),
+		cmocka_unit_test(test_killed_create_sigkill),
 		cmocka_unit_test(test_fresh_server),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
