@@ -7,13 +7,23 @@
 
 #include <libpq-fe.h>
 #include <stdlib.h>
+
+#include "strbuf.h"
 #include <string.h>
 #include <unistd.h>
 
-/* Runs one command on db's own database; -1 after logging. */
-static int run(const struct ms_dbconf *db, const char *sql, const char *what)
+/* Runs one command on db's own database, as admin->admin_user when set;
+ * -1 after logging. */
+static int run(const struct ms_dbconf *db, const struct ms_config_db *admin, const char *sql, const char *what)
 {
-	PGconn *conn = (PGconn *)ms_pg_connect(db);
+	struct ms_dbconf as = *db;
+	PGconn *conn;
+
+	if (admin && admin->admin_user) {
+		as.user = admin->admin_user;
+		as.password = admin->admin_password;
+	}
+	conn = (PGconn *)ms_pg_connect(&as);
 	PGresult *res;
 	int ret = 0;
 
@@ -43,9 +53,9 @@ static bool plain(const char *s)
 	return true;
 }
 
-char *ms_pg_scratch_create(const struct ms_dbconf *db, const char *encoding)
+char *ms_pg_scratch_create(const struct ms_dbconf *db, const struct ms_config_db *admin, const char *encoding)
 {
-	char *name, *sql;
+	char *name, *sql, *owner = NULL;
 	int ret;
 
 	if (!encoding || !plain(encoding)) {
@@ -58,11 +68,27 @@ char *ms_pg_scratch_create(const struct ms_dbconf *db, const char *encoding)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
 			*p = '_';
 	name[strlen(name) > 60 ? 60 : strlen(name)] = '\0';
-	sql = ms_xasprintf("CREATE DATABASE \"%s\" TEMPLATE template0 ENCODING '%s' LC_COLLATE 'C' LC_CTYPE 'C'",
-			   name, encoding);
-	ret = run(db, sql, "verify --deep needs a scratch database (grant CREATEDB to the role, or run it "
-			   "with an administrator's connection in the config file)");
+	if (admin && admin->admin_user && *db->user) {
+		/* the role's name as an identifier: "" doubled */
+		struct ms_strbuf sb = MS_STRBUF_INIT;
+
+		ms_strbuf_addstr(&sb, " OWNER \"");
+		for (const char *p = db->user; *p; p++) {
+			if (*p == '"')
+				ms_strbuf_addch(&sb, '"');
+			ms_strbuf_addch(&sb, *p);
+		}
+		ms_strbuf_addch(&sb, '"');
+		owner = ms_strbuf_detach(&sb);
+	}
+	sql = ms_xasprintf("CREATE DATABASE \"%s\"%s TEMPLATE template0 ENCODING '%s' LC_COLLATE 'C' LC_CTYPE 'C'",
+			   name, owner ? owner : "", encoding);
+	ret = run(db, admin, sql, admin && admin->admin_user
+					  ? "verify --deep needs a scratch database (admin_user could not create it)"
+					  : "verify --deep needs a scratch database (grant CREATEDB to the role, or set "
+					    "admin_user and admin_password_file in the database's [db:ALIAS] section)");
 	free(sql);
+	free(owner);
 	if (ret < 0) {
 		free(name);
 		return NULL;
@@ -70,10 +96,10 @@ char *ms_pg_scratch_create(const struct ms_dbconf *db, const char *encoding)
 	return name;
 }
 
-int ms_pg_scratch_drop(const struct ms_dbconf *db, const char *name)
+int ms_pg_scratch_drop(const struct ms_dbconf *db, const struct ms_config_db *admin, const char *name)
 {
 	char *sql = ms_xasprintf("DROP DATABASE IF EXISTS \"%s\"", name);
-	int ret = run(db, sql, "unable to drop the scratch database");
+	int ret = run(db, admin, sql, "unable to drop the scratch database");
 
 	free(sql);
 	return ret;

@@ -9,16 +9,19 @@
 
 #include "instance.h"
 
-/* Creates "msverify_<pid>_<live database name>" (lowercased, other
- * characters as '_', at most 60 bytes; TEMPLATE template0, the given encoding,
- * C collation) while connected to db's own database. Returns the new
- * database's name (caller frees), or NULL after logging an error that says
- * which privilege is missing. */
-char *ms_pg_scratch_create(const struct ms_dbconf *db, const char *encoding);
-/* Drops it again; 0, or -1 after logging. */
-int ms_pg_scratch_drop(const struct ms_dbconf *db, const char *name);
-
 struct ms_config_db;
+
+/* Creates "msverify_<pid>_<live database name>" (lowercased, other
+ * characters as '_', at most 60 bytes; TEMPLATE template0, the given
+ * encoding, C collation). With admin_user set in `admin` (may be NULL),
+ * as that role connected to db's database, the new database OWNER db's
+ * role (the snapshot's SQL is then restored into it as that role, never
+ * as the administrator); without, as db's own role (which then needs
+ * CREATEDB). Returns the new database's name (caller frees), or NULL
+ * after logging an error that says which privilege is missing. */
+char *ms_pg_scratch_create(const struct ms_dbconf *db, const struct ms_config_db *admin, const char *encoding);
+/* Drops it again, connected the same way; 0, or -1 after logging. */
+int ms_pg_scratch_drop(const struct ms_dbconf *db, const struct ms_config_db *admin, const char *name);
 
 /* Makes sure db's database exists before a restore onto a fresh server.
  * When db's own connection works, nothing is done. Otherwise, with

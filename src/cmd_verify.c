@@ -9,6 +9,8 @@
 #include "my_restore.h"
 #include "pg_restore.h"
 #include "pg_scratch.h"
+#include "sqlcheck.h"
+#include "strbuf.h"
 #include "manifest.h"
 #include "verify.h"
 
@@ -94,42 +96,47 @@ static int setup(struct ms_cli *cli, const char *cmd, int argc, char **argv, boo
 
 /* Restores one database dump into a scratch database beside the live
  * one, where the restore compares every table's rows and digest, then
- * drops it. Returns 0, -1 when the dump did not restore or match, -2 when
+ * drops it. The dump's SQL is checked first (sqlcheck.h) and runs as the
+ * application's role/account; admin_user, when set, only creates and
+ * drops the scratch database. Appends the result line to `ok`. Returns
+ * 0, -1 when the dump did not pass the check, restore or match, -2 when
  * no scratch database could be made (not a verdict on the snapshot). */
 static int deep_one(struct ms_cli *cli, const struct ms_dbconf *live, const char *archive,
-		    const struct ms_manifest *m, const struct ms_manifest_db *mdb)
+		    const struct ms_manifest *m, const struct ms_manifest_db *mdb, struct ms_strbuf *ok)
 {
+	const struct ms_config_db *admin = ms_config_db(cli->config, mdb->alias);
 	struct ms_dbconf scratch = *live;
 	char *name;
 	int ret;
 
+	if (ms_sqlcheck_archive(archive, mdb, live->user) < 0)
+		return -1;
 	if (live->engine == MS_DB_MYSQL) {
-		ret = ms_my_verify_scratch(live, ms_config_db(cli->config, mdb->alias), archive, m, mdb->alias);
-		if (ret == 0 && ms_log_get_level() >= MS_LOG_INFO)
-			printf("ok: database '%s': %zu tables restored into a scratch database and checked\n",
-			       mdb->alias, mdb->n_tables);
-		return ret;
+		ret = ms_my_verify_scratch(live, admin, archive, m, mdb->alias);
+	} else {
+		name = ms_pg_scratch_create(live, admin, mdb->encoding);
+		if (!name)
+			return -2;
+		scratch.name = name;
+		ret = ms_pg_restore_database(&scratch, archive, m, mdb->alias);
+		if (ms_pg_scratch_drop(live, admin, name) < 0)
+			ret = -1;
+		free(name);
 	}
-	name = ms_pg_scratch_create(live, mdb->encoding);
-	if (!name)
-		return -2;
-	scratch.name = name;
-	ret = ms_pg_restore_database(&scratch, archive, m, mdb->alias);
-	if (ms_pg_scratch_drop(live, name) < 0)
-		ret = -1;
-	if (ret == 0 && ms_log_get_level() >= MS_LOG_INFO)
-		printf("ok: database '%s': %zu tables restored into a scratch database and checked\n", mdb->alias,
-		       mdb->n_tables);
-	free(name);
+	if (ret == 0)
+		ms_strbuf_addf(ok, "ok: database '%s': %zu tables restored into a scratch database and checked\n",
+			       mdb->alias, mdb->n_tables);
 	return ret;
 }
 
-/* verify --deep: every dumped database, restored and compared. Returns
- * an exit code. */
+/* verify --deep: every dumped database, restored and compared. The "ok"
+ * lines are printed only when every database passed. Returns an exit
+ * code. */
 int ms_cli_verify_deep(struct ms_cli *cli, const struct ms_instance_opts *inst_opts, const char *archive,
 		       const struct ms_manifest *m)
 {
 	struct ms_instance *inst;
+	struct ms_strbuf ok = MS_STRBUF_INIT;
 	int failed = 0, errors = 0;
 
 	if (m->n_dbs == 0) {
@@ -157,13 +164,16 @@ int ms_cli_verify_deep(struct ms_cli *cli, const struct ms_instance_opts *inst_o
 			errors++;
 			continue;
 		}
-		switch (deep_one(cli, live, archive, m, mdb)) {
+		switch (deep_one(cli, live, archive, m, mdb, &ok)) {
 		case -1: failed++; break;
 		case -2: errors++; break;
 		default: break;
 		}
 	}
 	ms_instance_free(inst);
+	if (!failed && !errors && ok.len && ms_log_get_level() >= MS_LOG_INFO)
+		fputs(ms_strbuf_str(&ok), stdout);
+	ms_strbuf_release(&ok);
 	if (failed)
 		return MS_EXIT_VERIFY;
 	return errors ? MS_EXIT_FAILURE : ms_cli_exit_code(0);
@@ -195,7 +205,8 @@ int cmd_verify(struct ms_cli *cli, int argc, char **argv)
 
 			ret = deep != MS_EXIT_OK ? deep : ret;
 		}
-		if (ms_log_get_level() >= MS_LOG_INFO)
+		/* no "ok" for an archive whose --deep check failed */
+		if (ret != MS_EXIT_VERIFY && ret != MS_EXIT_FAILURE && ms_log_get_level() >= MS_LOG_INFO)
 			printf("ok: %s: %llu entries, %llu bytes of content, snapshot %s, %s%s\n", path,
 			       (unsigned long long)vr.entries, (unsigned long long)vr.data_bytes,
 			       vr.header.snapshot_id, vr.signature.status == MS_SIG_VALID ? "signed by " : "unsigned",
