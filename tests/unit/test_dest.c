@@ -1,6 +1,7 @@
 /*
  * Unit tests for src/dest: creating the destination directory, the run
- * lock, stale partial clean-up, listing order, verification records.
+ * lock, stale partial clean-up, listing order, verification records, the
+ * ownership/mode check, files created in it, set-aside archive clean-up.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -109,6 +110,112 @@ static void test_partials_and_list(void **state)
 	ms_dest_items_free(items, n);
 }
 
+/* Who may write into the destination: the user or root, nobody else. */
+static void test_check(void **state)
+{
+	char *link = ms_path_join(root, "link");
+
+	(void)state;
+	assert_int_equal(ms_dest_check(root), 0);
+	assert_int_equal(chmod(root, 0755), 0);
+	assert_int_equal(ms_dest_check(root), 0);
+	assert_int_equal(chmod(root, 0777), 0);
+	assert_int_equal(ms_dest_check(root), -1);
+	assert_int_equal(ms_dest_prepare(root), -1);
+	assert_int_equal(ms_dest_lock(root), -1);
+	assert_int_equal(ms_dest_clean_partials(root), -1);
+	assert_int_equal(ms_dest_clean_unverified(root, 3), -1);
+	assert_int_equal(chmod(root, 0720), 0);
+	assert_int_equal(ms_dest_check(root), -1);
+	assert_int_equal(chmod(root, 0700), 0);
+	assert_int_equal(symlink(root, link), 0);
+	assert_int_equal(ms_dest_check(link), 0); /* the directory it names is checked */
+	touch(root, "file", "x");
+	free(link);
+	link = ms_path_join(root, "file");
+	assert_int_equal(ms_dest_check(link), -1);
+	free(link);
+}
+
+/* 0600 whatever the umask; a planted symlink or hard link is replaced,
+ * never written through. */
+static void test_create_file(void **state)
+{
+	char *victim = ms_path_join(root, "victim"), *path = ms_path_join(root, "f.tmp");
+	struct stat st;
+	mode_t old = umask(0277);
+	int fd;
+
+	(void)state;
+	touch(root, "victim", "precious");
+	assert_int_equal(symlink(victim, path), 0);
+	fd = ms_dest_create_file(path);
+	umask(old);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "new", 3), 3);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	close(fd);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(link(victim, path), 0);
+	fd = ms_dest_create_file(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "new", 3), 3);
+	close(fd);
+	{
+		char *text = ms_read_file(victim, 100, NULL);
+
+		assert_string_equal(text, "precious");
+		free(text);
+	}
+	free(victim);
+	free(path);
+}
+
+/* The newest 3 set-aside archives stay; nothing else is touched. */
+static void test_clean_unverified(void **state)
+{
+	static const char *const names[] = {
+		"h_20260101T000000Z_modoboa-2.3.2.tar.zst.unverified",
+		"h_20260501T000000Z_modoboa-2.3.2.tar.zst.unverified",
+		"h_20260201T000000Z_modoboa-2.3.2.tar.zst.unverified",
+		"h_20260401T000000Z_modoboa-2.3.2.tar.zst.unverified",
+		"h_20260301T000000Z_modoboa-2.3.2.tar.zst.unverified",
+	};
+	char *p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		touch(root, names[i], "x");
+	touch(root, "notes.unverified", "x");
+	touch(root, "h_20250101T000000Z_modoboa-2.3.2.tar.zst", "an archive");
+	p = ms_path_join(root, "h_20240101T000000Z_modoboa-2.3.2.tar.zst.unverified");
+	assert_int_equal(symlink("/etc/hostname", p), 0);
+	free(p);
+	assert_int_equal(ms_dest_clean_unverified(root, 3), 2);
+	assert_int_equal(ms_dest_clean_unverified(root, 3), 0);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		p = ms_path_join(root, names[i]);
+		/* 2026-01 and 2026-02 are the oldest two */
+		assert_int_equal(ms_is_file(p), strstr(names[i], "20260101") == NULL &&
+							 strstr(names[i], "20260201") == NULL);
+		free(p);
+	}
+	p = ms_path_join(root, "notes.unverified");
+	assert_true(ms_is_file(p));
+	free(p);
+	p = ms_path_join(root, "h_20240101T000000Z_modoboa-2.3.2.tar.zst.unverified");
+	{
+		struct stat st;
+
+		assert_int_equal(lstat(p, &st), 0);
+		assert_true(S_ISLNK(st.st_mode)); /* not ours to remove */
+	}
+	free(p);
+}
+
 static void test_verified_record(void **state)
 {
 	char *a = ms_path_join(root, "h_20260101T000000Z_modoboa-2.3.2.tar.zst");
@@ -132,6 +239,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partials_and_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verified_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clean_unverified, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
