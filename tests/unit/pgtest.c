@@ -217,7 +217,21 @@ void file_entry(struct ms_entry *e, const char *path, size_t len)
  * in member `member`, and rewrites the manifest's SHA-256 of that member
  * to match: the archive stays consistent for verify, while the table's row
  * digest in "databases" no longer describes the rows. */
+static void rewrite(const char *from, const char *to, const char *member, const char *old, const char *new,
+		    bool same_len);
+
 void tamper(const char *from, const char *to, const char *member, const char *old, const char *new)
+{
+	rewrite(from, to, member, old, new, true);
+}
+
+void forge(const char *from, const char *to, const char *member, const char *old, const char *new)
+{
+	rewrite(from, to, member, old, new, false);
+}
+
+static void rewrite(const char *from, const char *to, const char *member, const char *old, const char *new,
+		    bool same_len)
 {
 	struct ms_verify_result vr;
 	int in, out;
@@ -229,7 +243,8 @@ void tamper(const char *from, const char *to, const char *member, const char *ol
 
 	memset(&vr, 0, sizeof(vr));
 	assert_int_equal(ms_verify_archive(from, &vr), MS_VERIFY_OK);
-	assert_int_equal(strlen(old), strlen(new));
+	if (same_len)
+		assert_int_equal(strlen(old), strlen(new));
 	in = open(from, O_RDONLY);
 	out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	assert_true(in >= 0 && out >= 0);
@@ -251,15 +266,27 @@ void tamper(const char *from, const char *to, const char *member, const char *ol
 		}
 		if (!strcmp(e->path, member)) {
 			char *p = strstr(sb.buf, old);
+			struct ms_strbuf nb = MS_STRBUF_INIT;
 
 			assert_non_null(p);
-			memcpy(p, new, strlen(new));
+			ms_strbuf_add(&nb, sb.buf, (size_t)(p - sb.buf));
+			ms_strbuf_addstr(&nb, new);
+			ms_strbuf_addstr(&nb, p + strlen(old));
+			ms_strbuf_release(&sb);
+			sb = nb;
 			done = true;
 		}
-		assert_int_equal(ms_archive_write_buffer(w, e, sb.buf ? sb.buf : "", sb.len, sha), 0);
+		{
+			struct ms_entry ne = *e;
+
+			ne.size = sb.len;
+			assert_int_equal(ms_archive_write_buffer(w, &ne, sb.buf ? sb.buf : "", sb.len, sha), 0);
+		}
 		for (size_t i = 0; i < vr.manifest.n_entries; i++)
-			if (!strcmp(vr.manifest.entries[i].e.path, e->path))
+			if (!strcmp(vr.manifest.entries[i].e.path, e->path)) {
 				memcpy(vr.manifest.entries[i].sha256, sha, sizeof(sha));
+				vr.manifest.entries[i].e.size = sb.len;
+			}
 		ms_strbuf_release(&sb);
 	}
 	assert_true(done);

@@ -39,6 +39,10 @@ void file_entry(struct ms_entry *e, const char *path, size_t len);
  * in member `member`, with the manifest's SHA-256 of that member
  * rewritten to match: verify accepts it, the row digests do not. */
 void tamper(const char *from, const char *to, const char *member, const char *old, const char *new);
+/* Like tamper, but `new` may have any length: what an attacker does to
+ * an archive (member rewritten, its size and SHA-256 in the manifest
+ * recomputed); verify accepts the result. */
+void forge(const char *from, const char *to, const char *member, const char *old, const char *new);
 
 struct ms_manifest;
 struct ms_archive_writer;

@@ -30,7 +30,10 @@
 #include "instance.h"
 #include "manifest.h"
 #include "pg_dump.h"
+#include "config.h"
 #include "pg_restore.h"
+#include "pg_scratch.h"
+#include "sqlcheck.h"
 #include "snaparchive.h"
 #include "strbuf.h"
 #include "pgtest.h"
@@ -408,11 +411,168 @@ static void test_restore_atomic(void **state)
 	free(bad);
 }
 
+/* --- forged archives: confined SQL ------------------------------------- */
+
+/* What an attack through the dump's SQL would change outside the data:
+ * every role's password and attributes, the server's max_connections,
+ * the databases, and in the live database its functions, and the
+ * privileges on its schemas and relations; plus the live data. */
+static char *guarded_state(void)
+{
+	struct ms_strbuf sb = MS_STRBUF_INIT;
+	char *s;
+
+	s = psql_out("postgres", "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, coalesce(rolpassword, '-') "
+				 "FROM pg_authid ORDER BY 1; SHOW max_connections; "
+				 "SELECT datname FROM pg_database ORDER BY 1");
+	ms_strbuf_addstr(&sb, s);
+	free(s);
+	s = psql_out(livedb, "SELECT p.oid::regprocedure, p.prosecdef, p.proacl FROM pg_proc p "
+			     "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname !~ '^(pg_|information_schema)' "
+			     "ORDER BY 1::text; "
+			     "SELECT nspname, nspacl FROM pg_namespace ORDER BY 1; "
+			     "SELECT c.oid::regclass, c.relacl FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+			     "WHERE n.nspname !~ '^(pg_|information_schema)' ORDER BY 1::text");
+	ms_strbuf_addstr(&sb, s);
+	free(s);
+	s = live_state();
+	ms_strbuf_addstr(&sb, s);
+	free(s);
+	return ms_strbuf_detach(&sb);
+}
+
+struct attack {
+	const char *member, *anchor, *insert; /* `insert` added after `anchor` in `member` ("": at its start) */
+	const char *error;                    /* after "database 'testpg': '<member>': "; @ROLE@: the role */
+};
+
+/* Each forged archive (members rewritten, manifest recomputed: verify
+ * accepts it) is refused by the checker before verify --deep, by the
+ * restore engine, and by the engine restoring into a scratch database
+ * (what verify --deep does), each with the same one-line error; and
+ * nothing outside changed: roles and passwords, server settings,
+ * functions, privileges, databases, the live tables. The application's
+ * role is an ordinary one, which could have changed its own password,
+ * granted its tables to PUBLIC and made a SECURITY DEFINER function. */
+static void test_restore_hostile_sql(void **state)
+{
+	static const struct attack attacks[] = {
+		{ "schema-pre.sql", "SET row_security = off;\n", "ALTER ROLE CURRENT_USER PASSWORD 'pwned';\n",
+		  "statement 11 refused: ALTER ROLE (dump SQL may only create and alter the database's own objects)" },
+		{ "schema-post.sql", "SET row_security = off;\n", "GRANT ALL ON ALL TABLES IN SCHEMA public TO PUBLIC;\n",
+		  "statement 11 refused: GRANT ... TO PUBLIC (privileges may only be granted to the application role "
+		  "'@ROLE@')" },
+		{ "schema-pre.sql", "SET row_security = off;\n",
+		  "CREATE FUNCTION public.run(text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER\n"
+		  "    AS $$BEGIN EXECUTE $1; END$$;\n",
+		  "statement 11 refused: CREATE FUNCTION (SECURITY DEFINER routines are not allowed)" },
+		{ "schema-pre.sql", "SET row_security = off;\n",
+		  "COMMENT ON SCHEMA public IS 'x'; -- ';\nALTER ROLE CURRENT_USER PASSWORD 'pwned';\n",
+		  "statement 12 refused: ALTER ROLE (dump SQL may only create and alter the database's own objects)" },
+		{ "sequences.sql", "", "DO $$BEGIN EXECUTE 'ALTER ROLE CURRENT_USER PASSWORD ''pwned'''; END$$;\n",
+		  "statement 1 refused: DO (dump SQL may only create and alter the database's own objects)" },
+		{ "schema-pre.sql", "SET row_security = off;\n", "SET ROLE postgres;\n",
+		  "statement 11 refused: SET ROLE (only the session settings a dump writes may be set)" },
+	};
+	struct ms_dbconf c = dbconf(), sc = dbconf();
+	struct ms_config_db admin = { 0 };
+	struct ms_pg_dump d;
+	struct ms_verify_result vr;
+	char *arch = tpath("hostile-src.tar.zst"), *bad = tpath("hostile.tar.zst"), *before;
+
+	(void)state;
+	write_snapshot(arch, &d);
+	ms_pg_dump_clear(&d);
+	before = guarded_state();
+	/* verify --deep's connection: admin_user over the harness socket */
+	sc.host = sockdir;
+	sc.password = NULL;
+	admin.admin_user = superuser;
+	for (size_t i = 0; i < sizeof(attacks) / sizeof(attacks[0]); i++) {
+		const struct attack *a = &attacks[i];
+		char *member = ms_xasprintf("db/testpg/%s", a->member), *insert = ms_xasprintf("%s%s", a->anchor, a->insert);
+		const char *at = strstr(a->error, "@ROLE@");
+		char *why = at ? ms_xasprintf("%.*s%s%s", (int)(at - a->error), a->error, role, at + 6) : ms_xstrdup(a->error);
+		char *err, *after, *scratch;
+		char *expect = ms_xasprintf("modosnap: error: database 'testpg': '%s': %s\n", member, why);
+		struct ms_dbconf sd = sc;
+
+		forge(arch, bad, member, a->anchor, insert);
+		memset(&vr, 0, sizeof(vr));
+		assert_int_equal(ms_verify_archive(bad, &vr), MS_VERIFY_OK);
+
+		/* before verify --deep or a restore writes anything */
+		capture_start();
+		assert_int_equal(ms_sqlcheck_archive(bad, &vr.manifest.dbs[0], role), -1);
+		err = capture_end();
+		assert_string_equal(err, expect);
+		free(err);
+
+		/* the restore engine */
+		capture_start();
+		assert_int_equal(ms_pg_restore_database(&c, bad, &vr.manifest, "testpg"), -1);
+		err = capture_end();
+		assert_string_equal(err, expect);
+		free(err);
+
+		/* verify --deep's scratch restore */
+		scratch = ms_pg_scratch_create(&sc, &admin, vr.manifest.dbs[0].encoding);
+		assert_non_null(scratch);
+		sd.name = scratch;
+		capture_start();
+		assert_int_equal(ms_pg_restore_database(&sd, bad, &vr.manifest, "testpg"), -1);
+		err = capture_end();
+		assert_string_equal(err, expect);
+		free(err);
+		assert_int_equal(ms_pg_scratch_drop(&sc, &admin, scratch), 0);
+
+		after = guarded_state();
+		assert_string_equal(before, after);
+		free(after);
+		free(scratch);
+		free(expect);
+		free(why);
+		free(insert);
+		free(member);
+		ms_verify_result_clear(&vr);
+	}
+
+	/* The unforged archive restores, also into a scratch database owned
+	 * by the role that admin_user made (no CREATEDB needed): the
+	 * refusals above are the attacks' doing. */
+	memset(&vr, 0, sizeof(vr));
+	assert_int_equal(ms_verify_archive(arch, &vr), MS_VERIFY_OK);
+	assert_int_equal(ms_sqlcheck_archive(arch, &vr.manifest.dbs[0], role), 0);
+	{
+		char *scratch = ms_pg_scratch_create(&sc, &admin, vr.manifest.dbs[0].encoding), *owner, *sql;
+		struct ms_dbconf sd = sc;
+
+		assert_non_null(scratch);
+		sql = ms_xasprintf("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '%s'", scratch);
+		owner = psql_out("postgres", sql);
+		free(sql);
+		sql = ms_xasprintf("%s\n", role);
+		assert_string_equal(owner, sql);
+		free(sql);
+		free(owner);
+		sd.name = scratch;
+		assert_int_equal(ms_pg_restore_database(&sd, arch, &vr.manifest, "testpg"), 0);
+		assert_int_equal(ms_pg_scratch_drop(&sc, &admin, scratch), 0);
+		free(scratch);
+	}
+	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg"), 0);
+	ms_verify_result_clear(&vr);
+	free(before);
+	free(arch);
+	free(bad);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_restore_round_trip),
 		cmocka_unit_test(test_restore_atomic),
+		cmocka_unit_test(test_restore_hostile_sql),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
