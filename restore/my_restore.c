@@ -262,6 +262,18 @@ out:
 	return ret;
 }
 
+/* schema-post.sql runs after the swap: it is checked as soon as it is
+ * read, before anything live is touched. */
+static int check_post(struct restorer *rs)
+{
+	struct ms_sqlcheck chk = { MS_SQL_MYSQL, rs->alias, rs->post_path, rs->app_user, rs->live };
+	struct ms_sql_script script;
+	int ret = ms_sqlcheck_script(&chk, rs->post, rs->post_len, &script);
+
+	ms_sql_script_clear(&script);
+	return ret;
+}
+
 static int load_chunk(struct restorer *rs, const char *path, const char *rel)
 {
 	const struct ms_manifest_table *t;
@@ -331,7 +343,7 @@ static int restore_member(struct restorer *rs, const char *path)
 		rs->phase = PH_DONE;
 		rs->post = read_member(rs, path, &rs->post_len);
 		rs->post_path = ms_xstrdup(path);
-		return rs->post ? 0 : -1;
+		return rs->post ? check_post(rs) : -1;
 	}
 	return ms_log_error("database '%s': unexpected member '%s'", rs->alias, path);
 }

@@ -31,6 +31,7 @@
 #include "manifest.h"
 #include "my_dump.h"
 #include "my_restore.h"
+#include "sqlcheck.h"
 #include "pgtest.h"
 #include "snaparchive.h"
 #include "strbuf.h"
@@ -384,11 +385,150 @@ static void test_dump_refusals(void **state)
 	free(arch);
 }
 
+/* --- forged archives: confined SQL ------------------------------------- */
+
+/* What an attack through the dump's SQL would change outside the data:
+ * accounts and their passwords, global settings, routines and triggers
+ * anywhere, privileges, the databases, and the live database itself. */
+static char *guarded_state(void)
+{
+	struct ms_strbuf sb = MS_STRBUF_INIT;
+	char *s = my_out("SELECT User, Host, authentication_string, plugin FROM mysql.user ORDER BY 1, 2;\n"
+			 "SELECT @@global.max_connections, @@global.local_infile, @@global.sql_mode;\n"
+			 "SELECT ROUTINE_SCHEMA, ROUTINE_NAME, DEFINER, SECURITY_TYPE FROM information_schema.ROUTINES "
+			 "ORDER BY 1, 2;\n"
+			 "SELECT TRIGGER_SCHEMA, TRIGGER_NAME, DEFINER FROM information_schema.TRIGGERS ORDER BY 1, 2;\n"
+			 "SELECT * FROM mysql.db ORDER BY Host, Db, User;\n"
+			 "SELECT * FROM mysql.tables_priv ORDER BY Host, Db, User, Table_name;\n"
+			 "SELECT * FROM mysql.global_priv ORDER BY Host, User;\n"
+			 "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY 1;\n");
+
+	ms_strbuf_addstr(&sb, s);
+	free(s);
+	s = my_dump_of(livedb);
+	ms_strbuf_addstr(&sb, s);
+	free(s);
+	return ms_strbuf_detach(&sb);
+}
+
+struct attack {
+	const char *member, *insert; /* `insert` added after the script's SET NAMES statement */
+	const char *error;           /* after "database 'testmy': '<member>': "; @USER@: the account */
+};
+
+/* Each forged archive (members rewritten, manifest recomputed: verify
+ * accepts it) is refused by the checker before verify --deep or a
+ * restore writes anything, by the restore engine (run with root as
+ * admin_user, as in the field) and by verify --deep's scratch load, with
+ * the same one-line error; nothing outside changed: passwords, global
+ * settings, routines, privileges, databases, the live tables. */
+static void test_restore_hostile_sql(void **state)
+{
+	static const struct attack attacks[] = {
+		{ "schema-pre.sql", "SET PASSWORD FOR 'root'@'localhost' = PASSWORD('pwned')\n;;\n",
+		  "statement 2 refused: SET PASSWORD (dump SQL may only create and alter the database's own objects)" },
+		{ "schema-pre.sql", "SET GLOBAL max_connections = 7\n;;\n",
+		  "statement 2 refused: SET GLOBAL (only the session settings a dump writes may be set)" },
+		{ "schema-pre.sql", "SET SESSION foreign_key_checks = 0 /*!, GLOBAL max_connections = 7 */\n;;\n",
+		  "statement 2 refused: SET GLOBAL (only the session settings a dump writes may be set)" },
+		{ "schema-pre.sql", "SET SESSION time_zone = '+00:00' -- ;;\n, @@global.max_connections = 7\n;;\n",
+		  "statement 2 refused: SET GLOBAL (only the session settings a dump writes may be set)" },
+		{ "schema-post.sql",
+		  "CREATE DEFINER=`root`@`localhost` PROCEDURE `run`(q text) SQL SECURITY DEFINER\n"
+		  "BEGIN PREPARE s FROM q; EXECUTE s; END\n;;\n",
+		  "statement 2 refused: CREATE DEFINER=... PROCEDURE (the definer must be the application account "
+		  "'@USER@')" },
+		{ "schema-post.sql", "GRANT ALL PRIVILEGES ON *.* TO '@USER@'@'127.0.0.1'\n;;\n",
+		  "statement 2 refused: GRANT ALL (dump SQL may only create and alter the database's own objects)" },
+		{ "schema-pre.sql", "CREATE USER 'evil'@'%' IDENTIFIED BY 'x'\n;;\n",
+		  "statement 2 refused: CREATE USER (dump SQL may only create and alter the database's own objects)" },
+	};
+	struct ms_dbconf c = dbconf();
+	struct ms_my_dump d;
+	struct ms_verify_result vr;
+	char *arch = tpath("hostile-src.tar.zst"), *bad = tpath("hostile.tar.zst"), *before, *err;
+
+	(void)state;
+	write_snapshot(arch, &d, &err);
+	free(err);
+	ms_my_dump_clear(&d);
+	before = guarded_state();
+	for (size_t i = 0; i < sizeof(attacks) / sizeof(attacks[0]); i++) {
+		const struct attack *a = &attacks[i];
+		char *member = ms_xasprintf("db/testmy/%s", a->member);
+		const char *anchor = "SET NAMES utf8mb4\n;;\n";
+		char *insert, *why, *expect, *after;
+		const char *at;
+		struct ms_strbuf ib = MS_STRBUF_INIT;
+
+		/* @USER@ in the attack and the error: the application's account */
+		for (const char *p = a->insert; *p; p++) {
+			if (!strncmp(p, "@USER@", 6)) {
+				ms_strbuf_addstr(&ib, user);
+				p += 5;
+			} else {
+				ms_strbuf_addch(&ib, *p);
+			}
+		}
+		insert = ms_xasprintf("%s%s", anchor, ms_strbuf_str(&ib));
+		ms_strbuf_release(&ib);
+		at = strstr(a->error, "@USER@");
+		why = at ? ms_xasprintf("%.*s%s%s", (int)(at - a->error), a->error, user, at + 6) : ms_xstrdup(a->error);
+		expect = ms_xasprintf("modosnap: error: database 'testmy': '%s': %s\n", member, why);
+
+		forge(arch, bad, member, anchor, insert);
+		memset(&vr, 0, sizeof(vr));
+		assert_int_equal(ms_verify_archive(bad, &vr), MS_VERIFY_OK);
+
+		capture_start();
+		assert_int_equal(ms_sqlcheck_archive(bad, &vr.manifest.dbs[0], user), -1);
+		err = capture_end();
+		assert_string_equal(err, expect);
+		free(err);
+
+		capture_start();
+		assert_int_equal(ms_my_restore_database(&c, &root_admin, bad, &vr.manifest, "testmy"), -1);
+		err = capture_end();
+		assert_string_equal(err, expect);
+		free(err);
+
+		capture_start();
+		assert_int_equal(ms_my_verify_scratch(&c, &root_admin, bad, &vr.manifest, "testmy"), -1);
+		err = capture_end();
+		assert_string_equal(err, expect);
+		free(err);
+
+		after = guarded_state();
+		assert_string_equal(before, after);
+		free(after);
+		free(expect);
+		free(why);
+		free(insert);
+		free(member);
+		ms_verify_result_clear(&vr);
+	}
+
+	/* the unforged archive passes all three */
+	memset(&vr, 0, sizeof(vr));
+	assert_int_equal(ms_verify_archive(arch, &vr), MS_VERIFY_OK);
+	assert_int_equal(ms_sqlcheck_archive(arch, &vr.manifest.dbs[0], user), 0);
+	assert_int_equal(ms_my_verify_scratch(&c, &root_admin, arch, &vr.manifest, "testmy"), 0);
+	assert_int_equal(ms_my_restore_database(&c, &root_admin, arch, &vr.manifest, "testmy"), 0);
+	ms_verify_result_clear(&vr);
+	err = guarded_state();
+	assert_string_equal(before, err);
+	free(err);
+	free(before);
+	free(arch);
+	free(bad);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dump_refusals),
 		cmocka_unit_test(test_dump_and_restore),
+		cmocka_unit_test(test_restore_hostile_sql),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
