@@ -37,10 +37,12 @@ bad_upgrade() {
 # no_secret_files : nothing in the temporary directories holds a copy of
 # settings.py or a password file of modosnap's (finding: killed restores
 # left /tmp/modosnap-settings.*/instance/settings.py behind).
+# Only what this script's runs made counts (the machine may keep older ones).
+touch "$T/started"
 no_secret_files() {
 	local left
 	left=$(find "${TMPDIR:-/tmp}" /tmp -maxdepth 4 \( -path '*modosnap-settings*' -o -path '*modosnap-pgpass*' \) \
-		2>/dev/null)
+		-newer "$T/started" 2>/dev/null)
 	[ -z "$left" ] || { echo "    # left behind: $left"; return 1; }
 }
 
