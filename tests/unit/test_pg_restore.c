@@ -19,10 +19,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -567,12 +569,153 @@ static void test_restore_hostile_sql(void **state)
 	free(bad);
 }
 
+/* --- lock waits ---------------------------------------------------------- */
+
+/* Starts a session (application_name mslocker) that holds an ACCESS
+ * EXCLUSIVE lock on public.big in an idle transaction, and waits until
+ * it does. */
+static void start_locker(void)
+{
+	int i;
+
+	assert_int_equal(run("(PGAPPNAME=mslocker " PSQL " -d '%s' -c 'BEGIN; LOCK TABLE public.big IN ACCESS EXCLUSIVE "
+			     "MODE; SELECT pg_sleep(300);' >/dev/null 2>&1 &)", PSQL_ARGS, livedb),
+			 0);
+	for (i = 0; i < 300; i++) {
+		char *n = psql_out("postgres", "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+					       "WHERE a.application_name = 'mslocker' AND l.mode = 'AccessExclusiveLock' "
+					       "AND l.granted AND l.relation IS NOT NULL");
+		bool held = !strcmp(n, "1\n");
+
+		free(n);
+		if (held)
+			break;
+		usleep(100 * 1000);
+	}
+	assert_true(i < 300);
+}
+
+static void stop_locker(void)
+{
+	free(psql_out("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+				  "WHERE application_name = 'mslocker'"));
+}
+
+/* Restore's backends and their locks in the live database: "" when none. */
+static char *restore_backends(void)
+{
+	char *sql = ms_xasprintf("SELECT a.pid, a.state, a.wait_event_type FROM pg_stat_activity a "
+				 "WHERE a.datname = '%s' AND a.application_name = 'modosnap' "
+				 "UNION ALL SELECT l.pid, l.mode, 'lock' FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+				 "WHERE a.application_name = 'modosnap'", livedb);
+	char *s = psql_out("postgres", sql);
+
+	free(sql);
+	return s;
+}
+
+/* An idle-in-transaction session holding a lock the restore needs: the
+ * restore gives up after lock_timeout (60 s) with an error naming the
+ * statement and its table, and the live database is unchanged. */
+static void test_restore_lock_timeout(void **state)
+{
+	struct ms_dbconf c = dbconf();
+	struct ms_pg_dump d;
+	struct ms_verify_result vr;
+	char *arch = tpath("lock.tar.zst"), *before, *after, *err;
+	time_t t0;
+
+	(void)state;
+	write_snapshot(arch, &d);
+	ms_pg_dump_clear(&d);
+	assert_int_equal(ms_verify_archive(arch, &vr), MS_VERIFY_OK);
+	before = live_state();
+	start_locker();
+	t0 = time(NULL);
+	capture_start();
+	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg"), -1);
+	err = capture_end();
+	assert_true(time(NULL) - t0 >= 59 && time(NULL) - t0 < 120);
+	assert_string_equal(err, "modosnap: error: database 'testpg': dropping the current content (DROP TABLE IF EXISTS "
+				 "public.big CASCADE): gave up after waiting 60 s for a lock that another session holds "
+				 "(see pg_stat_activity and pg_locks): ERROR: canceling statement due to lock timeout\n");
+	free(err);
+	stop_locker();
+	after = live_state();
+	assert_string_equal(before, after);
+	free(after);
+	free(before);
+	ms_verify_result_clear(&vr);
+	free(arch);
+}
+
+/* A restore killed (SIGKILL) while it waits for a lock leaves no backend
+ * behind: client_connection_check_interval makes the server notice the
+ * dead client within seconds, although the lock it waits for is still
+ * held, and the backend's own locks go with it. */
+static void test_restore_killed_leaves_no_backend(void **state)
+{
+	struct ms_dbconf c = dbconf();
+	struct ms_pg_dump d;
+	struct ms_verify_result vr;
+	char *arch = tpath("kill.tar.zst"), *s = NULL;
+	pid_t child;
+	int i, st;
+
+	(void)state;
+	write_snapshot(arch, &d);
+	ms_pg_dump_clear(&d);
+	assert_int_equal(ms_verify_archive(arch, &vr), MS_VERIFY_OK);
+	start_locker();
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0)
+		_exit(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg") == 0 ? 0 : 1);
+	/* the restore's backend waits for the lock, holding its own (drops done so far) */
+	for (i = 0; i < 300; i++) {
+		char *n = psql_out("postgres", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'modosnap' "
+					       "AND wait_event_type = 'Lock'");
+		bool waiting = !strcmp(n, "1\n");
+
+		free(n);
+		if (waiting)
+			break;
+		usleep(100 * 1000);
+	}
+	assert_true(i < 300);
+	s = restore_backends();
+	assert_string_not_equal(s, "");
+	free(s);
+	assert_int_equal(kill(child, SIGKILL), 0);
+	assert_int_equal(waitpid(child, &st, 0), child);
+	/* within a few seconds (the interval is 2 s), with the lock still held */
+	for (i = 0; i < 100; i++) {
+		s = restore_backends();
+		if (!strcmp(s, ""))
+			break;
+		free(s);
+		s = NULL;
+		usleep(100 * 1000);
+	}
+	assert_non_null(s);
+	assert_string_equal(s, "");
+	free(s);
+	s = psql_out("postgres", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mslocker'");
+	assert_string_equal(s, "1\n");
+	free(s);
+	stop_locker();
+	ms_verify_result_clear(&vr);
+	free(arch);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_restore_round_trip),
 		cmocka_unit_test(test_restore_atomic),
 		cmocka_unit_test(test_restore_hostile_sql),
+		cmocka_unit_test(test_restore_lock_timeout),
+		cmocka_unit_test(test_restore_killed_leaves_no_backend),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
