@@ -157,14 +157,16 @@ static void skip_line(struct lexer *lx)
 /* psql's heuristic for BEGIN ATOMIC bodies: inside CREATE [OR REPLACE]
  * FUNCTION|PROCEDURE, BEGIN opens a block (and CASE inside one), END
  * closes one; a ';' ends the statement only outside blocks and
- * parentheses. */
+ * parentheses. Unlike psql, only a BEGIN followed by ATOMIC opens one: a
+ * bare "begin" (e.g. a setting's value) would otherwise swallow the
+ * statements after it into one the checker takes for CREATE FUNCTION. */
 struct pg_block {
 	char first[4]; /* first letters of the statement's first words, when significant */
 	size_t words;
 	int begin_depth;
 };
 
-static void pg_track_word(struct pg_block *b, const char *w, int depth)
+static void pg_track_word(struct pg_block *b, const char *w, int depth, bool atomic_next)
 {
 	static const char *const sig[] = { "CREATE", "FUNCTION", "PROCEDURE", "OR", "REPLACE" };
 
@@ -176,13 +178,26 @@ static void pg_track_word(struct pg_block *b, const char *w, int depth)
 	    (b->first[1] == 'F' || b->first[1] == 'P' ||
 	     (b->first[1] == 'O' && b->first[2] == 'R' && (b->first[3] == 'F' || b->first[3] == 'P'))) &&
 	    depth == 0) {
-		if (!strcmp(w, "BEGIN"))
+		if (!strcmp(w, "BEGIN") && atomic_next)
 			b->begin_depth++;
 		else if (!strcmp(w, "CASE") && b->begin_depth >= 1)
 			b->begin_depth++;
 		else if (!strcmp(w, "END") && b->begin_depth > 0)
 			b->begin_depth--;
 	}
+}
+
+/* Is the next word after position j (blanks and comments skipped)
+ * ATOMIC? */
+static int pg_skip(struct lexer *lx);
+static bool pg_atomic_next(const struct lexer *lx, size_t j)
+{
+	struct lexer peek = *lx;
+
+	peek.pos = j;
+	if (pg_skip(&peek) < 0 || peek.len - peek.pos < 6 || strncasecmp(peek.s + peek.pos, "ATOMIC", 6))
+		return false;
+	return peek.pos + 6 == peek.len || !ident_char((unsigned char)peek.s[peek.pos + 6]);
 }
 
 /* A dollar-quote opening at lx->pos ("$tag$"): its length, or 0. */
@@ -265,7 +280,7 @@ static int pg_token(struct lexer *lx, struct toks *t, int *depth, struct pg_bloc
 			return 1;
 		}
 		v = upper_dup(s + i, j - i);
-		pg_track_word(b, v, *depth);
+		pg_track_word(b, v, *depth, !strcmp(v, "BEGIN") && pg_atomic_next(lx, j));
 		toks_push(t, T_WORD, v, *depth);
 		lx->pos = j;
 		return 1;
@@ -1203,9 +1218,13 @@ int ms_sqlcheck_script(const struct ms_sqlcheck *c, const char *text, size_t len
 			n--;
 			toks_clear(&t);
 			if (!pg_meta_ok(text + start, end - start)) {
-				char *line = ms_xstrndup(text + start, strcspn(text + start, " \t\r\n"));
-				char *p = ms_printable(line);
+				size_t w = 0;
+				char *line, *p;
 
+				while (start + w < end && !blank(text[start + w]))
+					w++;
+				line = ms_xstrndup(text + start, w);
+				p = ms_printable(line);
 				ms_log_error("database '%s': '%s': statement %zu refused: %s (psql meta-commands are not "
 					     "allowed)", c->alias, c->member, n + 1, p);
 				free(line);

@@ -84,6 +84,14 @@ static const struct tcase cases[] = {
 	  "CREATE MATERIALIZED VIEW public.mv AS\n SELECT 1 AS x\n  WITH NO DATA;",
 	  "CREATE SCHEMA s|ALTER SCHEMA s OWNER TO app|CREATE MATERIALIZED VIEW public.mv AS\n SELECT 1 AS x\n  WITH NO DATA",
 	  NULL },
+	{ "pg a bare begin opens no block", PG,
+	  "CREATE FUNCTION public.f() RETURNS integer LANGUAGE sql AS 'SELECT 1' SET search_path = begin;\n"
+	  "ALTER ROLE app PASSWORD 'owned';", NULL,
+	  E(2, "ALTER ROLE (dump SQL may only create and alter the database's own objects)") },
+	{ "pg BEGIN /* */ ATOMIC opens one", PG,
+	  "CREATE PROCEDURE public.p() LANGUAGE sql BEGIN /* x */ ATOMIC SELECT 1; END;\nCREATE TABLE t ();",
+	  "CREATE PROCEDURE public.p() LANGUAGE sql BEGIN /* x */ ATOMIC SELECT 1; END|CREATE TABLE t ()", NULL },
+	{ "pg lone backslash", PG, "\\", NULL, E(1, "\\\\ (psql meta-commands are not allowed)") },
 	{ "pg last statement without ;", PG, "CREATE TABLE t (a int)\n-- end\n", "CREATE TABLE t (a int)", NULL },
 
 	/* --- PostgreSQL: refusals --- */
