@@ -1051,7 +1051,9 @@ static void my_create_table(const struct stmt *st, struct verdict *v, size_t i)
 
 	if (is_word(st, i, "IF"))
 		i += 3;
-	if (!my_unqualified(st, i))
+	/* never qualified (SHOW CREATE TABLE is not): tables are made in the
+	 * staging or scratch database, never in the live one */
+	if (!at(st, i) || !(at(st, i)->kind == T_WORD || at(st, i)->kind == T_QIDENT) || is_punct(st, i + 1, "."))
 		return refuse(v, "objects may only be created in the restored database");
 	for (size_t k = i + 1; k < st->t->n; k++) {
 		const struct tok *x = &st->t->v[k];

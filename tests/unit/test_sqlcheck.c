@@ -193,6 +193,8 @@ static const struct tcase cases[] = {
 	  "CREATE DEFINER=`app`@`localhost` VIEW `d`.`v` AS select `d`.`t`.`a` AS `a` from `d`.`t`", NULL },
 
 	/* --- MariaDB: refusals --- */
+	{ "my table qualified, even with the restored database", MY, "CREATE TABLE `d`.`t` (a int);", NULL,
+	  E(1, "CREATE TABLE (objects may only be created in the restored database)") },
 	{ "my view in another database", MY, "CREATE DEFINER=`app`@`localhost` VIEW `mysql`.`v` AS select 1;", NULL,
 	  E(1, "CREATE VIEW (objects may only be created in the restored database)") },
 	{ "my SET PASSWORD", MY, "DELIMITER ;;\nSET PASSWORD FOR 'root'@'localhost' = PASSWORD('x')\n;;\n", NULL,
