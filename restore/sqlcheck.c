@@ -299,10 +299,12 @@ static int pg_token(struct lexer *lx, struct toks *t, int *depth, struct pg_bloc
 		return 0;
 	if (c == '\\')
 		return lx->err = "a backslash outside a quoted string (psql meta-command)", -1;
+	if (c == ')' && *depth == 0)
+		return lx->err = "unbalanced parentheses", -1;
 	if (c == '(')
 		(*depth)++;
 	toks_push(t, T_PUNCT, ms_xstrndup(&c, 1), *depth);
-	if (c == ')' && *depth > 0)
+	if (c == ')')
 		(*depth)--;
 	lx->pos = i + 1;
 	return 1;
@@ -364,8 +366,15 @@ static enum lexed pg_next(struct lexer *lx, struct toks *t, size_t *start, size_
 		*end = lx->pos;
 		if (pg_skip(lx) < 0)
 			return L_ERROR;
-		if (lx->pos >= lx->len)
-			return L_STMT; /* psql sends a last statement without ';' too */
+		if (lx->pos >= lx->len) {
+			/* psql sends a last statement without ';' too, but one
+			 * still inside parentheses or a body hides its end */
+			if (depth > 0)
+				return lx->err = "unbalanced parentheses", L_ERROR;
+			if (b.begin_depth > 0)
+				return lx->err = "BEGIN ATOMIC without END", L_ERROR;
+			return L_STMT;
+		}
 		rc = pg_token(lx, t, &depth, &b);
 		if (rc < 0)
 			return L_ERROR;
@@ -486,10 +495,12 @@ static int my_token(struct lexer *lx, struct toks *t, int *depth)
 		lx->pos = i + 2;
 		return 1;
 	}
+	if (c == ')' && *depth == 0)
+		return lx->err = "unbalanced parentheses", -1;
 	if (c == '(')
 		(*depth)++;
 	toks_push(t, T_PUNCT, ms_xstrndup(&c, 1), *depth);
-	if (c == ')' && *depth > 0)
+	if (c == ')')
 		(*depth)--;
 	lx->pos = i + 1;
 	return 1;
@@ -527,11 +538,15 @@ static enum lexed my_next(struct lexer *lx, struct toks *t, size_t *start, size_
 		if (lx->pos >= lx->len) {
 			if (in_exec)
 				return lx->err = "unterminated executable comment", L_ERROR;
+			if (depth > 0)
+				return lx->err = "unbalanced parentheses", L_ERROR;
 			return L_STMT;
 		}
 		if (my_at_delim(lx)) {
 			if (in_exec)
 				return lx->err = "a delimiter inside an executable comment", L_ERROR;
+			if (depth > 0)
+				return lx->err = "unbalanced parentheses", L_ERROR;
 			lx->pos += strlen(lx->delim);
 			return L_STMT;
 		}
