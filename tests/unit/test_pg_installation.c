@@ -334,6 +334,54 @@ static void test_killed_create_sigkill(void **state)
 	killed_create(9);
 }
 
+/* The real `verify --deep` on a forged snapshot (an ALTER ROLE added to
+ * schema-pre.sql, manifest recomputed, so unsigned): exit 5, the
+ * checker's one-line error, no "ok" line, and the role's password as it
+ * was: the check runs before any scratch database is made. */
+static void test_verify_deep_forged(void **state)
+{
+	struct ms_dbconf def = fx_dbconf(fx_env, "default", "DEFAULT");
+	char *inst = fx("MS_FX_INSTANCE"), *pf = fx("MS_FX_POSTFIX"), *archive, *bad = tpath("forged.tar.zst");
+	char *out = tpath("deep.out"), *errf = tpath("deep.err"), *s, *sql, *pw_before, *pw_after;
+
+	(void)state;
+	assert_int_equal(run("MODOSNAP_CONFIG='%s/keys.conf' '%s' -q create --instance '%s' --postfix-dir '%s' --dest '%s/dest-deep'",
+			     tmpdir, getenv("MODOSNAP"), inst, pf, tmpdir),
+			 0);
+	archive = archive_in("dest-deep");
+	forge(archive, bad, "db/default/schema-pre.sql", "SET row_security = off;\n",
+	      "SET row_security = off;\nALTER ROLE CURRENT_USER PASSWORD 'pwned';\n");
+	sql = ms_xasprintf("SELECT rolpassword FROM pg_authid WHERE rolname = '%s'", def.user);
+	pw_before = psql_out("postgres", sql);
+	assert_int_equal(run("MODOSNAP_CONFIG='%s/keys.conf' '%s' verify --deep --allow-unsigned --instance '%s' '%s' "
+			     ">'%s' 2>'%s'", tmpdir, getenv("MODOSNAP"), inst, bad, out, errf),
+			 5 << 8);
+	s = ms_read_file(errf, 1 << 20, NULL);
+	assert_non_null(s);
+	assert_non_null(strstr(s, "modosnap: error: database 'default': 'db/default/schema-pre.sql': statement 11 "
+				  "refused: ALTER ROLE (dump SQL may only create and alter the database's own objects)\n"));
+	free(s);
+	s = ms_read_file(out, 1 << 20, NULL);
+	assert_non_null(s);
+	assert_null(strstr(s, "ok:"));
+	free(s);
+	pw_after = psql_out("postgres", sql);
+	assert_string_equal(pw_before, pw_after);
+	s = psql_out("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'msverify%'");
+	assert_string_equal(s, "0\n");
+	free(s);
+	free(pw_before);
+	free(pw_after);
+	free(sql);
+	free(out);
+	free(errf);
+	free(bad);
+	free(archive);
+	free(inst);
+	free(pf);
+	fx_dbconf_free(&def);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -341,6 +389,7 @@ int main(void)
 		cmocka_unit_test(test_killed_create_sigterm),
 		cmocka_unit_test(test_killed_create_sigkill),
 		cmocka_unit_test(test_fresh_server),
+		cmocka_unit_test(test_verify_deep_forged),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
