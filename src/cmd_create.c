@@ -471,6 +471,8 @@ static int create_locked(struct ms_cli *cli, struct create_args *a, const struct
 
 	for (size_t i = 0; i < cli->config->exclude.n; i++)
 		ms_strv_push(&a->excludes, cli->config->exclude.v[i]);
+	if (interrupted("no snapshot taken")) /* e.g. while waiting for the lock */
+		return MS_EXIT_FAILURE;
 	if (ms_dest_clean_partials(dest) < 0 || ms_dest_clean_unverified(dest, MS_UNVERIFIED_KEEP) < 0 ||
 	    check_space(cli, a, inst, probes, dest, &content) < 0)
 		return MS_EXIT_FAILURE;

@@ -89,6 +89,22 @@ expect_stderr "modosnap: error: interrupted by SIGTERM: no snapshot taken"
 check "no archive" test "$(archives "$D")" = 0
 check "on_error ran" test "$(cat "$T/hooks.log")" = "on_error 1 no-path"
 
+case_begin sigterm_while_waiting_for_the_lock
+D=$T/d2b
+: >"$T/hooks.log"
+conf "$T/holder.conf" "before = touch $T/holding; sleep 3"
+"$MODOSNAP" -c "$T/holder.conf" "${C[@]}" --dest "$D" >/dev/null 2>&1 &
+holder=$!
+check "the first run holds the lock" wait_file "$T/holding"
+run_bg -c "$T/plain.conf" "${C[@]}" --dest "$D" --wait 30
+sleep 0.5
+finish_bg
+expect_rc 1
+expect_stderr "modosnap: error: interrupted by SIGTERM: no snapshot taken"
+wait "$holder"
+check "only the first run's archive" test "$(archives "$D")" = 1
+check "on_error ran" test "$(cat "$T/hooks.log")" = "on_error 1 no-path"
+
 case_begin sigterm_in_pause_window
 D=$T/d3
 : >"$T/hooks.log"
