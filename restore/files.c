@@ -25,6 +25,9 @@
 
 #define IO_BUF ((size_t)64 << 10)
 
+static bool is_postfix(const struct ms_entry *e);
+static int meta_error(const char *staging, const char *rel, const char *what);
+
 /* --- hostile manifests ---------------------------------------------------- */
 
 static int refuse(const char *path, const char *why)
@@ -113,8 +116,10 @@ int ms_files_check_manifest(const struct ms_manifest *m)
 
 bool ms_files_xattr_ok(const char *name)
 {
-	/* file capabilities grant privileges as setuid does */
-	return strcmp(name, "security.capability") != 0;
+	/* security.* (file capabilities grant privileges as setuid does; SELinux
+	 * labels) and trusted.* are the system's to set, not an archive's */
+	return strncmp(name, "user.", 5) == 0 || strcmp(name, "system.posix_acl_access") == 0 ||
+	       strcmp(name, "system.posix_acl_default") == 0;
 }
 
 void ms_files_unsafe_count(const struct ms_manifest *m, const char *prefix, unsigned long *modes,
@@ -128,7 +133,8 @@ void ms_files_unsafe_count(const struct ms_manifest *m, const char *prefix, unsi
 
 		if (strncmp(e->path, prefix, plen) != 0 || (e->path[plen] != '\0' && e->path[plen] != '/'))
 			continue;
-		if (ms_entry_safe_mode(e->type, e->mode) != (e->mode & 07777))
+		if (ms_files_restored_mode(e) != (e->mode & 07777) || (is_postfix(e) && e->uid != 0 &&
+									  (!e->uname || strcmp(e->uname, "root"))))
 			(*modes)++;
 		for (size_t k = 0; k < e->n_xattrs; k++)
 			if (!ms_files_xattr_ok(e->xattrs[k].name))
@@ -172,10 +178,73 @@ static bool resolve_owner(const struct ms_entry *e, uid_t *uid, gid_t *gid)
 	return (e->uname && !pw) || (e->gname && !gr);
 }
 
+static bool is_postfix(const struct ms_entry *e)
+{
+	return strncmp(e->path, "files/postfix/", 14) == 0;
+}
+
+/* The owner restore gives e: as recorded, except that Postfix files belong
+ * to root (whoever owns main.cf decides what the root-run master executes). */
+static bool restored_owner(const struct ms_entry *e, uid_t *uid, gid_t *gid)
+{
+	bool by_id = resolve_owner(e, uid, gid);
+
+	if (is_postfix(e))
+		*uid = 0;
+	return by_id;
+}
+
+uint32_t ms_files_restored_mode(const struct ms_entry *e)
+{
+	uint32_t mode = ms_entry_safe_mode(e->type, e->mode);
+
+	return is_postfix(e) ? mode & ~(uint32_t)022 : mode;
+}
+
 static void owner_of(struct stager *s, const struct ms_entry *e, uid_t *uid, gid_t *gid)
 {
-	if (resolve_owner(e, uid, gid))
+	if (restored_owner(e, uid, gid))
 		s->st->owners_by_id++;
+}
+
+/* POSIX ACL xattr value (acl_ea_header: u32 version 2, then entries of u16
+ * tag, u16 perm, u32 id, little-endian): the "other" entry loses its write
+ * permission, as the mode does (a default ACL would give it to every new
+ * file). A copy, or NULL when the value is not an ACL (set as is: the
+ * kernel refuses a malformed one). */
+static void *acl_without_other_write(const void *value, size_t size)
+{
+	unsigned char *v;
+
+	if (size < 4 || (size - 4) % 8 != 0 || ((const unsigned char *)value)[0] != 2)
+		return NULL;
+	v = ms_xmalloc(size);
+	memcpy(v, value, size);
+	for (size_t off = 4; off + 8 <= size; off += 8)
+		if (v[off] == 0x20 && v[off + 1] == 0) /* ACL_OTHER */
+			v[off + 2] &= (unsigned char)~0x02; /* ACL_WRITE */
+	return v;
+}
+
+static int set_xattrs(struct stager *s, int fd, const struct ms_entry *e, const char *rel)
+{
+	for (size_t i = 0; i < e->n_xattrs; i++) {
+		const struct ms_xattr *x = &e->xattrs[i];
+		void *acl;
+		int rc;
+
+		if (!ms_files_xattr_ok(x->name)) {
+			s->st->dropped_xattrs++;
+			continue;
+		}
+		acl = strncmp(x->name, "system.posix_acl_", 17) == 0 ? acl_without_other_write(x->value, x->size)
+								      : NULL;
+		rc = fsetxattr(fd, x->name, acl ? acl : x->value, x->size, 0);
+		free(acl);
+		if (rc < 0)
+			return meta_error(s->staging, rel, "extended attributes");
+	}
+	return 0;
 }
 
 static int meta_error(const char *staging, const char *rel, const char *what)
@@ -196,18 +265,14 @@ static int apply_meta_fd(struct stager *s, int fd, const struct ms_entry *e, con
 		if (fchown(fd, uid, gid) < 0)
 			return meta_error(s->staging, rel, "owner");
 	}
-	if (fchmod(fd, ms_entry_safe_mode(e->type, e->mode)) < 0)
+	/* ACLs first: the mode set after them is the one that stays (an
+	 * access ACL would otherwise bring back the bits fchmod dropped) */
+	if (set_xattrs(s, fd, e, rel) < 0)
+		return -1;
+	if (fchmod(fd, ms_files_restored_mode(e)) < 0)
 		return meta_error(s->staging, rel, "mode");
-	if (ms_entry_safe_mode(e->type, e->mode) != (e->mode & 07777))
+	if (ms_files_restored_mode(e) != (e->mode & 07777))
 		s->st->unsafe_modes++;
-	for (size_t i = 0; i < e->n_xattrs; i++) {
-		if (!ms_files_xattr_ok(e->xattrs[i].name)) {
-			s->st->dropped_xattrs++;
-			continue;
-		}
-		if (fsetxattr(fd, e->xattrs[i].name, e->xattrs[i].value, e->xattrs[i].size, 0) < 0)
-			return meta_error(s->staging, rel, "extended attributes");
-	}
 	ts[0].tv_sec = ts[1].tv_sec = (time_t)e->mtime_sec;
 	ts[0].tv_nsec = ts[1].tv_nsec = e->mtime_nsec;
 	if (futimens(fd, ts) < 0)
@@ -579,13 +644,13 @@ static int check_one(const struct ms_manifest_entry *me, const char *live)
 	if ((e->type == MS_ENTRY_DIR && !S_ISDIR(st.st_mode)) || (e->type == MS_ENTRY_SYMLINK && !S_ISLNK(st.st_mode)) ||
 	    ((e->type == MS_ENTRY_FILE || e->type == MS_ENTRY_HARDLINK) && !S_ISREG(st.st_mode)))
 		return differs(live, "type");
-	if (e->type != MS_ENTRY_SYMLINK && (st.st_mode & 07777) != ms_entry_safe_mode(e->type, e->mode))
+	if (e->type != MS_ENTRY_SYMLINK && (st.st_mode & 07777) != ms_files_restored_mode(e))
 		return differs(live, "mode");
 	if (geteuid() == 0) { /* only root restores owners */
 		uid_t uid;
 		gid_t gid;
 
-		resolve_owner(e, &uid, &gid);
+		restored_owner(e, &uid, &gid);
 		if (st.st_uid != uid || st.st_gid != gid)
 			return differs(live, "owner");
 	}

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "manifest.h"
 
@@ -22,7 +23,7 @@ struct ms_files_stats {
 	unsigned long files, dirs, symlinks, hardlinks;
 	unsigned long owners_by_id; /* entries whose owner or group name does not exist here */
 	unsigned long unsafe_modes; /* entries restored without setuid/setgid/world-writable bits */
-	unsigned long dropped_xattrs; /* extended attributes not restored (security.capability) */
+	unsigned long dropped_xattrs; /* extended attributes not restored (security.*, trusted.*) */
 	unsigned long long bytes;
 };
 
@@ -61,13 +62,19 @@ int ms_files_swap(const char *staging, const char *target, const struct ms_manif
 int ms_files_replace_each(const char *archive, const struct ms_manifest *m, const char *prefix, const char *dir,
 			  struct ms_files_stats *stats);
 
-/* Whether restore sets extended attribute `name`: every one but
- * security.capability (file capabilities grant privileges like setuid). */
+/* Whether restore sets extended attribute `name`: user.* and the POSIX
+ * ACLs (whose "other" entry loses write, like the mode); never security.*
+ * (file capabilities, SELinux labels) nor trusted.*. */
 bool ms_files_xattr_ok(const char *name);
 
-/* Counts, among the members under `prefix`, those whose permission bits
- * restore reduces (ms_entry_safe_mode) and the extended attributes it
- * leaves out, for the plan's warning. */
+/* The permission bits restore gives member e: ms_entry_safe_mode, and no
+ * group or other write for Postfix files (which also always belong to
+ * root). */
+uint32_t ms_files_restored_mode(const struct ms_entry *e);
+
+/* Counts, among the members under `prefix`, those whose mode or owner
+ * restore changes (ms_files_restored_mode, Postfix files to root) and the
+ * extended attributes it leaves out, for the plan's warning. */
 void ms_files_unsafe_count(const struct ms_manifest *m, const char *prefix, unsigned long *modes,
 			   unsigned long *xattrs);
 

@@ -5,6 +5,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -59,13 +61,14 @@ int ms_target_check(const char *component, const char *path, const char **why)
 	/* the system's own trees: never a restore target, nor anything in them */
 	static const char *const system_trees[] = {
 		"/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/root",
-		"/run", "/sbin", "/sys", "/usr", "/var/lib/dpkg", "/var/lib/apt", "/var/spool/cron",
+		"/run", "/sbin", "/sys", "/usr", "/var/lib/dpkg", "/var/lib/apt", "/var/spool", "/var/run",
+		"/var/lock",
 	};
 	/* directories that hold others: never replaced themselves */
 	static const char *const containers[] = {
 		"/home", "/media", "/mnt", "/opt", "/srv", "/tmp", "/var", "/var/backups", "/var/cache",
 		"/var/lib", "/var/local", "/var/log", "/var/mail", "/var/opt", "/var/spool", "/var/tmp",
-		"/var/www", "/usr/local",
+		"/var/www",
 	};
 	bool postfix = strcmp(component, "postfix") == 0;
 
@@ -76,8 +79,6 @@ int ms_target_check(const char *component, const char *path, const char **why)
 			return fail(why, "a system directory");
 	if (postfix && (strcmp(path, "/etc/postfix") == 0 || strncmp(path, "/etc/postfix-", 13) == 0) &&
 	    !strchr(path + 6, '/'))
-		return 0;
-	if (at_or_under(path, "/usr/local") && strcmp(path, "/usr/local") != 0 && !postfix)
 		return 0;
 	for (size_t i = 0; i < sizeof(system_trees) / sizeof(system_trees[0]); i++)
 		if (at_or_under(path, system_trees[i]))
@@ -95,6 +96,74 @@ const char *ms_target_origin_name(enum ms_target_origin o)
 	case MS_TARGET_DEFAULT: return "default";
 	default: return "snapshot, accepted";
 	}
+}
+
+/* What the snapshot alone may propose (the administrator did not name
+ * it): no hidden component (.ssh, .config), nothing under /var or /usr,
+ * and an existing directory only when it already holds the component
+ * (manage.py or instance/settings.py; main.cf). */
+static int snapshot_path_ok(const char *component, const char *path, const char **why)
+{
+	char *probe;
+	bool looks;
+
+	for (const char *p = path; (p = strchr(p, '/')); p++)
+		if (p[1] == '.')
+			return fail(why, "a hidden directory (only a path named on this machine may be one)");
+	if (at_or_under(path, "/var") || at_or_under(path, "/usr"))
+		return fail(why, "under /var or /usr (only a path named on this machine may be there)");
+	if (!ms_is_dir(path))
+		return 0;
+	if (!strcmp(component, "postfix")) {
+		probe = ms_path_join(path, "main.cf");
+		looks = ms_is_file(probe);
+	} else {
+		probe = ms_path_join(path, "manage.py");
+		looks = ms_is_file(probe);
+		free(probe);
+		probe = ms_path_join(path, "instance/settings.py");
+		looks = looks || ms_is_file(probe);
+	}
+	free(probe);
+	return looks ? 0 : fail(why, "an existing directory that does not hold the component (only a path named on "
+				     "this machine may replace it)");
+}
+
+int ms_target_parents_ok(const char *path, const char **why, char **at)
+{
+	char *p = ms_xstrdup(path);
+	struct stat st;
+	int ret = 0;
+
+	*at = NULL;
+	for (char *s = p + 1;; s++) {
+		char saved = *s;
+
+		if (saved != '/' && saved != '\0')
+			continue;
+		*s = '\0';
+		if (lstat(p, &st) < 0) { /* the rest does not exist yet: created by restore */
+			*s = saved;
+			break;
+		}
+		if (saved == '\0') /* the target itself: replaced, not traversed */
+			break;
+		if (S_ISLNK(st.st_mode))
+			ret = fail(why, "a symbolic link (give the real path)");
+		else if (!S_ISDIR(st.st_mode))
+			ret = fail(why, "not a directory");
+		else if (st.st_uid != 0 && st.st_uid != geteuid())
+			ret = fail(why, "owned by another user");
+		else if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX))
+			ret = fail(why, "writable by group or others");
+		if (ret < 0) {
+			*at = ms_xstrdup(p);
+			break;
+		}
+		*s = saved;
+	}
+	free(p);
+	return ret;
 }
 
 static char *refuse(const struct ms_target_choice *c, const char *path, const char *why)
@@ -133,6 +202,8 @@ char *ms_target_choose(const struct ms_target_choice *c, enum ms_target_origin *
 		return NULL;
 	}
 	if (ms_target_check(c->component, path, &why) < 0)
+		return refuse(c, path, why);
+	if (*origin == MS_TARGET_SNAPSHOT && !c->under_root && snapshot_path_ok(c->component, path, &why) < 0)
 		return refuse(c, path, why);
 	return ms_xstrdup(path);
 }

@@ -31,6 +31,7 @@ struct ms_target_choice {
 	const char *config_key; /* "instance", for messages */
 	const char *cli, *config, *def, *snapshot;
 	bool accept_snapshot;
+	bool under_root;        /* the path will be used below --root */
 };
 
 /* Returns 0 when `path` may receive component `component` ("instance" or
@@ -42,9 +43,19 @@ struct ms_target_choice {
  * Otherwise -1 with *why set to a static reason. Logs nothing. */
 int ms_target_check(const char *component, const char *path, const char **why);
 
+/* Every existing ancestor of `path` (not the last component) is a real
+ * directory (no symbolic link), owned by root or the running user, and
+ * not writable by group or others unless sticky (/tmp): nothing on the
+ * way can be swapped for a link to elsewhere. 0, or -1 with *why set to a
+ * static reason and *at to the ancestor at fault (caller frees). Logs
+ * nothing. */
+int ms_target_parents_ok(const char *path, const char **why, char **at);
+
 /* Picks the target: command line, else config, else the default when the
  * snapshot recorded the same path (or none), else the snapshot's path if
- * accepted. Returns the chosen path (caller frees) and its origin, or NULL
+ * accepted (which must then also have no hidden component, not be under
+ * /var or /usr, and, when it exists, already hold the component —
+ * manage.py or instance/settings.py; main.cf — unless under_root). Returns the chosen path (caller frees) and its origin, or NULL
  * after logging an error that names the snapshot's path and how to name a
  * target ("... name the target with --instance or [modosnap] instance, or
  * pass --accept-snapshot-targets ..."), or why the path is refused. */

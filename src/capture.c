@@ -75,6 +75,7 @@ struct ms_capture {
 	struct ms_strbuf src;            /* source path of the current object (messages) */
 	struct ms_strbuf mem;            /* member path of the current object */
 	size_t rel_off;                  /* start of the root-relative path in mem */
+	bool single_file;                /* ms_capture_file: no hardlink member */
 	bool proc_fd;                    /* /proc/self/fd usable (symlink xattrs) */
 	struct ms_capture_stats stats;
 };
@@ -562,7 +563,7 @@ static int capture_regular(struct ms_capture *c, int dfd, const char *name)
 	ret = -1;
 	if (stat_fd(c, fd, &st) < 0)
 		goto out;
-	target = link_find(c, &st);
+	target = c->single_file ? NULL : link_find(c, &st);
 	if (!S_ISREG(st.st_mode))
 		ret = gone(c); /* replaced by something else since listed */
 	else if (target)
@@ -571,7 +572,7 @@ static int capture_regular(struct ms_capture *c, int dfd, const char *name)
 		ret = capture_buffered(c, fd, &st);
 	else
 		ret = capture_streamed(c, fd, &st);
-	if (ret == 0 && S_ISREG(st.st_mode) && !target && st.st_nlink > 1)
+	if (ret == 0 && S_ISREG(st.st_mode) && !target && st.st_nlink > 1 && !c->single_file)
 		link_remember(c, &st, c->mem.buf);
 out:
 	close(fd);
@@ -818,13 +819,22 @@ int ms_capture_tree(struct ms_capture *c, const char *root, const char *prefix)
 
 int ms_capture_file(struct ms_capture *c, const char *path, const char *member)
 {
-	char *dir = ms_path_dirname(path);
-	const char *name = ms_path_basename(path);
+	/* a single-file member is always the file's content: a symlink is
+	 * followed and a hardlink stays a file (restore accepts nothing else
+	 * there) */
+	char *real = realpath(path, NULL);
+	int real_errno = errno;
+	char *dir = ms_path_dirname(real ? real : path);
+	const char *name = ms_path_basename(real ? real : path);
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret = -1;
 	struct stat st;
 
 	sb_set_path(&c->src, path);
 	sb_set_path(&c->mem, member);
+	if (!real) { /* missing, or a dangling link */
+		ms_log_error("unable to stat '%s': %s", path, strerror(real_errno));
+		goto out;
+	}
 	if (dfd < 0) {
 		ms_log_error("unable to open '%s': %s", dir, strerror(errno));
 		goto out;
@@ -837,11 +847,14 @@ int ms_capture_file(struct ms_capture *c, const char *path, const char *member)
 		ms_log_error("unable to capture '%s': %s", path, strerror(EISDIR));
 		goto out;
 	}
+	c->single_file = true;
 	ret = capture_object(c, dfd, name, &st);
+	c->single_file = false;
 out:
 	if (dfd >= 0)
 		close(dfd);
 	free(dir);
+	free(real);
 	return ret;
 }
 

@@ -50,8 +50,11 @@ struct ms_capture *ms_capture_new(struct ms_archive_writer *w, struct ms_manifes
  * logging an error naming the path at fault (the archive is then
  * unusable). An object that disappears during the walk is a warning. */
 int ms_capture_tree(struct ms_capture *c, const char *root, const char *prefix);
-/* Captures one file or symlink at `path` as member `member` (excludes do
- * not apply; a directory or a missing file is an error). Same return. */
+/* Captures the file at `path` as member `member`, always as a regular
+ * file member: a symlink is followed, a file with other links is stored
+ * whole (components of single files, such as the Postfix one, hold
+ * nothing else). Excludes do not apply; a directory or a missing file is
+ * an error; a FIFO, socket or device is skipped. Same return. */
 int ms_capture_file(struct ms_capture *c, const char *path, const char *member);
 void ms_capture_stats(const struct ms_capture *c, struct ms_capture_stats *st);
 void ms_capture_free(struct ms_capture *c);

@@ -69,6 +69,7 @@ struct restore_run {
 	struct ms_cli *cli;
 	struct restore_args *a;
 	const char *archive;
+	const char *dest;                 /* the destination directory (borrowed) */
 	struct ms_verify_result vr;
 	bool do_instance, do_postfix;
 	char *instance_target, *postfix_target; /* where the files go (decided here, not by the archive) */
@@ -79,6 +80,7 @@ struct restore_run {
 	struct ms_instance *dbs_from;     /* this machine's database settings (owned) */
 	struct ms_instance *snap_dbs;     /* the snapshot's settings.py, merged with the config (owned) */
 	struct ms_instance *snap_raw;     /* the snapshot's settings.py as it is, for the plan (owned) */
+	bool snap_read;                   /* snap_raw and snap_dbs were looked for */
 	struct ms_instance *live;         /* the live installation when discoverable (owned) */
 	char *safety_path;                /* the safety snapshot written */
 	struct ms_sign_key *sign_key;     /* signs the safety snapshot (owned) */
@@ -132,6 +134,10 @@ static int parse_restore(int argc, char **argv, struct restore_args *a)
 		return ms_cli_usage_error("restore", "unexpected argument '%s'", argv[optind]);
 	if (a->root && a->root[0] != '/')
 		return ms_cli_usage_error("restore", "--root needs an absolute directory");
+	if (a->root && a->root[strspn(a->root, "/")] == '\0')
+		return ms_cli_usage_error("restore", "--root / is the live system: leave --root out");
+	if (ms_log_get_level() == MS_LOG_QUIET && !a->dry_run && !a->yes)
+		return ms_cli_usage_error("restore", "-q hides the plan it would ask about: add --yes");
 	return 0;
 }
 
@@ -170,6 +176,39 @@ static int check_only(const struct restore_run *r)
 	return 0;
 }
 
+static bool at_or_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* Where a target sits: no link or foreign-writable directory on the way
+ * (ms_target_parents_ok), and apart from the destination directory (a
+ * restore must never replace or fill the backups it reads). */
+static int check_target_place(const struct restore_run *r, const char *component, const char *target)
+{
+	const char *why;
+	char *at = NULL, *dest = realpath(r->dest, NULL);
+	int ret = 0;
+
+	if (ms_target_parents_ok(target, &why, &at) < 0) {
+		char *pa = ms_printable(at), *pt = ms_printable(target);
+
+		ret = ms_log_error("%s target '%s' refused: '%s' on its way is %s", component, pt, pa, why);
+		free(pa);
+		free(pt);
+	} else if (at_or_under(target, dest ? dest : r->dest) || at_or_under(dest ? dest : r->dest, target)) {
+		ret = ms_log_error("%s target '%s' refused: it holds or is inside the destination directory '%s'",
+				   component, target, r->dest);
+	}
+	free(at);
+	free(dest);
+	return ret;
+}
+
 /* Where the files go: the command line, the config or this machine's
  * defaults decide; the snapshot's recorded paths only with
  * --accept-snapshot-targets (or under --root, where every file lands below
@@ -181,9 +220,10 @@ static int choose_files(struct restore_run *r)
 	const struct ms_config *cfg = r->cli->config;
 	bool accept = r->a->accept_snapshot || r->a->root;
 	struct ms_target_choice ci = { "instance", "--instance", "instance", r->a->inst.instance_dir, cfg->instance,
-				       MS_DEFAULT_INSTANCE, h->instance, accept };
+				       MS_DEFAULT_INSTANCE, h->instance, accept, r->a->root != NULL };
 	struct ms_target_choice cp = { "postfix", "--postfix-dir", "postfix_dir", r->a->inst.postfix_dir,
-				       cfg->postfix_dir, MS_DEFAULT_POSTFIX_DIR, h->postfix_dir, accept };
+				       cfg->postfix_dir, MS_DEFAULT_POSTFIX_DIR, h->postfix_dir, accept,
+				       r->a->root != NULL };
 
 	r->do_instance = ms_strv_contains(&h->components, "instance") && selected(r->a, "instance");
 	r->do_postfix = ms_strv_contains(&h->components, "postfix") && selected(r->a, "postfix");
@@ -205,6 +245,9 @@ static int choose_files(struct restore_run *r)
 	r->postfix_target = under_root(r->a->root, r->live_postfix);
 	if (r->a->root && r->do_instance && access(r->instance_target, F_OK) == 0)
 		return ms_log_error("'%s' exists: --root restores into new locations only", r->instance_target);
+	if ((r->do_instance && check_target_place(r, "instance", r->instance_target) < 0) ||
+	    (r->do_postfix && check_target_place(r, "postfix", r->postfix_target) < 0))
+		return -1;
 	return 0;
 }
 
@@ -218,6 +261,7 @@ static void read_snapshot_settings(struct restore_run *r)
 	struct ms_config *none = ms_config_new();
 	const char *name = "snapshot's settings.py";
 
+	r->snap_read = true;
 	if (text) {
 		ms_log_mute(1);
 		r->snap_raw = ms_instance_from_settings_text(none, name, text, len);
@@ -260,14 +304,33 @@ static const struct ms_dbconf *conf_of(const struct ms_instance *inst, const cha
 	return NULL;
 }
 
-/* No database settings on this machine for s: the snapshot's are shown
- * and used only when accepted. */
+/* No database settings on this machine for s: the snapshot's are shown,
+ * and used only when accepted. A password of this machine
+ * (password_file, admin_password_file) only ever goes to a server this
+ * machine names: when the config's [db:ALIAS] names the host, the
+ * snapshot's settings are merged with that section; otherwise they are
+ * used as they are, with the snapshot's own password, and an admin
+ * password is refused. */
 static int use_snapshot_conf(struct restore_run *r, struct db_step *s)
 {
-	const struct ms_dbconf *snap = conf_of(r->snap_dbs, s->alias);
-	char *where;
+	const struct ms_config_db *c = ms_config_db(r->cli->config, s->alias);
+	bool host_here = c && c->host;
+	const struct ms_dbconf *snap = host_here ? conf_of(r->snap_dbs, s->alias) : conf_of(r->snap_raw, s->alias);
+	char *where, *name;
 
 	if (snap && r->a->accept_snapshot) {
+		where = ms_db_describe(snap);
+		if (!host_here && c && c->admin_user && c->admin_password) {
+			ms_log_error("database '%s': admin_password_file of [db:%s] would be sent to %s, which only the "
+				     "snapshot names: set host (and port) in [db:%s] to use it", s->alias, s->alias, where,
+				     s->alias);
+			free(where);
+			return -1;
+		}
+		if (!host_here && c && c->password)
+			ms_log_warn("database '%s': the config's password is not sent to %s, which only the snapshot "
+				    "names (set host in [db:%s] to use it)", s->alias, where, s->alias);
+		free(where);
 		s->conf = snap;
 		s->from_snapshot = true;
 		return 0;
@@ -276,14 +339,49 @@ static int use_snapshot_conf(struct restore_run *r, struct db_step *s)
 		return ms_log_error("database '%s': no connection settings for it on this machine (no settings.py "
 				    "at '%s' names it, nor a [db:%s] config section)", s->alias, r->live_instance,
 				    s->alias);
-	where = ms_db_describe(s->snap ? s->snap : snap);
+	where = ms_db_describe(snap);
+	name = ms_printable(snap->name);
 	ms_log_error("database '%s': no connection settings for it on this machine (no settings.py at '%s' "
 		     "names it, nor a [db:%s] config section); the snapshot's settings.py says %s database '%s' "
 		     "on %s: describe it in [db:%s], or pass --accept-snapshot-targets to use the snapshot's",
-		     s->alias, r->live_instance, s->alias, ms_db_engine_name(snap->engine), snap->name, where,
-		     s->alias);
+		     s->alias, r->live_instance, s->alias, ms_db_engine_name(snap->engine), name, where, s->alias);
+	free(name);
 	free(where);
 	return -1;
+}
+
+static bool same_server(const struct ms_dbconf *a, const struct ms_dbconf *b)
+{
+	return a->engine == b->engine && !strcmp(a->name, b->name) && !strcmp(a->host, b->host) &&
+	       !strcmp(a->port, b->port) && !strcmp(a->user, b->user);
+}
+
+/* Restoring the instance puts the snapshot's settings.py in place: the
+ * next run (create, the application) then connects where it says, with
+ * this machine's passwords from the config. A settings.py that moves a
+ * database elsewhere is refused unless accepted. */
+static int check_instance_dbs(struct restore_run *r)
+{
+	const struct ms_instance *live = r->live ? r->live : r->dbs_from;
+
+	if (!r->do_instance || !r->snap_dbs || !live || r->a->accept_snapshot)
+		return 0;
+	for (size_t i = 0; i < r->snap_dbs->n_dbs; i++) {
+		const struct ms_dbconf *snap = &r->snap_dbs->dbs[i], *now = conf_of(live, snap->alias);
+		char *a, *b;
+
+		if (!now || same_server(snap, now))
+			continue;
+		a = ms_db_describe(snap);
+		b = ms_db_describe(now);
+		ms_log_error("the snapshot's settings.py connects database '%s' to %s, this machine's to %s: restoring "
+			     "it would send this machine's passwords there on the next run; pass "
+			     "--accept-snapshot-targets to restore it anyway", snap->alias, a, b);
+		free(a);
+		free(b);
+		return -1;
+	}
+	return 0;
 }
 
 static int choose_dbs(struct restore_run *r)
@@ -325,21 +423,31 @@ static int choose_dbs(struct restore_run *r)
 	return 0;
 }
 
-/* Room for what the file components will write: the staging tree (or the
- * temporary Postfix files) beside the live one, from the manifest's sizes,
- * before anything is written. */
-static unsigned long long member_bytes(const struct ms_manifest *m, const char *prefix)
+/* Room for what the file components will write: the staging tree beside
+ * the instance (on its parent's filesystem) and the temporary Postfix
+ * files in their directory, from the manifest's sizes, before anything is
+ * written. Each entry counts one inode and at least one block; two
+ * components on one filesystem add up. */
+struct room {
+	const char *component;
+	char *dir;                   /* the existing directory whose filesystem receives it */
+	unsigned long long bytes, inodes;
+	struct statvfs fs;
+};
+
+static void member_room(const struct ms_manifest *m, const char *prefix, struct room *rm)
 {
 	size_t plen = strlen(prefix);
-	unsigned long long sum = 0;
 
 	for (size_t i = 0; i < m->n_entries; i++) {
 		const struct ms_entry *e = &m->entries[i].e;
+		unsigned long long blocks = e->type == MS_ENTRY_FILE ? (e->size + 4095) / 4096 : 0;
 
-		if (!strncmp(e->path, prefix, plen) && (e->path[plen] == '/' || !e->path[plen]))
-			sum += e->type == MS_ENTRY_FILE ? (e->size + 4095) / 4096 * 4096 : 4096;
+		if (strncmp(e->path, prefix, plen) || (e->path[plen] != '/' && e->path[plen]))
+			continue;
+		rm->bytes += (blocks ? blocks : 1) * 4096;
+		rm->inodes++;
 	}
-	return sum;
 }
 
 /* The nearest existing directory at or above path (targets may not exist yet). */
@@ -356,35 +464,58 @@ static char *existing_parent(const char *path)
 	return p;
 }
 
-static int check_room(const char *component, const char *target, unsigned long long need)
+static int room_check(const struct room *rm, unsigned long long bytes, unsigned long long inodes)
 {
-	char *dir = existing_parent(target);
-	struct statvfs fs;
-	int ret = 0;
+	unsigned long long avail = (unsigned long long)rm->fs.f_bavail * rm->fs.f_frsize;
+	char a[MS_SPACE_FMT_MAX], b[MS_SPACE_FMT_MAX];
 
-	if (statvfs(dir, &fs) < 0) {
-		ret = ms_log_error("unable to read the free space of '%s': %s", dir, strerror(errno));
-	} else if ((unsigned long long)fs.f_bavail * fs.f_frsize < need + FREE_MARGIN) {
-		char a[MS_SPACE_FMT_MAX], b[MS_SPACE_FMT_MAX];
-
-		ret = ms_log_error("not enough space for the %s component on the filesystem of '%s': %s needed "
-				   "(the snapshot's files and 64 MiB to spare), %s free; nothing was changed",
-				   component, dir, ms_space_fmt((long long)(need + FREE_MARGIN), a),
-				   ms_space_fmt((long long)((unsigned long long)fs.f_bavail * fs.f_frsize), b));
-	}
-	free(dir);
-	return ret;
+	if (avail < bytes + FREE_MARGIN)
+		return ms_log_error("not enough space for the %s component on the filesystem of '%s': %s needed "
+				    "(the snapshot's files and 64 MiB to spare), %s free; nothing was changed",
+				    rm->component, rm->dir, ms_space_fmt((long long)(bytes + FREE_MARGIN), a),
+				    ms_space_fmt((long long)avail, b));
+	if (rm->fs.f_files && rm->fs.f_favail < inodes)
+		return ms_log_error("not enough inodes for the %s component on the filesystem of '%s': %llu "
+				    "needed, %llu free; nothing was changed", rm->component, rm->dir, inodes,
+				    (unsigned long long)rm->fs.f_favail);
+	return 0;
 }
 
 static int check_space(const struct restore_run *r)
 {
-	if (r->do_instance &&
-	    check_room("instance", r->instance_target, member_bytes(&r->vr.manifest, "files/instance")) < 0)
-		return -1;
-	if (r->do_postfix &&
-	    check_room("postfix", r->postfix_target, member_bytes(&r->vr.manifest, "files/postfix")) < 0)
-		return -1;
-	return 0;
+	struct room rooms[2];
+	size_t n = 0;
+	int ret = 0;
+
+	memset(rooms, 0, sizeof(rooms));
+	if (r->do_instance) {
+		char *parent = ms_path_dirname(r->instance_target); /* the staging tree goes beside the target */
+
+		rooms[n].component = "instance";
+		rooms[n].dir = existing_parent(parent);
+		free(parent);
+		member_room(&r->vr.manifest, "files/instance", &rooms[n++]);
+	}
+	if (r->do_postfix) {
+		rooms[n].component = "postfix";
+		rooms[n].dir = existing_parent(r->postfix_target);
+		member_room(&r->vr.manifest, "files/postfix", &rooms[n++]);
+	}
+	for (size_t i = 0; i < n && ret == 0; i++)
+		if (statvfs(rooms[i].dir, &rooms[i].fs) < 0)
+			ret = ms_log_error("unable to read the free space of '%s': %s", rooms[i].dir, strerror(errno));
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		unsigned long long bytes = rooms[i].bytes, inodes = rooms[i].inodes;
+
+		if (i == 1 && rooms[0].fs.f_fsid == rooms[1].fs.f_fsid) { /* one filesystem for both */
+			bytes += rooms[0].bytes;
+			inodes += rooms[0].inodes;
+		}
+		ret = room_check(&rooms[i], bytes, inodes);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(rooms[i].dir);
+	return ret;
 }
 
 /* --- the plan ------------------------------------------------------------- */
@@ -422,9 +553,13 @@ static int plan_files(const struct restore_run *r, const char *component, const 
 		free(sp);
 	}
 	ms_files_unsafe_count(&r->vr.manifest, prefix, &modes, &xattrs);
-	if (modes || xattrs)
-		ms_log_warn("%s: %lu entries with setuid, setgid or world-writable bits and %lu "
-			    "security.capability attributes in the snapshot: restored without them",
+	if ((modes || xattrs) && each_file)
+		ms_log_warn("%s: %lu files with special or group/other-writable bits or an owner other than root, and "
+			    "%lu extended attributes other than user.* and ACLs, in the snapshot: restored owned by "
+			    "root, without them", component, modes, xattrs);
+	else if (modes || xattrs)
+		ms_log_warn("%s: %lu entries with setuid, setgid or world-writable bits and %lu extended attributes "
+			    "other than user.* and ACLs in the snapshot: restored without them",
 			    component, modes, xattrs);
 	if (each_file)
 		printf("      %lu added, %lu replaced, %lu unchanged (other files there are left alone)\n", p.added,
@@ -454,17 +589,26 @@ static void plan_db(struct restore_run *r, struct db_step *s)
 	char *where = ms_db_describe(s->conf);
 	int rc;
 
-	printf("  db:%-11s -> %s database '%s' on %s (%s)\n", s->alias, s->mdb->engine, s->conf->name, where,
-	       s->from_snapshot ? "the snapshot's settings, accepted" : "this machine's settings");
+	{
+		char *pw = ms_printable(where), *pn = ms_printable(s->conf->name), *pa = ms_printable(s->alias);
+
+		printf("  db:%-11s -> %s database '%s' on %s (%s)\n", pa, s->mdb->engine, pn, pw,
+		       s->from_snapshot ? "the snapshot's settings, accepted" : "this machine's settings");
+		free(pw);
+		free(pn);
+		free(pa);
+	}
 	free(where);
 	if (s->snap && !s->from_snapshot &&
 	    (strcmp(s->snap->name, s->conf->name) || strcmp(s->snap->host, s->conf->host) ||
 	     strcmp(s->snap->port, s->conf->port) || strcmp(s->snap->user, s->conf->user))) {
-		char *sw = ms_db_describe(s->snap);
+		char *sw = ms_db_describe(s->snap), *pw = ms_printable(sw), *pn = ms_printable(s->snap->name);
 
-		printf("      the snapshot's settings.py names database '%s' on %s%s\n", s->snap->name, sw,
+		printf("      the snapshot's settings.py names database '%s' on %s%s\n", pn, pw,
 		       r->do_instance ? " (the restored settings.py will point there)" : "");
 		free(sw);
+		free(pw);
+		free(pn);
 	}
 	ms_log_mute(1);
 	rc = s->conf->engine == MS_DB_MYSQL ? ms_my_table_counts(s->conf, admin_of(r, s->alias), &now, &n)
@@ -480,11 +624,14 @@ static void plan_db(struct restore_run *r, struct db_step *s)
 		for (size_t k = 0; k < n; k++)
 			if (!strcmp(now[k].schema, t->schema) && !strcmp(now[k].name, t->name))
 				cur = now[k].rows;
+		char *ps = ms_printable(t->schema), *pn = ms_printable(t->name);
+
 		if (cur < 0)
-			printf("      table %s.%s: created, %lld rows\n", t->schema, t->name, t->rows);
+			printf("      table %s.%s: created, %lld rows\n", ps, pn, t->rows);
 		else if (cur != t->rows || ms_log_get_level() > MS_LOG_INFO)
-			printf("      table %s.%s: %lld rows now, %lld in the snapshot\n", t->schema, t->name, cur,
-			       t->rows);
+			printf("      table %s.%s: %lld rows now, %lld in the snapshot\n", ps, pn, cur, t->rows);
+		free(ps);
+		free(pn);
 	}
 	for (size_t k = 0; k < n; k++) {
 		bool kept = false;
@@ -558,10 +705,16 @@ static int print_plan(struct restore_run *r)
 {
 	char *a = ms_printable(r->archive);
 
-	printf("restore %s (snapshot %s, Modoboa %s, taken %s on %s)\n", a, r->vr.header.snapshot_id,
-	       r->vr.header.versions.modoboa ? r->vr.header.versions.modoboa : "unknown", r->vr.header.created,
-	       r->vr.header.host);
+	char *id = ms_printable(r->vr.header.snapshot_id), *host = ms_printable(r->vr.header.host),
+	     *ver = ms_printable(r->vr.header.versions.modoboa ? r->vr.header.versions.modoboa : "unknown"),
+	     *when = ms_printable(r->vr.header.created);
+
+	printf("restore %s (snapshot %s, Modoboa %s, taken %s on %s)\n", a, id, ver, when, host);
 	free(a);
+	free(id);
+	free(host);
+	free(ver);
+	free(when);
 	if (r->do_instance && plan_files(r, "instance", "files/instance", r->instance_target, false) < 0)
 		return -1;
 	if (r->do_postfix && plan_files(r, "postfix", "files/postfix", r->postfix_target, true) < 0)
@@ -907,6 +1060,10 @@ static int prepare(struct restore_run *r)
 	if (choose_files(r) < 0 || choose_dbs(r) < 0)
 		return MS_EXIT_FAILURE;
 	discover_live(r);
+	if (!r->snap_read && r->do_instance)
+		read_snapshot_settings(r);
+	if (check_instance_dbs(r) < 0)
+		return MS_EXIT_FAILURE;
 	if (print_plan(r) < 0)
 		return MS_EXIT_FAILURE;
 	if (!r->a->dry_run && (check_space(r) < 0 || check_connections(r) < 0))
@@ -941,6 +1098,7 @@ static int run_restore(struct ms_cli *cli, struct restore_args *a)
 	memset(&r, 0, sizeof(r));
 	r.cli = cli;
 	r.a = a;
+	r.dest = dest;
 	r.archive = ms_dest_select(dest, a->selector);
 	if (!r.archive)
 		return MS_EXIT_FAILURE;

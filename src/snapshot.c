@@ -204,6 +204,15 @@ static int capture_postfix(struct ms_capture *c, const struct ms_postfix *pf)
 
 		if (pf->maps[i].state == MS_MAP_MISSING)
 			continue;
+		if (!ms_entry_postfix_name_ok(pf->maps[i].name)) {
+			/* restore would refuse it: only what the component holds (FORMAT.md §4.3) */
+			char *p = ms_printable(pf->maps[i].path);
+
+			ms_log_warn("'%s': named in '%s' but not a Postfix map name (*.cf); not archived", p,
+				    MS_POSTFIX_CHK_NAME);
+			free(p);
+			continue;
+		}
 		member = ms_path_join("files/postfix", pf->maps[i].name);
 		ret = ms_capture_file(c, pf->maps[i].path, member);
 		free(member);

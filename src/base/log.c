@@ -3,6 +3,7 @@
  */
 #include "log.h"
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,16 +37,44 @@ int ms_log_get_level(void)
 	return current_level;
 }
 
+/* Writes msg with every control character escaped as \xNN: messages quote
+ * file names, archive members and server answers, which may hold terminal
+ * escapes or newlines (one message stays one line, and nothing an archive
+ * holds reaches the terminal raw). */
+static void put_escaped(const char *msg)
+{
+	for (const unsigned char *c = (const unsigned char *)msg; *c; c++) {
+		if (*c < 0x20 || *c == 0x7f)
+			fprintf(stderr, "\\x%02x", *c);
+		else
+			fputc(*c, stderr);
+	}
+}
+
 __attribute__((format(printf, 2, 0)))
 static void vlog(const char *prefix, const char *fmt, va_list ap)
 {
+	char small[512], *msg = small;
+	va_list again;
+	int n;
+
 	if (muted)
 		return;
+	va_copy(again, ap);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	if (n >= (int)sizeof(small)) {
+		msg = malloc((size_t)n + 1);
+		if (msg)
+			vsnprintf(msg, (size_t)n + 1, fmt, again);
+	}
+	va_end(again);
 	if (status_line)
 		fputs("\r\033[K", stderr); /* a message starts on a clean line */
 	fprintf(stderr, "modosnap: %s", prefix);
-	vfprintf(stderr, fmt, ap);
+	put_escaped(n < 0 ? fmt : msg ? msg : small);
 	fputc('\n', stderr);
+	if (msg != small)
+		free(msg);
 }
 
 int ms_log_error(const char *fmt, ...)

@@ -11,19 +11,48 @@ need_servers
 export MODOSNAP_CONFIG=$MS_T_CONF
 FORGE=$MS_SOURCE_DIR/tests/forge
 
-# A listener standing for the attacker's server: it logs every connection.
+# A listener standing for the attacker's server: it logs every connection
+# and, speaking just enough of PostgreSQL's protocol to ask for a
+# cleartext password, every password a client sends it.
 python3 - "$T/port" "$T/connections" <<'PY' &
-import socket, sys
+import os, socket, struct, sys
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", 0))
 s.listen(16)
 open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
-import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+
+def log(line):
+    with open(sys.argv[2], "a") as f:
+        f.write(line + "\n")
+
+def read_exact(c, n):
+    b = b""
+    while len(b) < n:
+        chunk = c.recv(n - len(b))
+        if not chunk:
+            raise EOFError
+        b += chunk
+    return b
+
 while True:
     c, a = s.accept()
-    with open(sys.argv[2], "a") as f:
-        f.write("connection from %s:%d\n" % a)
+    log("connection from %s:%d" % a)
+    c.settimeout(5)
+    try:
+        n, code = struct.unpack("!II", read_exact(c, 8))
+        if code in (80877103, 80877104):  # SSL or GSS request: no
+            c.sendall(b"N")
+            n, code = struct.unpack("!II", read_exact(c, 8))
+        read_exact(c, n - 8)  # startup parameters
+        c.sendall(b"R" + struct.pack("!II", 8, 3))  # AuthenticationCleartextPassword
+        kind = read_exact(c, 1)
+        n = struct.unpack("!I", read_exact(c, 4))[0]
+        if kind == b"p":
+            log("password " + read_exact(c, n - 4).rstrip(b"\0").decode(errors="replace"))
+    except Exception:
+        pass
     c.close()
 PY
 LISTENER=$!
@@ -105,6 +134,34 @@ run_engine() {
 	expect_rc 1
 	check "the refusal names the snapshot's host and the way out" grep -q "^modosnap: error: database 'default': no connection settings for it on this machine (no settings.py at '$T/fresh/instance' names it, nor a \\[db:default\\] config section); the snapshot's settings.py says $ENGINE_NAME database '$MS_FX_DEFAULT_DB' on .*127.0.0.1:$PORT.*: describe it in \\[db:default\\], or pass --accept-snapshot-targets to use the snapshot's$" "$T/err"
 	check "the configured password went nowhere" test ! -s "$T/connections"
+
+	if [ "$ENGINE" = pg ]; then
+		case_begin "$ENGINE: accepted, the snapshot's server never gets this machine's passwords"
+		printf 'THIS-MACHINES-PASSWORD\n' >"$T/pw"
+		run_ms -c "$T/fresh-$ENGINE.conf" restore "$T/forged-$ENGINE.tar.zst" --dest "$dest" --dry-run \
+			--allow-unsigned --accept-snapshot-targets --only db:default
+		check "the config's password is held back, with a warning" grep -q "^modosnap: warning: database 'default': the config's password is not sent to .*127.0.0.1:$PORT.*, which only the snapshot names (set host in \[db:default\] to use it)$" "$T/err"
+		check "the listener heard the snapshot's own password (so it would have heard ours)" \
+			grep -q "^password $MS_FX_DEFAULT_PASSWORD\$" "$T/connections"
+		check "the listener got no password of this machine" bash -c "! grep -q THIS-MACHINES '$T/connections'"
+		printf 'THIS-MACHINES-ADMIN-PASSWORD\n' >"$T/apw"
+		chmod 600 "$T/apw"
+		printf 'admin_user = postgres\nadmin_password_file = %s\n' "$T/apw" >>"$T/fresh-$ENGINE.conf"
+		: >"$T/connections"
+		run_ms -c "$T/fresh-$ENGINE.conf" restore "$T/forged-$ENGINE.tar.zst" --dest "$dest" --yes \
+			--allow-unsigned --accept-snapshot-targets --only db:default
+		expect_rc 1
+		check "the admin password is refused for the snapshot's server" grep -q "^modosnap: error: database 'default': admin_password_file of \[db:default\] would be sent to .*127.0.0.1:$PORT.*, which only the snapshot names: set host (and port) in \[db:default\] to use it$" "$T/err"
+		check "no connection was made" test ! -s "$T/connections"
+
+		case_begin "$ENGINE: an instance whose settings.py moves a database is refused"
+		tree_before=$(cd "$MS_FX_INSTANCE" && find . -printf '%P %s %T@\n' | sort | sha256sum)
+		run_ms -c "$conf" restore "$T/forged-$ENGINE.tar.zst" --dest "$dest" --yes --no-safety-snapshot \
+			--allow-unsigned --only instance
+		expect_rc 1
+		check "the refusal names both servers" grep -q "^modosnap: error: the snapshot's settings.py connects database 'default' to .*127.0.0.1:$PORT.*, this machine's to .*: restoring it would send this machine's passwords there on the next run; pass --accept-snapshot-targets to restore it anyway$" "$T/err"
+		check "the instance is untouched" test "$tree_before" = "$(cd "$MS_FX_INSTANCE" && find . -printf '%P %s %T@\n' | sort | sha256sum)"
+	fi
 }
 
 run_engine pg

@@ -9,12 +9,33 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "entry.h"
 #include "targets.h"
 #include "testutil.h"
+#include "util.h"
+
+static char *test_mkdtemp(void)
+{
+	char *t = ms_xstrdup("/tmp/test_targets.XXXXXX");
+
+	assert_non_null(mkdtemp(t));
+	return t;
+}
+
+static void test_write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
 
 static void test_check_accepts(void **state)
 {
@@ -24,7 +45,6 @@ static void test_check_accepts(void **state)
 		{ "instance", "/srv/modoboa/instance" },
 		{ "instance", "/opt/modoboa/instance" },
 		{ "instance", "/home/mail/modoboa" },
-		{ "instance", "/usr/local/modoboa/instance" },
 		{ "instance", "/tmp/restore-test/instance" },
 		{ "postfix", "/etc/postfix" },
 		{ "postfix", "/etc/postfix-out" },
@@ -61,6 +81,10 @@ static void test_check_refuses(void **state)
 		{ "instance", "/var/lib", "a system directory" },
 		{ "instance", "/usr/local", "a system directory" },
 		{ "instance", "/etc/postfix", "a system directory" },
+		{ "instance", "/usr/local/bin", "a system directory" },
+		{ "instance", "/usr/local/lib/python3.11/dist-packages/sitecustomize", "a system directory" },
+		{ "instance", "/var/run/systemd/system", "a system directory" },
+		{ "instance", "/var/spool/postfix", "a system directory" },
 		{ "postfix", "/root/.ssh",
 		  "a system directory (Postfix targets there are /etc/postfix or /etc/postfix-NAME)" },
 		{ "postfix", "/etc/cron.d",
@@ -114,7 +138,8 @@ static void expect_choice(const struct ms_target_choice *c, const char *want, en
 
 static void test_choose(void **state)
 {
-	struct ms_target_choice c = { "postfix", "--postfix-dir", "postfix_dir", NULL, NULL, "/etc/postfix", NULL, false };
+	struct ms_target_choice c = { "postfix", "--postfix-dir", "postfix_dir", NULL, NULL, "/etc/postfix", NULL, false,
+				      false };
 
 	(void)state;
 	/* nothing recorded, nothing named: this machine's default */
@@ -154,6 +179,94 @@ static void test_choose(void **state)
 		      "pass --accept-snapshot-targets to restore into '/x\\x1b[2J'\n");
 }
 
+/* What the snapshot alone may propose is narrower than what an
+ * administrator may name. */
+static void test_snapshot_only_rules(void **state)
+{
+	struct ms_target_choice c = { "instance", "--instance", "instance", NULL, NULL, "/srv/modoboa/instance",
+				      NULL, true, false };
+	char *t = test_mkdtemp(), *inst, *other, *p;
+
+	(void)state;
+	c.snapshot = "/home/alice/.ssh";
+	expect_choice(&c, NULL, MS_TARGET_CLI, "modosnap: error: instance target '/home/alice/.ssh' refused: a hidden "
+		      "directory (only a path named on this machine may be one)\n");
+	c.snapshot = "/var/www/html";
+	expect_choice(&c, NULL, MS_TARGET_CLI, "modosnap: error: instance target '/var/www/html' refused: under /var or "
+		      "/usr (only a path named on this machine may be there)\n");
+	/* named on the command line, the same path is the administrator's choice */
+	c.cli = "/var/www/html";
+	expect_choice(&c, "/var/www/html", MS_TARGET_CLI, "");
+	c.cli = NULL;
+	/* an existing directory that is not an instance is not replaced ... */
+	other = ms_path_join(t, "other");
+	assert_int_equal(mkdir(other, 0755), 0);
+	c.snapshot = other;
+	p = ms_xasprintf("modosnap: error: instance target '%s' refused: an existing directory that does not hold the "
+			 "component (only a path named on this machine may replace it)\n", other);
+	expect_choice(&c, NULL, MS_TARGET_CLI, p);
+	free(p);
+	/* ... unless below --root, where nothing live is touched */
+	c.under_root = true;
+	expect_choice(&c, other, MS_TARGET_SNAPSHOT, "");
+	c.under_root = false;
+	/* one that holds an instance is */
+	inst = ms_path_join(t, "inst");
+	assert_int_equal(mkdir(inst, 0755), 0);
+	p = ms_path_join(inst, "manage.py");
+	test_write_file(p, "x");
+	free(p);
+	c.snapshot = inst;
+	expect_choice(&c, inst, MS_TARGET_SNAPSHOT, "");
+	test_rmtree(t);
+	free(t);
+	free(inst);
+	free(other);
+}
+
+/* Nothing on a target's way may be a link or writable by others. */
+static void test_parents(void **state)
+{
+	char *t = test_mkdtemp(), *at = NULL, *p, *q;
+	const char *why = NULL;
+
+	(void)state;
+	p = ms_path_join(t, "a/b/instance");
+	assert_int_equal(ms_target_parents_ok(p, &why, &at), 0); /* nothing exists yet below t */
+	free(p);
+	q = ms_path_join(t, "real");
+	assert_int_equal(mkdir(q, 0755), 0);
+	p = ms_path_join(t, "link");
+	assert_int_equal(symlink(q, p), 0);
+	free(p);
+	p = ms_path_join(t, "link/instance");
+	assert_int_equal(ms_target_parents_ok(p, &why, &at), -1);
+	assert_string_equal(why, "a symbolic link (give the real path)");
+	assert_true(strstr(at, "/link") != NULL);
+	free(at);
+	free(p);
+	assert_int_equal(chmod(q, 0777), 0);
+	p = ms_path_join(q, "instance");
+	assert_int_equal(ms_target_parents_ok(p, &why, &at), -1);
+	assert_string_equal(why, "writable by group or others");
+	free(at);
+	assert_int_equal(chmod(q, 01777), 0); /* sticky, like /tmp */
+	assert_int_equal(ms_target_parents_ok(p, &why, &at), 0);
+	free(p);
+	if (geteuid() == 0) {
+		assert_int_equal(chmod(q, 0755), 0);
+		assert_int_equal(chown(q, 65534, 65534), 0);
+		p = ms_path_join(q, "instance");
+		assert_int_equal(ms_target_parents_ok(p, &why, &at), -1);
+		assert_string_equal(why, "owned by another user");
+		free(at);
+		free(p);
+	}
+	free(q);
+	test_rmtree(t);
+	free(t);
+}
+
 static void test_safe_mode(void **state)
 {
 	(void)state;
@@ -189,6 +302,8 @@ int main(void)
 		cmocka_unit_test(test_check_accepts),
 		cmocka_unit_test(test_check_refuses),
 		cmocka_unit_test(test_choose),
+		cmocka_unit_test(test_snapshot_only_rules),
+		cmocka_unit_test(test_parents),
 		cmocka_unit_test(test_safe_mode),
 		cmocka_unit_test(test_postfix_names),
 	};
