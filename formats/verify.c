@@ -375,7 +375,7 @@ enum ms_verify_status ms_verify_archive(const char *path, struct ms_verify_resul
 	if (read_header_member(&v) == 0 && read_rest(&v) == 0) {
 		if (compare_all(&v) == 0)
 			st = MS_VERIFY_OK;
-	} else if (!v.misplaced) {
+	} else if (!v.misplaced && !(v.r && ms_archive_reader_data_after_end(v.r))) {
 		locate_damage(path); /* the stream itself failed: say which member */
 	}
 	ms_archive_reader_stats(v.r, &res->stats);
