@@ -7,11 +7,13 @@
  */
 #include "sqlcheck.h"
 
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "dbreplay.h"
 #include "log.h"
@@ -1339,6 +1341,13 @@ int ms_sqlcheck_archive(const char *archive, const struct ms_manifest_db *mdb, c
 	if (!mdb->engine || (strcmp(mdb->engine, "postgresql") && strcmp(mdb->engine, "mysql")))
 		return ms_log_error("database '%s': unknown engine '%s' in the snapshot", mdb->alias,
 				    mdb->engine ? mdb->engine : "");
+	if (!app_role || !*app_role) {
+		/* no USER in settings.py: both client libraries log in as the
+		 * operating system user */
+		const struct passwd *pw = getpwuid(geteuid());
+
+		app_role = pw ? pw->pw_name : NULL;
+	}
 	prefix = ms_xasprintf("db/%s/", mdb->alias);
 	ac.mdb = mdb;
 	ac.prefix = prefix;

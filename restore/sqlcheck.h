@@ -68,7 +68,8 @@ void ms_sql_script_clear(struct ms_sql_script *s);
  * sequences.sql and schema-post.sql of a PostgreSQL dump, schema-pre.sql
  * and schema-post.sql of a MariaDB one (load.sql is never run: the restore
  * builds its own LOAD statements). `app_role` is the live application's
- * role or user name (e.g. the ms_dbconf's user). Call it before the first
+ * role or user name (the alias' ms_dbconf user; NULL or "": the operating
+ * system user, as the client libraries do). Call it before the first
  * write of a restore and before verify --deep. 0, or -1 after logging. */
 int ms_sqlcheck_archive(const char *archive, const struct ms_manifest_db *mdb, const char *app_role);
 
