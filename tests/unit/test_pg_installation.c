@@ -335,9 +335,12 @@ static void test_killed_create_sigkill(void **state)
 }
 
 /* The real `verify --deep` on a forged snapshot (an ALTER ROLE added to
- * schema-pre.sql, manifest recomputed, so unsigned): exit 5, the
- * checker's one-line error, no "ok" line, and the role's password as it
- * was: the check runs before any scratch database is made. */
+ * default's schema-pre.sql, manifest recomputed, so unsigned): exit 5,
+ * the checker's one-line error, and the role's password as it was: the
+ * check runs before any scratch database is made. amavis, whose dump is
+ * intact, is restored into a scratch database that admin_user makes (over
+ * the socket) and passes, but no "ok" line is printed for it either: the
+ * archive as a whole failed. */
 static void test_verify_deep_forged(void **state)
 {
 	struct ms_dbconf def = fx_dbconf(fx_env, "default", "DEFAULT");
@@ -353,13 +356,28 @@ static void test_verify_deep_forged(void **state)
 	      "SET row_security = off;\nALTER ROLE CURRENT_USER PASSWORD 'pwned';\n");
 	sql = ms_xasprintf("SELECT rolpassword FROM pg_authid WHERE rolname = '%s'", def.user);
 	pw_before = psql_out("postgres", sql);
-	assert_int_equal(run("MODOSNAP_CONFIG='%s/keys.conf' '%s' verify --deep --allow-unsigned --instance '%s' '%s' "
+	assert_int_equal(run("cp '%s/keys.conf' '%s/deep.conf' && printf '[db:amavis]\\nhost = %s\\nadmin_user = %s\\n' "
+			     ">>'%s/deep.conf'", tmpdir, tmpdir, sockdir, superuser, tmpdir),
+			 0);
+	/* the intact archive passes, amavis and default */
+	assert_int_equal(run("cp '%s/deep.conf' '%s/deep-ok.conf' && printf '[db:default]\\nhost = %s\\nadmin_user = %s\\n' "
+			     ">>'%s/deep-ok.conf'", tmpdir, tmpdir, sockdir, superuser, tmpdir),
+			 0);
+	assert_int_equal(run("MODOSNAP_CONFIG='%s/deep-ok.conf' '%s' verify --deep --instance '%s' '%s' >'%s' 2>'%s'",
+			     tmpdir, getenv("MODOSNAP"), inst, archive, out, errf),
+			 0);
+	s = ms_read_file(out, 1 << 20, NULL);
+	assert_non_null(strstr(s, "ok: database 'default': "));
+	assert_non_null(strstr(s, "ok: database 'amavis': "));
+	free(s);
+	assert_int_equal(run("MODOSNAP_CONFIG='%s/deep.conf' '%s' verify --deep --allow-unsigned --instance '%s' '%s' "
 			     ">'%s' 2>'%s'", tmpdir, getenv("MODOSNAP"), inst, bad, out, errf),
 			 5 << 8);
 	s = ms_read_file(errf, 1 << 20, NULL);
 	assert_non_null(s);
 	assert_non_null(strstr(s, "modosnap: error: database 'default': 'db/default/schema-pre.sql': statement 11 "
 				  "refused: ALTER ROLE (dump SQL may only create and alter the database's own objects)\n"));
+	assert_null(strstr(s, "database 'amavis'")); /* amavis passed */
 	free(s);
 	s = ms_read_file(out, 1 << 20, NULL);
 	assert_non_null(s);
