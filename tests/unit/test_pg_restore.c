@@ -708,6 +708,39 @@ static void test_restore_killed_leaves_no_backend(void **state)
 	free(arch);
 }
 
+/* A superuser application role restores, but with a warning: only the
+ * statement checker then stands between the snapshot's SQL and the
+ * server. */
+static void test_restore_superuser_warned(void **state)
+{
+	struct ms_dbconf c = dbconf();
+	struct ms_pg_dump d;
+	struct ms_verify_result vr;
+	char *arch = tpath("su.tar.zst"), *err, *expect, *sql;
+
+	(void)state;
+	write_snapshot(arch, &d);
+	ms_pg_dump_clear(&d);
+	assert_int_equal(ms_verify_archive(arch, &vr), MS_VERIFY_OK);
+	sql = ms_xasprintf("ALTER ROLE %s SUPERUSER", role);
+	assert_int_equal(psql_sql("postgres", sql), 0);
+	free(sql);
+	capture_start();
+	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg"), 0);
+	err = capture_end();
+	sql = ms_xasprintf("ALTER ROLE %s NOSUPERUSER", role);
+	assert_int_equal(psql_sql("postgres", sql), 0);
+	free(sql);
+	expect = ms_xasprintf("modosnap: warning: database 'testpg': role '%s' is a superuser: the snapshot's SQL runs "
+			      "with every right on the server, checked by modosnap's statement filter only (make the "
+			      "application's role an ordinary one owning its database)\n", role);
+	assert_string_equal(err, expect);
+	free(err);
+	free(expect);
+	ms_verify_result_clear(&vr);
+	free(arch);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -716,6 +749,7 @@ int main(void)
 		cmocka_unit_test(test_restore_hostile_sql),
 		cmocka_unit_test(test_restore_lock_timeout),
 		cmocka_unit_test(test_restore_killed_leaves_no_backend),
+		cmocka_unit_test(test_restore_superuser_warned),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
