@@ -772,10 +772,8 @@ static void pg_owner(const struct stmt *st, struct verdict *v)
 
 /* Options of CREATE FUNCTION/PROCEDURE or ALTER FUNCTION/ROUTINE, from
  * token `from` on, outside the body. */
-static void pg_routine(const struct stmt *st, struct verdict *v, size_t from, bool create)
+static void pg_routine(const struct stmt *st, struct verdict *v, size_t from)
 {
-	bool lang = false;
-
 	for (size_t i = from; i < st->t->n; i++) {
 		const struct tok *k = &st->t->v[i];
 
@@ -788,7 +786,6 @@ static void pg_routine(const struct stmt *st, struct verdict *v, size_t from, bo
 		if (!strcmp(k->val, "LANGUAGE")) {
 			const struct tok *l = at(st, i + 1);
 
-			lang = true;
 			if (!l || !(!strcasecmp(l->val, "sql") || !strcasecmp(l->val, "plpgsql")) ||
 			    (l->kind == T_QIDENT && strcmp(l->val, "sql") && strcmp(l->val, "plpgsql")))
 				return refuse(v, "routines may only be written in sql or plpgsql");
@@ -796,8 +793,6 @@ static void pg_routine(const struct stmt *st, struct verdict *v, size_t from, bo
 		if (!strcmp(k->val, "SET") && (is_word(st, i + 1, "ROLE") || is_word(st, i + 1, "SESSION_AUTHORIZATION")))
 			return refuse(v, "a routine may not change its role");
 	}
-	(void)lang;
-	(void)create;
 	pg_owner(st, v);
 }
 
@@ -840,7 +835,7 @@ static void pg_create(const struct stmt *st, struct verdict *v)
 			return refuse(v, "a schema may only be created for the application role '%s'", app_name(st));
 	}
 	if (!strcmp(kind, "FUNCTION") || !strcmp(kind, "PROCEDURE") || !strcmp(kind, "AGGREGATE"))
-		return pg_routine(st, v, i + 1, true);
+		return pg_routine(st, v, i + 1);
 	pg_owner(st, v);
 }
 
@@ -863,7 +858,7 @@ static void pg_alter(const struct stmt *st, struct verdict *v)
 		return refuse(v, OWN_OBJECTS);
 	if (!strcmp(k->val, "FUNCTION") || !strcmp(k->val, "PROCEDURE") || !strcmp(k->val, "ROUTINE") ||
 	    !strcmp(k->val, "AGGREGATE"))
-		return pg_routine(st, v, 2, false);
+		return pg_routine(st, v, 2);
 	pg_owner(st, v);
 }
 
