@@ -22,6 +22,7 @@
 #include "sign.h"
 #include "snapshot.h"
 #include "space.h"
+#include "sqlcheck.h"
 #include "strbuf.h"
 #include "targets.h"
 #include "verify.h"
@@ -1059,6 +1060,11 @@ static int prepare(struct restore_run *r)
 		return MS_EXIT_USAGE;
 	if (choose_files(r) < 0 || choose_dbs(r) < 0)
 		return MS_EXIT_FAILURE;
+	/* dump SQL of a kind a dump never writes makes the archive hostile:
+	 * refused before the plan and the first write, --dry-run included */
+	for (size_t i = 0; i < r->n_dbs; i++)
+		if (ms_sqlcheck_archive(r->archive, r->dbs[i].mdb, r->dbs[i].conf->user) < 0)
+			return MS_EXIT_VERIFY;
 	discover_live(r);
 	if (!r->snap_read && r->do_instance)
 		read_snapshot_settings(r);

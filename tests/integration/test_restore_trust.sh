@@ -10,6 +10,7 @@
 need_servers
 export MODOSNAP_CONFIG=$MS_T_CONF
 FORGE=$MS_SOURCE_DIR/tests/forge
+su_psql() { "$MS_PG_BINDIR/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$MS_PG_SOCKDIR" -p "$MS_PG_PORT" -U "$MS_PG_SUPERUSER" "$@"; }
 
 # A listener standing for the attacker's server: it logs every connection
 # and, speaking just enough of PostgreSQL's protocol to ask for a
@@ -153,6 +154,21 @@ run_engine() {
 		expect_rc 1
 		check "the admin password is refused for the snapshot's server" grep -q "^modosnap: error: database 'default': admin_password_file of \[db:default\] would be sent to .*127.0.0.1:$PORT.*, which only the snapshot names: set host (and port) in \[db:default\] to use it$" "$T/err"
 		check "no connection was made" test ! -s "$T/connections"
+
+		case_begin "$ENGINE: SQL a dump never writes stops the whole restore before the first write"
+		tar --zstd -xOf "$A" db/default/schema-pre.sql >"$T/pre.sql"
+		printf "ALTER ROLE CURRENT_USER PASSWORD 'owned';\n" >>"$T/pre.sql"
+		"$FORGE" "$A" "$T/sql-$ENGINE.tar.zst" --replace "db/default/schema-pre.sql=$T/pre.sql"
+		pw_before=$(su_psql -d postgres -c "SELECT rolpassword FROM pg_authid WHERE rolname = '$MS_FX_DEFAULT_USER'")
+		echo "# added by the test: a restore of the instance would remove it" >>"$MS_FX_INSTANCE/instance/settings.py"
+		tree_before=$(cd "$MS_FX_INSTANCE" && find . -printf '%P %s %T@\n' | sort | sha256sum)
+		run_ms -c "$conf" restore "$T/sql-$ENGINE.tar.zst" --dest "$dest" --yes --allow-unsigned
+		expect_rc 5
+		check "the statement is named" grep -q "^modosnap: error: database 'default': 'db/default/schema-pre.sql': statement [0-9]* refused: ALTER ROLE" "$T/err"
+		check "the instance is untouched" test "$tree_before" = "$(cd "$MS_FX_INSTANCE" && find . -printf '%P %s %T@\n' | sort | sha256sum)"
+		check "the role's password is unchanged" test "$pw_before" = "$(su_psql -d postgres -c "SELECT rolpassword FROM pg_authid WHERE rolname = '$MS_FX_DEFAULT_USER'")"
+		check "no safety snapshot was taken" test "$(ls "$dest" | grep -c 'tar.zst$')" = 1
+		sed -i '$d' "$MS_FX_INSTANCE/instance/settings.py"
 
 		case_begin "$ENGINE: an instance whose settings.py moves a database is refused"
 		tree_before=$(cd "$MS_FX_INSTANCE" && find . -printf '%P %s %T@\n' | sort | sha256sum)
