@@ -26,6 +26,15 @@
 #include "strbuf.h"
 #include "util.h"
 
+/* [modosnap] lock_timeout: the RENAME must not queue behind a long
+ * transaction for hours while the live views and triggers are gone. */
+static int my_lock_timeout_s = 60;
+
+void ms_my_restore_set_lock_timeout(int seconds)
+{
+	my_lock_timeout_s = seconds > 0 ? seconds : 60;
+}
+
 #define SCRIPT_MAX ((size_t)256 << 20) /* schema text we accept */
 #define NAME_MAX_MY 64                /* MariaDB identifier length */
 
@@ -791,7 +800,12 @@ static int pin(MYSQL *m, const char *alias)
 		return -1;
 	/* the RENAME must not queue behind a long transaction for hours
 	 * while the live views and triggers are gone */
-	return ms_my_exec(m, alias, "SET SESSION lock_wait_timeout = 60", "pinning session settings");
+	{
+		char sql[64];
+
+		snprintf(sql, sizeof(sql), "SET SESSION lock_wait_timeout = %d", my_lock_timeout_s);
+		return ms_my_exec(m, alias, sql, "pinning session settings");
+	}
 }
 
 /* Two connections: rs->m (admin_user when set) creates and drops the

@@ -41,6 +41,11 @@
  * HOST: created with db's password and all privileges on db->name). Returns 0, or -1 after logging an
  * error naming the alias (and the table or object), with the live
  * database as it was and no staging database left behind. */
+/* Seconds a restore waits for a metadata lock (lock_wait_timeout) before
+ * it gives up and puts everything back: [modosnap] lock_timeout, 60 by
+ * default. */
+void ms_my_restore_set_lock_timeout(int seconds);
+
 int ms_my_restore_database(const struct ms_dbconf *db, const struct ms_config_db *admin, const char *archive_path,
 			   const struct ms_manifest *m, const char *alias);
 

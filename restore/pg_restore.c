@@ -28,7 +28,15 @@
 
 #define SCHEMA_MAX ((size_t)256 << 20) /* schema text we accept (as the dumper) */
 #define READ_BUF ((size_t)64 << 10)    /* archive read buffer: bounds memory for data */
-#define LOCK_TIMEOUT_S 60              /* longest wait for one lock (as MariaDB's lock_wait_timeout) */
+
+/* Longest wait for one lock ([modosnap] lock_timeout, as MariaDB's
+ * lock_wait_timeout): set once by the command before any restore. */
+static int lock_timeout_s = MS_LOCK_TIMEOUT_DEFAULT;
+
+void ms_pg_restore_set_lock_timeout(int seconds)
+{
+	lock_timeout_s = seconds > 0 ? seconds : MS_LOCK_TIMEOUT_DEFAULT;
+}
 
 /* Where the member stream stands: the members of db/<alias>/ come in
  * this order (pg_dump.h). */
@@ -76,7 +84,7 @@ static int pg_res_error(PGconn *conn, const char *alias, const char *what, const
 		char *line = ms_pg_one_line(PQresultErrorMessage(res));
 
 		ms_log_error("database '%s': %s: gave up after waiting %d s for a lock that another session holds "
-			     "(see pg_stat_activity and pg_locks): %s", alias, what, LOCK_TIMEOUT_S, line);
+			     "(see pg_stat_activity and pg_locks): %s", alias, what, lock_timeout_s, line);
 		free(line);
 		return -1;
 	}
@@ -138,7 +146,7 @@ static int pin_session(PGconn *conn, const char *alias, const char *encoding)
 				 "SET TimeZone = 'UTC'; SET bytea_output = hex; SET standard_conforming_strings = on; "
 				 "SET statement_timeout = 0; SET lock_timeout = '%ds'; "
 				 "SET idle_in_transaction_session_timeout = 0%s",
-				 LOCK_TIMEOUT_S,
+				 lock_timeout_s,
 				 PQserverVersion(conn) >= 140000 ? "; SET client_connection_check_interval = '2s'" : "");
 	int rc = pg_command(conn, alias, sql, "pinning session settings");
 

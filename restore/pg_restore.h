@@ -44,6 +44,11 @@
  * where relevant, e.g. "database 'A': table 'S.N': digest differs from the
  * snapshot (rows N, expected M)"), with the transaction rolled back and
  * the live database unchanged. */
+/* Seconds a restore waits for one lock before it gives up (the live
+ * database unchanged): [modosnap] lock_timeout, 60 by default. */
+#define MS_LOCK_TIMEOUT_DEFAULT 60
+void ms_pg_restore_set_lock_timeout(int seconds);
+
 int ms_pg_restore_database(const struct ms_dbconf *db, const char *archive_path, const struct ms_manifest *m,
 			   const char *alias);
 

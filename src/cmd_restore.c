@@ -1102,6 +1102,8 @@ static int run_restore(struct ms_cli *cli, struct restore_args *a)
 	int lock = -1, ret;
 
 	memset(&r, 0, sizeof(r));
+	ms_pg_restore_set_lock_timeout(cli->config->lock_timeout);
+	ms_my_restore_set_lock_timeout(cli->config->lock_timeout);
 	r.cli = cli;
 	r.a = a;
 	r.dest = dest;

@@ -84,6 +84,7 @@ static int set_admin_password_file(struct cfg_parser *p, const struct cfg_key *k
 static int set_count(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
 static int set_size(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
 static int set_command(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
+static int set_seconds(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
 
 #define MAIN_KEY(name, set) { SEC_MODOSNAP, #name, offsetof(struct ms_config, name), set }
 #define DB_KEY(name, set) { SEC_DB, #name, offsetof(struct ms_config_db, name), set }
@@ -100,6 +101,7 @@ static const struct cfg_key cfg_keys[] = {
 	MAIN_KEY(trusted_keys, set_path),
 	MAIN_KEY(exclude, set_list_item), /* repeatable */
 	MAIN_KEY(min_free, set_size),
+	MAIN_KEY(lock_timeout, set_seconds),
 	DB_KEY(engine, set_engine),
 	DB_KEY(name, set_string),
 	DB_KEY(user, set_string),
@@ -183,6 +185,16 @@ static int set_count(struct cfg_parser *p, const struct cfg_key *k, void *field,
 
 	if (ms_parse_ulong(value, 0, 1000000, &n) < 0)
 		return cfg_fail(p, "invalid %s '%s' (expected a number of snapshots)", k->name, value);
+	*(int *)field = (int)n;
+	return 0;
+}
+
+static int set_seconds(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value)
+{
+	unsigned long n;
+
+	if (ms_parse_ulong(value, 1, 86400, &n) < 0)
+		return cfg_fail(p, "invalid %s '%s' (expected seconds, 1 to 86400)", k->name, value);
 	*(int *)field = (int)n;
 	return 0;
 }
@@ -557,6 +569,7 @@ struct ms_config *ms_config_new(void)
 	struct ms_config *cfg = ms_xcalloc(1, sizeof(struct ms_config));
 
 	cfg->min_free = -1;
+	cfg->lock_timeout = -1;
 	cfg->keep_last = cfg->keep_daily = cfg->keep_weekly = cfg->keep_monthly = -1;
 	cfg->keep_pre_upgrade = -1;
 	return cfg;

@@ -8,6 +8,7 @@
  *   dest = /var/backups/modosnap
  *   venv = /srv/modoboa/env
  *   label = mail1
+ *   lock_timeout = 60       ; seconds a restore waits for one database lock
  *   signing_key = /etc/modosnap/signing.key    ; created 0600 on first use
  *   trusted_keys = /etc/modosnap/trusted_keys  ; other servers' public keys
  *   exclude = *.pyc          ; repeatable: files `create` leaves out
@@ -78,6 +79,8 @@ struct ms_config {
 	struct ms_strv exclude;  /* `exclude = PATTERN`, repeatable */
 	long long min_free;      /* `min_free = SIZE`: bytes that must stay free on the
 	                            destination's filesystem; -1 when not set */
+	int lock_timeout;        /* `lock_timeout = SECONDS` (1..86400): longest wait of a
+	                            restore for one database lock; -1 when not set (60) */
 	/* [retention]: -1 when not set */
 	int keep_last, keep_daily, keep_weekly, keep_monthly, keep_pre_upgrade;
 	struct ms_strv keep_tag; /* repeatable */

@@ -170,6 +170,24 @@ run_engine() {
 		check "no safety snapshot was taken" test "$(ls "$dest" | grep -c 'tar.zst$')" = 1
 		sed -i '$d' "$MS_FX_INSTANCE/instance/settings.py"
 
+		case_begin "$ENGINE: a restore waits [modosnap] lock_timeout for a lock, then gives up unchanged"
+		sed 's/^\[modosnap\]$/[modosnap]\nlock_timeout = 2/' "$conf" >"$T/lock.conf"
+		chmod 600 "$T/lock.conf"
+		su_psql -d "$MS_FX_DEFAULT_DB" -c "BEGIN" -c "LOCK TABLE core_user IN ACCESS SHARE MODE" \
+			-c "SELECT pg_sleep(30)" >/dev/null 2>&1 &
+		local locker=$!
+		for _ in $(seq 1 50); do
+			[ "$(su_psql -d postgres -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'core_user' AND l.granted")" -gt 0 ] && break
+			sleep 0.1
+		done
+		local t0=$SECONDS
+		run_ms -c "$T/lock.conf" restore "$A" --dest "$dest" --yes --no-safety-snapshot --only db:default
+		expect_rc 1
+		check "the lock wait is named, with the configured time" grep -q "gave up after waiting 2 s for a lock that another session holds" "$T/err"
+		check "it gave up within seconds" test $((SECONDS - t0)) -lt 20
+		kill "$locker" 2>/dev/null
+		wait "$locker" 2>/dev/null
+
 		case_begin "$ENGINE: an instance whose settings.py moves a database is refused"
 		tree_before=$(cd "$MS_FX_INSTANCE" && find . -printf '%P %s %T@\n' | sort | sha256sum)
 		run_ms -c "$conf" restore "$T/forged-$ENGINE.tar.zst" --dest "$dest" --yes --no-safety-snapshot \

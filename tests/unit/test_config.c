@@ -182,6 +182,10 @@ static const struct err_case err_cases[] = {
 	  ":2: invalid keep_last '-1' (expected a number of snapshots)" },
 	{ "min_free bad suffix", "[modosnap]\nmin_free = 5X\n", 0600,
 	  ":2: invalid min_free '5X' (expected bytes, optionally with K, M, G or T)" },
+	{ "lock_timeout zero", "[modosnap]\nlock_timeout = 0\n", 0600,
+	  ":2: invalid lock_timeout '0' (expected seconds, 1 to 86400)" },
+	{ "lock_timeout not a number", "[modosnap]\nlock_timeout = 1m\n", 0600,
+	  ":2: invalid lock_timeout '1m' (expected seconds, 1 to 86400)" },
 	{ "empty hook", "[hooks]\nbefore =\n", 0600, ":2: hook 'before' needs a command" },
 	{ "unknown hook", "[hooks]\nduring = true\n", 0600, ":2: unknown key 'during' in section [hooks]" },
 	{ "duplicate [hooks]", "[hooks]\nafter = true\n[hooks]\n", 0600, ":3: duplicate section [hooks]" },
@@ -472,13 +476,14 @@ static void test_routine_keys(void **state)
 {
 	const struct fixture *fx = *state;
 	char *path = write_config(fx,
-		"[modosnap]\nmin_free = 2G\n"
+		"[modosnap]\nmin_free = 2G\nlock_timeout = 5\n"
 		"[retention]\nkeep_last = 7\nkeep_monthly = 0\nkeep_tag = release\nkeep_tag = keep-me\n"
 		"[hooks]\nbefore = systemctl is-active postfix\nresume = systemctl start amavis\n", 0600);
 	struct ms_config *cfg = ms_config_load(path);
 
 	assert_non_null(cfg);
 	assert_int_equal(cfg->min_free, 2LL << 30);
+	assert_int_equal(cfg->lock_timeout, 5);
 	assert_int_equal(cfg->keep_last, 7);
 	assert_int_equal(cfg->keep_monthly, 0);
 	assert_int_equal(cfg->keep_daily, -1);
@@ -491,6 +496,7 @@ static void test_routine_keys(void **state)
 	ms_config_free(cfg);
 	cfg = ms_config_new();
 	assert_int_equal(cfg->min_free, -1);
+	assert_int_equal(cfg->lock_timeout, -1);
 	assert_int_equal(cfg->keep_weekly, -1);
 	ms_config_free(cfg);
 	free(path);
