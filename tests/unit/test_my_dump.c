@@ -387,22 +387,43 @@ static void test_dump_refusals(void **state)
 
 /* --- forged archives: confined SQL ------------------------------------- */
 
+/* `col` names nothing of another test's: not a fixture's PREFIX_modoboa /
+ * PREFIX_amavis, nor another test's ms* name without this process id.
+ * Other tests run on the same server at the same time with their own
+ * accounts and databases: only this test's run must count. */
+static char *not_others(const char *col)
+{
+	return ms_xasprintf("%s NOT REGEXP '_(modoboa|amavis)$' AND (%s NOT REGEXP '^ms' OR %s REGEXP '%d')", col,
+			    col, col, (int)getpid());
+}
+
 /* What an attack through the dump's SQL would change outside the data:
  * accounts and their passwords, global settings, routines and triggers
  * anywhere, privileges, the databases, and the live database itself. */
 static char *guarded_state(void)
 {
 	struct ms_strbuf sb = MS_STRBUF_INIT;
-	char *s = my_out("SELECT User, Host, authentication_string, plugin FROM mysql.user ORDER BY 1, 2;\n"
-			 "SELECT @@global.max_connections, @@global.local_infile, @@global.sql_mode;\n"
-			 "SELECT ROUTINE_SCHEMA, ROUTINE_NAME, DEFINER, SECURITY_TYPE FROM information_schema.ROUTINES "
-			 "ORDER BY 1, 2;\n"
-			 "SELECT TRIGGER_SCHEMA, TRIGGER_NAME, DEFINER FROM information_schema.TRIGGERS ORDER BY 1, 2;\n"
-			 "SELECT * FROM mysql.db ORDER BY Host, Db, User;\n"
-			 "SELECT * FROM mysql.tables_priv ORDER BY Host, Db, User, Table_name;\n"
-			 "SELECT * FROM mysql.global_priv ORDER BY Host, User;\n"
-			 "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY 1;\n");
+	char *u = not_others("User"), *r = not_others("ROUTINE_SCHEMA"), *t = not_others("TRIGGER_SCHEMA"),
+	     *d = not_others("Db"), *n = not_others("SCHEMA_NAME");
+	char *sql = ms_xasprintf(
+		"SELECT User, Host, authentication_string, plugin FROM mysql.user WHERE %s ORDER BY 1, 2;\n"
+		"SELECT @@global.max_connections, @@global.local_infile, @@global.sql_mode;\n"
+		"SELECT ROUTINE_SCHEMA, ROUTINE_NAME, DEFINER, SECURITY_TYPE FROM information_schema.ROUTINES "
+		"WHERE %s ORDER BY 1, 2;\n"
+		"SELECT TRIGGER_SCHEMA, TRIGGER_NAME, DEFINER FROM information_schema.TRIGGERS WHERE %s ORDER BY 1, 2;\n"
+		"SELECT * FROM mysql.db WHERE %s AND %s ORDER BY Host, Db, User;\n"
+		"SELECT * FROM mysql.tables_priv WHERE %s ORDER BY Host, Db, User, Table_name;\n"
+		"SELECT * FROM mysql.global_priv WHERE %s ORDER BY Host, User;\n"
+		"SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE %s ORDER BY 1;\n",
+		u, r, t, u, d, u, u, n);
+	char *s = my_out(sql);
 
+	free(sql);
+	free(u);
+	free(r);
+	free(t);
+	free(d);
+	free(n);
 	ms_strbuf_addstr(&sb, s);
 	free(s);
 	s = my_dump_of(livedb);

@@ -416,17 +416,27 @@ static void test_restore_atomic(void **state)
 /* --- forged archives: confined SQL ------------------------------------- */
 
 /* What an attack through the dump's SQL would change outside the data:
- * every role's password and attributes, the server's max_connections,
- * the databases, and in the live database its functions, and the
- * privileges on its schemas and relations; plus the live data. */
+ * every role's password and attributes, the server's max_connections, the
+ * databases,
+ * and in the live database its functions, and the privileges on its
+ * schemas and relations; plus the live data. (Other tests run on the same
+ * server at the same time and create and drop their own roles and
+ * databases: those are left out so that only this test's run counts.) */
 static char *guarded_state(void)
 {
 	struct ms_strbuf sb = MS_STRBUF_INIT;
-	char *s;
+	char *s, *sql;
 
-	s = psql_out("postgres", "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, coalesce(rolpassword, '-') "
-				 "FROM pg_authid ORDER BY 1; SHOW max_connections; "
-				 "SELECT datname FROM pg_database ORDER BY 1");
+	/* others' names: fixtures' PREFIX_modoboa / PREFIX_amavis, other
+	 * tests' ms* names without this process id */
+	sql = ms_xasprintf("SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, coalesce(rolpassword, '-') "
+			   "FROM pg_authid WHERE rolname !~ '_(modoboa|amavis)$' AND (rolname !~ '^ms' OR rolname ~ '%d') "
+			   "ORDER BY 1; SHOW max_connections; "
+			   "SELECT datname FROM pg_database WHERE datname !~ '_(modoboa|amavis)$' "
+			   "AND (datname !~ '^ms' OR datname ~ '%d') ORDER BY 1",
+			   (int)getpid(), (int)getpid());
+	s = psql_out("postgres", sql);
+	free(sql);
 	ms_strbuf_addstr(&sb, s);
 	free(s);
 	s = psql_out(livedb, "SELECT p.oid::regprocedure, p.prosecdef, p.proacl FROM pg_proc p "
