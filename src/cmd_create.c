@@ -10,6 +10,7 @@
 #include "dest.h"
 #include "instance.h"
 #include "snapshot.h"
+#include "sqlcheck.h"
 #include "space.h"
 #include "verify.h"
 
@@ -200,10 +201,29 @@ static int dest_outside_sources(const char *dest, const struct ms_instance *inst
 	return ret;
 }
 
-/* Reads the new archive back (and with `deep`, loads its database dumps
- * into scratch databases); only a fully verified archive gets its
- * verification record. An exit code. */
-static int verify_new(struct ms_cli *cli, struct create_args *a, const char *path)
+/* Restore runs only the statement kinds a dump writes (restore/sqlcheck.h):
+ * a dump holding another (a GRANT to PUBLIC or to another role, say)
+ * would make a snapshot that restore refuses. Checked here, so that what
+ * create writes and calls verified, restore restores. */
+static int check_dump_sql(const struct ms_instance *inst, const char *path, const struct ms_manifest *m)
+{
+	for (size_t i = 0; i < m->n_dbs; i++) {
+		const char *role = NULL;
+
+		for (size_t k = 0; k < inst->n_dbs; k++)
+			if (!strcmp(inst->dbs[k].alias, m->dbs[i].alias))
+				role = inst->dbs[k].user;
+		if (ms_sqlcheck_archive(path, &m->dbs[i], role) < 0)
+			return ms_log_error("'%s': restore would refuse this snapshot's database '%s' (see above)", path,
+					    m->dbs[i].alias);
+	}
+	return 0;
+}
+
+/* Reads the new archive back, checks its dumps' SQL as restore will (and
+ * with `deep`, loads its database dumps into scratch databases); only a
+ * fully verified archive gets its verification record. An exit code. */
+static int verify_new(struct ms_cli *cli, struct create_args *a, const struct ms_instance *inst, const char *path)
 {
 	struct ms_verify_result vr;
 	enum ms_verify_status st = ms_verify_archive(path, &vr);
@@ -213,6 +233,8 @@ static int verify_new(struct ms_cli *cli, struct create_args *a, const char *pat
 		ret = MS_EXIT_VERIFY;
 	else if (vr.signature.status != MS_SIG_VALID)
 		ret = ms_log_error("'%s': its signature does not verify", path) < 0 ? MS_EXIT_VERIFY : 0;
+	else if (check_dump_sql(inst, path, &vr.manifest) < 0)
+		ret = MS_EXIT_VERIFY;
 	else if (a->deep)
 		ret = ms_cli_verify_deep(cli, &a->inst, path, &vr.manifest);
 	ms_verify_result_clear(&vr);
@@ -507,7 +529,7 @@ static int create_locked(struct ms_cli *cli, struct create_args *a, const struct
 		return MS_EXIT_OK;
 	stall_until_interrupted("create-verify");
 	ms_test_stall("create-verify-hold"); /* a second signal ends the process in here */
-	ret = verify_new(cli, a, r->path);
+	ret = verify_new(cli, a, inst, r->path);
 	if (interrupted("the snapshot was published, its verification may be incomplete")) {
 		a->verified = false;
 		return MS_EXIT_FAILURE;

@@ -170,6 +170,14 @@ run_engine() {
 		check "no safety snapshot was taken" test "$(ls "$dest" | grep -c 'tar.zst$')" = 1
 		sed -i '$d' "$MS_FX_INSTANCE/instance/settings.py"
 
+		case_begin "$ENGINE: create --verify refuses a dump restore would refuse"
+		su_psql -d "$MS_FX_DEFAULT_DB" -c "GRANT SELECT ON core_user TO PUBLIC"
+		run_ms -c "$conf" create --dest "$T/dest-grant" --verify
+		expect_rc 5
+		check "the statement is named" grep -q "^modosnap: error: database 'default': 'db/default/schema-p[a-z]*.sql': statement [0-9]* refused: GRANT" "$T/err"
+		check "and what it means" grep -q "^modosnap: error: '.*': restore would refuse this snapshot's database 'default' (see above)$" "$T/err"
+		su_psql -d "$MS_FX_DEFAULT_DB" -c "REVOKE SELECT ON core_user FROM PUBLIC"
+
 		case_begin "$ENGINE: a restore waits [modosnap] lock_timeout for a lock, then gives up unchanged"
 		sed 's/^\[modosnap\]$/[modosnap]\nlock_timeout = 2/' "$conf" >"$T/lock.conf"
 		chmod 600 "$T/lock.conf"
