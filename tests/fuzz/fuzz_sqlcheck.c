@@ -8,9 +8,12 @@
  * overlapping; and (PostgreSQL, whose lexing does not depend on earlier
  * statements) each accepted statement, checked again on its own, is
  * accepted as exactly the same single statement: the server runs what the
- * checker classified, whatever surrounds it. MS_FUZZ_SQL_SPLIT=0 in the
- * environment turns that second check off (to explore the rest past a
- * known open split finding, docs/testing.md).
+ * checker classified, whatever surrounds it (statements left with open
+ * parentheses excepted: the server cannot run those at all); and a ';'
+ * inside an accepted statement is only followed by what a BEGIN ATOMIC
+ * body holds (check_segments).
+ * MS_FUZZ_SQL_SPLIT=0 in the environment turns that second check off (to
+ * explore the rest past a known open split finding, docs/testing.md).
  */
 #include "fuzzutil.h"
 #include "sqlcheck.h"
@@ -18,14 +21,146 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const roles[] = { "app", "modoboa", "", NULL };
+
+/* Parentheses left open at the end of a statement (quotes skipped,
+ * roughly): the checker then lets ';' pass as psql does, and the server
+ * refuses the text as a syntax error whatever the protocol, so such a
+ * statement says nothing about splitting. */
+static bool open_parens(const char *s, size_t n)
+{
+	long depth = 0;
+	char q = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (q) {
+			q = s[i] == q ? 0 : q;
+		} else if (s[i] == '\'' || s[i] == '"') {
+			q = s[i];
+		} else {
+			depth += s[i] == '(';
+			depth -= s[i] == ')' && depth > 0;
+		}
+	}
+	return depth > 0 || q;
+}
+
+static bool word_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+	       c == '$' || (unsigned char)c >= 0x80;
+}
+
+/* End of the quoted string, comment or dollar body starting at s[i] (the
+ * index just past it), or i when nothing of the kind starts there. */
+static size_t skip_quoted(const char *s, size_t n, size_t i)
+{
+	if (s[i] == '\'' || s[i] == '"') {
+		bool esc = s[i] == '\'' && i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') &&
+			   (i < 2 || !word_char(s[i - 2]));
+		char q = s[i];
+
+		for (i++; i < n; i++) {
+			if (esc && s[i] == '\\')
+				i++;
+			else if (s[i] == q && i + 1 < n && s[i + 1] == q)
+				i++;
+			else if (s[i] == q)
+				return i + 1;
+		}
+		return n;
+	}
+	if (s[i] == '-' && i + 1 < n && s[i + 1] == '-') {
+		while (i < n && s[i] != '\n')
+			i++;
+		return i;
+	}
+	if (s[i] == '/' && i + 1 < n && s[i + 1] == '*') {
+		int depth = 0;
+
+		while (i < n) {
+			if (s[i] == '/' && i + 1 < n && s[i + 1] == '*')
+				depth++, i += 2;
+			else if (s[i] == '*' && i + 1 < n && s[i + 1] == '/') {
+				i += 2;
+				if (--depth == 0)
+					return i;
+			} else
+				i++;
+		}
+		return n;
+	}
+	if (s[i] == '$' && (i == 0 || !word_char(s[i - 1]))) {
+		size_t j = i + 1;
+
+		if (j < n && s[j] >= '0' && s[j] <= '9')
+			return i; /* $1: a parameter */
+		while (j < n && word_char(s[j]) && s[j] != '$')
+			j++;
+		if (j < n && s[j] == '$') {
+			const char *end = memmem(s + j + 1, n - j - 1, s + i, j + 1 - i);
+
+			return end ? (size_t)(end - s) + (j + 1 - i) : n;
+		}
+	}
+	return i;
+}
+
+/* What follows a top-level ';' inside one accepted PostgreSQL statement
+ * can only be the next statement of a BEGIN ATOMIC body (pg_dump writes
+ * SELECT, INSERT, UPDATE, DELETE, MERGE, WITH, VALUES, TABLE or RETURN
+ * there) or the body's END: anything else is a statement riding along
+ * with the one the checker classified. */
+static void check_segments(const char *s, size_t n)
+{
+	static const char *const body[] = { "SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "WITH",
+					    "VALUES", "TABLE", "RETURN", "END" };
+	long depth = 0;
+
+	for (size_t i = 0; i < n;) {
+		size_t j = skip_quoted(s, n, i), k, w;
+		bool ok = false;
+
+		if (j != i) {
+			i = j;
+			continue;
+		}
+		depth += s[i] == '(';
+		depth -= s[i] == ')';
+		if (s[i] != ';' || depth != 0) {
+			i++;
+			continue;
+		}
+		/* the first word after the ';', comments skipped */
+		for (k = i + 1; k < n;) {
+			if (s[k] == ' ' || s[k] == '\t' || s[k] == '\n' || s[k] == '\r' || s[k] == '\f' || s[k] == '\v')
+				k++;
+			else if ((j = skip_quoted(s, n, k)) != k && (s[k] == '-' || s[k] == '/'))
+				k = j;
+			else
+				break;
+		}
+		if (k == n || s[k] == '(')
+			ok = true; /* nothing after it, or a parenthesised query */
+		for (w = k; w < n && word_char(s[w]); w++)
+			;
+		for (size_t b = 0; !ok && b < sizeof(body) / sizeof(body[0]); b++)
+			ok = w - k == strlen(body[b]) && strncasecmp(s + k, body[b], w - k) == 0;
+		FZ_ASSERT(ok);
+		i++;
+	}
+}
 
 static void recheck_alone(const struct ms_sqlcheck *c, const struct ms_sql_stmt *st)
 {
 	struct ms_sql_script one = { 0 };
-	char *text = malloc(st->len + 2);
+	char *text;
 
+	if (open_parens(st->text, st->len))
+		return;
+	text = malloc(st->len + 2);
 	if (!text)
 		abort();
 	memcpy(text, st->text, st->len);
@@ -80,8 +215,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			prev_end = st->text + st->len;
 		}
 		if (c.dialect == MS_SQL_POSTGRESQL && split_check)
-			for (size_t i = 0; i < s.n; i++)
+			for (size_t i = 0; i < s.n; i++) {
 				recheck_alone(&c, &s.v[i]);
+				check_segments(s.v[i].text, s.v[i].len);
+			}
 	} else {
 		FZ_ASSERT(s.n == 0); /* *out empty on refusal */
 	}
