@@ -40,10 +40,11 @@ state() {
 	db_state "$ENGINE" "$MS_FX_AMAVIS_DB"
 }
 
-# wait_stall FILE : until the stderr FILE says the process stalled.
+# wait_stall FILE [POINT] : until the stderr FILE says the process stalled
+# (at POINT when given: an earlier run's file must not count).
 wait_stall() {
 	for _ in $(seq 1 300); do
-		grep -q "modosnap: test: stalled at" "$1" 2>/dev/null && return 0
+		grep -q "modosnap: test: stalled at ${2:-}" "$1" 2>/dev/null && return 0
 		sleep 0.1
 	done
 	return 1
@@ -54,9 +55,10 @@ wait_stall() {
 kill_at() {
 	local point=$1 pid
 	shift
+	rm -f "$T/kill.out" "$T/kill.err" # the last kill's stall line must not be read as this one's
 	MODOSNAP_TEST_STALL=$point "$MODOSNAP" "$@" >"$T/kill.out" 2>"$T/kill.err" &
 	pid=$!
-	check "the run reached '$point'" wait_stall "$T/kill.err"
+	check "the run reached '$point'" wait_stall "$T/kill.err" "$point"
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null
 }
