@@ -53,15 +53,33 @@ static bool word_char(char c)
 	       c == '$' || (unsigned char)c >= 0x80;
 }
 
-/* End of the quoted string, comment or dollar body starting at s[i] (the
- * index just past it), or i when nothing of the kind starts there. */
-static size_t skip_quoted(const char *s, size_t n, size_t i)
+/* End of the token starting at s[i] (the index just past it), as
+ * PostgreSQL's scanner reads it: identifiers and numbers whole (they may
+ * hold '$'), parameters ($1), quoted strings and identifiers (E'' with
+ * backslash escapes), comments and dollar bodies; a single character
+ * otherwise. */
+static size_t pg_token_end(const char *s, size_t n, size_t i)
 {
-	if (s[i] == '\'' || s[i] == '"') {
-		bool esc = s[i] == '\'' && i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') &&
-			   (i < 2 || !word_char(s[i - 2]));
-		char q = s[i];
+	char q;
+	bool esc = false;
 
+	if (word_char(s[i]) && s[i] != '$') {
+		size_t j = i;
+
+		while (j < n && word_char(s[j]))
+			j++;
+		if (j - i == 1 && (s[i] == 'E' || s[i] == 'e') && j < n && s[j] == '\'') {
+			esc = true;
+			i = j;
+		} else if (j - i == 1 && (s[i] == 'U' || s[i] == 'u') && j + 1 < n && s[j] == '&' &&
+			   (s[j + 1] == '\'' || s[j + 1] == '"')) {
+			i = j + 1;
+		} else {
+			return j;
+		}
+	}
+	if (s[i] == '\'' || s[i] == '"') {
+		q = s[i];
 		for (i++; i < n; i++) {
 			if (esc && s[i] == '\\')
 				i++;
@@ -81,23 +99,28 @@ static size_t skip_quoted(const char *s, size_t n, size_t i)
 		int depth = 0;
 
 		while (i < n) {
-			if (s[i] == '/' && i + 1 < n && s[i + 1] == '*')
-				depth++, i += 2;
-			else if (s[i] == '*' && i + 1 < n && s[i + 1] == '/') {
+			if (s[i] == '/' && i + 1 < n && s[i + 1] == '*') {
+				depth++;
+				i += 2;
+			} else if (s[i] == '*' && i + 1 < n && s[i + 1] == '/') {
 				i += 2;
 				if (--depth == 0)
 					return i;
-			} else
+			} else {
 				i++;
+			}
 		}
 		return n;
 	}
-	if (s[i] == '$' && (i == 0 || !word_char(s[i - 1]))) {
+	if (s[i] == '$') {
 		size_t j = i + 1;
 
-		if (j < n && s[j] >= '0' && s[j] <= '9')
-			return i; /* $1: a parameter */
-		while (j < n && word_char(s[j]) && s[j] != '$')
+		if (j < n && s[j] >= '0' && s[j] <= '9') {
+			while (j < n && s[j] >= '0' && s[j] <= '9')
+				j++;
+			return j; /* a parameter */
+		}
+		while (j < n && word_char(s[j]) && s[j] != '$' && !(j == i + 1 && s[j] >= '0' && s[j] <= '9'))
 			j++;
 		if (j < n && s[j] == '$') {
 			const char *end = memmem(s + j + 1, n - j - 1, s + i, j + 1 - i);
@@ -105,7 +128,7 @@ static size_t skip_quoted(const char *s, size_t n, size_t i)
 			return end ? (size_t)(end - s) + (j + 1 - i) : n;
 		}
 	}
-	return i;
+	return i + 1;
 }
 
 /* What follows a top-level ';' inside one accepted PostgreSQL statement
@@ -120,25 +143,21 @@ static void check_segments(const char *s, size_t n)
 	long depth = 0;
 
 	for (size_t i = 0; i < n;) {
-		size_t j = skip_quoted(s, n, i), k, w;
+		size_t k, w;
 		bool ok = false;
 
-		if (j != i) {
-			i = j;
-			continue;
-		}
 		depth += s[i] == '(';
 		depth -= s[i] == ')';
 		if (s[i] != ';' || depth != 0) {
-			i++;
+			i = pg_token_end(s, n, i);
 			continue;
 		}
 		/* the first word after the ';', comments skipped */
 		for (k = i + 1; k < n;) {
 			if (s[k] == ' ' || s[k] == '\t' || s[k] == '\n' || s[k] == '\r' || s[k] == '\f' || s[k] == '\v')
 				k++;
-			else if ((j = skip_quoted(s, n, k)) != k && (s[k] == '-' || s[k] == '/'))
-				k = j;
+			else if ((s[k] == '-' && k + 1 < n && s[k + 1] == '-') || (s[k] == '/' && k + 1 < n && s[k + 1] == '*'))
+				k = pg_token_end(s, n, k);
 			else
 				break;
 		}
