@@ -279,7 +279,8 @@ static int read_xattrs(const struct xattr_src *x, const char *shown, struct ms_e
 		return ms_log_error("unable to read extended attributes of '%s': %s", shown,
 				    strerror(errno));
 	}
-	for (char *p = names; p < names + len; p += strlen(p) + 1) {
+	/* len 0 comes with names NULL: no pointer arithmetic on it (UB) */
+	for (char *p = names; len > 0 && p < names + len; p += strlen(p) + 1) {
 		if (read_xattr(x, p, e) < 0) {
 			ms_log_error("unable to read extended attribute '%s' of '%s': %s", p, shown,
 				     strerror(errno));
