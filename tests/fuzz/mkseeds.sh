@@ -4,11 +4,11 @@
 #   fuzz_pysettings  settings.py of tests/lib.sh's mk_min_instance and of
 #                    scripts/mkfixture, and the snippets of test_pysettings.c
 #   fuzz_config      docs/examples/modosnap.conf and the snippets of test_config.c
-#   fuzz_manifest    modosnap.json and MANIFEST.json of a `create --no-db`
+#   fuzz_manifest    modosnap.json and MANIFEST.json of a signed `create --no-db`
 #                    archive of a mk_min_instance installation
 #   fuzz_archive     that archive's tar stream, and small tar streams
 #   fuzz_select      selectors, snapshot names, times and retention histories
-# Usage: tests/fuzz/mkseeds.sh MODOSNAP_BINARY
+# Usage: tests/fuzz/mkseeds.sh MODOSNAP_BINARY (a build of the current tree)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$(realpath "$1")
@@ -84,14 +84,19 @@ c_snippets "$src/tests/unit/test_config.c" "[" "$corpus/fuzz_config" unit-
 	mkdir -p "$work/arc/srv/modoboa/instance/media/x"
 	printf 'hello\n' >"$work/arc/srv/modoboa/instance/media/x/a.txt"
 	ln -s a.txt "$work/arc/srv/modoboa/instance/media/x/link"
-	MODOSNAP_CONFIG='' "$bin" create --instance "$work/arc/srv/modoboa/instance" \
+	# A signing key of its own (never /etc/modosnap): the archive carries
+	# MANIFEST.json.sig after the manifest.
+	printf '[modosnap]\nsigning_key = %s\ntrusted_keys = %s\n' "$work/signing.key" "$work/trusted_keys" \
+		>"$work/modosnap.conf"
+	chmod 0600 "$work/modosnap.conf"
+	"$bin" -c "$work/modosnap.conf" create --instance "$work/arc/srv/modoboa/instance" \
 		--postfix-dir "$work/arc/etc/postfix" --dest "$work/dest" --no-db --tag seed --note "fuzz seed" \
 		>/dev/null 2>"$work/create.err" || { cat "$work/create.err" >&2; exit 1; }
 )
 archive=$(ls "$work"/dest/*.tar.zst)
 zstd -q -d -c "$archive" >"$work/archive.tar"
 mkdir -p "$work/x"
-tar -C "$work/x" -xf "$work/archive.tar" modosnap.json MANIFEST.json
+tar -C "$work/x" -xf "$work/archive.tar" modosnap.json MANIFEST.json MANIFEST.json.sig
 
 fresh fuzz_manifest
 cp "$work/x/modosnap.json" "$corpus/fuzz_manifest/header.json"
@@ -162,6 +167,7 @@ sign_seed() { # NAME FLAGS SIGFILE MSGFILE
 		>"$corpus/fuzz_sign/$1"
 }
 sign_seed valid-manifest 0 "$work/msg.sig" "$work/msg"
+sign_seed modosnap-signed 0 "$work/x/MANIFEST.json.sig" "$work/x/MANIFEST.json"
 printf 'short message' >"$work/short"
 ssh-keygen -q -Y sign -n modosnap -f "$work/key" "$work/short" 2>/dev/null
 sign_seed valid-short 0 "$work/short.sig" "$work/short"
