@@ -202,6 +202,32 @@ static bool pg_atomic_next(const struct lexer *lx, size_t j)
 	return peek.pos + 6 == peek.len || !ident_char((unsigned char)peek.s[peek.pos + 6]);
 }
 
+/* Inside a BEGIN ATOMIC body, what may follow a top-level ';': the next
+ * body statement (a query or RETURN, as pg_get_functiondef writes them)
+ * or the END that closes the body. Anything else means the block
+ * tracking is off (a CASE or END used as a label, say) and statements
+ * outside the body would be taken for part of it: refused. */
+static bool pg_body_continues(const struct lexer *lx, size_t j)
+{
+	static const char *const next[] = { "SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "WITH",
+					    "VALUES", "TABLE", "RETURN", "END" };
+	struct lexer peek = *lx;
+
+	peek.pos = j;
+	if (pg_skip(&peek) < 0 || peek.pos >= peek.len)
+		return false;
+	if (peek.s[peek.pos] == '(')
+		return true;
+	for (size_t k = 0; k < sizeof(next) / sizeof(next[0]); k++) {
+		size_t n = strlen(next[k]);
+
+		if (peek.len - peek.pos >= n && !strncasecmp(peek.s + peek.pos, next[k], n) &&
+		    (peek.pos + n == peek.len || !ident_char((unsigned char)peek.s[peek.pos + n])))
+			return true;
+	}
+	return false;
+}
+
 /* A dollar-quote opening at lx->pos ("$tag$"): its length, or 0. */
 static size_t pg_dollar_tag(const struct lexer *lx)
 {
@@ -299,6 +325,8 @@ static int pg_token(struct lexer *lx, struct toks *t, int *depth, struct pg_bloc
 	}
 	if (c == ';' && *depth == 0 && b->begin_depth == 0)
 		return 0;
+	if (c == ';' && *depth == 0 && !pg_body_continues(lx, i + 1))
+		return lx->err = "a BEGIN ATOMIC body holding something other than queries, RETURN and END", -1;
 	if (c == '\\')
 		return lx->err = "a backslash outside a quoted string (psql meta-command)", -1;
 	if (c == ')' && *depth == 0)

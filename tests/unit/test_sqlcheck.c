@@ -96,7 +96,20 @@ static const struct tcase cases[] = {
 	{ "pg ( to the end", PG, "CREATE TABLE t (a int;\nALTER ROLE app SUPERUSER;", NULL, E(1, "unbalanced parentheses") },
 	{ "pg BEGIN ATOMIC to the end", PG,
 	  "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1;\nALTER ROLE app SUPERUSER;", NULL,
+	  E(1, "a BEGIN ATOMIC body holding something other than queries, RETURN and END") },
+	{ "pg BEGIN ATOMIC without END", PG,
+	  "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1", NULL,
 	  E(1, "BEGIN ATOMIC without END") },
+	{ "pg CASE as a label, closed by a later body's END (fuzz finding)", PG,
+	  "CREATE FUNCTION public.f() RETURNS integer LANGUAGE sql BEGIN ATOMIC SELECT 1 AS case; END;\n"
+	  "ALTER ROLE app PASSWORD 'owned';\n"
+	  "CREATE FUNCTION public.g() RETURNS integer LANGUAGE sql BEGIN ATOMIC SELECT 1 AS end; END;\n", NULL,
+	  E(1, "a BEGIN ATOMIC body holding something other than queries, RETURN and END") },
+	{ "pg a body of several queries and RETURN", PG,
+	  "CREATE FUNCTION public.f() RETURNS integer LANGUAGE sql BEGIN ATOMIC\n INSERT INTO t VALUES (1);\n"
+	  " (SELECT 1);\n RETURN 2;\nEND;\nCREATE TABLE t ();",
+	  "CREATE FUNCTION public.f() RETURNS integer LANGUAGE sql BEGIN ATOMIC\n INSERT INTO t VALUES (1);\n"
+	  " (SELECT 1);\n RETURN 2;\nEND|CREATE TABLE t ()", NULL },
 	{ "my ( across the delimiter", MY, "CREATE TABLE t (a int;\nSET GLOBAL max_connections = 7);", NULL,
 	  E(1, "unbalanced parentheses") },
 	{ "pg lone backslash", PG, "\\", NULL, E(1, "\\\\ (psql meta-commands are not allowed)") },
