@@ -316,8 +316,11 @@ static int pg_token(struct lexer *lx, struct toks *t, int *depth, struct pg_bloc
 	if ((c >= '0' && c <= '9') || (c == '.' && i + 1 < lx->len && s[i + 1] >= '0' && s[i + 1] <= '9')) {
 		size_t j = i;
 
+		/* an exponent's sign only when a digit follows: "0e--" is 0e and a
+		 * comment, as the server's scanner reads it (fuzz finding) */
 		while (j < lx->len && (ident_char((unsigned char)s[j]) || s[j] == '.' ||
-				       ((s[j] == '+' || s[j] == '-') && (s[j - 1] == 'e' || s[j - 1] == 'E'))))
+				       ((s[j] == '+' || s[j] == '-') && (s[j - 1] == 'e' || s[j - 1] == 'E') &&
+					j + 1 < lx->len && s[j + 1] >= '0' && s[j + 1] <= '9')))
 			j++;
 		toks_push(t, T_WORD, upper_dup(s + i, j - i), *depth);
 		lx->pos = j;

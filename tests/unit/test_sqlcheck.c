@@ -105,6 +105,8 @@ static const struct tcase cases[] = {
 	  "ALTER ROLE app PASSWORD 'owned';\n"
 	  "CREATE FUNCTION public.g() RETURNS integer LANGUAGE sql BEGIN ATOMIC SELECT 1 AS end; END;\n", NULL,
 	  E(1, "a BEGIN ATOMIC body holding something other than queries, RETURN and END") },
+	{ "pg an exponent sign needs a digit (fuzz finding)", PG, "CREATE TABLE 0e--$$\n;$$", NULL,
+	  E(2, "unterminated dollar-quoted string") },
 	{ "pg a body of several queries and RETURN", PG,
 	  "CREATE FUNCTION public.f() RETURNS integer LANGUAGE sql BEGIN ATOMIC\n INSERT INTO t VALUES (1);\n"
 	  " (SELECT 1);\n RETURN 2;\nEND;\nCREATE TABLE t ();",
