@@ -345,7 +345,7 @@ static void test_verify_deep_forged(void **state)
 {
 	struct ms_dbconf def = fx_dbconf(fx_env, "default", "DEFAULT");
 	char *inst = fx("MS_FX_INSTANCE"), *pf = fx("MS_FX_POSTFIX"), *archive, *bad = tpath("forged.tar.zst");
-	char *out = tpath("deep.out"), *errf = tpath("deep.err"), *s, *sql, *pw_before, *pw_after;
+	char *out = tpath("deep.out"), *errf = tpath("deep.err"), *s, *sql, *pw_before, *pw_after, *q;
 
 	(void)state;
 	assert_int_equal(run("MODOSNAP_CONFIG='%s/keys.conf' '%s' -q create --instance '%s' --postfix-dir '%s' --dest '%s/dest-deep'",
@@ -385,7 +385,11 @@ static void test_verify_deep_forged(void **state)
 	free(s);
 	pw_after = psql_out("postgres", sql);
 	assert_string_equal(pw_before, pw_after);
-	s = psql_out("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'msverify%'");
+	/* this test's scratch databases only: others verify at the same time */
+	q = ms_xasprintf("SELECT count(*) FROM pg_database WHERE datname LIKE 'msverify%%pginst%ld\\_%%'",
+			 (long)getpid());
+	s = psql_out("postgres", q);
+	free(q);
 	assert_string_equal(s, "0\n");
 	free(s);
 	free(pw_before);
