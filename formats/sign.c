@@ -519,23 +519,6 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-static int read_all(int fd, char *buf, size_t cap, size_t *len)
-{
-	*len = 0;
-	while (*len < cap) {
-		ssize_t n = read(fd, buf + *len, cap - *len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		*len += (size_t)n;
-	}
-	return 0;
-}
-
 static int write_all(int fd, const char *buf, size_t len)
 {
 	while (len) {
@@ -574,7 +557,7 @@ static struct ms_sign_key *read_key_fd(int fd, const char *path)
 			     (unsigned)(st.st_mode & 07777), path);
 		goto out;
 	}
-	if (read_all(fd, buf, KEY_FILE_MAX + 1, &len) < 0) {
+	if (ms_read_fd(fd, buf, KEY_FILE_MAX + 1, &len) < 0) {
 		ms_log_error("unable to read signing key '%s': %s", path, strerror(errno));
 		goto out;
 	}
@@ -933,7 +916,7 @@ struct ms_sign_keyring *ms_sign_keyring_load(const char *path)
 			     (unsigned)(st.st_mode & 07777), path);
 		goto fail;
 	}
-	if (read_all(fd, text, TRUSTED_FILE_MAX + 1, &len) < 0) {
+	if (ms_read_fd(fd, text, TRUSTED_FILE_MAX + 1, &len) < 0) {
 		ms_log_error("unable to read trusted keys '%s': %s", path, strerror(errno));
 		goto fail;
 	}

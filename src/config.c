@@ -266,24 +266,6 @@ static int set_password(struct cfg_parser *p, const struct cfg_key *k, void *fie
 	return 0;
 }
 
-/* Reads up to cap bytes of fd into buf; sets *len. -1 with errno set. */
-static int read_fd(int fd, char *buf, size_t cap, size_t *len)
-{
-	*len = 0;
-	while (*len < cap) {
-		ssize_t n = read(fd, buf + *len, cap - *len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			break;
-		*len += (size_t)n;
-	}
-	return 0;
-}
-
 /* Checks what a password file read into buf (len bytes) holds, strips one
  * trailing newline and returns a copy in *out; -1 after cfg_fail(). */
 static int take_password(struct cfg_parser *p, const char *file, char *buf, size_t len, char **out)
@@ -332,7 +314,7 @@ static int read_password_file(struct cfg_parser *p, const char *file, char **out
 			 "(mode %04o); chmod 600 '%s'", file, (unsigned)(st.st_mode & 07777), file);
 		goto out;
 	}
-	if (read_fd(fd, buf, PASSWORD_MAX_SIZE + 1, &len) < 0) {
+	if (ms_read_fd(fd, buf, PASSWORD_MAX_SIZE + 1, &len) < 0) {
 		cfg_fail(p, "unable to read password file '%s': %s", file, strerror(errno));
 		goto out;
 	}

@@ -301,3 +301,20 @@ void ms_test_stall(const char *point)
 	for (int i = 0; i < 600; i++)
 		sleep(1);
 }
+
+int ms_read_fd(int fd, char *buf, size_t cap, size_t *len)
+{
+	*len = 0;
+	while (*len < cap) {
+		ssize_t n = read(fd, buf + *len, cap - *len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		*len += (size_t)n;
+	}
+	return 0;
+}

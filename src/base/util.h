@@ -22,6 +22,9 @@ char *ms_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * caller, *len_out set when non-NULL). Refuses files larger than max_size.
  * Returns NULL after logging an error naming the path. */
 char *ms_read_file(const char *path, size_t max_size, size_t *len_out);
+/* Reads fd until end of file or cap bytes into buf (retrying EINTR); sets
+ * *len. 0, or -1 with errno set. Logs nothing. */
+int ms_read_fd(int fd, char *buf, size_t cap, size_t *len);
 
 /* Joins two path parts with exactly one '/'; caller frees. */
 char *ms_path_join(const char *a, const char *b);
