@@ -513,6 +513,18 @@ struct escape_ctx {
 	bool nonlit;     /* set when the value cannot be represented */
 };
 
+/* A code point decoded from an escape in a str. A lone surrogate has no
+ * UTF-8 form, and U+0000 would cut the value short wherever it is used as a
+ * C string (a NAME 'modoboa\0x' read as 'modoboa'): both leave the value
+ * an expression, which every reader refuses by name. */
+static void add_codepoint(struct escape_ctx *ec, unsigned long cp)
+{
+	if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff))
+		ec->nonlit = true;
+	else
+		add_utf8(ec->sb, cp);
+}
+
 /* \x, \u and \U: hex escapes, a code point in str, a byte in bytes. */
 static int decode_hex_escape(struct escape_ctx *ec, size_t *ip, char kind)
 {
@@ -528,10 +540,8 @@ static int decode_hex_escape(struct escape_ctx *ec, size_t *ip, char kind)
 		return syntax_error(ec->lx->filename, ec->line, "\\U escape out of range");
 	if (ec->bytes)
 		ms_strbuf_addch(ec->sb, (char)cp);
-	else if (cp >= 0xd800 && cp <= 0xdfff)
-		ec->nonlit = true; /* a lone surrogate has no UTF-8 form */
 	else
-		add_utf8(ec->sb, cp);
+		add_codepoint(ec, cp);
 	return 0;
 }
 
@@ -547,7 +557,7 @@ static void decode_octal_escape(struct escape_ctx *ec, size_t *ip)
 	if (ec->bytes)
 		ms_strbuf_addch(ec->sb, (char)(v & 0xff));
 	else
-		add_utf8(ec->sb, v);
+		add_codepoint(ec, v);
 }
 
 /* Decodes the escape whose backslash is at src[*ip]; advances *ip. */

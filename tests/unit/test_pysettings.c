@@ -733,14 +733,18 @@ static const struct ok_case ok_cases[] = {
 		"b'\n"
 		"B = '\\N{EM DASH}'\n"
 		"C = '\\ud800'\n"
-		"D = '\\0\\7\\a\\b\\f\\v\\r'\n"
-		"E = '\\xe9'\n",
+		"D = '\\7\\a\\b\\f\\v\\r'\n"
+		"E = '\\xe9'\n"
+		"F = 'modoboa\\0x'\n"
+		"G = '\\x00'\n",
 		{
 			E_STR("A", NULL, "a\n\t\\'\"AA\xc3\xa9\xf0\x9f\x98\x80\\zb"),
 			E_EXPR("B", NULL, "'\\N{EM DASH}'"),
 			E_EXPR("C", NULL, "'\\ud800'"),
-			{ "D", NULL, MS_PY_STR, "\0\a\a\b\f\v\r", NO_N, 7, 0 },
+			E_STR("D", NULL, "\a\a\b\f\v\r"),
 			E_STR("E", NULL, "\xc3\xa9"),
+			E_EXPR("F", NULL, "'modoboa\\0x'"),
+			E_EXPR("G", NULL, "'\\x00'"),
 		},
 		{ { "A", 1, false, 0, 0 }, { "B", 3, false, 0, 0 } },
 		{ NULL },
