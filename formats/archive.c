@@ -13,9 +13,9 @@
  * as standard pax UTF-8, other byte strings as hdrcharset=BINARY, and both
  * read back byte for byte.
  */
-#include "snaparchive.h"
-#include "util.h"
-#include "zstd_io.h"
+#include "formats/snaparchive.h"
+#include "base/util.h"
+#include "formats/zstd_io.h"
 
 #include <inttypes.h>
 #include <stdatomic.h>

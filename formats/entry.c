@@ -2,8 +2,8 @@
  * Archive member metadata (see entry.h): ownership helpers for struct
  * ms_entry and the stable type names the manifest stores.
  */
-#include "entry.h"
-#include "util.h"
+#include "formats/entry.h"
+#include "base/util.h"
 
 #include <stdlib.h>
 #include <string.h>

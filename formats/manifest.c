@@ -9,7 +9,7 @@
  * error is reported, from a chain of locations on the stack, so that
  * decoding 100k entries formats nothing.
  */
-#include "manifest.h"
+#include "formats/manifest.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,9 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "strbuf.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define DUMP_FLAGS (JSON_INDENT(2) | JSON_PRESERVE_ORDER)

@@ -11,9 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "entry.h"
-#include "hash.h"
-#include "util.h"
+#include "formats/entry.h"
+#include "base/hash.h"
+#include "base/util.h"
 
 /* 2: the optional MANIFEST.json.sig member after the manifest (FORMAT.md §10);
  * version 1 documents are still read. */

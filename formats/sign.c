@@ -5,11 +5,11 @@
  * left before it is used. Private key bytes only ever live in libcrypto's
  * EVP_PKEY and in buffers cleansed before they are freed.
  */
-#include "sign.h"
-#include "manifest.h"
-#include "strbuf.h"
-#include "util.h"
-#include "verify.h"
+#include "formats/sign.h"
+#include "formats/manifest.h"
+#include "base/strbuf.h"
+#include "base/util.h"
+#include "formats/verify.h"
 
 #include <errno.h>
 #include <fcntl.h>

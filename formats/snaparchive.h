@@ -13,8 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "entry.h"
-#include "hash.h"
+#include "formats/entry.h"
+#include "base/hash.h"
 
 struct ms_archive_stats {
 	uint64_t entries;

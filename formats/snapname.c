@@ -1,9 +1,9 @@
 /*
  * Snapshot archive file names (see snapname.h).
  */
-#include "snapname.h"
-#include "strbuf.h"
-#include "util.h"
+#include "formats/snapname.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,9 +4,9 @@
  * are kept (bounded by the member count, not their size) until the
  * manifest — the last member — arrives, then compared in order.
  */
-#include "verify.h"
-#include "strbuf.h"
-#include "util.h"
+#include "formats/verify.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -12,9 +12,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "snaparchive.h"
-#include "manifest.h"
-#include "sign.h"
+#include "formats/snaparchive.h"
+#include "formats/manifest.h"
+#include "formats/sign.h"
 
 enum ms_verify_status {
 	MS_VERIFY_OK = 0,

@@ -6,8 +6,8 @@
  * the end of a frame, and anything after the last frame that is not
  * another frame is refused rather than ignored.
  */
-#include "zstd_io.h"
-#include "util.h"
+#include "formats/zstd_io.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /*
  * Shared parts of the database restore engines (see dbreplay.h).
  */
-#include "dbreplay.h"
+#include "restore/dbreplay.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 const struct ms_manifest_db *ms_db_find(const struct ms_manifest *m, const char *alias)
 {

@@ -9,8 +9,8 @@
 
 #include <stddef.h>
 
-#include "manifest.h"
-#include "snaparchive.h"
+#include "formats/manifest.h"
+#include "formats/snaparchive.h"
 
 /* The manifest's record of `alias`, or NULL. Borrowed. */
 const struct ms_manifest_db *ms_db_find(const struct ms_manifest *m, const char *alias);

@@ -1,7 +1,7 @@
 /*
  * The file restore engine (see files.h).
  */
-#include "files.h"
+#include "restore/files.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,13 +15,13 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "dbreplay.h"
-#include "hash.h"
-#include "log.h"
-#include "safepath.h"
-#include "snaparchive.h"
-#include "strbuf.h"
-#include "util.h"
+#include "restore/dbreplay.h"
+#include "base/hash.h"
+#include "base/log.h"
+#include "restore/safepath.h"
+#include "formats/snaparchive.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 
 #define IO_BUF ((size_t)64 << 10)
 

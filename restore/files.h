@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "manifest.h"
+#include "formats/manifest.h"
 
 struct ms_files_stats {
 	unsigned long files, dirs, symlinks, hardlinks;

@@ -2,7 +2,7 @@
  * The MariaDB/MySQL restore engine (see my_restore.h): staging database,
  * digests, one RENAME TABLE, then routines, views and triggers.
  */
-#include "my_restore.h"
+#include "restore/my_restore.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -16,15 +16,15 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "dbreplay.h"
-#include "log.h"
-#include "my_conn.h"
-#include "my_text.h"
-#include "rowdigest.h"
-#include "snaparchive.h"
-#include "sqlcheck.h"
-#include "strbuf.h"
-#include "util.h"
+#include "restore/dbreplay.h"
+#include "base/log.h"
+#include "db/my_conn.h"
+#include "db/my_text.h"
+#include "db/rowdigest.h"
+#include "formats/snaparchive.h"
+#include "restore/sqlcheck.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 
 /* [modosnap] lock_timeout: the RENAME must not queue behind a long
  * transaction for hours while the live views and triggers are gone. */

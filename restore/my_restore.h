@@ -28,9 +28,9 @@
 #ifndef MS_MY_RESTORE_H
 #define MS_MY_RESTORE_H
 
-#include "config.h"
-#include "instance.h"
-#include "manifest.h"
+#include "discover/config.h"
+#include "discover/instance.h"
+#include "formats/manifest.h"
 
 /* Replaces database db->name with the dump of `alias` in the archive at
  * `archive_path`, whose manifest `m` was already verified. Connects as

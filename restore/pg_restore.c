@@ -6,7 +6,7 @@
  * them match the manifest. Any failure rolls the transaction back, so the
  * live database is either fully replaced or untouched.
  */
-#include "pg_restore.h"
+#include "restore/pg_restore.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,14 +17,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "db.h"
-#include "dbreplay.h"
-#include "log.h"
-#include "rowdigest.h"
-#include "snaparchive.h"
-#include "sqlcheck.h"
-#include "strbuf.h"
-#include "util.h"
+#include "db/db.h"
+#include "restore/dbreplay.h"
+#include "base/log.h"
+#include "db/rowdigest.h"
+#include "formats/snaparchive.h"
+#include "restore/sqlcheck.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 
 #define SCHEMA_MAX ((size_t)256 << 20) /* schema text we accept (as the dumper) */
 #define READ_BUF ((size_t)64 << 10)    /* archive read buffer: bounds memory for data */

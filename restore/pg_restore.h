@@ -25,8 +25,8 @@
 #ifndef MS_PG_RESTORE_H
 #define MS_PG_RESTORE_H
 
-#include "instance.h"
-#include "manifest.h"
+#include "discover/instance.h"
+#include "formats/manifest.h"
 
 /* Replaces the content of the live database `db` with the dump of alias
  * `alias` in the archive at `archive_path`, whose manifest `m` was already

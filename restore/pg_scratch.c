@@ -1,14 +1,14 @@
 /*
  * Scratch databases for verify --deep (see pg_scratch.h).
  */
-#include "pg_scratch.h"
-#include "config.h"
-#include "db.h"
+#include "restore/pg_scratch.h"
+#include "discover/config.h"
+#include "db/db.h"
 
 #include <libpq-fe.h>
 #include <stdlib.h>
 
-#include "strbuf.h"
+#include "base/strbuf.h"
 #include <string.h>
 #include <unistd.h>
 

@@ -7,7 +7,7 @@
 #ifndef MS_PG_SCRATCH_H
 #define MS_PG_SCRATCH_H
 
-#include "instance.h"
+#include "discover/instance.h"
 
 struct ms_config_db;
 

@@ -1,7 +1,7 @@
 /*
  * Restore plans for file components (see plan.h).
  */
-#include "plan.h"
+#include "restore/plan.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "hash.h"
-#include "log.h"
+#include "base/hash.h"
+#include "base/log.h"
 
 static int cmp_str(const void *a, const void *b)
 {

@@ -9,8 +9,8 @@
 
 #include <stdbool.h>
 
-#include "manifest.h"
-#include "util.h"
+#include "formats/manifest.h"
+#include "base/util.h"
 
 struct ms_tree_plan {
 	bool target_exists;

@@ -1,8 +1,8 @@
 /*
  * Archive member path checks (see safepath.h).
  */
-#include "safepath.h"
-#include "entry.h"
+#include "restore/safepath.h"
+#include "formats/entry.h"
 
 #include <limits.h>
 #include <string.h>

@@ -5,7 +5,7 @@
  * kinds our dumps write. Anything the lexer cannot make sense of
  * (unterminated quotes or comments, stray backslashes) is refused too.
  */
-#include "sqlcheck.h"
+#include "restore/sqlcheck.h"
 
 #include <pwd.h>
 #include <stdarg.h>
@@ -15,12 +15,12 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "dbreplay.h"
-#include "log.h"
-#include "manifest.h"
-#include "snaparchive.h"
-#include "strbuf.h"
-#include "util.h"
+#include "restore/dbreplay.h"
+#include "base/log.h"
+#include "formats/manifest.h"
+#include "formats/snaparchive.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 
 #define SQL_MEMBER_MAX ((size_t)256 << 20) /* as the engines */
 #define OWN_OBJECTS "dump SQL may only create and alter the database's own objects"

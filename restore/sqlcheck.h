@@ -3,8 +3,8 @@
  * §5, "confined SQL"). An archive is untrusted input: its schema scripts
  * are split into statements by a real tokenizer for each dialect, and
  * every statement must be of a kind our dumpers write (pg_dump
- * --schema-only --section=pre-data/post-data as run by src/pg_dump.c, the
- * setval() lines of sequences.sql, and the scripts of src/my_dump.c); the
+ * --schema-only --section=pre-data/post-data as run by src/db/pg_dump.c, the
+ * setval() lines of sequences.sql, and the scripts of src/db/my_dump.c); the
  * restore engines then run exactly the statements the checker split, one
  * per call, so the server never sees text the checker did not classify.
  *

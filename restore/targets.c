@@ -1,15 +1,15 @@
 /*
  * Restore targets decided by the live side (see targets.h).
  */
-#include "targets.h"
+#include "restore/targets.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 static int fail(const char **why, const char *reason)
 {

@@ -1,8 +1,8 @@
 /*
  * EVP wrappers for SHA-256 and MD5 (see hash.h).
  */
-#include "hash.h"
-#include "util.h"
+#include "base/hash.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

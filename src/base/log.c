@@ -1,7 +1,7 @@
 /*
  * stderr logging with a verbosity level (see log.h).
  */
-#include "log.h"
+#include "base/log.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>

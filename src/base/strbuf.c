@@ -1,8 +1,8 @@
 /*
  * Growable string buffer (see strbuf.h).
  */
-#include "strbuf.h"
-#include "util.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 
 #include <stdarg.h>
 #include <stdio.h>

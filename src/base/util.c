@@ -1,7 +1,7 @@
 /*
  * Checked allocation, file and path helpers (see util.h).
  */
-#include "util.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "log.h"
+#include "base/log.h"
 
 void *ms_xmalloc(size_t n);
 void *ms_xcalloc(size_t nmemb, size_t size);

@@ -12,8 +12,8 @@
  *   bit 1  write the zstd frame without a content checksum
  */
 #include "fuzzutil.h"
-#include "snaparchive.h"
-#include "verify.h"
+#include "formats/snaparchive.h"
+#include "formats/verify.h"
 
 #include <stdio.h>
 #include <stdlib.h>

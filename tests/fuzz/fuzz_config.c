@@ -1,10 +1,10 @@
 /*
- * libFuzzer target: the configuration file reader (src/config.c, inih).
+ * libFuzzer target: the configuration file reader (src/discover/config.c, inih).
  * ms_config_load reads a path, so each input becomes an anonymous memory
  * file (mode 0600, as a config holding a password must be) read through
  * /proc/self/fd/N. What loads is walked field by field.
  */
-#include "config.h"
+#include "discover/config.h"
 #include "fuzzutil.h"
 
 #include <stdlib.h>

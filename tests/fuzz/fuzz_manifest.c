@@ -6,7 +6,7 @@
  * create writes, verify and restore read back).
  */
 #include "fuzzutil.h"
-#include "manifest.h"
+#include "formats/manifest.h"
 
 #include <stdlib.h>
 #include <string.h>

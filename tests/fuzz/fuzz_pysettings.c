@@ -1,12 +1,12 @@
 /*
- * libFuzzer target: the settings.py reader (src/pysettings.c). The input is
+ * libFuzzer target: the settings.py reader (src/discover/pysettings.c). The input is
  * the text of a settings module; it is parsed, then looked up the way
  * discovery does (DATABASES and its per-alias keys, MODOBOA_APPS,
  * SECRET_KEY), and every value reached is walked so that ASan sees each
  * byte the reader claims to hold.
  */
 #include "fuzzutil.h"
-#include "pysettings.h"
+#include "discover/pysettings.h"
 
 #include <stdlib.h>
 #include <string.h>

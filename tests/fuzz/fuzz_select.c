@@ -14,12 +14,12 @@
  * fields 1 and 2 the label and version for the format round trip, and
  * the bytes after field 2 describe the history and the policy.
  */
-#include "dest.h"
+#include "snapshot/dest.h"
 #include "fuzzutil.h"
-#include "manifest.h"
-#include "retention.h"
-#include "snaparchive.h"
-#include "snapname.h"
+#include "formats/manifest.h"
+#include "snapshot/retention.h"
+#include "formats/snaparchive.h"
+#include "formats/snapname.h"
 
 #include <fcntl.h>
 #include <stdio.h>

@@ -11,7 +11,7 @@
  * a key line that parses prints back as a line that parses to the same key.
  */
 #include "fuzzutil.h"
-#include "sign.h"
+#include "formats/sign.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -16,7 +16,7 @@
  * explore the rest past a known open split finding, docs/testing.md).
  */
 #include "fuzzutil.h"
-#include "sqlcheck.h"
+#include "restore/sqlcheck.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

@@ -15,13 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "instance.h"
-#include "manifest.h"
+#include "discover/instance.h"
+#include "formats/manifest.h"
 #include "pgtest.h"
-#include "snaparchive.h"
-#include "verify.h"
-#include "strbuf.h"
-#include "util.h"
+#include "formats/snaparchive.h"
+#include "formats/verify.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 
 char tmpdir[256];
 char *bindir, *sockdir, *port, *superuser, *mysock;

@@ -19,11 +19,11 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "snaparchive.h"
-#include "entry.h"
-#include "hash.h"
-#include "strbuf.h"
-#include "util.h"
+#include "formats/snaparchive.h"
+#include "formats/entry.h"
+#include "base/hash.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 
 #define SHA_ABC "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 #define SHA_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

@@ -12,9 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "hash.h"
-#include "strbuf.h"
-#include "util.h"
+#include "base/hash.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 
 static void test_strbuf(void **state)
 {

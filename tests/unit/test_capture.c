@@ -1,5 +1,5 @@
 /*
- * Unit tests for src/capture.c. Each case builds a tree in a fresh
+ * Unit tests for src/snapshot/capture.c. Each case builds a tree in a fresh
  * temporary directory, captures it into a real archive file, reads that
  * back with ms_archive_reader and compares every member (order, type,
  * metadata, content, xattrs) and every manifest record with the source,
@@ -35,13 +35,13 @@
 
 #include <cmocka.h>
 
-#include "snaparchive.h"
-#include "capture.h"
-#include "hash.h"
-#include "log.h"
-#include "manifest.h"
-#include "strbuf.h"
-#include "util.h"
+#include "formats/snaparchive.h"
+#include "snapshot/capture.h"
+#include "base/hash.h"
+#include "base/log.h"
+#include "formats/manifest.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 
 #define SHA_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define SMALL_LIMIT 4096

@@ -1,5 +1,5 @@
 /*
- * Unit tests for src/config.c: every key, every error with the exact text
+ * Unit tests for src/discover/config.c: every key, every error with the exact text
  * on stderr, the file mode rules for passwords, and the comment and line
  * syntax the reader accepts. Each case writes its files into a fresh
  * temporary directory.
@@ -18,10 +18,10 @@
 
 #include <cmocka.h>
 
-#include "config.h"
-#include "log.h"
-#include "strbuf.h"
-#include "util.h"
+#include "discover/config.h"
+#include "base/log.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 #include "testutil.h"
 
 #define SECRET_INLINE "s3cr3t-inline"

@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dest.h"
-#include "util.h"
+#include "snapshot/dest.h"
+#include "base/util.h"
 
 static char root[64];
 

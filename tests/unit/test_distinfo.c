@@ -1,5 +1,5 @@
 /*
- * Unit tests for src/distinfo.c: virtualenv discovery in order of
+ * Unit tests for src/discover/distinfo.c: virtualenv discovery in order of
  * precedence, the Python version from each source, METADATA parsing, PEP
  * 503 names and site-packages scanning. Each case builds its directory
  * tree in a fresh temporary directory.
@@ -18,10 +18,10 @@
 
 #include <cmocka.h>
 
-#include "distinfo.h"
-#include "log.h"
-#include "strbuf.h"
-#include "util.h"
+#include "discover/distinfo.h"
+#include "base/log.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 #include "testutil.h"
 
 /* --- fixture: a temporary directory per test -------------------------------- */

@@ -18,13 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "files.h"
-#include "hash.h"
-#include "manifest.h"
-#include "plan.h"
-#include "snaparchive.h"
+#include "restore/files.h"
+#include "base/hash.h"
+#include "formats/manifest.h"
+#include "restore/plan.h"
+#include "formats/snaparchive.h"
 #include "testutil.h"
-#include "util.h"
+#include "base/util.h"
 
 #define EMPTY_SHA "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests for src/hooks.c: a hook sees the MODOSNAP_* variables of its
+ * Unit tests for src/snapshot/hooks.c: a hook sees the MODOSNAP_* variables of its
  * event (and none left over from the caller's environment), reads
  * /dev/null, starts with no signal blocked; failures and kills are
  * reported with the exact message; a NULL command is nothing to do.
@@ -15,9 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "hooks.h"
+#include "snapshot/hooks.h"
 #include "testutil.h"
-#include "util.h"
+#include "base/util.h"
 
 static char dir[] = "/tmp/test_hooks.XXXXXX";
 

@@ -14,9 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "instance.h"
-#include "util.h"
+#include "discover/config.h"
+#include "discover/instance.h"
+#include "base/util.h"
 
 struct fx {
 	char root[64];

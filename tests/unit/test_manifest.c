@@ -17,10 +17,10 @@
 
 #include <cmocka.h>
 
-#include "entry.h"
-#include "log.h"
-#include "manifest.h"
-#include "util.h"
+#include "formats/entry.h"
+#include "base/log.h"
+#include "formats/manifest.h"
+#include "base/util.h"
 #include "testutil.h"
 
 #define NAME "/backups/h_20261130T045323Z_modoboa-2.3.2.tar.zst"

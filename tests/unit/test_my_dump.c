@@ -1,5 +1,5 @@
 /*
- * Tests for src/my_dump.c and restore/my_restore.c against the harness's
+ * Tests for src/db/my_dump.c and restore/my_restore.c against the harness's
  * real MariaDB server (MS_TESTSRV_ENV; without it the test fails, it never
  * skips). A database owned by an ordinary user reached over TCP with a
  * password holds the column types and objects the fixture does not: every
@@ -26,18 +26,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hash.h"
-#include "instance.h"
-#include "manifest.h"
-#include "my_dump.h"
-#include "my_restore.h"
-#include "sqlcheck.h"
+#include "base/hash.h"
+#include "discover/instance.h"
+#include "formats/manifest.h"
+#include "db/my_dump.h"
+#include "restore/my_restore.h"
+#include "restore/sqlcheck.h"
 #include "pgtest.h"
-#include "snaparchive.h"
-#include "strbuf.h"
+#include "formats/snaparchive.h"
+#include "base/strbuf.h"
 #include "testutil.h"
-#include "util.h"
-#include "verify.h"
+#include "base/util.h"
+#include "formats/verify.h"
 
 #define CHUNK 4096
 #define PASSWORD "p:w\\o'rd \"s3cr3t"

@@ -25,15 +25,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "instance.h"
-#include "manifest.h"
-#include "my_restore.h"
-#include "pg_restore.h"
+#include "discover/config.h"
+#include "discover/instance.h"
+#include "formats/manifest.h"
+#include "restore/my_restore.h"
+#include "restore/pg_restore.h"
 #include "pgtest.h"
 #include "testutil.h"
-#include "util.h"
-#include "verify.h"
+#include "base/util.h"
+#include "formats/verify.h"
 
 static char *my_env, *mx_env; /* fixture.env of the MariaDB and the mixed site */
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests for src/my_text.c: the data-line encoding of every column
+ * Unit tests for src/db/my_text.c: the data-line encoding of every column
  * kind (table-driven), the kind of each information_schema DATA_TYPE, and
  * the schema scripts' `;;` framing, including the refusals.
  */
@@ -10,8 +10,8 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "my_text.h"
-#include "strbuf.h"
+#include "db/my_text.h"
+#include "base/strbuf.h"
 
 struct field_case {
 	const char *data; /* NULL: SQL NULL */

@@ -22,15 +22,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "hash.h"
-#include "instance.h"
-#include "pg_dump.h"
-#include "rowdigest.h"
-#include "snaparchive.h"
-#include "strbuf.h"
+#include "base/hash.h"
+#include "discover/instance.h"
+#include "db/pg_dump.h"
+#include "db/rowdigest.h"
+#include "formats/snaparchive.h"
+#include "base/strbuf.h"
 #include "pgtest.h"
 #include "testutil.h"
-#include "util.h"
+#include "base/util.h"
 
 #define CHUNK (64 * 1024)
 #define PASSWORD "p:w\\o'rd s3cr3t"

@@ -20,15 +20,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "instance.h"
-#include "manifest.h"
-#include "pg_restore.h"
-#include "pg_scratch.h"
+#include "discover/config.h"
+#include "discover/instance.h"
+#include "formats/manifest.h"
+#include "restore/pg_restore.h"
+#include "restore/pg_scratch.h"
 #include "pgtest.h"
 #include "testutil.h"
-#include "util.h"
-#include "verify.h"
+#include "base/util.h"
+#include "formats/verify.h"
 
 static char *fx_env; /* text of fixture.env */
 

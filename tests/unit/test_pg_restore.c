@@ -28,20 +28,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hash.h"
-#include "instance.h"
-#include "manifest.h"
-#include "pg_dump.h"
-#include "config.h"
-#include "pg_restore.h"
-#include "pg_scratch.h"
-#include "sqlcheck.h"
-#include "snaparchive.h"
-#include "strbuf.h"
+#include "base/hash.h"
+#include "discover/instance.h"
+#include "formats/manifest.h"
+#include "db/pg_dump.h"
+#include "discover/config.h"
+#include "restore/pg_restore.h"
+#include "restore/pg_scratch.h"
+#include "restore/sqlcheck.h"
+#include "formats/snaparchive.h"
+#include "base/strbuf.h"
 #include "pgtest.h"
 #include "testutil.h"
-#include "util.h"
-#include "verify.h"
+#include "base/util.h"
+#include "formats/verify.h"
 
 #define CHUNK (16 * 1024)
 #define PASSWORD "p:w\\o'rd s3cr3t"

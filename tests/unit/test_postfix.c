@@ -1,5 +1,5 @@
 /*
- * Unit tests for src/postfix.c: checksum file parsing (valid and malformed
+ * Unit tests for src/discover/postfix.c: checksum file parsing (valid and malformed
  * lines, with the exact error), and scanning a Postfix directory: map
  * states against MD5s computed independently with md5sum(1), sorting,
  * main.cf/master.cf presence and directory errors. Each case works in a
@@ -19,9 +19,9 @@
 
 #include <cmocka.h>
 
-#include "log.h"
-#include "postfix.h"
-#include "util.h"
+#include "base/log.h"
+#include "discover/postfix.h"
+#include "base/util.h"
 #include "testutil.h"
 
 /* Map contents and their MD5, from `printf '...' | md5sum`. */

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the settings.py reader (src/pysettings.c). Three tables:
+ * Unit tests for the settings.py reader (src/discover/pysettings.c). Three tables:
  * real-world-shaped settings files with the values and bindings each must
  * yield, malformed files with the exact message each must print, and
  * robustness sweeps (every truncation of a realistic file, seeded byte
@@ -17,9 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pysettings.h"
-#include "strbuf.h"
-#include "util.h"
+#include "discover/pysettings.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

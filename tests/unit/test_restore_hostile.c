@@ -28,10 +28,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "manifest.h"
-#include "snaparchive.h"
+#include "formats/manifest.h"
+#include "formats/snaparchive.h"
 #include "testutil.h"
-#include "util.h"
+#include "base/util.h"
 
 #define SETTINGS "SECRET_KEY = 'x'\nDATABASES = {}\n"
 #define README "a plain file\n"

@@ -17,9 +17,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "retention.h"
-#include "strbuf.h"
-#include "util.h"
+#include "snapshot/retention.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 
 #define N_SNAPS 400
 

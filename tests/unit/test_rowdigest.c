@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rowdigest.h"
+#include "db/rowdigest.h"
 
 /* Independent oracle: 256-bit sum in eight little-endian 32-bit limbs. */
 struct oracle {

@@ -10,8 +10,8 @@
 #include <limits.h>
 #include <string.h>
 
-#include "entry.h"
-#include "safepath.h"
+#include "formats/entry.h"
+#include "restore/safepath.h"
 
 static void test_safe(void **state)
 {

@@ -23,14 +23,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "manifest.h"
-#include "sign.h"
-#include "snaparchive.h"
-#include "strbuf.h"
+#include "base/log.h"
+#include "formats/manifest.h"
+#include "formats/sign.h"
+#include "formats/snaparchive.h"
+#include "base/strbuf.h"
 #include "testutil.h"
-#include "util.h"
-#include "verify.h"
+#include "base/util.h"
+#include "formats/verify.h"
 
 #define MSG "{\n  \"format_version\": 2,\n  \"entries\": []\n}\n"
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests for src/snapdiff.c. Every case starts from two identical
+ * Unit tests for src/snapshot/snapdiff.c. Every case starts from two identical
  * in-memory snapshots (header and manifest), applies one or two changes to
  * the second (or to both), and compares the result, rendered as one
  * canonical line per difference, with the expected text: one test per
@@ -16,11 +16,11 @@
 
 #include <cmocka.h>
 
-#include "entry.h"
-#include "manifest.h"
-#include "snapdiff.h"
-#include "strbuf.h"
-#include "util.h"
+#include "formats/entry.h"
+#include "formats/manifest.h"
+#include "snapshot/snapdiff.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 
 #define SHA_A "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"
 #define SHA_B "3e23e8160039594a33894f6564e1b1348bbd7a0088d42c4acb73eeaed59c009d"

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "snapname.h"
+#include "formats/snapname.h"
 
 static void test_format(void **state)
 {

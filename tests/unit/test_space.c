@@ -21,11 +21,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "manifest.h"
-#include "snaparchive.h"
-#include "space.h"
+#include "formats/manifest.h"
+#include "formats/snaparchive.h"
+#include "snapshot/space.h"
 #include "testutil.h"
-#include "util.h"
+#include "base/util.h"
 
 #define MIB (1024LL * 1024)
 #define GIB (1024LL * MIB)

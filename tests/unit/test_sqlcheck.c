@@ -16,10 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sqlcheck.h"
-#include "strbuf.h"
+#include "restore/sqlcheck.h"
+#include "base/strbuf.h"
 #include "testutil.h"
-#include "util.h"
+#include "base/util.h"
 
 struct tcase {
 	const char *name;

@@ -15,10 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "entry.h"
-#include "targets.h"
+#include "formats/entry.h"
+#include "restore/targets.h"
 #include "testutil.h"
-#include "util.h"
+#include "base/util.h"
 
 static char *test_mkdtemp(void)
 {

@@ -1,0 +1,306 @@
+/*
+ * The command table, help output and what commands share (see cli.h).
+ * Only commands that work are in the table, and so in --help.
+ */
+#include "cli/cli.h"
+#include "discover/config.h"
+#include "base/log.h"
+#include "base/util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int cmd_help(struct ms_cli *cli, int argc, char **argv);
+
+const struct ms_command ms_commands[] = {
+	{
+		"inspect", cmd_inspect,
+		"inspect [--instance DIR] [--postfix-dir DIR] [--no-db] [--json]",
+		"show what a snapshot of this Modoboa server would contain",
+		"Reads the instance's settings.py (without running Python), the Postfix\n"
+		"directory and the virtualenv, and prints: the instance directory and\n"
+		"settings file, every DATABASES entry (never the password itself), the\n"
+		"Postfix maps and whether each still matches its recorded checksum, and\n"
+		"the installed versions of Modoboa, its extensions and Django. Unless\n"
+		"--no-db is given it also connects to each database and prints the\n"
+		"server version, the database size and the applied Django migrations.\n"
+		"\n"
+		"  --instance DIR     the instance directory (default /srv/modoboa/instance)\n"
+		"  --postfix-dir DIR  the Postfix configuration directory (default /etc/postfix)\n"
+		"  --no-db            do not connect to the databases\n"
+		"  --json             print one JSON document (see docs/inspect-json.md)\n"
+		"\n"
+		"Exit status: 0 ok, 1 an error (bad settings, unreachable database),\n"
+		"2 usage error, 3 completed with warnings (e.g. no virtualenv found).\n",
+	},
+	{
+		"create", cmd_create,
+		"create [--instance DIR] [--postfix-dir DIR] [--dest DIR] [--tag TAG]... [--note TEXT]\n"
+		"                [--level N] [--exclude PATTERN]... [--no-db] [--verify[=deep]]\n"
+		"                [--pre-upgrade [--to VERSION] [--no-deep] | --nightly] [--wait SECONDS] [--json]",
+		"take a snapshot: instance directory, Postfix files, databases",
+		"Writes one archive <label>_<YYYYMMDDTHHMMSSZ>_modoboa-<version>.tar.zst\n"
+		"(pax tar in zstd, mode 0600) into the destination directory (created\n"
+		"0700), atomically: an interrupted run leaves no file under a final name.\n"
+		"Components: 'instance' (the whole instance directory), 'postfix' (the\n"
+		"sql-*.cf maps, modoboa-postfix-maps.chk, main.cf, master.cf) and\n"
+		"'db:ALIAS' for each database of DATABASES (PostgreSQL or MariaDB/MySQL),\n"
+		"each dumped inside one consistent transaction. The header records the\n"
+		"versions found (Modoboa, extensions, Django, Python, and per database the\n"
+		"server version and applied migrations, unless --no-db). Before writing,\n"
+		"the size is estimated and the run refused when less than min_free would\n"
+		"stay free. Hooks from the config's [hooks] run before and after, and\n"
+		"pause/resume around the reads. Prints a summary (a progress line on a\n"
+		"terminal) and the archive path as the last line.\n"
+		"\n"
+		"  --dest DIR         destination directory (default /var/backups/modosnap)\n"
+		"  --tag TAG          tag the snapshot (repeatable)\n"
+		"  --note TEXT        free text stored in the header\n"
+		"  --level N          zstd level 1-19 (default 3)\n"
+		"  --exclude PATTERN  leave out matching files (repeatable; also 'exclude =' in\n"
+		"                     the config): without '/' it matches any base name, with\n"
+		"                     '/' the path relative to the instance directory\n"
+		"  --no-db            files only: do not connect to or dump the databases\n"
+		"  --verify[=deep]    read the new archive back and verify it; =deep also loads\n"
+		"                     every database dump into a scratch database and compares\n"
+		"  --pre-upgrade      tag 'pre-upgrade' and always verify (deep unless --no-deep):\n"
+		"                     exits non-zero unless the snapshot is verified\n"
+		"  --to VERSION       with --pre-upgrade: the Modoboa version about to be installed\n"
+		"  --nightly          tag 'nightly', a one-line summary, then prune with the\n"
+		"                     config's [retention] rules (quiet with -q, for cron)\n"
+		"  --wait SECONDS     wait that long for another run's lock instead of exit 4\n"
+		"  --json             print a JSON summary (for monitoring) instead of text\n"
+		"\n"
+		"Exit status: 0 ok, 1 failure, 3 completed with warnings (a file kept\n"
+		"changing while read, a MyISAM table), 4 another run holds the lock,\n"
+		"5 verification failed.\n",
+	},
+	{
+		"verify", cmd_verify,
+		"verify SNAPSHOT [--dest DIR] [--allow-unsigned] [--deep [--instance DIR]]",
+		"check a snapshot against its manifest",
+		"Reads the whole archive once: zstd checksums, every entry's size, SHA-256\n"
+		"and metadata against the manifest, no entry missing, extra or duplicated,\n"
+		"header and manifest in agreement. On success records the time beside the\n"
+		"archive (SNAPSHOT.verified; the archive is not modified).\n"
+		"The manifest's signature must come from this machine's signing key or a key\n"
+		"of trusted_keys; --allow-unsigned accepts an unsigned snapshot, or one signed\n"
+		"by an untrusted key, with a warning (exit 3). A bad signature is refused.\n"
+		"With --deep, each PostgreSQL dump is also restored into a scratch database\n"
+		"beside the live one (the role needs CREATEDB), where every table's rows and\n"
+		"content digest are compared with the manifest; the scratch database is\n"
+		"dropped afterwards. Connection parameters come from the instance's\n"
+		"settings.py and the config file, as for create.\n"
+		"SNAPSHOT: a path, or in the destination directory a snapshot id or unique\n"
+		"id prefix, 'latest', or 'tag:NAME'.\n"
+		"\n"
+		"Exit status: 0 ok, 1 cannot read, 3 accepted with --allow-unsigned,\n"
+		"5 verification failed (the first bad entry, or the signature problem, is\n"
+		"named on stderr).\n",
+	},
+	{
+		"list", cmd_list,
+		"list [--dest DIR] [--json]",
+		"list the snapshots in the destination directory, newest first",
+		"Shows id, time, Modoboa version, size, components, tags, and when each\n"
+		"last passed verify. Reads only each archive's header.\n",
+	},
+	{
+		"show", cmd_show,
+		"show SNAPSHOT [--dest DIR] [--json]",
+		"show a snapshot's header and manifest summary",
+		"Reads (and checks) the whole archive and prints its header, the versions\n"
+		"it was taken at, and a summary of its manifest. With --json, the header\n"
+		"and the full manifest as one JSON document.\n",
+	},
+	{
+		"restore", cmd_restore,
+		"restore SNAPSHOT [--dest DIR] [--only COMPONENT]... [--root DIR] [--dry-run]\n"
+		"        [--no-safety-snapshot] [--yes] [--instance DIR] [--postfix-dir DIR]\n"
+		"        [--accept-snapshot-targets] [--allow-unsigned]",
+		"put an installation back from a snapshot, verified and atomic per component",
+		"Verifies the whole archive and its signature first (--allow-unsigned\n"
+		"accepts an unsigned or untrusted one) and refuses hostile content. Prints the\n"
+		"plan: per component the target, what is added, replaced and removed (-v\n"
+		"lists the files), per database the tables and row counts now and in the\n"
+		"snapshot, and the package pins when the installed versions differ. With\n"
+		"--dry-run it stops there. Otherwise it asks for confirmation on a\n"
+		"terminal (--yes skips the question; without a terminal --yes is needed),\n"
+		"takes a safety snapshot (tag 'safety') of the components it will replace,\n"
+		"restores each component atomically (directory swap, per-file rename,\n"
+		"one transaction or a staging database per database) and proves the\n"
+		"result by recomputing every file hash and table digest.\n"
+		"COMPONENT: instance, postfix or db:ALIAS. --root DIR puts the files under\n"
+		"DIR (new locations only); databases are still restored unless --only\n"
+		"leaves them out. Targets and database connections come from this machine\n"
+		"(--instance, --postfix-dir, the config, the live settings.py), never from\n"
+		"the archive: when nothing here names one, the snapshot's is shown and used\n"
+		"only with --accept-snapshot-targets. Every connection is tried and the\n"
+		"free space checked before the first write.\n",
+	},
+	{
+		"prune", cmd_prune,
+		"prune [--dest DIR] [--keep-last N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N]\n"
+		"      [--keep-tag TAG]... [--keep-pre-upgrade N] [--dry-run] [--json]",
+		"delete old snapshots by retention rules, keeping pre-upgrade ones",
+		"Keeps, for each rule, the newest snapshot of each of the N most recent\n"
+		"periods that have snapshots: --keep-last (the N newest), --keep-daily (UTC\n"
+		"days), --keep-weekly (ISO weeks, UTC), --keep-monthly (UTC months);\n"
+		"--keep-tag keeps every snapshot with that tag. A snapshot kept by any rule\n"
+		"stays; the others are deleted with their verification records. Always\n"
+		"kept: the newest N snapshots tagged 'pre-upgrade' (--keep-pre-upgrade,\n"
+		"default 3) and the newest 'pre-upgrade' snapshot that passed verify, and\n"
+		"any archive whose header cannot be read (with a warning). Options override\n"
+		"the config's [retention] keys; with no rule at all prune refuses. Prints\n"
+		"one line per snapshot, newest first (keep, with the rules that kept it,\n"
+		"or remove) and a summary. See docs/prune.md.\n"
+		"\n"
+		"  --dest DIR              destination directory (default /var/backups/modosnap)\n"
+		"  --keep-last N           keep the N newest snapshots\n"
+		"  --keep-daily N          keep the newest snapshot of each of N days\n"
+		"  --keep-weekly N         keep the newest snapshot of each of N weeks\n"
+		"  --keep-monthly N        keep the newest snapshot of each of N months\n"
+		"  --keep-tag TAG          keep every snapshot tagged TAG (repeatable)\n"
+		"  --keep-pre-upgrade N    keep the N newest 'pre-upgrade' snapshots (default 3)\n"
+		"  --dry-run               print the plan, delete nothing (takes no lock)\n"
+		"  --json                  print the plan as a JSON array\n"
+		"\n"
+		"Exit status: 0 ok, 1 a deletion failed, 2 usage error, 3 an unreadable\n"
+		"archive was kept, 4 another run holds the lock.\n",
+	},
+	{
+		"diff", cmd_diff,
+		"diff SNAPSHOT SNAPSHOT [--dest DIR] [--json]",
+		"show what changed between two snapshots: versions, files, databases",
+		"Reads and verifies both archives (a damaged one is exit status 5, as for\n"
+		"verify), then prints what changed from the first to the second: the\n"
+		"Modoboa, Django and Python versions, each extension, and per database the\n"
+		"server version, the applied migrations and each app's latest migration;\n"
+		"per file component the files added, removed, changed (content, type or\n"
+		"symlink target) and changed in metadata only (mode, owner, mtime), with\n"
+		"the paths under -v; per database the tables added or removed and each\n"
+		"table's row count and content change; components present in one snapshot\n"
+		"only. Prints 'no differences' when there are none (see docs/diff.md).\n"
+		"SNAPSHOT: a path, or in the destination directory a snapshot id or unique\n"
+		"id prefix, 'latest', or 'tag:NAME'.\n"
+		"\n"
+		"  --dest DIR         destination directory (default /var/backups/modosnap)\n"
+		"  --json             print one JSON object (every path listed)\n"
+		"\n"
+		"Exit status: 0 compared (whether or not they differ), 1 cannot read or\n"
+		"select a snapshot, 2 usage error, 5 a snapshot failed verification.\n",
+	},
+	{
+		"guard", cmd_guard,
+		"guard [--instance DIR] [--dest DIR] [--max-age DURATION] [--tag TAG]",
+		"exit 0 only if a fresh, verified snapshot at the installed versions exists",
+		"The upgrade gate: exits 0 when the destination holds a snapshot of this\n"
+		"instance tagged TAG (default pre-upgrade), verified (its verification\n"
+		"record matches the archive), newer than --max-age (default 24h; 90m, 2h,\n"
+		"1d, 1w) and taken at the Modoboa and extension versions installed now.\n"
+		"Otherwise it says why the newest candidate does not qualify and exits 1.\n"
+		"Use it in upgrade scripts: modosnap guard --max-age 2h || exit 1\n",
+	},
+	{
+		"help", cmd_help,
+		"help [COMMAND]",
+		"show the help of a command",
+		"Without COMMAND, lists the commands; with one, shows its options.\n",
+	},
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+const struct ms_command *ms_command_find(const char *name)
+{
+	for (const struct ms_command *c = ms_commands; c->name; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+void ms_cli_print_help(void)
+{
+	printf("usage: modosnap [-c FILE] [-q | -v] COMMAND [ARGS]\n"
+	       "\n"
+	       "Consistent, verified snapshots of a Modoboa mail server.\n"
+	       "\n"
+	       "commands:\n");
+	for (const struct ms_command *c = ms_commands; c->name; c++)
+		printf("  %-10s %s\n", c->name, c->summary);
+	printf("\n"
+	       "global options:\n"
+	       "  -c, --config FILE  configuration file (default %s when it exists)\n"
+	       "  -q, --quiet        print nothing but errors\n"
+	       "  -v, --verbose      print more (repeat for debug output)\n"
+	       "  -h, --help         show this help\n"
+	       "  -V, --version      show the version\n"
+	       "\n"
+	       "exit status: 0 ok, 1 failure, 2 usage error, 3 completed with warnings,\n"
+	       "4 another run holds the lock, 5 verification failed.\n"
+	       "Run 'modosnap help COMMAND' for the options of a command.\n",
+	       MS_DEFAULT_CONFIG);
+}
+
+int ms_cli_print_command_help(const char *name)
+{
+	const struct ms_command *c = ms_command_find(name);
+
+	if (!c) {
+		ms_log_error("unknown command '%s'; try 'modosnap --help'", name);
+		return MS_EXIT_USAGE;
+	}
+	printf("usage: modosnap %s\n\n%s\n%s", c->usage, c->summary, c->help);
+	return MS_EXIT_OK;
+}
+
+static int cmd_help(struct ms_cli *cli, int argc, char **argv)
+{
+	(void)cli;
+	if (argc > 2)
+		return ms_cli_usage_error("help", "too many arguments");
+	if (argc == 2)
+		return ms_cli_print_command_help(argv[1]);
+	ms_cli_print_help();
+	return MS_EXIT_OK;
+}
+
+int ms_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	ms_log_error("%s; try 'modosnap help %s'", msg ? msg : "usage error", cmd);
+	free(msg);
+	return MS_EXIT_USAGE;
+}
+
+int ms_cli_load_config(struct ms_cli *cli)
+{
+	const char *path = cli->config_path;
+
+	if (!path) {
+		const char *env = getenv("MODOSNAP_CONFIG");
+
+		if (env)
+			path = *env ? env : NULL;
+		else if (access(MS_DEFAULT_CONFIG, F_OK) == 0)
+			path = MS_DEFAULT_CONFIG;
+	}
+	cli->config = path ? ms_config_load(path) : ms_config_new();
+	return cli->config ? 0 : -1;
+}
+
+int ms_cli_exit_code(int failed)
+{
+	if (failed)
+		return MS_EXIT_FAILURE;
+	return ms_log_warning_count() ? MS_EXIT_WARNINGS : MS_EXIT_OK;
+}

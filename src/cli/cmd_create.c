@@ -1,0 +1,675 @@
+/*
+ * `modosnap create`: take a snapshot of the instance directory and the
+ * Postfix files (database dumps come with their own issues) into a new
+ * archive in the destination directory; optionally verify it.
+ */
+#include "cli/cli.h"
+#include "discover/config.h"
+#include "snapshot/hooks.h"
+#include "db/db.h"
+#include "snapshot/dest.h"
+#include "discover/instance.h"
+#include "snapshot/snapshot.h"
+#include "restore/sqlcheck.h"
+#include "snapshot/space.h"
+#include "formats/verify.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct create_args {
+	struct ms_instance_opts inst;
+	const char *dest;
+	struct ms_strv tags;
+	struct ms_strv excludes;
+	const char *note;
+	int level;
+	bool no_db;
+	bool verify;      /* --verify: read the archive back */
+	bool deep;        /* --verify=deep, or --pre-upgrade without --no-deep */
+	bool no_deep;
+	bool pre_upgrade; /* tag pre-upgrade, always verified */
+	const char *to;   /* --to VERSION (with --pre-upgrade) */
+	bool nightly;     /* tag nightly, one-line summary, prune afterwards */
+	bool json;
+	unsigned wait;    /* --wait SECONDS for the destination's lock */
+	bool verified;    /* out: the new archive passed verification */
+	char *aside;      /* out: an unverified pre-upgrade archive's new name (owned) */
+	struct ms_sign_key *sign_key; /* loaded before any work: signs the archive */
+};
+
+static bool valid_tag(const char *t)
+{
+	if (!*t || strlen(t) > 64)
+		return false;
+	for (; *t; t++)
+		if (!((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') || (*t >= '0' && *t <= '9') ||
+		      strchr("._-:+", *t)))
+			return false;
+	return true;
+}
+
+static int parse_create(int argc, char **argv, struct create_args *a)
+{
+	static const struct option longopts[] = {
+		{ "instance", required_argument, NULL, 'i' },
+		{ "postfix-dir", required_argument, NULL, 'p' },
+		{ "dest", required_argument, NULL, 'd' },
+		{ "tag", required_argument, NULL, 't' },
+		{ "note", required_argument, NULL, 'n' },
+		{ "level", required_argument, NULL, 'l' },
+		{ "exclude", required_argument, NULL, 'x' },
+		{ "no-db", no_argument, NULL, 'N' },
+		{ "verify", optional_argument, NULL, 'V' },
+		{ "pre-upgrade", no_argument, NULL, 'P' },
+		{ "to", required_argument, NULL, 'T' },
+		{ "nightly", no_argument, NULL, 'Y' },
+		{ "no-deep", no_argument, NULL, 'D' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "wait", required_argument, NULL, 'W' },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned long level;
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'i': a->inst.instance_dir = optarg; break;
+		case 'p': a->inst.postfix_dir = optarg; break;
+		case 'd': a->dest = optarg; break;
+		case 't':
+			if (!valid_tag(optarg))
+				return ms_cli_usage_error("create", "invalid tag (use letters, digits and . _ - : +)");
+			ms_strv_push(&a->tags, optarg);
+			break;
+		case 'n': a->note = optarg; break;
+		case 'l':
+			if (ms_parse_ulong(optarg, 1, 19, &level) < 0)
+				return ms_cli_usage_error("create", "invalid level '%s' (expected 1-19)", optarg);
+			a->level = (int)level;
+			break;
+		case 'x': ms_strv_push(&a->excludes, optarg); break;
+		case 'N': a->no_db = true; break;
+		case 'V':
+			if (optarg && strcmp(optarg, "deep") != 0)
+				return ms_cli_usage_error("create", "invalid --verify='%s' (only --verify=deep)", optarg);
+			a->verify = true;
+			a->deep = a->deep || optarg;
+			break;
+		case 'P': a->pre_upgrade = true; break;
+		case 'T': a->to = optarg; break;
+		case 'Y': a->nightly = true; break;
+		case 'D': a->no_deep = true; break;
+		case 'J': a->json = true; break;
+		case 'W':
+			if (ms_parse_ulong(optarg, 0, 86400, &level) < 0)
+				return ms_cli_usage_error("create", "invalid --wait '%s' (seconds, 0-86400)", optarg);
+			a->wait = (unsigned)level;
+			break;
+		default:
+			return ms_cli_usage_error("create", "unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return ms_cli_usage_error("create", "unexpected argument '%s'", argv[optind]);
+	if (a->to && !a->pre_upgrade)
+		return ms_cli_usage_error("create", "--to needs --pre-upgrade");
+	if (a->no_deep && !a->pre_upgrade)
+		return ms_cli_usage_error("create", "--no-deep needs --pre-upgrade");
+	if (a->pre_upgrade && a->nightly)
+		return ms_cli_usage_error("create", "--pre-upgrade and --nightly exclude each other");
+	if (a->pre_upgrade) {
+		ms_strv_push(&a->tags, "pre-upgrade");
+		a->verify = true;
+		a->deep = !a->no_deep && !a->no_db;
+	}
+	if (a->nightly)
+		ms_strv_push(&a->tags, "nightly");
+	return 0;
+}
+
+static void format_bytes(unsigned long long n, char *buf, size_t len)
+{
+	if (n >= 1024ULL * 1024)
+		snprintf(buf, len, "%.1f MiB", (double)n / (1024.0 * 1024.0));
+	else if (n >= 1024)
+		snprintf(buf, len, "%.1f KiB", (double)n / 1024.0);
+	else
+		snprintf(buf, len, "%llu B", n);
+}
+
+static void print_summary(const struct ms_create_result *r, double secs)
+{
+	char in[32], out[32];
+
+	format_bytes(r->archive.bytes_in, in, sizeof(in));
+	format_bytes(r->archive.bytes_out, out, sizeof(out));
+	printf("snapshot    %s\n", r->snapshot_id);
+	printf("components  ");
+	for (size_t i = 0; i < r->components.n; i++)
+		printf("%s%s", i ? ", " : "", r->components.v[i]);
+	printf("\nentries     %llu (%llu changed while read, %llu skipped)\n",
+	       (unsigned long long)r->archive.entries, (unsigned long long)r->capture.changed,
+	       (unsigned long long)r->capture.skipped);
+	printf("bytes       %s in, %s out\n", in, out);
+	printf("time        %.1f s\n", secs);
+}
+
+/* Probes every database for the version tags; -1 when one fails. */
+static int probe_dbs(const struct ms_instance *inst, struct ms_db_probe **out)
+{
+	struct ms_db_probe *p = ms_xcalloc(inst->n_dbs + 1, sizeof(*p));
+	int failed = 0;
+
+	for (size_t i = 0; i < inst->n_dbs; i++)
+		failed += ms_db_probe(&inst->dbs[i], &p[i]) < 0;
+	*out = p;
+	return failed ? -1 : 0;
+}
+
+static bool path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* A destination inside what is captured would archive earlier snapshots
+ * (and the partial being written) into each new one. */
+static int dest_outside_sources(const char *dest, const struct ms_instance *inst)
+{
+	char *real = realpath(dest, NULL);
+	int ret = 0;
+
+	if (!real)
+		return ms_log_error("unable to resolve '%s': %s", dest, strerror(errno));
+	if (path_within(real, inst->dir) || (inst->postfix && path_within(real, inst->postfix_dir)))
+		ret = ms_log_error("destination '%s' is inside a directory being captured ('%s'); choose "
+				   "another --dest", dest, path_within(real, inst->dir) ? inst->dir : inst->postfix_dir);
+	free(real);
+	return ret;
+}
+
+/* Restore runs only the statement kinds a dump writes (restore/sqlcheck.h):
+ * a dump holding another (a GRANT to PUBLIC or to another role, say)
+ * would make a snapshot that restore refuses. Checked here, so that what
+ * create writes and calls verified, restore restores. */
+static int check_dump_sql(const struct ms_instance *inst, const char *path, const struct ms_manifest *m)
+{
+	for (size_t i = 0; i < m->n_dbs; i++) {
+		const char *role = NULL;
+
+		for (size_t k = 0; k < inst->n_dbs; k++)
+			if (!strcmp(inst->dbs[k].alias, m->dbs[i].alias))
+				role = inst->dbs[k].user;
+		if (ms_sqlcheck_archive(path, &m->dbs[i], role) < 0)
+			return ms_log_error("'%s': restore would refuse this snapshot's database '%s' (see above)", path,
+					    m->dbs[i].alias);
+	}
+	return 0;
+}
+
+/* Reads the new archive back, checks its dumps' SQL as restore will (and
+ * with `deep`, loads its database dumps into scratch databases); only a
+ * fully verified archive gets its verification record. An exit code. */
+static int verify_new(struct ms_cli *cli, struct create_args *a, const struct ms_instance *inst, const char *path)
+{
+	struct ms_verify_result vr;
+	enum ms_verify_status st = ms_verify_archive(path, &vr);
+	int ret = MS_EXIT_OK;
+
+	if (st != MS_VERIFY_OK)
+		ret = MS_EXIT_VERIFY;
+	else if (vr.signature.status != MS_SIG_VALID)
+		ret = ms_log_error("'%s': its signature does not verify", path) < 0 ? MS_EXIT_VERIFY : 0;
+	else if (check_dump_sql(inst, path, &vr.manifest) < 0)
+		ret = MS_EXIT_VERIFY;
+	else if (a->deep)
+		ret = ms_cli_verify_deep(cli, &a->inst, path, &vr.manifest);
+	ms_verify_result_clear(&vr);
+	if (ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS) {
+		a->verified = true;
+		if (ms_dest_mark_verified(path) < 0)
+			ms_log_warn("'%s' verified, but the verification record could not be written", path);
+		return MS_EXIT_OK;
+	}
+	return ret;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* --json: one object on stdout for monitoring. */
+static void print_json(const struct create_args *a, const struct ms_create_result *r, double secs, int code,
+		       double paused)
+{
+	json_t *o = json_object(), *comps = json_array(), *tags = json_array();
+
+	for (size_t i = 0; i < r->components.n; i++)
+		json_array_append_new(comps, json_string(r->components.v[i]));
+	for (size_t i = 0; i < a->tags.n; i++)
+		json_array_append_new(tags, json_string(a->tags.v[i]));
+	json_object_set_new(o, "path", r->path ? json_string(r->path) : json_null());
+	if (a->aside)
+		json_object_set_new(o, "unverified_path", json_string(a->aside));
+	json_object_set_new(o, "snapshot_id", r->snapshot_id ? json_string(r->snapshot_id) : json_null());
+	json_object_set_new(o, "tags", tags);
+	json_object_set_new(o, "components", comps);
+	json_object_set_new(o, "entries", json_integer((json_int_t)r->archive.entries));
+	json_object_set_new(o, "bytes_in", json_integer((json_int_t)r->archive.bytes_in));
+	json_object_set_new(o, "bytes_out", json_integer((json_int_t)r->archive.bytes_out));
+	json_object_set_new(o, "changed_files", json_integer((json_int_t)r->capture.changed));
+	json_object_set_new(o, "seconds", json_real(secs));
+	json_object_set_new(o, "paused_seconds", paused >= 0 ? json_real(paused) : json_null());
+	json_object_set_new(o, "verified", json_boolean(a->verified));
+	json_object_set_new(o, "warnings", json_integer((json_int_t)ms_log_warning_count()));
+	json_object_set_new(o, "exit_status", json_integer(code));
+	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(o);
+}
+
+static void report(const struct create_args *a, const struct ms_create_result *r, double secs, int code,
+		   double paused)
+{
+	char in[32], out[32];
+
+	if (a->json) {
+		print_json(a, r, secs, code, paused);
+		return;
+	}
+	if (ms_log_get_level() < MS_LOG_INFO || !r->path)
+		return;
+	if (a->nightly) {
+		format_bytes(r->archive.bytes_in, in, sizeof(in));
+		format_bytes(r->archive.bytes_out, out, sizeof(out));
+		printf("snapshot %s: %llu entries, %s in, %s out, %.1f s%s: %s\n", r->snapshot_id,
+		       (unsigned long long)r->archive.entries, in, out, secs, a->verified ? ", verified" : "", r->path);
+		return;
+	}
+	print_summary(r, secs);
+	if (paused >= 0)
+		printf("paused      %.1f s (hooks pause/resume)\n", paused);
+	if (a->verified)
+		printf("verified    yes%s\n", a->deep ? " (databases loaded and compared)" : "");
+	(void)code;
+	printf("%s\n", r->path);
+}
+
+/* --- progress on a terminal ------------------------------------------------ */
+
+/* A line on stderr, redrawn twice a second while the archive is written:
+ * bytes, rate, and against the estimate of the uncompressed size the
+ * share done and the time left. Only on a terminal, never with -q/--json. */
+struct progress {
+	pthread_t thread;
+	atomic_bool stop;
+	bool running;
+	long long total;  /* estimated content bytes, 0 when unknown */
+	uint64_t base;    /* ms_archive_progress() when started */
+	struct timespec t0;
+};
+
+static void *progress_main(void *arg)
+{
+	struct progress *pg = arg;
+	struct timespec tick = { 0, 500 * 1000 * 1000 };
+
+	while (!atomic_load(&pg->stop)) {
+		double secs = seconds_since(&pg->t0), mib = (double)(ms_archive_progress() - pg->base) / 1048576.0;
+		double rate = secs > 0 ? mib / secs : 0;
+
+		if (pg->total > 0 && rate > 0) {
+			double total = (double)pg->total / 1048576.0, left = total > mib ? (total - mib) / rate : 0;
+
+			fprintf(stderr, "\r\033[K%.1f MiB of ~%.1f MiB (%.0f%%), %.1f MiB/s, ~%.0f s left", mib, total,
+				mib < total ? 100.0 * mib / total : 99.0, rate, left);
+		} else {
+			fprintf(stderr, "\r\033[K%.1f MiB, %.1f MiB/s", mib, rate);
+		}
+		nanosleep(&tick, NULL);
+	}
+	fprintf(stderr, "\r\033[K");
+	return NULL;
+}
+
+static void progress_start(struct progress *pg, const struct create_args *a, long long total)
+{
+	sigset_t all, old;
+
+	memset(pg, 0, sizeof(*pg));
+	if (a->json || ms_log_get_level() < MS_LOG_INFO || !isatty(STDERR_FILENO))
+		return;
+	pg->total = total;
+	pg->base = ms_archive_progress();
+	clock_gettime(CLOCK_MONOTONIC, &pg->t0);
+	atomic_init(&pg->stop, false);
+	/* signals are for the main thread (partial-file clean-up, the pause
+	 * window): the drawing thread blocks them all */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pg->running = pthread_create(&pg->thread, NULL, progress_main, pg) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	ms_log_status_line(pg->running);
+}
+
+static void progress_stop(struct progress *pg)
+{
+	if (!pg->running)
+		return;
+	atomic_store(&pg->stop, true);
+	pthread_join(pg->thread, NULL);
+	pg->running = false;
+	ms_log_status_line(0);
+}
+
+/* Logs "interrupted by SIGTERM: WHAT" and returns true when an interrupt
+ * was received (or is held pending). */
+static bool interrupted(const char *what)
+{
+	int sig = ms_snapshot_interrupted();
+
+	if (!sig)
+		return false;
+	ms_log_error("interrupted by %s: %s", ms_snapshot_signal_name(sig), what);
+	return true;
+}
+
+/* The MODOSNAP_TEST_STALL seam (util.h), ending early once an interrupt
+ * is received or held pending, so that a test can interrupt a run at a
+ * named point and see how it ends. */
+static void stall_until_interrupted(const char *point)
+{
+	const char *want = getenv("MODOSNAP_TEST_STALL");
+
+	if (!want || strcmp(want, point) != 0)
+		return;
+	fprintf(stderr, "modosnap: test: stalled at %s\n", point);
+	for (int i = 0; i < 6000 && !ms_snapshot_interrupted(); i++)
+		nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
+}
+
+/* The snapshot itself, between the pause and resume hooks; *paused gets
+ * the seconds the services were paused (-1 without hooks). */
+static int take(struct ms_cli *cli, const struct create_args *a, const struct ms_instance *inst,
+		const struct ms_create_opts *o, long long content, struct ms_create_result *r, double *paused)
+{
+	struct progress pg;
+	struct ms_hook_env env = { "pause", o->dest, NULL, NULL, -1 };
+	struct timespec t;
+	sigset_t block, old;
+	bool blocked = false;
+	int ret;
+
+	*paused = -1;
+	/* While services are paused, an interrupt must not end the run before
+	 * the resume hook: SIGINT/SIGTERM/SIGHUP are held until after it. One
+	 * held pending stops the writer at its next write and forbids the
+	 * publication (snapshot.c), the resume hook runs, and the run fails
+	 * like any other interrupted one (create_locked). */
+	if (cli->config->hook_pause || cli->config->hook_resume) {
+		sigemptyset(&block);
+		sigaddset(&block, SIGINT);
+		sigaddset(&block, SIGTERM);
+		sigaddset(&block, SIGHUP);
+		sigprocmask(SIG_BLOCK, &block, &old);
+		blocked = true;
+	}
+	if (cli->config->hook_pause) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (ms_hook_run(cli->config->hook_pause, &env) < 0) {
+			env.event = "resume";
+			ms_hook_run(cli->config->hook_resume, &env);
+			sigprocmask(SIG_SETMASK, &old, NULL);
+			return -1;
+		}
+	}
+	progress_start(&pg, a, content);
+	stall_until_interrupted("create-snapshot");
+	ret = ms_snapshot_create(inst, o, r);
+	progress_stop(&pg);
+	if (cli->config->hook_pause || cli->config->hook_resume) {
+		env.event = "resume";
+		env.snapshot_id = r->snapshot_id;
+		env.path = r->path;
+		if (ms_hook_run(cli->config->hook_resume, &env) < 0)
+			ret = ms_log_error("the services paused by the 'pause' hook may still be stopped");
+		if (cli->config->hook_pause)
+			*paused = seconds_since(&t);
+	}
+	if (blocked)
+		sigprocmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}
+
+/* Will it fit? The instance and Postfix bytes plus the databases' sizes,
+ * times the compression ratio of the previous snapshot, against the free
+ * space minus the min_free floor (src/snapshot/space.h). */
+static int check_space(struct ms_cli *cli, const struct create_args *a, const struct ms_instance *inst,
+		       const struct ms_db_probe *probes, const char *dest, long long *content)
+{
+	long long files = ms_space_tree_bytes_excluding(inst->dir, &a->excludes), dbs = 0, t;
+	char buf[MS_SPACE_FMT_MAX];
+	long long est;
+
+	if (files < 0)
+		return -1;
+	if (inst->postfix && (t = ms_space_tree_bytes(inst->postfix_dir)) > 0)
+		files += t;
+	for (size_t i = 0; !a->no_db && probes && i < inst->n_dbs; i++)
+		if (probes[i].size_bytes > 0)
+			dbs += probes[i].size_bytes;
+	*content = files + dbs;
+	est = ms_space_estimate(files, dbs, ms_space_ratio(dest));
+	ms_log_debug("estimated snapshot size %s", ms_space_fmt(est, buf));
+	return ms_space_check(dest, est, cli->config->min_free);
+}
+
+/* Lock, checks, hooks, snapshot, verification. An exit code. */
+static int create_locked(struct ms_cli *cli, struct create_args *a, const struct ms_instance *inst,
+			 const struct ms_db_probe *probes, const char *dest, struct ms_create_result *r,
+			 double *paused)
+{
+	struct ms_hook_env env = { "before", dest, NULL, NULL, -1 };
+	struct ms_create_opts o = { 0 };
+	long long content = 0;
+	int ret;
+
+	for (size_t i = 0; i < cli->config->exclude.n; i++)
+		ms_strv_push(&a->excludes, cli->config->exclude.v[i]);
+	if (interrupted("no snapshot taken")) /* e.g. while waiting for the lock */
+		return MS_EXIT_FAILURE;
+	if (ms_dest_clean_partials(dest) < 0 || ms_dest_clean_unverified(dest, MS_UNVERIFIED_KEEP) < 0 ||
+	    check_space(cli, a, inst, probes, dest, &content) < 0)
+		return MS_EXIT_FAILURE;
+	if (ms_hook_run(cli->config->hook_before, &env) < 0) {
+		ms_log_error("the 'before' hook failed: no snapshot taken");
+		return MS_EXIT_FAILURE;
+	}
+	if (interrupted("no snapshot taken"))
+		return MS_EXIT_FAILURE;
+	o.dest = dest;
+	o.label = cli->config->label;
+	o.tags = &a->tags;
+	o.note = a->note;
+	o.upgrade_to = a->to;
+	o.level = a->level;
+	o.excludes = &a->excludes;
+	o.probes = probes;
+	o.dump_dbs = !a->no_db;
+	o.sign_key = a->sign_key;
+	ret = take(cli, a, inst, &o, content, r, paused);
+	if (ret < 0)
+		return MS_EXIT_FAILURE;
+	if (a->pre_upgrade)
+		ms_snapshot_set_aside_on_signal(r->path); /* until run_create decides */
+	if (ms_space_remember(dest, r->archive.bytes_in, r->archive.bytes_out) < 0)
+		ms_log_warn("the next size estimate will read this archive instead");
+	/* published, but the run was asked to stop: it fails, and a
+	 * pre-upgrade snapshot that was not verified is set aside */
+	if (interrupted(a->verify ? "the snapshot was published but not verified" : "the snapshot was published"))
+		return MS_EXIT_FAILURE;
+	if (!a->verify)
+		return MS_EXIT_OK;
+	stall_until_interrupted("create-verify");
+	ms_test_stall("create-verify-hold"); /* a second signal ends the process in here */
+	ret = verify_new(cli, a, inst, r->path);
+	if (interrupted("the snapshot was published, its verification may be incomplete")) {
+		a->verified = false;
+		return MS_EXIT_FAILURE;
+	}
+	return ret;
+}
+
+/* A pre-upgrade snapshot that is not verified must not pass for one
+ * (restore tag:pre-upgrade, guard, prune's protections): it is renamed
+ * out of the snapshot names (ARCHIVE.unverified, kept for inspection; the
+ * newest MS_UNVERIFIED_KEEP are kept, see ms_dest_clean_unverified), and
+ * one error names the file as it now is. r->path is cleared: nothing may
+ * print or hand on the final name, which no longer exists. */
+static void set_aside(struct create_args *a, struct ms_create_result *r, int ret)
+{
+	const char *why = ret == MS_EXIT_VERIFY ? "did not verify"
+			  : ms_snapshot_interrupted() ? "was interrupted before it was verified"
+						      : "could not be verified";
+	char *aside = ms_xasprintf("%s.unverified", r->path), *rec;
+	sigset_t all, old;
+
+	/* no signal handler (ms_snapshot_set_aside_on_signal) in between */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	ms_snapshot_set_aside_on_signal(NULL);
+	/* link + unlink rather than rename: never replace a file (one set
+	 * aside in the same second); when it cannot be set aside, it must
+	 * still leave the snapshot names */
+	if (link(r->path, aside) < 0) {
+		int err = errno;
+
+		if (unlink(r->path) == 0) {
+			ms_log_error("the pre-upgrade snapshot %s: do not upgrade; it could not be set aside as '%s' "
+				     "(%s), so '%s' was removed", why, aside, strerror(err), r->path);
+			free(r->path);
+			r->path = NULL;
+		} else
+			ms_log_error("the pre-upgrade snapshot '%s' %s: do not upgrade, and remove it: it could not be "
+				     "set aside (%s) nor removed (%s)", r->path, why, strerror(err), strerror(errno));
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		free(aside);
+		return;
+	}
+	unlink(r->path);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	ms_log_error("the pre-upgrade snapshot %s: do not upgrade; it was set aside as '%s', which no selector, "
+		     "guard or prune sees", why, aside);
+	rec = ms_xasprintf("%s.verified", r->path);
+	unlink(rec); /* never leave a record for the old name */
+	free(rec);
+	free(r->path);
+	r->path = NULL;
+	a->aside = aside;
+}
+
+static int run_create(struct ms_cli *cli, struct create_args *a)
+{
+	struct ms_create_result r = { 0 };
+	struct ms_db_probe *probes = NULL;
+	struct ms_hook_env env = { "after", NULL, NULL, NULL, -1 };
+	struct ms_instance *inst;
+	struct timespec t0;
+	int lock = -1, ret = MS_EXIT_FAILURE;
+	double paused = -1;
+	const char *dest;
+	bool existed;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* from now on an interrupt is a failure like any other: no archive
+	 * under a final name unless it was complete, an error, the on_error
+	 * hook, exit 1 (a second interrupt ends the process at once) */
+	ms_snapshot_interrupt_gracefully();
+	dest = a->dest ? a->dest : cli->config->dest ? cli->config->dest : MS_DEFAULT_DEST;
+	/* first: a missing or unusable key must not cost a database dump */
+	a->sign_key = ms_sign_key_load_or_create(ms_config_signing_key(cli->config));
+	inst = a->sign_key ? ms_instance_discover(cli->config, &a->inst) : NULL;
+	if (!inst)
+		goto hooks;
+	if (!a->no_db && probe_dbs(inst, &probes) < 0)
+		goto out;
+	existed = ms_is_dir(dest);
+	if (ms_dest_prepare(dest) < 0)
+		goto out;
+	if (dest_outside_sources(dest, inst) < 0) {
+		if (!existed)
+			rmdir(dest); /* leave nothing behind in the instance */
+		goto out;
+	}
+	lock = ms_dest_lock_wait(dest, a->wait);
+	if (lock < 0) {
+		ret = lock == -2 ? MS_EXIT_LOCKED : MS_EXIT_FAILURE;
+		goto out;
+	}
+	ret = create_locked(cli, a, inst, probes, dest, &r, &paused);
+	if (a->pre_upgrade && r.path && !a->verified)
+		set_aside(a, &r, ret);
+	ms_snapshot_set_aside_on_signal(NULL);
+	if (a->nightly && (ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS)) {
+		int pr = ms_cli_prune_with_config(cli, dest);
+
+		if (pr == MS_EXIT_USAGE)
+			ms_log_warn("create --nightly: no [retention] rule in the config: nothing pruned, so snapshots "
+				    "accumulate in '%s'", dest);
+		else if (pr != MS_EXIT_OK)
+			ret = ms_log_error("the snapshot was taken, but pruning '%s' failed", dest) ? MS_EXIT_FAILURE : 0;
+	}
+	if (ret == MS_EXIT_OK)
+		ret = ms_cli_exit_code(0);
+out:
+	if (lock >= 0)
+		close(lock);
+	for (size_t i = 0; probes && i < inst->n_dbs; i++)
+		ms_db_probe_clear(&probes[i]);
+	free(probes);
+hooks:
+	env.event = ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS ? "after" : "on_error";
+	env.dest = dest;
+	env.snapshot_id = r.snapshot_id;
+	env.path = r.path;
+	env.exit_status = ret;
+	if (ms_hook_run(ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS ? cli->config->hook_after
+								      : cli->config->hook_on_error, &env) < 0 &&
+	    (ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS))
+		ret = MS_EXIT_FAILURE;
+	report(a, &r, seconds_since(&t0), ret, paused);
+	ms_create_result_clear(&r);
+	ms_instance_free(inst);
+	return ret;
+}
+
+int cmd_create(struct ms_cli *cli, int argc, char **argv)
+{
+	struct create_args a = { 0 };
+	int ret = parse_create(argc, argv, &a);
+
+	if (ret == 0)
+		ret = ms_cli_load_config(cli) < 0 ? MS_EXIT_FAILURE : run_create(cli, &a);
+	ms_strv_clear(&a.tags);
+	ms_strv_clear(&a.excludes);
+	free(a.aside);
+	ms_sign_key_free(a.sign_key);
+	return ret;
+}

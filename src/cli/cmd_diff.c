@@ -1,0 +1,402 @@
+/*
+ * `modosnap diff SNAPSHOT SNAPSHOT`: what changed from the first snapshot
+ * to the second. Both archives are read whole and verified (a damaged one
+ * is exit 5, as for verify); the comparison itself is snapdiff.c's, this
+ * file only selects, reads and prints (text, or one JSON object).
+ * Differences are the report, not a failure: the exit status is 0 either way.
+ */
+#include "cli/cli.h"
+#include "discover/config.h"
+#include "snapshot/dest.h"
+#include "formats/manifest.h"
+#include "snapshot/snapdiff.h"
+#include "base/strbuf.h"
+#include "formats/verify.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct diff_args {
+	const char *dest;     /* --dest, or NULL for the config's / the default */
+	const char *sel[2];   /* the two SNAPSHOT selectors, first = "from" */
+	bool json;
+};
+
+static int parse_diff(int argc, char **argv, struct diff_args *a)
+{
+	static const struct option longopts[] = {
+		{ "dest", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': a->dest = optarg; break;
+		case 'j': a->json = true; break;
+		default:
+			return ms_cli_usage_error("diff", "unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		if (optind >= argc)
+			return ms_cli_usage_error("diff", "missing SNAPSHOT argument (two are needed)");
+		a->sel[i] = argv[optind++];
+	}
+	if (optind < argc)
+		return ms_cli_usage_error("diff", "unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+/* --- text output ------------------------------------------------------------- */
+
+/* Archive text is untrusted: printed through ms_printable, the copies
+ * kept in `pool` until the caller clears it. NULL prints as "unknown". */
+static const char *P(struct ms_strv *pool, const char *s)
+{
+	ms_strv_push_owned(pool, ms_printable(s ? s : "unknown"));
+	return pool->v[pool->n - 1];
+}
+
+static void print_value(struct ms_strv *pool, const char *what, const struct ms_diff_value *v)
+{
+	printf("  %s%s: ", what, P(pool, v->name));
+	if (v->change == MS_DIFF_ADDED)
+		printf("added (%s)\n", P(pool, v->to));
+	else if (v->change == MS_DIFF_REMOVED)
+		printf("removed (was %s)\n", P(pool, v->from));
+	else
+		printf("%s -> %s\n", P(pool, v->from), P(pool, v->to));
+}
+
+static const char *count_text(char buf[32], long long n)
+{
+	if (n < 0)
+		return "unknown";
+	snprintf(buf, 32, "%lld", n);
+	return buf;
+}
+
+static void print_dbver(struct ms_strv *pool, const struct ms_diff_dbver *v)
+{
+	const char *alias = P(pool, v->alias);
+	char b1[32], b2[32];
+
+	if (v->change != MS_DIFF_CHANGED) {
+		printf("  database %s: %s (server %s)\n", alias, ms_diff_change_name(v->change),
+		       P(pool, v->change == MS_DIFF_ADDED ? v->server_to : v->server_from));
+		return;
+	}
+	if (v->server_changed)
+		printf("  database %s: server %s -> %s\n", alias, P(pool, v->server_from), P(pool, v->server_to));
+	if (v->migrations_changed)
+		printf("  database %s: migrations applied %s -> %s\n", alias, count_text(b1, v->migrations_from),
+		       count_text(b2, v->migrations_to));
+	for (size_t i = 0; i < v->n_latest; i++) {
+		char *what = ms_xasprintf("database %s: app ", alias);
+
+		print_value(pool, what, &v->latest[i]);
+		free(what);
+	}
+}
+
+static void print_versions(struct ms_strv *pool, const struct ms_snapdiff *d)
+{
+	if (!d->n_packages && !d->n_extensions && !d->n_dbvers)
+		return;
+	printf("versions:\n");
+	for (size_t i = 0; i < d->n_packages; i++)
+		print_value(pool, "", &d->packages[i]);
+	for (size_t i = 0; i < d->n_extensions; i++)
+		print_value(pool, "extension ", &d->extensions[i]);
+	for (size_t i = 0; i < d->n_dbvers; i++)
+		print_dbver(pool, &d->dbvers[i]);
+}
+
+static void print_components(struct ms_strv *pool, const struct ms_snapdiff *d)
+{
+	if (!d->components_added.n && !d->components_removed.n)
+		return;
+	printf("components:\n");
+	for (size_t i = 0; i < d->components_added.n; i++)
+		printf("  %s: added\n", P(pool, d->components_added.v[i]));
+	for (size_t i = 0; i < d->components_removed.n; i++)
+		printf("  %s: removed\n", P(pool, d->components_removed.v[i]));
+}
+
+static void print_files(struct ms_strv *pool, const struct ms_snapdiff *d)
+{
+	bool verbose = ms_log_get_level() > MS_LOG_INFO, title = false;
+
+	for (size_t i = 0; i < d->n_files; i++) {
+		const struct ms_diff_files *f = &d->files[i];
+
+		if (f->n_paths == 0)
+			continue;
+		if (!title)
+			printf("files:\n");
+		title = true;
+		printf("  %s: %zu added, %zu removed, %zu changed, %zu metadata only\n", P(pool, f->component),
+		       f->added, f->removed, f->changed, f->metadata);
+		for (size_t k = 0; verbose && k < f->n_paths; k++)
+			printf("    %-8s %s\n", ms_diff_change_name(f->paths[k].change), P(pool, f->paths[k].path));
+	}
+}
+
+static void print_table(struct ms_strv *pool, const struct ms_diff_table *t)
+{
+	printf("    %s: ", P(pool, t->name));
+	if (t->change == MS_DIFF_ADDED)
+		printf("added (%lld rows)\n", t->rows_to);
+	else if (t->change == MS_DIFF_REMOVED)
+		printf("removed (was %lld rows)\n", t->rows_from);
+	else
+		printf("%lld -> %lld (%+lld)%s\n", t->rows_from, t->rows_to, t->rows_to - t->rows_from,
+		       t->digest_changed ? ", content changed" : "");
+}
+
+static void print_databases(struct ms_strv *pool, const struct ms_snapdiff *d)
+{
+	if (!d->n_dbs)
+		return;
+	printf("databases:\n");
+	for (size_t i = 0; i < d->n_dbs; i++) {
+		printf("  %s:\n", P(pool, d->dbs[i].alias));
+		for (size_t k = 0; k < d->dbs[i].n_tables; k++)
+			print_table(pool, &d->dbs[i].tables[k]);
+	}
+}
+
+static void print_text(const struct ms_header *ha, const struct ms_header *hb, const struct ms_snapdiff *d)
+{
+	struct ms_strv pool = { 0 };
+
+	printf("from %s (%s) to %s (%s)\n", P(&pool, ha->snapshot_id), P(&pool, ha->created),
+	       P(&pool, hb->snapshot_id), P(&pool, hb->created));
+	if (ms_snapdiff_empty(d)) {
+		printf("no differences\n");
+	} else {
+		print_versions(&pool, d);
+		print_components(&pool, d);
+		print_files(&pool, d);
+		print_databases(&pool, d);
+	}
+	ms_strv_clear(&pool);
+}
+
+/* --- JSON output --------------------------------------------------------------- */
+
+/* A JSON string for archive text, which need not be UTF-8: bytes that
+ * jansson refuses are written as \xNN (as ms_printable does for control
+ * characters). NULL gives JSON null. */
+static json_t *jstr(const char *s)
+{
+	struct ms_strbuf sb = MS_STRBUF_INIT;
+	json_t *j;
+
+	if (!s)
+		return json_null();
+	j = json_string(s);
+	if (j)
+		return j;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p >= 0x80)
+			ms_strbuf_addf(&sb, "\\x%02x", *p);
+		else
+			ms_strbuf_addch(&sb, (char)*p);
+	j = json_string(ms_strbuf_str(&sb));
+	ms_strbuf_release(&sb);
+	return j ? j : json_null();
+}
+
+static json_t *jcount(long long n)
+{
+	return n < 0 ? json_null() : json_integer(n);
+}
+
+static json_t *from_to(json_t *from, json_t *to)
+{
+	return json_pack("{s:o, s:o}", "from", from, "to", to);
+}
+
+static json_t *snapshot_json(const char *path, const struct ms_header *h)
+{
+	return json_pack("{s:o, s:o, s:o}", "snapshot_id", jstr(h->snapshot_id), "created", jstr(h->created),
+			 "path", jstr(path));
+}
+
+static json_t *values_json(const struct ms_diff_value *v, size_t n, const char *key)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{s:o, s:s, s:o, s:o}", key, jstr(v[i].name), "change",
+						     ms_diff_change_name(v[i].change), "from", jstr(v[i].from),
+						     "to", jstr(v[i].to)));
+	return arr;
+}
+
+static json_t *dbver_json(const struct ms_diff_dbver *v)
+{
+	bool whole = v->change != MS_DIFF_CHANGED;
+	json_t *o = json_object();
+
+	json_object_set_new(o, "alias", jstr(v->alias));
+	json_object_set_new(o, "change", json_string(ms_diff_change_name(v->change)));
+	json_object_set_new(o, "server_version", whole || v->server_changed ?
+			    from_to(jstr(v->server_from), jstr(v->server_to)) : json_null());
+	json_object_set_new(o, "migrations_applied", whole || v->migrations_changed ?
+			    from_to(jcount(v->migrations_from), jcount(v->migrations_to)) : json_null());
+	json_object_set_new(o, "latest", values_json(v->latest, v->n_latest, "app"));
+	return o;
+}
+
+static json_t *versions_json(const struct ms_snapdiff *d)
+{
+	json_t *o = json_object(), *dbs = json_array();
+	const char *names[] = { "modoboa", "django", "python" };
+
+	for (size_t i = 0; i < 3; i++)
+		json_object_set_new(o, names[i], json_null());
+	for (size_t i = 0; i < d->n_packages; i++)
+		json_object_set_new(o, d->packages[i].name,
+				    from_to(jstr(d->packages[i].from), jstr(d->packages[i].to)));
+	json_object_set_new(o, "extensions", values_json(d->extensions, d->n_extensions, "name"));
+	for (size_t i = 0; i < d->n_dbvers; i++)
+		json_array_append_new(dbs, dbver_json(&d->dbvers[i]));
+	json_object_set_new(o, "databases", dbs);
+	return o;
+}
+
+static json_t *files_json(const struct ms_snapdiff *d)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < d->n_files; i++) {
+		const struct ms_diff_files *f = &d->files[i];
+		json_t *lists[4], *paths;
+
+		for (int c = 0; c < 4; c++)
+			lists[c] = json_array();
+		for (size_t k = 0; k < f->n_paths; k++)
+			json_array_append_new(lists[f->paths[k].change], jstr(f->paths[k].path));
+		paths = json_pack("{s:o, s:o, s:o, s:o}", "added", lists[MS_DIFF_ADDED], "removed",
+				  lists[MS_DIFF_REMOVED], "changed", lists[MS_DIFF_CHANGED], "metadata",
+				  lists[MS_DIFF_METADATA]);
+		json_object_set_new(o, f->component,
+				    json_pack("{s:I, s:I, s:I, s:I, s:o}", "added", (json_int_t)f->added, "removed",
+					      (json_int_t)f->removed, "changed", (json_int_t)f->changed, "metadata",
+					      (json_int_t)f->metadata, "paths", paths));
+	}
+	return o;
+}
+
+static json_t *table_json(const struct ms_diff_table *t)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "table", jstr(t->name));
+	json_object_set_new(o, "change", json_string(ms_diff_change_name(t->change)));
+	json_object_set_new(o, "rows_from", jcount(t->rows_from));
+	json_object_set_new(o, "rows_to", jcount(t->rows_to));
+	json_object_set_new(o, "digest_changed", json_boolean(t->digest_changed));
+	return o;
+}
+
+static json_t *databases_json(const struct ms_snapdiff *d)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; i < d->n_dbs; i++) {
+		json_t *tables = json_array();
+
+		for (size_t k = 0; k < d->dbs[i].n_tables; k++)
+			json_array_append_new(tables, table_json(&d->dbs[i].tables[k]));
+		json_object_set_new(o, d->dbs[i].alias, json_pack("{s:o}", "tables", tables));
+	}
+	return o;
+}
+
+static json_t *strv_json(const struct ms_strv *sv)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < sv->n; i++)
+		json_array_append_new(arr, jstr(sv->v[i]));
+	return arr;
+}
+
+static void print_json(const char *pa, const struct ms_header *ha, const char *pb, const struct ms_header *hb,
+		       const struct ms_snapdiff *d)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "from", snapshot_json(pa, ha));
+	json_object_set_new(o, "to", snapshot_json(pb, hb));
+	json_object_set_new(o, "identical", json_boolean(ms_snapdiff_empty(d)));
+	json_object_set_new(o, "versions", versions_json(d));
+	json_object_set_new(o, "files", files_json(d));
+	json_object_set_new(o, "databases", databases_json(d));
+	json_object_set_new(o, "components", json_pack("{s:o, s:o}", "added", strv_json(&d->components_added),
+						       "removed", strv_json(&d->components_removed)));
+	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	putchar('\n');
+	json_decref(o);
+}
+
+/* --- the command ------------------------------------------------------------------ */
+
+/* Selects and verifies one snapshot. Returns 0, or the exit code after
+ * the problem was logged. */
+static int read_one(const char *dest, const char *sel, char **path, struct ms_verify_result *vr)
+{
+	enum ms_verify_status st;
+
+	*path = ms_dest_select(dest, sel);
+	if (!*path)
+		return MS_EXIT_FAILURE;
+	st = ms_verify_archive(*path, vr);
+	if (st == MS_VERIFY_OK)
+		return 0;
+	return st == MS_VERIFY_BAD ? MS_EXIT_VERIFY : MS_EXIT_FAILURE;
+}
+
+int cmd_diff(struct ms_cli *cli, int argc, char **argv)
+{
+	struct diff_args a = { 0 };
+	struct ms_verify_result vr[2];
+	char *path[2] = { NULL, NULL };
+	struct ms_snapdiff d;
+	const char *dest;
+	int n_read = 0, ret = parse_diff(argc, argv, &a);
+
+	if (ret != 0)
+		return ret;
+	if (ms_cli_load_config(cli) < 0)
+		return MS_EXIT_FAILURE;
+	dest = a.dest ? a.dest : cli->config->dest ? cli->config->dest : MS_DEFAULT_DEST;
+	for (; n_read < 2 && ret == 0; n_read++)
+		ret = read_one(dest, a.sel[n_read], &path[n_read], &vr[n_read]);
+	if (ret != 0)
+		goto out;
+	ms_snapdiff_compute(&vr[0].header, &vr[0].manifest, &vr[1].header, &vr[1].manifest, &d);
+	if (a.json)
+		print_json(path[0], &vr[0].header, path[1], &vr[1].header, &d);
+	else
+		print_text(&vr[0].header, &vr[1].header, &d);
+	ms_snapdiff_clear(&d);
+	ret = ms_cli_exit_code(0);
+out:
+	for (int i = 0; i < 2; i++) {
+		if (i < n_read && path[i])
+			ms_verify_result_clear(&vr[i]);
+		free(path[i]);
+	}
+	return ret;
+}

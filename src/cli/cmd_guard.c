@@ -1,0 +1,249 @@
+/*
+ * `modosnap guard`: the upgrade gate. Exits 0 only when the destination
+ * holds a snapshot of this instance with the tag (default `pre-upgrade`),
+ * verified (its verification record matches the archive), newer than
+ * --max-age, and taken at the versions installed now — so an upgrade
+ * script can make the backup mandatory with `modosnap guard || exit 1`.
+ * Otherwise it says why the newest candidate does not qualify and exits 1.
+ */
+#include "cli/cli.h"
+#include "discover/config.h"
+#include "snapshot/dest.h"
+#include "discover/instance.h"
+#include "formats/manifest.h"
+#include "formats/verify.h"
+#include "discover/versions.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_MAX_AGE (24 * 3600L)
+
+struct guard_args {
+	struct ms_instance_opts inst;
+	const char *dest;
+	const char *tag;
+	long max_age; /* seconds */
+};
+
+/* "90", "90s", "15m", "2h", "3d", "1w" -> seconds; -1 when malformed. */
+static long parse_duration(const char *s)
+{
+	static const struct { char unit; long secs; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 604800 },
+	};
+	size_t len = strlen(s);
+	long mult = 1;
+	unsigned long n;
+	char *num;
+	int rc;
+
+	if (len == 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (s[len - 1] == units[i].unit) {
+			mult = units[i].secs;
+			len--;
+			break;
+		}
+	num = ms_xstrndup(s, len);
+	rc = ms_parse_ulong(num, 1, 100L * 365 * 86400 / (unsigned long)mult, &n);
+	free(num);
+	return rc < 0 ? -1 : (long)n * mult;
+}
+
+static void format_age(long secs, char *buf, size_t len)
+{
+	if (secs < 120)
+		snprintf(buf, len, "%lds", secs);
+	else if (secs < 3600)
+		snprintf(buf, len, "%ldm", secs / 60);
+	else if (secs < 2 * 86400)
+		snprintf(buf, len, "%ldh %ldm", secs / 3600, secs % 3600 / 60);
+	else
+		snprintf(buf, len, "%ldd %ldh", secs / 86400, secs % 86400 / 3600);
+}
+
+static int parse_guard(int argc, char **argv, struct guard_args *a)
+{
+	static const struct option longopts[] = {
+		{ "instance", required_argument, NULL, 'i' },
+		{ "dest", required_argument, NULL, 'd' },
+		{ "max-age", required_argument, NULL, 'm' },
+		{ "tag", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	a->tag = "pre-upgrade";
+	a->max_age = DEFAULT_MAX_AGE;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'i': a->inst.instance_dir = optarg; break;
+		case 'd': a->dest = optarg; break;
+		case 't': a->tag = optarg; break;
+		case 'm':
+			a->max_age = parse_duration(optarg);
+			if (a->max_age < 0)
+				return ms_cli_usage_error("guard", "invalid --max-age '%s' (e.g. 90m, 2h, 1d)", optarg);
+			break;
+		default:
+			return ms_cli_usage_error("guard", "unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return ms_cli_usage_error("guard", "unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+/* "2026-11-30T07:34:29Z" -> time_t; -1 when malformed. */
+static time_t parse_created(const char *s)
+{
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	end = s ? strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
+	return end && !*end ? timegm(&tm) : (time_t)-1;
+}
+
+/* NULL when the snapshot's versions are the installed ones, else a
+ * description of the first difference (caller frees). */
+static char *version_difference(const struct ms_versions *snap, const struct ms_versions *now)
+{
+	if (!snap->modoboa || !now->modoboa || strcmp(snap->modoboa, now->modoboa) != 0)
+		return ms_xasprintf("was taken at Modoboa %s, %s is installed", snap->modoboa ? snap->modoboa : "unknown",
+				    now->modoboa ? now->modoboa : "unknown");
+	for (size_t i = 0; i < now->n_extensions; i++) {
+		const char *had = NULL, *have = now->extensions[i].value;
+
+		for (size_t k = 0; k < snap->n_extensions; k++)
+			if (!strcmp(snap->extensions[k].key, now->extensions[i].key))
+				had = snap->extensions[k].value;
+		if ((had || have) && (!had || !have || strcmp(had, have) != 0))
+			return ms_xasprintf("was taken at %s %s, %s is installed", now->extensions[i].key,
+					    had ? had : "(absent)", have ? have : "(absent)");
+	}
+	return NULL;
+}
+
+/* Why the snapshot at `path` does not qualify (caller frees), or NULL. */
+static char *disqualify(const struct guard_args *a, const struct ms_header *h, const char *path,
+			const struct ms_instance *inst, const struct ms_versions *now, time_t t_now)
+{
+	time_t created = parse_created(h->created);
+	char when[32], age[32], lim[32];
+
+	if (created == (time_t)-1)
+		return ms_xstrdup("has no readable creation time");
+	if (created > t_now + 300)
+		return ms_xasprintf("is dated in the future (%s): check the clocks", h->created);
+	if (t_now - created > a->max_age) {
+		format_age((long)(t_now - created), age, sizeof(age));
+		format_age(a->max_age, lim, sizeof(lim));
+		return ms_xasprintf("is %s old, more than --max-age %s", age, lim);
+	}
+	if (ms_dest_verified_at(path, when) != 1)
+		return ms_xasprintf("was not verified (run 'modosnap verify %s')", h->snapshot_id);
+	for (size_t i = 0; i < inst->n_dbs; i++) {
+		char *c = ms_xasprintf("db:%s", inst->dbs[i].alias);
+		bool has = ms_strv_contains(&h->components, c);
+
+		free(c);
+		if (!has)
+			return ms_xasprintf("holds no dump of database '%s'", inst->dbs[i].alias);
+	}
+	return version_difference(&h->versions, now);
+}
+
+/* Finds the newest qualifying snapshot: 0 and prints it, or -1 after
+ * saying why the newest candidate does not qualify. */
+static int find_qualifying(const struct guard_args *a, const char *dest, const struct ms_instance *inst,
+			   const struct ms_versions *now)
+{
+	struct ms_dest_item *items = NULL;
+	char *why = NULL, *first_id = NULL;
+	time_t t_now = time(NULL);
+	size_t n = 0;
+	int ret = -1;
+
+	if (ms_dest_list(dest, &items, &n) < 0)
+		return -1;
+	for (size_t i = 0; i < n && ret < 0; i++) {
+		struct ms_header h;
+		char *w;
+		int rc;
+
+		ms_log_mute(1); /* an unreadable archive is simply not a candidate */
+		rc = ms_read_header(items[i].path, &h);
+		ms_log_mute(0);
+		if (rc < 0)
+			continue;
+		if (ms_strv_contains(&h.tags, a->tag) && h.instance && !strcmp(h.instance, inst->dir)) {
+			w = disqualify(a, &h, items[i].path, inst, now, t_now);
+			if (!w) {
+				char age[32];
+
+				format_age((long)(t_now - parse_created(h.created)), age, sizeof(age));
+				if (ms_log_get_level() >= MS_LOG_INFO)
+					printf("ok: %s (tag %s, %s old, verified, Modoboa %s): %s\n", h.snapshot_id, a->tag,
+					       age, h.versions.modoboa ? h.versions.modoboa : "unknown", items[i].path);
+				ret = 0;
+			} else if (!why) {
+				why = w;
+				first_id = ms_xstrdup(h.snapshot_id);
+				w = NULL;
+			}
+			free(w);
+		}
+		ms_header_clear(&h);
+	}
+	if (ret < 0 && why)
+		ms_log_error("no usable '%s' snapshot of '%s': the newest, %s, %s", a->tag, inst->dir, first_id, why);
+	else if (ret < 0 && !strcmp(a->tag, "pre-upgrade"))
+		ms_log_error("no snapshot tagged '%s' of '%s' in '%s': take one with 'modosnap create --pre-upgrade'",
+			     a->tag, inst->dir, dest);
+	else if (ret < 0)
+		ms_log_error("no snapshot tagged '%s' of '%s' in '%s'", a->tag, inst->dir, dest);
+	free(why);
+	free(first_id);
+	ms_dest_items_free(items, n);
+	return ret;
+}
+
+int cmd_guard(struct ms_cli *cli, int argc, char **argv)
+{
+	struct guard_args a;
+	struct ms_instance *inst;
+	struct ms_versions now;
+	const char *dest;
+	int ret;
+
+	memset(&a, 0, sizeof(a));
+	memset(&now, 0, sizeof(now));
+	ret = parse_guard(argc, argv, &a);
+	if (ret != 0)
+		return ret;
+	if (ms_cli_load_config(cli) < 0)
+		return MS_EXIT_FAILURE;
+	dest = a.dest ? a.dest : cli->config->dest ? cli->config->dest : MS_DEFAULT_DEST;
+	/* only what the versions need; a missing Postfix directory is not
+	 * the guard's business */
+	ms_log_mute(1);
+	inst = ms_instance_discover(cli->config, &a.inst);
+	ms_log_mute(0);
+	if (!inst)
+		inst = ms_instance_discover(cli->config, &a.inst); /* again, to show why */
+	if (!inst)
+		return MS_EXIT_FAILURE;
+	ms_versions_collect(inst, NULL, &now);
+	ret = find_qualifying(&a, dest, inst, &now) == 0 ? MS_EXIT_OK : MS_EXIT_FAILURE;
+	ms_versions_clear(&now);
+	ms_instance_free(inst);
+	return ret;
+}

@@ -1,0 +1,732 @@
+/*
+ * The PostgreSQL dumper (see pg_dump.h). One libpq connection pins every
+ * setting that changes text output, opens a REPEATABLE READ, READ ONLY
+ * transaction and exports its snapshot; pg_dump (a child process given
+ * that snapshot) writes the schema sections while the transaction stays
+ * open, and the table rows and sequence values are read through the same
+ * connection, so schema, data and sequences describe one point in time.
+ * The password reaches pg_dump only through a passfile that is no file:
+ * an anonymous memory file (memfd_create) the child inherits as
+ * descriptor PASSFD, named by PGPASSFILE=/dev/fd/PASSFD in its
+ * environment; never through argv, never on a disk where an interrupted
+ * run could leave it.
+ */
+#include "db/pg_dump.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db/db.h"
+#include "db/dbmember.h"
+#include "base/hash.h"
+#include "base/log.h"
+#include "db/rowdigest.h"
+#include "base/strbuf.h"
+#include "base/util.h"
+
+extern char **environ;
+
+#define PG_DUMP_MAX_OUTPUT ((size_t)256 << 20) /* schema text we accept */
+#define CHILD_STDERR_MAX ((size_t)64 << 10)    /* stderr kept for messages */
+#define PASSFD 3                               /* the passfile's descriptor in pg_dump */
+
+/* Everything one dump run needs, passed to every step. */
+struct dumper {
+	const struct ms_dbconf *db;  /* borrowed */
+	const char *alias;           /* db->alias, for messages */
+	PGconn *conn;                /* the one connection (owned) */
+	struct ms_archive_writer *w; /* borrowed */
+	const char *prefix;          /* "db/<alias>", borrowed */
+	ms_member_cb on_member;
+	void *ctx;
+	struct ms_rowchunks rc;      /* the current table's chunks (owned) */
+	int passfd;                  /* the in-memory passfile (close-on-exec), -1 when none */
+	char *passenv;               /* "PGPASSFILE=/dev/fd/N" (owned), NULL when none */
+	char **envp;                 /* the child's environment (array owned, strings borrowed) */
+	char *conninfo;              /* for pg_dump --dbname, without the password */
+	int server_num;              /* PQserverVersion */
+	struct ms_pg_dump *out;
+};
+
+/* --- libpq helpers -------------------------------------------------------- */
+
+/* Logs "database 'A': WHAT failed: <libpq message>"; returns -1. */
+static int pg_error(struct dumper *d, const char *what, const char *msg)
+{
+	char *line = ms_pg_one_line(msg && *msg ? msg : PQerrorMessage(d->conn));
+
+	ms_log_error("database '%s': %s failed: %s", d->alias, what, line);
+	free(line);
+	return -1;
+}
+
+/* Runs a statement that returns no rows. */
+static int pg_command(struct dumper *d, const char *sql, const char *what)
+{
+	PGresult *res = PQexec(d->conn, sql);
+	int ret = 0;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		ret = pg_error(d, what, PQresultErrorMessage(res));
+	PQclear(res);
+	return ret;
+}
+
+/* Runs a query expected to return tuples; NULL after logging. */
+static PGresult *pg_rows(struct dumper *d, const char *sql, const char *what)
+{
+	PGresult *res = PQexec(d->conn, sql);
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pg_error(d, what, PQresultErrorMessage(res));
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+/* --- archive members ------------------------------------------------------ */
+
+static int write_member(struct dumper *d, const char *path, const void *buf, size_t len)
+{
+	return ms_db_write_member(d->w, path, buf, len, d->on_member, d->ctx);
+}
+
+/* --- session and snapshot ------------------------------------------------- */
+
+static int start_session(struct dumper *d)
+{
+	PGresult *res;
+
+	res = pg_rows(d, "SELECT current_setting('server_version'), pg_catalog.pg_encoding_to_char(encoding) "
+			 "FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()",
+		      "reading the server version");
+	if (!res)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return ms_log_error("database '%s': unable to read the server version", d->alias);
+	}
+	d->out->server_version = ms_xstrdup(PQgetvalue(res, 0, 0));
+	d->out->encoding = ms_xstrdup(PQgetvalue(res, 0, 1));
+	PQclear(res);
+	d->server_num = PQserverVersion(d->conn);
+
+	/* Settings first: they fix the text of every row we read. */
+	if (pg_command(d,
+		       "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; "
+		       "SET TimeZone = 'UTC'; SET bytea_output = hex; SET standard_conforming_strings = on; "
+		       "SET statement_timeout = 0; SET lock_timeout = 0; "
+		       /* pg_dump runs while this session idles in its transaction */
+		       "SET idle_in_transaction_session_timeout = 0",
+		       "pinning session settings") < 0)
+		return -1;
+	if (PQsetClientEncoding(d->conn, d->out->encoding) != 0)
+		return pg_error(d, "setting client_encoding", NULL);
+
+	if (pg_command(d, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", "starting the transaction") < 0)
+		return -1;
+	res = pg_rows(d, "SELECT pg_catalog.pg_export_snapshot()", "exporting the snapshot");
+	if (!res)
+		return -1;
+	d->out->snapshot_id = ms_xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+static int refuse_large_objects(struct dumper *d)
+{
+	PGresult *res = pg_rows(d, "SELECT count(*) FROM pg_catalog.pg_largeobject_metadata",
+				"counting large objects");
+	int ret = 0;
+
+	if (!res)
+		return -1;
+	if (strcmp(PQgetvalue(res, 0, 0), "0") != 0)
+		ret = ms_log_error("database '%s': %s large objects are not supported", d->alias,
+				   PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return ret;
+}
+
+/* Columns: 0 schema, 1 name, 2 relkind, 3 quoted qualified name, 4 that as
+ * a string literal. Ordinary tables (with partitions and unlogged ones),
+ * sequences and foreign tables outside the system schemas and not owned
+ * by extensions, in schema/name byte order. */
+static PGresult *list_relations(struct dumper *d)
+{
+	return pg_rows(d,
+		       "SELECT n.nspname, c.relname, c.relkind, "
+		       "pg_catalog.format('%I.%I', n.nspname, c.relname), "
+		       "pg_catalog.quote_literal(pg_catalog.format('%I.%I', n.nspname, c.relname)) "
+		       "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+		       "WHERE c.relkind IN ('r', 'S', 'f') "
+		       "AND n.nspname <> 'information_schema' "
+		       "AND n.nspname !~ '^pg_(catalog$|toast|temp_)' "
+		       "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e "
+		       "WHERE e.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+		       "AND e.objid = c.oid AND e.deptype = 'e') "
+		       "ORDER BY n.nspname COLLATE \"C\", c.relname COLLATE \"C\"",
+		       "listing tables");
+}
+
+static int refuse_foreign_tables(struct dumper *d, PGresult *rels)
+{
+	struct ms_strbuf names = MS_STRBUF_INIT;
+	int n = 0;
+
+	for (int i = 0; i < PQntuples(rels); i++) {
+		if (strcmp(PQgetvalue(rels, i, 2), "f") != 0)
+			continue;
+		ms_strbuf_addf(&names, "%s'%s.%s'", n++ ? ", " : "", PQgetvalue(rels, i, 0),
+			       PQgetvalue(rels, i, 1));
+	}
+	if (n)
+		ms_log_error("database '%s': foreign tables are not supported: %s", d->alias,
+			     ms_strbuf_str(&names));
+	ms_strbuf_release(&names);
+	return n ? -1 : 0;
+}
+
+/* --- pg_dump as a child process ------------------------------------------- */
+
+/* Appends key='value' quoted per libpq conninfo rules. */
+static void conninfo_add(struct ms_strbuf *sb, const char *key, const char *val)
+{
+	ms_strbuf_addf(sb, "%s%s='", sb->len ? " " : "", key);
+	for (const char *p = val; *p; p++) {
+		if (*p == '\'' || *p == '\\')
+			ms_strbuf_addch(sb, '\\');
+		ms_strbuf_addch(sb, *p);
+	}
+	ms_strbuf_addch(sb, '\'');
+}
+
+static void build_conninfo(struct dumper *d)
+{
+	struct ms_strbuf sb = MS_STRBUF_INIT;
+
+	conninfo_add(&sb, "dbname", d->db->name);
+	if (*d->db->user)
+		conninfo_add(&sb, "user", d->db->user);
+	if (*d->db->host)
+		conninfo_add(&sb, "host", d->db->host);
+	if (*d->db->port)
+		conninfo_add(&sb, "port", d->db->port);
+	conninfo_add(&sb, "connect_timeout", "10");
+	conninfo_add(&sb, "application_name", "modosnap");
+	d->conninfo = ms_strbuf_detach(&sb);
+}
+
+/* The in-memory passfile (when there is a password) and the child's
+ * environment: ours, except that with a password PGPASSFILE names the
+ * descriptor the child inherits and PGPASSWORD (which would take
+ * precedence) is dropped. The memory file is 0600 (libpq ignores a
+ * passfile that others could read) and close-on-exec: only pg_dump gets
+ * it, through run_child's dup2. */
+static int prepare_child_env(struct dumper *d)
+{
+	struct ms_strbuf line = MS_STRBUF_INIT;
+	size_t n = 0, k = 0;
+	int fd, ret = -1;
+
+	if (d->db->password) {
+		if (strpbrk(d->db->password, "\r\n"))
+			return ms_log_error("database '%s': the password contains a line break, "
+					    "which cannot be passed to pg_dump", d->alias);
+		fd = memfd_create("modosnap-pgpass", MFD_CLOEXEC);
+		if (fd >= 0 && fd <= PASSFD) {
+			/* keep it above the descriptors the child is given */
+			int high = fcntl(fd, F_DUPFD_CLOEXEC, PASSFD + 1);
+
+			close(fd);
+			fd = high;
+		}
+		if (fd < 0)
+			return ms_log_error("database '%s': unable to make an in-memory password file: %s", d->alias,
+					    strerror(errno));
+		d->passfd = fd;
+		ms_strbuf_addstr(&line, "*:*:*:*:");
+		for (const char *p = d->db->password; *p; p++) {
+			if (*p == ':' || *p == '\\')
+				ms_strbuf_addch(&line, '\\');
+			ms_strbuf_addch(&line, *p);
+		}
+		ms_strbuf_addch(&line, '\n');
+		if (fchmod(fd, 0600) < 0 || write(fd, line.buf, line.len) != (ssize_t)line.len) {
+			ms_log_error("database '%s': unable to write the in-memory password file: %s", d->alias,
+				     strerror(errno));
+			goto out;
+		}
+		d->passenv = ms_xasprintf("PGPASSFILE=/dev/fd/%d", PASSFD);
+	}
+	while (environ && environ[n])
+		n++;
+	d->envp = ms_xcalloc(n + 2, sizeof(*d->envp));
+	for (size_t i = 0; i < n; i++) {
+		if (d->db->password &&
+		    (!strncmp(environ[i], "PGPASSFILE=", 11) || !strncmp(environ[i], "PGPASSWORD=", 11)))
+			continue;
+		d->envp[k++] = environ[i];
+	}
+	if (d->passenv)
+		d->envp[k++] = d->passenv;
+	d->envp[k] = NULL;
+	ret = 0;
+out:
+	if (line.buf)
+		ms_secure_zero(line.buf, line.len);
+	ms_strbuf_release(&line);
+	return ret;
+}
+
+/* Closes the in-memory passfile (its memory goes with the last
+ * descriptor); safe to call at any point. */
+static void remove_passfile(struct dumper *d)
+{
+	if (d->passfd >= 0)
+		close(d->passfd);
+	d->passfd = -1;
+	free(d->passenv);
+	free(d->envp);
+	d->passenv = NULL;
+	d->envp = NULL;
+}
+
+/* What one child run produced. */
+struct child_result {
+	struct ms_strbuf out; /* stdout, at most the limit given */
+	struct ms_strbuf err; /* the first CHILD_STDERR_MAX bytes of stderr */
+	bool too_big;         /* stdout exceeded the limit (child killed) */
+	int status;           /* waitpid status */
+};
+
+/* Runs path with argv/envp, stdin from /dev/null, `passfd` (when >= 0)
+ * as its descriptor PASSFD, collecting stdout (up to max_out bytes) and
+ * stderr. Returns 0 once the child has been reaped, or an errno value
+ * when it could not be started (nothing logged). */
+static int run_child(const char *path, char *const argv[], char *const envp[], int passfd, size_t max_out,
+		     struct child_result *r)
+{
+	posix_spawn_file_actions_t fa;
+	int op[2], ep[2], rc;
+	pid_t pid;
+	struct pollfd fds[2];
+	char buf[65536];
+
+	if (pipe2(op, O_CLOEXEC) < 0)
+		return errno;
+	if (pipe2(ep, O_CLOEXEC) < 0) {
+		rc = errno;
+		close(op[0]);
+		close(op[1]);
+		return rc;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, op[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
+	if (passfd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, passfd, PASSFD); /* dup2 clears close-on-exec */
+	rc = posix_spawn(&pid, path, &fa, NULL, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	close(op[1]);
+	close(ep[1]);
+	if (rc != 0) {
+		close(op[0]);
+		close(ep[0]);
+		return rc;
+	}
+	fds[0].fd = op[0];
+	fds[1].fd = ep[0];
+	fds[0].events = fds[1].events = POLLIN;
+	while (fds[0].fd >= 0 || fds[1].fd >= 0) {
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (int i = 0; i < 2; i++) {
+			ssize_t n;
+
+			if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			n = read(fds[i].fd, buf, sizeof(buf));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				close(fds[i].fd);
+				fds[i].fd = -1;
+				continue;
+			}
+			if (i == 1) {
+				if (r->err.len < CHILD_STDERR_MAX)
+					ms_strbuf_add(&r->err, buf, (size_t)n);
+			} else if (r->out.len + (size_t)n > max_out) {
+				r->too_big = true;
+				kill(pid, SIGTERM);
+				close(fds[0].fd);
+				fds[0].fd = -1;
+			} else {
+				ms_strbuf_add(&r->out, buf, (size_t)n);
+			}
+		}
+	}
+	for (int i = 0; i < 2; i++)
+		if (fds[i].fd >= 0)
+			close(fds[i].fd);
+	while (waitpid(pid, &r->status, 0) < 0) {
+		if (errno != EINTR) {
+			r->status = -1;
+			break;
+		}
+	}
+	return 0;
+}
+
+static void child_result_release(struct child_result *r)
+{
+	ms_strbuf_release(&r->out);
+	ms_strbuf_release(&r->err);
+}
+
+/* Comparable major version: 150000 for 15.x, 90600 for 9.6.x. */
+static int major_num(int version_num)
+{
+	return version_num >= 100000 ? version_num / 10000 * 10000 : version_num / 100 * 100;
+}
+
+/* Major of `pg_dump --version` output ("pg_dump (PostgreSQL) 15.20 ..."), or -1. */
+static int parse_pg_dump_version(const char *s)
+{
+	const char *p = strstr(s, ") ");
+	long maj, min = 0;
+	char *end;
+
+	p = p ? p + 2 : s;
+	while (*p && (*p < '0' || *p > '9'))
+		p++;
+	if (!*p)
+		return -1;
+	maj = strtol(p, &end, 10);
+	if (maj <= 0 || maj > 1000)
+		return -1;
+	if (maj < 10 && *end == '.')
+		min = strtol(end + 1, NULL, 10);
+	return maj >= 10 ? (int)maj * 10000 : (int)(maj * 10000 + min * 100);
+}
+
+/* The first executable pg_dump in a PATH directory, or NULL; caller frees. */
+static char *which_pg_dump(void)
+{
+	const char *path = getenv("PATH");
+
+	for (const char *p = path; p && *p;) {
+		size_t n = strcspn(p, ":");
+		char *dir = n ? ms_xstrndup(p, n) : ms_xstrdup(".");
+		char *cand = ms_path_join(dir, "pg_dump");
+
+		free(dir);
+		if (ms_is_file(cand) && access(cand, X_OK) == 0)
+			return cand;
+		free(cand);
+		p += n;
+		if (*p == ':')
+			p++;
+	}
+	return NULL;
+}
+
+static int choose_pg_dump(struct dumper *d)
+{
+	int want = major_num(d->server_num);
+	char major[32];
+	char *cand;
+
+	if (d->server_num >= 100000)
+		snprintf(major, sizeof(major), "%d", d->server_num / 10000);
+	else
+		snprintf(major, sizeof(major), "%d.%d", d->server_num / 10000, d->server_num / 100 % 100);
+	cand = ms_xasprintf("/usr/lib/postgresql/%s/bin/pg_dump", major);
+	if (access(cand, X_OK) == 0) {
+		d->out->pg_dump_path = cand;
+		return 0;
+	}
+	free(cand);
+	cand = which_pg_dump();
+	if (cand) {
+		char *argv[] = { cand, "--version", NULL };
+		struct child_result r;
+
+		memset(&r, 0, sizeof(r));
+		if (run_child(cand, argv, environ, -1, 4096, &r) == 0 && WIFEXITED(r.status) &&
+		    WEXITSTATUS(r.status) == 0 && parse_pg_dump_version(ms_strbuf_str(&r.out)) >= want) {
+			child_result_release(&r);
+			d->out->pg_dump_path = cand;
+			return 0;
+		}
+		child_result_release(&r);
+		free(cand);
+	}
+	return ms_log_error("database '%s': no pg_dump for PostgreSQL %s found: install postgresql-client-%s",
+			    d->alias, major, major);
+}
+
+/* Runs pg_dump for one schema section and writes its output as `member`. */
+static int dump_section(struct dumper *d, const char *section, const char *member)
+{
+	char *sect = ms_xasprintf("--section=%s", section);
+	char *snap = ms_xasprintf("--snapshot=%s", d->out->snapshot_id);
+	char *dbn = ms_xasprintf("--dbname=%s", d->conninfo);
+	char *argv[] = { d->out->pg_dump_path, "--no-password", "--schema-only", sect, snap, dbn, NULL };
+	char *path = ms_xasprintf("%s/%s", d->prefix, member);
+	struct child_result r;
+	int rc, ret = -1;
+
+	memset(&r, 0, sizeof(r));
+	rc = run_child(d->out->pg_dump_path, argv, d->envp, d->passfd, PG_DUMP_MAX_OUTPUT, &r);
+	if (rc != 0) {
+		ms_log_error("database '%s': unable to run '%s': %s", d->alias, d->out->pg_dump_path,
+			     strerror(rc));
+		goto out;
+	}
+	if (r.too_big) {
+		ms_log_error("database '%s': pg_dump output for section %s exceeds %zu MiB", d->alias, section,
+			     PG_DUMP_MAX_OUTPUT >> 20);
+		goto out;
+	}
+	if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0) {
+		const char *e = ms_strbuf_str(&r.err);
+		char *first = ms_xstrndup(e, strcspn(e, "\n"));
+		char *line = ms_pg_one_line(first);
+
+		if (*line)
+			ms_log_error("database '%s': pg_dump failed: %s", d->alias, line);
+		else if (WIFEXITED(r.status))
+			ms_log_error("database '%s': pg_dump failed: exit status %d", d->alias,
+				     WEXITSTATUS(r.status));
+		else
+			ms_log_error("database '%s': pg_dump failed: killed by signal %d", d->alias,
+				     WIFSIGNALED(r.status) ? WTERMSIG(r.status) : -1);
+		free(first);
+		free(line);
+		goto out;
+	}
+	ret = write_member(d, path, r.out.buf ? r.out.buf : "", r.out.len);
+out:
+	child_result_release(&r);
+	free(sect);
+	free(snap);
+	free(dbn);
+	free(path);
+	return ret;
+}
+
+/* --- table data ----------------------------------------------------------- */
+
+static int dump_table(struct dumper *d, const char *qname, struct ms_pg_table *t)
+{
+	char *sql = ms_xasprintf("COPY %s TO STDOUT", qname);
+	char *what = ms_xasprintf("copy of table '%s.%s'", t->schema, t->name), *dir;
+	struct ms_rowdigest dg;
+	PGresult *res = PQexec(d->conn, sql);
+	int ret = -1;
+
+	ms_rowdigest_init(&dg);
+	dir = ms_xasprintf("%s/data/%s.%s", d->prefix, t->schema, t->name);
+	ms_rowchunks_begin(&d->rc, dir, ".copy");
+	free(dir);
+	if (PQresultStatus(res) != PGRES_COPY_OUT) {
+		pg_error(d, what, PQresultErrorMessage(res));
+		goto out;
+	}
+	for (;;) {
+		char *row = NULL;
+		int n = PQgetCopyData(d->conn, &row, 0);
+
+		if (n == -1)
+			break;
+		if (n < 0) {
+			pg_error(d, what, NULL);
+			goto out;
+		}
+		ms_rowdigest_add(&dg, row, (size_t)n);
+		if (ms_rowchunks_add(&d->rc, row, (size_t)n) < 0) {
+			PQfreemem(row);
+			goto out;
+		}
+		PQfreemem(row);
+	}
+	PQclear(res);
+	res = PQgetResult(d->conn);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pg_error(d, what, PQresultErrorMessage(res));
+		goto out;
+	}
+	if (ms_rowchunks_end(&d->rc) < 0)
+		goto out;
+	t->chunks = d->rc.chunks;
+	t->rows = dg.rows;
+	ms_rowdigest_hex(&dg, t->digest);
+	ret = 0;
+out:
+	PQclear(res);
+	if (ret == 0) {
+		/* Drain: PQgetResult returns NULL once the command is done. */
+		while ((res = PQgetResult(d->conn)) != NULL)
+			PQclear(res);
+	}
+	free(sql);
+	free(what);
+	return ret;
+}
+
+static int dump_tables(struct dumper *d, PGresult *rels)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < PQntuples(rels); i++)
+		n += strcmp(PQgetvalue(rels, i, 2), "r") == 0;
+	d->out->tables = ms_xcalloc(n ? n : 1, sizeof(*d->out->tables));
+	for (int i = 0; i < PQntuples(rels); i++) {
+		struct ms_pg_table *t;
+
+		if (strcmp(PQgetvalue(rels, i, 2), "r") != 0)
+			continue;
+		t = &d->out->tables[d->out->n_tables++];
+		t->schema = ms_xstrdup(PQgetvalue(rels, i, 0));
+		t->name = ms_xstrdup(PQgetvalue(rels, i, 1));
+		if (strchr(t->schema, '/') || strchr(t->name, '/'))
+			return ms_log_error("database '%s': table '%s.%s': a name with '/' cannot be stored",
+					    d->alias, t->schema, t->name);
+		if (dump_table(d, PQgetvalue(rels, i, 3), t) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* --- sequences ------------------------------------------------------------ */
+
+static int dump_sequences(struct dumper *d, PGresult *rels)
+{
+	struct ms_strbuf sb = MS_STRBUF_INIT;
+	char *path = ms_xasprintf("%s/sequences.sql", d->prefix);
+	int ret = -1;
+
+	for (int i = 0; i < PQntuples(rels); i++) {
+		char *sql, *what;
+		PGresult *res;
+
+		if (strcmp(PQgetvalue(rels, i, 2), "S") != 0)
+			continue;
+		sql = ms_xasprintf("SELECT last_value, is_called FROM %s", PQgetvalue(rels, i, 3));
+		what = ms_xasprintf("reading sequence '%s.%s'", PQgetvalue(rels, i, 0), PQgetvalue(rels, i, 1));
+		res = pg_rows(d, sql, what);
+		if (res && PQntuples(res) == 1)
+			ms_strbuf_addf(&sb, "SELECT pg_catalog.setval(%s, %s, %s);\n", PQgetvalue(rels, i, 4),
+				       PQgetvalue(res, 0, 0),
+				       strcmp(PQgetvalue(res, 0, 1), "t") == 0 ? "true" : "false");
+		else if (res)
+			ms_log_error("database '%s': %s failed: no row", d->alias, what);
+		free(sql);
+		free(what);
+		if (!res || PQntuples(res) != 1) {
+			PQclear(res);
+			goto out;
+		}
+		PQclear(res);
+	}
+	ret = write_member(d, path, sb.buf ? sb.buf : "", sb.len);
+out:
+	ms_strbuf_release(&sb);
+	free(path);
+	return ret;
+}
+
+/* --- the whole dump ------------------------------------------------------- */
+
+static int dump_all(struct dumper *d)
+{
+	PGresult *rels = NULL;
+	int ret = -1;
+
+	if (start_session(d) < 0 || refuse_large_objects(d) < 0)
+		goto out;
+	rels = list_relations(d);
+	if (!rels || refuse_foreign_tables(d, rels) < 0)
+		goto out;
+	if (choose_pg_dump(d) < 0 || prepare_child_env(d) < 0)
+		goto out;
+	build_conninfo(d);
+	if (dump_section(d, "pre-data", "schema-pre.sql") < 0)
+		goto out;
+	if (dump_tables(d, rels) < 0 || dump_sequences(d, rels) < 0)
+		goto out;
+	if (dump_section(d, "post-data", "schema-post.sql") < 0)
+		goto out;
+	if (pg_command(d, "COMMIT", "committing the transaction") < 0)
+		goto out;
+	ret = 0;
+out:
+	PQclear(rels);
+	remove_passfile(d);
+	return ret;
+}
+
+int ms_pg_dump_database(const struct ms_dbconf *db, struct ms_archive_writer *w, const char *prefix,
+			size_t chunk_size, ms_member_cb on_member, void *ctx, struct ms_pg_dump *out)
+{
+	struct dumper d;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (chunk_size == 0)
+		return ms_log_error("database '%s': chunk size must be positive", db->alias);
+	memset(&d, 0, sizeof(d));
+	d.passfd = -1;
+	d.db = db;
+	d.alias = db->alias;
+	d.w = w;
+	d.prefix = prefix;
+	d.on_member = on_member;
+	d.ctx = ctx;
+	d.out = out;
+	d.conn = ms_pg_connect(db);
+	if (!d.conn)
+		return -1;
+	ms_rowchunks_init(&d.rc, w, chunk_size, on_member, ctx);
+	ret = dump_all(&d);
+	PQfinish(d.conn);
+	ms_rowchunks_release(&d.rc);
+	free(d.conninfo);
+	if (ret < 0)
+		ms_pg_dump_clear(out);
+	return ret;
+}
+
+void ms_pg_dump_clear(struct ms_pg_dump *d)
+{
+	free(d->server_version);
+	free(d->encoding);
+	free(d->snapshot_id);
+	free(d->pg_dump_path);
+	for (size_t i = 0; i < d->n_tables; i++) {
+		free(d->tables[i].schema);
+		free(d->tables[i].name);
+	}
+	free(d->tables);
+	memset(d, 0, sizeof(*d));
+}

@@ -1,0 +1,54 @@
+/*
+ * The PostgreSQL dumper: one database, read inside one exported snapshot,
+ * written as archive members — the pre-data schema and post-data schema
+ * from pg_dump, every ordinary table's rows as COPY text chunks, and the
+ * sequences' values as setval() calls. See DESIGN-NOTES §3–§4.
+ */
+#ifndef MS_PG_DUMP_H
+#define MS_PG_DUMP_H
+
+#include <stddef.h>
+
+#include "formats/entry.h"
+#include "db/dbconf.h"
+#include "formats/snaparchive.h"
+
+/* One table's data as dumped. */
+struct ms_pg_table {
+	char *schema;          /* owned */
+	char *name;            /* owned */
+	long long rows;
+	char digest[65];       /* ms_rowdigest hex of its COPY text lines */
+	unsigned long chunks;  /* chunk members written (0 for no rows) */
+};
+
+/* What the dumper learned; every string owned (ms_pg_dump_clear frees). */
+struct ms_pg_dump {
+	char *server_version;  /* current_setting('server_version') */
+	char *encoding;        /* the database's encoding (= client encoding used) */
+	char *snapshot_id;     /* the exported snapshot */
+	char *pg_dump_path;    /* the pg_dump binary used */
+	struct ms_pg_table *tables; /* in schema/name order */
+	size_t n_tables;
+};
+
+/* Dumps database `db` into archive members under `prefix` ("db/<alias>"):
+ *   prefix/schema-pre.sql   pg_dump --schema-only --section=pre-data (exact bytes)
+ *   prefix/data/<schema>.<table>/NNNNNN.copy  COPY text rows in row-aligned
+ *       chunks of at most chunk_size bytes (a larger single row gets its own
+ *       chunk), numbered from 000001, no "\." terminator; none for no rows
+ *   prefix/sequences.sql    one `SELECT pg_catalog.setval('<name>', N, true|false);` per sequence
+ *   prefix/schema-post.sql  pg_dump --schema-only --section=post-data
+ * all from one REPEATABLE READ, READ ONLY transaction and its exported
+ * snapshot. Each member is reported to on_member (mode 0600, the caller's
+ * uid/gid, mtime now). Memory is bounded by chunk_size plus the schema
+ * size. Returns 0 and fills *out (clear it with ms_pg_dump_clear), or -1
+ * after logging an error naming the alias (and table/sequence where
+ * relevant) with *out left empty. */
+int ms_pg_dump_database(const struct ms_dbconf *db, struct ms_archive_writer *w, const char *prefix,
+			size_t chunk_size, ms_member_cb on_member, void *ctx, struct ms_pg_dump *out);
+
+/* Frees what hangs off d and zeroes it; a zeroed d is a no-op. */
+void ms_pg_dump_clear(struct ms_pg_dump *d);
+
+#endif

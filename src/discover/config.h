@@ -1,0 +1,109 @@
+/*
+ * The configuration file (/etc/modosnap.conf or -c FILE): INI syntax read
+ * with inih. Every value discovery would find can be overridden here.
+ *
+ *   [modosnap]
+ *   instance = /srv/modoboa/instance
+ *   postfix_dir = /etc/postfix
+ *   dest = /var/backups/modosnap
+ *   venv = /srv/modoboa/env
+ *   label = mail1
+ *   lock_timeout = 60       ; seconds a restore waits for one database lock
+ *   signing_key = /etc/modosnap/signing.key    ; created 0600 on first use
+ *   trusted_keys = /etc/modosnap/trusted_keys  ; other servers' public keys
+ *   exclude = *.pyc          ; repeatable: files `create` leaves out
+ *
+ *   [db:default]            ; one section per DATABASES alias
+ *   engine = postgresql     ; postgresql | mysql
+ *   name = modoboa
+ *   user = modoboa
+ *   host = /run/postgresql  ; host name, IP, or socket dir/path
+ *   port = 5432
+ *   password_file = /etc/modosnap/default.pass   ; or: password = ...
+ *   admin_user = postgres                        ; optional: creates a missing
+ *   admin_password_file = /etc/modosnap/admin.pass ; database and role on restore
+ *
+ *   [retention]             ; prune's defaults (and create --nightly's)
+ *   keep_last = 7
+ *   keep_daily = 14
+ *   keep_weekly = 8
+ *   keep_monthly = 12
+ *   keep_tag = release      ; repeatable
+ *   keep_pre_upgrade = 3    ; newest pre-upgrade snapshots always kept
+ *
+ *   [hooks]                 ; shell commands run by create
+ *   before = ...            ; a failure aborts the run
+ *   after = ...
+ *   on_error = ...
+ *   pause = systemctl stop amavis     ; around the database snapshots
+ *   resume = systemctl start amavis   ; and the file reads
+ *
+ * Unknown sections or keys, malformed lines, bad values and duplicate keys
+ * are errors reported as "'FILE':LINE: ...".
+ */
+#ifndef MS_CONFIG_H
+#define MS_CONFIG_H
+
+#include <stddef.h>
+
+#include "base/util.h"
+
+/* Per-alias database parameters; NULL fields are not set in the file. */
+struct ms_config_db {
+	char *alias;
+	char *engine;        /* "postgresql" or "mysql" (validated) */
+	char *name;
+	char *user;
+	char *host;
+	char *port;          /* validated 1..65535 */
+	char *password;      /* secret: from `password`, or read from password_file
+	                        (one trailing newline stripped) */
+	char *password_file; /* path, for messages */
+	char *admin_user;    /* a role allowed to create the database and its role
+	                        (restore onto a fresh server); NULL when not set */
+	char *admin_password; /* secret, read from admin_password_file */
+	char *admin_password_file;
+	int line;            /* line of the section header */
+};
+
+struct ms_config {
+	char *path;          /* file read, NULL for an empty config */
+	char *instance;
+	char *postfix_dir;
+	char *dest;
+	char *venv;
+	char *label;
+	char *signing_key;       /* Ed25519 private key that signs snapshots; NULL = not set
+	                            (MS_DEFAULT_SIGNING_KEY, see ms_config_signing_key) */
+	char *trusted_keys;      /* file of trusted public keys; NULL = not set */
+	struct ms_strv exclude;  /* `exclude = PATTERN`, repeatable */
+	long long min_free;      /* `min_free = SIZE`: bytes that must stay free on the
+	                            destination's filesystem; -1 when not set */
+	int lock_timeout;        /* `lock_timeout = SECONDS` (1..86400): longest wait of a
+	                            restore for one database lock; -1 when not set (60) */
+	/* [retention]: -1 when not set */
+	int keep_last, keep_daily, keep_weekly, keep_monthly, keep_pre_upgrade;
+	struct ms_strv keep_tag; /* repeatable */
+	/* [hooks]: shell command lines, NULL when not set */
+	char *hook_before, *hook_after, *hook_on_error, *hook_pause, *hook_resume;
+	struct ms_config_db *dbs;
+	size_t n_dbs;
+};
+
+/* Returns an empty configuration (no file). */
+struct ms_config *ms_config_new(void);
+/* Loads `path`. Returns NULL after logging an error naming file and line.
+ * A password_file must be a regular file not readable by "other"; a
+ * `password` set in a config file readable by "other" is refused. */
+struct ms_config *ms_config_load(const char *path);
+/* The signing key and trusted-keys paths: the configured ones, else
+ * MS_DEFAULT_SIGNING_KEY / MS_DEFAULT_TRUSTED_KEYS (formats/sign.h).
+ * Borrowed. */
+const char *ms_config_signing_key(const struct ms_config *cfg);
+const char *ms_config_trusted_keys(const struct ms_config *cfg);
+/* Section for `alias`, or NULL. Borrowed. */
+const struct ms_config_db *ms_config_db(const struct ms_config *cfg, const char *alias);
+/* Frees everything; passwords are zeroed first. NULL is a no-op. */
+void ms_config_free(struct ms_config *cfg);
+
+#endif

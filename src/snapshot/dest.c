@@ -1,0 +1,486 @@
+/*
+ * The snapshot destination directory (see dest.h).
+ */
+#include "snapshot/dest.h"
+#include "formats/snapname.h"
+#include "base/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+static int mkdir_parents(const char *path)
+{
+	char *parent = ms_path_dirname(path);
+	int ret = 0;
+
+	if (strcmp(parent, path) != 0 && !ms_is_dir(parent)) {
+		ret = mkdir_parents(parent);
+		if (ret == 0 && mkdir(parent, 0755) < 0 && errno != EEXIST)
+			ret = ms_log_error("unable to create directory '%s': %s", parent, strerror(errno));
+	}
+	free(parent);
+	return ret;
+}
+
+/* "name (uid N)" or "uid N" for messages (caller frees). */
+static char *user_of(uid_t uid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		return ms_xasprintf("'%s' (uid %lu)", res->pw_name, (unsigned long)uid);
+	return ms_xasprintf("uid %lu", (unsigned long)uid);
+}
+
+int ms_dest_check_fd(int dfd, const char *dest)
+{
+	struct stat st;
+	char *owner, *me;
+
+	if (fstat(dfd, &st) < 0)
+		return ms_log_error("unable to stat '%s': %s", dest, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return ms_log_error("destination '%s' is not a directory", dest);
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		owner = user_of(st.st_uid);
+		me = user_of(geteuid());
+		if (geteuid() == 0)
+			ms_log_error("unsafe destination '%s': owned by %s, not by root; run chown 0 '%s' && "
+				     "chmod 0700 '%s'", dest, owner, dest, dest);
+		else
+			ms_log_error("unsafe destination '%s': owned by %s, neither by %s nor by root; run chown "
+				     "%lu '%s' && chmod 0700 '%s' as root", dest, owner, me, (unsigned long)geteuid(),
+				     dest, dest);
+		free(owner);
+		free(me);
+		return -1;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return ms_log_error("unsafe destination '%s': writable by %s (mode %04o); run chmod 0700 '%s'", dest,
+				    (st.st_mode & S_IWOTH) ? "others" : "its group",
+				    (unsigned)(st.st_mode & 07777), dest);
+	return 0;
+}
+
+int ms_dest_check(const char *dest)
+{
+	int fd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return ms_log_error("unable to open destination '%s': %s", dest, strerror(errno));
+	ret = ms_dest_check_fd(fd, dest);
+	close(fd);
+	return ret;
+}
+
+int ms_dest_prepare(const char *dest)
+{
+	if (ms_is_dir(dest))
+		return ms_dest_check(dest);
+	if (mkdir_parents(dest) < 0)
+		return -1;
+	if (mkdir(dest, 0700) < 0 && errno != EEXIST)
+		return ms_log_error("unable to create directory '%s': %s", dest, strerror(errno));
+	return ms_dest_check(dest);
+}
+
+static char lock_command[512];
+
+void ms_dest_set_command(int argc, char **argv)
+{
+	size_t n = 0;
+
+	lock_command[0] = '\0';
+	for (int i = 0; i < argc && n + 2 < sizeof(lock_command); i++) {
+		int w = snprintf(lock_command + n, sizeof(lock_command) - n, "%s%s", i ? " " : "",
+				 i ? argv[i] : ms_path_basename(argv[i]));
+
+		if (w < 0)
+			break;
+		n += (size_t)w;
+		if (n >= sizeof(lock_command))
+			n = sizeof(lock_command) - 1;
+	}
+	/* never a password: modosnap takes none on its command line */
+	for (char *p = lock_command; *p; p++)
+		if (*p == '\n' || (unsigned char)*p < 0x20)
+			*p = ' ';
+}
+
+/* "pid N: CMD" from the holder's lock file, or "" (caller frees). */
+static char *holder_of(int fd)
+{
+	char buf[600], *end;
+	long pid;
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return ms_xstrdup("");
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	/* the record of a holder that is gone is stale (the lock is held by
+	 * something else, e.g. flock(1)): say nothing rather than mislead */
+	if (strncmp(buf, "pid ", 4) != 0 || (pid = strtol(buf + 4, &end, 10)) <= 0 || *end != ':' ||
+	    (kill((pid_t)pid, 0) < 0 && errno != EPERM))
+		return ms_xstrdup("");
+	return ms_xasprintf(" (%s)", buf);
+}
+
+static void record_holder(int fd)
+{
+	char buf[600];
+	int n = snprintf(buf, sizeof(buf), "pid %ld: %s\n", (long)getpid(), lock_command[0] ? lock_command : "modosnap");
+
+	if (n > 0 && ftruncate(fd, 0) == 0 && pwrite(fd, buf, (size_t)n, 0) < 0)
+		ms_log_debug("unable to record the lock holder: %s", strerror(errno));
+}
+
+/* The lock file, opened in the checked destination: never through a
+ * symlink, and never a file that is also linked elsewhere (its content is
+ * rewritten by record_holder). The fd, or -1 after logging. */
+static int open_lock(const char *dest, const char *path)
+{
+	int dfd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd;
+	struct stat st;
+
+	if (dfd < 0)
+		return ms_log_error("unable to open destination '%s': %s", dest, strerror(errno));
+	if (ms_dest_check_fd(dfd, dest) < 0) {
+		close(dfd);
+		return -1;
+	}
+	fd = openat(dfd, MS_LOCK_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+	close(dfd);
+	if (fd < 0)
+		return ms_log_error("unable to open lock file '%s': %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != geteuid()) {
+		close(fd);
+		return ms_log_error("unsafe lock file '%s': not a regular file of ours with one link; remove it",
+				    path);
+	}
+	return fd;
+}
+
+int ms_dest_lock_wait(const char *dest, unsigned wait_seconds)
+{
+	char *path = ms_path_join(dest, MS_LOCK_NAME);
+	int fd = open_lock(dest, path);
+	struct timespec start, now, pause = { 0, 100 * 1000 * 1000 };
+
+	if (fd < 0) {
+		free(path);
+		return -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int err = errno;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (err == EWOULDBLOCK && (double)(now.tv_sec - start.tv_sec) +
+						  (double)(now.tv_nsec - start.tv_nsec) / 1e9 < (double)wait_seconds) {
+			nanosleep(&pause, NULL);
+			continue;
+		}
+		if (err == EWOULDBLOCK) {
+			char *who = holder_of(fd);
+
+			if (wait_seconds)
+				ms_log_error("another modosnap run still holds the lock on '%s'%s after waiting %u s",
+					     dest, who, wait_seconds);
+			else
+				ms_log_error("another modosnap run holds the lock on '%s'%s", dest, who);
+			free(who);
+			close(fd);
+			free(path);
+			return -2;
+		}
+		ms_log_error("unable to lock '%s': %s", path, strerror(err));
+		close(fd);
+		free(path);
+		return -1;
+	}
+	record_holder(fd);
+	free(path);
+	return fd;
+}
+
+int ms_dest_lock(const char *dest)
+{
+	return ms_dest_lock_wait(dest, 0);
+}
+
+/* Ours: a snapshot name plus ".partial", a regular file we own. */
+static bool is_our_partial(int dfd, const char *name)
+{
+	size_t len = strlen(name), plen = strlen(MS_PARTIAL_SUFFIX);
+	struct ms_snapname sn;
+	struct stat st;
+	char *base;
+	bool ok;
+
+	if (len <= plen || strcmp(name + len - plen, MS_PARTIAL_SUFFIX) != 0)
+		return false;
+	base = ms_xstrndup(name, len - plen);
+	ok = ms_snapname_parse(base, &sn) == 0;
+	if (ok)
+		ms_snapname_clear(&sn);
+	free(base);
+	if (!ok)
+		return false;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+		ms_log_warn("'%s' looks like a partial snapshot but is not a regular file of ours; left alone", name);
+		return false;
+	}
+	return true;
+}
+
+/* opendir, refusing a destination that is not safe (ms_dest_check). */
+static DIR *open_dest(const char *dest)
+{
+	DIR *d = opendir(dest);
+
+	if (!d) {
+		ms_log_error("unable to read directory '%s': %s", dest, strerror(errno));
+		return NULL;
+	}
+	if (ms_dest_check_fd(dirfd(d), dest) < 0) {
+		closedir(d);
+		return NULL;
+	}
+	return d;
+}
+
+int ms_dest_clean_partials(const char *dest)
+{
+	DIR *d = open_dest(dest);
+	struct dirent *de;
+	int removed = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		if (!is_our_partial(dirfd(d), de->d_name))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) < 0) {
+			ms_log_warn("unable to remove stale '%s/%s': %s", dest, de->d_name, strerror(errno));
+			continue;
+		}
+		ms_log_info("removed stale partial snapshot '%s/%s'", dest, de->d_name);
+		removed++;
+	}
+	closedir(d);
+	return removed;
+}
+
+/* The snapshot stamp of `NAME.unverified` when NAME is a snapshot name
+ * and the entry a regular file of ours; false otherwise. */
+static bool is_our_unverified(int dfd, const char *name, char stamp[17])
+{
+	size_t len = strlen(name), slen = strlen(MS_UNVERIFIED_SUFFIX);
+	struct ms_snapname sn;
+	struct stat st;
+	char *base;
+	bool ok;
+
+	if (len <= slen || strcmp(name + len - slen, MS_UNVERIFIED_SUFFIX) != 0)
+		return false;
+	base = ms_xstrndup(name, len - slen);
+	ok = ms_snapname_parse(base, &sn) == 0;
+	free(base);
+	if (!ok)
+		return false;
+	memcpy(stamp, sn.stamp, 17);
+	ms_snapname_clear(&sn);
+	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid();
+}
+
+struct aside {
+	char stamp[17];
+	char *name;
+};
+
+static int cmp_aside_newest_first(const void *a, const void *b)
+{
+	const struct aside *x = a, *y = b;
+	int c = strcmp(y->stamp, x->stamp);
+
+	return c ? c : strcmp(y->name, x->name);
+}
+
+int ms_dest_clean_unverified(const char *dest, unsigned keep)
+{
+	DIR *d = open_dest(dest);
+	struct aside *v = NULL;
+	struct dirent *de;
+	size_t n = 0;
+	int removed = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		char stamp[17];
+
+		if (!is_our_unverified(dirfd(d), de->d_name, stamp))
+			continue;
+		v = ms_xrealloc(v, (n + 1) * sizeof(*v));
+		memcpy(v[n].stamp, stamp, sizeof(stamp));
+		v[n].name = ms_xstrdup(de->d_name);
+		n++;
+	}
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_aside_newest_first);
+	for (size_t i = keep; i < n; i++) {
+		if (unlinkat(dirfd(d), v[i].name, 0) < 0) {
+			ms_log_warn("unable to remove old unverified snapshot '%s/%s': %s", dest, v[i].name,
+				    strerror(errno));
+			continue;
+		}
+		ms_log_info("removed old unverified snapshot '%s/%s' (the newest %u are kept)", dest, v[i].name, keep);
+		removed++;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+	closedir(d);
+	return removed;
+}
+
+static int cmp_newest_first(const void *a, const void *b)
+{
+	const struct ms_dest_item *x = a, *y = b;
+	int c = strcmp(y->stamp, x->stamp);
+
+	return c ? c : strcmp(y->name, x->name);
+}
+
+int ms_dest_list(const char *dest, struct ms_dest_item **items, size_t *n)
+{
+	DIR *d = open_dest(dest);
+	struct ms_dest_item *v = NULL;
+	struct dirent *de;
+	size_t count = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		struct ms_snapname sn;
+		struct stat st;
+
+		if (ms_snapname_parse(de->d_name, &sn) < 0)
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) {
+			ms_snapname_clear(&sn);
+			continue;
+		}
+		v = ms_xrealloc(v, (count + 1) * sizeof(*v));
+		v[count].name = ms_xstrdup(de->d_name);
+		v[count].path = ms_path_join(dest, de->d_name);
+		memcpy(v[count].stamp, sn.stamp, sizeof(v[count].stamp));
+		v[count].size = (long long)st.st_size;
+		ms_snapname_clear(&sn);
+		count++;
+	}
+	closedir(d);
+	if (count > 1)
+		qsort(v, count, sizeof(*v), cmp_newest_first);
+	*items = v;
+	*n = count;
+	return 0;
+}
+
+void ms_dest_items_free(struct ms_dest_item *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(items[i].name);
+		free(items[i].path);
+	}
+	free(items);
+}
+
+int ms_dest_create_file(const char *path)
+{
+	int fd;
+
+	/* unlink removes a symlink or a hard link itself, never its target */
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -1;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0 && fchmod(fd, 0600) < 0) { /* whatever the umask */
+		int err = errno;
+
+		close(fd);
+		unlink(path);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+int ms_dest_mark_verified(const char *archive)
+{
+	char *rec = ms_xasprintf("%s.verified", archive), *tmp = ms_xasprintf("%s.tmp", rec);
+	char when[32], line[128];
+	struct stat st;
+	time_t now = time(NULL);
+	struct tm tm;
+	int fd, ret = -1, n;
+
+	if (stat(archive, &st) < 0) {
+		ms_log_error("unable to stat '%s': %s", archive, strerror(errno));
+		goto out;
+	}
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n = snprintf(line, sizeof(line), "%s %lld %lld\n", when, (long long)st.st_size, (long long)st.st_mtime);
+	fd = ms_dest_create_file(tmp);
+	if (fd < 0 || write(fd, line, (size_t)n) != n || fsync(fd) < 0) {
+		ms_log_error("unable to write '%s': %s", tmp, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	close(fd);
+	if (rename(tmp, rec) < 0) {
+		ms_log_error("unable to rename '%s': %s", tmp, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(rec);
+	free(tmp);
+	return ret;
+}
+
+int ms_dest_verified_at(const char *archive, char when[32])
+{
+	char *rec = ms_xasprintf("%s.verified", archive);
+	char buf[128] = { 0 };
+	long long size = -1, mtime = -1;
+	struct stat st;
+	int fd, ok = 0;
+	ssize_t n;
+
+	fd = open(rec, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	free(rec);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0 && sscanf(buf, "%31s %lld %lld", when, &size, &mtime) == 3 && stat(archive, &st) == 0 &&
+	    st.st_size == size && (long long)st.st_mtime == mtime)
+		ok = 1;
+	return ok;
+}

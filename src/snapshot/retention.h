@@ -1,0 +1,64 @@
+/*
+ * The retention policy of `prune`, as pure computation: given the
+ * snapshots of a destination (id, creation time, tags, whether a valid
+ * verification record exists) and the rules, decide which to keep and
+ * why. No I/O here, so the policy is tested on synthetic histories.
+ *
+ * Rules keep the newest snapshot of each of the N most recent periods
+ * that have snapshots: `last` (each snapshot is its own period), `daily`
+ * (UTC calendar day), `weekly` (ISO 8601 week, UTC), `monthly` (UTC
+ * calendar month); `tag:NAME` keeps every snapshot carrying NAME. Two
+ * protections always apply: the newest `keep_pre_upgrade` snapshots
+ * tagged `pre-upgrade`, and the newest `pre-upgrade` snapshot that passed
+ * verify. A snapshot kept by any rule stays.
+ */
+#ifndef MS_RETENTION_H
+#define MS_RETENTION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "base/util.h"
+
+#define MS_TAG_PRE_UPGRADE "pre-upgrade"
+
+/* The rules; 0 turns a counted rule off. Borrowed strings. */
+struct ms_retention_policy {
+	int keep_last;
+	int keep_daily;
+	int keep_weekly;
+	int keep_monthly;
+	int keep_pre_upgrade;          /* newest pre-upgrade snapshots always kept */
+	const struct ms_strv *keep_tag; /* NULL or empty: no tag rule */
+};
+
+/* One snapshot: the caller fills the inputs, ms_retention_apply the
+ * outputs. */
+struct ms_retention_snap {
+	const char *id;                /* snapshot id, borrowed; orders equal times */
+	time_t created;                /* UTC */
+	const struct ms_strv *tags;    /* borrowed; NULL = none */
+	bool verified;                 /* a valid verification record exists */
+	bool keep;                     /* out */
+	struct ms_strv reasons;        /* out: "last", "daily", "weekly", "monthly",
+	                                  "tag:NAME", "pre-upgrade",
+	                                  "verified-pre-upgrade", in that order */
+};
+
+/* True when the policy has at least one rule (a counted rule above 0 or a
+ * tag); the protections alone are not a rule. */
+bool ms_retention_has_rule(const struct ms_retention_policy *p);
+
+/* Decides keep and reasons for each of the n snapshots (any order; ties
+ * in time are ordered by id). Earlier outputs are cleared first. */
+void ms_retention_apply(const struct ms_retention_policy *p, struct ms_retention_snap *snaps, size_t n);
+
+/* Clears the outputs of n snapshots (frees the reasons). */
+void ms_retention_clear(struct ms_retention_snap *snaps, size_t n);
+
+/* Parses a header's "YYYY-MM-DDTHH:MM:SSZ" (UTC) into *out. 0, or -1
+ * (nothing logged) when malformed or out of range. */
+int ms_retention_parse_time(const char *s, time_t *out);
+
+#endif
