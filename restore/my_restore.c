@@ -724,14 +724,14 @@ static void drop_stale(struct restorer *rs, const char *name)
  * given all privileges on its database. Any other host is left to the
  * administrator (the account's host part is the application server's).
  * Best effort: a failure is a warning, the data is restored. */
-static void ensure_user(struct restorer *rs, const struct ms_dbconf *db, const struct ms_config_db *admin)
+static void ensure_user(struct restorer *rs, const struct ms_dbconf *db, const struct ms_db_admin *admin)
 {
 	const char *host;
 	char *u, *h, *sql, *pw, *q;
 	struct ms_my_rows r;
 	bool exists;
 
-	if (!admin || !admin->admin_user || !*db->user || !db->password)
+	if (!admin || !admin->user || !*db->user || !db->password)
 		return;
 	if (!*db->host || db->host[0] == '/' || !strcmp(db->host, "localhost"))
 		host = "localhost";
@@ -814,10 +814,10 @@ static int pin(MYSQL *m, const char *alias)
  * statements never run with an administrator's rights. Without
  * admin_user both are the application's login. With `make_user` (a
  * restore), a missing application account is created first. */
-static int start(struct restorer *rs, const struct ms_dbconf *db, const struct ms_config_db *admin,
+static int start(struct restorer *rs, const struct ms_dbconf *db, const struct ms_db_admin *admin,
 		 const struct ms_manifest *m, const char *alias, bool make_user)
 {
-	bool as_admin = admin && admin->admin_user;
+	bool as_admin = admin && admin->user;
 
 	memset(rs, 0, sizeof(*rs));
 	rs->alias = alias;
@@ -831,7 +831,7 @@ static int start(struct restorer *rs, const struct ms_dbconf *db, const struct m
 	rs->prefix = ms_xasprintf("db/%s/", alias);
 	rs->seen = ms_xcalloc(rs->mdb->n_tables + 1, sizeof(*rs->seen));
 	rs->cols = ms_xcalloc(rs->mdb->n_tables + 1, sizeof(*rs->cols));
-	rs->m = ms_my_connect(db, as_admin ? admin->admin_user : NULL, as_admin ? admin->admin_password : NULL,
+	rs->m = ms_my_connect(db, as_admin ? admin->user : NULL, as_admin ? admin->password : NULL,
 			      MS_MY_NO_DB | (as_admin ? 0 : MS_MY_LOCAL_INFILE));
 	if (!rs->m || pin(rs->m, alias) < 0)
 		return -1;
@@ -937,7 +937,7 @@ static const char *dumped_name(const struct ms_manifest_db *mdb)
 	return mdb->n_tables ? mdb->tables[0].schema : NULL;
 }
 
-int ms_my_restore_database(const struct ms_dbconf *db, const struct ms_config_db *admin, const char *archive_path,
+int ms_my_restore_database(const struct ms_dbconf *db, const struct ms_db_admin *admin, const char *archive_path,
 			   const struct ms_manifest *m, const char *alias)
 {
 	struct restorer rs;
@@ -976,7 +976,7 @@ out:
 	return ret;
 }
 
-int ms_my_verify_scratch(const struct ms_dbconf *db, const struct ms_config_db *admin, const char *archive_path,
+int ms_my_verify_scratch(const struct ms_dbconf *db, const struct ms_db_admin *admin, const char *archive_path,
 			 const struct ms_manifest *m, const char *alias)
 {
 	struct restorer rs;
@@ -996,11 +996,11 @@ out:
 	return ret;
 }
 
-int ms_my_check_database(const struct ms_dbconf *db, const struct ms_config_db *admin,
+int ms_my_check_database(const struct ms_dbconf *db, const struct ms_db_admin *admin,
 			 const struct ms_manifest_db *mdb)
 {
-	MYSQL *m = ms_my_connect(db, admin && admin->admin_user ? admin->admin_user : NULL,
-				 admin && admin->admin_user ? admin->admin_password : NULL, MS_MY_NO_DB);
+	MYSQL *m = ms_my_connect(db, admin && admin->user ? admin->user : NULL,
+				 admin && admin->user ? admin->password : NULL, MS_MY_NO_DB);
 	int ret = -1;
 
 	if (!m)
@@ -1019,11 +1019,11 @@ out:
 	return ret;
 }
 
-int ms_my_table_counts(const struct ms_dbconf *db, const struct ms_config_db *admin, struct ms_table_count **out,
+int ms_my_table_counts(const struct ms_dbconf *db, const struct ms_db_admin *admin, struct ms_table_count **out,
 		       size_t *n)
 {
-	MYSQL *m = ms_my_connect(db, admin && admin->admin_user ? admin->admin_user : NULL,
-				 admin && admin->admin_user ? admin->admin_password : NULL, MS_MY_NO_DB);
+	MYSQL *m = ms_my_connect(db, admin && admin->user ? admin->user : NULL,
+				 admin && admin->user ? admin->password : NULL, MS_MY_NO_DB);
 	struct ms_my_rows r;
 	char *lit, *sql;
 	int ret = -1;

@@ -28,13 +28,12 @@
 #ifndef MS_MY_RESTORE_H
 #define MS_MY_RESTORE_H
 
-#include "discover/config.h"
-#include "discover/instance.h"
+#include "db/dbconf.h"
 #include "formats/manifest.h"
 
 /* Replaces database db->name with the dump of `alias` in the archive at
  * `archive_path`, whose manifest `m` was already verified. Connects as
- * admin->admin_user when `admin` (may be NULL) names one, else with db's
+ * admin->user when `admin` (may be NULL) names one, else with db's
  * own login. Creates db->name (the snapshot's character set and
  * collation) when it does not exist, and with admin_user also db's
  * account when it does not exist (for the local socket or a loopback
@@ -46,7 +45,7 @@
  * default. */
 void ms_my_restore_set_lock_timeout(int seconds);
 
-int ms_my_restore_database(const struct ms_dbconf *db, const struct ms_config_db *admin, const char *archive_path,
+int ms_my_restore_database(const struct ms_dbconf *db, const struct ms_db_admin *admin, const char *archive_path,
 			   const struct ms_manifest *m, const char *alias);
 
 /* verify --deep: loads the dump's tables and data into a scratch
@@ -54,21 +53,21 @@ int ms_my_restore_database(const struct ms_dbconf *db, const struct ms_config_db
  * digest, and drops it (routines, views and triggers are not created).
  * Returns 0, -1 when the dump did not load or match (logged), or -2 when
  * no scratch database could be made (logged; not a verdict). */
-int ms_my_verify_scratch(const struct ms_dbconf *db, const struct ms_config_db *admin, const char *archive_path,
+int ms_my_verify_scratch(const struct ms_dbconf *db, const struct ms_db_admin *admin, const char *archive_path,
 			 const struct ms_manifest *m, const char *alias);
 
 /* Recomputes the rows and digest of every table of `mdb` in the live
  * database db->name (for post-restore reports), inside one consistent
  * snapshot. Returns 0 when all match, -1 after logging the first mismatch
  * or error. */
-int ms_my_check_database(const struct ms_dbconf *db, const struct ms_config_db *admin,
+int ms_my_check_database(const struct ms_dbconf *db, const struct ms_db_admin *admin,
 			 const struct ms_manifest_db *mdb);
 
 struct ms_table_count;
 /* The live database's base tables and their exact row counts (restore's
  * plan), connecting like ms_my_restore_database. 0 with *out (free with
  * ms_table_counts_free) and *n, or -1 after logging. */
-int ms_my_table_counts(const struct ms_dbconf *db, const struct ms_config_db *admin, struct ms_table_count **out,
+int ms_my_table_counts(const struct ms_dbconf *db, const struct ms_db_admin *admin, struct ms_table_count **out,
 		       size_t *n);
 
 #endif

@@ -25,7 +25,7 @@
 #ifndef MS_PG_RESTORE_H
 #define MS_PG_RESTORE_H
 
-#include "discover/instance.h"
+#include "db/dbconf.h"
 #include "formats/manifest.h"
 
 /* Replaces the content of the live database `db` with the dump of alias

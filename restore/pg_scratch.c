@@ -2,26 +2,27 @@
  * Scratch databases for verify --deep (see pg_scratch.h).
  */
 #include "restore/pg_scratch.h"
-#include "discover/config.h"
 #include "db/db.h"
 
 #include <libpq-fe.h>
 #include <stdlib.h>
-
-#include "base/strbuf.h"
 #include <string.h>
 #include <unistd.h>
 
-/* Runs one command on db's own database, as admin->admin_user when set;
+#include "base/log.h"
+#include "base/strbuf.h"
+#include "base/util.h"
+
+/* Runs one command on db's own database, as admin->user when set;
  * -1 after logging. */
-static int run(const struct ms_dbconf *db, const struct ms_config_db *admin, const char *sql, const char *what)
+static int run(const struct ms_dbconf *db, const struct ms_db_admin *admin, const char *sql, const char *what)
 {
 	struct ms_dbconf as = *db;
 	PGconn *conn;
 
-	if (admin && admin->admin_user) {
-		as.user = admin->admin_user;
-		as.password = admin->admin_password;
+	if (admin && admin->user) {
+		as.user = (char *)admin->user;
+		as.password = (char *)admin->password;
 	}
 	conn = (PGconn *)ms_pg_connect(&as);
 	PGresult *res;
@@ -53,7 +54,7 @@ static bool plain(const char *s)
 	return true;
 }
 
-char *ms_pg_scratch_create(const struct ms_dbconf *db, const struct ms_config_db *admin, const char *encoding)
+char *ms_pg_scratch_create(const struct ms_dbconf *db, const struct ms_db_admin *admin, const char *encoding)
 {
 	char *name, *sql, *owner = NULL;
 	int ret;
@@ -68,7 +69,7 @@ char *ms_pg_scratch_create(const struct ms_dbconf *db, const struct ms_config_db
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
 			*p = '_';
 	name[strlen(name) > 60 ? 60 : strlen(name)] = '\0';
-	if (admin && admin->admin_user && *db->user) {
+	if (admin && admin->user && *db->user) {
 		/* the role's name as an identifier: "" doubled */
 		struct ms_strbuf sb = MS_STRBUF_INIT;
 
@@ -83,7 +84,7 @@ char *ms_pg_scratch_create(const struct ms_dbconf *db, const struct ms_config_db
 	}
 	sql = ms_xasprintf("CREATE DATABASE \"%s\"%s TEMPLATE template0 ENCODING '%s' LC_COLLATE 'C' LC_CTYPE 'C'",
 			   name, owner ? owner : "", encoding);
-	ret = run(db, admin, sql, admin && admin->admin_user
+	ret = run(db, admin, sql, admin && admin->user
 					  ? "verify --deep needs a scratch database (admin_user could not create it)"
 					  : "verify --deep needs a scratch database (grant CREATEDB to the role, or set "
 					    "admin_user and admin_password_file in the database's [db:ALIAS] section)");
@@ -96,7 +97,7 @@ char *ms_pg_scratch_create(const struct ms_dbconf *db, const struct ms_config_db
 	return name;
 }
 
-int ms_pg_scratch_drop(const struct ms_dbconf *db, const struct ms_config_db *admin, const char *name)
+int ms_pg_scratch_drop(const struct ms_dbconf *db, const struct ms_db_admin *admin, const char *name)
 {
 	char *sql = ms_xasprintf("DROP DATABASE IF EXISTS \"%s\"", name);
 	int ret = run(db, admin, sql, "unable to drop the scratch database");
@@ -186,7 +187,7 @@ static int create_database(PGconn *conn, const struct ms_dbconf *db, const char 
 	return ret;
 }
 
-int ms_pg_ensure_database(const struct ms_dbconf *db, const struct ms_config_db *admin, const char *encoding)
+int ms_pg_ensure_database(const struct ms_dbconf *db, const struct ms_db_admin *admin, const char *encoding)
 {
 	struct ms_dbconf as_admin = *db;
 	PGconn *conn;
@@ -199,15 +200,15 @@ int ms_pg_ensure_database(const struct ms_dbconf *db, const struct ms_config_db 
 		PQfinish(conn);
 		return 0;
 	}
-	if (!admin || !admin->admin_user)
+	if (!admin || !admin->user)
 		return ms_log_error("database '%s': cannot connect to '%s' as '%s' (missing database or role?); to "
 				    "create them, set admin_user and admin_password_file in [db:%s]",
 				    db->alias, db->name, *db->user ? db->user : "(default user)", db->alias);
 	if (!encoding || !plain(encoding) || !*db->user)
 		return ms_log_error("database '%s': cannot create it without a user and an encoding", db->alias);
 	as_admin.name = (char *)"postgres";
-	as_admin.user = admin->admin_user;
-	as_admin.password = admin->admin_password;
+	as_admin.user = (char *)admin->user;
+	as_admin.password = (char *)admin->password;
 	conn = (PGconn *)ms_pg_connect(&as_admin);
 	if (!conn)
 		return -1;

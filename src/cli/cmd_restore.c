@@ -578,9 +578,11 @@ static int plan_files(const struct restore_run *r, const char *component, const 
 	return 0;
 }
 
-static const struct ms_config_db *admin_of(const struct restore_run *r, const char *alias)
+static struct ms_db_admin admin_of(const struct restore_run *r, const char *alias)
 {
-	return ms_config_db(r->cli->config, alias);
+	const struct ms_config_db *c = ms_config_db(r->cli->config, alias);
+
+	return (struct ms_db_admin){ c ? c->admin_user : NULL, c ? c->admin_password : NULL };
 }
 
 static void plan_db(struct restore_run *r, struct db_step *s)
@@ -588,6 +590,7 @@ static void plan_db(struct restore_run *r, struct db_step *s)
 	struct ms_table_count *now = NULL;
 	size_t n = 0;
 	char *where = ms_db_describe(s->conf);
+	struct ms_db_admin admin = admin_of(r, s->alias);
 	int rc;
 
 	{
@@ -612,7 +615,7 @@ static void plan_db(struct restore_run *r, struct db_step *s)
 		free(pn);
 	}
 	ms_log_mute(1);
-	rc = s->conf->engine == MS_DB_MYSQL ? ms_my_table_counts(s->conf, admin_of(r, s->alias), &now, &n)
+	rc = s->conf->engine == MS_DB_MYSQL ? ms_my_table_counts(s->conf, &admin, &now, &n)
 					    : ms_pg_table_counts(s->conf, &now, &n);
 	ms_log_mute(0);
 	s->reachable = rc == 0;
@@ -733,17 +736,17 @@ static int print_plan(struct restore_run *r)
 /* --- connections, before the first write ------------------------------- */
 
 /* The administrator connection of [db:ALIAS] admin_user opens. */
-static int check_admin(const struct db_step *s, const struct ms_config_db *admin)
+static int check_admin(const struct db_step *s, const struct ms_db_admin *admin)
 {
 	struct ms_dbconf as_admin = *s->conf;
 	struct ms_db_probe p = { 0 };
-	char *alias = ms_xasprintf("%s' as admin '%s", s->alias, admin->admin_user);
+	char *alias = ms_xasprintf("%s' as admin '%s", s->alias, admin->user);
 	int ret;
 
 	as_admin.alias = alias;
 	as_admin.name = (char *)(s->conf->engine == MS_DB_POSTGRESQL ? "postgres" : "information_schema");
-	as_admin.user = admin->admin_user;
-	as_admin.password = admin->admin_password;
+	as_admin.user = (char *)admin->user;
+	as_admin.password = (char *)admin->password;
 	ret = ms_db_probe(&as_admin, &p);
 	ms_db_probe_clear(&p);
 	free(alias);
@@ -758,10 +761,10 @@ static int check_connections(struct restore_run *r)
 {
 	for (size_t i = 0; i < r->n_dbs; i++) {
 		const struct db_step *s = &r->dbs[i];
-		const struct ms_config_db *admin = admin_of(r, s->alias);
-		bool has_admin = admin && admin->admin_user;
+		struct ms_db_admin admin = admin_of(r, s->alias);
+		bool has_admin = admin.user != NULL;
 
-		if (has_admin && check_admin(s, admin) < 0)
+		if (has_admin && check_admin(s, &admin) < 0)
 			return ms_log_error("database '%s': the admin_user connection of [db:%s] failed: nothing "
 					    "was changed", s->alias, s->alias);
 		if (s->reachable || has_admin)
@@ -942,13 +945,13 @@ static int restore_postfix(struct restore_run *r)
 
 static int restore_db(struct restore_run *r, const struct db_step *s)
 {
-	const struct ms_config_db *admin = admin_of(r, s->alias);
+	struct ms_db_admin admin = admin_of(r, s->alias);
 	int ret;
 
 	if (s->conf->engine == MS_DB_MYSQL) {
-		ret = ms_my_restore_database(s->conf, admin, r->archive, &r->vr.manifest, s->alias);
+		ret = ms_my_restore_database(s->conf, &admin, r->archive, &r->vr.manifest, s->alias);
 	} else {
-		if (ms_pg_ensure_database(s->conf, admin, s->mdb->encoding) < 0)
+		if (ms_pg_ensure_database(s->conf, &admin, s->mdb->encoding) < 0)
 			return -1;
 		ret = ms_pg_restore_database(s->conf, r->archive, &r->vr.manifest, s->alias);
 	}
@@ -992,7 +995,8 @@ static int report(struct restore_run *r)
 	}
 	for (size_t i = 0; i < r->n_dbs; i++) {
 		const struct db_step *s = &r->dbs[i];
-		int rc = s->conf->engine == MS_DB_MYSQL ? ms_my_check_database(s->conf, admin_of(r, s->alias), s->mdb)
+		struct ms_db_admin admin = admin_of(r, s->alias);
+		int rc = s->conf->engine == MS_DB_MYSQL ? ms_my_check_database(s->conf, &admin, s->mdb)
 							: ms_pg_check_database(s->conf, s->mdb);
 
 		if (rc < 0)

@@ -104,7 +104,8 @@ static int setup(struct ms_cli *cli, const char *cmd, int argc, char **argv, boo
 static int deep_one(struct ms_cli *cli, const struct ms_dbconf *live, const char *archive,
 		    const struct ms_manifest *m, const struct ms_manifest_db *mdb, struct ms_strbuf *ok)
 {
-	const struct ms_config_db *admin = ms_config_db(cli->config, mdb->alias);
+	const struct ms_config_db *c = ms_config_db(cli->config, mdb->alias);
+	struct ms_db_admin admin = { c ? c->admin_user : NULL, c ? c->admin_password : NULL };
 	struct ms_dbconf scratch = *live;
 	char *name;
 	int ret;
@@ -112,14 +113,14 @@ static int deep_one(struct ms_cli *cli, const struct ms_dbconf *live, const char
 	if (ms_sqlcheck_archive(archive, mdb, live->user) < 0)
 		return -1;
 	if (live->engine == MS_DB_MYSQL) {
-		ret = ms_my_verify_scratch(live, admin, archive, m, mdb->alias);
+		ret = ms_my_verify_scratch(live, &admin, archive, m, mdb->alias);
 	} else {
-		name = ms_pg_scratch_create(live, admin, mdb->encoding);
+		name = ms_pg_scratch_create(live, &admin, mdb->encoding);
 		if (!name)
 			return -2;
 		scratch.name = name;
 		ret = ms_pg_restore_database(&scratch, archive, m, mdb->alias);
-		if (ms_pg_scratch_drop(live, admin, name) < 0)
+		if (ms_pg_scratch_drop(live, &admin, name) < 0)
 			ret = -1;
 		free(name);
 	}

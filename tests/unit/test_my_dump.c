@@ -199,7 +199,7 @@ static struct ms_dbconf dbconf(void)
 	return db;
 }
 
-static const struct ms_config_db root_admin = { .admin_user = (char *)"root" };
+static const struct ms_db_admin root_admin = { .user = "root" };
 
 /* Writes a snapshot of the live database that ms_verify_archive accepts;
  * the dump's result in *d (caller clears), its messages in *err. */

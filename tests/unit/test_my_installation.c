@@ -25,7 +25,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "discover/config.h"
 #include "discover/instance.h"
 #include "formats/manifest.h"
 #include "restore/my_restore.h"
@@ -84,7 +83,7 @@ static int teardown(void **state)
 }
 
 /* root over the local socket, as on a Debian host */
-static const struct ms_config_db root_admin = { .admin_user = (char *)"root" };
+static const struct ms_db_admin root_admin = { .user = "root" };
 
 /* `modosnap create` of a site; returns the archive path (caller frees)
  * and fills *vr from verify. */

@@ -20,7 +20,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "discover/config.h"
 #include "discover/instance.h"
 #include "formats/manifest.h"
 #include "restore/pg_restore.h"
@@ -181,7 +180,7 @@ static char *archive_in(const char *dir)
 static void test_fresh_server(void **state)
 {
 	struct ms_dbconf def = fx_dbconf(fx_env, "default", "DEFAULT"), fresh;
-	struct ms_config_db admin = { 0 };
+	struct ms_db_admin admin = { 0 };
 	char *inst = fx("MS_FX_INSTANCE"), *pf = fx("MS_FX_POSTFIX"), *archive, *err, *expect, *a, *b;
 	char name[64], sql[512];
 	struct ms_verify_result vr;
@@ -210,7 +209,7 @@ static void test_fresh_server(void **state)
 	free(err);
 	free(expect);
 
-	admin.admin_user = superuser; /* trusted over the harness socket */
+	admin.user = superuser; /* trusted over the harness socket */
 	assert_int_equal(ms_pg_ensure_database(&fresh, &admin, vr.manifest.dbs[0].encoding), 0);
 	assert_int_equal(ms_pg_ensure_database(&fresh, NULL, vr.manifest.dbs[0].encoding), 0); /* exists now */
 	assert_int_equal(ms_pg_restore_database(&fresh, archive, &vr.manifest, "default"), 0);

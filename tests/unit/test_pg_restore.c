@@ -32,7 +32,6 @@
 #include "discover/instance.h"
 #include "formats/manifest.h"
 #include "db/pg_dump.h"
-#include "discover/config.h"
 #include "restore/pg_restore.h"
 #include "restore/pg_scratch.h"
 #include "restore/sqlcheck.h"
@@ -487,7 +486,7 @@ static void test_restore_hostile_sql(void **state)
 		  "statement 11 refused: SET ROLE (only the session settings a dump writes may be set)" },
 	};
 	struct ms_dbconf c = dbconf(), sc = dbconf();
-	struct ms_config_db admin = { 0 };
+	struct ms_db_admin admin = { 0 };
 	struct ms_pg_dump d;
 	struct ms_verify_result vr;
 	char *arch = tpath("hostile-src.tar.zst"), *bad = tpath("hostile.tar.zst"), *before;
@@ -499,7 +498,7 @@ static void test_restore_hostile_sql(void **state)
 	/* verify --deep's connection: admin_user over the harness socket */
 	sc.host = sockdir;
 	sc.password = NULL;
-	admin.admin_user = superuser;
+	admin.user = superuser;
 	for (size_t i = 0; i < sizeof(attacks) / sizeof(attacks[0]); i++) {
 		const struct attack *a = &attacks[i];
 		char *member = ms_xasprintf("db/testpg/%s", a->member), *insert = ms_xasprintf("%s%s", a->anchor, a->insert);
