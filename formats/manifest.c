@@ -25,6 +25,7 @@
 
 #include "base/log.h"
 #include "base/strbuf.h"
+#include "base/text.h"
 #include "base/util.h"
 
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -77,59 +78,6 @@ static char *dump(json_t *root)
  * Text that may not be UTF-8
  */
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	size_t len;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2, cp = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3, cp = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4, cp = c & 0x07;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
-/* s with every byte that does not start a valid sequence replaced by
- * U+FFFD; caller frees. */
-static char *utf8_lossy(const char *s)
-{
-	struct ms_strbuf sb = MS_STRBUF_INIT;
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strlen(s);
-
-	while (n > 0) {
-		size_t k = utf8_seq(p, n);
-
-		if (k)
-			ms_strbuf_add(&sb, p, k);
-		else
-			ms_strbuf_addstr(&sb, "\xef\xbf\xbd");
-		k = k ? k : 1;
-		p += k;
-		n -= k;
-	}
-	return ms_strbuf_detach(&sb);
-}
-
 /* A plain text field: a JSON string, repaired when it is not UTF-8. */
 static json_t *text_new(const char *s)
 {
@@ -138,7 +86,7 @@ static json_t *text_new(const char *s)
 
 	if (j)
 		return j;
-	fixed = utf8_lossy(s);
+	fixed = ms_utf8_lossy(s);
 	j = need(json_string(fixed));
 	free(fixed);
 	return j;
@@ -147,74 +95,6 @@ static json_t *text_new(const char *s)
 static json_t *text_or_null(const char *s)
 {
 	return s ? text_new(s) : json_null();
-}
-
-static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* RFC 4648 base64 with padding; caller frees. */
-static char *b64_encode(const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	char *out = ms_xmalloc((len + 2) / 3 * 4 + 1), *o = out;
-
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16;
-		size_t rest = len - i;
-
-		if (rest > 1)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (rest > 2)
-			v |= p[i + 2];
-		*o++ = b64_alphabet[v >> 18];
-		*o++ = b64_alphabet[(v >> 12) & 63];
-		*o++ = rest > 1 ? b64_alphabet[(v >> 6) & 63] : '=';
-		*o++ = rest > 2 ? b64_alphabet[v & 63] : '=';
-	}
-	*o = '\0';
-	return out;
-}
-
-static int b64_value(char c)
-{
-	const char *p = c ? strchr(b64_alphabet, c) : NULL;
-
-	return p ? (int)(p - b64_alphabet) : -1;
-}
-
-/* Strict decoding: padded, canonical (unused bits zero), no whitespace.
- * *out (NUL-terminated for convenience, caller frees) and *out_len are set
- * only on success; -1 otherwise. */
-static int b64_decode(const char *s, size_t n, unsigned char **out, size_t *out_len)
-{
-	size_t pad = n >= 1 && s[n - 1] == '=' ? (n >= 2 && s[n - 2] == '=' ? 2 : 1) : 0;
-	unsigned char *buf, *o;
-
-	if (n % 4 != 0)
-		return -1;
-	buf = o = ms_xmalloc(n / 4 * 3 + 1);
-	for (size_t i = 0; i < n; i += 4) {
-		uint32_t v = 0;
-		size_t keep = i + 4 == n ? 3 - pad : 3;
-
-		for (size_t k = 0; k < 4; k++) {
-			int d = (i + k >= n - pad) ? 0 : b64_value(s[i + k]);
-
-			if (d < 0)
-				goto fail;
-			v = (v << 6) | (uint32_t)d;
-		}
-		if ((keep == 1 && (v & 0xffff)) || (keep == 2 && (v & 0xff)))
-			goto fail;
-		for (size_t k = 0; k < keep; k++)
-			*o++ = (unsigned char)(v >> (16 - 8 * k));
-	}
-	*o = '\0';
-	*out = buf;
-	*out_len = (size_t)(o - buf);
-	return 0;
-fail:
-	free(buf);
-	return -1;
 }
 
 /* A byte-string field (FORMAT.md): the string itself when it is UTF-8,
@@ -227,7 +107,7 @@ static json_t *bytes_new(const char *s)
 	if (j)
 		return j;
 	o = need(json_object());
-	b64 = b64_encode(s, strlen(s));
+	b64 = ms_b64_encode(s, strlen(s));
 	put(o, "base64", json_string(b64));
 	free(b64);
 	return o;
@@ -257,7 +137,7 @@ static json_t *kv_json(const struct ms_kv *kv, size_t n)
 	json_t *o = need(json_object());
 
 	for (size_t i = 0; i < n; i++) {
-		char *key = utf8_lossy(kv[i].key);
+		char *key = ms_utf8_lossy(kv[i].key);
 
 		put(o, key, text_or_null(kv[i].value));
 		free(key);
@@ -323,7 +203,7 @@ static json_t *xattrs_json(const struct ms_entry *e)
 
 	for (size_t i = 0; i < e->n_xattrs; i++) {
 		json_t *x = need(json_object());
-		char *b64 = b64_encode(e->xattrs[i].value, e->xattrs[i].size);
+		char *b64 = ms_b64_encode(e->xattrs[i].value, e->xattrs[i].size);
 
 		put(x, "name", bytes_new(e->xattrs[i].name));
 		put(x, "value", json_string(b64));
@@ -683,7 +563,7 @@ static int bytes_value(const struct dec *d, json_t *j, const struct loc *here, b
 						    : "a string or a base64 object", j);
 	if (get_str(d, j, here, "base64", false, &b64) < 0)
 		return -1;
-	if (b64_decode(b64, strlen(b64), &raw, &len) < 0)
+	if (ms_b64_decode(b64, strlen(b64), &raw, &len) < 0)
 		return bad(d, &sub, "is not valid base64");
 	if (strlen((char *)raw) != len) {
 		free(raw);
@@ -1014,7 +894,7 @@ static int decode_xattr(const struct dec *d, json_t *x, const struct loc *at, st
 		return bad(d, &name_at, "is empty");
 	if (get_str(d, x, at, "value", false, &v) < 0)
 		return -1;
-	if (b64_decode(v, strlen(v), &raw, &xa->size) < 0)
+	if (ms_b64_decode(v, strlen(v), &raw, &xa->size) < 0)
 		return bad(d, &value_at, "is not valid base64");
 	xa->value = raw;
 	return 0;

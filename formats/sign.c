@@ -8,6 +8,7 @@
 #include "formats/sign.h"
 #include "formats/manifest.h"
 #include "base/strbuf.h"
+#include "base/text.h"
 #include "base/util.h"
 #include "formats/verify.h"
 
@@ -61,83 +62,15 @@ static const char *crypto_error(void)
 	return buf;
 }
 
-/* --- base64 (RFC 4648, standard alphabet) ----------------------------------- */
-
-static const char b64_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Appends base64 of data to sb, with '=' padding unless pad is false. */
-static void b64_add(struct ms_strbuf *sb, const unsigned char *p, size_t len, bool pad)
-{
-	for (size_t i = 0; i < len; i += 3) {
-		size_t rest = len - i;
-		uint32_t v = (uint32_t)p[i] << 16;
-
-		if (rest > 1)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (rest > 2)
-			v |= p[i + 2];
-		ms_strbuf_addch(sb, b64_chars[v >> 18]);
-		ms_strbuf_addch(sb, b64_chars[(v >> 12) & 63]);
-		if (rest > 1)
-			ms_strbuf_addch(sb, b64_chars[(v >> 6) & 63]);
-		else if (pad)
-			ms_strbuf_addch(sb, '=');
-		if (rest > 2)
-			ms_strbuf_addch(sb, b64_chars[v & 63]);
-		else if (pad)
-			ms_strbuf_addch(sb, '=');
-	}
-}
-
-static int b64_value(char c)
-{
-	const char *p = c ? strchr(b64_chars, c) : NULL;
-
-	return p ? (int)(p - b64_chars) : -1;
-}
-
-/* Strict decoding of len characters (a multiple of 4, '=' only as final
- * padding, unused bits zero) into a new buffer; NULL when malformed. */
+/* base64 (RFC 4648): base/text.h. An empty text is malformed here: every
+ * key and signature blob has content. */
 static unsigned char *b64_decode(const char *s, size_t len, size_t *out_len)
 {
-	unsigned char *out, *o;
-	size_t pad = 0;
+	unsigned char *out;
 
-	if (len == 0 || len % 4 != 0)
+	if (len == 0 || ms_b64_decode(s, len, &out, out_len) < 0)
 		return NULL;
-	if (s[len - 1] == '=')
-		pad = s[len - 2] == '=' ? 2 : 1;
-	out = o = ms_xmalloc(len / 4 * 3);
-	for (size_t i = 0; i < len; i += 4) {
-		int v[4];
-		bool last = i + 4 == len;
-
-		for (int k = 0; k < 4; k++) {
-			v[k] = b64_value(s[i + (size_t)k]);
-			if (v[k] < 0 && !(last && s[i + (size_t)k] == '=' && k >= 4 - (int)pad)) {
-				free(out);
-				return NULL;
-			}
-		}
-		*o++ = (unsigned char)(v[0] << 2 | v[1] >> 4);
-		if (last && pad == 2) {
-			if (v[1] & 15)
-				goto noncanonical;
-			break;
-		}
-		*o++ = (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
-		if (last && pad == 1) {
-			if (v[2] & 3)
-				goto noncanonical;
-			break;
-		}
-		*o++ = (unsigned char)((v[2] & 3) << 6 | v[3]);
-	}
-	*out_len = (size_t)(o - out);
 	return out;
-noncanonical:
-	free(out);
-	return NULL;
 }
 
 /* --- SSH wire encoding -------------------------------------------------------- */
@@ -237,7 +170,7 @@ void ms_sign_fingerprint(const unsigned char pk[MS_SIGN_PK_LEN], char fp[MS_SIGN
 	if (EVP_Digest(blob.buf, blob.len, md, &mdlen, EVP_sha256(), NULL) != 1)
 		MS_BUG("SHA-256 failed");
 	ms_strbuf_addstr(&out, "SHA256:");
-	b64_add(&out, md, mdlen, false);
+	ms_b64_add(&out, md, mdlen, false);
 	snprintf(fp, MS_SIGN_FP_MAX, "%s", ms_strbuf_str(&out));
 	ms_strbuf_release(&blob);
 	ms_strbuf_release(&out);
@@ -249,7 +182,7 @@ char *ms_sign_public_line(const unsigned char pk[MS_SIGN_PK_LEN], const char *co
 
 	put_key_blob(&blob, pk);
 	ms_strbuf_addstr(&out, KEY_TYPE " ");
-	b64_add(&out, (const unsigned char *)blob.buf, blob.len, true);
+	ms_b64_add(&out, (const unsigned char *)blob.buf, blob.len, true);
 	if (comment && *comment)
 		ms_strbuf_addf(&out, " %s", comment);
 	ms_strbuf_release(&blob);
@@ -313,7 +246,7 @@ static void armor(struct ms_strbuf *out, const struct ms_strbuf *blob)
 {
 	struct ms_strbuf b64 = MS_STRBUF_INIT;
 
-	b64_add(&b64, (const unsigned char *)blob->buf, blob->len, true);
+	ms_b64_add(&b64, (const unsigned char *)blob->buf, blob->len, true);
 	ms_strbuf_addstr(out, ARMOR_BEGIN);
 	for (size_t i = 0; i < b64.len; i += ARMOR_WRAP) {
 		size_t n = b64.len - i < ARMOR_WRAP ? b64.len - i : ARMOR_WRAP;
@@ -393,7 +326,7 @@ static char *dearmor(const char *text, size_t len, size_t *b64_len)
 				break;
 			continue;
 		}
-		if (b64_value(c) < 0 && c != '=')
+		if (ms_b64_value(c) < 0 && c != '=')
 			break;
 		ms_strbuf_addch(&sb, c);
 	}

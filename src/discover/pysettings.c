@@ -19,6 +19,7 @@
 
 #include "base/log.h"
 #include "base/strbuf.h"
+#include "base/text.h"
 #include "base/util.h"
 
 #define MS_PY_MAX_DEPTH 200             /* brackets, f-string fields, blocks */
@@ -424,70 +425,6 @@ static int scan_string(struct lexer *lx, unsigned pflags, int nest, size_t *body
 	return 0;
 }
 
-static void add_utf8(struct ms_strbuf *sb, unsigned long cp)
-{
-	char b[4];
-	size_t n;
-
-	if (cp < 0x80) {
-		b[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (char)(0xc0 | (cp >> 6));
-		b[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (char)(0xe0 | (cp >> 12));
-		b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		b[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		b[0] = (char)(0xf0 | (cp >> 18));
-		b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		b[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		b[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	ms_strbuf_add(sb, b, n);
-}
-
-/* Strict UTF-8 check: no overlong forms, surrogates or values > U+10FFFF. */
-static bool utf8_valid(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned long cp;
-		size_t k, more;
-
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if (p[i] >= 0xc2 && p[i] <= 0xdf)
-			more = 1, cp = p[i] & 0x1f;
-		else if (p[i] >= 0xe0 && p[i] <= 0xef)
-			more = 2, cp = p[i] & 0x0f;
-		else if (p[i] >= 0xf0 && p[i] <= 0xf4)
-			more = 3, cp = p[i] & 0x07;
-		else
-			return false;
-		if (n - i <= more)
-			return false;
-		for (k = 1; k <= more; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if ((more == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (more == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-			return false;
-		i += more + 1;
-	}
-	return true;
-}
-
 /* Reads exactly ndig hex digits at s[i]. */
 static int read_hex(const char *s, size_t i, size_t end, int ndig, unsigned long *out)
 {
@@ -522,7 +459,7 @@ static void add_codepoint(struct escape_ctx *ec, unsigned long cp)
 	if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff))
 		ec->nonlit = true;
 	else
-		add_utf8(ec->sb, cp);
+		ms_utf8_add(ec->sb, cp);
 }
 
 /* \x, \u and \U: hex escapes, a code point in str, a byte in bytes. */
@@ -619,7 +556,7 @@ static int decode_string(struct lexer *lx, struct token *t, size_t a, size_t b, 
 			rc = syntax_error(lx->filename, t->line, "bytes can only contain ascii literal characters");
 		} else if (c >= 0x80 && lx->encoding != ENC_UTF8) {
 			if (lx->encoding == ENC_LATIN1)
-				add_utf8(&sb, c);
+				ms_utf8_add(&sb, c);
 			else
 				ec.nonlit = true;
 			i++;
@@ -630,7 +567,7 @@ static int decode_string(struct lexer *lx, struct token *t, size_t a, size_t b, 
 			i++;
 		}
 	}
-	if (rc == 0 && !ec.bytes && !ec.nonlit && !utf8_valid(ms_strbuf_str(&sb), sb.len))
+	if (rc == 0 && !ec.bytes && !ec.nonlit && !ms_utf8_valid(ms_strbuf_str(&sb), sb.len))
 		rc = syntax_error(lx->filename, t->line, "invalid utf-8 in string");
 	if (rc == 0 && ec.nonlit)
 		t->flags |= TF_NONLIT;
