@@ -24,62 +24,18 @@
 #include "base/hash.h"
 #include "base/strbuf.h"
 #include "base/util.h"
+#include "testutil.h"
 
 #define SHA_ABC "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 #define SHA_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-static char tmpdir[256];
+static char *tmpdir; /* scratch directory of the whole run */
 
 /* --- helpers ------------------------------------------------------------- */
 
 static char *tpath(const char *name)
 {
 	return ms_path_join(tmpdir, name);
-}
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-	va_list ap;
-	char *cmd;
-	int rc;
-
-	va_start(ap, fmt);
-	assert_true(vasprintf(&cmd, fmt, ap) >= 0);
-	va_end(ap);
-	rc = system(cmd);
-	free(cmd);
-	return rc;
-}
-
-static int saved_stderr = -1;
-
-static void capture_begin(void)
-{
-	char *p = tpath("stderr.txt");
-	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-	assert_true(fd >= 0);
-	fflush(stderr);
-	saved_stderr = dup(2);
-	dup2(fd, 2);
-	close(fd);
-	free(p);
-}
-
-/* Returns what was logged since capture_begin (caller frees). */
-static char *capture_end(void)
-{
-	char *p = tpath("stderr.txt");
-	char *s;
-
-	fflush(stderr);
-	dup2(saved_stderr, 2);
-	close(saved_stderr);
-	s = ms_read_file(p, 1 << 20, NULL);
-	assert_non_null(s);
-	free(p);
-	return s;
 }
 
 /* Deterministic, mostly textual data resembling a COPY dump. */
@@ -238,20 +194,6 @@ static off_t file_size(const char *path)
 
 	assert_int_equal(stat(path, &st), 0);
 	return st.st_size;
-}
-
-static char *sha256sum(const char *path)
-{
-	char cmd[600], out[128] = "";
-	FILE *p;
-
-	snprintf(cmd, sizeof(cmd), "sha256sum '%s'", path);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	assert_non_null(fgets(out, sizeof(out), p));
-	assert_int_equal(pclose(p), 0);
-	out[64] = '\0';
-	return ms_xstrdup(out);
 }
 
 /* --- entry helpers ------------------------------------------------------- */
@@ -460,9 +402,9 @@ static void test_gnu_tools(void **state)
 	(void)state;
 	write_round_trip(fd, "rt.tar.zst", 0);
 	close(fd);
-	assert_int_equal(run("zstd -q -t '%s'", path), 0);
-	assert_int_equal(run("tar --zstd -tvf '%s' >/dev/null", path), 0);
-	assert_int_equal(run("mkdir -p '%s' && tar --xattrs --zstd -xf '%s' -C '%s'", x, path, x), 0);
+	assert_int_equal(test_run("zstd -q -t '%s'", path), 0);
+	assert_int_equal(test_run("tar --zstd -tvf '%s' >/dev/null", path), 0);
+	assert_int_equal(test_run("mkdir -p '%s' && tar --xattrs --zstd -xf '%s' -C '%s'", x, path, x), 0);
 	p = ms_xasprintf("%s/files/instance/settings.py", x);
 	assert_int_equal(stat(p, &a), 0);
 	assert_int_equal(a.st_size, 3);
@@ -493,7 +435,7 @@ static void test_gnu_tools(void **state)
 	p = ms_xasprintf("%s/%s", x, round_trip_paths[8]);
 	assert_int_equal(stat(p, &a), 0);
 	free(p);
-	assert_int_equal(run("rm -rf '%s'", x), 0);
+	assert_int_equal(test_run("rm -rf '%s'", x), 0);
 	free(x);
 	free(path);
 }
@@ -513,8 +455,8 @@ static void test_pipe(void **state)
 		write_round_trip(fileno(p), "pipe", threads);
 		assert_int_equal(pclose(p), 0);
 		free(cmd);
-		assert_int_equal(run("zstd -q -t '%s'", path), 0);
-		assert_int_equal(run("tar --zstd -tvf '%s' >/dev/null", path), 0);
+		assert_int_equal(test_run("zstd -q -t '%s'", path), 0);
+		assert_int_equal(test_run("tar --zstd -tvf '%s' >/dev/null", path), 0);
 		assert_int_equal(read_all(path, &it, 777), 0);
 		check_round_trip(&it);
 		items_clear(&it);
@@ -556,8 +498,8 @@ static void write_big(const char *path, const unsigned char *data, int threads, 
 static void test_big_file(void **state)
 {
 	unsigned char *data = ms_xmalloc(BIG_SIZE);
-	char *path = tpath("big.tar.zst"), *x = tpath("bigx"), *p, *sum;
-	char sha[MS_HASH_HEX_MAX], ref[MS_HASH_HEX_MAX];
+	char *path = tpath("big.tar.zst"), *x = tpath("bigx"), *p;
+	char sha[MS_HASH_HEX_MAX], ref[MS_HASH_HEX_MAX], sum[MS_HASH_HEX_MAX];
 	struct items it = { .n = 0 };
 
 	(void)state;
@@ -574,17 +516,16 @@ static void test_big_file(void **state)
 	assert_string_equal(it.v[1].sha, ref);
 	items_clear(&it);
 	/* an independent digest of what GNU tar extracts */
-	assert_int_equal(run("mkdir -p '%s' && tar --zstd -xf '%s' -C '%s'", x, path, x), 0);
+	assert_int_equal(test_run("mkdir -p '%s' && tar --zstd -xf '%s' -C '%s'", x, path, x), 0);
 	p = ms_xasprintf("%s/db/default/data/public.big/000001.copy", x);
-	sum = sha256sum(p);
+	test_sha256sum(p, sum);
 	assert_string_equal(sum, ref);
-	free(sum);
 	free(p);
-	assert_int_equal(run("rm -rf '%s'", x), 0);
+	assert_int_equal(test_run("rm -rf '%s'", x), 0);
 	/* two compression workers */
 	write_big(path, data, 2, sha);
 	assert_string_equal(sha, ref);
-	assert_int_equal(run("zstd -q -t '%s'", path), 0);
+	assert_int_equal(test_run("zstd -q -t '%s'", path), 0);
 	assert_int_equal(read_all(path, &it, 100003), 0);
 	assert_string_equal(it.v[1].sha, ref);
 	items_clear(&it);
@@ -701,7 +642,7 @@ static void test_chunker_callback_failure(void **state)
 	(void)state;
 	w = writer_on(fd, "cb", 3, 0);
 	c = ms_chunker_new(w, "db/x", ".copy", 1000, NULL, on_chunk, &log);
-	capture_begin();
+	capture_start();
 	assert_int_equal(ms_chunker_write(c, data, sizeof(data)), -1);
 	assert_int_equal(ms_chunker_write(c, data, 1), -1);
 	err = capture_end();
@@ -721,7 +662,7 @@ static void expect_error(struct ms_archive_writer *w, const struct ms_entry *e, 
 	char *err;
 	int rc;
 
-	capture_begin();
+	capture_start();
 	rc = ms_archive_write_header(w, e);
 	if (rc == 0 && len)
 		rc = ms_archive_write_data(w, data, len);
@@ -744,7 +685,7 @@ static void test_size_mismatch(void **state)
 	expect_error(w, &e, "12345", 5,
 		     "modosnap: error: 'sz.tar.zst': entry 'files/short': wrote 5 bytes, declared 10\n");
 	/* the writer stays failed without repeating itself */
-	capture_begin();
+	capture_start();
 	assert_int_equal(ms_archive_writer_close(w, NULL), -1);
 	free(capture_end());
 	ms_archive_writer_free(w);
@@ -769,7 +710,7 @@ static void test_size_mismatch(void **state)
 	w = writer_on(fd, "sz.tar.zst", 3, 0);
 	e = mk("files/open", MS_ENTRY_FILE, 1);
 	assert_int_equal(ms_archive_write_header(w, &e), 0);
-	capture_begin();
+	capture_start();
 	assert_int_equal(ms_archive_writer_close(w, NULL), -1);
 	{
 		char *err = capture_end();
@@ -791,7 +732,7 @@ static void test_bad_options_and_enospc(void **state)
 	int fd;
 
 	(void)state;
-	capture_begin();
+	capture_start();
 	assert_null(ms_archive_writer_open(1, "o", &o));
 	err = capture_end();
 	assert_string_equal(err, "modosnap: error: 'o': invalid compression settings (level 22, threads 0)\n");
@@ -803,7 +744,7 @@ static void test_bad_options_and_enospc(void **state)
 	}
 	w = writer_on(fd, "full.tar.zst", 1, 0);
 	fill_random(data, 1 << 20, 3);
-	capture_begin();
+	capture_start();
 	assert_int_equal(ms_archive_write_buffer(w, &e, data, 1 << 20, NULL), -1);
 	err = capture_end();
 	assert_string_equal(err, "modosnap: error: unable to write 'full.tar.zst': No space left on device\n");
@@ -852,21 +793,13 @@ static unsigned char *damage_base(size_t *len)
 	return buf;
 }
 
-static void put_file(const char *path, const void *data, size_t len)
-{
-	int fd = open_out(path);
-
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	close(fd);
-}
-
 /* Reads path completely with the stderr captured; returns the reader's
  * result and the message. */
 static int read_captured(const char *path, struct items *it, char **err)
 {
 	int rc;
 
-	capture_begin();
+	capture_start();
 	rc = read_all(path, it, 8192);
 	*err = capture_end();
 	items_clear(it);
@@ -883,7 +816,7 @@ static void test_corruption(void **state)
 	(void)state;
 	base = damage_base(&len);
 	assert_true(len > 60000);
-	put_file(path, base, len);
+	test_write_file(path, base, len, 0600);
 	assert_int_equal(read_all(path, &it, 8192), 0);
 	items_clear(&it);
 	/* the frame header, every 997th byte, and the end (last block and
@@ -898,7 +831,7 @@ static void test_corruption(void **state)
 		if (pos > 8 && pos < len - 32 && pos % 997 != 0)
 			continue;
 		base[pos] ^= flips[pos % 3];
-		put_file(path, base, len);
+		test_write_file(path, base, len, 0600);
 		base[pos] = saved;
 		if (read_captured(path, &it, &err) != -1)
 			fail_msg("corruption at byte %zu of %zu not detected", pos, len);
@@ -944,7 +877,7 @@ static void test_truncation(void **state)
 	size_t cuts[] = { 0, 1, 3, 4, 5, 6, 9, 100, 997, len / 3, len / 2, len - 1000, len - 5, len - 4,
 			  len - 3, len - 1 };
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
-		put_file(path, base, cuts[i]);
+		test_write_file(path, base, cuts[i], 0600);
 		assert_int_equal(read_captured(path, &it, &err), -1);
 		if (strcmp(err, "modosnap: error: 'cut.tar.zst': truncated archive\n") != 0)
 			fail_msg("cut at %zu: %s", cuts[i], err);
@@ -976,7 +909,7 @@ static void test_cancelled(void **state)
 	cancel_after = 2; /* header and first data call pass */
 	w = ms_archive_writer_open(fd, "cancel", &o);
 	assert_non_null(w);
-	capture_begin();
+	capture_start();
 	assert_int_equal(ms_archive_write_header(w, &e), 0);
 	assert_int_equal(ms_archive_write_data(w, "ab", 2), 0);
 	assert_int_equal(ms_archive_write_data(w, "cd", 2), -1);
@@ -999,19 +932,19 @@ static void test_truncated_tar(void **state)
 
 	(void)state;
 	free(damage_base(&len));
-	assert_int_equal(run("zstd -q -d -f '%s' -o '%s'", base, tar), 0);
-	assert_int_equal(run("head -c %lld '%s' | zstd -q -c > '%s'", (long long)file_size(tar) - 1024, tar,
+	assert_int_equal(test_run("zstd -q -d -f '%s' -o '%s'", base, tar), 0);
+	assert_int_equal(test_run("head -c %lld '%s' | zstd -q -c > '%s'", (long long)file_size(tar) - 1024, tar,
 			     path), 0);
 	assert_int_equal(read_captured(path, &it, &err), -1);
 	assert_string_equal(err, "modosnap: error: 'cut.tar.zst': truncated archive\n");
 	free(err);
 	assert_false(data_after_end_flag(path)); /* damage, not data after the end */
-	assert_int_equal(run("head -c 100000 '%s' | zstd -q -c > '%s'", tar, path), 0);
+	assert_int_equal(test_run("head -c 100000 '%s' | zstd -q -c > '%s'", tar, path), 0);
 	assert_int_equal(read_captured(path, &it, &err), -1);
 	assert_string_equal(err, "modosnap: error: 'cut.tar.zst': truncated archive\n");
 	free(err);
 	/* the same tar split into two frames is fine */
-	assert_int_equal(run("(head -c 100000 '%s' | zstd -q -c; tail -c +100001 '%s' | zstd -q -c) > '%s'",
+	assert_int_equal(test_run("(head -c 100000 '%s' | zstd -q -c; tail -c +100001 '%s' | zstd -q -c) > '%s'",
 			     tar, tar, path), 0);
 	assert_int_equal(read_all(path, &it, 4096), 0);
 	assert_int_equal(it.n, 6);
@@ -1029,36 +962,36 @@ static void test_trailing_data(void **state)
 
 	(void)state;
 	free(damage_base(&len));
-	assert_int_equal(run("(cat '%s'; printf 'garbage') > '%s'", base, path), 0);
+	assert_int_equal(test_run("(cat '%s'; printf 'garbage') > '%s'", base, path), 0);
 	assert_int_equal(read_captured(path, &it, &err), -1);
 	assert_string_equal(err, "modosnap: error: 'trail.tar.zst': trailing data after the archive\n");
 	free(err);
-	assert_int_equal(run("(cat '%s'; printf 'xy') > '%s'", base, path), 0);
+	assert_int_equal(test_run("(cat '%s'; printf 'xy') > '%s'", base, path), 0);
 	assert_int_equal(read_captured(path, &it, &err), -1);
 	assert_string_equal(err, "modosnap: error: 'trail.tar.zst': trailing data after the archive\n");
 	free(err);
 	/* a valid further frame is no better: its content follows the tar */
-	assert_int_equal(run("(cat '%s'; printf 'more' | zstd -q -c) > '%s'", base, path), 0);
+	assert_int_equal(test_run("(cat '%s'; printf 'more' | zstd -q -c) > '%s'", base, path), 0);
 	assert_int_equal(read_captured(path, &it, &err), -1);
 	assert_string_equal(err, "modosnap: error: 'trail.tar.zst': data after the end of the tar archive\n");
 	free(err);
 	/* not zstd at all */
-	put_file(path, "plain text, not an archive\n", 27);
+	test_write_file(path, "plain text, not an archive\n", 27, 0600);
 	assert_int_equal(read_captured(path, &it, &err), -1);
 	assert_string_equal(err, "modosnap: error: 'trail.tar.zst': corrupt archive: Unknown frame descriptor\n");
 	free(err);
 	/* nothing may follow the tar end marker (FORMAT.md §3): not even zero
 	 * padding, in a further frame or in the same one */
-	assert_int_equal(run("(cat '%s'; head -c 9216 /dev/zero | zstd -q -c) > '%s'", base, path), 0);
+	assert_int_equal(test_run("(cat '%s'; head -c 9216 /dev/zero | zstd -q -c) > '%s'", base, path), 0);
 	assert_int_equal(read_captured(path, &it, &err), -1);
 	assert_string_equal(err, "modosnap: error: 'trail.tar.zst': data after the end of the tar archive\n");
 	free(err);
-	assert_int_equal(run("(zstd -q -d -c '%s'; head -c 512 /dev/zero) | zstd -q -c > '%s'", base, path), 0);
+	assert_int_equal(test_run("(zstd -q -d -c '%s'; head -c 512 /dev/zero) | zstd -q -c > '%s'", base, path), 0);
 	assert_int_equal(read_captured(path, &it, &err), -1);
 	assert_string_equal(err, "modosnap: error: 'trail.tar.zst': data after the end of the tar archive\n");
 	free(err);
 	/* an empty further frame adds nothing and is fine */
-	assert_int_equal(run("(cat '%s'; printf '' | zstd -q -c) > '%s'", base, path), 0);
+	assert_int_equal(test_run("(cat '%s'; printf '' | zstd -q -c) > '%s'", base, path), 0);
 	assert_int_equal(read_all(path, &it, 4096), 0);
 	assert_int_equal(it.n, 6);
 	items_clear(&it);
@@ -1077,23 +1010,23 @@ static void test_data_after_end_marker(void **state)
 
 	(void)state;
 	free(damage_base(&len));
-	assert_int_equal(run("rm -rf '%s' && mkdir '%s' && printf 'evil' > '%s/hidden' && "
+	assert_int_equal(test_run("rm -rf '%s' && mkdir '%s' && printf 'evil' > '%s/hidden' && "
 			     "tar --format=pax -cf '%s/extra.tar' -C '%s' hidden", src, src, src, src, src), 0);
-	assert_int_equal(run("(zstd -q -d -c '%s'; cat '%s/extra.tar') | zstd -q -c > '%s'", base, src, path), 0);
-	assert_int_equal(run("zstd -q -d -c '%s' | tar -i -tf - | grep -qx hidden", path), 0);
+	assert_int_equal(test_run("(zstd -q -d -c '%s'; cat '%s/extra.tar') | zstd -q -c > '%s'", base, src, path), 0);
+	assert_int_equal(test_run("zstd -q -d -c '%s' | tar -i -tf - | grep -qx hidden", path), 0);
 	assert_int_equal(read_captured(path, &it, &err), -1);
 	assert_string_equal(err, "modosnap: error: 'hidden.tar.zst': data after the end of the tar archive\n");
 	free(err);
-	assert_int_equal(run("(cat '%s'; zstd -q -c '%s/extra.tar') > '%s'", base, src, path), 0);
+	assert_int_equal(test_run("(cat '%s'; zstd -q -c '%s/extra.tar') > '%s'", base, src, path), 0);
 	assert_int_equal(read_captured(path, &it, &err), -1);
 	assert_string_equal(err, "modosnap: error: 'hidden.tar.zst': data after the end of the tar archive\n");
 	free(err);
 	assert_true(data_after_end_flag(path));
-	assert_int_equal(run("(zstd -q -d -c '%s'; printf x) | zstd -q -c > '%s'", base, path), 0);
+	assert_int_equal(test_run("(zstd -q -d -c '%s'; printf x) | zstd -q -c > '%s'", base, path), 0);
 	assert_int_equal(read_captured(path, &it, &err), -1);
 	assert_string_equal(err, "modosnap: error: 'hidden.tar.zst': data after the end of the tar archive\n");
 	free(err);
-	assert_int_equal(run("rm -rf '%s'", src), 0);
+	assert_int_equal(test_run("rm -rf '%s'", src), 0);
 	free(src);
 	free(path);
 	free(base);
@@ -1108,12 +1041,12 @@ static void test_foreign_archive(void **state)
 	(void)state;
 	/* -b 1: GNU tar's default pads to 10 KiB records, which FORMAT.md §3
 	 * refuses (nothing after the end marker) */
-	assert_int_equal(run("rm -rf '%s' && mkdir -p '%s/d' && printf hello > '%s/d/f' && "
+	assert_int_equal(test_run("rm -rf '%s' && mkdir -p '%s/d' && printf hello > '%s/d/f' && "
 			     "tar --format=pax --zstd -cf '%s' -C '%s' d", src, src, src, path, src), 0);
 	assert_int_equal(read_captured(path, &it, &err), -1);
 	assert_string_equal(err, "modosnap: error: 'gnu.tar.zst': data after the end of the tar archive\n");
 	free(err);
-	assert_int_equal(run("tar --format=pax -b 1 --zstd -cf '%s' -C '%s' d", path, src), 0);
+	assert_int_equal(test_run("tar --format=pax -b 1 --zstd -cf '%s' -C '%s' d", path, src), 0);
 	assert_int_equal(read_all(path, &it, 4096), 0);
 	assert_int_equal(it.n, 2);
 	assert_string_equal(it.v[0].e.path, "d");
@@ -1121,34 +1054,29 @@ static void test_foreign_archive(void **state)
 	assert_string_equal(it.v[1].e.path, "d/f");
 	assert_memory_equal(it.v[1].data, "hello", 5);
 	items_clear(&it);
-	assert_int_equal(run("mkfifo '%s/d/p' && tar --format=pax -b 1 --zstd -cf '%s' -C '%s' d/f d/p", src, path,
+	assert_int_equal(test_run("mkfifo '%s/d/p' && tar --format=pax -b 1 --zstd -cf '%s' -C '%s' d/f d/p", src, path,
 			     src), 0);
 	assert_int_equal(read_captured(path, &it, &err), -1);
 	assert_string_equal(err, "modosnap: error: 'gnu.tar.zst': entry 'd/p': unsupported entry type\n");
 	free(err);
-	assert_int_equal(run("rm -rf '%s'", src), 0);
+	assert_int_equal(test_run("rm -rf '%s'", src), 0);
 	free(path);
 	free(src);
 }
 
 static int setup(void **state)
 {
-	const char *base = getenv("MS_TEST_TMP");
-
 	(void)state;
-	if (base && *base) {
-		mkdir(base, 0755); /* shared with CLI tests that run as another user */
-		snprintf(tmpdir, sizeof(tmpdir), "%s/archive.XXXXXX", base);
-	} else {
-		snprintf(tmpdir, sizeof(tmpdir), "/tmp/ms-archive.XXXXXX");
-	}
-	return mkdtemp(tmpdir) ? 0 : -1;
+	tmpdir = test_mkdtemp("ms-archive");
+	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	return run("rm -rf '%s'", tmpdir);
+	test_rmtree(tmpdir);
+	free(tmpdir);
+	return 0;
 }
 
 int main(void)

@@ -42,6 +42,7 @@
 #include "formats/manifest.h"
 #include "base/strbuf.h"
 #include "base/util.h"
+#include "testutil.h"
 
 #define SHA_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define SMALL_LIMIT 4096
@@ -56,24 +57,17 @@ struct fixture {
 	char *archive; /* dir/out.tar.zst */
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int fx_setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	char tmpl[] = "/tmp/ms-test-capture.XXXXXX";
 
-	if (!fx || !mkdtemp(tmpl) || chmod(tmpl, 0755) < 0)
+	if (!fx)
 		return -1;
-	fx->dir = strdup(tmpl);
-	fx->src = ms_path_join(tmpl, "src");
-	fx->archive = ms_path_join(tmpl, "out.tar.zst");
+	fx->dir = test_mkdtemp("ms-test-capture");
+	if (chmod(fx->dir, 0755) < 0) /* the unprivileged child walks it */
+		return -1;
+	fx->src = ms_path_join(fx->dir, "src");
+	fx->archive = ms_path_join(fx->dir, "out.tar.zst");
 	if (mkdir(fx->src, 0755) < 0)
 		return -1;
 	*state = fx;
@@ -88,7 +82,7 @@ static int fx_teardown(void **state)
 	if (system(cmd) < 0)
 		perror("chmod");
 	free(cmd);
-	nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	test_rmtree(fx->dir);
 	free(fx->dir);
 	free(fx->src);
 	free(fx->archive);
@@ -97,21 +91,6 @@ static int fx_teardown(void **state)
 }
 
 /* --- stderr capture --------------------------------------------------------- */
-
-static int cap_fd = -1, cap_saved = -1;
-
-static void stderr_start(void)
-{
-	char tmpl[] = "/tmp/ms-test-stderr.XXXXXX";
-
-	fflush(stderr);
-	cap_fd = mkstemp(tmpl);
-	assert_true(cap_fd >= 0);
-	unlink(tmpl);
-	cap_saved = dup(2);
-	assert_true(cap_saved >= 0);
-	assert_true(dup2(cap_fd, 2) >= 0);
-}
 
 /* Contents of a file descriptor from the start (caller frees). */
 static char *fd_text(int fd)
@@ -126,41 +105,11 @@ static char *fd_text(int fd)
 	return text;
 }
 
-/* Restores stderr and returns what was written to it (caller frees). */
-static char *stderr_end(void)
-{
-	char *text;
-
-	fflush(stderr);
-	dup2(cap_saved, 2);
-	close(cap_saved);
-	text = fd_text(cap_fd);
-	close(cap_fd);
-	return text;
-}
-
 /* --- building trees ---------------------------------------------------------- */
 
 static char *sub(const char *dir, const char *name)
 {
 	return ms_path_join(dir, name);
-}
-
-static void put_data(const char *dir, const char *name, const void *data, size_t len, mode_t mode)
-{
-	char *path = sub(dir, name);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	assert_int_equal(close(fd), 0);
-	assert_int_equal(chmod(path, mode), 0); /* chmod: umask-proof, keeps setuid */
-	free(path);
-}
-
-static void put_file(const char *dir, const char *name, const char *text, mode_t mode)
-{
-	put_data(dir, name, text, strlen(text), mode);
 }
 
 /* A file of len pseudo-random bytes. */
@@ -173,25 +122,8 @@ static void put_random(const char *dir, const char *name, size_t len, unsigned s
 		seed = seed * 1103515245u + 12345u;
 		buf[i] = (unsigned char)(seed >> 16);
 	}
-	put_data(dir, name, buf, len, 0644);
+	test_put_data(dir, name, buf, len, 0644);
 	free(buf);
-}
-
-static void put_dir(const char *dir, const char *name, mode_t mode)
-{
-	char *path = sub(dir, name);
-
-	assert_int_equal(mkdir(path, 0700), 0);
-	assert_int_equal(chmod(path, mode), 0);
-	free(path);
-}
-
-static void put_symlink(const char *dir, const char *name, const char *target)
-{
-	char *path = sub(dir, name);
-
-	assert_int_equal(symlink(target, path), 0);
-	free(path);
 }
 
 static void put_socket(const char *dir, const char *name)
@@ -276,22 +208,22 @@ static bool build_tree(const char *src, bool *acls_out)
 
 	for (int i = 0; i < 256; i++)
 		bin[i] = (unsigned char)i;
-	put_file(src, "empty", "", 0644);
-	put_file(src, "hello.txt", "hello\n", 0600);
-	put_data(src, "binary.bin", bin, sizeof(bin), 0750);
-	put_file(src, "setuid", "#!/bin/sh\n", 04755);
+	test_put_file(src, "empty", "", 0644);
+	test_put_file(src, "hello.txt", "hello\n", 0600);
+	test_put_data(src, "binary.bin", bin, sizeof(bin), 0750);
+	test_put_file(src, "setuid", "#!/bin/sh\n", 04755);
 	put_random(src, "limit.bin", SMALL_LIMIT, 1);       /* buffered: exactly the limit */
 	put_random(src, "over.bin", SMALL_LIMIT + 1, 2);    /* streamed: one byte over */
 	put_random(src, "big.bin", (3u << 20) + 13, 3);    /* streamed in several pieces */
-	put_dir(src, "dir", 0750);
-	put_dir(dir, "nested", 0755);
-	put_file(nested, "deep.txt", "deep\n", 0644);
-	put_file(dir, "héllo wörld ✓.txt", "non-ascii\n", 0640);
-	put_dir(src, "ünïcode dir", 0700);
-	put_file(uni, "ß", "sz\n", 0644);
-	put_symlink(src, "link-out", "/etc/passwd");
-	put_symlink(src, "dangling", "does/not/exist");
-	put_file(src, "hard1", "linked twice\n", 0644);
+	test_put_dir(src, "dir", 0750);
+	test_put_dir(dir, "nested", 0755);
+	test_put_file(nested, "deep.txt", "deep\n", 0644);
+	test_put_file(dir, "héllo wörld ✓.txt", "non-ascii\n", 0640);
+	test_put_dir(src, "ünïcode dir", 0700);
+	test_put_file(uni, "ß", "sz\n", 0644);
+	test_put_symlink(src, "link-out", "/etc/passwd");
+	test_put_symlink(src, "dangling", "does/not/exist");
+	test_put_file(src, "hard1", "linked twice\n", 0644);
 	assert_int_equal(link(h1, h2), 0);
 	free(h1);
 	free(h2);
@@ -299,15 +231,15 @@ static bool build_tree(const char *src, bool *acls_out)
 	assert_int_equal(mkfifo(h1, 0644), 0);
 	free(h1);
 	put_socket(src, "sock");
-	put_file(src, "xattr.txt", "with xattr\n", 0644);
+	test_put_file(src, "xattr.txt", "with xattr\n", 0644);
 	xattrs = put_xattr(src, "xattr.txt");
-	put_file(src, "acl.txt", "with an acl\n", 0640);
+	test_put_file(src, "acl.txt", "with an acl\n", 0640);
 	acls = put_acl(src, "acl.txt", false) && put_acl(src, "dir", true);
 	if (getuid() == 0) {
 		char *n = sub(src, "nobody.txt"), *u = sub(src, "unnamed.txt");
 
-		put_file(src, "nobody.txt", "owned by nobody\n", 0644);
-		put_file(src, "unnamed.txt", "owned by no name\n", 0644);
+		test_put_file(src, "nobody.txt", "owned by nobody\n", 0644);
+		test_put_file(src, "unnamed.txt", "owned by no name\n", 0644);
 		assert_int_equal(lchown(n, 65534, 65534), 0);
 		assert_int_equal(lchown(u, 54321, 54321), 0);
 		free(n);
@@ -458,24 +390,6 @@ static void capture(struct fixture *fx, const struct ms_capture_opts *opts, cons
 
 /* --- independent oracles ------------------------------------------------------ */
 
-/* SHA-256 of a file by sha256sum(1). */
-static void sha256sum(const char *path, char hex[MS_HASH_HEX_MAX])
-{
-	struct ms_strbuf cmd = MS_STRBUF_INIT;
-	FILE *p;
-
-	ms_strbuf_addstr(&cmd, "sha256sum < '");
-	for (const char *s = path; *s; s++)
-		ms_strbuf_addstr(&cmd, *s == '\'' ? "'\\''" : (char[]){ *s, 0 });
-	ms_strbuf_addch(&cmd, '\'');
-	p = popen(cmd.buf, "r");
-	assert_non_null(p);
-	assert_non_null(fgets(hex, MS_HASH_HEX_MAX, p));
-	assert_int_equal(strlen(hex), 64);
-	assert_int_equal(pclose(p), 0);
-	ms_strbuf_release(&cmd);
-}
-
 static void read_source(const char *path, struct ms_strbuf *sb)
 {
 	char buf[65536];
@@ -487,14 +401,6 @@ static void read_source(const char *path, struct ms_strbuf *sb)
 		ms_strbuf_add(sb, buf, (size_t)n);
 	assert_int_equal(n, 0);
 	close(fd);
-}
-
-static void assert_str_or_null(const char *a, const char *b)
-{
-	if (!a || !b)
-		assert_ptr_equal(a, b);
-	else
-		assert_string_equal(a, b);
 }
 
 /* The archived xattrs equal the source's (names, values). */
@@ -562,7 +468,7 @@ static void check_body(const struct got_entry *g, const char *path, const struct
 		assert_int_equal(g->e.size, (uint64_t)st->st_size);
 		assert_int_equal(g->len, sb.len);
 		assert_memory_equal(g->data, sb.len ? sb.buf : "", sb.len);
-		sha256sum(path, hex);
+		test_sha256sum(path, hex);
 		assert_string_equal(me->sha256, hex);
 		break;
 	case MS_ENTRY_SYMLINK:
@@ -738,23 +644,6 @@ static void test_tree_roundtrip(void **state)
 	free(sock);
 }
 
-/* Runs a shell command; its exit status. */
-static int shell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int shell(const char *fmt, ...)
-{
-	char *cmd = NULL;
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	rc = vasprintf(&cmd, fmt, ap);
-	va_end(ap);
-	assert_true(rc >= 0);
-	rc = system(cmd);
-	free(cmd);
-	return rc;
-}
-
 static const char *walk_src, *walk_out; /* the two trees cmp_stat compares */
 
 /* nftw callback: mode, owner, link count and mtime of every extracted
@@ -796,9 +685,9 @@ static void test_tree_gnu_tar(void **state)
 	capture(fx, &opts, fx->src, NULL, &run);
 	assert_int_equal(run.rc, 0);
 	assert_int_equal(mkdir(out, 0700), 0);
-	assert_int_equal(shell("tar --zstd --xattrs --xattrs-include='*' -xpf '%s' -C '%s'",
+	assert_int_equal(test_run("tar --zstd --xattrs --xattrs-include='*' -xpf '%s' -C '%s'",
 			       fx->archive, out), 0);
-	assert_int_equal(shell("diff -r --no-dereference -x fifo -x sock '%s' '%s'", fx->src, top), 0);
+	assert_int_equal(test_run("diff -r --no-dereference -x fifo -x sock '%s' '%s'", fx->src, top), 0);
 	walk_src = fx->src;
 	walk_out = top;
 	assert_int_equal(nftw(fx->src, cmp_stat, 16, FTW_PHYS), 0);
@@ -829,18 +718,18 @@ static void test_excludes(void **state)
 	ms_strv_push(&ex, "skipdir");
 	ms_strv_push(&ex, "sub/*.tmp");
 	ms_strv_push(&ex, "/sub/*.o");
-	put_file(fx->src, "a.log", "x", 0644);
-	put_file(fx->src, "keep.txt", "x", 0644);
-	put_dir(fx->src, "skipdir", 0755);
+	test_put_file(fx->src, "a.log", "x", 0644);
+	test_put_file(fx->src, "keep.txt", "x", 0644);
+	test_put_dir(fx->src, "skipdir", 0755);
 	assert_int_equal(mkfifo(fifo, 0644), 0); /* would be listed as skipped if descended */
-	put_dir(fx->src, "sub", 0755);
-	put_file(s, "x.tmp", "x", 0644);
-	put_file(s, "z.o", "x", 0644);
-	put_file(s, "keep", "x", 0644);
-	put_file(s, "deep.log", "x", 0644);
-	put_dir(fx->src, "other", 0755);
-	put_file(o, "x.tmp", "x", 0644);
-	put_file(o, "y.o", "x", 0644);
+	test_put_dir(fx->src, "sub", 0755);
+	test_put_file(s, "x.tmp", "x", 0644);
+	test_put_file(s, "z.o", "x", 0644);
+	test_put_file(s, "keep", "x", 0644);
+	test_put_file(s, "deep.log", "x", 0644);
+	test_put_dir(fx->src, "other", 0755);
+	test_put_file(o, "x.tmp", "x", 0644);
+	test_put_file(o, "y.o", "x", 0644);
 	capture(fx, &opts, fx->src, NULL, &run);
 	assert_int_equal(run.rc, 0);
 	assert_int_equal(run.got.n, sizeof(want) / sizeof(want[0]));
@@ -867,8 +756,8 @@ static void test_capture_file(void **state)
 	struct ms_capture *c = ms_capture_new(w, &m, NULL);
 	struct run run = { 0 };
 
-	put_file(fx->src, "main.cf", "myhostname = mail.example.org\n", 0644);
-	put_symlink(fx->src, "main-link.cf", "main.cf");
+	test_put_file(fx->src, "main.cf", "myhostname = mail.example.org\n", 0644);
+	test_put_symlink(fx->src, "main-link.cf", "main.cf");
 	assert_int_equal(link(f, h), 0);
 	assert_int_equal(mkfifo(fifo, 0600), 0);
 	assert_int_equal(ms_capture_file(c, f, "files/postfix/main.cf"), 0);
@@ -913,14 +802,14 @@ static char *capture_failing(struct fixture *fx, const char *path, const char *m
 	struct ms_capture *c = ms_capture_new(w, &run.m, NULL);
 	int rc;
 
-	stderr_start();
+	capture_start();
 	rc = member ? ms_capture_file(c, path, member) : ms_capture_tree(c, path, PREFIX);
 	ms_capture_free(c);
 	ms_archive_writer_free(w);
 	close(fd);
 	ms_manifest_clear(&run.m);
 	assert_int_equal(rc, -1);
-	return stderr_end();
+	return capture_end();
 }
 
 static void test_bad_roots(void **state)
@@ -929,8 +818,8 @@ static void test_bad_roots(void **state)
 	char *missing = sub(fx->src, "missing"), *f = sub(fx->src, "file"), *d = sub(fx->src, "d");
 	char *want, *err;
 
-	put_file(fx->src, "file", "x", 0644);
-	put_dir(fx->src, "d", 0755);
+	test_put_file(fx->src, "file", "x", 0644);
+	test_put_dir(fx->src, "d", 0755);
 	err = capture_failing(fx, missing, NULL);
 	want = ms_xasprintf("modosnap: error: unable to open '%s': No such file or directory\n", missing);
 	assert_string_equal(err, want);
@@ -1019,7 +908,7 @@ static void test_unreadable_file(void **state)
 	char *want = ms_xasprintf("modosnap: error: unable to open '%s': Permission denied\n", path);
 	char *err;
 
-	put_file(fx->src, "secret.cf", "password = s3cr3t\n", 0600);
+	test_put_file(fx->src, "secret.cf", "password = s3cr3t\n", 0600);
 	err = run_unreadable(fx, path, false);
 	assert_string_equal(err, want);
 	free(err);
@@ -1037,9 +926,9 @@ static void test_unreadable_dir(void **state)
 	char *want = ms_xasprintf("modosnap: error: unable to open '%s': Permission denied\n", path);
 	char *err;
 
-	put_file(fx->src, "a.txt", "a\n", 0644);
-	put_dir(fx->src, "locked", 0700);
-	put_file(path, "inside", "x\n", 0644);
+	test_put_file(fx->src, "a.txt", "a\n", 0644);
+	test_put_dir(fx->src, "locked", 0700);
+	test_put_file(path, "inside", "x\n", 0644);
 	err = run_unreadable(fx, path, true);
 	assert_string_equal(err, want);
 	free(err);
@@ -1124,9 +1013,9 @@ static void capture_changing(struct fixture *fx, size_t limit, struct run *run, 
 	for (int round = 1;; round++) {
 		memset(run, 0, sizeof(*run));
 		j.run = run;
-		stderr_start();
+		capture_start();
 		capture_job(fx, &j);
-		*err = stderr_end();
+		*err = capture_end();
 		if (run->st.changed || round == 5)
 			break;
 		printf("note: '%s' settled during capture %d; trying again\n", path, round);

@@ -34,17 +34,6 @@ struct fixture {
 	char *dir;       /* temporary directory, removed by the teardown */
 };
 
-static void write_file(const char *path, const char *text, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	size_t len = strlen(text);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, len), (ssize_t)len);
-	assert_int_equal(fchmod(fd, mode), 0);
-	assert_int_equal(close(fd), 0);
-}
-
 /* Password files every case may refer to as @D@/NAME. */
 static void make_password_files(const char *dir)
 {
@@ -63,7 +52,7 @@ static void make_password_files(const char *dir)
 
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		path = ms_path_join(dir, files[i].name);
-		write_file(path, files[i].text, files[i].mode);
+		test_write_file(path, files[i].text, strlen(files[i].text), files[i].mode);
 		free(path);
 	}
 	path = ms_path_join(dir, "pwdir");
@@ -74,12 +63,11 @@ static void make_password_files(const char *dir)
 static int fx_setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	char tmpl[] = "/tmp/ms-test-config.XXXXXX";
 
-	if (!fx || !mkdtemp(tmpl))
+	if (!fx)
 		return -1;
 	fx->row = *state;
-	fx->dir = strdup(tmpl);
+	fx->dir = test_mkdtemp("ms-test-config");
 	make_password_files(fx->dir);
 	*state = fx;
 	return 0;
@@ -99,32 +87,13 @@ static int fx_teardown(void **state)
 
 /* --- helpers ---------------------------------------------------------------- */
 
-/* Replaces "@D@" by dir and "@F@" by file in t. */
-static char *subst(const char *t, const char *dir, const char *file)
-{
-	struct ms_strbuf sb = MS_STRBUF_INIT;
-
-	while (*t) {
-		if (strncmp(t, "@D@", 3) == 0) {
-			ms_strbuf_addstr(&sb, dir);
-			t += 3;
-		} else if (strncmp(t, "@F@", 3) == 0) {
-			ms_strbuf_addstr(&sb, file);
-			t += 3;
-		} else {
-			ms_strbuf_addch(&sb, *t++);
-		}
-	}
-	return ms_strbuf_detach(&sb);
-}
-
 /* Writes the config text (after subst) as <dir>/modosnap.conf with `mode`. */
 static char *write_config(const struct fixture *fx, const char *text, mode_t mode)
 {
 	char *path = ms_path_join(fx->dir, "modosnap.conf");
-	char *body = subst(text, fx->dir, path);
+	char *body = test_subst(text, fx->dir, path);
 
-	write_file(path, body, mode);
+	test_write_file(path, body, strlen(body), mode);
 	free(body);
 	return path;
 }
@@ -280,7 +249,7 @@ static void test_error(void **state)
 	const struct fixture *fx = *state;
 	const struct err_case *c = fx->row;
 	char *path = write_config(fx, c->text, c->mode);
-	char *tail = subst(c->expect, fx->dir, path);
+	char *tail = test_subst(c->expect, fx->dir, path);
 	char *expect = ms_xasprintf("modosnap: error: '%s'%s\n", path, tail);
 	struct ms_config *cfg;
 	char *err;
@@ -395,7 +364,7 @@ static void test_value(void **state)
 	}
 	got = *(char *const *)(base + c->offset);
 	if (c->expect) {
-		char *expect = subst(c->expect, fx->dir, path);
+		char *expect = test_subst(c->expect, fx->dir, path);
 
 		assert_non_null(got);
 		assert_string_equal(got, expect);

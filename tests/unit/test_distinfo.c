@@ -34,12 +34,11 @@ struct fixture {
 static int fx_setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	char tmpl[] = "/tmp/ms-test-distinfo.XXXXXX";
 
-	if (!fx || !mkdtemp(tmpl))
+	if (!fx)
 		return -1;
 	fx->row = *state;
-	fx->dir = strdup(tmpl);
+	fx->dir = test_mkdtemp("ms-test-distinfo");
 	*state = fx;
 	return 0;
 }
@@ -55,45 +54,13 @@ static int fx_teardown(void **state)
 	return 0;
 }
 
-
 /* --- building trees --------------------------------------------------------- */
-
-/* Replaces "@D@" by dir in t. */
-static char *subst(const char *t, const char *dir)
-{
-	struct ms_strbuf sb = MS_STRBUF_INIT;
-
-	while (*t) {
-		if (strncmp(t, "@D@", 3) == 0) {
-			ms_strbuf_addstr(&sb, dir);
-			t += 3;
-		} else {
-			ms_strbuf_addch(&sb, *t++);
-		}
-	}
-	return ms_strbuf_detach(&sb);
-}
-
-static void mkdirs(const char *path)
-{
-	char *copy = strdup(path);
-
-	for (char *s = copy + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		assert_true(mkdir(copy, 0755) == 0 || errno == EEXIST);
-		*s = '/';
-	}
-	assert_true(mkdir(copy, 0755) == 0 || errno == EEXIST);
-	free(copy);
-}
 
 /* Creates one entry under dir: "a/b/" is a directory, "a/f|TEXT" a file
  * holding TEXT, "a/l->TARGET" a symlink; @D@ is dir in all parts. */
 static void put(const char *dir, const char *spec)
 {
-	char *s = subst(spec, dir);
+	char *s = test_subst(spec, dir, NULL);
 	char *bar = strchr(s, '|'), *arrow = strstr(s, "->");
 	char *path, *parent;
 
@@ -103,20 +70,15 @@ static void put(const char *dir, const char *spec)
 		*arrow = '\0';
 	path = ms_path_join(dir, s);
 	if (!bar && !arrow) {
-		mkdirs(path);
+		test_mkdirs(path, NULL);
 	} else {
 		parent = ms_path_dirname(path);
-		mkdirs(parent);
+		test_mkdirs(parent, NULL);
 		free(parent);
-		if (arrow) {
+		if (arrow)
 			assert_int_equal(symlink(arrow + 2, path), 0);
-		} else {
-			FILE *f = fopen(path, "w");
-
-			assert_non_null(f);
-			fputs(bar + 1, f);
-			assert_int_equal(fclose(f), 0);
-		}
+		else
+			test_write_file(path, bar + 1, strlen(bar + 1), 0644);
 	}
 	free(path);
 	free(s);
@@ -207,8 +169,8 @@ static void test_venv(void **state)
 {
 	const struct fixture *fx = *state;
 	const struct venv_case *c = fx->row;
-	char *instance = subst(c->instance, fx->dir);
-	char *override = c->override ? subst(c->override, fx->dir) : NULL;
+	char *instance = test_subst(c->instance, fx->dir, NULL);
+	char *override = c->override ? test_subst(c->override, fx->dir, NULL) : NULL;
 	struct ms_venv v = { 0 };
 	char *err;
 	int ret;
@@ -218,7 +180,7 @@ static void test_venv(void **state)
 	ret = ms_venv_find(instance, override, &v);
 	err = capture_end();
 	if (c->path) {
-		char *path = subst(c->path, fx->dir);
+		char *path = test_subst(c->path, fx->dir, NULL);
 		char *site = ms_path_join(path, "lib/python3.11/site-packages");
 
 		assert_string_equal(err, "");
@@ -230,7 +192,7 @@ static void test_venv(void **state)
 		free(site);
 		free(path);
 	} else {
-		char *expect = subst(c->error, fx->dir);
+		char *expect = test_subst(c->error, fx->dir, NULL);
 
 		assert_int_equal(ret, -1);
 		assert_string_equal(err, expect);
@@ -288,7 +250,7 @@ static void test_pyver(void **state)
 {
 	const struct fixture *fx = *state;
 	const struct pyver_case *c = fx->row;
-	char *instance = subst(INSTANCE, fx->dir);
+	char *instance = test_subst(INSTANCE, fx->dir, NULL);
 	char *site = ms_xasprintf("%s/srv/env/lib/%s/site-packages", fx->dir, c->site);
 	struct ms_venv v = { 0 };
 	char *err;

@@ -17,32 +17,14 @@
 #include "discover/config.h"
 #include "discover/instance.h"
 #include "base/util.h"
+#include "testutil.h"
 
 struct fx {
-	char root[64];
+	char *root;    /* scratch directory, removed by fx_free */
 	char *inst;    /* <root>/inst */
 	char *env;     /* <root>/env (found through manage.py) */
 	char *postfix; /* <root>/postfix */
 };
-
-static void write_file(const char *dir, const char *name, const char *text)
-{
-	char *path = ms_path_join(dir, name);
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	free(path);
-}
-
-static void mkdirs(const char *dir, const char *sub)
-{
-	char *cmd = ms_xasprintf("mkdir -p '%s/%s'", dir, sub);
-
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
-}
 
 /* Builds an instance whose manage.py names `module` and whose settings file
  * holds `settings`. */
@@ -50,38 +32,35 @@ static void fx_build(struct fx *fx, const char *module, const char *settings)
 {
 	char *manage, *mod_path;
 
-	snprintf(fx->root, sizeof(fx->root), "/tmp/ms-test-inst.XXXXXX");
-	assert_non_null(mkdtemp(fx->root));
+	fx->root = test_mkdtemp("ms-test-inst");
 	fx->inst = ms_path_join(fx->root, "inst");
 	fx->env = ms_path_join(fx->root, "env");
 	fx->postfix = ms_path_join(fx->root, "postfix");
-	mkdirs(fx->root, "inst");
-	mkdirs(fx->root, "env/lib/python3.11/site-packages/modoboa-2.3.2.dist-info");
-	mkdirs(fx->root, "postfix");
-	write_file(fx->env, "pyvenv.cfg", "home = /usr/bin\nversion = 3.11.2\n");
-	write_file(fx->env, "lib/python3.11/site-packages/modoboa-2.3.2.dist-info/METADATA",
-		   "Metadata-Version: 2.1\nName: modoboa\nVersion: 2.3.2\n\n");
+	test_mkdirs(fx->root, "inst");
+	test_mkdirs(fx->root, "env/lib/python3.11/site-packages/modoboa-2.3.2.dist-info");
+	test_mkdirs(fx->root, "postfix");
+	test_put_file(fx->env, "pyvenv.cfg", "home = /usr/bin\nversion = 3.11.2\n", 0644);
+	test_put_file(fx->env, "lib/python3.11/site-packages/modoboa-2.3.2.dist-info/METADATA",
+		      "Metadata-Version: 2.1\nName: modoboa\nVersion: 2.3.2\n\n", 0644);
 	manage = ms_xasprintf("#!%s/bin/python\nimport os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', '%s')\n",
 			      fx->env, module);
-	write_file(fx->inst, "manage.py", manage);
+	test_put_file(fx->inst, "manage.py", manage, 0644);
 	free(manage);
 	mod_path = ms_xasprintf("%s.py", module);
 	for (char *p = mod_path; *p && strcmp(p, ".py") != 0; p++)
 		if (*p == '.')
 			*p = '/';
 	char *mod_dir = ms_path_dirname(mod_path);
-	mkdirs(fx->inst, mod_dir);
+	test_mkdirs(fx->inst, mod_dir);
 	free(mod_dir);
-	write_file(fx->inst, mod_path, settings);
+	test_put_file(fx->inst, mod_path, settings, 0644);
 	free(mod_path);
 }
 
 static void fx_free(struct fx *fx)
 {
-	char *cmd = ms_xasprintf("rm -rf '%s'", fx->root);
-
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
+	test_rmtree(fx->root);
+	free(fx->root);
 	free(fx->inst);
 	free(fx->env);
 	free(fx->postfix);

@@ -45,12 +45,11 @@ struct fixture {
 static int fx_setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	char tmpl[] = "/tmp/ms-test-postfix.XXXXXX";
 
-	if (!fx || !mkdtemp(tmpl))
+	if (!fx)
 		return -1;
 	fx->row = *state;
-	fx->dir = strdup(tmpl);
+	fx->dir = test_mkdtemp("ms-test-postfix");
 	*state = fx;
 	return 0;
 }
@@ -63,36 +62,6 @@ static int fx_teardown(void **state)
 	free(fx->dir);
 	free(fx);
 	return 0;
-}
-
-
-/* --- files ------------------------------------------------------------------ */
-
-static void put_file(const char *dir, const char *name, const char *text)
-{
-	char *path = ms_path_join(dir, name);
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
-	free(path);
-}
-
-static void put_dir(const char *dir, const char *name)
-{
-	char *path = ms_path_join(dir, name);
-
-	assert_int_equal(mkdir(path, 0700), 0);
-	free(path);
-}
-
-static void put_symlink(const char *dir, const char *name, const char *target)
-{
-	char *path = ms_path_join(dir, name);
-
-	assert_int_equal(symlink(target, path), 0);
-	free(path);
 }
 
 /* --- checksum file parsing -------------------------------------------------- */
@@ -232,20 +201,20 @@ static void test_scan_states(void **state)
 	struct ms_postfix *p;
 	char *chk = ms_path_join(d, MS_POSTFIX_CHK_NAME), *main_cf = ms_path_join(d, "main.cf");
 
-	put_file(d, "sql-transport.cf", MAP_ALIASES);     /* not in the .chk file */
-	put_file(d, "sql-domains.cf", MAP_DOMAINS);       /* as generated */
-	put_file(d, "sql-aliases.cf", MAP_EDITED);        /* edited since */
-	put_file(d, "custom-map.cf", "");                 /* only the .chk file names it */
-	put_file(d, "main.cf", "virtual_mailbox_domains = proxy:pgsql:/etc/postfix/sql-domains.cf\n");
-	put_file(d, "other.cf", "");
-	put_file(d, "sql-domains.cf.bak", MAP_DOMAINS);
-	put_dir(d, "sql-dir.cf");
-	put_symlink(d, "sql-dangling.cf", "nowhere");
-	put_file(d, MS_POSTFIX_CHK_NAME,
-		 "sql-domains.cf:postgres:" "03C2A4EC788231DC852D0E8CDB9AD3B3\n"
-		 "sql-aliases.cf:postgres:" MD5_ALIASES "\n"
-		 "sql-maintain.cf:postgres:" MD5_ALIASES "\n"
-		 "custom-map.cf:mysql:" MD5_EMPTY "\n");
+	test_put_file(d, "sql-transport.cf", MAP_ALIASES, 0644); /* not in the .chk file */
+	test_put_file(d, "sql-domains.cf", MAP_DOMAINS, 0644);   /* as generated */
+	test_put_file(d, "sql-aliases.cf", MAP_EDITED, 0644);    /* edited since */
+	test_put_file(d, "custom-map.cf", "", 0644);             /* only the .chk file names it */
+	test_put_file(d, "main.cf", "virtual_mailbox_domains = proxy:pgsql:/etc/postfix/sql-domains.cf\n", 0644);
+	test_put_file(d, "other.cf", "", 0644);
+	test_put_file(d, "sql-domains.cf.bak", MAP_DOMAINS, 0644);
+	test_put_dir(d, "sql-dir.cf", 0700);
+	test_put_symlink(d, "sql-dangling.cf", "nowhere");
+	test_put_file(d, MS_POSTFIX_CHK_NAME,
+		      "sql-domains.cf:postgres:" "03C2A4EC788231DC852D0E8CDB9AD3B3\n"
+		      "sql-aliases.cf:postgres:" MD5_ALIASES "\n"
+		      "sql-maintain.cf:postgres:" MD5_ALIASES "\n"
+		      "custom-map.cf:mysql:" MD5_EMPTY "\n", 0644);
 	p = scan_ok(d);
 	assert_string_equal(p->dir, d);
 	assert_int_equal(p->n_maps, 5);
@@ -269,11 +238,11 @@ static void test_scan_no_chk(void **state)
 	struct ms_postfix *p;
 	char *main_cf = ms_path_join(d, "main.cf"), *master_cf = ms_path_join(d, "master.cf");
 
-	put_file(d, "sql-domains.cf", MAP_DOMAINS);
-	put_file(d, "sql-aliases.cf", MAP_ALIASES);
-	put_symlink(d, "sql-linked.cf", "sql-domains.cf");
-	put_file(d, "main.cf", "");
-	put_file(d, "master.cf", "");
+	test_put_file(d, "sql-domains.cf", MAP_DOMAINS, 0644);
+	test_put_file(d, "sql-aliases.cf", MAP_ALIASES, 0644);
+	test_put_symlink(d, "sql-linked.cf", "sql-domains.cf");
+	test_put_file(d, "main.cf", "", 0644);
+	test_put_file(d, "master.cf", "", 0644);
 	p = scan_ok(d);
 	assert_int_equal(p->n_maps, 3);
 	expect_map(p, 0, "sql-aliases.cf", MS_MAP_UNRECORDED, NULL, MD5_ALIASES);
@@ -305,9 +274,9 @@ static void test_scan_only_chk(void **state)
 	const struct fixture *fx = *state;
 	struct ms_postfix *p;
 
-	put_file(fx->dir, MS_POSTFIX_CHK_NAME, "sql-b.cf:postgres:" MD5_EMPTY "\n"
-		 "sql-a.cf:postgres:" MD5_EMPTY "\n");
-	put_file(fx->dir, "master.cf", "");
+	test_put_file(fx->dir, MS_POSTFIX_CHK_NAME, "sql-b.cf:postgres:" MD5_EMPTY "\n"
+		      "sql-a.cf:postgres:" MD5_EMPTY "\n", 0644);
+	test_put_file(fx->dir, "master.cf", "", 0644);
 	p = scan_ok(fx->dir);
 	assert_int_equal(p->n_maps, 2);
 	expect_map(p, 0, "sql-a.cf", MS_MAP_MISSING, "postgres", "");
@@ -349,7 +318,7 @@ static void test_scan_not_a_dir(void **state)
 	char *expect = ms_xasprintf("modosnap: error: unable to read postfix directory '%s': "
 				    "Not a directory\n", dir);
 
-	put_file(fx->dir, "main.cf", "");
+	test_put_file(fx->dir, "main.cf", "", 0644);
 	expect_scan_error(dir, expect);
 	free(expect);
 	free(dir);
@@ -366,8 +335,8 @@ static void test_scan_bad_chk(void **state)
 	struct ms_postfix *p;
 	unsigned long warnings = ms_log_warning_count();
 
-	put_file(fx->dir, "sql-domains.cf", MAP_DOMAINS);
-	put_file(fx->dir, MS_POSTFIX_CHK_NAME, "sql-domains.cf:postgres:" MD5_DOMAINS "\nbroken\n");
+	test_put_file(fx->dir, "sql-domains.cf", MAP_DOMAINS, 0644);
+	test_put_file(fx->dir, MS_POSTFIX_CHK_NAME, "sql-domains.cf:postgres:" MD5_DOMAINS "\nbroken\n", 0644);
 	capture_start();
 	p = ms_postfix_scan(fx->dir);
 	err = capture_end();
@@ -390,7 +359,7 @@ static void test_scan_many_bad_lines(void **state)
 	char *chk = ms_path_join(fx->dir, MS_POSTFIX_CHK_NAME), *err, *expect;
 	struct ms_postfix *p;
 
-	put_file(fx->dir, MS_POSTFIX_CHK_NAME, "a\nb\nc\nd\ne\nf\ng\n");
+	test_put_file(fx->dir, MS_POSTFIX_CHK_NAME, "a\nb\nc\nd\ne\nf\ng\n", 0644);
 	capture_start();
 	p = ms_postfix_scan(fx->dir);
 	err = capture_end();
