@@ -6,6 +6,7 @@
  * Differences are the report, not a failure: the exit status is 0 either way.
  */
 #include "cli/cli.h"
+#include "cli/output.h"
 #include "discover/config.h"
 #include "snapshot/dest.h"
 #include "formats/manifest.h"
@@ -14,7 +15,6 @@
 #include "formats/verify.h"
 
 #include <getopt.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,162 +192,123 @@ static void print_text(const struct ms_header *ha, const struct ms_header *hb, c
 
 /* --- JSON output --------------------------------------------------------------- */
 
-/* A JSON string for archive text, which need not be UTF-8: bytes that
- * jansson refuses are written as \xNN (as ms_printable does for control
- * characters). NULL gives JSON null. */
-static json_t *jstr(const char *s)
+static ms_json *from_to(ms_json *from, ms_json *to)
 {
-	struct ms_strbuf sb = MS_STRBUF_INIT;
-	json_t *j;
-
-	if (!s)
-		return json_null();
-	j = json_string(s);
-	if (j)
-		return j;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p >= 0x80)
-			ms_strbuf_addf(&sb, "\\x%02x", *p);
-		else
-			ms_strbuf_addch(&sb, (char)*p);
-	j = json_string(ms_strbuf_str(&sb));
-	ms_strbuf_release(&sb);
-	return j ? j : json_null();
+	return ms_json_obj("from", from, "to", to, NULL);
 }
 
-static json_t *jcount(long long n)
+static ms_json *snapshot_json(const char *path, const struct ms_header *h)
 {
-	return n < 0 ? json_null() : json_integer(n);
+	return ms_json_obj("snapshot_id", ms_json_str(h->snapshot_id), "created", ms_json_str(h->created),
+			   "path", ms_json_str(path), NULL);
 }
 
-static json_t *from_to(json_t *from, json_t *to)
+static ms_json *values_json(const struct ms_diff_value *v, size_t n, const char *key)
 {
-	return json_pack("{s:o, s:o}", "from", from, "to", to);
-}
-
-static json_t *snapshot_json(const char *path, const struct ms_header *h)
-{
-	return json_pack("{s:o, s:o, s:o}", "snapshot_id", jstr(h->snapshot_id), "created", jstr(h->created),
-			 "path", jstr(path));
-}
-
-static json_t *values_json(const struct ms_diff_value *v, size_t n, const char *key)
-{
-	json_t *arr = json_array();
+	ms_json *arr = ms_json_array();
 
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, json_pack("{s:o, s:s, s:o, s:o}", key, jstr(v[i].name), "change",
-						     ms_diff_change_name(v[i].change), "from", jstr(v[i].from),
-						     "to", jstr(v[i].to)));
+		ms_json_push(arr, ms_json_obj(key, ms_json_str(v[i].name), "change",
+					      ms_json_str(ms_diff_change_name(v[i].change)), "from", ms_json_str(v[i].from),
+					      "to", ms_json_str(v[i].to), NULL));
 	return arr;
 }
 
-static json_t *dbver_json(const struct ms_diff_dbver *v)
+static ms_json *dbver_json(const struct ms_diff_dbver *v)
 {
 	bool whole = v->change != MS_DIFF_CHANGED;
-	json_t *o = json_object();
+	ms_json *o = ms_json_object();
 
-	json_object_set_new(o, "alias", jstr(v->alias));
-	json_object_set_new(o, "change", json_string(ms_diff_change_name(v->change)));
-	json_object_set_new(o, "server_version", whole || v->server_changed ?
-			    from_to(jstr(v->server_from), jstr(v->server_to)) : json_null());
-	json_object_set_new(o, "migrations_applied", whole || v->migrations_changed ?
-			    from_to(jcount(v->migrations_from), jcount(v->migrations_to)) : json_null());
-	json_object_set_new(o, "latest", values_json(v->latest, v->n_latest, "app"));
+	ms_json_set(o, "alias", ms_json_str(v->alias));
+	ms_json_set(o, "change", ms_json_str(ms_diff_change_name(v->change)));
+	ms_json_set(o, "server_version", whole || v->server_changed ?
+			    from_to(ms_json_str(v->server_from), ms_json_str(v->server_to)) : ms_json_null());
+	ms_json_set(o, "migrations_applied", whole || v->migrations_changed ?
+			    from_to(ms_json_count(v->migrations_from), ms_json_count(v->migrations_to)) : ms_json_null());
+	ms_json_set(o, "latest", values_json(v->latest, v->n_latest, "app"));
 	return o;
 }
 
-static json_t *versions_json(const struct ms_snapdiff *d)
+static ms_json *versions_json(const struct ms_snapdiff *d)
 {
-	json_t *o = json_object(), *dbs = json_array();
+	ms_json *o = ms_json_object(), *dbs = ms_json_array();
 	const char *names[] = { "modoboa", "django", "python" };
 
 	for (size_t i = 0; i < 3; i++)
-		json_object_set_new(o, names[i], json_null());
+		ms_json_set(o, names[i], ms_json_null());
 	for (size_t i = 0; i < d->n_packages; i++)
-		json_object_set_new(o, d->packages[i].name,
-				    from_to(jstr(d->packages[i].from), jstr(d->packages[i].to)));
-	json_object_set_new(o, "extensions", values_json(d->extensions, d->n_extensions, "name"));
+		ms_json_set(o, d->packages[i].name,
+				    from_to(ms_json_str(d->packages[i].from), ms_json_str(d->packages[i].to)));
+	ms_json_set(o, "extensions", values_json(d->extensions, d->n_extensions, "name"));
 	for (size_t i = 0; i < d->n_dbvers; i++)
-		json_array_append_new(dbs, dbver_json(&d->dbvers[i]));
-	json_object_set_new(o, "databases", dbs);
+		ms_json_push(dbs, dbver_json(&d->dbvers[i]));
+	ms_json_set(o, "databases", dbs);
 	return o;
 }
 
-static json_t *files_json(const struct ms_snapdiff *d)
+static ms_json *files_json(const struct ms_snapdiff *d)
 {
-	json_t *o = json_object();
+	ms_json *o = ms_json_object();
 
 	for (size_t i = 0; i < d->n_files; i++) {
 		const struct ms_diff_files *f = &d->files[i];
-		json_t *lists[4], *paths;
+		ms_json *lists[4], *paths;
 
 		for (int c = 0; c < 4; c++)
-			lists[c] = json_array();
+			lists[c] = ms_json_array();
 		for (size_t k = 0; k < f->n_paths; k++)
-			json_array_append_new(lists[f->paths[k].change], jstr(f->paths[k].path));
-		paths = json_pack("{s:o, s:o, s:o, s:o}", "added", lists[MS_DIFF_ADDED], "removed",
-				  lists[MS_DIFF_REMOVED], "changed", lists[MS_DIFF_CHANGED], "metadata",
-				  lists[MS_DIFF_METADATA]);
-		json_object_set_new(o, f->component,
-				    json_pack("{s:I, s:I, s:I, s:I, s:o}", "added", (json_int_t)f->added, "removed",
-					      (json_int_t)f->removed, "changed", (json_int_t)f->changed, "metadata",
-					      (json_int_t)f->metadata, "paths", paths));
+			ms_json_push(lists[f->paths[k].change], ms_json_str(f->paths[k].path));
+		paths = ms_json_obj("added", lists[MS_DIFF_ADDED], "removed", lists[MS_DIFF_REMOVED], "changed",
+				    lists[MS_DIFF_CHANGED], "metadata", lists[MS_DIFF_METADATA], NULL);
+		ms_json_set(o, f->component,
+			    ms_json_obj("added", ms_json_int((long long)f->added), "removed",
+					ms_json_int((long long)f->removed), "changed", ms_json_int((long long)f->changed),
+					"metadata", ms_json_int((long long)f->metadata), "paths", paths, NULL));
 	}
 	return o;
 }
 
-static json_t *table_json(const struct ms_diff_table *t)
+static ms_json *table_json(const struct ms_diff_table *t)
 {
-	json_t *o = json_object();
+	ms_json *o = ms_json_object();
 
-	json_object_set_new(o, "table", jstr(t->name));
-	json_object_set_new(o, "change", json_string(ms_diff_change_name(t->change)));
-	json_object_set_new(o, "rows_from", jcount(t->rows_from));
-	json_object_set_new(o, "rows_to", jcount(t->rows_to));
-	json_object_set_new(o, "digest_changed", json_boolean(t->digest_changed));
+	ms_json_set(o, "table", ms_json_str(t->name));
+	ms_json_set(o, "change", ms_json_str(ms_diff_change_name(t->change)));
+	ms_json_set(o, "rows_from", ms_json_count(t->rows_from));
+	ms_json_set(o, "rows_to", ms_json_count(t->rows_to));
+	ms_json_set(o, "digest_changed", ms_json_bool(t->digest_changed));
 	return o;
 }
 
-static json_t *databases_json(const struct ms_snapdiff *d)
+static ms_json *databases_json(const struct ms_snapdiff *d)
 {
-	json_t *o = json_object();
+	ms_json *o = ms_json_object();
 
 	for (size_t i = 0; i < d->n_dbs; i++) {
-		json_t *tables = json_array();
+		ms_json *tables = ms_json_array();
 
 		for (size_t k = 0; k < d->dbs[i].n_tables; k++)
-			json_array_append_new(tables, table_json(&d->dbs[i].tables[k]));
-		json_object_set_new(o, d->dbs[i].alias, json_pack("{s:o}", "tables", tables));
+			ms_json_push(tables, table_json(&d->dbs[i].tables[k]));
+		ms_json_set(o, d->dbs[i].alias, ms_json_obj("tables", tables, NULL));
 	}
 	return o;
 }
 
-static json_t *strv_json(const struct ms_strv *sv)
-{
-	json_t *arr = json_array();
-
-	for (size_t i = 0; i < sv->n; i++)
-		json_array_append_new(arr, jstr(sv->v[i]));
-	return arr;
-}
-
-static void print_json(const char *pa, const struct ms_header *ha, const char *pb, const struct ms_header *hb,
+static int print_json(const char *pa, const struct ms_header *ha, const char *pb, const struct ms_header *hb,
 		       const struct ms_snapdiff *d)
 {
-	json_t *o = json_object();
+	ms_json *o = ms_json_object();
 
-	json_object_set_new(o, "from", snapshot_json(pa, ha));
-	json_object_set_new(o, "to", snapshot_json(pb, hb));
-	json_object_set_new(o, "identical", json_boolean(ms_snapdiff_empty(d)));
-	json_object_set_new(o, "versions", versions_json(d));
-	json_object_set_new(o, "files", files_json(d));
-	json_object_set_new(o, "databases", databases_json(d));
-	json_object_set_new(o, "components", json_pack("{s:o, s:o}", "added", strv_json(&d->components_added),
-						       "removed", strv_json(&d->components_removed)));
-	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	putchar('\n');
-	json_decref(o);
+	ms_json_set(o, "from", snapshot_json(pa, ha));
+	ms_json_set(o, "to", snapshot_json(pb, hb));
+	ms_json_set(o, "identical", ms_json_bool(ms_snapdiff_empty(d)));
+	ms_json_set(o, "versions", versions_json(d));
+	ms_json_set(o, "files", files_json(d));
+	ms_json_set(o, "databases", databases_json(d));
+	ms_json_set(o, "components",
+		    ms_json_obj("added", ms_json_strs(d->components_added.v, d->components_added.n), "removed",
+				ms_json_strs(d->components_removed.v, d->components_removed.n), NULL));
+	return ms_json_print(o);
 }
 
 /* --- the command ------------------------------------------------------------------ */
@@ -387,11 +348,11 @@ int cmd_diff(struct ms_cli *cli, int argc, char **argv)
 		goto out;
 	ms_snapdiff_compute(&vr[0].header, &vr[0].manifest, &vr[1].header, &vr[1].manifest, &d);
 	if (a.json)
-		print_json(path[0], &vr[0].header, path[1], &vr[1].header, &d);
+		ret = print_json(path[0], &vr[0].header, path[1], &vr[1].header, &d);
 	else
 		print_text(&vr[0].header, &vr[1].header, &d);
 	ms_snapdiff_clear(&d);
-	ret = ms_cli_exit_code(0);
+	ret = ret < 0 ? MS_EXIT_FAILURE : ms_cli_exit_code(0);
 out:
 	for (int i = 0; i < 2; i++) {
 		if (i < n_read && path[i])

@@ -5,6 +5,7 @@
  * (docs/inspect-json.md). Passwords are never printed, only whether one is set.
  */
 #include "cli/cli.h"
+#include "cli/output.h"
 #include "discover/config.h"
 #include "db/db.h"
 #include "discover/distinfo.h"
@@ -12,7 +13,6 @@
 #include "discover/postfix.h"
 
 #include <getopt.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,116 +137,107 @@ static void print_text(const struct inspect *in)
 	print_venv_text(inst);
 }
 
-static json_t *jstr_or_null(const char *s)
+static ms_json *db_json(const struct ms_dbconf *db, const struct probe_result *pr)
 {
-	return s ? json_string(s) : json_null();
-}
+	ms_json *o = ms_json_object(), *srv, *mig, *latest;
 
-static json_t *db_json(const struct ms_dbconf *db, const struct probe_result *pr)
-{
-	json_t *o = json_object(), *srv, *mig, *latest;
-
-	json_object_set_new(o, "alias", json_string(db->alias));
-	json_object_set_new(o, "engine", json_string(ms_db_engine_name(db->engine)));
-	json_object_set_new(o, "engine_setting", json_string(db->engine_setting));
-	json_object_set_new(o, "name", json_string(db->name));
-	json_object_set_new(o, "user", json_string(db->user));
-	json_object_set_new(o, "host", json_string(db->host));
-	json_object_set_new(o, "socket", json_boolean(db->host[0] == '/'));
-	json_object_set_new(o, "port", json_string(db->port));
-	json_object_set_new(o, "password_set", json_boolean(db->password != NULL));
-	json_object_set_new(o, "password_source", jstr_or_null(db->password_source));
+	ms_json_set(o, "alias", ms_json_str(db->alias));
+	ms_json_set(o, "engine", ms_json_str(ms_db_engine_name(db->engine)));
+	ms_json_set(o, "engine_setting", ms_json_str(db->engine_setting));
+	ms_json_set(o, "name", ms_json_str(db->name));
+	ms_json_set(o, "user", ms_json_str(db->user));
+	ms_json_set(o, "host", ms_json_str(db->host));
+	ms_json_set(o, "socket", ms_json_bool(db->host[0] == '/'));
+	ms_json_set(o, "port", ms_json_str(db->port));
+	ms_json_set(o, "password_set", ms_json_bool(db->password != NULL));
+	ms_json_set(o, "password_source", ms_json_str(db->password_source));
 	if (!pr->attempted) {
-		json_object_set_new(o, "server", json_null());
+		ms_json_set(o, "server", ms_json_null());
 		return o;
 	}
-	srv = json_object();
-	json_object_set_new(srv, "reachable", json_boolean(pr->ok));
+	srv = ms_json_object();
+	ms_json_set(srv, "reachable", ms_json_bool(pr->ok));
 	if (pr->ok) {
-		json_object_set_new(srv, "version", json_string(pr->probe.server_version));
-		json_object_set_new(srv, "size_bytes", json_integer(pr->probe.size_bytes));
-		json_object_set_new(srv, "encoding", json_string(pr->probe.encoding));
-		mig = json_null();
+		ms_json_set(srv, "version", ms_json_str(pr->probe.server_version));
+		ms_json_set(srv, "size_bytes", ms_json_int(pr->probe.size_bytes));
+		ms_json_set(srv, "encoding", ms_json_str(pr->probe.encoding));
+		mig = ms_json_null();
 		if (pr->probe.has_migrations) {
-			mig = json_object();
-			latest = json_object();
-			json_object_set_new(mig, "applied", json_integer(pr->probe.n_migrations));
+			mig = ms_json_object();
+			latest = ms_json_object();
+			ms_json_set(mig, "applied", ms_json_int(pr->probe.n_migrations));
 			for (size_t i = 0; i < pr->probe.n_heads; i++)
-				json_object_set_new(latest, pr->probe.heads[i].app,
-						    json_string(pr->probe.heads[i].name));
-			json_object_set_new(mig, "latest", latest);
+				ms_json_set(latest, pr->probe.heads[i].app,
+						    ms_json_str(pr->probe.heads[i].name));
+			ms_json_set(mig, "latest", latest);
 		}
-		json_object_set_new(srv, "migrations", mig);
+		ms_json_set(srv, "migrations", mig);
 	}
-	json_object_set_new(o, "server", srv);
+	ms_json_set(o, "server", srv);
 	return o;
 }
 
-static json_t *postfix_json(const struct ms_instance *inst)
+static ms_json *postfix_json(const struct ms_instance *inst)
 {
 	const struct ms_postfix *pf = inst->postfix;
-	json_t *o = json_object(), *maps = json_array();
+	ms_json *o = ms_json_object(), *maps = ms_json_array();
 
-	json_object_set_new(o, "dir", json_string(inst->postfix_dir));
-	json_object_set_new(o, "found", json_boolean(pf != NULL));
-	json_object_set_new(o, "checksum_file", jstr_or_null(pf ? pf->chk_path : NULL));
+	ms_json_set(o, "dir", ms_json_str(inst->postfix_dir));
+	ms_json_set(o, "found", ms_json_bool(pf != NULL));
+	ms_json_set(o, "checksum_file", ms_json_str(pf ? pf->chk_path : NULL));
 	for (size_t i = 0; pf && i < pf->n_maps; i++) {
-		json_t *m = json_object();
+		ms_json *m = ms_json_object();
 
-		json_object_set_new(m, "name", json_string(pf->maps[i].name));
-		json_object_set_new(m, "dbtype", jstr_or_null(pf->maps[i].dbtype));
-		json_object_set_new(m, "state", json_string(ms_map_state_name(pf->maps[i].state)));
-		json_array_append_new(maps, m);
+		ms_json_set(m, "name", ms_json_str(pf->maps[i].name));
+		ms_json_set(m, "dbtype", ms_json_str(pf->maps[i].dbtype));
+		ms_json_set(m, "state", ms_json_str(ms_map_state_name(pf->maps[i].state)));
+		ms_json_push(maps, m);
 	}
-	json_object_set_new(o, "maps", maps);
-	json_object_set_new(o, "main_cf", jstr_or_null(pf ? pf->main_cf : NULL));
-	json_object_set_new(o, "master_cf", jstr_or_null(pf ? pf->master_cf : NULL));
+	ms_json_set(o, "maps", maps);
+	ms_json_set(o, "main_cf", ms_json_str(pf ? pf->main_cf : NULL));
+	ms_json_set(o, "master_cf", ms_json_str(pf ? pf->master_cf : NULL));
 	return o;
 }
 
-static json_t *venv_json(const struct ms_instance *inst)
+static ms_json *venv_json(const struct ms_instance *inst)
 {
-	json_t *o = json_object(), *pk = json_object(), *ext = json_array();
+	ms_json *o = ms_json_object(), *pk = ms_json_object(), *ext = ms_json_array();
 
-	json_object_set_new(o, "path", json_string(inst->venv.path));
-	json_object_set_new(o, "found_by", json_string(inst->venv.found_by));
-	json_object_set_new(o, "python_version", jstr_or_null(inst->venv.python_version));
-	json_object_set_new(pk, "modoboa", jstr_or_null(ext_version(inst, "modoboa")));
-	json_object_set_new(pk, "Django", jstr_or_null(ext_version(inst, "Django")));
-	json_object_set_new(o, "packages", pk);
+	ms_json_set(o, "path", ms_json_str(inst->venv.path));
+	ms_json_set(o, "found_by", ms_json_str(inst->venv.found_by));
+	ms_json_set(o, "python_version", ms_json_str(inst->venv.python_version));
+	ms_json_set(pk, "modoboa", ms_json_str(ext_version(inst, "modoboa")));
+	ms_json_set(pk, "Django", ms_json_str(ext_version(inst, "Django")));
+	ms_json_set(o, "packages", pk);
 	for (size_t i = 0; i < inst->extensions.n; i++) {
-		json_t *e = json_object();
+		ms_json *e = ms_json_object();
 
-		json_object_set_new(e, "app", json_string(inst->extensions.v[i]));
-		json_object_set_new(e, "version", jstr_or_null(ext_version(inst, inst->extensions.v[i])));
-		json_array_append_new(ext, e);
+		ms_json_set(e, "app", ms_json_str(inst->extensions.v[i]));
+		ms_json_set(e, "version", ms_json_str(ext_version(inst, inst->extensions.v[i])));
+		ms_json_push(ext, e);
 	}
-	json_object_set_new(o, "extensions", ext);
+	ms_json_set(o, "extensions", ext);
 	return o;
 }
 
 static int print_json(const struct inspect *in)
 {
 	const struct ms_instance *inst = in->inst;
-	json_t *root = json_object(), *dbs = json_array(), *apps = json_array();
-	int ret;
+	ms_json *root = ms_json_object(), *dbs = ms_json_array(), *apps = ms_json_array();
 
-	json_object_set_new(root, "modosnap_version", json_string(MODOSNAP_VERSION));
-	json_object_set_new(root, "instance", json_string(inst->dir));
-	json_object_set_new(root, "instance_source", json_string(ms_source_name(inst->dir_source)));
-	json_object_set_new(root, "settings", json_string(inst->settings_path));
+	ms_json_set(root, "modosnap_version", ms_json_str(MODOSNAP_VERSION));
+	ms_json_set(root, "instance", ms_json_str(inst->dir));
+	ms_json_set(root, "instance_source", ms_json_str(ms_source_name(inst->dir_source)));
+	ms_json_set(root, "settings", ms_json_str(inst->settings_path));
 	for (size_t i = 0; i < inst->n_dbs; i++)
-		json_array_append_new(dbs, db_json(&inst->dbs[i], &in->probes[i]));
-	json_object_set_new(root, "databases", dbs);
+		ms_json_push(dbs, db_json(&inst->dbs[i], &in->probes[i]));
+	ms_json_set(root, "databases", dbs);
 	for (size_t i = 0; i < inst->apps.n; i++)
-		json_array_append_new(apps, json_string(inst->apps.v[i]));
-	json_object_set_new(root, "modoboa_apps", apps);
-	json_object_set_new(root, "postfix", postfix_json(inst));
-	json_object_set_new(root, "virtualenv", venv_json(inst));
-	ret = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	putchar('\n');
-	json_decref(root);
-	return ret == 0 ? 0 : ms_log_error("unable to write the JSON document");
+		ms_json_push(apps, ms_json_str(inst->apps.v[i]));
+	ms_json_set(root, "modoboa_apps", apps);
+	ms_json_set(root, "postfix", postfix_json(inst));
+	ms_json_set(root, "virtualenv", venv_json(inst));
+	return ms_json_print(root);
 }
 
 /* Probes every database; returns the number that failed. */

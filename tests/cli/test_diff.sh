@@ -164,6 +164,20 @@ check "JSON versions" jqc '.versions.modoboa == {"from": "2.3.2", "to": "2.4.0"}
 	and .versions.extensions == [{"name": "modoboa_webmail", "change": "changed", "from": null, "to": "1.0.0"}]' \
 	"$T/out"
 
+case_begin json_path_not_utf8
+# A file name that is not UTF-8 is kept byte for byte: {"base64": ...},
+# the manifest's rule for byte strings (before: "caf\xe9.txt", which a
+# file really named that way could not be told apart from).
+snap
+IDE=$ID
+printf 'x' >"$INST/caf"$'\xe9'".txt"
+snap
+run_ms diff "$IDE" "$ID" --dest "$D" --json
+expect_rc 0
+check "added path as base64" jqc --arg b "$(printf 'caf\xe9.txt' | base64 -w0)" \
+	'.files.instance.paths.added == [{"base64": $b}]' "$T/out"
+rm "$INST/caf"$'\xe9'".txt"
+
 case_begin help
 run_ms help diff
 expect_rc 0

@@ -174,4 +174,19 @@ expect_rc 0
 expect_stdout_has "instance     $INST (config file)"
 expect_stdout_has "postfix      $PF (config file)"
 
+# Paths that are not UTF-8 (a directory named in Latin-1): the JSON keeps
+# every key, the value as {"base64": ...} (docs/inspect-json.md). Before,
+# jansson refused the string and the key silently went missing.
+case_begin json_path_not_utf8
+R8=$T/caf$'\xe9'
+rm -f "$T/databases.py"; mk_min_instance "$R8"
+run_ms inspect --instance "$R8/srv/modoboa/instance" --postfix-dir "$R8/etc/postfix" --no-db --json
+expect_rc 0
+b64() { printf '%s' "$1" | base64 -w0; }
+check "instance as base64" jq -e --arg b "$(b64 "$R8/srv/modoboa/instance")" '.instance == {"base64": $b}' "$T/out"
+check "settings as base64" jq -e --arg b "$(b64 "$R8/srv/modoboa/instance/instance/settings.py")" \
+	'.settings == {"base64": $b}' "$T/out"
+check "postfix dir as base64" jq -e --arg b "$(b64 "$R8/etc/postfix")" '.postfix.dir == {"base64": $b}' "$T/out"
+check "UTF-8 values stay strings" jq -e '.databases[0].alias == "default" and .instance_source == "command line"' "$T/out"
+
 finish
