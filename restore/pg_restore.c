@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "db/db.h"
+#include "db/pg_conn.h"
 #include "restore/dbreplay.h"
 #include "base/log.h"
 #include "db/rowdigest.h"
@@ -64,58 +64,27 @@ struct restorer {
 
 /* --- libpq helpers -------------------------------------------------------- */
 
-/* Logs "database 'A': WHAT failed: <libpq message>"; returns -1. */
-static int pg_error(PGconn *conn, const char *alias, const char *what, const char *msg)
-{
-	char *line = ms_pg_one_line(msg && *msg ? msg : PQerrorMessage(conn));
-
-	ms_log_error("database '%s': %s failed: %s", alias, what, line);
-	free(line);
-	return -1;
-}
-
-/* Like pg_error for a failed result; a lock wait that lock_timeout
- * ended says so (SQLSTATE 55P03). */
+/* Reports a failed result as ms_pg_error does, except that a lock wait
+ * that lock_timeout ended says so (SQLSTATE 55P03). */
 static int pg_res_error(PGconn *conn, const char *alias, const char *what, const PGresult *res)
 {
 	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
 	if (state && !strcmp(state, "55P03")) {
-		char *line = ms_pg_one_line(PQresultErrorMessage(res));
+		char *line = ms_pg_message(conn, res);
 
 		ms_log_error("database '%s': %s: gave up after waiting %d s for a lock that another session holds "
 			     "(see pg_stat_activity and pg_locks): %s", alias, what, lock_timeout_s, line);
 		free(line);
 		return -1;
 	}
-	return pg_error(conn, alias, what, PQresultErrorMessage(res));
+	return ms_pg_error(conn, alias, what, res);
 }
 
 /* Runs SQL returning no rows (possibly several statements): 0 or -1. */
 static int pg_command(PGconn *conn, const char *alias, const char *sql, const char *what)
 {
-	PGresult *res = PQexec(conn, sql);
-	ExecStatusType st = PQresultStatus(res);
-	int ret = 0;
-
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
-		ret = pg_res_error(conn, alias, what, res);
-	PQclear(res);
-	return ret;
-}
-
-/* Runs exactly one statement through the extended protocol, which
- * refuses a text holding several: what the checker split is what runs. */
-static int pg_one_statement(PGconn *conn, const char *alias, const char *sql, const char *what)
-{
-	PGresult *res = PQexecParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(res);
-	int ret = 0;
-
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
-		ret = pg_res_error(conn, alias, what, res);
-	PQclear(res);
-	return ret;
+	return ms_pg_exec(conn, alias, sql, what, pg_res_error);
 }
 
 /* "schema"."name" quoted for SQL; caller frees. */
@@ -130,35 +99,25 @@ static char *qualified(PGconn *conn, const struct ms_manifest_table *t)
 	return q;
 }
 
-/* The dumper's session settings (pg_dump.c start_session) plus the
- * client encoding the rows were dumped in (NULL: the database's). No
- * statement_timeout: a large COPY may take hours, and no
- * idle_in_transaction_session_timeout: the session idles while the
- * archive is read past other members, which may take long too.
- * lock_timeout bounds each lock wait (an idle-in-transaction session
- * must not hold the restore, and the application with it, forever), and
- * on PostgreSQL 14 and later client_connection_check_interval makes the
- * server notice a killed modosnap within seconds, ending its backend and
- * releasing its locks. */
+/* The dumper's session settings (ms_pg_pin_session) plus the client
+ * encoding the rows were dumped in (NULL: the database's). A large COPY
+ * may take hours and the session idles while the archive is read past
+ * other members, but lock_timeout bounds each lock wait (an
+ * idle-in-transaction session must not hold the restore, and the
+ * application with it, forever), and a killed modosnap leaves no backend
+ * holding locks (client_connection_check_interval). */
 static int pin_session(PGconn *conn, const char *alias, const char *encoding)
 {
-	char *sql = ms_xasprintf("SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; "
-				 "SET TimeZone = 'UTC'; SET bytea_output = hex; SET standard_conforming_strings = on; "
-				 "SET statement_timeout = 0; SET lock_timeout = '%ds'; "
-				 "SET idle_in_transaction_session_timeout = 0%s",
-				 lock_timeout_s,
-				 PQserverVersion(conn) >= 140000 ? "; SET client_connection_check_interval = '2s'" : "");
-	int rc = pg_command(conn, alias, sql, "pinning session settings");
-
-	free(sql);
-	if (rc < 0)
-		return -1;
-	if (encoding && *encoding && PQsetClientEncoding(conn, encoding) != 0)
-		return pg_error(conn, alias, "setting client_encoding", NULL);
-	return 0;
+	return ms_pg_pin_session(conn, alias, lock_timeout_s, true, encoding, pg_res_error);
 }
 
 /* --- digests -------------------------------------------------------------- */
+
+static int digest_row(void *ctx, const char *row, size_t len)
+{
+	ms_rowdigest_add(ctx, row, len);
+	return 0;
+}
 
 /* Recomputes one table's rows and digest and compares with the manifest. */
 static int check_table(PGconn *conn, const char *alias, const struct ms_manifest_table *t)
@@ -168,33 +127,11 @@ static int check_table(PGconn *conn, const char *alias, const struct ms_manifest
 	char *what = ms_xasprintf("table '%s.%s': reading", t->schema, t->name);
 	struct ms_rowdigest dg;
 	char hex[65];
-	PGresult *res = PQexec(conn, sql);
 	int ret = -1;
 
 	ms_rowdigest_init(&dg);
-	if (PQresultStatus(res) != PGRES_COPY_OUT) {
-		pg_error(conn, alias, what, PQresultErrorMessage(res));
+	if (ms_pg_copy_out(conn, alias, sql, what, digest_row, &dg) < 0)
 		goto out;
-	}
-	for (;;) {
-		char *row = NULL;
-		int n = PQgetCopyData(conn, &row, 0);
-
-		if (n == -1)
-			break;
-		if (n < 0) {
-			pg_error(conn, alias, what, NULL);
-			goto out;
-		}
-		ms_rowdigest_add(&dg, row, (size_t)n);
-		PQfreemem(row);
-	}
-	PQclear(res);
-	res = PQgetResult(conn);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		pg_error(conn, alias, what, PQresultErrorMessage(res));
-		goto out;
-	}
 	ms_rowdigest_hex(&dg, hex);
 	if (dg.rows != t->rows || strcmp(hex, t->digest) != 0) {
 		ms_log_error("database '%s': table '%s.%s': digest differs from the snapshot (rows %lld, expected %lld)",
@@ -203,9 +140,6 @@ static int check_table(PGconn *conn, const char *alias, const struct ms_manifest
 	}
 	ret = 0;
 out:
-	PQclear(res);
-	while ((res = PQgetResult(conn)) != NULL)
-		PQclear(res);
 	free(q);
 	free(sql);
 	free(what);
@@ -251,7 +185,7 @@ static int run_sql_member(struct restorer *rs, const char *path)
 			continue;
 		stmt = ms_xstrndup(script.v[i].text, script.v[i].len);
 		what = ms_xasprintf("'%s': statement %zu", path, i + 1);
-		rc = pg_one_statement(rs->conn, rs->alias, stmt, what);
+		rc = ms_pg_exec_one(rs->conn, rs->alias, stmt, what, pg_res_error);
 		free(stmt);
 		free(what);
 		if (rc < 0)
@@ -291,7 +225,7 @@ static int end_copy(struct restorer *rs)
 		if (ret < 0 && PQresultStatus(res) == PGRES_FATAL_ERROR) {
 			char *what = ms_xasprintf("table '%s.%s': loading", t->schema, t->name);
 
-			pg_error(rs->conn, rs->alias, what, PQresultErrorMessage(res));
+			ms_pg_error(rs->conn, rs->alias, what, res);
 			free(what);
 			PQclear(res);
 			while ((res = PQgetResult(rs->conn)) != NULL)
@@ -303,7 +237,7 @@ static int end_copy(struct restorer *rs)
 	if (ret < 0) {
 		char *what = ms_xasprintf("table '%s.%s': loading", t->schema, t->name);
 
-		pg_error(rs->conn, rs->alias, what, NULL);
+		ms_pg_error(rs->conn, rs->alias, what, NULL);
 		free(what);
 	}
 	return ret;
@@ -361,7 +295,7 @@ static int load_chunk(struct restorer *rs, const char *path, const char *rel)
 			char *what = ms_xasprintf("table '%s.%s': loading", rs->mdb->tables[ti].schema,
 						  rs->mdb->tables[ti].name);
 
-			pg_error(rs->conn, rs->alias, what, NULL);
+			ms_pg_error(rs->conn, rs->alias, what, NULL);
 			free(what);
 			return -1;
 		}
@@ -469,14 +403,11 @@ static const char drop_list_sql[] =
 
 static int drop_everything(PGconn *conn, const char *alias)
 {
-	PGresult *res = PQexec(conn, drop_list_sql);
+	PGresult *res = ms_pg_rows(conn, alias, drop_list_sql, 0, NULL, "listing what to drop", NULL);
 	int ret = 0;
 
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		ret = pg_error(conn, alias, "listing what to drop", PQresultErrorMessage(res));
-		PQclear(res);
-		return ret;
-	}
+	if (!res)
+		return -1;
 	for (int i = 0; i < PQntuples(res) && ret == 0; i++) {
 		char *what = ms_xasprintf("dropping the current content (%s)", PQgetvalue(res, i, 1));
 
@@ -494,11 +425,14 @@ static int drop_everything(PGconn *conn, const char *alias)
  * then stands between the snapshot's SQL and the whole server. */
 static int read_role(struct restorer *rs)
 {
-	PGresult *res = PQexec(rs->conn, "SELECT current_user, rolsuper FROM pg_catalog.pg_roles "
-					 "WHERE rolname = current_user");
+	const char *what = "reading the current role";
+	PGresult *res = ms_pg_rows(rs->conn, rs->alias, "SELECT current_user, rolsuper FROM pg_catalog.pg_roles "
+				   "WHERE rolname = current_user", 0, NULL, what, NULL);
 
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-		pg_error(rs->conn, rs->alias, "reading the current role", PQresultErrorMessage(res));
+	if (!res)
+		return -1;
+	if (PQntuples(res) != 1) {
+		ms_pg_error(rs->conn, rs->alias, what, res);
 		PQclear(res);
 		return -1;
 	}
@@ -605,25 +539,22 @@ int ms_pg_table_counts(const struct ms_dbconf *db, struct ms_table_count **out, 
 	*n = 0;
 	if (!conn)
 		return -1;
-	res = PQexec(conn, "SELECT n.nspname, c.relname, pg_catalog.format('%I.%I', n.nspname, c.relname) "
-			   "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-			   "WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition "
-			   "AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' ORDER BY 1, 2");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		pg_error(conn, db->alias, "listing the tables", PQresultErrorMessage(res));
+	res = ms_pg_rows(conn, db->alias,
+			 "SELECT n.nspname, c.relname, pg_catalog.format('%I.%I', n.nspname, c.relname) "
+			 "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+			 "WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition "
+			 "AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' ORDER BY 1, 2",
+			 0, NULL, "listing the tables", NULL);
+	if (!res)
 		goto out;
-	}
 	*out = ms_xcalloc((size_t)PQntuples(res) + 1, sizeof(**out));
 	for (int i = 0; i < PQntuples(res); i++) {
 		char *sql = ms_xasprintf("SELECT count(*) FROM %s", PQgetvalue(res, i, 2));
-		PGresult *c = PQexec(conn, sql);
+		PGresult *c = ms_pg_rows(conn, db->alias, sql, 0, NULL, "counting rows", NULL);
 
 		free(sql);
-		if (PQresultStatus(c) != PGRES_TUPLES_OK) {
-			pg_error(conn, db->alias, "counting rows", PQresultErrorMessage(c));
-			PQclear(c);
+		if (!c)
 			goto out;
-		}
 		(*out)[*n].schema = ms_xstrdup(PQgetvalue(res, i, 0));
 		(*out)[*n].name = ms_xstrdup(PQgetvalue(res, i, 1));
 		(*out)[*n].rows = strtoll(PQgetvalue(c, 0, 0), NULL, 10);

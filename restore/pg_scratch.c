@@ -2,7 +2,7 @@
  * Scratch databases for verify --deep (see pg_scratch.h).
  */
 #include "restore/pg_scratch.h"
-#include "db/db.h"
+#include "db/pg_conn.h"
 
 #include <libpq-fe.h>
 #include <stdlib.h>
@@ -13,31 +13,36 @@
 #include "base/strbuf.h"
 #include "base/util.h"
 
+/* This module's wording for a failed statement: "database 'A': WHAT:
+ * <libpq message>", or without WHAT when it is NULL. */
+static int admin_error(PGconn *conn, const char *alias, const char *what, const PGresult *res)
+{
+	char *msg = ms_pg_message(conn, res);
+
+	if (what)
+		ms_log_error("database '%s': %s: %s", alias, what, msg);
+	else
+		ms_log_error("database '%s': %s", alias, msg);
+	free(msg);
+	return -1;
+}
+
 /* Runs one command on db's own database, as admin->user when set;
  * -1 after logging. */
 static int run(const struct ms_dbconf *db, const struct ms_db_admin *admin, const char *sql, const char *what)
 {
 	struct ms_dbconf as = *db;
 	PGconn *conn;
+	int ret;
 
 	if (admin && admin->user) {
 		as.user = (char *)admin->user;
 		as.password = (char *)admin->password;
 	}
-	conn = (PGconn *)ms_pg_connect(&as);
-	PGresult *res;
-	int ret = 0;
-
+	conn = ms_pg_connect(&as);
 	if (!conn)
 		return -1;
-	res = PQexec(conn, sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		char *msg = ms_pg_one_line(PQresultErrorMessage(res));
-
-		ret = ms_log_error("database '%s': %s: %s", db->alias, what, msg);
-		free(msg);
-	}
-	PQclear(res);
+	ret = ms_pg_exec(conn, db->alias, sql, what, admin_error);
 	PQfinish(conn);
 	return ret;
 }
@@ -109,34 +114,19 @@ int ms_pg_scratch_drop(const struct ms_dbconf *db, const struct ms_db_admin *adm
 /* Does `sql` (one $1 parameter) return a row? 1, 0, or -1 after logging. */
 static int exists(PGconn *conn, const char *alias, const char *sql, const char *param)
 {
-	PGresult *res = PQexecParams(conn, sql, 1, NULL, &param, NULL, NULL, 0);
+	PGresult *res = ms_pg_rows(conn, alias, sql, 1, &param, NULL, admin_error);
 	int ret;
 
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		char *msg = ms_pg_one_line(PQresultErrorMessage(res));
-
-		ret = ms_log_error("database '%s': %s", alias, msg);
-		free(msg);
-	} else {
-		ret = PQntuples(res) > 0;
-	}
+	if (!res)
+		return -1;
+	ret = PQntuples(res) > 0;
 	PQclear(res);
 	return ret;
 }
 
 static int exec_admin(PGconn *conn, const char *alias, const char *sql)
 {
-	PGresult *res = PQexec(conn, sql);
-	int ret = 0;
-
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		char *msg = ms_pg_one_line(PQresultErrorMessage(res));
-
-		ret = ms_log_error("database '%s': %s", alias, msg);
-		free(msg);
-	}
-	PQclear(res);
-	return ret;
+	return ms_pg_exec(conn, alias, sql, NULL, admin_error);
 }
 
 static int create_role(PGconn *conn, const struct ms_dbconf *db)
@@ -194,7 +184,7 @@ int ms_pg_ensure_database(const struct ms_dbconf *db, const struct ms_db_admin *
 	int ret = -1, has;
 
 	ms_log_mute(1);
-	conn = (PGconn *)ms_pg_connect(db);
+	conn = ms_pg_connect(db);
 	ms_log_mute(0);
 	if (conn) {
 		PQfinish(conn);
@@ -209,7 +199,7 @@ int ms_pg_ensure_database(const struct ms_dbconf *db, const struct ms_db_admin *
 	as_admin.name = (char *)"postgres";
 	as_admin.user = (char *)admin->user;
 	as_admin.password = (char *)admin->password;
-	conn = (PGconn *)ms_pg_connect(&as_admin);
+	conn = ms_pg_connect(&as_admin);
 	if (!conn)
 		return -1;
 	has = exists(conn, db->alias, "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", db->user);

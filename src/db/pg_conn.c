@@ -1,10 +1,13 @@
 /*
- * PostgreSQL through libpq (the only module, with the future dumper and
- * loader, that includes libpq-fe.h): connecting from an ms_dbconf and
- * probing server version, size and applied Django migrations.
+ * PostgreSQL through libpq: connecting from an ms_dbconf, the statement,
+ * query and session helpers every PostgreSQL module uses (pg_conn.h), and
+ * the engine's probe (server version, size and applied Django migrations)
+ * for the engine-neutral interface (db.h).
  */
-#include "db/db.h"
+#include "db/pg_conn.h"
 
+#include "db/db.h"
+#include "base/log.h"
 #include "base/util.h"
 
 #include <libpq-fe.h>
@@ -89,22 +92,136 @@ PGconn *ms_pg_connect(const struct ms_dbconf *db)
 	return conn;
 }
 
-/* Runs a query expected to return tuples; NULL after logging. */
-static PGresult *pg_query(PGconn *conn, const char *alias, const char *sql)
+/* --- statements and queries (pg_conn.h) ---------------------------------- */
+
+char *ms_pg_message(PGconn *conn, const PGresult *res)
 {
-	PGresult *res = PQexec(conn, sql);
+	const char *msg = PQresultErrorMessage(res);
+
+	return ms_pg_one_line(*msg ? msg : PQerrorMessage(conn));
+}
+
+int ms_pg_error(PGconn *conn, const char *alias, const char *what, const PGresult *res)
+{
+	char *line = ms_pg_message(conn, res);
+
+	ms_log_error("database '%s': %s failed: %s", alias, what, line);
+	free(line);
+	return -1;
+}
+
+/* Clears res and returns 0 when it is a success of a statement that
+ * returns no rows (or rows nobody reads); else reports it first. */
+static int finish_exec(PGconn *conn, const char *alias, const char *what, ms_pg_report_fn report,
+		       PGresult *res)
+{
+	ExecStatusType st = PQresultStatus(res);
+	int ret = 0;
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
+		ret = (report ? report : ms_pg_error)(conn, alias, what, res);
+	PQclear(res);
+	return ret;
+}
+
+int ms_pg_exec(PGconn *conn, const char *alias, const char *sql, const char *what, ms_pg_report_fn report)
+{
+	return finish_exec(conn, alias, what, report, PQexec(conn, sql));
+}
+
+int ms_pg_exec_one(PGconn *conn, const char *alias, const char *sql, const char *what, ms_pg_report_fn report)
+{
+	return finish_exec(conn, alias, what, report, PQexecParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0));
+}
+
+PGresult *ms_pg_rows(PGconn *conn, const char *alias, const char *sql, int n, const char *const *params,
+		     const char *what, ms_pg_report_fn report)
+{
+	PGresult *res = n ? PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0) : PQexec(conn, sql);
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		const char *msg = PQresultErrorMessage(res);
-
-		char *line = ms_pg_one_line(msg);
-
-		ms_log_error("query on database '%s' (postgresql) failed: %s", alias, line);
-		free(line);
+		(report ? report : ms_pg_error)(conn, alias, what, res);
 		PQclear(res);
 		return NULL;
 	}
 	return res;
+}
+
+int ms_pg_copy_out(PGconn *conn, const char *alias, const char *sql, const char *what, ms_pg_row_cb cb,
+		   void *ctx)
+{
+	PGresult *res = PQexec(conn, sql);
+	int n, ret = -1;
+
+	if (PQresultStatus(res) != PGRES_COPY_OUT) {
+		ms_pg_error(conn, alias, what, res);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	for (;;) {
+		char *row = NULL;
+		int rc;
+
+		n = PQgetCopyData(conn, &row, 0);
+		if (n < 0)
+			break;
+		rc = cb(ctx, row, (size_t)n);
+		PQfreemem(row);
+		if (rc < 0)
+			return -1;
+	}
+	if (n != -1)
+		return ms_pg_error(conn, alias, what, NULL);
+	res = PQgetResult(conn);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		ms_pg_error(conn, alias, what, res);
+	else
+		ret = 0;
+	/* Drain: PQgetResult returns NULL once the command is done. */
+	do
+		PQclear(res);
+	while ((res = PQgetResult(conn)) != NULL);
+	return ret;
+}
+
+int ms_pg_pin_session(PGconn *conn, const char *alias, int lock_timeout_s, bool check_client,
+		      const char *encoding, ms_pg_report_fn report)
+{
+	char *lock = lock_timeout_s > 0 ? ms_xasprintf("'%ds'", lock_timeout_s) : ms_xstrdup("0");
+	char *sql = ms_xasprintf("SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; "
+				 "SET TimeZone = 'UTC'; SET bytea_output = hex; SET standard_conforming_strings = on; "
+				 "SET statement_timeout = 0; SET lock_timeout = %s; "
+				 "SET idle_in_transaction_session_timeout = 0%s",
+				 lock, check_client && PQserverVersion(conn) >= 140000
+					       ? "; SET client_connection_check_interval = '2s'" : "");
+	int rc = ms_pg_exec(conn, alias, sql, "pinning session settings", report);
+
+	free(lock);
+	free(sql);
+	if (rc < 0)
+		return -1;
+	if (encoding && *encoding && PQsetClientEncoding(conn, encoding) != 0)
+		return (report ? report : ms_pg_error)(conn, alias, "setting client_encoding", NULL);
+	return 0;
+}
+
+/* --- the probe (db.h) ----------------------------------------------------- */
+
+/* inspect's wording for a failed probe query. */
+static int probe_error(PGconn *conn, const char *alias, const char *what, const PGresult *res)
+{
+	char *line = ms_pg_message(conn, res);
+
+	(void)what;
+	ms_log_error("query on database '%s' (postgresql) failed: %s", alias, line);
+	free(line);
+	return -1;
+}
+
+static PGresult *pg_query(PGconn *conn, const char *alias, const char *sql)
+{
+	return ms_pg_rows(conn, alias, sql, 0, NULL, NULL, probe_error);
 }
 
 static int pg_probe_migrations(PGconn *conn, const char *alias, struct ms_db_probe *out)

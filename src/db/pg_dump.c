@@ -29,8 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "db/db.h"
 #include "db/dbmember.h"
+#include "db/pg_conn.h"
 #include "base/hash.h"
 #include "base/log.h"
 #include "db/rowdigest.h"
@@ -61,43 +61,6 @@ struct dumper {
 	struct ms_pg_dump *out;
 };
 
-/* --- libpq helpers -------------------------------------------------------- */
-
-/* Logs "database 'A': WHAT failed: <libpq message>"; returns -1. */
-static int pg_error(struct dumper *d, const char *what, const char *msg)
-{
-	char *line = ms_pg_one_line(msg && *msg ? msg : PQerrorMessage(d->conn));
-
-	ms_log_error("database '%s': %s failed: %s", d->alias, what, line);
-	free(line);
-	return -1;
-}
-
-/* Runs a statement that returns no rows. */
-static int pg_command(struct dumper *d, const char *sql, const char *what)
-{
-	PGresult *res = PQexec(d->conn, sql);
-	int ret = 0;
-
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		ret = pg_error(d, what, PQresultErrorMessage(res));
-	PQclear(res);
-	return ret;
-}
-
-/* Runs a query expected to return tuples; NULL after logging. */
-static PGresult *pg_rows(struct dumper *d, const char *sql, const char *what)
-{
-	PGresult *res = PQexec(d->conn, sql);
-
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		pg_error(d, what, PQresultErrorMessage(res));
-		PQclear(res);
-		return NULL;
-	}
-	return res;
-}
-
 /* --- archive members ------------------------------------------------------ */
 
 static int write_member(struct dumper *d, const char *path, const void *buf, size_t len)
@@ -111,9 +74,10 @@ static int start_session(struct dumper *d)
 {
 	PGresult *res;
 
-	res = pg_rows(d, "SELECT current_setting('server_version'), pg_catalog.pg_encoding_to_char(encoding) "
+	res = ms_pg_rows(d->conn, d->alias,
+			 "SELECT current_setting('server_version'), pg_catalog.pg_encoding_to_char(encoding) "
 			 "FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()",
-		      "reading the server version");
+			 0, NULL, "reading the server version", NULL);
 	if (!res)
 		return -1;
 	if (PQntuples(res) != 1) {
@@ -125,21 +89,16 @@ static int start_session(struct dumper *d)
 	PQclear(res);
 	d->server_num = PQserverVersion(d->conn);
 
-	/* Settings first: they fix the text of every row we read. */
-	if (pg_command(d,
-		       "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; "
-		       "SET TimeZone = 'UTC'; SET bytea_output = hex; SET standard_conforming_strings = on; "
-		       "SET statement_timeout = 0; SET lock_timeout = 0; "
-		       /* pg_dump runs while this session idles in its transaction */
-		       "SET idle_in_transaction_session_timeout = 0",
-		       "pinning session settings") < 0)
+	/* Settings first: they fix the text of every row we read (no lock
+	 * timeout; pg_dump runs while this session idles in its transaction). */
+	if (ms_pg_pin_session(d->conn, d->alias, 0, false, d->out->encoding, NULL) < 0)
 		return -1;
-	if (PQsetClientEncoding(d->conn, d->out->encoding) != 0)
-		return pg_error(d, "setting client_encoding", NULL);
 
-	if (pg_command(d, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", "starting the transaction") < 0)
+	if (ms_pg_exec(d->conn, d->alias, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+		       "starting the transaction", NULL) < 0)
 		return -1;
-	res = pg_rows(d, "SELECT pg_catalog.pg_export_snapshot()", "exporting the snapshot");
+	res = ms_pg_rows(d->conn, d->alias, "SELECT pg_catalog.pg_export_snapshot()", 0, NULL,
+			 "exporting the snapshot", NULL);
 	if (!res)
 		return -1;
 	d->out->snapshot_id = ms_xstrdup(PQgetvalue(res, 0, 0));
@@ -149,8 +108,8 @@ static int start_session(struct dumper *d)
 
 static int refuse_large_objects(struct dumper *d)
 {
-	PGresult *res = pg_rows(d, "SELECT count(*) FROM pg_catalog.pg_largeobject_metadata",
-				"counting large objects");
+	PGresult *res = ms_pg_rows(d->conn, d->alias, "SELECT count(*) FROM pg_catalog.pg_largeobject_metadata", 0,
+				   NULL, "counting large objects", NULL);
 	int ret = 0;
 
 	if (!res)
@@ -168,19 +127,19 @@ static int refuse_large_objects(struct dumper *d)
  * by extensions, in schema/name byte order. */
 static PGresult *list_relations(struct dumper *d)
 {
-	return pg_rows(d,
-		       "SELECT n.nspname, c.relname, c.relkind, "
-		       "pg_catalog.format('%I.%I', n.nspname, c.relname), "
-		       "pg_catalog.quote_literal(pg_catalog.format('%I.%I', n.nspname, c.relname)) "
-		       "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-		       "WHERE c.relkind IN ('r', 'S', 'f') "
-		       "AND n.nspname <> 'information_schema' "
-		       "AND n.nspname !~ '^pg_(catalog$|toast|temp_)' "
-		       "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e "
-		       "WHERE e.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
-		       "AND e.objid = c.oid AND e.deptype = 'e') "
-		       "ORDER BY n.nspname COLLATE \"C\", c.relname COLLATE \"C\"",
-		       "listing tables");
+	return ms_pg_rows(d->conn, d->alias,
+			  "SELECT n.nspname, c.relname, c.relkind, "
+			  "pg_catalog.format('%I.%I', n.nspname, c.relname), "
+			  "pg_catalog.quote_literal(pg_catalog.format('%I.%I', n.nspname, c.relname)) "
+			  "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+			  "WHERE c.relkind IN ('r', 'S', 'f') "
+			  "AND n.nspname <> 'information_schema' "
+			  "AND n.nspname !~ '^pg_(catalog$|toast|temp_)' "
+			  "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e "
+			  "WHERE e.classid = 'pg_catalog.pg_class'::pg_catalog.regclass "
+			  "AND e.objid = c.oid AND e.deptype = 'e') "
+			  "ORDER BY n.nspname COLLATE \"C\", c.relname COLLATE \"C\"",
+			  0, NULL, "listing tables", NULL);
 }
 
 static int refuse_foreign_tables(struct dumper *d, PGresult *rels)
@@ -537,58 +496,38 @@ out:
 
 /* --- table data ----------------------------------------------------------- */
 
+/* One table's rows as they stream in: digested and cut into chunks. */
+struct table_copy {
+	struct ms_rowdigest dg;
+	struct ms_rowchunks *rc;
+};
+
+static int copy_row(void *ctx, const char *row, size_t len)
+{
+	struct table_copy *tc = ctx;
+
+	ms_rowdigest_add(&tc->dg, row, len);
+	return ms_rowchunks_add(tc->rc, row, len);
+}
+
 static int dump_table(struct dumper *d, const char *qname, struct ms_pg_table *t)
 {
 	char *sql = ms_xasprintf("COPY %s TO STDOUT", qname);
 	char *what = ms_xasprintf("copy of table '%s.%s'", t->schema, t->name), *dir;
-	struct ms_rowdigest dg;
-	PGresult *res = PQexec(d->conn, sql);
+	struct table_copy tc = { .rc = &d->rc };
 	int ret = -1;
 
-	ms_rowdigest_init(&dg);
+	ms_rowdigest_init(&tc.dg);
 	dir = ms_xasprintf("%s/data/%s.%s", d->prefix, t->schema, t->name);
 	ms_rowchunks_begin(&d->rc, dir, ".copy");
 	free(dir);
-	if (PQresultStatus(res) != PGRES_COPY_OUT) {
-		pg_error(d, what, PQresultErrorMessage(res));
-		goto out;
-	}
-	for (;;) {
-		char *row = NULL;
-		int n = PQgetCopyData(d->conn, &row, 0);
-
-		if (n == -1)
-			break;
-		if (n < 0) {
-			pg_error(d, what, NULL);
-			goto out;
-		}
-		ms_rowdigest_add(&dg, row, (size_t)n);
-		if (ms_rowchunks_add(&d->rc, row, (size_t)n) < 0) {
-			PQfreemem(row);
-			goto out;
-		}
-		PQfreemem(row);
-	}
-	PQclear(res);
-	res = PQgetResult(d->conn);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		pg_error(d, what, PQresultErrorMessage(res));
-		goto out;
-	}
-	if (ms_rowchunks_end(&d->rc) < 0)
+	if (ms_pg_copy_out(d->conn, d->alias, sql, what, copy_row, &tc) < 0 || ms_rowchunks_end(&d->rc) < 0)
 		goto out;
 	t->chunks = d->rc.chunks;
-	t->rows = dg.rows;
-	ms_rowdigest_hex(&dg, t->digest);
+	t->rows = tc.dg.rows;
+	ms_rowdigest_hex(&tc.dg, t->digest);
 	ret = 0;
 out:
-	PQclear(res);
-	if (ret == 0) {
-		/* Drain: PQgetResult returns NULL once the command is done. */
-		while ((res = PQgetResult(d->conn)) != NULL)
-			PQclear(res);
-	}
 	free(sql);
 	free(what);
 	return ret;
@@ -634,7 +573,7 @@ static int dump_sequences(struct dumper *d, PGresult *rels)
 			continue;
 		sql = ms_xasprintf("SELECT last_value, is_called FROM %s", PQgetvalue(rels, i, 3));
 		what = ms_xasprintf("reading sequence '%s.%s'", PQgetvalue(rels, i, 0), PQgetvalue(rels, i, 1));
-		res = pg_rows(d, sql, what);
+		res = ms_pg_rows(d->conn, d->alias, sql, 0, NULL, what, NULL);
 		if (res && PQntuples(res) == 1)
 			ms_strbuf_addf(&sb, "SELECT pg_catalog.setval(%s, %s, %s);\n", PQgetvalue(rels, i, 4),
 				       PQgetvalue(res, 0, 0),
@@ -677,7 +616,7 @@ static int dump_all(struct dumper *d)
 		goto out;
 	if (dump_section(d, "post-data", "schema-post.sql") < 0)
 		goto out;
-	if (pg_command(d, "COMMIT", "committing the transaction") < 0)
+	if (ms_pg_exec(d->conn, d->alias, "COMMIT", "committing the transaction", NULL) < 0)
 		goto out;
 	ret = 0;
 out:
