@@ -16,35 +16,23 @@
 
 #include "snapshot/dest.h"
 #include "base/util.h"
+#include "testutil.h"
 
-static char root[64];
+static char *root; /* scratch directory of one test */
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(root, sizeof(root), "/tmp/ms-test-dest.XXXXXX");
-	return mkdtemp(root) ? 0 : -1;
+	root = test_mkdtemp("ms-test-dest");
+	return 0;
 }
 
 static int teardown(void **state)
 {
-	char *cmd = ms_xasprintf("rm -rf '%s'", root);
-	int rc = system(cmd);
-
 	(void)state;
-	free(cmd);
-	return rc == 0 ? 0 : -1;
-}
-
-static void touch(const char *dir, const char *name, const char *text)
-{
-	char *p = ms_path_join(dir, name);
-	FILE *f = fopen(p, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	free(p);
+	test_rmtree(root);
+	free(root);
+	return 0;
 }
 
 static void test_prepare(void **state)
@@ -81,12 +69,12 @@ static void test_partials_and_list(void **state)
 	size_t n;
 
 	(void)state;
-	touch(root, "h_20260101T000000Z_modoboa-2.3.2.tar.zst", "a");
-	touch(root, "h_20260301T000000Z_modoboa-2.3.2.tar.zst", "bbb");
-	touch(root, "h_20260201T000000Z_modoboa-2.3.2.tar.zst", "cc");
-	touch(root, "h_20260401T000000Z_modoboa-2.3.2.tar.zst.partial", "x");
-	touch(root, "notes.txt", "x");
-	touch(root, "mydata.tar.zst.partial", "not ours: not a snapshot name");
+	test_put_file(root, "h_20260101T000000Z_modoboa-2.3.2.tar.zst", "a", 0644);
+	test_put_file(root, "h_20260301T000000Z_modoboa-2.3.2.tar.zst", "bbb", 0644);
+	test_put_file(root, "h_20260201T000000Z_modoboa-2.3.2.tar.zst", "cc", 0644);
+	test_put_file(root, "h_20260401T000000Z_modoboa-2.3.2.tar.zst.partial", "x", 0644);
+	test_put_file(root, "notes.txt", "x", 0644);
+	test_put_file(root, "mydata.tar.zst.partial", "not ours: not a snapshot name", 0644);
 	{
 		char *dir = ms_path_join(root, "h_20260501T000000Z_modoboa-2.3.2.tar.zst.partial");
 
@@ -130,7 +118,7 @@ static void test_check(void **state)
 	assert_int_equal(chmod(root, 0700), 0);
 	assert_int_equal(symlink(root, link), 0);
 	assert_int_equal(ms_dest_check(link), 0); /* the directory it names is checked */
-	touch(root, "file", "x");
+	test_put_file(root, "file", "x", 0644);
 	free(link);
 	link = ms_path_join(root, "file");
 	assert_int_equal(ms_dest_check(link), -1);
@@ -147,7 +135,7 @@ static void test_create_file(void **state)
 	int fd;
 
 	(void)state;
-	touch(root, "victim", "precious");
+	test_put_file(root, "victim", "precious", 0644);
 	assert_int_equal(symlink(victim, path), 0);
 	fd = ms_dest_create_file(path);
 	umask(old);
@@ -188,9 +176,9 @@ static void test_clean_unverified(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		touch(root, names[i], "x");
-	touch(root, "notes.unverified", "x");
-	touch(root, "h_20250101T000000Z_modoboa-2.3.2.tar.zst", "an archive");
+		test_put_file(root, names[i], "x", 0644);
+	test_put_file(root, "notes.unverified", "x", 0644);
+	test_put_file(root, "h_20250101T000000Z_modoboa-2.3.2.tar.zst", "an archive", 0644);
 	p = ms_path_join(root, "h_20240101T000000Z_modoboa-2.3.2.tar.zst.unverified");
 	assert_int_equal(symlink("/etc/hostname", p), 0);
 	free(p);
@@ -222,12 +210,12 @@ static void test_verified_record(void **state)
 	char when[32];
 
 	(void)state;
-	touch(root, "h_20260101T000000Z_modoboa-2.3.2.tar.zst", "data");
+	test_put_file(root, "h_20260101T000000Z_modoboa-2.3.2.tar.zst", "data", 0644);
 	assert_int_equal(ms_dest_verified_at(a, when), 0);
 	assert_int_equal(ms_dest_mark_verified(a), 0);
 	assert_int_equal(ms_dest_verified_at(a, when), 1);
 	assert_int_equal(strlen(when), 20);
-	touch(root, "h_20260101T000000Z_modoboa-2.3.2.tar.zst", "changed!"); /* size differs: stale */
+	test_put_file(root, "h_20260101T000000Z_modoboa-2.3.2.tar.zst", "changed!", 0644); /* size differs: stale */
 	assert_int_equal(ms_dest_verified_at(a, when), 0);
 	free(a);
 }

@@ -28,7 +28,7 @@
 
 #define EMPTY_SHA "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-static char dir[] = "/tmp/test_files.XXXXXX";
+static char *dir; /* scratch directory of the whole run */
 
 /* One member: "d:PATH", "f:PATH", "l:PATH>TARGET" (symlink), "h:PATH>TARGET". */
 static void add(struct ms_manifest *m, const char *spec)
@@ -269,13 +269,15 @@ static void test_unsafe_count(void **state)
 static int setup(void **state)
 {
 	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
+	dir = test_mkdtemp("test_files");
+	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
 	test_rmtree(dir);
+	free(dir);
 	return 0;
 }
 

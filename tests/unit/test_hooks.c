@@ -19,18 +19,18 @@
 #include "testutil.h"
 #include "base/util.h"
 
-static char dir[] = "/tmp/test_hooks.XXXXXX";
+static char *dir; /* scratch directory of the whole run */
 
 static char *out_path(void)
 {
 	return ms_path_join(dir, "out");
 }
 
+/* What the hook wrote to out_path(), which is removed (caller frees). */
 static char *read_out(void)
 {
-	char *p = out_path(), *s = ms_read_file(p, 1 << 20, NULL);
+	char *p = out_path(), *s = test_slurp(p);
 
-	assert_non_null(s);
 	unlink(p);
 	free(p);
 	return s;
@@ -122,13 +122,15 @@ static void test_signals_unblocked(void **state)
 static int setup(void **state)
 {
 	(void)state;
-	return mkdtemp(dir) ? 0 : -1;
+	dir = test_mkdtemp("test_hooks");
+	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
 	test_rmtree(dir);
+	free(dir);
 	return 0;
 }
 

@@ -63,15 +63,7 @@ static char *mkdir_in(const char *t, const char *name)
 
 static void scratch_new(struct scratch *s)
 {
-	const char *base = getenv("MS_TEST_TMP");
-	char *tmpl;
-
-	if (!base || !*base)
-		base = "/tmp";
-	assert_true(mkdir(base, 0700) == 0 || errno == EEXIST);
-	tmpl = ms_xasprintf("%s/hostile.XXXXXX", base);
-	assert_non_null(mkdtemp(tmpl));
-	s->t = tmpl;
+	s->t = test_mkdtemp("hostile");
 	s->root = mkdir_in(s->t, "root");
 	s->dest = mkdir_in(s->t, "dest");
 	s->arch = mkdir_in(s->t, "arch");
@@ -186,14 +178,6 @@ static void good_tree(struct builder *b)
 	add(b, MS_ENTRY_SYMLINK, "files/instance/current", NULL, "instance", true);
 }
 
-static char *slurp(const char *path)
-{
-	char *text = ms_read_file(path, 1 << 20, NULL);
-
-	assert_non_null(text);
-	return text;
-}
-
 static int sh(const char *cmd)
 {
 	int st = system(cmd);
@@ -276,8 +260,8 @@ static void expect_refusal(const struct scratch *s, const char *archive, bool ve
 		const char *want = !verifies ? err_lines : strstr(variants[i], "--allow-unsigned") ? allowed_err
 												 : unsigned_err;
 
-		out = slurp(out_path);
-		err = slurp(err_path);
+		out = test_slurp(out_path);
+		err = test_slurp(err_path);
 		if (rc != 5 || strcmp(err, want) != 0)
 			fail_msg("restore %s: exit %d, stderr:\n%sexpected exit 5, stderr:\n%s", variants[i], rc, err,
 				 want);
@@ -327,12 +311,12 @@ static void test_good_archive_restores(void **state)
 	assert_int_equal(restore(&s, arch, "--allow-unsigned --only instance"), 3);
 	inst = ms_path_join(s.root, "srv/modoboa/instance");
 	p = ms_path_join(inst, "instance/settings.py");
-	text = slurp(p);
+	text = test_slurp(p);
 	assert_string_equal(text, SETTINGS);
 	free(text);
 	free(p);
 	p = ms_path_join(inst, "README");
-	text = slurp(p);
+	text = test_slurp(p);
 	assert_string_equal(text, README);
 	free(text);
 	q = ms_path_join(inst, "README.link");
@@ -351,7 +335,7 @@ static void test_good_archive_restores(void **state)
 	assert_absent(p);
 	free(p);
 	out_path = ms_path_join(s.t, "out");
-	text = slurp(out_path);
+	text = test_slurp(out_path);
 	q = ms_xasprintf("\nrestored instance: 2 files, 2 directories, 1 symlinks, 1 hardlinks into %s\n", inst);
 	if (!strstr(text, q))
 		fail_msg("stdout lacks '%s':\n%s", q + 1, text);

@@ -45,14 +45,8 @@ struct fx {
 static int setup(void **state)
 {
 	struct fx *f = ms_xcalloc(1, sizeof(*f));
-	const char *base = getenv("MS_TEST_TMP");
-	char *tmpl = ms_xasprintf("%s/test_sign.XXXXXX", base && *base ? base : "/tmp");
 
-	if (base && *base)
-		mkdir(base, 0755);
-	if (!mkdtemp(tmpl))
-		return -1;
-	f->dir = tmpl;
+	f->dir = test_mkdtemp("test_sign");
 	f->key_path = ms_xasprintf("%s/keys/signing.key", f->dir);
 	capture_start();
 	f->key = ms_sign_key_load_or_create(f->key_path);
@@ -74,17 +68,6 @@ static int teardown(void **state)
 }
 
 /* --- helpers ----------------------------------------------------------------- */
-
-static void write_text(const char *path, const char *text, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	size_t len = strlen(text);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, len), (ssize_t)len);
-	assert_int_equal(fchmod(fd, mode), 0);
-	assert_int_equal(close(fd), 0);
-}
 
 static char *path_in(const struct fx *f, const char *name)
 {
@@ -250,6 +233,7 @@ static void test_key_refusals(void **state)
 {
 	struct fx *f = *state;
 	char *pub = ms_xasprintf("%s.pub", f->key_path), *exp, *other, *link;
+	const char *garbage;
 
 	/* readable by group or others: refused, with the fix */
 	assert_int_equal(chmod(f->key_path, 0644), 0);
@@ -278,7 +262,7 @@ static void test_key_refusals(void **state)
 	{
 		char *opub = ms_xasprintf("%s.pub", other), *text = ms_read_file(opub, 4096, NULL);
 
-		write_text(pub, text, 0644);
+		test_write_file(pub, text, strlen(text), 0644);
 		free(text);
 		free(opub);
 	}
@@ -301,7 +285,8 @@ static void test_key_refusals(void **state)
 	exp = ms_xasprintf("modosnap: error: signing key '%s' is a symbolic link\n", link);
 	expect_key_refused(link, true, exp);
 	free(exp);
-	write_text(f->key_path, "-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n", 0600);
+	garbage = "-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n";
+	test_write_file(f->key_path, garbage, strlen(garbage), 0600);
 	exp = ms_xasprintf("modosnap: error: signing key '%s' is not an unencrypted PEM private key\n", f->key_path);
 	expect_key_refused(f->key_path, false, exp);
 	free(exp);
@@ -726,7 +711,7 @@ static void test_trusted_keys(void **state)
 				ms_strbuf_addch(&text, *t);
 			}
 		}
-		write_text(path, ms_strbuf_str(&text), c->mode);
+		test_write_file(path, ms_strbuf_str(&text), text.len, c->mode);
 		ms_strbuf_release(&text);
 		if (c->mode & 022)
 			expect = ms_xasprintf("modosnap: error: trusted keys '%s' is writable by other users (mode %04o); "
@@ -841,13 +826,13 @@ static void test_check_trust(void **state)
 		ms_sign_key_public(other, pk);
 		line = ms_sign_public_line(pk, "old@mail0");
 		text = ms_xasprintf("# the old server\n%s\n", line);
-		write_text(trusted, text, 0644);
+		test_write_file(trusted, text, strlen(text), 0644);
 		free(text);
 		free(line);
 	}
 	expect_trust(&vr, f->key_path, trusted, false, 0, "");
 	/* a broken trusted_keys is an error, even with --allow-unsigned */
-	write_text(trusted, "ssh-rsa AAAA\n", 0644);
+	test_write_file(trusted, "ssh-rsa AAAA\n", 13, 0644);
 	exp = ms_xasprintf("modosnap: error: '%s':1: not an ssh-ed25519 public key (only ssh-ed25519 keys are accepted)\n",
 			   trusted);
 	expect_trust(&vr, f->key_path, trusted, true, -1, exp);

@@ -21,6 +21,7 @@
 #include "snapshot/snapdiff.h"
 #include "base/strbuf.h"
 #include "base/util.h"
+#include "testutil.h"
 
 #define SHA_A "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"
 #define SHA_B "3e23e8160039594a33894f6564e1b1348bbd7a0088d42c4acb73eeaed59c009d"
@@ -31,14 +32,6 @@
 #define DIG_3 "3333333333333333333333333333333333333333333333333333333333333333"
 
 /* --- building snapshots ------------------------------------------------------ */
-
-static void kv_add(struct ms_kv **kv, size_t *n, const char *key, const char *value)
-{
-	*kv = ms_xrealloc(*kv, (*n + 1) * sizeof(**kv));
-	(*kv)[*n].key = ms_xstrdup(key);
-	(*kv)[*n].value = value ? ms_xstrdup(value) : NULL;
-	(*n)++;
-}
 
 static struct ms_db_versions *dbver_add(struct ms_versions *v, const char *alias, const char *server,
 				       long long migrations)
@@ -92,11 +85,11 @@ static void build(struct ms_header *h, struct ms_manifest *m, const char *id)
 	h->versions.modoboa = ms_xstrdup("2.3.2");
 	h->versions.django = ms_xstrdup("4.2.16");
 	h->versions.python = ms_xstrdup("3.11.2");
-	kv_add(&h->versions.extensions, &h->versions.n_extensions, "modoboa_webmail", "1.0.0");
-	kv_add(&h->versions.extensions, &h->versions.n_extensions, "modoboa_contacts", "1.1.0");
+	test_kv_add(&h->versions.extensions, &h->versions.n_extensions, "modoboa_webmail", "1.0.0");
+	test_kv_add(&h->versions.extensions, &h->versions.n_extensions, "modoboa_contacts", "1.1.0");
 	db = dbver_add(&h->versions, "default", "15.4", 120);
-	kv_add(&db->latest, &db->n_latest, "core", "0023_a");
-	kv_add(&db->latest, &db->n_latest, "admin", "0003_b");
+	test_kv_add(&db->latest, &db->n_latest, "core", "0023_a");
+	test_kv_add(&db->latest, &db->n_latest, "admin", "0003_b");
 
 	add_entry(m, "modosnap.json", MS_ENTRY_FILE, SHA_C, NULL);
 	add_entry(m, "files/instance", MS_ENTRY_DIR, SHA_E, NULL);
@@ -237,8 +230,8 @@ static void c_extensions(struct ms_header *ha, struct ms_manifest *ma, struct ms
 	(void)ma; (void)mb;
 	set_str(&hb->versions.extensions[1].value, "1.2.0");    /* contacts changed */
 	set_str(&hb->versions.extensions[0].key, "modoboa_amavis"); /* webmail removed, amavis added */
-	kv_add(&ha->versions.extensions, &ha->versions.n_extensions, "modoboa_imap", NULL);
-	kv_add(&hb->versions.extensions, &hb->versions.n_extensions, "modoboa_imap", "0.9"); /* unknown -> known */
+	test_kv_add(&ha->versions.extensions, &ha->versions.n_extensions, "modoboa_imap", NULL);
+	test_kv_add(&hb->versions.extensions, &hb->versions.n_extensions, "modoboa_imap", "0.9"); /* unknown -> known */
 }
 
 static void c_dbserver(struct ms_header *ha, struct ms_manifest *ma, struct ms_header *hb, struct ms_manifest *mb)
@@ -255,14 +248,14 @@ static void c_migrations(struct ms_header *ha, struct ms_manifest *ma, struct ms
 	(void)ha; (void)ma; (void)mb;
 	db->migrations_applied = 125;
 	set_str(&db->latest[0].value, "0024_c");
-	kv_add(&db->latest, &db->n_latest, "contacts", "0001_initial");
+	test_kv_add(&db->latest, &db->n_latest, "contacts", "0001_initial");
 }
 
 static void c_migration_removed(struct ms_header *ha, struct ms_manifest *ma, struct ms_header *hb,
 				struct ms_manifest *mb)
 {
 	(void)ma; (void)hb; (void)mb;
-	kv_add(&ha->versions.dbs[0].latest, &ha->versions.dbs[0].n_latest, "dkim", "0002_x");
+	test_kv_add(&ha->versions.dbs[0].latest, &ha->versions.dbs[0].n_latest, "dkim", "0002_x");
 	ha->versions.dbs[0].migrations_applied = 121;
 }
 

@@ -30,13 +30,13 @@
 #define MIB (1024LL * 1024)
 #define GIB (1024LL * MIB)
 
-static char root[64];
+static char *root; /* scratch directory of one test */
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(root, sizeof(root), "/tmp/ms-test-space.XXXXXX");
-	return mkdtemp(root) ? 0 : -1;
+	root = test_mkdtemp("ms-test-space");
+	return 0;
 }
 
 static int teardown(void **state)
@@ -44,30 +44,18 @@ static int teardown(void **state)
 	(void)state;
 	unsetenv(MS_SPACE_TEST_FREE_ENV);
 	test_rmtree(root);
+	free(root);
 	return 0;
 }
 
 /* Creates root/name holding `len` bytes of `c`. */
 static void make_file(const char *name, size_t len, char c)
 {
-	char *p = ms_path_join(root, name);
 	char *buf = ms_xmalloc(len + 1);
-	FILE *f = fopen(p, "w");
 
-	assert_non_null(f);
 	memset(buf, c, len);
-	assert_int_equal(fwrite(buf, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
+	test_put_data(root, name, buf, len, 0644);
 	free(buf);
-	free(p);
-}
-
-static void make_dir(const char *name)
-{
-	char *p = ms_path_join(root, name);
-
-	assert_int_equal(mkdir(p, 0700), 0);
-	free(p);
 }
 
 static void make_symlink(const char *target, const char *name)
@@ -86,10 +74,10 @@ static void test_tree_bytes(void **state)
 	char *a, *b, *missing, *err;
 
 	(void)state;
-	make_dir("tree");
-	make_dir("tree/sub");
-	make_dir("tree/sub/deeper");
-	make_dir("outside");
+	test_put_dir(root, "tree", 0700);
+	test_put_dir(root, "tree/sub", 0700);
+	test_put_dir(root, "tree/sub/deeper", 0700);
+	test_put_dir(root, "outside", 0700);
 	make_file("tree/a.txt", 10, 'a');
 	make_file("tree/sub/b.bin", 1000, 'b');
 	make_file("tree/sub/deeper/c", 5, 'c');
@@ -146,8 +134,8 @@ static void test_tree_bytes_unreadable(void **state)
 	char *locked = ms_path_join(root, "tree/locked");
 
 	(void)state;
-	make_dir("tree");
-	make_dir("tree/locked");
+	test_put_dir(root, "tree", 0700);
+	test_put_dir(root, "tree/locked", 0700);
 	make_file("tree/ok", 7, 'k');
 	make_file("tree/locked/hidden", 50, 'h');
 	assert_int_equal(chmod(locked, 0), 0);
@@ -268,7 +256,7 @@ static void test_ratio_default(void **state)
 	char *dest = ms_path_join(root, "dest"), *missing = ms_path_join(root, "missing"), *err;
 
 	(void)state;
-	make_dir("dest");
+	test_put_dir(root, "dest", 0700);
 	assert_true(ms_space_ratio(dest) == MS_SPACE_DEFAULT_RATIO);     /* empty */
 	make_file("dest/notes.txt", 200000, 'n');                        /* not a snapshot name */
 	assert_true(ms_space_ratio(dest) == MS_SPACE_DEFAULT_RATIO);
@@ -292,7 +280,7 @@ static void test_ratio_learned(void **state)
 	double r;
 
 	(void)state;
-	make_dir("dest");
+	test_put_dir(root, "dest", 0700);
 	sum_old = make_archive("h_20260101T000000Z_modoboa-2.3.2.tar.zst", 64 * 1024, 256 * 1024);
 	r = ms_space_ratio(dest);
 	assert_true(fabs(r - (double)file_size(older) / (double)sum_old) < 1e-12);

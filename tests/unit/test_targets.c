@@ -20,23 +20,6 @@
 #include "testutil.h"
 #include "base/util.h"
 
-static char *test_mkdtemp(void)
-{
-	char *t = ms_xstrdup("/tmp/test_targets.XXXXXX");
-
-	assert_non_null(mkdtemp(t));
-	return t;
-}
-
-static void test_write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
-}
-
 static void test_check_accepts(void **state)
 {
 	static const struct {
@@ -185,7 +168,7 @@ static void test_snapshot_only_rules(void **state)
 {
 	struct ms_target_choice c = { "instance", "--instance", "instance", NULL, NULL, "/srv/modoboa/instance",
 				      NULL, true, false };
-	char *t = test_mkdtemp(), *inst, *other, *p;
+	char *t = test_mkdtemp("test_targets"), *inst, *other, *p;
 
 	(void)state;
 	c.snapshot = "/home/alice/.ssh";
@@ -214,7 +197,7 @@ static void test_snapshot_only_rules(void **state)
 	inst = ms_path_join(t, "inst");
 	assert_int_equal(mkdir(inst, 0755), 0);
 	p = ms_path_join(inst, "manage.py");
-	test_write_file(p, "x");
+	test_write_file(p, "x", 1, 0644);
 	free(p);
 	c.snapshot = inst;
 	expect_choice(&c, inst, MS_TARGET_SNAPSHOT, "");
@@ -227,7 +210,7 @@ static void test_snapshot_only_rules(void **state)
 /* Nothing on a target's way may be a link or writable by others. */
 static void test_parents(void **state)
 {
-	char *t = test_mkdtemp(), *at = NULL, *p, *q;
+	char *t = test_mkdtemp("test_targets"), *at = NULL, *p, *q;
 	const char *why = NULL;
 
 	(void)state;

@@ -35,19 +35,34 @@ void capture_start(void)
 	assert_true(dup2(cap_fd, 2) >= 0);
 }
 
-char *capture_end(void)
+long capture_size(void)
 {
 	off_t size;
-	char *text;
 
 	fflush(stderr);
-	dup2(cap_saved, 2);
-	close(cap_saved);
 	size = lseek(cap_fd, 0, SEEK_END);
 	assert_true(size >= 0);
-	text = calloc(1, (size_t)size + 1);
+	return (long)size;
+}
+
+char *capture_since(long offset)
+{
+	long size = capture_size();
+	char *text;
+
+	assert_true(offset >= 0 && offset <= size);
+	text = calloc(1, (size_t)(size - offset) + 1);
 	assert_non_null(text);
-	assert_int_equal(pread(cap_fd, text, (size_t)size, 0), size);
+	assert_int_equal(pread(cap_fd, text, (size_t)(size - offset), offset), size - offset);
+	return text;
+}
+
+char *capture_end(void)
+{
+	char *text = capture_since(0);
+
+	dup2(cap_saved, 2);
+	close(cap_saved);
 	close(cap_fd);
 	return text;
 }

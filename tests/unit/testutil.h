@@ -15,6 +15,11 @@ struct ms_kv;
 
 /* Redirects fd 2 to a temporary file until capture_end(). */
 void capture_start(void);
+/* Bytes written to the captured stderr so far. */
+long capture_size(void);
+/* What was written to the captured stderr from byte `offset` on (caller
+ * frees); the capture goes on. */
+char *capture_since(long offset);
 /* Restores stderr and returns what was written to it (caller frees). */
 char *capture_end(void);
 
