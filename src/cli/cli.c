@@ -4,10 +4,17 @@
  */
 #include "cli/cli.h"
 #include "discover/config.h"
+#include "formats/manifest.h"
+#include "formats/sign.h"
+#include "restore/verify_deep.h"
+#include "snapshot/dest.h"
+#include "base/strbuf.h"
 #include "base/log.h"
 #include "base/util.h"
 
 #include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,4 +310,154 @@ int ms_cli_exit_code(int failed)
 	if (failed)
 		return MS_EXIT_FAILURE;
 	return ms_log_warning_count() ? MS_EXIT_WARNINGS : MS_EXIT_OK;
+}
+
+/* --- what verify, list and show share ----------------------------------- */
+
+
+/* Options shared by verify, list and show; `want_selector` says whether
+ * one positional SNAPSHOT argument is required. */
+static int parse_read(const char *cmd, int argc, char **argv, bool want_selector, struct ms_read_args *a)
+{
+	static const struct option longopts[] = {
+		{ "dest", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "deep", no_argument, NULL, 'D' },
+		{ "instance", required_argument, NULL, 'i' },
+		{ "allow-unsigned", no_argument, NULL, 'U' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': a->dest = optarg; break;
+		case 'j':
+			if (strcmp(cmd, "verify") == 0)
+				return ms_cli_usage_error(cmd, "unknown option '--json'");
+			a->json = true;
+			break;
+		case 'D':
+		case 'i':
+		case 'U':
+			if (strcmp(cmd, "verify") != 0)
+				return ms_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+			if (c == 'D')
+				a->deep = true;
+			else if (c == 'U')
+				a->allow_unsigned = true;
+			else
+				a->inst.instance_dir = optarg;
+			break;
+		default:
+			return ms_cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (want_selector) {
+		if (optind >= argc)
+			return ms_cli_usage_error(cmd, "missing SNAPSHOT argument");
+		a->selector = argv[optind++];
+	}
+	if (optind < argc)
+		return ms_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+
+const char *ms_cli_read_dest(const struct ms_cli *cli, const struct ms_read_args *a)
+{
+	return a->dest ? a->dest : cli->config->dest ? cli->config->dest : MS_DEFAULT_DEST;
+}
+
+
+int ms_cli_read_setup(struct ms_cli *cli, const char *cmd, int argc, char **argv, struct ms_read_args *a,
+		      char **path)
+{
+	int ret = parse_read(cmd, argc, argv, path != NULL, a);
+
+	if (ret != 0)
+		return ret;
+	if (ms_cli_load_config(cli) < 0)
+		return MS_EXIT_FAILURE;
+	if (path)
+		*path = ms_dest_select(ms_cli_read_dest(cli, a), a->selector);
+	return path && !*path ? MS_EXIT_FAILURE : 0;
+}
+
+
+/* What `list` and `show` say about a signature (no trust decision). */
+static const char *sig_status_name(enum ms_sig_status s)
+{
+	switch (s) {
+	case MS_SIG_VALID: return "valid";
+	case MS_SIG_BAD: return "bad";
+	case MS_SIG_MALFORMED: return "malformed";
+	case MS_SIG_NONE: break;
+	}
+	return "none";
+}
+
+
+/* "SHA256:..." for a valid signature, else "unsigned" or "bad (...)";
+ * into buf. */
+const char *ms_cli_sig_text(const struct ms_sig_state *st, char *buf, size_t len)
+{
+	if (st->status == MS_SIG_VALID)
+		snprintf(buf, len, "%s", st->fingerprint);
+	else if (st->status == MS_SIG_NONE)
+		snprintf(buf, len, "unsigned");
+	else
+		snprintf(buf, len, "bad (%s)", st->problem);
+	return buf;
+}
+
+
+/* {"status": ..., "fingerprint": ... or null, "public_key": ... or null} */
+json_t *ms_cli_sig_json(const struct ms_sig_state *st)
+{
+	json_t *o = json_object();
+	char *line = st->status == MS_SIG_VALID ? ms_sign_public_line(st->pubkey, NULL) : NULL;
+
+	json_object_set_new(o, "status", json_string(sig_status_name(st->status)));
+	json_object_set_new(o, "fingerprint", st->status == MS_SIG_VALID ? json_string(st->fingerprint) : json_null());
+	json_object_set_new(o, "public_key", line ? json_string(line) : json_null());
+	json_object_set_new(o, "problem", st->problem ? json_string(st->problem) : json_null());
+	free(line);
+	return o;
+}
+
+
+json_t *ms_cli_header_json(const struct ms_header *h)
+{
+	char *text = ms_header_encode(h);
+	json_t *j = json_loads(text, 0, NULL);
+
+	free(text);
+	return j ? j : json_null();
+}
+
+
+/* Archive text is untrusted: printed through ms_printable, the copies
+ * kept in `pool` until the caller clears it. */
+const char *ms_cli_pooled(struct ms_strv *pool, const char *s)
+{
+	ms_strv_push_owned(pool, ms_printable(s));
+	return pool->v[pool->n - 1];
+}
+
+int ms_cli_verify_deep(struct ms_cli *cli, const struct ms_instance_opts *inst, const char *archive,
+		       const struct ms_manifest *m)
+{
+	struct ms_strbuf ok = MS_STRBUF_INIT;
+	int rc = ms_verify_deep(cli->config, inst, archive, m, &ok);
+
+	/* the "ok" lines only when every database passed */
+	if (rc == 0 && ok.len && ms_log_get_level() >= MS_LOG_INFO)
+		fputs(ms_strbuf_str(&ok), stdout);
+	ms_strbuf_release(&ok);
+	if (rc == -1)
+		return MS_EXIT_VERIFY;
+	return rc < 0 ? MS_EXIT_FAILURE : ms_cli_exit_code(0);
 }

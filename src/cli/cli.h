@@ -8,6 +8,9 @@
 #define MS_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
+
+#include "discover/instance.h"
 
 /* Exit-code contract (DESIGN-NOTES §2); scripts rely on these values. */
 enum ms_exit {
@@ -27,6 +30,7 @@ struct ms_config;
 struct ms_cli {
 	const char *config_path;  /* -c FILE, or NULL */
 	struct ms_config *config; /* loaded by ms_cli_load_config */
+	char *command;            /* the command line, for lock files (owned) */
 };
 
 struct ms_command {
@@ -57,19 +61,47 @@ int ms_cli_exit_code(int failed);
 void ms_cli_print_help(void);
 int ms_cli_print_command_help(const char *name);
 
-struct ms_instance_opts;
 struct ms_manifest;
-/* verify --deep's work, shared with create --pre-upgrade: every database
- * dump of the archive at `archive` (manifest m, already verified) loaded
- * into a scratch database beside its live one (connections discovered
- * with `inst`) and compared. An exit code (0, 1, 3, 5). */
+struct ms_header;
+struct ms_sig_state;
+struct ms_strv;
+struct json_t;
+
+/* verify --deep (restore/verify_deep.h) as a command's result: the "ok"
+ * lines printed when every database passed, and an exit code (0, 1, 3,
+ * 5). Shared by verify and create --pre-upgrade. */
 int ms_cli_verify_deep(struct ms_cli *cli, const struct ms_instance_opts *inst, const char *archive,
 		       const struct ms_manifest *m);
 
-/* prune with the config's [retention] rules, for create --nightly; the
- * caller holds dest's lock. MS_EXIT_USAGE (nothing done) without a rule,
- * MS_EXIT_FAILURE when a snapshot could not be removed, else MS_EXIT_OK. */
-int ms_cli_prune_with_config(struct ms_cli *cli, const char *dest);
+/* The options of the read-only commands verify, list and show. */
+struct ms_read_args {
+	const char *dest;
+	const char *selector;
+	bool json;                /* list, show --json */
+	bool deep;                /* verify --deep */
+	bool allow_unsigned;      /* verify --allow-unsigned */
+	struct ms_instance_opts inst;
+};
+
+/* Parses the options of `cmd` (verify, list or show) and loads the
+ * config; with `path`, one SNAPSHOT argument is required and *path is set
+ * to the archive it selects (the caller frees). 0 or an exit code. */
+int ms_cli_read_setup(struct ms_cli *cli, const char *cmd, int argc, char **argv, struct ms_read_args *a,
+		      char **path);
+/* --dest, else the config's dest, else the default (borrowed). */
+const char *ms_cli_read_dest(const struct ms_cli *cli, const struct ms_read_args *a);
+
+/* "SHA256:..." for a valid signature, else "unsigned" or "bad (...)";
+ * into buf, returned. */
+const char *ms_cli_sig_text(const struct ms_sig_state *st, char *buf, size_t len);
+/* {"status", "fingerprint", "public_key", "problem"}; a new reference. */
+struct json_t *ms_cli_sig_json(const struct ms_sig_state *st);
+/* The header as its JSON document (json null when unreadable); a new
+ * reference. */
+struct json_t *ms_cli_header_json(const struct ms_header *h);
+/* Archive text is untrusted: s through ms_printable, the copy kept in
+ * `pool` (returned, borrowed) until the caller clears it. */
+const char *ms_cli_pooled(struct ms_strv *pool, const char *s);
 
 /* Commands. */
 int cmd_inspect(struct ms_cli *cli, int argc, char **argv);

@@ -8,6 +8,8 @@
 #include "snapshot/hooks.h"
 #include "db/db.h"
 #include "snapshot/dest.h"
+#include "snapshot/prune.h"
+#include "snapshot/retention.h"
 #include "discover/instance.h"
 #include "snapshot/snapshot.h"
 #include "restore/sqlcheck.h"
@@ -618,7 +620,7 @@ static int run_create(struct ms_cli *cli, struct create_args *a)
 			rmdir(dest); /* leave nothing behind in the instance */
 		goto out;
 	}
-	lock = ms_dest_lock_wait(dest, a->wait);
+	lock = ms_dest_lock_wait(dest, a->wait, cli->command);
 	if (lock < 0) {
 		ret = lock == -2 ? MS_EXIT_LOCKED : MS_EXIT_FAILURE;
 		goto out;
@@ -628,12 +630,13 @@ static int run_create(struct ms_cli *cli, struct create_args *a)
 		set_aside(a, &r, ret);
 	ms_snapshot_set_aside_on_signal(NULL);
 	if (a->nightly && (ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS)) {
-		int pr = ms_cli_prune_with_config(cli, dest);
+		struct ms_retention_policy p;
 
-		if (pr == MS_EXIT_USAGE)
+		ms_prune_policy_from_config(cli->config, &p);
+		if (!ms_retention_has_rule(&p))
 			ms_log_warn("create --nightly: no [retention] rule in the config: nothing pruned, so snapshots "
 				    "accumulate in '%s'", dest);
-		else if (pr != MS_EXIT_OK)
+		else if (ms_prune_apply(dest, &p) < 0)
 			ret = ms_log_error("the snapshot was taken, but pruning '%s' failed", dest) ? MS_EXIT_FAILURE : 0;
 	}
 	if (ret == MS_EXIT_OK)

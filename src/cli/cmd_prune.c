@@ -1,17 +1,15 @@
 /*
- * `modosnap prune`: applies the retention rules (retention.h) to the
- * snapshots of a destination directory and deletes the others, under the
- * destination's lock. A deletion is crash-safe: the archive is first
- * renamed to "<name>.deleting" (no longer a snapshot name, so never
- * listed), then its verification record is removed, then the renamed
- * file; the next prune removes whatever a crash left behind.
+ * `modosnap prune`: applies the retention rules (snapshot/retention.h) to
+ * the snapshots of a destination directory and deletes the others, under
+ * the destination's lock, crash-safely (snapshot/prune.h). This file
+ * reads the options and prints the plan (text or JSON).
  */
 #include "cli/cli.h"
 #include "discover/config.h"
 #include "snapshot/dest.h"
+#include "snapshot/prune.h"
 #include "formats/manifest.h"
 #include "snapshot/retention.h"
-#include "formats/snapname.h"
 #include "base/strbuf.h"
 #include "formats/verify.h"
 
@@ -25,7 +23,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define DELETING_SUFFIX ".deleting"
 #define MAX_KEEP 1000000UL
 
 struct prune_args {
@@ -36,13 +33,6 @@ struct prune_args {
 	bool keep_tag_given;
 	bool dry_run;
 	bool json;
-};
-
-/* One archive of the destination; `ok` when its header was read. */
-struct prune_item {
-	const struct ms_dest_item *it;
-	struct ms_header h;
-	bool ok;
 };
 
 static int parse_count(const char *opt, const char *val, int *out)
@@ -100,58 +90,24 @@ static int parse_prune(int argc, char **argv, struct prune_args *a)
 	return 0;
 }
 
-static int pick(int cli_value, int config_value)
+static void pick(int cli_value, int *out)
 {
 	if (cli_value >= 0)
-		return cli_value;
-	return config_value > 0 ? config_value : 0;
+		*out = cli_value;
 }
 
 /* The command line over the config's [retention]; keep_tag is borrowed
  * from one of them. */
 static void resolve_policy(const struct prune_args *a, const struct ms_config *cfg, struct ms_retention_policy *p)
 {
-	p->keep_last = pick(a->keep_last, cfg->keep_last);
-	p->keep_daily = pick(a->keep_daily, cfg->keep_daily);
-	p->keep_weekly = pick(a->keep_weekly, cfg->keep_weekly);
-	p->keep_monthly = pick(a->keep_monthly, cfg->keep_monthly);
-	if (a->keep_pre_upgrade >= 0)
-		p->keep_pre_upgrade = a->keep_pre_upgrade;
-	else
-		p->keep_pre_upgrade = cfg->keep_pre_upgrade >= 0 ? cfg->keep_pre_upgrade : 3;
-	p->keep_tag = a->keep_tag_given ? &a->keep_tag : &cfg->keep_tag;
-}
-
-/* Reads every header (muted: a broken archive is reported once, as a
- * warning, and kept) and fills the policy input. Returns the number of
- * snapshots in `snaps` (a prefix-compacted copy of the readable items,
- * `map[k]` the item of snaps[k]). */
-static size_t read_items(struct prune_item *items, size_t n, struct ms_retention_snap *snaps, size_t *map)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		const char *path = items[i].it->path;
-		char when[32];
-		time_t t;
-
-		ms_log_mute(1);
-		items[i].ok = ms_read_header(path, &items[i].h) == 0;
-		ms_log_mute(0);
-		if (items[i].ok && ms_retention_parse_time(items[i].h.created, &t) < 0) {
-			ms_header_clear(&items[i].h);
-			items[i].ok = false;
-		}
-		if (!items[i].ok) {
-			ms_log_warn("'%s': header unreadable; kept (check it with 'modosnap verify')", path);
-			continue;
-		}
-		snaps[k] = (struct ms_retention_snap){ .id = items[i].h.snapshot_id, .created = t,
-						       .tags = &items[i].h.tags };
-		snaps[k].verified = ms_dest_verified_at(path, when) == 1;
-		map[k++] = i;
-	}
-	return k;
+	ms_prune_policy_from_config(cfg, p);
+	pick(a->keep_last, &p->keep_last);
+	pick(a->keep_daily, &p->keep_daily);
+	pick(a->keep_weekly, &p->keep_weekly);
+	pick(a->keep_monthly, &p->keep_monthly);
+	pick(a->keep_pre_upgrade, &p->keep_pre_upgrade);
+	if (a->keep_tag_given)
+		p->keep_tag = &a->keep_tag;
 }
 
 static void join_strv(struct ms_strbuf *sb, const struct ms_strv *sv, const char *sep, const char *empty)
@@ -166,7 +122,7 @@ static void join_strv(struct ms_strbuf *sb, const struct ms_strv *sv, const char
 	}
 }
 
-static void print_text(const struct prune_item *pi, const struct ms_retention_snap *s)
+static void print_text(const struct ms_prune_item *pi, const struct ms_retention_snap *s)
 {
 	struct ms_strbuf sb = MS_STRBUF_INIT;
 	char *id, *created;
@@ -201,7 +157,7 @@ static json_t *strv_json(const struct ms_strv *sv)
 	return arr;
 }
 
-static json_t *item_json(const struct prune_item *pi, const struct ms_retention_snap *s)
+static json_t *item_json(const struct ms_prune_item *pi, const struct ms_retention_snap *s)
 {
 	json_t *o = json_object();
 
@@ -221,111 +177,33 @@ static json_t *item_json(const struct prune_item *pi, const struct ms_retention_
 	return o;
 }
 
-/* Removes one archive crash-safely (see the file comment). 0 or -1 after
- * logging. */
-static int remove_archive(const char *path)
-{
-	char *del = ms_xasprintf("%s%s", path, DELETING_SUFFIX), *rec = ms_xasprintf("%s.verified", path);
-	int ret = -1;
-
-	if (rename(path, del) < 0) {
-		ms_log_error("unable to rename '%s': %s", path, strerror(errno));
-		goto out;
-	}
-	ms_test_stall("prune-renamed");
-	if (unlink(rec) < 0 && errno != ENOENT) {
-		ms_log_error("unable to remove '%s': %s", rec, strerror(errno));
-		goto out;
-	}
-	if (unlink(del) < 0) {
-		ms_log_error("unable to remove '%s': %s", del, strerror(errno));
-		goto out;
-	}
-	ret = 0;
-out:
-	free(del);
-	free(rec);
-	return ret;
-}
-
-static bool is_leftover(const char *name)
-{
-	size_t n = strlen(name), s = strlen(MS_SNAPNAME_SUFFIX DELETING_SUFFIX);
-
-	return n > s && strcmp(name + n - s, MS_SNAPNAME_SUFFIX DELETING_SUFFIX) == 0;
-}
-
-/* Finishes deletions a crash interrupted: every "*.tar.zst.deleting" and
- * its archive's verification record. Returns the number of failures. */
-static int clean_leftovers(const char *dest)
-{
-	DIR *d = opendir(dest);
-	struct dirent *de;
-	int failed = 0;
-
-	if (!d) {
-		ms_log_error("unable to read directory '%s': %s", dest, strerror(errno));
-		return 1;
-	}
-	while ((de = readdir(d)) != NULL) {
-		char *path, *rec;
-
-		if (!is_leftover(de->d_name))
-			continue;
-		path = ms_path_join(dest, de->d_name);
-		rec = ms_xasprintf("%.*s.verified", (int)(strlen(path) - strlen(DELETING_SUFFIX)), path);
-		if (unlink(rec) < 0 && errno != ENOENT)
-			failed -= ms_log_error("unable to remove '%s': %s", rec, strerror(errno));
-		else if (unlink(path) < 0 && errno != ENOENT)
-			failed -= ms_log_error("unable to remove '%s': %s", path, strerror(errno));
-		else
-			ms_log_info("removed '%s', left by an interrupted prune", path);
-		free(path);
-		free(rec);
-	}
-	closedir(d);
-	return failed;
-}
-
-static void sync_dir(const char *dest)
-{
-	int fd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		if (fsync(fd) < 0)
-			ms_log_warn("unable to sync directory '%s': %s", dest, strerror(errno));
-		close(fd);
-	}
-}
-
 /* Prints the plan (text or JSON) and, unless dry_run, deletes. Returns
  * the number of failed deletions. */
-static int execute(const struct prune_args *a, const char *dest, struct prune_item *items, size_t n,
-		   struct ms_retention_snap *snaps, const size_t *snap_of)
+static int execute(const struct prune_args *a, const char *dest, const struct ms_prune_plan *plan)
 {
 	static const struct ms_retention_snap unread = { 0 };
 	json_t *arr = a->json ? json_array() : NULL;
 	size_t kept = 0, removed = 0;
 	int failed = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		const struct ms_retention_snap *s = items[i].ok ? &snaps[snap_of[i]] : &unread;
-		bool keep = !items[i].ok || s->keep;
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct ms_prune_item *pi = &plan->items[i];
+		const struct ms_retention_snap *s = pi->ok ? pi->snap : &unread;
 
 		if (arr)
-			json_array_append_new(arr, item_json(&items[i], s));
+			json_array_append_new(arr, item_json(pi, s));
 		else if (ms_log_get_level() >= MS_LOG_INFO)
-			print_text(&items[i], s);
-		if (keep) {
+			print_text(pi, s);
+		if (ms_prune_keeps(pi)) {
 			kept++;
 			continue;
 		}
 		removed++;
-		if (!a->dry_run && remove_archive(items[i].it->path) < 0)
+		if (!a->dry_run && ms_prune_remove(pi->it->path) < 0)
 			failed++;
 	}
 	if (!a->dry_run && removed)
-		sync_dir(dest);
+		ms_prune_sync(dest);
 	if (arr) {
 		json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		putchar('\n');
@@ -337,48 +215,17 @@ static int execute(const struct prune_args *a, const char *dest, struct prune_it
 }
 
 /* Lists, decides and executes; the caller holds the lock unless dry_run.
- * Returns the number of snapshots that could not be removed, or -1 when
- * the destination could not be listed (logged). */
-static int prune_count(const struct prune_args *a, const struct ms_retention_policy *p, const char *dest)
-{
-	struct ms_dest_item *list = NULL;
-	struct prune_item *items;
-	struct ms_retention_snap *snaps;
-	size_t n = 0, ns, *map, *snap_of;
-	int failed;
-
-	if (ms_dest_list(dest, &list, &n) < 0)
-		return -1;
-	items = ms_xcalloc(n + 1, sizeof(*items));
-	snaps = ms_xcalloc(n + 1, sizeof(*snaps));
-	map = ms_xcalloc(n + 1, sizeof(*map));
-	snap_of = ms_xcalloc(n + 1, sizeof(*snap_of));
-	for (size_t i = 0; i < n; i++)
-		items[i].it = &list[i];
-	ns = read_items(items, n, snaps, map);
-	for (size_t k = 0; k < ns; k++)
-		snap_of[map[k]] = k;
-	ms_retention_apply(p, snaps, ns);
-	failed = execute(a, dest, items, n, snaps, snap_of);
-	ms_retention_clear(snaps, ns);
-	for (size_t i = 0; i < n; i++)
-		if (items[i].ok)
-			ms_header_clear(&items[i].h);
-	free(items);
-	free(snaps);
-	free(map);
-	free(snap_of);
-	ms_dest_items_free(list, n);
-	return failed;
-}
-
-/* Lists, decides and executes; the caller holds the lock unless dry_run.
  * Returns an exit code. */
 static int prune_dest(const struct prune_args *a, const struct ms_retention_policy *p, const char *dest)
 {
-	int failed = prune_count(a, p, dest);
+	struct ms_prune_plan plan;
+	int failed;
 
-	return failed < 0 ? MS_EXIT_FAILURE : ms_cli_exit_code(failed);
+	if (ms_prune_plan(dest, p, &plan) < 0)
+		return MS_EXIT_FAILURE;
+	failed = execute(a, dest, &plan);
+	ms_prune_plan_clear(&plan);
+	return ms_cli_exit_code(failed);
 }
 
 int cmd_prune(struct ms_cli *cli, int argc, char **argv)
@@ -403,12 +250,12 @@ int cmd_prune(struct ms_cli *cli, int argc, char **argv)
 	}
 	dest = a.dest ? a.dest : cli->config->dest ? cli->config->dest : MS_DEFAULT_DEST;
 	if (!a.dry_run) {
-		lock = ms_dest_lock(dest);
+		lock = ms_dest_lock_wait(dest, 0, cli->command);
 		if (lock < 0) {
 			ret = lock == -2 ? MS_EXIT_LOCKED : MS_EXIT_FAILURE;
 			goto out;
 		}
-		if (clean_leftovers(dest) > 0) {
+		if (ms_prune_clean_leftovers(dest) > 0) {
 			ret = MS_EXIT_FAILURE;
 			goto out;
 		}
@@ -419,24 +266,4 @@ out:
 		close(lock);
 	ms_strv_clear(&a.keep_tag);
 	return ret;
-}
-
-int ms_cli_prune_with_config(struct ms_cli *cli, const char *dest)
-{
-	struct prune_args a = { .keep_last = -1, .keep_daily = -1, .keep_weekly = -1, .keep_monthly = -1,
-				.keep_pre_upgrade = -1 };
-	struct ms_retention_policy p;
-	int level = ms_log_get_level(), ret;
-
-	resolve_policy(&a, cli->config, &p);
-	if (!ms_retention_has_rule(&p))
-		return MS_EXIT_USAGE;
-	if (clean_leftovers(dest) > 0)
-		return MS_EXIT_FAILURE;
-	/* create --nightly's output stays one line: the plan is not printed */
-	if (level > MS_LOG_WARN)
-		ms_log_set_level(MS_LOG_WARN);
-	ret = prune_count(&a, &p, dest);
-	ms_log_set_level(level);
-	return ret == 0 ? MS_EXIT_OK : MS_EXIT_FAILURE;
 }

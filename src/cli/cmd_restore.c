@@ -1,48 +1,28 @@
 /*
- * `modosnap restore`: brings an installation back from a snapshot — the
- * instance directory, the Postfix files and the databases — verifying the
- * whole archive before the first write, showing the plan, asking (or
- * requiring --yes), taking a safety snapshot of what it will replace,
- * restoring each component atomically, and proving the result by
- * recomputing every file hash and table digest from the live system.
+ * `modosnap restore`: the command line of the restore engine
+ * (restore/restore.h). It reads the options, shows the plan the engine
+ * prepared, asks (or requires --yes; -q hides the plan, so it needs
+ * --yes) and turns the engine's result into the exit code.
  * docs/restore.md is the user's guide.
  */
 #include "cli/cli.h"
 #include "discover/config.h"
 #include "db/db.h"
 #include "restore/dbreplay.h"
-#include "snapshot/dest.h"
 #include "restore/files.h"
-#include "discover/instance.h"
 #include "formats/manifest.h"
-#include "restore/my_restore.h"
-#include "restore/pg_restore.h"
-#include "restore/pg_scratch.h"
 #include "restore/plan.h"
-#include "formats/sign.h"
-#include "snapshot/snapshot.h"
-#include "snapshot/space.h"
-#include "restore/sqlcheck.h"
+#include "restore/restore.h"
+#include "snapshot/dest.h"
 #include "base/strbuf.h"
-#include "restore/targets.h"
-#include "formats/verify.h"
 #include "discover/versions.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
-
-#define SETTINGS_MEMBER "files/instance/instance/settings.py"
-#define SETTINGS_MAX ((size_t)4 << 20)
-/* The staging copy of a directory component and the old tree exist at the
- * same time; keep this much free on top of what the snapshot holds. */
-#define FREE_MARGIN ((unsigned long long)64 << 20)
 
 struct restore_args {
 	const char *dest;
@@ -55,37 +35,6 @@ struct restore_args {
 	struct ms_instance_opts inst;
 };
 
-/* One database component of the plan. */
-struct db_step {
-	char *alias;
-	const struct ms_manifest_db *mdb; /* borrowed from the manifest */
-	const struct ms_dbconf *conf;     /* borrowed from `dbs_from` or `snap_dbs` */
-	const struct ms_dbconf *snap;     /* the snapshot's settings for it (shown), or NULL */
-	bool from_snapshot;               /* conf is the snapshot's, accepted */
-	bool reachable;                   /* the live database answered the plan's query */
-};
-
-/* Everything one restore run knows, passed to every step. */
-struct restore_run {
-	struct ms_cli *cli;
-	struct restore_args *a;
-	const char *archive;
-	const char *dest;                 /* the destination directory (borrowed) */
-	struct ms_verify_result vr;
-	bool do_instance, do_postfix;
-	char *instance_target, *postfix_target; /* where the files go (decided here, not by the archive) */
-	enum ms_target_origin instance_origin, postfix_origin;
-	char *live_instance, *live_postfix;     /* this machine's installation, before --root */
-	struct db_step *dbs;
-	size_t n_dbs;
-	struct ms_instance *dbs_from;     /* this machine's database settings (owned) */
-	struct ms_instance *snap_dbs;     /* the snapshot's settings.py, merged with the config (owned) */
-	struct ms_instance *snap_raw;     /* the snapshot's settings.py as it is, for the plan (owned) */
-	bool snap_read;                   /* snap_raw and snap_dbs were looked for */
-	struct ms_instance *live;         /* the live installation when discoverable (owned) */
-	char *safety_path;                /* the safety snapshot written */
-	struct ms_sign_key *sign_key;     /* signs the safety snapshot (owned) */
-};
 
 static int parse_restore(int argc, char **argv, struct restore_args *a)
 {
@@ -142,384 +91,8 @@ static int parse_restore(int argc, char **argv, struct restore_args *a)
 	return 0;
 }
 
-/* --- choosing what to restore --------------------------------------------- */
-
-static bool selected(const struct restore_args *a, const char *component)
-{
-	return a->only.n == 0 || ms_strv_contains(&a->only, component);
-}
-
-static char *under_root(const char *root, const char *path)
-{
-	size_t n = root ? strlen(root) : 0;
-
-	while (n > 0 && root[n - 1] == '/')
-		n--; /* "--root /" or "DIR/": no doubled slash */
-	return root ? ms_xasprintf("%.*s%s%s", (int)n, root, path[0] == '/' ? "" : "/", path) : ms_xstrdup(path);
-}
-
-/* --only names must be components of the snapshot. */
-static int check_only(const struct restore_run *r)
-{
-	const struct ms_strv *have = &r->vr.header.components;
-
-	for (size_t i = 0; i < r->a->only.n; i++)
-		if (!ms_strv_contains(have, r->a->only.v[i])) {
-			struct ms_strbuf sb = MS_STRBUF_INIT;
-
-			for (size_t k = 0; k < have->n; k++)
-				ms_strbuf_addf(&sb, "%s%s", k ? ", " : "", have->v[k]);
-			ms_log_error("component '%s' is not in the snapshot (it holds: %s)", r->a->only.v[i],
-				     sb.buf ? sb.buf : "nothing");
-			ms_strbuf_release(&sb);
-			return -1;
-		}
-	return 0;
-}
-
-static bool at_or_under(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-
-	while (n > 1 && dir[n - 1] == '/')
-		n--;
-	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
-}
-
-/* Where a target sits: no link or foreign-writable directory on the way
- * (ms_target_parents_ok), and apart from the destination directory (a
- * restore must never replace or fill the backups it reads). */
-static int check_target_place(const struct restore_run *r, const char *component, const char *target)
-{
-	const char *why;
-	char *at = NULL, *dest = realpath(r->dest, NULL);
-	int ret = 0;
-
-	if (ms_target_parents_ok(target, &why, &at) < 0) {
-		char *pa = ms_printable(at), *pt = ms_printable(target);
-
-		ret = ms_log_error("%s target '%s' refused: '%s' on its way is %s", component, pt, pa, why);
-		free(pa);
-		free(pt);
-	} else if (at_or_under(target, dest ? dest : r->dest) || at_or_under(dest ? dest : r->dest, target)) {
-		ret = ms_log_error("%s target '%s' refused: it holds or is inside the destination directory '%s'",
-				   component, target, r->dest);
-	}
-	free(at);
-	free(dest);
-	return ret;
-}
-
-/* Where the files go: the command line, the config or this machine's
- * defaults decide; the snapshot's recorded paths only with
- * --accept-snapshot-targets (or under --root, where every file lands below
- * the new root). The live installation is looked for where the targets
- * are, never where the archive says. */
-static int choose_files(struct restore_run *r)
-{
-	const struct ms_header *h = &r->vr.header;
-	const struct ms_config *cfg = r->cli->config;
-	bool accept = r->a->accept_snapshot || r->a->root;
-	struct ms_target_choice ci = { "instance", "--instance", "instance", r->a->inst.instance_dir, cfg->instance,
-				       MS_DEFAULT_INSTANCE, h->instance, accept, r->a->root != NULL };
-	struct ms_target_choice cp = { "postfix", "--postfix-dir", "postfix_dir", r->a->inst.postfix_dir,
-				       cfg->postfix_dir, MS_DEFAULT_POSTFIX_DIR, h->postfix_dir, accept,
-				       r->a->root != NULL };
-
-	r->do_instance = ms_strv_contains(&h->components, "instance") && selected(r->a, "instance");
-	r->do_postfix = ms_strv_contains(&h->components, "postfix") && selected(r->a, "postfix");
-	if (r->do_instance) {
-		r->live_instance = ms_target_choose(&ci, &r->instance_origin);
-		if (!r->live_instance)
-			return -1;
-	} else {
-		r->live_instance = ms_xstrdup(ci.cli ? ci.cli : ci.config ? ci.config : ci.def);
-	}
-	if (r->do_postfix) {
-		r->live_postfix = ms_target_choose(&cp, &r->postfix_origin);
-		if (!r->live_postfix)
-			return -1;
-	} else {
-		r->live_postfix = ms_xstrdup(cp.cli ? cp.cli : cp.config ? cp.config : cp.def);
-	}
-	r->instance_target = under_root(r->a->root, r->live_instance);
-	r->postfix_target = under_root(r->a->root, r->live_postfix);
-	if (r->a->root && r->do_instance && access(r->instance_target, F_OK) == 0)
-		return ms_log_error("'%s' exists: --root restores into new locations only", r->instance_target);
-	if ((r->do_instance && check_target_place(r, "instance", r->instance_target) < 0) ||
-	    (r->do_postfix && check_target_place(r, "postfix", r->postfix_target) < 0))
-		return -1;
-	return 0;
-}
-
-/* The snapshot's own settings.py, read into memory (never written to
- * disk): as it is, for the plan's comparison, and merged with the config,
- * for --accept-snapshot-targets. Absent or unreadable: both stay NULL. */
-static void read_snapshot_settings(struct restore_run *r)
-{
-	size_t len = 0;
-	char *text = ms_files_read_member(r->archive, SETTINGS_MEMBER, SETTINGS_MAX, &len);
-	struct ms_config *none = ms_config_new();
-	const char *name = "snapshot's settings.py";
-
-	r->snap_read = true;
-	if (text) {
-		ms_log_mute(1);
-		r->snap_raw = ms_instance_from_settings_text(none, name, text, len);
-		r->snap_dbs = ms_instance_from_settings_text(r->cli->config, name, text, len);
-		ms_log_mute(0);
-	}
-	ms_free_secret(text);
-	ms_config_free(none);
-}
-
-/* This machine's database settings: the live settings.py at the instance
- * target (with the config over it), else the config's [db:ALIAS]
- * sections alone. NULL dbs_from with 0: nothing on this machine names a
- * database. */
-static int find_db_settings(struct restore_run *r)
-{
-	struct ms_instance_opts opts = { 0 };
-
-	read_snapshot_settings(r);
-	if (!r->a->root && ms_is_dir(r->live_instance)) {
-		opts.instance_dir = r->live_instance;
-		opts.dbs_only = true;
-		r->dbs_from = ms_instance_discover(r->cli->config, &opts);
-		return r->dbs_from ? 0 : -1;
-	}
-	if (r->cli->config->n_dbs == 0)
-		return 0;
-	r->dbs_from = ms_instance_from_config(r->cli->config);
-	if (!r->dbs_from)
-		return -1;
-	r->dbs_from->dir = ms_xstrdup(r->live_instance); /* recorded by a safety snapshot's header */
-	return 0;
-}
-
-static const struct ms_dbconf *conf_of(const struct ms_instance *inst, const char *alias)
-{
-	for (size_t k = 0; inst && k < inst->n_dbs; k++)
-		if (!strcmp(inst->dbs[k].alias, alias))
-			return &inst->dbs[k];
-	return NULL;
-}
-
-/* No database settings on this machine for s: the snapshot's are shown,
- * and used only when accepted. A password of this machine
- * (password_file, admin_password_file) only ever goes to a server this
- * machine names: when the config's [db:ALIAS] names the host, the
- * snapshot's settings are merged with that section; otherwise they are
- * used as they are, with the snapshot's own password, and an admin
- * password is refused. */
-static int use_snapshot_conf(struct restore_run *r, struct db_step *s)
-{
-	const struct ms_config_db *c = ms_config_db(r->cli->config, s->alias);
-	bool host_here = c && c->host;
-	const struct ms_dbconf *snap = host_here ? conf_of(r->snap_dbs, s->alias) : conf_of(r->snap_raw, s->alias);
-	char *where, *name;
-
-	if (snap && r->a->accept_snapshot) {
-		where = ms_db_describe(snap);
-		if (!host_here && c && c->admin_user && c->admin_password) {
-			ms_log_error("database '%s': admin_password_file of [db:%s] would be sent to %s, which only the "
-				     "snapshot names: set host (and port) in [db:%s] to use it", s->alias, s->alias, where,
-				     s->alias);
-			free(where);
-			return -1;
-		}
-		if (!host_here && c && c->password)
-			ms_log_warn("database '%s': the config's password is not sent to %s, which only the snapshot "
-				    "names (set host in [db:%s] to use it)", s->alias, where, s->alias);
-		free(where);
-		s->conf = snap;
-		s->from_snapshot = true;
-		return 0;
-	}
-	if (!snap)
-		return ms_log_error("database '%s': no connection settings for it on this machine (no settings.py "
-				    "at '%s' names it, nor a [db:%s] config section)", s->alias, r->live_instance,
-				    s->alias);
-	where = ms_db_describe(snap);
-	name = ms_printable(snap->name);
-	ms_log_error("database '%s': no connection settings for it on this machine (no settings.py at '%s' "
-		     "names it, nor a [db:%s] config section); the snapshot's settings.py says %s database '%s' "
-		     "on %s: describe it in [db:%s], or pass --accept-snapshot-targets to use the snapshot's",
-		     s->alias, r->live_instance, s->alias, ms_db_engine_name(snap->engine), name, where, s->alias);
-	free(name);
-	free(where);
-	return -1;
-}
-
-static bool same_server(const struct ms_dbconf *a, const struct ms_dbconf *b)
-{
-	return a->engine == b->engine && !strcmp(a->name, b->name) && !strcmp(a->host, b->host) &&
-	       !strcmp(a->port, b->port) && !strcmp(a->user, b->user);
-}
-
-/* Restoring the instance puts the snapshot's settings.py in place: the
- * next run (create, the application) then connects where it says, with
- * this machine's passwords from the config. A settings.py that moves a
- * database elsewhere is refused unless accepted. */
-static int check_instance_dbs(struct restore_run *r)
-{
-	const struct ms_instance *live = r->live ? r->live : r->dbs_from;
-
-	if (!r->do_instance || !r->snap_dbs || !live || r->a->accept_snapshot)
-		return 0;
-	for (size_t i = 0; i < r->snap_dbs->n_dbs; i++) {
-		const struct ms_dbconf *snap = &r->snap_dbs->dbs[i], *now = conf_of(live, snap->alias);
-		char *a, *b;
-
-		if (!now || same_server(snap, now))
-			continue;
-		a = ms_db_describe(snap);
-		b = ms_db_describe(now);
-		ms_log_error("the snapshot's settings.py connects database '%s' to %s, this machine's to %s: restoring "
-			     "it would send this machine's passwords there on the next run; pass "
-			     "--accept-snapshot-targets to restore it anyway", snap->alias, a, b);
-		free(a);
-		free(b);
-		return -1;
-	}
-	return 0;
-}
-
-static int choose_dbs(struct restore_run *r)
-{
-	const struct ms_manifest *m = &r->vr.manifest;
-	bool any = false;
-
-	for (size_t i = 0; i < m->n_dbs; i++) {
-		char *c = ms_xasprintf("db:%s", m->dbs[i].alias);
-
-		any = any || selected(r->a, c);
-		free(c);
-	}
-	if (!any)
-		return 0;
-	if (find_db_settings(r) < 0)
-		return -1;
-	r->dbs = ms_xcalloc(m->n_dbs + 1, sizeof(*r->dbs));
-	for (size_t i = 0; i < m->n_dbs; i++) {
-		char *c = ms_xasprintf("db:%s", m->dbs[i].alias);
-		struct db_step *s;
-
-		if (!selected(r->a, c)) {
-			free(c);
-			continue;
-		}
-		free(c);
-		s = &r->dbs[r->n_dbs++];
-		s->alias = ms_xstrdup(m->dbs[i].alias);
-		s->mdb = &m->dbs[i];
-		s->snap = conf_of(r->snap_raw, s->alias);
-		s->conf = conf_of(r->dbs_from, s->alias);
-		if (!s->conf && use_snapshot_conf(r, s) < 0)
-			return -1;
-		if (strcmp(ms_db_engine_name(s->conf->engine), m->dbs[i].engine) != 0)
-			return ms_log_error("database '%s': the snapshot holds a %s dump, but the settings say %s",
-					    s->alias, m->dbs[i].engine, ms_db_engine_name(s->conf->engine));
-	}
-	return 0;
-}
-
-/* Room for what the file components will write: the staging tree beside
- * the instance (on its parent's filesystem) and the temporary Postfix
- * files in their directory, from the manifest's sizes, before anything is
- * written. Each entry counts one inode and at least one block; two
- * components on one filesystem add up. */
-struct room {
-	const char *component;
-	char *dir;                   /* the existing directory whose filesystem receives it */
-	unsigned long long bytes, inodes;
-	struct statvfs fs;
-};
-
-static void member_room(const struct ms_manifest *m, const char *prefix, struct room *rm)
-{
-	size_t plen = strlen(prefix);
-
-	for (size_t i = 0; i < m->n_entries; i++) {
-		const struct ms_entry *e = &m->entries[i].e;
-		unsigned long long blocks = e->type == MS_ENTRY_FILE ? (e->size + 4095) / 4096 : 0;
-
-		if (strncmp(e->path, prefix, plen) || (e->path[plen] != '/' && e->path[plen]))
-			continue;
-		rm->bytes += (blocks ? blocks : 1) * 4096;
-		rm->inodes++;
-	}
-}
-
-/* The nearest existing directory at or above path (targets may not exist yet). */
-static char *existing_parent(const char *path)
-{
-	char *p = ms_xstrdup(path);
-
-	while (!ms_is_dir(p) && strcmp(p, "/") != 0) {
-		char *up = ms_path_dirname(p);
-
-		free(p);
-		p = up;
-	}
-	return p;
-}
-
-static int room_check(const struct room *rm, unsigned long long bytes, unsigned long long inodes)
-{
-	unsigned long long avail = (unsigned long long)rm->fs.f_bavail * rm->fs.f_frsize;
-	char a[MS_SPACE_FMT_MAX], b[MS_SPACE_FMT_MAX];
-
-	if (avail < bytes + FREE_MARGIN)
-		return ms_log_error("not enough space for the %s component on the filesystem of '%s': %s needed "
-				    "(the snapshot's files and 64 MiB to spare), %s free; nothing was changed",
-				    rm->component, rm->dir, ms_space_fmt((long long)(bytes + FREE_MARGIN), a),
-				    ms_space_fmt((long long)avail, b));
-	if (rm->fs.f_files && rm->fs.f_favail < inodes)
-		return ms_log_error("not enough inodes for the %s component on the filesystem of '%s': %llu "
-				    "needed, %llu free; nothing was changed", rm->component, rm->dir, inodes,
-				    (unsigned long long)rm->fs.f_favail);
-	return 0;
-}
-
-static int check_space(const struct restore_run *r)
-{
-	struct room rooms[2];
-	size_t n = 0;
-	int ret = 0;
-
-	memset(rooms, 0, sizeof(rooms));
-	if (r->do_instance) {
-		char *parent = ms_path_dirname(r->instance_target); /* the staging tree goes beside the target */
-
-		rooms[n].component = "instance";
-		rooms[n].dir = existing_parent(parent);
-		free(parent);
-		member_room(&r->vr.manifest, "files/instance", &rooms[n++]);
-	}
-	if (r->do_postfix) {
-		rooms[n].component = "postfix";
-		rooms[n].dir = existing_parent(r->postfix_target);
-		member_room(&r->vr.manifest, "files/postfix", &rooms[n++]);
-	}
-	for (size_t i = 0; i < n && ret == 0; i++)
-		if (statvfs(rooms[i].dir, &rooms[i].fs) < 0)
-			ret = ms_log_error("unable to read the free space of '%s': %s", rooms[i].dir, strerror(errno));
-	for (size_t i = 0; i < n && ret == 0; i++) {
-		unsigned long long bytes = rooms[i].bytes, inodes = rooms[i].inodes;
-
-		if (i == 1 && rooms[0].fs.f_fsid == rooms[1].fs.f_fsid) { /* one filesystem for both */
-			bytes += rooms[0].bytes;
-			inodes += rooms[0].inodes;
-		}
-		ret = room_check(&rooms[i], bytes, inodes);
-	}
-	for (size_t i = 0; i < n; i++)
-		free(rooms[i].dir);
-	return ret;
-}
-
 /* --- the plan ------------------------------------------------------------- */
+
 
 static void print_list(const char *what, const struct ms_strv *v)
 {
@@ -531,7 +104,8 @@ static void print_list(const char *what, const struct ms_strv *v)
 	}
 }
 
-static int plan_files(const struct restore_run *r, const char *component, const char *prefix,
+
+static int plan_files(const struct ms_restore *r, const char *component, const char *prefix,
 		      const char *target, bool each_file)
 {
 	struct ms_tree_plan p;
@@ -578,19 +152,12 @@ static int plan_files(const struct restore_run *r, const char *component, const 
 	return 0;
 }
 
-static struct ms_db_admin admin_of(const struct restore_run *r, const char *alias)
-{
-	const struct ms_config_db *c = ms_config_db(r->cli->config, alias);
 
-	return (struct ms_db_admin){ c ? c->admin_user : NULL, c ? c->admin_password : NULL };
-}
-
-static void plan_db(struct restore_run *r, struct db_step *s)
+static void plan_db(struct ms_restore *r, struct ms_restore_db *s)
 {
 	struct ms_table_count *now = NULL;
 	size_t n = 0;
 	char *where = ms_db_describe(s->conf);
-	struct ms_db_admin admin = admin_of(r, s->alias);
 	int rc;
 
 	{
@@ -614,11 +181,7 @@ static void plan_db(struct restore_run *r, struct db_step *s)
 		free(pw);
 		free(pn);
 	}
-	ms_log_mute(1);
-	rc = s->conf->engine == MS_DB_MYSQL ? ms_my_table_counts(s->conf, &admin, &now, &n)
-					    : ms_pg_table_counts(s->conf, &now, &n);
-	ms_log_mute(0);
-	s->reachable = rc == 0;
+	rc = ms_restore_db_now(r, s, &now, &n);
 	if (rc < 0)
 		printf("      not reachable now (missing database or server down): it will be created if possible\n");
 	for (size_t i = 0; i < s->mdb->n_tables; i++) {
@@ -650,8 +213,9 @@ static void plan_db(struct restore_run *r, struct db_step *s)
 	ms_table_counts_free(now, n);
 }
 
+
 /* Installed vs snapshot versions; pins to match. */
-static void plan_versions(struct restore_run *r)
+static void plan_versions(struct ms_restore *r)
 {
 	const struct ms_versions *snap = &r->vr.header.versions;
 	struct ms_versions now = { 0 };
@@ -693,9 +257,10 @@ static void plan_versions(struct restore_run *r)
 	ms_versions_clear(&now);
 }
 
+
 /* Only databases restored while settings.py's SECRET_KEY changed: stored
  * encrypted credentials will not decrypt. */
-static void check_secret_key(struct restore_run *r)
+static void check_secret_key(struct ms_restore *r)
 {
 	if (r->do_instance || r->n_dbs == 0 || !r->dbs_from || !r->snap_raw)
 		return;
@@ -705,7 +270,8 @@ static void check_secret_key(struct restore_run *r)
 			    "restore the instance component too, or put the snapshot's SECRET_KEY back");
 }
 
-static int print_plan(struct restore_run *r)
+
+static int print_plan(struct ms_restore *r)
 {
 	char *a = ms_printable(r->archive);
 
@@ -733,63 +299,13 @@ static int print_plan(struct restore_run *r)
 	return 0;
 }
 
-/* --- connections, before the first write ------------------------------- */
+/* --- confirmation and the run ---------------------------------------------- */
 
-/* The administrator connection of [db:ALIAS] admin_user opens. */
-static int check_admin(const struct db_step *s, const struct ms_db_admin *admin)
-{
-	struct ms_dbconf as_admin = *s->conf;
-	struct ms_db_probe p = { 0 };
-	char *alias = ms_xasprintf("%s' as admin '%s", s->alias, admin->user);
-	int ret;
-
-	as_admin.alias = alias;
-	as_admin.name = (char *)(s->conf->engine == MS_DB_POSTGRESQL ? "postgres" : "information_schema");
-	as_admin.user = (char *)admin->user;
-	as_admin.password = (char *)admin->password;
-	ret = ms_db_probe(&as_admin, &p);
-	ms_db_probe_clear(&p);
-	free(alias);
-	return ret;
-}
-
-/* Every connection the restore will need opens now, before anything is
- * written: the application's (or, for a database still to be created, the
- * administrator's that creates it) and the administrator's whenever one
- * is configured. */
-static int check_connections(struct restore_run *r)
-{
-	for (size_t i = 0; i < r->n_dbs; i++) {
-		const struct db_step *s = &r->dbs[i];
-		struct ms_db_admin admin = admin_of(r, s->alias);
-		bool has_admin = admin.user != NULL;
-
-		if (has_admin && check_admin(s, &admin) < 0)
-			return ms_log_error("database '%s': the admin_user connection of [db:%s] failed: nothing "
-					    "was changed", s->alias, s->alias);
-		if (s->reachable || has_admin)
-			continue;
-		if (s->conf->engine == MS_DB_POSTGRESQL) {
-			struct ms_db_probe p = { 0 };
-			int rc = ms_db_probe(s->conf, &p); /* logs the server's answer */
-
-			ms_db_probe_clear(&p);
-			if (rc == 0)
-				continue;
-		}
-		return ms_log_error("database '%s': cannot reach it with this machine's settings and no admin_user "
-				    "in [db:%s] could create it: nothing was changed", s->alias, s->alias);
-	}
-	return 0;
-}
-
-/* --- confirmation and the safety snapshot --------------------------------- */
-
-static int confirm(const struct restore_run *r)
+static int confirm(bool yes)
 {
 	char line[16];
 
-	if (r->a->yes)
+	if (yes)
 		return 0;
 	if (!isatty(STDIN_FILENO))
 		return ms_log_error("refusing to restore without confirmation: no terminal to ask on (use --yes)");
@@ -799,294 +315,6 @@ static int confirm(const struct restore_run *r)
 	return 0;
 }
 
-/* The components that exist now and will be replaced. */
-static void safety_components(const struct restore_run *r, struct ms_strv *only)
-{
-	if (r->do_instance && !r->a->root && access(r->instance_target, F_OK) == 0)
-		ms_strv_push(only, "instance");
-	if (r->do_postfix && !r->a->root && r->live && r->live->postfix)
-		ms_strv_push(only, "postfix");
-	for (size_t i = 0; i < r->n_dbs; i++)
-		if (r->dbs[i].reachable)
-			ms_strv_push_owned(only, ms_xasprintf("db:%s", r->dbs[i].alias));
-}
-
-/* A snapshot of what is about to be replaced, tagged "safety", in the same
- * destination. The instance it describes is the live one when that can be
- * discovered, else the snapshot's database settings (nothing live to
- * keep of the files then). */
-static int safety_snapshot(struct restore_run *r, const char *dest)
-{
-	struct ms_strv only = { 0 }, tags = { 0 };
-	struct ms_create_opts o = { 0 };
-	struct ms_create_result res = { 0 };
-	struct ms_instance *inst = r->live ? r->live : r->dbs_from ? r->dbs_from : r->snap_dbs;
-	struct ms_db_probe *probes;
-	int ret;
-
-	if (r->a->no_safety || r->a->dry_run)
-		return 0;
-	safety_components(r, &only);
-	if (only.n == 0) {
-		ms_log_info("safety snapshot: nothing to protect (no component exists yet)");
-		return 0;
-	}
-	if (!inst) {
-		ms_strv_clear(&only);
-		return ms_log_error("no safety snapshot possible: the live installation cannot be read (use "
-				    "--no-safety-snapshot to restore anyway)");
-	}
-	/* the versions it was taken at, databases included, as create does */
-	probes = ms_xcalloc(inst->n_dbs + 1, sizeof(*probes));
-	ms_log_mute(1);
-	for (size_t i = 0; i < inst->n_dbs; i++)
-		ms_db_probe(&inst->dbs[i], &probes[i]);
-	ms_log_mute(0);
-	ms_strv_push(&tags, "safety");
-	o.probes = probes;
-	o.dest = dest;
-	o.label = r->cli->config->label;
-	o.tags = &tags;
-	o.note = "taken by modosnap restore before replacing these components";
-	o.sign_key = r->sign_key;
-	o.dump_dbs = true;
-	o.only = &only;
-	ms_snapshot_install_signal_cleanup();
-	ret = ms_snapshot_create(inst, &o, &res);
-	if (ret == 0) {
-		r->safety_path = ms_xstrdup(res.path);
-		printf("safety snapshot: %s\n", res.path);
-		fflush(stdout);
-	} else {
-		ms_log_error("the safety snapshot failed: nothing was restored");
-	}
-	ms_create_result_clear(&res);
-	ms_strv_clear(&only);
-	ms_strv_clear(&tags);
-	for (size_t i = 0; i < inst->n_dbs; i++)
-		ms_db_probe_clear(&probes[i]);
-	free(probes);
-	return ret;
-}
-
-/* --- doing it ------------------------------------------------------------- */
-
-static int mkdir_parents(const char *path)
-{
-	char *p = ms_xstrdup(path);
-	int ret = 0;
-
-	for (char *s = p + 1; *s && ret == 0; s++)
-		if (*s == '/') {
-			*s = '\0';
-			if (mkdir(p, 0755) < 0 && errno != EEXIST)
-				ret = ms_log_error("unable to create '%s': %s", p, strerror(errno));
-			*s = '/';
-		}
-	if (ret == 0 && mkdir(p, 0755) < 0 && errno != EEXIST)
-		ret = ms_log_error("unable to create '%s': %s", p, strerror(errno));
-	free(p);
-	return ret;
-}
-
-/* ".<name>.modosnap-restore" beside the target: same filesystem. */
-static char *staging_of(const char *target)
-{
-	char *dir = ms_path_dirname(target), *s;
-
-	s = ms_xasprintf("%s/.%s.modosnap-restore", dir, ms_path_basename(target));
-	free(dir);
-	return s;
-}
-
-static int restore_instance(struct restore_run *r)
-{
-	struct ms_files_stats st = { 0 };
-	char *staging = staging_of(r->instance_target), *parent = ms_path_dirname(r->instance_target);
-	int ret = -1;
-
-	if (mkdir_parents(parent) < 0)
-		goto out;
-	if (access(staging, F_OK) == 0) {
-		ms_log_warn("removing '%s', left behind by an interrupted restore", staging);
-		if (ms_files_remove_tree(staging) < 0)
-			goto out;
-	}
-	if (ms_files_stage(r->archive, &r->vr.manifest, "files/instance", staging, &st) < 0)
-		goto out;
-	ms_test_stall("files-swap");
-	if (ms_files_swap(staging, r->instance_target, ms_manifest_find(&r->vr.manifest, "files/instance")) < 0) {
-		ms_files_remove_tree(staging);
-		goto out;
-	}
-	printf("restored instance: %lu files, %lu directories, %lu symlinks, %lu hardlinks into %s\n", st.files,
-	       st.dirs, st.symlinks, st.hardlinks, r->instance_target);
-	if (st.owners_by_id)
-		printf("  %lu entries owned by a user or group name this machine lacks: restored by id\n",
-		       st.owners_by_id);
-	ret = 0;
-out:
-	free(staging);
-	free(parent);
-	return ret;
-}
-
-static int restore_postfix(struct restore_run *r)
-{
-	struct ms_files_stats st = { 0 };
-
-	if (mkdir_parents(r->postfix_target) < 0)
-		return -1;
-	if (ms_files_replace_each(r->archive, &r->vr.manifest, "files/postfix", r->postfix_target, &st) < 0)
-		return -1;
-	printf("restored postfix: %lu files into %s\n", st.files, r->postfix_target);
-	return 0;
-}
-
-static int restore_db(struct restore_run *r, const struct db_step *s)
-{
-	struct ms_db_admin admin = admin_of(r, s->alias);
-	int ret;
-
-	if (s->conf->engine == MS_DB_MYSQL) {
-		ret = ms_my_restore_database(s->conf, &admin, r->archive, &r->vr.manifest, s->alias);
-	} else {
-		if (ms_pg_ensure_database(s->conf, &admin, s->mdb->encoding) < 0)
-			return -1;
-		ret = ms_pg_restore_database(s->conf, r->archive, &r->vr.manifest, s->alias);
-	}
-	if (ret == 0)
-		printf("restored db:%s: %zu tables into database '%s'\n", s->alias, s->mdb->n_tables, s->conf->name);
-	return ret;
-}
-
-static int restore_all(struct restore_run *r)
-{
-	fflush(stdout);
-	if (r->do_instance && restore_instance(r) < 0)
-		return -1;
-	if (r->do_postfix && restore_postfix(r) < 0)
-		return -1;
-	for (size_t i = 0; i < r->n_dbs; i++)
-		if (restore_db(r, &r->dbs[i]) < 0)
-			return -1;
-	return 0;
-}
-
-/* --- proof ---------------------------------------------------------------- */
-
-static int report(struct restore_run *r)
-{
-	unsigned long n;
-	int bad = 0;
-
-	printf("verification (recomputed from the live system):\n");
-	if (r->do_instance) {
-		if (ms_files_check_live(&r->vr.manifest, "files/instance", r->instance_target, false, &n) < 0)
-			bad++;
-		else
-			printf("  ok: instance: %lu entries match the snapshot\n", n);
-	}
-	if (r->do_postfix) {
-		if (ms_files_check_live(&r->vr.manifest, "files/postfix", r->postfix_target, true, &n) < 0)
-			bad++;
-		else
-			printf("  ok: postfix: %lu files match the snapshot\n", n);
-	}
-	for (size_t i = 0; i < r->n_dbs; i++) {
-		const struct db_step *s = &r->dbs[i];
-		struct ms_db_admin admin = admin_of(r, s->alias);
-		int rc = s->conf->engine == MS_DB_MYSQL ? ms_my_check_database(s->conf, &admin, s->mdb)
-							: ms_pg_check_database(s->conf, s->mdb);
-
-		if (rc < 0)
-			bad++;
-		else
-			printf("  ok: db:%s: %zu tables, rows and digests match the snapshot\n", s->alias,
-			       s->mdb->n_tables);
-	}
-	if (bad)
-		return ms_log_error("%d component(s) differ from the snapshot after the restore", bad);
-	printf("next steps: restart the Modoboa application server (uwsgi/gunicorn) and its workers, "
-	       "dovecot and amavis, then run 'postfix reload'%s\n",
-	       r->safety_path ? "; the safety snapshot above undoes this restore" : "");
-	return 0;
-}
-
-/* --- the command ---------------------------------------------------------- */
-
-static void run_clear(struct restore_run *r)
-{
-	for (size_t i = 0; i < r->n_dbs; i++)
-		free(r->dbs[i].alias);
-	free(r->dbs);
-	ms_instance_free(r->dbs_from);
-	ms_instance_free(r->snap_dbs);
-	ms_instance_free(r->snap_raw);
-	ms_instance_free(r->live);
-	free(r->live_instance);
-	free(r->live_postfix);
-	free(r->instance_target);
-	free(r->postfix_target);
-	free(r->safety_path);
-	ms_sign_key_free(r->sign_key);
-	ms_verify_result_clear(&r->vr);
-}
-
-/* The live installation, when there is one to read (quietly: on a fresh
- * machine there is not). */
-static void discover_live(struct restore_run *r)
-{
-	struct ms_instance_opts opts = r->a->inst;
-
-	opts.instance_dir = r->live_instance;
-	opts.postfix_dir = r->live_postfix; /* the one being restored: its files go into the safety snapshot */
-	if (r->a->root || access(opts.instance_dir, F_OK) != 0)
-		return;
-	ms_log_mute(1);
-	r->live = ms_instance_discover(r->cli->config, &opts);
-	ms_log_mute(0);
-}
-
-/* Verify, check for hostile content, plan. Exit code or 0. */
-static int prepare(struct restore_run *r)
-{
-	enum ms_verify_status st = ms_verify_archive(r->archive, &r->vr);
-
-	if (st != MS_VERIFY_OK)
-		return st == MS_VERIFY_BAD ? MS_EXIT_VERIFY : MS_EXIT_FAILURE;
-	if (ms_sign_check_trust(&r->vr, ms_config_signing_key(r->cli->config), ms_config_trusted_keys(r->cli->config),
-				r->a->allow_unsigned, r->archive) < 0)
-		return MS_EXIT_VERIFY;
-	if (ms_files_check_manifest(&r->vr.manifest) < 0)
-		return MS_EXIT_VERIFY;
-	if (check_only(r) < 0)
-		return MS_EXIT_USAGE;
-	if (choose_files(r) < 0 || choose_dbs(r) < 0)
-		return MS_EXIT_FAILURE;
-	/* dump SQL of a kind a dump never writes makes the archive hostile:
-	 * refused before the plan and the first write, --dry-run included */
-	for (size_t i = 0; i < r->n_dbs; i++)
-		if (ms_sqlcheck_archive(r->archive, r->dbs[i].mdb, r->dbs[i].conf->user) < 0)
-			return MS_EXIT_VERIFY;
-	discover_live(r);
-	if (!r->snap_read && r->do_instance)
-		read_snapshot_settings(r);
-	if (check_instance_dbs(r) < 0)
-		return MS_EXIT_FAILURE;
-	if (print_plan(r) < 0)
-		return MS_EXIT_FAILURE;
-	if (!r->a->dry_run && (check_space(r) < 0 || check_connections(r) < 0))
-		return MS_EXIT_FAILURE;
-	if (!r->a->dry_run && !r->a->no_safety) {
-		/* the safety snapshot is signed like any other: a missing or
-		 * unreadable key stops the run before the first write */
-		r->sign_key = ms_sign_key_load_or_create(ms_config_signing_key(r->cli->config));
-		if (!r->sign_key)
-			return MS_EXIT_FAILURE;
-	}
-	return 0;
-}
 
 static void quiet_stdout(void)
 {
@@ -1099,53 +327,64 @@ static void quiet_stdout(void)
 	}
 }
 
-static int run_restore(struct ms_cli *cli, struct restore_args *a)
+static int exit_of(enum ms_restore_status st)
 {
-	struct restore_run r;
-	const char *dest = a->dest ? a->dest : cli->config->dest ? cli->config->dest : MS_DEFAULT_DEST;
-	int lock = -1, ret;
-
-	memset(&r, 0, sizeof(r));
-	ms_pg_restore_set_lock_timeout(cli->config->lock_timeout);
-	ms_my_restore_set_lock_timeout(cli->config->lock_timeout);
-	r.cli = cli;
-	r.a = a;
-	r.dest = dest;
-	r.archive = ms_dest_select(dest, a->selector);
-	if (!r.archive)
-		return MS_EXIT_FAILURE;
-	if (!a->dry_run) {
-		/* one run per destination: the safety snapshot goes there */
-		if (ms_dest_prepare(dest) < 0)
-			return MS_EXIT_FAILURE;
-		lock = ms_dest_lock(dest);
-		if (lock < 0) {
-			free((char *)r.archive);
-			return lock == -2 ? MS_EXIT_LOCKED : MS_EXIT_FAILURE;
-		}
+	switch (st) {
+	case MS_RESTORE_OK: return MS_EXIT_OK;
+	case MS_RESTORE_USAGE: return MS_EXIT_USAGE;
+	case MS_RESTORE_LOCKED: return MS_EXIT_LOCKED;
+	case MS_RESTORE_VERIFY: return MS_EXIT_VERIFY;
+	case MS_RESTORE_FAILED: break;
 	}
+	return MS_EXIT_FAILURE;
+}
+
+/* open -> prepare -> plan -> check -> confirm -> run. */
+static enum ms_restore_status run_steps(struct ms_restore *r, const struct restore_args *a)
+{
+	enum ms_restore_status st = ms_restore_open(r, r->req);
+
+	if (st != MS_RESTORE_OK)
+		return st;
 	if (ms_log_get_level() == MS_LOG_QUIET && !a->dry_run)
 		quiet_stdout(); /* -q: nothing but errors (cron) */
-	ret = prepare(&r);
-	if (ret != 0 || a->dry_run)
-		goto out;
-	ret = MS_EXIT_FAILURE;
-	if (confirm(&r) < 0 || safety_snapshot(&r, dest) < 0)
-		goto out;
-	if (restore_all(&r) < 0) {
-		if (r.safety_path)
-			ms_log_error("the restore stopped; each component is either as before or fully restored, and "
-				     "'%s' holds what was there", r.safety_path);
-		goto out;
-	}
-	ret = report(&r) < 0 ? MS_EXIT_VERIFY : MS_EXIT_OK;
-out:
+	st = ms_restore_prepare(r);
+	if (st != MS_RESTORE_OK)
+		return st;
+	if (print_plan(r) < 0)
+		return MS_RESTORE_FAILED;
+	st = ms_restore_check(r);
+	if (st != MS_RESTORE_OK || a->dry_run)
+		return st;
+	if (confirm(a->yes) < 0)
+		return MS_RESTORE_FAILED;
+	return ms_restore_run(r);
+}
+
+static int run_restore(struct ms_cli *cli, struct restore_args *a)
+{
+	struct ms_restore_request req = {
+		.config = cli->config,
+		.dest = a->dest ? a->dest : cli->config->dest ? cli->config->dest : MS_DEFAULT_DEST,
+		.selector = a->selector,
+		.only = &a->only,
+		.root = a->root,
+		.lock_holder = cli->command,
+		.inst = a->inst,
+		.dry_run = a->dry_run,
+		.no_safety = a->no_safety,
+		.allow_unsigned = a->allow_unsigned,
+		.accept_snapshot = a->accept_snapshot,
+	};
+	struct ms_restore r;
+	int ret;
+
+	memset(&r, 0, sizeof(r));
+	r.req = &req;
+	ret = exit_of(run_steps(&r, a));
 	if (ret == MS_EXIT_OK)
 		ret = ms_cli_exit_code(0);
-	if (lock >= 0)
-		close(lock);
-	free((char *)r.archive);
-	run_clear(&r);
+	ms_restore_clear(&r);
 	return ret;
 }
 

@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -92,9 +93,10 @@ int main(int argc, char **argv)
 		ms_log_error("unknown command '%s'; try 'modosnap --help'", argv[optind]);
 		return MS_EXIT_USAGE;
 	}
-	ms_dest_set_command(argc, argv);
+	cli.command = ms_dest_command_line(argc, argv);
 	ret = cmd->fn(&cli, argc - optind, argv + optind);
 	ms_config_free(cli.config);
+	free(cli.command);
 	fflush(stdout);
 	if (ferror(stdout)) {
 		ms_log_error("unable to write to standard output");

@@ -95,27 +95,26 @@ int ms_dest_prepare(const char *dest)
 	return ms_dest_check(dest);
 }
 
-static char lock_command[512];
-
-void ms_dest_set_command(int argc, char **argv)
+char *ms_dest_command_line(int argc, char **argv)
 {
+	char line[512];
 	size_t n = 0;
 
-	lock_command[0] = '\0';
-	for (int i = 0; i < argc && n + 2 < sizeof(lock_command); i++) {
-		int w = snprintf(lock_command + n, sizeof(lock_command) - n, "%s%s", i ? " " : "",
-				 i ? argv[i] : ms_path_basename(argv[i]));
+	line[0] = '\0';
+	for (int i = 0; i < argc && n + 2 < sizeof(line); i++) {
+		int w = snprintf(line + n, sizeof(line) - n, "%s%s", i ? " " : "", i ? argv[i] : ms_path_basename(argv[i]));
 
 		if (w < 0)
 			break;
 		n += (size_t)w;
-		if (n >= sizeof(lock_command))
-			n = sizeof(lock_command) - 1;
+		if (n >= sizeof(line))
+			n = sizeof(line) - 1;
 	}
 	/* never a password: modosnap takes none on its command line */
-	for (char *p = lock_command; *p; p++)
+	for (char *p = line; *p; p++)
 		if (*p == '\n' || (unsigned char)*p < 0x20)
 			*p = ' ';
+	return ms_xstrdup(line);
 }
 
 /* "pid N: CMD" from the holder's lock file, or "" (caller frees). */
@@ -137,10 +136,10 @@ static char *holder_of(int fd)
 	return ms_xasprintf(" (%s)", buf);
 }
 
-static void record_holder(int fd)
+static void record_holder(int fd, const char *holder)
 {
 	char buf[600];
-	int n = snprintf(buf, sizeof(buf), "pid %ld: %s\n", (long)getpid(), lock_command[0] ? lock_command : "modosnap");
+	int n = snprintf(buf, sizeof(buf), "pid %ld: %.511s\n", (long)getpid(), holder && holder[0] ? holder : "modosnap");
 
 	if (n > 0 && ftruncate(fd, 0) == 0 && pwrite(fd, buf, (size_t)n, 0) < 0)
 		ms_log_debug("unable to record the lock holder: %s", strerror(errno));
@@ -172,7 +171,7 @@ static int open_lock(const char *dest, const char *path)
 	return fd;
 }
 
-int ms_dest_lock_wait(const char *dest, unsigned wait_seconds)
+int ms_dest_lock_wait(const char *dest, unsigned wait_seconds, const char *holder)
 {
 	char *path = ms_path_join(dest, MS_LOCK_NAME);
 	int fd = open_lock(dest, path);
@@ -210,14 +209,14 @@ int ms_dest_lock_wait(const char *dest, unsigned wait_seconds)
 		free(path);
 		return -1;
 	}
-	record_holder(fd);
+	record_holder(fd, holder);
 	free(path);
 	return fd;
 }
 
 int ms_dest_lock(const char *dest)
 {
-	return ms_dest_lock_wait(dest, 0);
+	return ms_dest_lock_wait(dest, 0, NULL);
 }
 
 /* Ours: a snapshot name plus ".partial", a regular file we own. */

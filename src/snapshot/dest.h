@@ -42,16 +42,18 @@ int ms_dest_check(const char *dest); /* opens dest (following a symlink) and che
 int ms_dest_create_file(const char *path);
 
 /* Takes the run lock of `dest`, waiting up to wait_seconds (0: not at
- * all) while another run holds it. The holder's pid and command line (see
- * ms_dest_set_command) are written into the lock file for the next one's
- * message. Returns the lock fd (keep it open for the whole run; the lock
+ * all) while another run holds it. The holder's pid and `holder` (its
+ * command line, ms_dest_command_line; NULL: "modosnap") are written into
+ * the lock file for the next one's message. Returns the lock fd (keep it open for the whole run; the lock
  * dies with the process), -2 when another run holds it after the wait
  * (logged: "another modosnap run holds the lock on 'DEST' (pid N: CMD)"),
  * or -1 on other errors (logged). */
-int ms_dest_lock_wait(const char *dest, unsigned wait_seconds);
-int ms_dest_lock(const char *dest); /* ms_dest_lock_wait(dest, 0) */
-/* The command line recorded in lock files (set once by main). */
-void ms_dest_set_command(int argc, char **argv);
+int ms_dest_lock_wait(const char *dest, unsigned wait_seconds, const char *holder);
+int ms_dest_lock(const char *dest); /* ms_dest_lock_wait(dest, 0, NULL) */
+/* The command line as a lock file records it (program name without its
+ * directory, control characters as spaces, at most 511 bytes); the
+ * caller frees. */
+char *ms_dest_command_line(int argc, char **argv);
 
 
 /* Removes `*.tar.zst.partial` files in dest (call with the lock held);

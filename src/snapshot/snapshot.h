@@ -22,7 +22,6 @@ struct ms_create_opts {
 	const char *note;                /* NULL = none */
 	const char *upgrade_to;          /* header upgrade_to; NULL = none */
 	int level;                       /* zstd level (0 = default) */
-	int threads;                     /* zstd workers */
 	const struct ms_strv *excludes;  /* capture exclude patterns */
 	const struct ms_db_probe *probes; /* one per instance db, for the versions; NULL = not probed */
 	bool dump_dbs;                   /* dump the PostgreSQL databases (component db:ALIAS) */
