@@ -29,11 +29,6 @@
 
 /* --- fixture: a temporary directory per test -------------------------------- */
 
-struct fixture {
-	const void *row; /* table row, NULL for plain tests */
-	char *dir;       /* temporary directory, removed by the teardown */
-};
-
 /* Password files every case may refer to as @D@/NAME. */
 static void make_password_files(const char *dir)
 {
@@ -60,27 +55,11 @@ static void make_password_files(const char *dir)
 	free(path);
 }
 
+/* test_fixture_setup, plus the password files every case may name. */
 static int fx_setup(void **state)
 {
-	struct fixture *fx = calloc(1, sizeof(*fx));
-
-	if (!fx)
-		return -1;
-	fx->row = *state;
-	fx->dir = test_mkdtemp("ms-test-config");
-	make_password_files(fx->dir);
-	*state = fx;
-	return 0;
-}
-
-static int fx_teardown(void **state)
-{
-	struct fixture *fx = *state;
-
-	test_rmtree(fx->dir);
-	free(fx->dir);
-	free(fx);
-	ms_log_set_level(MS_LOG_INFO);
+	test_fixture_setup(state);
+	make_password_files(((struct test_fixture *)*state)->dir);
 	return 0;
 }
 
@@ -88,7 +67,7 @@ static int fx_teardown(void **state)
 /* --- helpers ---------------------------------------------------------------- */
 
 /* Writes the config text (after subst) as <dir>/modosnap.conf with `mode`. */
-static char *write_config(const struct fixture *fx, const char *text, mode_t mode)
+static char *write_config(const struct test_fixture *fx, const char *text, mode_t mode)
 {
 	char *path = ms_path_join(fx->dir, "modosnap.conf");
 	char *body = test_subst(text, fx->dir, path);
@@ -246,7 +225,7 @@ static const struct err_case err_cases[] = {
 
 static void test_error(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	const struct err_case *c = fx->row;
 	char *path = write_config(fx, c->text, c->mode);
 	char *tail = test_subst(c->expect, fx->dir, path);
@@ -351,7 +330,7 @@ static const struct val_case val_cases[] = {
 
 static void test_value(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	const struct val_case *c = fx->row;
 	char *path = write_config(fx, c->text, c->mode);
 	struct ms_config *cfg = load_ok(path);
@@ -381,7 +360,7 @@ static void test_value(void **state)
 
 static void test_full_example(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	char *path = write_config(fx,
 		"; modosnap configuration\n"
 		"[modosnap]\n"
@@ -443,7 +422,7 @@ static void test_full_example(void **state)
 /* [retention], [hooks] and min_free land in their fields; unset ones stay -1/NULL. */
 static void test_routine_keys(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	char *path = write_config(fx,
 		"[modosnap]\nmin_free = 2G\nlock_timeout = 5\n"
 		"[retention]\nkeep_last = 7\nkeep_monthly = 0\nkeep_tag = release\nkeep_tag = keep-me\n"
@@ -473,7 +452,7 @@ static void test_routine_keys(void **state)
 
 static void test_empty_file(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	char *path = write_config(fx, "# nothing set\n\n", 0644);
 	struct ms_config *cfg = load_ok(path);
 
@@ -491,7 +470,7 @@ static void test_empty_file(void **state)
 
 static void test_empty_section(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	char *path = write_config(fx, "[modosnap]\n[db:default]\n", 0644);
 	struct ms_config *cfg = load_ok(path);
 	const struct ms_config_db *db = ms_config_db(cfg, "default");
@@ -521,7 +500,7 @@ static void test_new_and_free(void **state)
  * create nothing at load time. */
 static void test_signing_key_defaults(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	char *path = write_config(fx, "[modosnap]\nsigning_key = @D@/none/signing.key\n", 0644);
 	struct ms_config *cfg = load_ok(path), *empty = ms_config_new();
 	char *expect = ms_path_join(fx->dir, "none/signing.key"), *dir = ms_path_join(fx->dir, "none");
@@ -553,7 +532,7 @@ static void expect_load_error(const char *path, const char *expect)
 
 static void test_missing_file(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	char *path = ms_path_join(fx->dir, "nope.conf");
 	char *expect = ms_xasprintf("modosnap: error: unable to open '%s': No such file or directory\n",
 				    path);
@@ -565,7 +544,7 @@ static void test_missing_file(void **state)
 
 static void test_nul_byte(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	char *path = ms_path_join(fx->dir, "nul.conf");
 	char *expect = ms_xasprintf("modosnap: error: '%s':2: NUL byte in line\n", path);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -603,16 +582,16 @@ int main(void)
 
 	for (size_t i = 0; i < N_ERR; i++, n++) {
 		snprintf(names[n], sizeof(names[n]), "error: %s", err_cases[i].name);
-		tests[n] = (struct CMUnitTest){ names[n], test_error, fx_setup, fx_teardown,
+		tests[n] = (struct CMUnitTest){ names[n], test_error, fx_setup, test_fixture_teardown,
 						(void *)&err_cases[i] };
 	}
 	for (size_t i = 0; i < N_VAL; i++, n++) {
 		snprintf(names[n], sizeof(names[n]), "value: %s", val_cases[i].name);
-		tests[n] = (struct CMUnitTest){ names[n], test_value, fx_setup, fx_teardown,
+		tests[n] = (struct CMUnitTest){ names[n], test_value, fx_setup, test_fixture_teardown,
 						(void *)&val_cases[i] };
 	}
 	for (size_t i = 0; i < N_PLAIN; i++, n++)
 		tests[n] = (struct CMUnitTest){ plain_tests[i].name, plain_tests[i].fn, fx_setup,
-						fx_teardown, NULL };
+						test_fixture_teardown, NULL };
 	return _cmocka_run_group_tests("config", tests, n, NULL, NULL);
 }

@@ -24,36 +24,6 @@
 #include "base/util.h"
 #include "testutil.h"
 
-/* --- fixture: a temporary directory per test -------------------------------- */
-
-struct fixture {
-	const void *row; /* table row, NULL for plain tests */
-	char *dir;       /* temporary directory, removed by the teardown */
-};
-
-static int fx_setup(void **state)
-{
-	struct fixture *fx = calloc(1, sizeof(*fx));
-
-	if (!fx)
-		return -1;
-	fx->row = *state;
-	fx->dir = test_mkdtemp("ms-test-distinfo");
-	*state = fx;
-	return 0;
-}
-
-static int fx_teardown(void **state)
-{
-	struct fixture *fx = *state;
-
-	test_rmtree(fx->dir);
-	free(fx->dir);
-	free(fx);
-	ms_log_set_level(MS_LOG_INFO);
-	return 0;
-}
-
 /* --- building trees --------------------------------------------------------- */
 
 /* Creates one entry under dir: "a/b/" is a directory, "a/f|TEXT" a file
@@ -167,7 +137,7 @@ static const struct venv_case venv_cases[] = {
 
 static void test_venv(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	const struct venv_case *c = fx->row;
 	char *instance = test_subst(c->instance, fx->dir, NULL);
 	char *override = c->override ? test_subst(c->override, fx->dir, NULL) : NULL;
@@ -248,7 +218,7 @@ static const struct pyver_case pyver_cases[] = {
 
 static void test_pyver(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	const struct pyver_case *c = fx->row;
 	char *instance = test_subst(INSTANCE, fx->dir, NULL);
 	char *site = ms_xasprintf("%s/srv/env/lib/%s/site-packages", fx->dir, c->site);
@@ -308,7 +278,7 @@ static const struct meta_case meta_cases[] = {
 
 static void test_metadata(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	const struct meta_case *c = fx->row;
 	char *name = NULL, *version = NULL;
 	int ret = ms_distinfo_parse_metadata(c->text, &name, &version);
@@ -375,7 +345,7 @@ static const char *const scan_tree[] = {
 
 static void test_scan(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	char *sp = ms_path_join(fx->dir, "sp");
 	char *expect = ms_xasprintf(
 		"modosnap: debug: skipping '%1$s/broken-1.0.dist-info/METADATA': No such file or directory\n"
@@ -414,7 +384,7 @@ static void test_scan(void **state)
 
 static void test_scan_quiet(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	char *sp = ms_path_join(fx->dir, "sp");
 	struct ms_distinfo *d;
 	char *err;
@@ -432,7 +402,7 @@ static void test_scan_quiet(void **state)
 
 static void test_scan_twice_installed(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	static const char *const tree[] = {
 		"sp/modoboa_amavis-1.4.0.dist-info/METADATA|Name: modoboa-amavis\nVersion: 1.4.0\n",
 		"sp/modoboa_amavis-1.5.0.dist-info/METADATA|Name: modoboa_amavis\nVersion: 1.5.0\n",
@@ -459,7 +429,7 @@ static void test_scan_twice_installed(void **state)
 
 static void test_scan_missing_dir(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	char *sp = ms_path_join(fx->dir, "nope");
 	char *expect = ms_xasprintf("modosnap: error: unable to read directory '%s': "
 				    "No such file or directory\n", sp);
@@ -478,7 +448,7 @@ static void test_scan_missing_dir(void **state)
 
 static void test_scan_empty(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	struct ms_distinfo *d = ms_distinfo_scan(fx->dir);
 
 	assert_non_null(d);
@@ -490,7 +460,7 @@ static void test_scan_empty(void **state)
 /* Discovery and scanning together, on the layout of MODOBOA.md. */
 static void test_end_to_end(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	static const char *const tree[] = {
 		"srv/modoboa/env/pyvenv.cfg|home = /usr/bin\nversion = 3.11.2\n",
 		"srv/modoboa/env/lib/python3.11/site-packages/modoboa-2.2.4.dist-info/METADATA|"
@@ -540,21 +510,21 @@ int main(void)
 
 	for (size_t i = 0; i < N_OF(venv_cases); i++, n++) {
 		snprintf(names[n], sizeof(names[n]), "venv: %s", venv_cases[i].name);
-		tests[n] = (struct CMUnitTest){ names[n], test_venv, fx_setup, fx_teardown,
+		tests[n] = (struct CMUnitTest){ names[n], test_venv, test_fixture_setup, test_fixture_teardown,
 						(void *)&venv_cases[i] };
 	}
 	for (size_t i = 0; i < N_OF(pyver_cases); i++, n++) {
 		snprintf(names[n], sizeof(names[n]), "python: %s", pyver_cases[i].name);
-		tests[n] = (struct CMUnitTest){ names[n], test_pyver, fx_setup, fx_teardown,
+		tests[n] = (struct CMUnitTest){ names[n], test_pyver, test_fixture_setup, test_fixture_teardown,
 						(void *)&pyver_cases[i] };
 	}
 	for (size_t i = 0; i < N_OF(meta_cases); i++, n++) {
 		snprintf(names[n], sizeof(names[n]), "metadata: %s", meta_cases[i].name);
-		tests[n] = (struct CMUnitTest){ names[n], test_metadata, fx_setup, fx_teardown,
+		tests[n] = (struct CMUnitTest){ names[n], test_metadata, test_fixture_setup, test_fixture_teardown,
 						(void *)&meta_cases[i] };
 	}
 	for (size_t i = 0; i < N_OF(plain_tests); i++, n++)
-		tests[n] = (struct CMUnitTest){ plain_tests[i].name, plain_tests[i].fn, fx_setup,
-						fx_teardown, NULL };
+		tests[n] = (struct CMUnitTest){ plain_tests[i].name, plain_tests[i].fn, test_fixture_setup,
+						test_fixture_teardown, NULL };
 	return _cmocka_run_group_tests("distinfo", tests, n, NULL, NULL);
 }

@@ -35,35 +35,6 @@
 #define MD5_EDITED "525d944c39742ab2bcf8691629809e41"
 #define MD5_EMPTY "d41d8cd98f00b204e9800998ecf8427e"
 
-/* --- fixture: a temporary directory per test -------------------------------- */
-
-struct fixture {
-	const void *row; /* table row, NULL for plain tests */
-	char *dir;       /* temporary directory, removed by the teardown */
-};
-
-static int fx_setup(void **state)
-{
-	struct fixture *fx = calloc(1, sizeof(*fx));
-
-	if (!fx)
-		return -1;
-	fx->row = *state;
-	fx->dir = test_mkdtemp("ms-test-postfix");
-	*state = fx;
-	return 0;
-}
-
-static int fx_teardown(void **state)
-{
-	struct fixture *fx = *state;
-
-	test_rmtree(fx->dir);
-	free(fx->dir);
-	free(fx);
-	return 0;
-}
-
 /* --- checksum file parsing -------------------------------------------------- */
 
 struct chk_case {
@@ -120,7 +91,7 @@ static const struct chk_case chk_cases[] = {
 
 static void test_chk(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	const struct chk_case *c = fx->row;
 	struct ms_chk_entry *e = NULL;
 	size_t n = 99;
@@ -196,7 +167,7 @@ static struct ms_postfix *scan_ok(const char *dir)
 
 static void test_scan_states(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	const char *d = fx->dir;
 	struct ms_postfix *p;
 	char *chk = ms_path_join(d, MS_POSTFIX_CHK_NAME), *main_cf = ms_path_join(d, "main.cf");
@@ -233,7 +204,7 @@ static void test_scan_states(void **state)
 
 static void test_scan_no_chk(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	const char *d = fx->dir;
 	struct ms_postfix *p;
 	char *main_cf = ms_path_join(d, "main.cf"), *master_cf = ms_path_join(d, "master.cf");
@@ -258,7 +229,7 @@ static void test_scan_no_chk(void **state)
 
 static void test_scan_empty(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	struct ms_postfix *p = scan_ok(fx->dir);
 
 	assert_int_equal(p->n_maps, 0);
@@ -271,7 +242,7 @@ static void test_scan_empty(void **state)
 
 static void test_scan_only_chk(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	struct ms_postfix *p;
 
 	test_put_file(fx->dir, MS_POSTFIX_CHK_NAME, "sql-b.cf:postgres:" MD5_EMPTY "\n"
@@ -301,7 +272,7 @@ static void expect_scan_error(const char *dir, const char *expect)
 
 static void test_scan_missing_dir(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	char *dir = ms_path_join(fx->dir, "postfix");
 	char *expect = ms_xasprintf("modosnap: error: postfix directory '%s' not found: "
 				    "No such file or directory\n", dir);
@@ -313,7 +284,7 @@ static void test_scan_missing_dir(void **state)
 
 static void test_scan_not_a_dir(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	char *dir = ms_path_join(fx->dir, "main.cf");
 	char *expect = ms_xasprintf("modosnap: error: unable to read postfix directory '%s': "
 				    "Not a directory\n", dir);
@@ -328,7 +299,7 @@ static void test_scan_not_a_dir(void **state)
  * with the good lines (the checksum file is still there to capture). */
 static void test_scan_bad_chk(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	char *expect = ms_xasprintf("modosnap: warning: '%s/" MS_POSTFIX_CHK_NAME "':2: malformed line "
 				    "in checksum file (expected FILE:DBTYPE:MD5); ignored\n", fx->dir);
 	char *chk = ms_path_join(fx->dir, MS_POSTFIX_CHK_NAME), *err;
@@ -355,7 +326,7 @@ static void test_scan_bad_chk(void **state)
 /* Many garbage lines: five named, the rest counted in one line. */
 static void test_scan_many_bad_lines(void **state)
 {
-	const struct fixture *fx = *state;
+	const struct test_fixture *fx = *state;
 	char *chk = ms_path_join(fx->dir, MS_POSTFIX_CHK_NAME), *err, *expect;
 	struct ms_postfix *p;
 
@@ -418,11 +389,11 @@ int main(void)
 
 	for (size_t i = 0; i < N_OF(chk_cases); i++, n++) {
 		snprintf(names[n], sizeof(names[n]), "chk: %s", chk_cases[i].name);
-		tests[n] = (struct CMUnitTest){ names[n], test_chk, fx_setup, fx_teardown,
+		tests[n] = (struct CMUnitTest){ names[n], test_chk, test_fixture_setup, test_fixture_teardown,
 						(void *)&chk_cases[i] };
 	}
 	for (size_t i = 0; i < N_OF(plain_tests); i++, n++)
-		tests[n] = (struct CMUnitTest){ plain_tests[i].name, plain_tests[i].fn, fx_setup,
-						fx_teardown, NULL };
+		tests[n] = (struct CMUnitTest){ plain_tests[i].name, plain_tests[i].fn, test_fixture_setup,
+						test_fixture_teardown, NULL };
 	return _cmocka_run_group_tests("postfix", tests, n, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "base/log.h"
 #include "base/strbuf.h"
 #include "base/util.h"
 #include "formats/manifest.h"
@@ -79,6 +80,27 @@ char *test_mkdtemp(const char *name)
 	tmpl = ms_xasprintf("%s/%s.XXXXXX", base, name);
 	assert_non_null(mkdtemp(tmpl));
 	return tmpl;
+}
+
+int test_fixture_setup(void **state)
+{
+	struct test_fixture *fx = ms_xcalloc(1, sizeof(*fx));
+
+	fx->row = *state;
+	fx->dir = test_mkdtemp("ms-test");
+	*state = fx;
+	return 0;
+}
+
+int test_fixture_teardown(void **state)
+{
+	struct test_fixture *fx = *state;
+
+	test_rmtree(fx->dir);
+	free(fx->dir);
+	free(fx);
+	ms_log_set_level(MS_LOG_INFO);
+	return 0;
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -23,6 +23,18 @@ char *capture_since(long offset);
 /* Restores stderr and returns what was written to it (caller frees). */
 char *capture_end(void);
 
+/* State of a test run by test_fixture_setup/_teardown. */
+struct test_fixture {
+	const void *row; /* the table row given as the test's initial state, or NULL */
+	char *dir;       /* a fresh scratch directory, removed by the teardown */
+};
+/* cmocka setup: *state (a table row or NULL) becomes a struct test_fixture
+ * holding it and a new scratch directory. */
+int test_fixture_setup(void **state);
+/* cmocka teardown: removes the directory, frees the fixture and sets the
+ * log level back to the default (a test may have changed it). */
+int test_fixture_teardown(void **state);
+
 /* A new empty directory <base>/<name>.XXXXXX, base being $MS_TEST_TMP
  * (set by CTest, created 0755 when missing) or /tmp; caller frees. */
 char *test_mkdtemp(const char *name);
