@@ -457,7 +457,7 @@ static void test_scan_empty(void **state)
 	ms_distinfo_free(d);
 }
 
-/* Discovery and scanning together, on the layout of MODOBOA.md. */
+/* Discovery and scanning together, on the layout of docs/dev/modoboa.md. */
 static void test_end_to_end(void **state)
 {
 	const struct test_fixture *fx = *state;

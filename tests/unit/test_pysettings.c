@@ -118,7 +118,7 @@ struct ok_case {
 	const char *absent[6]; /* names that must not be bound */
 };
 
-/* The installer's settings.py, paraphrased (MODOBOA.md). */
+/* The installer's settings.py, paraphrased (docs/dev/modoboa.md). */
 #define MODOBOA_GENERATED \
 	"# -*- coding: utf-8 -*-\n" \
 	"\"\"\"\n" \
