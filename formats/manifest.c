@@ -1,6 +1,7 @@
 /*
  * The header and manifest documents to and from JSON (see manifest.h and
- * FORMAT.md "The JSON documents"); the only module that includes jansson.
+ * FORMAT.md "The JSON documents"); with src/cli/output.c, the only module
+ * allowed to include jansson (tests/arch/layers.sh).
  * Encoding never fails: text that is not UTF-8 is kept byte for byte where
  * bytes matter (paths, link targets, owner names, xattr names become
  * {"base64": "..."}) and has invalid sequences replaced with U+FFFD

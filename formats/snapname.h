@@ -1,5 +1,5 @@
 /*
- * Snapshot archive file names (DESIGN-NOTES §3):
+ * Snapshot archive file names (docs/dev/design.md §3, formats/FORMAT.md):
  *   <label>_<YYYYMMDDTHHMMSSZ>_modoboa-<version>.tar.zst
  * The label (host name unless configured) and the version are reduced to
  * characters that are safe in a file name and cannot contain the '_'

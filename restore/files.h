@@ -1,6 +1,6 @@
 /*
  * The file restore engine: puts the file components of a verified
- * snapshot back (DESIGN-NOTES §5). A directory component
+ * snapshot back (docs/dev/design.md §5). A directory component
  * ("files/instance") is extracted into a staging directory beside its
  * target, every file's content checked against the manifest as it is
  * written, then swapped in with one atomic rename (renameat2

@@ -1,5 +1,5 @@
 /*
- * The first line of defence against hostile archives (DESIGN-NOTES §5):
+ * The first line of defence against hostile archives (docs/dev/design.md §5):
  * every member path is checked before anything is written. A safe path is
  * relative, non-empty, at most MS_MEMBER_PATH_MAX bytes, and has no "."
  * or ".." component and no empty component (except one trailing '/').

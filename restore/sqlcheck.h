@@ -1,6 +1,6 @@
 /*
- * The statement checker for the SQL members of a snapshot (DESIGN-NOTES
- * §5, "confined SQL"). An archive is untrusted input: its schema scripts
+ * The statement checker for the SQL members of a snapshot
+ * (docs/dev/design.md §5). An archive is untrusted input: its schema scripts
  * are split into statements by a real tokenizer for each dialect, and
  * every statement must be of a kind our dumpers write (pg_dump
  * --schema-only --section=pre-data/post-data as run by src/db/pg_dump.c, the

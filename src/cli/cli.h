@@ -12,7 +12,7 @@
 
 #include "discover/instance.h"
 
-/* Exit-code contract (DESIGN-NOTES §2); scripts rely on these values. */
+/* Exit-code contract (docs/dev/design.md §2, docs/exit-codes.md); scripts rely on these values. */
 enum ms_exit {
 	MS_EXIT_OK = 0,
 	MS_EXIT_FAILURE = 1,

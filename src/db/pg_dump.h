@@ -2,7 +2,7 @@
  * The PostgreSQL dumper: one database, read inside one exported snapshot,
  * written as archive members — the pre-data schema and post-data schema
  * from pg_dump, every ordinary table's rows as COPY text chunks, and the
- * sequences' values as setval() calls. See DESIGN-NOTES §3–§4.
+ * sequences' values as setval() calls. See docs/dev/design.md §3–§4.
  */
 #ifndef MS_PG_DUMP_H
 #define MS_PG_DUMP_H

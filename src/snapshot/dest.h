@@ -93,7 +93,7 @@ void ms_dest_items_free(struct ms_dest_item *items, size_t n);
 int ms_dest_mark_verified(const char *archive);
 int ms_dest_verified_at(const char *archive, char when[32]);
 
-/* Resolves a snapshot selector (DESIGN-NOTES §2): a path to an archive;
+/* Resolves a snapshot selector (docs/dev/design.md §2): a path to an archive;
  * or, inside dest, `latest`, `tag:NAME` (newest with that tag), a snapshot
  * id or unique id prefix, or an archive file name. Returns the archive path
  * (caller frees) or NULL after logging; ambiguous selectors list the
