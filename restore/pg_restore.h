@@ -3,7 +3,7 @@
  * pg_dump.c wrote into a snapshot (db/<alias>/schema-pre.sql, data chunks,
  * sequences.sql, schema-post.sql), in one transaction on one connection,
  * and recomputes every table's content digest (FORMAT.md §7.4) before
- * committing. See DESIGN-NOTES §5.
+ * committing. See docs/dev/design.md §5.
  *
  * What is dropped before loading, and why not DROP OWNED BY: DROP OWNED
  * also revokes the role's privileges on shared objects such as other

@@ -1,5 +1,5 @@
 /*
- * Table content digest shared by the dumpers and, later, restore: a
+ * Table content digest shared by the dumpers and the restore engines: a
  * multiset hash over canonical row text, so rows may stream in any order.
  * The digest is the sum modulo 2^256 of SHA-256(line) over all rows, each
  * SHA-256 read as a 256-bit big-endian integer, where `line` is the row's

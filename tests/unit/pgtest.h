@@ -1,12 +1,15 @@
 /*
  * Helpers shared by the unit tests that talk to the harness's PostgreSQL
- * server (test_pg_*.c): reading MS_TESTSRV_ENV, running commands and psql
- * as the superuser, temporary paths. The globals are set by
+ * and MariaDB servers (test_pg_*.c, test_my_*.c): reading MS_TESTSRV_ENV,
+ * running commands, psql and the MariaDB client as the superusers,
+ * temporary paths, the PostgreSQL source fixture, test snapshots and
+ * generated installations. The globals are set by
  * read_server_env() and by the test's own setup (tmpdir).
  */
 #ifndef MS_PGTEST_H
 #define MS_PGTEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 extern char tmpdir[256];
@@ -15,6 +18,9 @@ extern char *bindir, *sockdir, *port, *superuser, *mysock;
 #define PSQL "%s/psql -X -q -v ON_ERROR_STOP=1 -h '%s' -p '%s' -U '%s'"
 #define PSQL_ARGS bindir, sockdir, port, superuser
 
+/* Makes tmpdir "<MS_TEST_TMP or /tmp>/<name>.XXXXXX" (MS_TEST_TMP
+ * created when missing, the directory 0700): 0, or -1. */
+int make_tmpdir(const char *name);
 char *tpath(const char *name);
 int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void write_file(const char *path, const void *buf, size_t len);
@@ -62,5 +68,14 @@ struct ms_dbconf;
 char *fx_value(const char *env, const char *key);
 struct ms_dbconf fx_dbconf(const char *env, const char *alias, const char *which);
 void fx_dbconf_free(struct ms_dbconf *d);
+
+/* SQL that fills an empty database with the PostgreSQL source fixture of
+ * the dump and restore tests: the kinds of objects a Modoboa database
+ * holds (identity, serial and bigserial keys, deferred foreign keys,
+ * jsonb, bytea, partitions, an unlogged table, a view, a trigger, a
+ * sequence in another schema) and the edge cases of COPY text, with one
+ * row of table `big` big_len bytes long; with_types adds an enum, a
+ * domain and a table using them (app.feel). Caller frees. */
+char *pg_source_sql(size_t big_len, bool with_types);
 
 #endif

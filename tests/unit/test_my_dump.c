@@ -145,10 +145,7 @@ static int setup(void **state)
 		if (!myport)
 			return -1;
 	}
-	snprintf(tmpdir, sizeof(tmpdir), "%s/test_my_dump.XXXXXX", getenv("MS_TEST_TMP") ? getenv("MS_TEST_TMP") : "/tmp");
-	if (getenv("MS_TEST_TMP"))
-		mkdir(getenv("MS_TEST_TMP"), 0755);
-	if (!mkdtemp(tmpdir))
+	if (make_tmpdir("test_my_dump") < 0)
 		return -1;
 	snprintf(livedb, sizeof(livedb), "ms_myd_live_%d", (int)getpid());
 	snprintf(user, sizeof(user), "ms_myd_%d", (int)getpid());

@@ -52,13 +52,10 @@ static char *load_fixture(const char *engine, const char *site)
 
 static int setup(void **state)
 {
-	const char *base = getenv("MS_TEST_TMP");
-
 	(void)state;
 	if (read_server_env() < 0)
 		return -1;
-	snprintf(tmpdir, sizeof(tmpdir), "%s/test_my_installation.XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(tmpdir) || run("chmod 0755 '%s'", tmpdir) != 0)
+	if (make_tmpdir("test_my_installation") < 0 || run("chmod 0755 '%s'", tmpdir) != 0)
 		return -1;
 	/* the snapshots are signed with a key of the test's own, never /etc/modosnap's */
 	if (run("printf '[modosnap]\\nsigning_key = %s/keys/signing.key\\ntrusted_keys = %s/keys/trusted_keys\\n' "

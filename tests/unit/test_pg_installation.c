@@ -53,14 +53,12 @@ static char *data_of(const char *db)
 
 static int setup(void **state)
 {
-	const char *base = getenv("MS_TEST_TMP");
 	char *envf;
 
 	(void)state;
 	if (read_server_env() < 0)
 		return -1;
-	snprintf(tmpdir, sizeof(tmpdir), "%s/test_pg_installation.XXXXXX", base && *base ? base : "/tmp");
-	if (!mkdtemp(tmpdir) || run("chmod 0755 '%s'", tmpdir) != 0)
+	if (make_tmpdir("test_pg_installation") < 0 || run("chmod 0755 '%s'", tmpdir) != 0)
 		return -1;
 	/* the snapshots are signed with a key of the test's own, never /etc/modosnap's */
 	if (run("printf '[modosnap]\\nsigning_key = %s/keys/signing.key\\ntrusted_keys = %s/keys/trusted_keys\\n' "

@@ -1,5 +1,5 @@
 /*
- * Unit tests for src/rowdigest: the order-independent table digest, checked
+ * Unit tests for src/db/rowdigest.c: the order-independent table digest, checked
  * against sums computed here independently (OpenSSL SHA-256 and a 32-bit
  * limb adder), plus the empty digest, order independence, and carries
  * across every byte including the 2^256 wrap-around.
