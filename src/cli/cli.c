@@ -3,6 +3,7 @@
  * Only commands that work are in the table, and so in --help.
  */
 #include "cli/cli.h"
+#include "cli/output.h"
 #include "discover/config.h"
 #include "formats/manifest.h"
 #include "formats/sign.h"
@@ -14,7 +15,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -415,27 +415,27 @@ const char *ms_cli_sig_text(const struct ms_sig_state *st, char *buf, size_t len
 
 
 /* {"status": ..., "fingerprint": ... or null, "public_key": ... or null} */
-json_t *ms_cli_sig_json(const struct ms_sig_state *st)
+ms_json *ms_cli_sig_json(const struct ms_sig_state *st)
 {
-	json_t *o = json_object();
+	ms_json *o = ms_json_object();
 	char *line = st->status == MS_SIG_VALID ? ms_sign_public_line(st->pubkey, NULL) : NULL;
 
-	json_object_set_new(o, "status", json_string(sig_status_name(st->status)));
-	json_object_set_new(o, "fingerprint", st->status == MS_SIG_VALID ? json_string(st->fingerprint) : json_null());
-	json_object_set_new(o, "public_key", line ? json_string(line) : json_null());
-	json_object_set_new(o, "problem", st->problem ? json_string(st->problem) : json_null());
+	ms_json_set(o, "status", ms_json_str(sig_status_name(st->status)));
+	ms_json_set(o, "fingerprint", ms_json_str(st->status == MS_SIG_VALID ? st->fingerprint : NULL));
+	ms_json_set(o, "public_key", ms_json_str(line));
+	ms_json_set(o, "problem", ms_json_str(st->problem));
 	free(line);
 	return o;
 }
 
 
-json_t *ms_cli_header_json(const struct ms_header *h)
+ms_json *ms_cli_header_json(const struct ms_header *h)
 {
 	char *text = ms_header_encode(h);
-	json_t *j = json_loads(text, 0, NULL);
+	ms_json *j = ms_json_parse(text);
 
 	free(text);
-	return j ? j : json_null();
+	return j;
 }
 
 

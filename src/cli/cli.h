@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cli/output.h"
 #include "discover/instance.h"
 
 /* Exit-code contract (docs/dev/design.md §2, docs/exit-codes.md); scripts rely on these values. */
@@ -65,7 +66,6 @@ struct ms_manifest;
 struct ms_header;
 struct ms_sig_state;
 struct ms_strv;
-struct json_t;
 
 /* verify --deep (restore/verify_deep.h) as a command's result: the "ok"
  * lines printed when every database passed, and an exit code (0, 1, 3,
@@ -95,10 +95,10 @@ const char *ms_cli_read_dest(const struct ms_cli *cli, const struct ms_read_args
  * into buf, returned. */
 const char *ms_cli_sig_text(const struct ms_sig_state *st, char *buf, size_t len);
 /* {"status", "fingerprint", "public_key", "problem"}; a new reference. */
-struct json_t *ms_cli_sig_json(const struct ms_sig_state *st);
+ms_json *ms_cli_sig_json(const struct ms_sig_state *st);
 /* The header as its JSON document (json null when unreadable); a new
  * reference. */
-struct json_t *ms_cli_header_json(const struct ms_header *h);
+ms_json *ms_cli_header_json(const struct ms_header *h);
 /* Archive text is untrusted: s through ms_printable, the copy kept in
  * `pool` (returned, borrowed) until the caller clears it. */
 const char *ms_cli_pooled(struct ms_strv *pool, const char *s);

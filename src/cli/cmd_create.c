@@ -4,6 +4,7 @@
  * archive in the destination directory; optionally verify it.
  */
 #include "cli/cli.h"
+#include "cli/output.h"
 #include "discover/config.h"
 #include "snapshot/hooks.h"
 #include "db/db.h"
@@ -18,7 +19,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -261,30 +261,24 @@ static double seconds_since(const struct timespec *t0)
 static void print_json(const struct create_args *a, const struct ms_create_result *r, double secs, int code,
 		       double paused)
 {
-	json_t *o = json_object(), *comps = json_array(), *tags = json_array();
+	ms_json *o = ms_json_object();
 
-	for (size_t i = 0; i < r->components.n; i++)
-		json_array_append_new(comps, json_string(r->components.v[i]));
-	for (size_t i = 0; i < a->tags.n; i++)
-		json_array_append_new(tags, json_string(a->tags.v[i]));
-	json_object_set_new(o, "path", r->path ? json_string(r->path) : json_null());
+	ms_json_set(o, "path", ms_json_str(r->path));
 	if (a->aside)
-		json_object_set_new(o, "unverified_path", json_string(a->aside));
-	json_object_set_new(o, "snapshot_id", r->snapshot_id ? json_string(r->snapshot_id) : json_null());
-	json_object_set_new(o, "tags", tags);
-	json_object_set_new(o, "components", comps);
-	json_object_set_new(o, "entries", json_integer((json_int_t)r->archive.entries));
-	json_object_set_new(o, "bytes_in", json_integer((json_int_t)r->archive.bytes_in));
-	json_object_set_new(o, "bytes_out", json_integer((json_int_t)r->archive.bytes_out));
-	json_object_set_new(o, "changed_files", json_integer((json_int_t)r->capture.changed));
-	json_object_set_new(o, "seconds", json_real(secs));
-	json_object_set_new(o, "paused_seconds", paused >= 0 ? json_real(paused) : json_null());
-	json_object_set_new(o, "verified", json_boolean(a->verified));
-	json_object_set_new(o, "warnings", json_integer((json_int_t)ms_log_warning_count()));
-	json_object_set_new(o, "exit_status", json_integer(code));
-	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	fputc('\n', stdout);
-	json_decref(o);
+		ms_json_set(o, "unverified_path", ms_json_str(a->aside));
+	ms_json_set(o, "snapshot_id", ms_json_str(r->snapshot_id));
+	ms_json_set(o, "tags", ms_json_strs(a->tags.v, a->tags.n));
+	ms_json_set(o, "components", ms_json_strs(r->components.v, r->components.n));
+	ms_json_set(o, "entries", ms_json_int((long long)r->archive.entries));
+	ms_json_set(o, "bytes_in", ms_json_int((long long)r->archive.bytes_in));
+	ms_json_set(o, "bytes_out", ms_json_int((long long)r->archive.bytes_out));
+	ms_json_set(o, "changed_files", ms_json_int((long long)r->capture.changed));
+	ms_json_set(o, "seconds", ms_json_real(secs));
+	ms_json_set(o, "paused_seconds", paused >= 0 ? ms_json_real(paused) : ms_json_null());
+	ms_json_set(o, "verified", ms_json_bool(a->verified));
+	ms_json_set(o, "warnings", ms_json_int((long long)ms_log_warning_count()));
+	ms_json_set(o, "exit_status", ms_json_int(code));
+	ms_json_print(o);
 }
 
 static void report(const struct create_args *a, const struct ms_create_result *r, double secs, int code,

@@ -9,7 +9,6 @@
 #include "formats/verify.h"
 #include "base/strbuf.h"
 
-#include <jansson.h>
 #include <stdio.h>
 
 
@@ -32,16 +31,16 @@ static void print_list_text(const struct ms_dest_item *it, const struct ms_heade
 }
 
 
-static json_t *list_json_item(const struct ms_dest_item *it, const struct ms_header *h, const char *when,
+static ms_json *list_json_item(const struct ms_dest_item *it, const struct ms_header *h, const char *when,
 			      int verified, const struct ms_sig_state *sig)
 {
-	json_t *o = json_object();
+	ms_json *o = ms_json_object();
 
-	json_object_set_new(o, "path", json_string(it->path));
-	json_object_set_new(o, "size", json_integer(it->size));
-	json_object_set_new(o, "verified_at", verified ? json_string(when) : json_null());
-	json_object_set_new(o, "signature", ms_cli_sig_json(sig));
-	json_object_set_new(o, "header", ms_cli_header_json(h));
+	ms_json_set(o, "path", ms_json_str(it->path));
+	ms_json_set(o, "size", ms_json_int(it->size));
+	ms_json_set(o, "verified_at", verified ? ms_json_str(when) : ms_json_null());
+	ms_json_set(o, "signature", ms_cli_sig_json(sig));
+	ms_json_set(o, "header", ms_cli_header_json(h));
 	return o;
 }
 
@@ -50,7 +49,7 @@ int cmd_list(struct ms_cli *cli, int argc, char **argv)
 {
 	struct ms_read_args a = { 0 };
 	struct ms_dest_item *items = NULL;
-	json_t *arr = NULL;
+	ms_json *arr = NULL;
 	size_t n = 0;
 	int failed = 0, ret = ms_cli_read_setup(cli, "list", argc, argv, &a, NULL);
 
@@ -59,7 +58,7 @@ int cmd_list(struct ms_cli *cli, int argc, char **argv)
 	if (ms_dest_list(ms_cli_read_dest(cli, &a), &items, &n) < 0)
 		return MS_EXIT_FAILURE;
 	if (a.json)
-		arr = json_array();
+		arr = ms_json_array();
 	for (size_t i = 0; i < n; i++) {
 		struct ms_header h;
 		struct ms_sig_state sig;
@@ -77,15 +76,13 @@ int cmd_list(struct ms_cli *cli, int argc, char **argv)
 		ms_log_mute(0);
 		verified = ms_dest_verified_at(items[i].path, when);
 		if (arr)
-			json_array_append_new(arr, list_json_item(&items[i], &h, when, verified, &sig));
+			ms_json_push(arr, list_json_item(&items[i], &h, when, verified, &sig));
 		else
 			print_list_text(&items[i], &h, when, verified, &sig);
 		ms_header_clear(&h);
 	}
 	if (arr) {
-		json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		putchar('\n');
-		json_decref(arr);
+		ms_json_print(arr);
 	}
 	ms_dest_items_free(items, n);
 	return ms_cli_exit_code(failed);

@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,31 +147,19 @@ static void print_text(const struct ms_prune_item *pi, const struct ms_retention
 	free(created);
 }
 
-static json_t *strv_json(const struct ms_strv *sv)
+static ms_json *item_json(const struct ms_prune_item *pi, const struct ms_retention_snap *s)
 {
-	json_t *arr = json_array();
+	ms_json *o = ms_json_object();
 
-	for (size_t i = 0; i < sv->n; i++)
-		json_array_append_new(arr, json_string(sv->v[i]));
-	return arr;
-}
-
-static json_t *item_json(const struct ms_prune_item *pi, const struct ms_retention_snap *s)
-{
-	json_t *o = json_object();
-
-	json_object_set_new(o, "id", pi->ok ? json_string(pi->h.snapshot_id) : json_null());
-	json_object_set_new(o, "path", json_string(pi->it->path));
-	json_object_set_new(o, "created", pi->ok ? json_string(pi->h.created) : json_null());
-	json_object_set_new(o, "tags", pi->ok ? strv_json(&pi->h.tags) : json_array());
-	json_object_set_new(o, "keep", json_boolean(!pi->ok || s->keep));
+	ms_json_set(o, "id", pi->ok ? ms_json_str(pi->h.snapshot_id) : ms_json_null());
+	ms_json_set(o, "path", ms_json_str(pi->it->path));
+	ms_json_set(o, "created", pi->ok ? ms_json_str(pi->h.created) : ms_json_null());
+	ms_json_set(o, "tags", pi->ok ? ms_json_strs(pi->h.tags.v, pi->h.tags.n) : ms_json_array());
+	ms_json_set(o, "keep", ms_json_bool(!pi->ok || s->keep));
 	if (pi->ok) {
-		json_object_set_new(o, "reasons", strv_json(&s->reasons));
+		ms_json_set(o, "reasons", ms_json_strs(s->reasons.v, s->reasons.n));
 	} else {
-		json_t *r = json_array();
-
-		json_array_append_new(r, json_string("unreadable"));
-		json_object_set_new(o, "reasons", r);
+		ms_json_set(o, "reasons", ms_json_push(ms_json_array(), ms_json_str("unreadable")));
 	}
 	return o;
 }
@@ -182,7 +169,7 @@ static json_t *item_json(const struct ms_prune_item *pi, const struct ms_retenti
 static int execute(const struct prune_args *a, const char *dest, const struct ms_prune_plan *plan)
 {
 	static const struct ms_retention_snap unread = { 0 };
-	json_t *arr = a->json ? json_array() : NULL;
+	ms_json *arr = a->json ? ms_json_array() : NULL;
 	size_t kept = 0, removed = 0;
 	int failed = 0;
 
@@ -191,7 +178,7 @@ static int execute(const struct prune_args *a, const char *dest, const struct ms
 		const struct ms_retention_snap *s = pi->ok ? pi->snap : &unread;
 
 		if (arr)
-			json_array_append_new(arr, item_json(pi, s));
+			ms_json_push(arr, item_json(pi, s));
 		else if (ms_log_get_level() >= MS_LOG_INFO)
 			print_text(pi, s);
 		if (ms_prune_keeps(pi)) {
@@ -205,9 +192,7 @@ static int execute(const struct prune_args *a, const char *dest, const struct ms
 	if (!a->dry_run && removed)
 		ms_prune_sync(dest);
 	if (arr) {
-		json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		putchar('\n');
-		json_decref(arr);
+		ms_json_print(arr);
 	} else if (ms_log_get_level() >= MS_LOG_INFO) {
 		printf("%zu kept, %zu %s\n", kept, removed, a->dry_run ? "would be removed" : "removed");
 	}

@@ -4,13 +4,13 @@
  * or JSON). The archive is verified first.
  */
 #include "cli/cli.h"
+#include "cli/output.h"
 #include "snapshot/dest.h"
 #include "formats/manifest.h"
 #include "formats/sign.h"
 #include "formats/verify.h"
 #include "base/strbuf.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -69,17 +69,15 @@ int cmd_show(struct ms_cli *cli, int argc, char **argv)
 	if (st != MS_VERIFY_OK) {
 		ret = st == MS_VERIFY_BAD ? MS_EXIT_VERIFY : MS_EXIT_FAILURE;
 	} else if (a.json) {
-		json_t *o = json_object();
+		ms_json *o = ms_json_object();
 		char *mtext = ms_manifest_encode(&vr.manifest);
 
-		json_object_set_new(o, "path", json_string(path));
-		json_object_set_new(o, "header", ms_cli_header_json(&vr.header));
-		json_object_set_new(o, "signature", ms_cli_sig_json(&vr.signature));
-		json_object_set_new(o, "manifest", json_loads(mtext, 0, NULL));
+		ms_json_set(o, "path", ms_json_str(path));
+		ms_json_set(o, "header", ms_cli_header_json(&vr.header));
+		ms_json_set(o, "signature", ms_cli_sig_json(&vr.signature));
+		ms_json_set(o, "manifest", ms_json_parse(mtext));
 		free(mtext);
-		json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		putchar('\n');
-		json_decref(o);
+		ms_json_print(o);
 	} else {
 		print_show_text(path, &vr);
 	}

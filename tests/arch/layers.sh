@@ -22,7 +22,7 @@ EXTERNAL=(
 	'libpq-fe.h|^(src/db/pg_[a-z_]+|restore/pg_[a-z_]+)\.c$'
 	'mysql.h|^(src/db/my_[a-z_]+|restore/my_[a-z_]+)\.c$'
 	'mysql/.*|^(src/db/my_[a-z_]+|restore/my_[a-z_]+)\.c$'
-	'jansson.h|^(formats/manifest\.c|src/cli/[a-z_]+\.c)$'
+	'jansson.h|^(formats/manifest|src/cli/output)\.c$'
 	'archive.h|^formats/archive\.c$'
 	'archive_entry.h|^formats/archive\.c$'
 	'zstd.h|^formats/zstd_io\.c$'
@@ -133,6 +133,9 @@ if [ "${1:-}" = "--self-test" ]; then
 	n=$(wc -l <"$repo/src/discover/instance.c")
 	expect_fail src/discover/instance.c '#include <libpq-fe.h>' \
 		"src/discover/instance.c:$((n + 1)): <libpq-fe.h> is included only by ^(src/db/pg_[a-z_]+|restore/pg_[a-z_]+)\.c$ (see EXTERNAL in tests/arch/layers.sh)"
+	n=$(wc -l <"$repo/src/cli/cmd_list.c")
+	expect_fail src/cli/cmd_list.c '#include <jansson.h>' \
+		"src/cli/cmd_list.c:$((n + 1)): <jansson.h> is included only by ^(formats/manifest|src/cli/output)\.c$ (see EXTERNAL in tests/arch/layers.sh)"
 	exit 0
 fi
 check "${1:-$repo}"
