@@ -364,14 +364,15 @@ static char *guarded_state(void)
 	struct ms_strbuf sb = MS_STRBUF_INIT;
 	char *s, *sql;
 
-	/* this test's role, every superuser and built-in role; this test's
-	 * databases (the checker refuses CREATE ROLE and CREATE DATABASE
-	 * outright: test_sqlcheck) */
+	/* this test's role, the server's superuser and the built-in roles
+	 * (not "every superuser": test_pg_dump creates and drops one of its
+	 * own meanwhile); this test's databases (the checker refuses CREATE
+	 * ROLE and CREATE DATABASE outright: test_sqlcheck) */
 	sql = ms_xasprintf("SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, coalesce(rolpassword, '-') "
-			   "FROM pg_authid WHERE rolname = '%s' OR rolsuper OR rolname ~ '^pg_' ORDER BY 1; "
+			   "FROM pg_authid WHERE rolname IN ('%s', '%s') OR rolname ~ '^pg_' ORDER BY 1; "
 			   "SHOW max_connections; "
 			   "SELECT datname FROM pg_database WHERE datname ~ '_%d' ORDER BY 1",
-			   role, (int)getpid());
+			   role, superuser, (int)getpid());
 	s = psql_out("postgres", sql);
 	free(sql);
 	ms_strbuf_addstr(&sb, s);
