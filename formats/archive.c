@@ -77,6 +77,7 @@ struct ms_archive_writer {
 	bool closed;                /* end marker and zstd frame end written */
 	bool discard;               /* freeing an unfinished archive: drop output */
 	bool (*cancelled)(void);    /* ms_writer_opts.cancelled, may be NULL */
+	_Atomic uint64_t *progress; /* ms_writer_opts.progress, may be NULL */
 };
 
 /* Never reports failure to libarchive: in its FATAL state libarchive 3.6
@@ -146,6 +147,7 @@ struct ms_archive_writer *ms_archive_writer_open(int fd, const char *name, const
 	w = ms_xcalloc(1, sizeof(*w));
 	w->name = ms_xstrdup(name);
 	w->cancelled = opts ? opts->cancelled : NULL;
+	w->progress = opts ? opts->progress : NULL;
 	w->hash = ms_hash_new(MS_HASH_SHA256);
 	w->utf8 = utf8_locale_new();
 	w->ae = archive_entry_new();
@@ -264,9 +266,6 @@ static int size_mismatch(struct ms_archive_writer *w, uint64_t wrote)
 			    w->path, wrote, w->declared);
 }
 
-/* Content bytes written by every writer of this process (progress display). */
-static _Atomic uint64_t progress_bytes;
-
 int ms_archive_write_data(struct ms_archive_writer *w, const void *buf, size_t len)
 {
 	const unsigned char *p = buf;
@@ -288,15 +287,12 @@ int ms_archive_write_data(struct ms_archive_writer *w, const void *buf, size_t l
 		p += n;
 		len -= (size_t)n;
 		w->written += (uint64_t)n;
-		atomic_fetch_add_explicit(&progress_bytes, (uint64_t)n, memory_order_relaxed);
+		if (w->progress)
+			atomic_fetch_add_explicit(w->progress, (uint64_t)n, memory_order_relaxed);
 	}
 	return 0;
 }
 
-uint64_t ms_archive_progress(void)
-{
-	return atomic_load_explicit(&progress_bytes, memory_order_relaxed);
-}
 
 /* sha256 may be NULL when the caller does not want the digest. */
 int ms_archive_finish_entry(struct ms_archive_writer *w, char sha256[MS_HASH_HEX_MAX])

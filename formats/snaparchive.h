@@ -32,6 +32,9 @@ struct ms_writer_opts {
 	 * (the archive is unusable; whoever cancelled says why). create uses
 	 * it to stop at the next write after an interrupt. */
 	bool (*cancelled)(void);
+	/* NULL, or a counter the writer adds every content byte to; another
+	 * thread may read it meanwhile (create's progress line). */
+	_Atomic uint64_t *progress;
 };
 
 /* Starts an archive on fd (not closed by the writer). `name` is used in
@@ -49,10 +52,6 @@ int ms_archive_finish_entry(struct ms_archive_writer *w, char sha256[MS_HASH_HEX
 /* Header + data + finish for an entry whose content is in memory. */
 int ms_archive_write_buffer(struct ms_archive_writer *w, const struct ms_entry *e, const void *buf,
 			    size_t len, char sha256[MS_HASH_HEX_MAX]);
-/* Content bytes given to all writers of this process so far; may be read
- * from another thread (a progress display). */
-uint64_t ms_archive_progress(void);
-
 /* Writes the tar end marker and ends the zstd frame, flushing everything
  * to fd (no fsync: that is the caller's job). 0 or -1 after logging. */
 int ms_archive_writer_close(struct ms_archive_writer *w, struct ms_archive_stats *stats);

@@ -318,7 +318,7 @@ struct progress {
 	atomic_bool stop;
 	bool running;
 	long long total;  /* estimated content bytes, 0 when unknown */
-	uint64_t base;    /* ms_archive_progress() when started */
+	_Atomic uint64_t bytes; /* content bytes written (ms_create_opts.progress) */
 	struct timespec t0;
 };
 
@@ -328,7 +328,7 @@ static void *progress_main(void *arg)
 	struct timespec tick = { 0, 500 * 1000 * 1000 };
 
 	while (!atomic_load(&pg->stop)) {
-		double secs = seconds_since(&pg->t0), mib = (double)(ms_archive_progress() - pg->base) / 1048576.0;
+		double secs = seconds_since(&pg->t0), mib = (double)atomic_load(&pg->bytes) / 1048576.0;
 		double rate = secs > 0 ? mib / secs : 0;
 
 		if (pg->total > 0 && rate > 0) {
@@ -350,10 +350,10 @@ static void progress_start(struct progress *pg, const struct create_args *a, lon
 	sigset_t all, old;
 
 	memset(pg, 0, sizeof(*pg));
+	atomic_init(&pg->bytes, 0);
 	if (a->json || ms_log_get_level() < MS_LOG_INFO || !isatty(STDERR_FILENO))
 		return;
 	pg->total = total;
-	pg->base = ms_archive_progress();
 	clock_gettime(CLOCK_MONOTONIC, &pg->t0);
 	atomic_init(&pg->stop, false);
 	/* signals are for the main thread (partial-file clean-up, the pause
@@ -407,6 +407,7 @@ static int take(struct ms_cli *cli, const struct create_args *a, const struct ms
 		const struct ms_create_opts *o, long long content, struct ms_create_result *r, double *paused)
 {
 	struct progress pg;
+	struct ms_create_opts counted;
 	struct ms_hook_env env = { "pause", o->dest, NULL, NULL, -1 };
 	struct timespec t;
 	sigset_t block, old;
@@ -438,7 +439,9 @@ static int take(struct ms_cli *cli, const struct create_args *a, const struct ms
 	}
 	progress_start(&pg, a, content);
 	stall_until_interrupted("create-snapshot");
-	ret = ms_snapshot_create(inst, o, r);
+	counted = *o;
+	counted.progress = &pg.bytes;
+	ret = ms_snapshot_create(inst, &counted, r);
 	progress_stop(&pg);
 	if (cli->config->hook_pause || cli->config->hook_resume) {
 		env.event = "resume";

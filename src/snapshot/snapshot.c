@@ -455,7 +455,7 @@ static bool name_taken(const char *final)
 int ms_snapshot_create(const struct ms_instance *inst, const struct ms_create_opts *o,
 		       struct ms_create_result *res)
 {
-	struct ms_writer_opts wopts = { o->level, 0, writer_cancelled }; /* single-threaded zstd */
+	struct ms_writer_opts wopts = { o->level, 0, writer_cancelled, o->progress }; /* single-threaded zstd */
 	struct ms_archive_writer *w = NULL;
 	struct ms_header h;
 	time_t now = time(NULL);

@@ -31,6 +31,8 @@ struct ms_create_opts {
 	const struct ms_sign_key *sign_key; /* signs MANIFEST.json (member MANIFEST.json.sig),
 	                                       loaded by the caller before any work; NULL =
 	                                       an unsigned archive */
+	_Atomic uint64_t *progress;      /* NULL, or counts the content bytes written (read by
+	                                    a progress display in another thread) */
 };
 
 #define MS_CHUNK_SIZE ((size_t)16 << 20)

@@ -95,7 +95,7 @@ static int open_out(const char *path)
 
 static struct ms_archive_writer *writer_on(int fd, const char *name, int level, int threads)
 {
-	struct ms_writer_opts o = { level, threads, NULL };
+	struct ms_writer_opts o = { level, threads, NULL, NULL };
 	struct ms_archive_writer *w = ms_archive_writer_open(fd, name, &o);
 
 	assert_non_null(w);
@@ -724,7 +724,7 @@ static void test_size_mismatch(void **state)
 
 static void test_bad_options_and_enospc(void **state)
 {
-	struct ms_writer_opts o = { 22, 0, NULL };
+	struct ms_writer_opts o = { 22, 0, NULL, NULL };
 	struct ms_archive_writer *w;
 	struct ms_entry e = mk("f", MS_ENTRY_FILE, 1 << 20);
 	unsigned char *data = ms_xcalloc(1, 1 << 20);
@@ -898,7 +898,8 @@ static bool cancel_now(void)
 
 static void test_cancelled(void **state)
 {
-	struct ms_writer_opts o = { 3, 0, cancel_now };
+	_Atomic uint64_t count = 0;
+	struct ms_writer_opts o = { 3, 0, cancel_now, &count };
 	struct ms_entry e = { .path = "a", .type = MS_ENTRY_FILE, .size = 4, .mode = 0600 };
 	struct ms_archive_writer *w;
 	struct ms_archive_stats st;
@@ -913,6 +914,7 @@ static void test_cancelled(void **state)
 	assert_int_equal(ms_archive_write_header(w, &e), 0);
 	assert_int_equal(ms_archive_write_data(w, "ab", 2), 0);
 	assert_int_equal(ms_archive_write_data(w, "cd", 2), -1);
+	assert_int_equal(count, 2); /* what was written, not what was refused */
 	assert_int_equal(ms_archive_finish_entry(w, sha), -1);
 	assert_int_equal(ms_archive_writer_close(w, &st), -1);
 	err = capture_end();
@@ -920,6 +922,41 @@ static void test_cancelled(void **state)
 	free(err);
 	ms_archive_writer_free(w);
 	close(fd);
+}
+
+/* ms_writer_opts.progress: each writer adds exactly its own content
+ * bytes to its own counter (no process-wide state). */
+static void test_progress_counter(void **state)
+{
+	_Atomic uint64_t ca = 0, cb = 0;
+	struct ms_writer_opts oa = { 1, 0, NULL, &ca }, ob = { 1, 0, NULL, &cb };
+	int fa = open("/dev/null", O_WRONLY), fb = open("/dev/null", O_WRONLY);
+	struct ms_archive_writer *a = ms_archive_writer_open(fa, "a", &oa), *b = ms_archive_writer_open(fb, "b", &ob);
+	struct ms_entry big = mk("big", MS_ENTRY_FILE, 300000), dir = mk("d", MS_ENTRY_DIR, 0);
+	unsigned char *data = ms_xcalloc(1, 300000);
+	char sha[MS_HASH_HEX_MAX];
+	struct ms_archive_stats st;
+
+	(void)state;
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(ms_archive_write_buffer(a, &big, data, 300000, sha), 0);
+	assert_int_equal(ms_archive_write_buffer(b, &dir, NULL, 0, sha), 0);
+	assert_int_equal(ms_archive_write_header(b, &big), 0);
+	assert_int_equal(ms_archive_write_data(b, data, 1000), 0);
+	assert_int_equal(ca, 300000);
+	assert_int_equal(cb, 1000);
+	assert_int_equal(ms_archive_write_data(b, data + 1000, 299000), 0);
+	assert_int_equal(ms_archive_finish_entry(b, sha), 0);
+	assert_int_equal(ms_archive_writer_close(a, &st), 0);
+	assert_int_equal(ms_archive_writer_close(b, &st), 0);
+	assert_int_equal(ca, 300000);
+	assert_int_equal(cb, 300000);
+	ms_archive_writer_free(a);
+	ms_archive_writer_free(b);
+	free(data);
+	close(fa);
+	close(fb);
 }
 
 /* A complete zstd stream whose tar lacks the end marker, and one cut
@@ -1097,6 +1134,7 @@ int main(void)
 		cmocka_unit_test(test_trailing_data),
 		cmocka_unit_test(test_data_after_end_marker),
 		cmocka_unit_test(test_cancelled),
+		cmocka_unit_test(test_progress_counter),
 		cmocka_unit_test(test_foreign_archive),
 	};
 
