@@ -421,9 +421,7 @@ static int check_space(const struct ms_restore *r)
 /* The administrator login of [db:ALIAS], when the config names one. */
 static struct ms_db_admin admin_of(const struct ms_restore *r, const char *alias)
 {
-	const struct ms_config_db *c = ms_config_db(r->req->config, alias);
-
-	return (struct ms_db_admin){ c ? c->admin_user : NULL, c ? c->admin_password : NULL };
+	return ms_config_db_admin(r->req->config, alias);
 }
 
 /* --- connections, before the first write ------------------------------- */
@@ -550,24 +548,6 @@ static int safety_snapshot(struct ms_restore *r, const char *dest)
 
 /* --- doing it ------------------------------------------------------------- */
 
-static int mkdir_parents(const char *path)
-{
-	char *p = ms_xstrdup(path);
-	int ret = 0;
-
-	for (char *s = p + 1; *s && ret == 0; s++)
-		if (*s == '/') {
-			*s = '\0';
-			if (mkdir(p, 0755) < 0 && errno != EEXIST)
-				ret = ms_log_error("unable to create '%s': %s", p, strerror(errno));
-			*s = '/';
-		}
-	if (ret == 0 && mkdir(p, 0755) < 0 && errno != EEXIST)
-		ret = ms_log_error("unable to create '%s': %s", p, strerror(errno));
-	free(p);
-	return ret;
-}
-
 /* ".<name>.modosnap-restore" beside the target: same filesystem. */
 static char *staging_of(const char *target)
 {
@@ -584,7 +564,7 @@ static int restore_instance(struct ms_restore *r)
 	char *staging = staging_of(r->instance_target), *parent = ms_path_dirname(r->instance_target);
 	int ret = -1;
 
-	if (mkdir_parents(parent) < 0)
+	if (ms_mkdir_p(parent) < 0)
 		goto out;
 	if (access(staging, F_OK) == 0) {
 		ms_log_warn("removing '%s', left behind by an interrupted restore", staging);
@@ -614,7 +594,7 @@ static int restore_postfix(struct ms_restore *r)
 {
 	struct ms_files_stats st = { 0 };
 
-	if (mkdir_parents(r->postfix_target) < 0)
+	if (ms_mkdir_p(r->postfix_target) < 0)
 		return -1;
 	if (ms_files_replace_each(r->archive, &r->vr.manifest, "files/postfix", r->postfix_target, &st) < 0)
 		return -1;

@@ -22,8 +22,7 @@
 static int deep_one(const struct ms_config *cfg, const struct ms_dbconf *live, const char *archive,
 		    const struct ms_manifest *m, const struct ms_manifest_db *mdb, struct ms_strbuf *ok)
 {
-	const struct ms_config_db *c = ms_config_db(cfg, mdb->alias);
-	struct ms_db_admin admin = { c ? c->admin_user : NULL, c ? c->admin_password : NULL };
+	struct ms_db_admin admin = ms_config_db_admin(cfg, mdb->alias);
 	struct ms_dbconf scratch = *live;
 	char *name;
 	int ret;

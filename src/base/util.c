@@ -183,6 +183,22 @@ bool ms_is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+int ms_mkdir_p(const char *path)
+{
+	char *parent;
+	int ret = 0;
+
+	if (ms_is_dir(path))
+		return 0;
+	parent = ms_path_dirname(path);
+	if (strcmp(parent, path) != 0)
+		ret = ms_mkdir_p(parent);
+	free(parent);
+	if (ret == 0 && mkdir(path, 0755) < 0 && errno != EEXIST)
+		ret = ms_log_error("unable to create directory '%s': %s", path, strerror(errno));
+	return ret;
+}
+
 bool ms_is_file(const char *path)
 {
 	struct stat st;

@@ -34,6 +34,9 @@ char *ms_path_dirname(const char *path);
 const char *ms_path_basename(const char *path);
 
 bool ms_is_dir(const char *path);
+/* mkdir -p: creates path and each missing parent with mode 0755 (before
+ * umask). 0, or -1 after logging the directory that could not be made. */
+int ms_mkdir_p(const char *path);
 bool ms_is_file(const char *path);
 
 /* Parses a decimal unsigned integer in [min, max]; the whole string must be

@@ -613,6 +613,13 @@ const struct ms_config_db *ms_config_db(const struct ms_config *cfg, const char 
 	return NULL;
 }
 
+struct ms_db_admin ms_config_db_admin(const struct ms_config *cfg, const char *alias)
+{
+	const struct ms_config_db *c = ms_config_db(cfg, alias);
+
+	return (struct ms_db_admin){ c ? c->admin_user : NULL, c ? c->admin_password : NULL };
+}
+
 static void db_clear(struct ms_config_db *db)
 {
 	free(db->alias);

@@ -47,6 +47,7 @@
 #include <stddef.h>
 
 #include "base/util.h"
+#include "db/dbconf.h"
 
 /* Per-alias database parameters; NULL fields are not set in the file. */
 struct ms_config_db {
@@ -103,6 +104,9 @@ const char *ms_config_signing_key(const struct ms_config *cfg);
 const char *ms_config_trusted_keys(const struct ms_config *cfg);
 /* Section for `alias`, or NULL. Borrowed. */
 const struct ms_config_db *ms_config_db(const struct ms_config *cfg, const char *alias);
+/* What the database engines get of [db:ALIAS]: admin_user and
+ * admin_password, borrowed from cfg (both NULL without the section). */
+struct ms_db_admin ms_config_db_admin(const struct ms_config *cfg, const char *alias);
 /* Frees everything; passwords are zeroed first. NULL is a no-op. */
 void ms_config_free(struct ms_config *cfg);
 

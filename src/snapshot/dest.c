@@ -18,20 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static int mkdir_parents(const char *path)
-{
-	char *parent = ms_path_dirname(path);
-	int ret = 0;
-
-	if (strcmp(parent, path) != 0 && !ms_is_dir(parent)) {
-		ret = mkdir_parents(parent);
-		if (ret == 0 && mkdir(parent, 0755) < 0 && errno != EEXIST)
-			ret = ms_log_error("unable to create directory '%s': %s", parent, strerror(errno));
-	}
-	free(parent);
-	return ret;
-}
-
 /* "name (uid N)" or "uid N" for messages (caller frees). */
 static char *user_of(uid_t uid)
 {
@@ -86,9 +72,15 @@ int ms_dest_check(const char *dest)
 
 int ms_dest_prepare(const char *dest)
 {
+	char *parent;
+	int ret;
+
 	if (ms_is_dir(dest))
 		return ms_dest_check(dest);
-	if (mkdir_parents(dest) < 0)
+	parent = ms_path_dirname(dest);
+	ret = ms_mkdir_p(parent);
+	free(parent);
+	if (ret < 0)
 		return -1;
 	if (mkdir(dest, 0700) < 0 && errno != EEXIST)
 		return ms_log_error("unable to create directory '%s': %s", dest, strerror(errno));

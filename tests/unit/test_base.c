@@ -15,6 +15,7 @@
 #include "base/hash.h"
 #include "base/strbuf.h"
 #include "base/util.h"
+#include "testutil.h"
 
 static void test_strbuf(void **state)
 {
@@ -191,6 +192,35 @@ static void test_printable(void **state)
 	free(p);
 }
 
+/* ms_mkdir_p: every missing level, an existing tree, and the exact error
+ * when a component is a file. */
+static void test_mkdir_p(void **state)
+{
+	char *dir = test_mkdtemp("mkdirp"), *deep = ms_path_join(dir, "a/b/c"), *file = ms_path_join(dir, "f");
+	char *under = ms_path_join(file, "x/y"), *err, *want;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(ms_mkdir_p(deep), 0);
+	assert_true(ms_is_dir(deep));
+	assert_int_equal(ms_mkdir_p(deep), 0); /* already there */
+	f = fopen(file, "w");
+	assert_non_null(f);
+	fclose(f);
+	capture_start();
+	assert_int_equal(ms_mkdir_p(under), -1);
+	err = capture_end();
+	want = ms_xasprintf("modosnap: error: unable to create directory '%s/x': Not a directory\n", file);
+	assert_string_equal(err, want);
+	free(want);
+	free(err);
+	test_rmtree(dir);
+	free(under);
+	free(file);
+	free(deep);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +231,7 @@ int main(void)
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_read_file),
 		cmocka_unit_test(test_printable),
+		cmocka_unit_test(test_mkdir_p),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -468,6 +468,28 @@ static void test_empty_file(void **state)
 	free(path);
 }
 
+/* ms_config_db_admin: what the engines get of [db:ALIAS] (borrowed). */
+static void test_db_admin(void **state)
+{
+	const struct test_fixture *fx = *state;
+	char *path = write_config(fx, "[db:amavis]\nadmin_user = root\nadmin_password_file = @D@/pw600\n"
+				      "[db:default]\nname = modoboa\n", 0600);
+	struct ms_config *cfg = load_ok(path);
+	struct ms_db_admin a = ms_config_db_admin(cfg, "amavis");
+
+	assert_string_equal(a.user, "root");
+	assert_string_equal(a.password, SECRET_FILE);
+	assert_ptr_equal(a.password, ms_config_db(cfg, "amavis")->admin_password);
+	a = ms_config_db_admin(cfg, "default");
+	assert_null(a.user);
+	assert_null(a.password);
+	a = ms_config_db_admin(cfg, "nosuch");
+	assert_null(a.user);
+	assert_null(a.password);
+	ms_config_free(cfg);
+	free(path);
+}
+
 static void test_empty_section(void **state)
 {
 	const struct test_fixture *fx = *state;
@@ -566,6 +588,7 @@ static const struct { const char *name; CMUnitTestFunction fn; } plain_tests[] =
 	{ "full example from config.h", test_full_example },
 	{ "retention, hooks and min_free", test_routine_keys },
 	{ "empty file", test_empty_file },
+	{ "ms_config_db_admin", test_db_admin },
 	{ "sections without keys", test_empty_section },
 	{ "ms_config_new and ms_config_free(NULL)", test_new_and_free },
 	{ "missing file", test_missing_file },
