@@ -18,6 +18,7 @@
 #include "discover/instance.h"
 #include "formats/manifest.h"
 #include "pgtest.h"
+#include "testutil.h"
 #include "formats/snaparchive.h"
 #include "formats/verify.h"
 #include "base/strbuf.h"
@@ -28,12 +29,11 @@ char *bindir, *sockdir, *port, *superuser, *mysock;
 
 int make_tmpdir(const char *name)
 {
-	const char *base = getenv("MS_TEST_TMP");
+	char *dir = test_mkdtemp(name); /* unit/testutil.c */
+	int n = snprintf(tmpdir, sizeof(tmpdir), "%s", dir);
 
-	if (base && *base)
-		mkdir(base, 0755);
-	snprintf(tmpdir, sizeof(tmpdir), "%s/%s.XXXXXX", base && *base ? base : "/tmp", name);
-	return mkdtemp(tmpdir) ? 0 : -1;
+	free(dir);
+	return n > 0 && (size_t)n < sizeof(tmpdir) ? 0 : -1;
 }
 
 char *tpath(const char *name)
