@@ -93,15 +93,6 @@ static char *side_name(const char *prefix, const char *name)
 	return s;
 }
 
-static char *qualified(const char *schema, const char *table)
-{
-	char *s = ms_my_ident(schema), *t = ms_my_ident(table), *q = ms_xasprintf("%s.%s", s, t);
-
-	free(s);
-	free(t);
-	return q;
-}
-
 static int drop_database(struct restorer *rs, const char *name)
 {
 	char *q = ms_my_ident(name), *sql = ms_xasprintf("DROP DATABASE IF EXISTS %s", q);
@@ -488,7 +479,7 @@ static int read_live(struct restorer *rs, const char *live, struct live_objects 
 		o->kind = ms_xstrdup(kind);
 		o->name = ms_xstrdup(name);
 		if (save) {
-			char *q = qualified(live, name), *show = ms_xasprintf("SHOW CREATE %s %s", kind, q);
+			char *q = ms_my_qualified(live, name), *show = ms_xasprintf("SHOW CREATE %s %s", kind, q);
 			size_t col = strcmp(kind, "VIEW") ? 2 : 1;
 			struct ms_my_rows d;
 
@@ -516,7 +507,7 @@ static int read_live(struct restorer *rs, const char *live, struct live_objects 
 static int drop_objects(struct restorer *rs, const char *live, const struct live_objects *lo)
 {
 	for (size_t i = 0; i < lo->n_objs; i++) {
-		char *q = qualified(live, lo->objs[i].name);
+		char *q = ms_my_qualified(live, lo->objs[i].name);
 		char *sql = ms_xasprintf("DROP %s IF EXISTS %s", lo->objs[i].kind, q);
 		int ret = ms_my_exec(rs->m, rs->alias, sql, "dropping the live views, triggers and routines");
 
@@ -601,7 +592,7 @@ static char *rename_sql(const char *live, const char *staging, const char *retir
 		for (size_t i = 0; moving_out ? i < out->n : i < mdb->n_tables; i++) {
 			const char *name = moving_out ? out->v[i] : mdb->tables[i].name;
 			const char *from = moving_out ? live : staging, *to = moving_out ? retired : live;
-			char *a = qualified(back ? to : from, name), *b = qualified(back ? from : to, name);
+			char *a = ms_my_qualified(back ? to : from, name), *b = ms_my_qualified(back ? from : to, name);
 
 			ms_strbuf_addf(&sb, "%s%s TO %s", sb.len > 13 ? ", " : "", a, b);
 			free(a);
@@ -1049,7 +1040,7 @@ int ms_my_table_counts(const struct ms_dbconf *db, const struct ms_db_admin *adm
 		goto out;
 	*out = ms_xcalloc(r.n_rows + 1, sizeof(**out));
 	for (size_t i = 0; i < r.n_rows; i++) {
-		char *q = qualified(db->name, ms_my_cell(&r, i, 0)), *count = ms_xasprintf("SELECT COUNT(*) FROM %s", q);
+		char *q = ms_my_qualified(db->name, ms_my_cell(&r, i, 0)), *count = ms_xasprintf("SELECT COUNT(*) FROM %s", q);
 		struct ms_my_rows c;
 		int rc = ms_my_select(m, db->alias, count, "counting rows", &c);
 

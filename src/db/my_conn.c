@@ -151,6 +151,15 @@ char *ms_my_ident(const char *ident)
 	return ms_strbuf_detach(&sb);
 }
 
+char *ms_my_qualified(const char *schema, const char *name)
+{
+	char *s = ms_my_ident(schema), *n = ms_my_ident(name), *q = ms_xasprintf("%s.%s", s, n);
+
+	free(s);
+	free(n);
+	return q;
+}
+
 char *ms_my_literal(struct st_mysql *m, const char *text)
 {
 	size_t len = strlen(text);

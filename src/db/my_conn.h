@@ -46,6 +46,8 @@ void ms_my_rows_clear(struct ms_my_rows *r);
 
 /* `ident` with backticks doubled; caller frees. */
 char *ms_my_ident(const char *ident);
+/* `schema`.`name`, each quoted as by ms_my_ident; caller frees. */
+char *ms_my_qualified(const char *schema, const char *name);
 /* 'text' as an SQL string literal for this connection; caller frees. */
 char *ms_my_literal(struct st_mysql *m, const char *text);
 

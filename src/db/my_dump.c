@@ -330,15 +330,6 @@ static int dump_triggers(struct dumper *d, struct ms_strbuf *sb, const char *lit
 	return ret;
 }
 
-static char *qualified_name(const char *db, const char *name)
-{
-	char *d = ms_my_ident(db), *n = ms_my_ident(name), *q = ms_xasprintf("%s.%s", d, n);
-
-	free(d);
-	free(n);
-	return q;
-}
-
 /* Views in an order where each comes after the views it names: a view
  * depends on another when its definition holds that view's qualified
  * name `db`.`view` (a false match, e.g. in a string literal, only adds an
@@ -357,7 +348,7 @@ static int dump_views(struct dumper *d, struct ms_strbuf *sb, const struct ms_my
 			continue;
 		names[n] = (char *)ms_my_cell(tabs, i, 0);
 		/* SHOW CREATE VIEW qualifies every reference: `db`.`name` */
-		quoted[n] = qualified_name(d->db->name, names[n]);
+		quoted[n] = ms_my_qualified(d->db->name, names[n]);
 		ddl[n] = show_create(d, "VIEW", names[n], 1, NULL);
 		if (!ddl[n++])
 			ret = -1;

@@ -8,8 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "db/my_conn.h"
 #include "db/my_text.h"
 #include "base/strbuf.h"
 
@@ -129,6 +131,21 @@ static void test_script_refusals(void **state)
 	assert_int_equal(ms_my_script_next(cut, strlen(cut), &pos, &stmt, &len), -1);
 }
 
+/* Identifiers as the dumper and the restore engine quote them (one
+ * implementation in db/my_conn.c). */
+static void test_identifiers(void **state)
+{
+	char *s;
+
+	(void)state;
+	s = ms_my_ident("mail`box");
+	assert_string_equal(s, "`mail``box`");
+	free(s);
+	s = ms_my_qualified("amavis", "msg`rcpt");
+	assert_string_equal(s, "`amavis`.`msg``rcpt`");
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -137,6 +154,7 @@ int main(void)
 		cmocka_unit_test(test_kinds),
 		cmocka_unit_test(test_script_round_trip),
 		cmocka_unit_test(test_script_refusals),
+		cmocka_unit_test(test_identifiers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
