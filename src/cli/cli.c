@@ -3,6 +3,7 @@
  * Only commands that work are in the table, and so in --help.
  */
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "cli/output.h"
 #include "discover/config.h"
 #include "formats/manifest.h"
@@ -14,7 +15,6 @@
 #include "base/util.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -315,54 +315,21 @@ int ms_cli_exit_code(int failed)
 /* --- what verify, list and show share ----------------------------------- */
 
 
-/* Options shared by verify, list and show; `want_selector` says whether
- * one positional SNAPSHOT argument is required. */
-static int parse_read(const char *cmd, int argc, char **argv, bool want_selector, struct ms_read_args *a)
+/* The options of verify, list and show (options.c refuses the ones the
+ * command does not take); verify and show take one SNAPSHOT. */
+static int parse_read(const char *cmd, int argc, char **argv, struct ms_read_args *a)
 {
-	static const struct option longopts[] = {
-		{ "dest", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "deep", no_argument, NULL, 'D' },
-		{ "instance", required_argument, NULL, 'i' },
-		{ "allow-unsigned", no_argument, NULL, 'U' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
+	struct ms_opts o = { 0 };
+	int ret = ms_opts_parse(ms_opts_cmd_find(cmd), argc, argv, &o);
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'd': a->dest = optarg; break;
-		case 'j':
-			if (strcmp(cmd, "verify") == 0)
-				return ms_cli_usage_error(cmd, "unknown option '--json'");
-			a->json = true;
-			break;
-		case 'D':
-		case 'i':
-		case 'U':
-			if (strcmp(cmd, "verify") != 0)
-				return ms_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-			if (c == 'D')
-				a->deep = true;
-			else if (c == 'U')
-				a->allow_unsigned = true;
-			else
-				a->inst.instance_dir = optarg;
-			break;
-		default:
-			return ms_cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
-		}
-	}
-	if (want_selector) {
-		if (optind >= argc)
-			return ms_cli_usage_error(cmd, "missing SNAPSHOT argument");
-		a->selector = argv[optind++];
-	}
-	if (optind < argc)
-		return ms_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-	return 0;
+	a->dest = o.dest;
+	a->selector = o.args[0];
+	a->json = o.json;
+	a->deep = o.deep;
+	a->allow_unsigned = o.allow_unsigned;
+	a->inst = o.inst;
+	ms_opts_clear(&o);
+	return ret;
 }
 
 
@@ -375,7 +342,7 @@ const char *ms_cli_read_dest(const struct ms_cli *cli, const struct ms_read_args
 int ms_cli_read_setup(struct ms_cli *cli, const char *cmd, int argc, char **argv, struct ms_read_args *a,
 		      char **path)
 {
-	int ret = parse_read(cmd, argc, argv, path != NULL, a);
+	int ret = parse_read(cmd, argc, argv, a);
 
 	if (ret != 0)
 		return ret;

@@ -4,6 +4,7 @@
  * archive in the destination directory; optionally verify it.
  */
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "cli/output.h"
 #include "discover/config.h"
 #include "snapshot/hooks.h"
@@ -18,7 +19,6 @@
 #include "formats/verify.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -49,82 +49,29 @@ struct create_args {
 	struct ms_sign_key *sign_key; /* loaded before any work: signs the archive */
 };
 
-static bool valid_tag(const char *t)
-{
-	if (!*t || strlen(t) > 64)
-		return false;
-	for (; *t; t++)
-		if (!((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') || (*t >= '0' && *t <= '9') ||
-		      strchr("._-:+", *t)))
-			return false;
-	return true;
-}
-
 static int parse_create(int argc, char **argv, struct create_args *a)
 {
-	static const struct option longopts[] = {
-		{ "instance", required_argument, NULL, 'i' },
-		{ "postfix-dir", required_argument, NULL, 'p' },
-		{ "dest", required_argument, NULL, 'd' },
-		{ "tag", required_argument, NULL, 't' },
-		{ "note", required_argument, NULL, 'n' },
-		{ "level", required_argument, NULL, 'l' },
-		{ "exclude", required_argument, NULL, 'x' },
-		{ "no-db", no_argument, NULL, 'N' },
-		{ "verify", optional_argument, NULL, 'V' },
-		{ "pre-upgrade", no_argument, NULL, 'P' },
-		{ "to", required_argument, NULL, 'T' },
-		{ "nightly", no_argument, NULL, 'Y' },
-		{ "no-deep", no_argument, NULL, 'D' },
-		{ "json", no_argument, NULL, 'J' },
-		{ "wait", required_argument, NULL, 'W' },
-		{ NULL, 0, NULL, 0 },
-	};
-	unsigned long level;
-	int c;
+	struct ms_opts o = { 0 };
+	int ret = ms_opts_parse(MS_OPTS_CREATE, argc, argv, &o);
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'i': a->inst.instance_dir = optarg; break;
-		case 'p': a->inst.postfix_dir = optarg; break;
-		case 'd': a->dest = optarg; break;
-		case 't':
-			if (!valid_tag(optarg))
-				return ms_cli_usage_error("create", "invalid tag (use letters, digits and . _ - : +)");
-			ms_strv_push(&a->tags, optarg);
-			break;
-		case 'n': a->note = optarg; break;
-		case 'l':
-			if (ms_parse_ulong(optarg, 1, 19, &level) < 0)
-				return ms_cli_usage_error("create", "invalid level '%s' (expected 1-19)", optarg);
-			a->level = (int)level;
-			break;
-		case 'x': ms_strv_push(&a->excludes, optarg); break;
-		case 'N': a->no_db = true; break;
-		case 'V':
-			if (optarg && strcmp(optarg, "deep") != 0)
-				return ms_cli_usage_error("create", "invalid --verify='%s' (only --verify=deep)", optarg);
-			a->verify = true;
-			a->deep = a->deep || optarg;
-			break;
-		case 'P': a->pre_upgrade = true; break;
-		case 'T': a->to = optarg; break;
-		case 'Y': a->nightly = true; break;
-		case 'D': a->no_deep = true; break;
-		case 'J': a->json = true; break;
-		case 'W':
-			if (ms_parse_ulong(optarg, 0, 86400, &level) < 0)
-				return ms_cli_usage_error("create", "invalid --wait '%s' (seconds, 0-86400)", optarg);
-			a->wait = (unsigned)level;
-			break;
-		default:
-			return ms_cli_usage_error("create", "unknown or incomplete option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		return ms_cli_usage_error("create", "unexpected argument '%s'", argv[optind]);
+	/* the lists move to *a (cmd_create frees them) */
+	a->inst = o.inst;
+	a->dest = o.dest;
+	a->tags = o.tags;
+	a->excludes = o.excludes;
+	a->note = o.note;
+	a->level = (int)o.level;
+	a->no_db = o.no_db;
+	a->verify = o.verify;
+	a->deep = o.verify_deep;
+	a->no_deep = o.no_deep;
+	a->pre_upgrade = o.pre_upgrade;
+	a->to = o.to;
+	a->nightly = o.nightly;
+	a->json = o.json;
+	a->wait = (unsigned)o.wait;
+	if (ret != 0)
+		return ret;
 	if (a->to && !a->pre_upgrade)
 		return ms_cli_usage_error("create", "--to needs --pre-upgrade");
 	if (a->no_deep && !a->pre_upgrade)

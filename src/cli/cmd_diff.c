@@ -6,6 +6,7 @@
  * Differences are the report, not a failure: the exit status is 0 either way.
  */
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "cli/output.h"
 #include "discover/config.h"
 #include "snapshot/dest.h"
@@ -14,7 +15,6 @@
 #include "base/strbuf.h"
 #include "formats/verify.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,31 +27,15 @@ struct diff_args {
 
 static int parse_diff(int argc, char **argv, struct diff_args *a)
 {
-	static const struct option longopts[] = {
-		{ "dest", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
+	struct ms_opts o = { 0 };
+	int ret = ms_opts_parse(MS_OPTS_DIFF, argc, argv, &o);
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'd': a->dest = optarg; break;
-		case 'j': a->json = true; break;
-		default:
-			return ms_cli_usage_error("diff", "unknown or incomplete option '%s'", argv[optind - 1]);
-		}
-	}
-	for (int i = 0; i < 2; i++) {
-		if (optind >= argc)
-			return ms_cli_usage_error("diff", "missing SNAPSHOT argument (two are needed)");
-		a->sel[i] = argv[optind++];
-	}
-	if (optind < argc)
-		return ms_cli_usage_error("diff", "unexpected argument '%s'", argv[optind]);
-	return 0;
+	a->dest = o.dest;
+	a->sel[0] = o.args[0];
+	a->sel[1] = o.args[1];
+	a->json = o.json;
+	ms_opts_clear(&o);
+	return ret;
 }
 
 /* --- text output ------------------------------------------------------------- */

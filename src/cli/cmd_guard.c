@@ -7,6 +7,8 @@
  * Otherwise it says why the newest candidate does not qualify and exits 1.
  */
 #include "cli/cli.h"
+#include "cli/options.h"
+#include "cli/options.h"
 #include "discover/config.h"
 #include "snapshot/dest.h"
 #include "discover/instance.h"
@@ -14,7 +16,6 @@
 #include "formats/verify.h"
 #include "discover/versions.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,32 +29,6 @@ struct guard_args {
 	const char *tag;
 	long max_age; /* seconds */
 };
-
-/* "90", "90s", "15m", "2h", "3d", "1w" -> seconds; -1 when malformed. */
-static long parse_duration(const char *s)
-{
-	static const struct { char unit; long secs; } units[] = {
-		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 604800 },
-	};
-	size_t len = strlen(s);
-	long mult = 1;
-	unsigned long n;
-	char *num;
-	int rc;
-
-	if (len == 0)
-		return -1;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (s[len - 1] == units[i].unit) {
-			mult = units[i].secs;
-			len--;
-			break;
-		}
-	num = ms_xstrndup(s, len);
-	rc = ms_parse_ulong(num, 1, 100L * 365 * 86400 / (unsigned long)mult, &n);
-	free(num);
-	return rc < 0 ? -1 : (long)n * mult;
-}
 
 static void format_age(long secs, char *buf, size_t len)
 {
@@ -69,36 +44,15 @@ static void format_age(long secs, char *buf, size_t len)
 
 static int parse_guard(int argc, char **argv, struct guard_args *a)
 {
-	static const struct option longopts[] = {
-		{ "instance", required_argument, NULL, 'i' },
-		{ "dest", required_argument, NULL, 'd' },
-		{ "max-age", required_argument, NULL, 'm' },
-		{ "tag", required_argument, NULL, 't' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
+	struct ms_opts o = { .tag = "pre-upgrade", .max_age = DEFAULT_MAX_AGE };
+	int ret = ms_opts_parse(MS_OPTS_GUARD, argc, argv, &o);
 
-	a->tag = "pre-upgrade";
-	a->max_age = DEFAULT_MAX_AGE;
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'i': a->inst.instance_dir = optarg; break;
-		case 'd': a->dest = optarg; break;
-		case 't': a->tag = optarg; break;
-		case 'm':
-			a->max_age = parse_duration(optarg);
-			if (a->max_age < 0)
-				return ms_cli_usage_error("guard", "invalid --max-age '%s' (e.g. 90m, 2h, 1d)", optarg);
-			break;
-		default:
-			return ms_cli_usage_error("guard", "unknown or incomplete option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		return ms_cli_usage_error("guard", "unexpected argument '%s'", argv[optind]);
-	return 0;
+	a->inst = o.inst;
+	a->dest = o.dest;
+	a->tag = o.tag;
+	a->max_age = o.max_age;
+	ms_opts_clear(&o);
+	return ret;
 }
 
 /* "2026-11-30T07:34:29Z" -> time_t; -1 when malformed. */

@@ -5,6 +5,7 @@
  * (docs/inspect-json.md). Passwords are never printed, only whether one is set.
  */
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "cli/output.h"
 #include "discover/config.h"
 #include "db/db.h"
@@ -12,7 +13,6 @@
 #include "discover/instance.h"
 #include "discover/postfix.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,30 +260,14 @@ static int probe_all(struct inspect *in)
 
 static int parse_options(int argc, char **argv, struct ms_instance_opts *opts, struct inspect *in)
 {
-	static const struct option longopts[] = {
-		{ "instance", required_argument, NULL, 'i' },
-		{ "postfix-dir", required_argument, NULL, 'p' },
-		{ "no-db", no_argument, NULL, 'n' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
+	struct ms_opts o = { 0 };
+	int ret = ms_opts_parse(MS_OPTS_INSPECT, argc, argv, &o);
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'i': opts->instance_dir = optarg; break;
-		case 'p': opts->postfix_dir = optarg; break;
-		case 'n': in->no_db = true; break;
-		case 'j': in->json = true; break;
-		default:
-			return ms_cli_usage_error("inspect", "unknown or incomplete option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		return ms_cli_usage_error("inspect", "unexpected argument '%s'", argv[optind]);
-	return 0;
+	*opts = o.inst;
+	in->no_db = o.no_db;
+	in->json = o.json;
+	ms_opts_clear(&o);
+	return ret;
 }
 
 int cmd_inspect(struct ms_cli *cli, int argc, char **argv)

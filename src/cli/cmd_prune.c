@@ -5,6 +5,7 @@
  * reads the options and prints the plan (text or JSON).
  */
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "discover/config.h"
 #include "snapshot/dest.h"
 #include "snapshot/prune.h"
@@ -16,13 +17,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define MAX_KEEP 1000000UL
 
 struct prune_args {
 	const char *dest;
@@ -34,59 +32,24 @@ struct prune_args {
 	bool json;
 };
 
-static int parse_count(const char *opt, const char *val, int *out)
-{
-	unsigned long v;
-
-	if (ms_parse_ulong(val, 0, MAX_KEEP, &v) < 0)
-		return ms_cli_usage_error("prune", "invalid value '%s' for %s (expected 0-%lu)", val, opt, MAX_KEEP);
-	*out = (int)v;
-	return 0;
-}
-
 static int parse_prune(int argc, char **argv, struct prune_args *a)
 {
-	static const struct option longopts[] = {
-		{ "dest", required_argument, NULL, 'd' },
-		{ "keep-last", required_argument, NULL, 'l' },
-		{ "keep-daily", required_argument, NULL, 'D' },
-		{ "keep-weekly", required_argument, NULL, 'w' },
-		{ "keep-monthly", required_argument, NULL, 'm' },
-		{ "keep-tag", required_argument, NULL, 't' },
-		{ "keep-pre-upgrade", required_argument, NULL, 'p' },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "json", no_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c, ret = 0;
+	struct ms_opts o = { .keep_last = -1, .keep_daily = -1, .keep_weekly = -1, .keep_monthly = -1,
+			     .keep_pre_upgrade = -1 };
+	int ret = ms_opts_parse(MS_OPTS_PRUNE, argc, argv, &o);
 
-	optind = 0;
-	opterr = 0;
-	while (ret == 0 && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'd': a->dest = optarg; break;
-		case 'l': ret = parse_count("--keep-last", optarg, &a->keep_last); break;
-		case 'D': ret = parse_count("--keep-daily", optarg, &a->keep_daily); break;
-		case 'w': ret = parse_count("--keep-weekly", optarg, &a->keep_weekly); break;
-		case 'm': ret = parse_count("--keep-monthly", optarg, &a->keep_monthly); break;
-		case 'p': ret = parse_count("--keep-pre-upgrade", optarg, &a->keep_pre_upgrade); break;
-		case 't':
-			if (!*optarg)
-				return ms_cli_usage_error("prune", "empty --keep-tag");
-			ms_strv_push(&a->keep_tag, optarg);
-			a->keep_tag_given = true;
-			break;
-		case 'n': a->dry_run = true; break;
-		case 'j': a->json = true; break;
-		default:
-			return ms_cli_usage_error("prune", "unknown or incomplete option '%s'", argv[optind - 1]);
-		}
-	}
-	if (ret != 0)
-		return ret;
-	if (optind < argc)
-		return ms_cli_usage_error("prune", "unexpected argument '%s'", argv[optind]);
-	return 0;
+	/* keep_tag moves to *a (cmd_prune frees it) */
+	a->dest = o.dest;
+	a->keep_last = (int)o.keep_last;
+	a->keep_daily = (int)o.keep_daily;
+	a->keep_weekly = (int)o.keep_weekly;
+	a->keep_monthly = (int)o.keep_monthly;
+	a->keep_pre_upgrade = (int)o.keep_pre_upgrade;
+	a->keep_tag = o.keep_tag;
+	a->keep_tag_given = o.keep_tag.n > 0;
+	a->dry_run = o.dry_run;
+	a->json = o.json;
+	return ret;
 }
 
 static void pick(int cli_value, int *out)

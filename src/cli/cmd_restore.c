@@ -6,6 +6,7 @@
  * docs/restore.md is the user's guide.
  */
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "discover/config.h"
 #include "db/db.h"
 #include "restore/dbreplay.h"
@@ -18,7 +19,6 @@
 #include "discover/versions.h"
 
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,50 +38,22 @@ struct restore_args {
 
 static int parse_restore(int argc, char **argv, struct restore_args *a)
 {
-	static const struct option longopts[] = {
-		{ "dest", required_argument, NULL, 'd' },
-		{ "only", required_argument, NULL, 'o' },
-		{ "root", required_argument, NULL, 'r' },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "no-safety-snapshot", no_argument, NULL, 'S' },
-		{ "yes", no_argument, NULL, 'y' },
-		{ "instance", required_argument, NULL, 'i' },
-		{ "postfix-dir", required_argument, NULL, 'p' },
-		{ "allow-unsigned", no_argument, NULL, 'U' },
-		{ "accept-snapshot-targets", no_argument, NULL, 'A' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
+	struct ms_opts o = { 0 };
+	int ret = ms_opts_parse(MS_OPTS_RESTORE, argc, argv, &o);
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'd': a->dest = optarg; break;
-		case 'o':
-			if (strcmp(optarg, "instance") && strcmp(optarg, "postfix") &&
-			    (strncmp(optarg, "db:", 3) || !optarg[3]))
-				return ms_cli_usage_error("restore", "invalid component '%s' (instance, postfix or "
-						       "db:ALIAS)", optarg);
-			ms_strv_push(&a->only, optarg);
-			break;
-		case 'r': a->root = optarg; break;
-		case 'n': a->dry_run = true; break;
-		case 'S': a->no_safety = true; break;
-		case 'y': a->yes = true; break;
-		case 'i': a->inst.instance_dir = optarg; break;
-		case 'p': a->inst.postfix_dir = optarg; break;
-		case 'U': a->allow_unsigned = true; break;
-		case 'A': a->accept_snapshot = true; break;
-		default:
-			return ms_cli_usage_error("restore", "unknown or incomplete option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind >= argc)
-		return ms_cli_usage_error("restore", "missing SNAPSHOT argument");
-	a->selector = argv[optind++];
-	if (optind < argc)
-		return ms_cli_usage_error("restore", "unexpected argument '%s'", argv[optind]);
+	/* only moves to *a (cmd_restore frees it) */
+	a->dest = o.dest;
+	a->selector = o.args[0];
+	a->only = o.only;
+	a->root = o.root;
+	a->dry_run = o.dry_run;
+	a->no_safety = o.no_safety;
+	a->yes = o.yes;
+	a->allow_unsigned = o.allow_unsigned;
+	a->accept_snapshot = o.accept_snapshot;
+	a->inst = o.inst;
+	if (ret != 0)
+		return ret;
 	if (a->root && a->root[0] != '/')
 		return ms_cli_usage_error("restore", "--root needs an absolute directory");
 	if (a->root && a->root[strspn(a->root, "/")] == '\0')
