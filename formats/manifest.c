@@ -495,13 +495,16 @@ static json_t *get_typed(const struct dec *d, json_t *obj, const struct loc *at,
 	return j;
 }
 
-/* A borrowed string; with `nullable`, JSON null gives *out = NULL. */
+/* A borrowed string; with `nullable`, JSON null gives *out = NULL. *out is
+ * NULL after a failure too (GCC -O3 cannot see that callers never read it
+ * then, and warns). */
 static int get_str(const struct dec *d, json_t *obj, const struct loc *at, const char *key, bool nullable,
 		   const char **out)
 {
 	json_t *j = member(d, obj, at, key);
 	struct loc here = { at, key, 0 };
 
+	*out = NULL;
 	if (!j)
 		return -1;
 	if (nullable && json_is_null(j)) {

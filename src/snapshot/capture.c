@@ -380,6 +380,7 @@ static int read_at(struct ms_capture *c, int fd, void *buf, size_t len, off_t of
 {
 	size_t done = 0;
 
+	*got = 0; /* set on failure too: GCC -O3 warns otherwise */
 	while (done < len) {
 		ssize_t n = pread(fd, (char *)buf + done, len - done, off + (off_t)done);
 
