@@ -2,7 +2,8 @@
  * The command-line front end: global options, the command table, and
  * what every command shares (configuration loading, exit codes). Each
  * command lives in cmd_<name>.c as `int cmd_<name>(struct ms_cli *, argc, argv)`
- * and owns its options; argv[0] is the command name.
+ * (argv[0] is the command name); the options every command accepts are
+ * in one table, parsed by one loop (options.h).
  */
 #ifndef MS_CLI_H
 #define MS_CLI_H
@@ -84,8 +85,9 @@ struct ms_read_args {
 };
 
 /* Parses the options of `cmd` (verify, list or show) and loads the
- * config; with `path`, one SNAPSHOT argument is required and *path is set
- * to the archive it selects (the caller frees). 0 or an exit code. */
+ * config; verify and show take one SNAPSHOT argument, and *path is set
+ * to the archive it selects (the caller frees; pass path only for them).
+ * 0 or an exit code. */
 int ms_cli_read_setup(struct ms_cli *cli, const char *cmd, int argc, char **argv, struct ms_read_args *a,
 		      char **path);
 /* --dest, else the config's dest, else the default (borrowed). */

@@ -44,9 +44,11 @@ struct ms_opt {
 	 * option's argument, when given apart) — verify, list and show once
 	 * shared one option list, and refused each other's options so */
 	unsigned refuse_name, refuse_arg;
-	unsigned long min, max;
-	bool (*valid)(const char *arg);
-	const char *invalid;   /* usage error for a refused argument; "%s" stands for it */
+	unsigned long min, max; /* MS_OPT_UINT: the range; MS_OPT_SET: min is the value */
+	bool (*valid)(const char *arg); /* MS_OPT_LIST (when set), MS_OPT_FLAG_WORD */
+	/* the usage error for a refused argument, "%s" standing for it;
+	 * NULL: "invalid value 'X' for --NAME (expected MIN-MAX)" */
+	const char *invalid;
 };
 
 static bool valid_tag(const char *t)
@@ -75,66 +77,75 @@ static bool is_deep(const char *s)
 	return !strcmp(s, "deep");
 }
 
+/* The shapes of the entries below. */
+#define FLAG(n, field) .name = n, .has_arg = no_argument, .kind = MS_OPT_FLAG, .off = AT(field)
+#define STRING(n, field) .name = n, .has_arg = required_argument, .kind = MS_OPT_STRING, .off = AT(field)
+#define LIST(n, field) .name = n, .has_arg = required_argument, .kind = MS_OPT_LIST, .off = AT(field)
+#define UINT(n, field, lo, hi) \
+	.name = n, .has_arg = required_argument, .kind = MS_OPT_UINT, .off = AT(field), .min = lo, .max = hi
 #define READ (C(VERIFY) | C(LIST) | C(SHOW))
-#define KEEP(opt, field) { opt, 0, required_argument, MS_OPT_UINT, AT(field), 0, C(PRUNE), 0, 0, 0, 1000000, NULL, NULL }
 
 static const struct ms_opt opts[] = {
-	/* modosnap's own */
-	{ "config", 'c', required_argument, MS_OPT_STRING, AT(config), 0, C(GLOBAL), 0, 0, 0, 0, NULL, NULL },
-	{ "quiet", 'q', no_argument, MS_OPT_SET, AT(log_level), 0, C(GLOBAL), 0, 0, MS_LOG_QUIET, 0, NULL, NULL },
-	{ "verbose", 'v', no_argument, MS_OPT_INCR, AT(log_level), 0, C(GLOBAL), 0, 0, 0, 0, NULL, NULL },
-	{ "help", 'h', no_argument, MS_OPT_STOP, AT(help), 0, C(GLOBAL), 0, 0, 0, 0, NULL, NULL },
-	{ "version", 'V', no_argument, MS_OPT_STOP, AT(version), 0, C(GLOBAL), 0, 0, 0, 0, NULL, NULL },
+	/* modosnap's own, before the command */
+	{ STRING("config", config), .short_name = 'c', .accept = C(GLOBAL) },
+	{ .name = "quiet", .short_name = 'q', .has_arg = no_argument, .kind = MS_OPT_SET, .off = AT(log_level),
+	  .min = MS_LOG_QUIET, .accept = C(GLOBAL) },
+	{ .name = "verbose", .short_name = 'v', .has_arg = no_argument, .kind = MS_OPT_INCR, .off = AT(log_level),
+	  .accept = C(GLOBAL) },
+	{ .name = "help", .short_name = 'h', .has_arg = no_argument, .kind = MS_OPT_STOP, .off = AT(help),
+	  .accept = C(GLOBAL) },
+	{ .name = "version", .short_name = 'V', .has_arg = no_argument, .kind = MS_OPT_STOP, .off = AT(version),
+	  .accept = C(GLOBAL) },
+
 	/* shared by several commands */
-	{ "instance", 0, required_argument, MS_OPT_STRING, AT(inst.instance_dir), 0,
-	  C(INSPECT) | C(CREATE) | C(VERIFY) | C(RESTORE) | C(GUARD), 0, C(LIST) | C(SHOW), 0, 0, NULL, NULL },
-	{ "postfix-dir", 0, required_argument, MS_OPT_STRING, AT(inst.postfix_dir), 0,
-	  C(INSPECT) | C(CREATE) | C(RESTORE), 0, 0, 0, 0, NULL, NULL },
-	{ "dest", 0, required_argument, MS_OPT_STRING, AT(dest), 0,
-	  C(CREATE) | READ | C(RESTORE) | C(PRUNE) | C(DIFF) | C(GUARD), 0, 0, 0, 0, NULL, NULL },
-	{ "json", 0, no_argument, MS_OPT_FLAG, AT(json), 0,
-	  C(INSPECT) | C(CREATE) | C(LIST) | C(SHOW) | C(PRUNE) | C(DIFF), C(VERIFY), 0, 0, 0, NULL, NULL },
-	{ "no-db", 0, no_argument, MS_OPT_FLAG, AT(no_db), 0, C(INSPECT) | C(CREATE), 0, 0, 0, 0, NULL, NULL },
-	{ "dry-run", 0, no_argument, MS_OPT_FLAG, AT(dry_run), 0, C(RESTORE) | C(PRUNE), 0, 0, 0, 0, NULL, NULL },
-	{ "allow-unsigned", 0, no_argument, MS_OPT_FLAG, AT(allow_unsigned), 0, C(VERIFY) | C(RESTORE), 0,
-	  C(LIST) | C(SHOW), 0, 0, NULL, NULL },
+	{ STRING("instance", inst.instance_dir), .accept = C(INSPECT) | C(CREATE) | C(VERIFY) | C(RESTORE) | C(GUARD),
+	  .refuse_arg = C(LIST) | C(SHOW) },
+	{ STRING("postfix-dir", inst.postfix_dir), .accept = C(INSPECT) | C(CREATE) | C(RESTORE) },
+	{ STRING("dest", dest), .accept = C(CREATE) | READ | C(RESTORE) | C(PRUNE) | C(DIFF) | C(GUARD) },
+	{ FLAG("json", json), .accept = C(INSPECT) | C(CREATE) | C(LIST) | C(SHOW) | C(PRUNE) | C(DIFF),
+	  .refuse_name = C(VERIFY) },
+	{ FLAG("no-db", no_db), .accept = C(INSPECT) | C(CREATE) },
+	{ FLAG("dry-run", dry_run), .accept = C(RESTORE) | C(PRUNE) },
+	{ FLAG("allow-unsigned", allow_unsigned), .accept = C(VERIFY) | C(RESTORE), .refuse_arg = C(LIST) | C(SHOW) },
+
 	/* create */
-	{ "tag", 0, required_argument, MS_OPT_LIST, AT(tags), 0, C(CREATE), 0, 0, 0, 0, valid_tag,
-	  "invalid tag (use letters, digits and . _ - : +)" },
-	{ "note", 0, required_argument, MS_OPT_STRING, AT(note), 0, C(CREATE), 0, 0, 0, 0, NULL, NULL },
-	{ "level", 0, required_argument, MS_OPT_UINT, AT(level), 0, C(CREATE), 0, 0, 1, 19, NULL,
-	  "invalid level '%s' (expected 1-19)" },
-	{ "exclude", 0, required_argument, MS_OPT_LIST, AT(excludes), 0, C(CREATE), 0, 0, 0, 0, NULL, NULL },
-	{ "verify", 0, optional_argument, MS_OPT_FLAG_WORD, AT(verify), AT(verify_deep), C(CREATE), 0, 0, 0, 0,
-	  is_deep, "invalid --verify='%s' (only --verify=deep)" },
-	{ "pre-upgrade", 0, no_argument, MS_OPT_FLAG, AT(pre_upgrade), 0, C(CREATE), 0, 0, 0, 0, NULL, NULL },
-	{ "to", 0, required_argument, MS_OPT_STRING, AT(to), 0, C(CREATE), 0, 0, 0, 0, NULL, NULL },
-	{ "nightly", 0, no_argument, MS_OPT_FLAG, AT(nightly), 0, C(CREATE), 0, 0, 0, 0, NULL, NULL },
-	{ "no-deep", 0, no_argument, MS_OPT_FLAG, AT(no_deep), 0, C(CREATE), 0, 0, 0, 0, NULL, NULL },
-	{ "wait", 0, required_argument, MS_OPT_UINT, AT(wait), 0, C(CREATE), 0, 0, 0, 86400, NULL,
-	  "invalid --wait '%s' (seconds, 0-86400)" },
+	{ LIST("tag", tags), .accept = C(CREATE), .valid = valid_tag,
+	  .invalid = "invalid tag (use letters, digits and . _ - : +)" },
+	{ STRING("note", note), .accept = C(CREATE) },
+	{ UINT("level", level, 1, 19), .accept = C(CREATE), .invalid = "invalid level '%s' (expected 1-19)" },
+	{ LIST("exclude", excludes), .accept = C(CREATE) },
+	{ .name = "verify", .has_arg = optional_argument, .kind = MS_OPT_FLAG_WORD, .off = AT(verify),
+	  .off2 = AT(verify_deep), .accept = C(CREATE), .valid = is_deep,
+	  .invalid = "invalid --verify='%s' (only --verify=deep)" },
+	{ FLAG("pre-upgrade", pre_upgrade), .accept = C(CREATE) },
+	{ STRING("to", to), .accept = C(CREATE) },
+	{ FLAG("nightly", nightly), .accept = C(CREATE) },
+	{ FLAG("no-deep", no_deep), .accept = C(CREATE) },
+	{ UINT("wait", wait, 0, 86400), .accept = C(CREATE), .invalid = "invalid --wait '%s' (seconds, 0-86400)" },
+
 	/* verify */
-	{ "deep", 0, no_argument, MS_OPT_FLAG, AT(deep), 0, C(VERIFY), 0, C(LIST) | C(SHOW), 0, 0, NULL, NULL },
+	{ FLAG("deep", deep), .accept = C(VERIFY), .refuse_arg = C(LIST) | C(SHOW) },
+
 	/* restore */
-	{ "only", 0, required_argument, MS_OPT_LIST, AT(only), 0, C(RESTORE), 0, 0, 0, 0, valid_component,
-	  "invalid component '%s' (instance, postfix or db:ALIAS)" },
-	{ "root", 0, required_argument, MS_OPT_STRING, AT(root), 0, C(RESTORE), 0, 0, 0, 0, NULL, NULL },
-	{ "no-safety-snapshot", 0, no_argument, MS_OPT_FLAG, AT(no_safety), 0, C(RESTORE), 0, 0, 0, 0, NULL, NULL },
-	{ "yes", 0, no_argument, MS_OPT_FLAG, AT(yes), 0, C(RESTORE), 0, 0, 0, 0, NULL, NULL },
-	{ "accept-snapshot-targets", 0, no_argument, MS_OPT_FLAG, AT(accept_snapshot), 0, C(RESTORE), 0, 0, 0, 0,
-	  NULL, NULL },
-	/* prune */
-	KEEP("keep-last", keep_last),
-	KEEP("keep-daily", keep_daily),
-	KEEP("keep-weekly", keep_weekly),
-	KEEP("keep-monthly", keep_monthly),
-	KEEP("keep-pre-upgrade", keep_pre_upgrade),
-	{ "keep-tag", 0, required_argument, MS_OPT_LIST, AT(keep_tag), 0, C(PRUNE), 0, 0, 0, 0, not_empty,
-	  "empty --keep-tag" },
+	{ LIST("only", only), .accept = C(RESTORE), .valid = valid_component,
+	  .invalid = "invalid component '%s' (instance, postfix or db:ALIAS)" },
+	{ STRING("root", root), .accept = C(RESTORE) },
+	{ FLAG("no-safety-snapshot", no_safety), .accept = C(RESTORE) },
+	{ FLAG("yes", yes), .accept = C(RESTORE) },
+	{ FLAG("accept-snapshot-targets", accept_snapshot), .accept = C(RESTORE) },
+
+	/* prune (a count refused: "invalid value 'X' for --keep-last (expected 0-1000000)") */
+	{ UINT("keep-last", keep_last, 0, 1000000), .accept = C(PRUNE) },
+	{ UINT("keep-daily", keep_daily, 0, 1000000), .accept = C(PRUNE) },
+	{ UINT("keep-weekly", keep_weekly, 0, 1000000), .accept = C(PRUNE) },
+	{ UINT("keep-monthly", keep_monthly, 0, 1000000), .accept = C(PRUNE) },
+	{ UINT("keep-pre-upgrade", keep_pre_upgrade, 0, 1000000), .accept = C(PRUNE) },
+	{ LIST("keep-tag", keep_tag), .accept = C(PRUNE), .valid = not_empty, .invalid = "empty --keep-tag" },
+
 	/* guard */
-	{ "max-age", 0, required_argument, MS_OPT_DURATION, AT(max_age), 0, C(GUARD), 0, 0, 0, 0, NULL,
-	  "invalid --max-age '%s' (e.g. 90m, 2h, 1d)" },
-	{ "tag", 0, required_argument, MS_OPT_STRING, AT(tag), 0, C(GUARD), 0, 0, 0, 0, NULL, NULL },
+	{ .name = "max-age", .has_arg = required_argument, .kind = MS_OPT_DURATION, .off = AT(max_age),
+	  .accept = C(GUARD), .invalid = "invalid --max-age '%s' (e.g. 90m, 2h, 1d)" },
+	{ STRING("tag", tag), .accept = C(GUARD) },
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
