@@ -1,12 +1,18 @@
 /*
- * stderr logging with a verbosity level (see log.h).
+ * stderr logging with a verbosity level (see log.h). When stderr is the
+ * systemd journal each line starts with its syslog priority ("<3>"), which
+ * journald strips and records, so `journalctl -p err` finds the errors.
  */
 #include "base/log.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 static int current_level = MS_LOG_INFO;
 static unsigned warnings;
@@ -51,8 +57,43 @@ static void put_escaped(const char *msg)
 	}
 }
 
-__attribute__((format(printf, 2, 0)))
-static void vlog(const char *prefix, const char *fmt, va_list ap)
+/* Parses one decimal field of JOURNAL_STREAM ending at `stop`; the end in
+ * *end. Digits only: strtoull alone would take a sign or blanks. */
+static bool parse_field(const char *s, char stop, unsigned long long *out, const char **end)
+{
+	char *e;
+
+	if (!isdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	*out = strtoull(s, &e, 10);
+	if (errno || *e != stop)
+		return false;
+	*end = e;
+	return true;
+}
+
+/* True when stderr is the journal: systemd sets JOURNAL_STREAM to
+ * "<dev>:<inode>" (decimal) of the stream it connects, and a child whose
+ * stderr went elsewhere inherits the variable, so it counts only while it
+ * names stderr itself (systemd.exec(5)). Looked at for every line: an
+ * environment read and an fstat, and a redirection is honoured at once. */
+static bool stderr_is_journal(void)
+{
+	const char *env = getenv("JOURNAL_STREAM"), *p;
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!env || !parse_field(env, ':', &dev, &p) || !parse_field(p + 1, '\0', &ino, &p))
+		return false;
+	if (fstat(2, &st) != 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+/* prio is the line's syslog priority prefix, written only for the journal. */
+__attribute__((format(printf, 3, 0)))
+static void vlog(const char *prio, const char *prefix, const char *fmt, va_list ap)
 {
 	char small[512], *msg = small;
 	va_list again;
@@ -70,6 +111,8 @@ static void vlog(const char *prefix, const char *fmt, va_list ap)
 	va_end(again);
 	if (status_line)
 		fputs("\r\033[K", stderr); /* a message starts on a clean line */
+	if (stderr_is_journal())
+		fputs(prio, stderr);
 	fprintf(stderr, "modosnap: %s", prefix);
 	put_escaped(n < 0 ? fmt : msg ? msg : small);
 	fputc('\n', stderr);
@@ -82,7 +125,7 @@ int ms_log_error(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog("error: ", fmt, ap);
+	vlog("<3>", "error: ", fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -97,7 +140,7 @@ void ms_log_warn(const char *fmt, ...)
 	if (current_level < MS_LOG_WARN)
 		return;
 	va_start(ap, fmt);
-	vlog("warning: ", fmt, ap);
+	vlog("<4>", "warning: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -108,7 +151,7 @@ void ms_log_info(const char *fmt, ...)
 	if (current_level < MS_LOG_INFO)
 		return;
 	va_start(ap, fmt);
-	vlog("", fmt, ap);
+	vlog("<6>", "", fmt, ap);
 	va_end(ap);
 }
 
@@ -119,7 +162,7 @@ void ms_log_debug(const char *fmt, ...)
 	if (current_level < MS_LOG_DEBUG)
 		return;
 	va_start(ap, fmt);
-	vlog("debug: ", fmt, ap);
+	vlog("<7>", "debug: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -130,6 +173,6 @@ unsigned ms_log_warning_count(void)
 
 void ms_log_bug(const char *file, int line, const char *msg)
 {
-	fprintf(stderr, "modosnap: BUG at %s:%d: %s\n", file, line, msg);
+	fprintf(stderr, "%smodosnap: BUG at %s:%d: %s\n", stderr_is_journal() ? "<2>" : "", file, line, msg);
 	abort();
 }

@@ -20,8 +20,13 @@ enum ms_log_level {
 void ms_log_set_level(int level);
 int ms_log_get_level(void);
 
-/* Each prints "modosnap: <level>: <message>\n" to stderr. ms_log_error
- * always returns -1 so that library code can `return ms_log_error(...)`. */
+/* Each prints "modosnap: <level>: <message>\n" to stderr (info without
+ * "<level>: "; control characters, newlines too, as \xNN, so a message is
+ * one line). When stderr is the systemd journal (JOURNAL_STREAM names it)
+ * the line starts with its syslog priority: <3> error, <4> warning,
+ * <6> info, <7> debug (<2> for MS_BUG); otherwise nothing is added.
+ * ms_log_error always returns -1 so that library code can
+ * `return ms_log_error(...)`. */
 int ms_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ms_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ms_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,6 +1,7 @@
 /*
  * Unit tests for src/base: string buffer, string vector, paths, number
- * parsing, file reading and the digests (known-answer vectors).
+ * parsing, file reading, the digests (known-answer vectors) and the log's
+ * journal priorities.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/hash.h"
+#include "base/log.h"
 #include "base/strbuf.h"
 #include "base/util.h"
 #include "testutil.h"
@@ -221,6 +224,61 @@ static void test_mkdir_p(void **state)
 	free(dir);
 }
 
+/* One line of each level, a message with a newline in it, as written with
+ * stderr the journal (prefixed) or not (unchanged). */
+static void log_each_level(void)
+{
+	ms_log_error("no snapshot '%s' in '%s'", "x", "/d");
+	ms_log_warn("disk %d%% full", 91);
+	ms_log_info("wrote '%s'", "s.tar.zst");
+	ms_log_debug("two\nlines");
+}
+
+#define LOG_LINES(p3, p4, p6, p7)                                                                   \
+	p3 "modosnap: error: no snapshot 'x' in '/d'\n" p4 "modosnap: warning: disk 91% full\n" p6      \
+	   "modosnap: wrote 's.tar.zst'\n" p7 "modosnap: debug: two\\x0alines\n"
+
+/* JOURNAL_STREAM: "<dev>:<inode>" of stderr (systemd.exec(5)) gives every
+ * line its syslog priority; any other value, or none, changes nothing. */
+static void test_log_journal(void **state)
+{
+	static const struct {
+		const char *stream; /* @D@, @F@: stderr's st_dev, st_ino; NULL: unset */
+		int journal;
+	} rows[] = {
+		{ "@D@:@F@", 1 },  { NULL, 0 },       { "@D@:@F@1", 0 }, { "1@D@:@F@", 0 },
+		{ "@D@:@F@:", 0 }, { "@D@:", 0 },     { " @D@:@F@", 0 }, { "@D@:+@F@", 0 },
+		{ "@D@ @F@", 0 },  { "", 0 },         { "@F@:@D@", 0 },
+	};
+	const char *plain = LOG_LINES("", "", "", "");
+	const char *journal = LOG_LINES("<3>", "<4>", "<6>", "<7>");
+
+	(void)state;
+	ms_log_set_level(MS_LOG_DEBUG);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct stat st;
+		char dev[32], ino[32], *err, *val;
+
+		capture_start();
+		assert_int_equal(fstat(2, &st), 0);
+		snprintf(dev, sizeof(dev), "%llu", (unsigned long long)st.st_dev);
+		snprintf(ino, sizeof(ino), "%llu", (unsigned long long)st.st_ino);
+		if (rows[i].stream) {
+			val = test_subst(rows[i].stream, dev, ino);
+			assert_int_equal(setenv("JOURNAL_STREAM", val, 1), 0);
+			free(val);
+		} else {
+			unsetenv("JOURNAL_STREAM");
+		}
+		log_each_level();
+		err = capture_end();
+		assert_string_equal(err, rows[i].journal ? journal : plain);
+		free(err);
+	}
+	unsetenv("JOURNAL_STREAM");
+	ms_log_set_level(MS_LOG_INFO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -232,6 +290,7 @@ int main(void)
 		cmocka_unit_test(test_read_file),
 		cmocka_unit_test(test_printable),
 		cmocka_unit_test(test_mkdir_p),
+		cmocka_unit_test(test_log_journal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
