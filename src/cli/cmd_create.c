@@ -46,6 +46,7 @@ struct create_args {
 	unsigned wait;    /* --wait SECONDS for the destination's lock */
 	bool verified;    /* out: the new archive passed verification */
 	char *aside;      /* out: an unverified pre-upgrade archive's new name (owned) */
+	struct ms_prune_plan pruned; /* out: --nightly's prune (items[].removed), owned */
 	struct ms_sign_key *sign_key; /* loaded before any work: signs the archive */
 };
 
@@ -79,7 +80,8 @@ static int parse_create(int argc, char **argv, struct create_args *a)
 	if (a->pre_upgrade && a->nightly)
 		return ms_cli_usage_error("create", "--pre-upgrade and --nightly exclude each other");
 	if (a->pre_upgrade) {
-		ms_strv_push(&a->tags, "pre-upgrade");
+		if (!ms_strv_contains(&a->tags, MS_TAG_APT)) /* the APT hook's: tagged apt only */
+			ms_strv_push(&a->tags, MS_TAG_PRE_UPGRADE);
 		a->verify = true;
 		a->deep = !a->no_deep && !a->no_db;
 	}
@@ -204,6 +206,38 @@ static double seconds_since(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* The snapshots --nightly removed: [{"id", "path"}], [] when none. */
+static ms_json *pruned_json(const struct ms_prune_plan *plan)
+{
+	ms_json *arr = ms_json_array();
+
+	for (size_t i = 0; i < plan->n; i++) {
+		ms_json *o;
+
+		if (!plan->items[i].removed)
+			continue;
+		o = ms_json_object();
+		ms_json_set(o, "id", ms_json_str(plan->items[i].h.snapshot_id));
+		ms_json_set(o, "path", ms_json_str(plan->items[i].it->path));
+		ms_json_push(arr, o);
+	}
+	return arr;
+}
+
+/* With -v, one line per snapshot --nightly removed, as `prune` prints it. */
+static void print_pruned(const struct ms_prune_plan *plan)
+{
+	for (size_t i = 0; ms_log_get_level() >= MS_LOG_DEBUG && i < plan->n; i++) {
+		char *line;
+
+		if (!plan->items[i].removed)
+			continue;
+		line = ms_prune_item_line(&plan->items[i]);
+		printf("%s\n", line);
+		free(line);
+	}
+}
+
 /* --json: one object on stdout for monitoring. */
 static void print_json(const struct create_args *a, const struct ms_create_result *r, double secs, int code,
 		       double paused)
@@ -223,6 +257,7 @@ static void print_json(const struct create_args *a, const struct ms_create_resul
 	ms_json_set(o, "seconds", ms_json_real(secs));
 	ms_json_set(o, "paused_seconds", paused >= 0 ? ms_json_real(paused) : ms_json_null());
 	ms_json_set(o, "verified", ms_json_bool(a->verified));
+	ms_json_set(o, "pruned", pruned_json(&a->pruned));
 	ms_json_set(o, "warnings", ms_json_int((long long)ms_log_warning_count()));
 	ms_json_set(o, "exit_status", ms_json_int(code));
 	ms_json_print(o);
@@ -244,6 +279,7 @@ static void report(const struct create_args *a, const struct ms_create_result *r
 		format_bytes(r->archive.bytes_out, out, sizeof(out));
 		printf("snapshot %s: %llu entries, %s in, %s out, %.1f s%s: %s\n", r->snapshot_id,
 		       (unsigned long long)r->archive.entries, in, out, secs, a->verified ? ", verified" : "", r->path);
+		print_pruned(&a->pruned);
 		return;
 	}
 	print_summary(r, secs);
@@ -531,6 +567,21 @@ static void set_aside(struct create_args *a, struct ms_create_result *r, int ret
 	a->aside = aside;
 }
 
+/* create --nightly's prune with the config's [retention] (a->pruned
+ * says what went), after a successful snapshot. The exit code. */
+static int nightly_prune(struct ms_cli *cli, struct create_args *a, const char *dest, int ret)
+{
+	struct ms_retention_policy p;
+
+	ms_prune_policy_from_config(cli->config, &p);
+	if (!ms_retention_has_rule(&p))
+		ms_log_warn("create --nightly: no [retention] rule in the config: nothing pruned, so snapshots "
+			    "accumulate in '%s'", dest);
+	else if (ms_prune_apply(dest, &p, &a->pruned) < 0)
+		ret = ms_log_error("the snapshot was taken, but pruning '%s' failed", dest) ? MS_EXIT_FAILURE : 0;
+	return ret;
+}
+
 static int run_create(struct ms_cli *cli, struct create_args *a)
 {
 	struct ms_create_result r = { 0 };
@@ -573,16 +624,8 @@ static int run_create(struct ms_cli *cli, struct create_args *a)
 	if (a->pre_upgrade && r.path && !a->verified)
 		set_aside(a, &r, ret);
 	ms_snapshot_set_aside_on_signal(NULL);
-	if (a->nightly && (ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS)) {
-		struct ms_retention_policy p;
-
-		ms_prune_policy_from_config(cli->config, &p);
-		if (!ms_retention_has_rule(&p))
-			ms_log_warn("create --nightly: no [retention] rule in the config: nothing pruned, so snapshots "
-				    "accumulate in '%s'", dest);
-		else if (ms_prune_apply(dest, &p) < 0)
-			ret = ms_log_error("the snapshot was taken, but pruning '%s' failed", dest) ? MS_EXIT_FAILURE : 0;
-	}
+	if (a->nightly && (ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS))
+		ret = nightly_prune(cli, a, dest, ret);
 	if (ret == MS_EXIT_OK)
 		ret = ms_cli_exit_code(0);
 out:
@@ -617,6 +660,7 @@ int cmd_create(struct ms_cli *cli, int argc, char **argv)
 	ms_strv_clear(&a.tags);
 	ms_strv_clear(&a.excludes);
 	free(a.aside);
+	ms_prune_plan_clear(&a.pruned);
 	ms_sign_key_free(a.sign_key);
 	return ret;
 }

@@ -11,7 +11,6 @@
 #include "snapshot/prune.h"
 #include "formats/manifest.h"
 #include "snapshot/retention.h"
-#include "base/strbuf.h"
 #include "formats/verify.h"
 
 #include <dirent.h>
@@ -72,42 +71,12 @@ static void resolve_policy(const struct prune_args *a, const struct ms_config *c
 		p->keep_tag = &a->keep_tag;
 }
 
-static void join_strv(struct ms_strbuf *sb, const struct ms_strv *sv, const char *sep, const char *empty)
+static void print_text(const struct ms_prune_item *pi)
 {
-	if (sv->n == 0)
-		ms_strbuf_addstr(sb, empty);
-	for (size_t i = 0; i < sv->n; i++) {
-		char *p = ms_printable(sv->v[i]);
+	char *line = ms_prune_item_line(pi);
 
-		ms_strbuf_addf(sb, "%s%s", i ? sep : "", p);
-		free(p);
-	}
-}
-
-static void print_text(const struct ms_prune_item *pi, const struct ms_retention_snap *s)
-{
-	struct ms_strbuf sb = MS_STRBUF_INIT;
-	char *id, *created;
-
-	if (!pi->ok) {
-		char *name = ms_printable(pi->it->name);
-
-		printf("keep   %s  -  -  (unreadable)\n", name);
-		free(name);
-		return;
-	}
-	id = ms_printable(pi->h.snapshot_id);
-	created = ms_printable(pi->h.created);
-	join_strv(&sb, &pi->h.tags, ",", "-");
-	if (s->keep) {
-		ms_strbuf_addstr(&sb, "  (");
-		join_strv(&sb, &s->reasons, ",", "");
-		ms_strbuf_addch(&sb, ')');
-	}
-	printf("%s %s  %s  %s\n", s->keep ? "keep  " : "remove", id, created, ms_strbuf_str(&sb));
-	ms_strbuf_release(&sb);
-	free(id);
-	free(created);
+	printf("%s\n", line);
+	free(line);
 }
 
 static ms_json *item_json(const struct ms_prune_item *pi, const struct ms_retention_snap *s)
@@ -143,7 +112,7 @@ static int execute(const struct prune_args *a, const char *dest, const struct ms
 		if (arr)
 			ms_json_push(arr, item_json(pi, s));
 		else if (ms_log_get_level() >= MS_LOG_INFO)
-			print_text(pi, s);
+			print_text(pi);
 		if (ms_prune_keeps(pi)) {
 			kept++;
 			continue;

@@ -85,6 +85,7 @@ static int set_count(struct cfg_parser *p, const struct cfg_key *k, void *field,
 static int set_size(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
 static int set_command(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
 static int set_seconds(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
+static int set_duration(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
 
 #define MAIN_KEY(name, set) { SEC_MODOSNAP, #name, offsetof(struct ms_config, name), set }
 #define DB_KEY(name, set) { SEC_DB, #name, offsetof(struct ms_config_db, name), set }
@@ -116,6 +117,8 @@ static const struct cfg_key cfg_keys[] = {
 	KEEP_KEY(keep_weekly),
 	KEEP_KEY(keep_monthly),
 	KEEP_KEY(keep_pre_upgrade),
+	KEEP_KEY(keep_apt),
+	{ SEC_RETENTION, "keep_safety", offsetof(struct ms_config, keep_safety), set_duration },
 	{ SEC_RETENTION, "keep_tag", offsetof(struct ms_config, keep_tag), set_list_item },
 	HOOK_KEY(before),
 	HOOK_KEY(after),
@@ -196,6 +199,41 @@ static int set_seconds(struct cfg_parser *p, const struct cfg_key *k, void *fiel
 	if (ms_parse_ulong(value, 1, 86400, &n) < 0)
 		return cfg_fail(p, "invalid %s '%s' (expected seconds, 1 to 86400)", k->name, value);
 	*(int *)field = (int)n;
+	return 0;
+}
+
+int ms_config_parse_duration(const char *s, long *secs)
+{
+	static const struct { char unit; long secs; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 604800 },
+	};
+	size_t len = strlen(s);
+	unsigned long n;
+	char *num;
+	int rc;
+
+	if (strcmp(s, "0") == 0) {
+		*secs = 0;
+		return 0;
+	}
+	for (size_t i = 0; len > 1 && i < sizeof(units) / sizeof(units[0]); i++)
+		if (s[len - 1] == units[i].unit) {
+			num = ms_xstrndup(s, len - 1);
+			rc = ms_parse_ulong(num, 0, 100UL * 365 * 86400 / (unsigned long)units[i].secs, &n);
+			free(num);
+			if (rc < 0)
+				return -1;
+			*secs = (long)n * units[i].secs;
+			return 0;
+		}
+	return -1;
+}
+
+static int set_duration(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value)
+{
+	if (ms_config_parse_duration(value, (long *)field) < 0)
+		return cfg_fail(p, "invalid %s '%s' (expected a duration such as 7d, 12h or 30m, or 0)", k->name,
+				value);
 	return 0;
 }
 
@@ -553,7 +591,8 @@ struct ms_config *ms_config_new(void)
 	cfg->min_free = -1;
 	cfg->lock_timeout = -1;
 	cfg->keep_last = cfg->keep_daily = cfg->keep_weekly = cfg->keep_monthly = -1;
-	cfg->keep_pre_upgrade = -1;
+	cfg->keep_pre_upgrade = cfg->keep_apt = -1;
+	cfg->keep_safety = -1;
 	return cfg;
 }
 

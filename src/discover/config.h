@@ -30,6 +30,8 @@
  *   keep_monthly = 12
  *   keep_tag = release      ; repeatable
  *   keep_pre_upgrade = 3    ; newest pre-upgrade snapshots always kept
+ *   keep_apt = 3            ; newest apt snapshots (the APT hook's) always kept
+ *   keep_safety = 7d        ; restore's safety snapshots kept this long (0: off)
  *
  *   [hooks]                 ; shell commands run by create
  *   before = ...            ; a failure aborts the run
@@ -83,7 +85,8 @@ struct ms_config {
 	int lock_timeout;        /* `lock_timeout = SECONDS` (1..86400): longest wait of a
 	                            restore for one database lock; -1 when not set (60) */
 	/* [retention]: -1 when not set */
-	int keep_last, keep_daily, keep_weekly, keep_monthly, keep_pre_upgrade;
+	int keep_last, keep_daily, keep_weekly, keep_monthly, keep_pre_upgrade, keep_apt;
+	long keep_safety;        /* `keep_safety = DURATION`, in seconds (0 = off) */
 	struct ms_strv keep_tag; /* repeatable */
 	/* [hooks]: shell command lines, NULL when not set */
 	char *hook_before, *hook_after, *hook_on_error, *hook_pause, *hook_resume;
@@ -107,6 +110,10 @@ const struct ms_config_db *ms_config_db(const struct ms_config *cfg, const char 
 /* What the database engines get of [db:ALIAS]: admin_user and
  * admin_password, borrowed from cfg (both NULL without the section). */
 struct ms_db_admin ms_config_db_admin(const struct ms_config *cfg, const char *alias);
+/* Parses a duration of the config: a number with a unit s, m, h, d or w
+ * ("7d", "12h"), or "0"; up to 100 years. 0 and *secs set, or -1
+ * (nothing logged). */
+int ms_config_parse_duration(const char *s, long *secs);
 /* Frees everything; passwords are zeroed first. NULL is a no-op. */
 void ms_config_free(struct ms_config *cfg);
 

@@ -3,6 +3,7 @@
  * deletion and the leftovers of an interrupted one.
  */
 #include "snapshot/prune.h"
+#include "base/strbuf.h"
 #include "discover/config.h"
 #include "formats/snapname.h"
 #include "formats/verify.h"
@@ -24,6 +25,9 @@ void ms_prune_policy_from_config(const struct ms_config *cfg, struct ms_retentio
 	p->keep_weekly = cfg->keep_weekly > 0 ? cfg->keep_weekly : 0;
 	p->keep_monthly = cfg->keep_monthly > 0 ? cfg->keep_monthly : 0;
 	p->keep_pre_upgrade = cfg->keep_pre_upgrade >= 0 ? cfg->keep_pre_upgrade : 3;
+	p->keep_apt = cfg->keep_apt >= 0 ? cfg->keep_apt : 3;
+	p->keep_safety = cfg->keep_safety >= 0 ? cfg->keep_safety : 7 * 86400L;
+	p->now = time(NULL);
 	p->keep_tag = &cfg->keep_tag;
 }
 
@@ -169,23 +173,63 @@ bool ms_prune_keeps(const struct ms_prune_item *pi)
 	return !pi->ok || pi->snap->keep;
 }
 
-int ms_prune_apply(const char *dest, const struct ms_retention_policy *p)
+static void join_strv(struct ms_strbuf *sb, const struct ms_strv *sv, const char *sep, const char *empty)
 {
-	struct ms_prune_plan plan;
+	if (sv->n == 0)
+		ms_strbuf_addstr(sb, empty);
+	for (size_t i = 0; i < sv->n; i++) {
+		char *p = ms_printable(sv->v[i]);
+
+		ms_strbuf_addf(sb, "%s%s", i ? sep : "", p);
+		free(p);
+	}
+}
+
+char *ms_prune_item_line(const struct ms_prune_item *pi)
+{
+	struct ms_strbuf sb = MS_STRBUF_INIT;
+	char *text;
+
+	if (!pi->ok) {
+		text = ms_printable(pi->it->name);
+		ms_strbuf_addf(&sb, "keep   %s  -  -  (unreadable)", text);
+		free(text);
+		return ms_strbuf_detach(&sb);
+	}
+	ms_strbuf_addstr(&sb, pi->snap->keep ? "keep   " : "remove ");
+	text = ms_printable(pi->h.snapshot_id);
+	ms_strbuf_addf(&sb, "%s  ", text);
+	free(text);
+	text = ms_printable(pi->h.created);
+	ms_strbuf_addf(&sb, "%s  ", text);
+	free(text);
+	join_strv(&sb, &pi->h.tags, ",", "-");
+	if (pi->snap->keep) {
+		ms_strbuf_addstr(&sb, "  (");
+		join_strv(&sb, &pi->snap->reasons, ",", "");
+		ms_strbuf_addch(&sb, ')');
+	}
+	return ms_strbuf_detach(&sb);
+}
+
+int ms_prune_apply(const char *dest, const struct ms_retention_policy *p, struct ms_prune_plan *plan)
+{
 	size_t removed = 0;
 	int failed = 0;
 
-	if (ms_prune_clean_leftovers(dest) > 0 || ms_prune_plan(dest, p, &plan) < 0)
+	memset(plan, 0, sizeof(*plan));
+	if (ms_prune_clean_leftovers(dest) > 0 || ms_prune_plan(dest, p, plan) < 0)
 		return -1;
-	for (size_t i = 0; i < plan.n; i++) {
-		if (ms_prune_keeps(&plan.items[i]))
+	for (size_t i = 0; i < plan->n; i++) {
+		if (ms_prune_keeps(&plan->items[i]))
 			continue;
 		removed++;
-		if (ms_prune_remove(plan.items[i].it->path) < 0)
+		if (ms_prune_remove(plan->items[i].it->path) < 0)
 			failed++;
+		else
+			plan->items[i].removed = true;
 	}
 	if (removed)
 		ms_prune_sync(dest);
-	ms_prune_plan_clear(&plan);
 	return failed ? -1 : 0;
 }

@@ -25,6 +25,7 @@ struct ms_prune_item {
 	struct ms_header h;              /* when ok */
 	bool ok;                         /* the header was read; else the archive is kept */
 	struct ms_retention_snap *snap;  /* the decision when ok, else NULL */
+	bool removed;                    /* out of ms_prune_apply: it was deleted */
 };
 
 /* Every archive of a destination, newest first, with the decisions. */
@@ -36,8 +37,9 @@ struct ms_prune_plan {
 	size_t n_snaps;
 };
 
-/* The config's [retention] rules (keep_tag borrowed from cfg; the
- * newest 3 pre-upgrade snapshots protected unless it says otherwise). */
+/* The config's [retention] rules as of now (keep_tag borrowed from cfg).
+ * Unless it says otherwise, the newest 3 pre-upgrade and the newest 3 apt
+ * snapshots are protected, and safety snapshots for 7 days. */
 void ms_prune_policy_from_config(const struct ms_config *cfg, struct ms_retention_policy *p);
 
 /* Lists dest, reads every header (an unreadable one is a warning and
@@ -48,6 +50,11 @@ void ms_prune_plan_clear(struct ms_prune_plan *plan);
 
 /* Whether the plan keeps the item (an unreadable archive always stays). */
 bool ms_prune_keeps(const struct ms_prune_item *pi);
+
+/* The item's line in a printed plan, as `prune` shows it (owned by the
+ * caller): "keep   ID  CREATED  TAGS  (REASONS)", "remove ID  CREATED
+ * TAGS", or "keep   NAME  -  -  (unreadable)"; text made printable. */
+char *ms_prune_item_line(const struct ms_prune_item *pi);
 
 /* Removes one archive crash-safely (see above). 0 or -1 after logging. */
 int ms_prune_remove(const char *path);
@@ -61,7 +68,9 @@ void ms_prune_sync(const char *dest);
 int ms_prune_clean_leftovers(const char *dest);
 
 /* create --nightly's prune: leftovers, plan, deletions, nothing printed.
- * 0, or -1 when something could not be listed or removed (logged). */
-int ms_prune_apply(const char *dest, const struct ms_retention_policy *p);
+ * *plan is the plan executed (items[].removed say what was deleted; the
+ * caller clears it, also after a failure). 0, or -1 when something could
+ * not be listed or removed (logged). */
+int ms_prune_apply(const char *dest, const struct ms_retention_policy *p, struct ms_prune_plan *plan);
 
 #endif

@@ -139,6 +139,49 @@ static void apply_pre_upgrade(const struct ms_retention_policy *p, struct ms_ret
 	}
 }
 
+/* The newest `count` snapshots tagged `tag`. */
+static void apply_newest_tagged(struct ms_retention_snap *snaps, const size_t *order, size_t n, const char *tag,
+				int count)
+{
+	int kept = 0;
+
+	for (size_t i = 0; i < n && kept < count; i++)
+		if (has_tag(&snaps[order[i]], tag)) {
+			keep(&snaps[order[i]], tag);
+			kept++;
+		}
+}
+
+/* Every safety snapshot younger than keep_safety, whatever the counted
+ * rules say: it may be the only way back from a restore just made. One
+ * dated in the future (a clock set back) is young too. */
+static void apply_safety(const struct ms_retention_policy *p, struct ms_retention_snap *snaps, size_t n)
+{
+	char dur[32], *reason;
+
+	if (p->keep_safety <= 0)
+		return;
+	ms_retention_format_duration(p->keep_safety, dur, sizeof(dur));
+	reason = ms_xasprintf("safety:%s", dur);
+	for (size_t i = 0; i < n; i++)
+		if (has_tag(&snaps[i], MS_TAG_SAFETY) && (long long)p->now - (long long)snaps[i].created <
+								 (long long)p->keep_safety)
+			keep(&snaps[i], reason);
+	free(reason);
+}
+
+void ms_retention_format_duration(long secs, char *buf, size_t len)
+{
+	static const struct { char unit; long secs; } units[] = { { 'd', 86400 }, { 'h', 3600 }, { 'm', 60 } };
+
+	for (size_t i = 0; secs > 0 && i < sizeof(units) / sizeof(units[0]); i++)
+		if (secs % units[i].secs == 0) {
+			snprintf(buf, len, "%ld%c", secs / units[i].secs, units[i].unit);
+			return;
+		}
+	snprintf(buf, len, secs > 0 ? "%lds" : "%ld", secs);
+}
+
 bool ms_retention_has_rule(const struct ms_retention_policy *p)
 {
 	return p->keep_last > 0 || p->keep_daily > 0 || p->keep_weekly > 0 || p->keep_monthly > 0 ||
@@ -161,6 +204,8 @@ void ms_retention_apply(const struct ms_retention_policy *p, struct ms_retention
 	apply_period(snaps, order, n, P_MONTH, p->keep_monthly, "monthly");
 	apply_tags(p, snaps, order, n);
 	apply_pre_upgrade(p, snaps, order, n);
+	apply_newest_tagged(snaps, order, n, MS_TAG_APT, p->keep_apt);
+	apply_safety(p, snaps, n);
 	free(order);
 }
 

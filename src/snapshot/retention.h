@@ -7,10 +7,13 @@
  * Rules keep the newest snapshot of each of the N most recent periods
  * that have snapshots: `last` (each snapshot is its own period), `daily`
  * (UTC calendar day), `weekly` (ISO 8601 week, UTC), `monthly` (UTC
- * calendar month); `tag:NAME` keeps every snapshot carrying NAME. Two
+ * calendar month); `tag:NAME` keeps every snapshot carrying NAME. Four
  * protections always apply: the newest `keep_pre_upgrade` snapshots
- * tagged `pre-upgrade`, and the newest `pre-upgrade` snapshot that passed
- * verify. A snapshot kept by any rule stays.
+ * tagged `pre-upgrade`, the newest `pre-upgrade` snapshot that passed
+ * verify, the newest `keep_apt` snapshots tagged `apt` (the APT hook's,
+ * which never count against keep_pre_upgrade), and every `safety`
+ * snapshot (what restore took before replacing anything) younger than
+ * `keep_safety` seconds. A snapshot kept by any rule stays.
  */
 #ifndef MS_RETENTION_H
 #define MS_RETENTION_H
@@ -22,6 +25,8 @@
 #include "base/util.h"
 
 #define MS_TAG_PRE_UPGRADE "pre-upgrade"
+#define MS_TAG_APT "apt"       /* the APT hook's automatic pre-upgrade snapshots */
+#define MS_TAG_SAFETY "safety" /* restore's snapshot of what it replaces */
 
 /* The rules; 0 turns a counted rule off. Borrowed strings. */
 struct ms_retention_policy {
@@ -30,6 +35,9 @@ struct ms_retention_policy {
 	int keep_weekly;
 	int keep_monthly;
 	int keep_pre_upgrade;          /* newest pre-upgrade snapshots always kept */
+	int keep_apt;                  /* newest apt snapshots always kept */
+	long keep_safety;              /* seconds a safety snapshot is always kept; 0 = off */
+	time_t now;                    /* what keep_safety counts back from */
 	const struct ms_strv *keep_tag; /* NULL or empty: no tag rule */
 };
 
@@ -43,11 +51,13 @@ struct ms_retention_snap {
 	bool keep;                     /* out */
 	struct ms_strv reasons;        /* out: "last", "daily", "weekly", "monthly",
 	                                  "tag:NAME", "pre-upgrade",
-	                                  "verified-pre-upgrade", in that order */
+	                                  "verified-pre-upgrade", "apt",
+	                                  "safety:DURATION" (e.g. "safety:7d"),
+	                                  in that order */
 };
 
 /* True when the policy has at least one rule (a counted rule above 0 or a
- * tag); the protections alone are not a rule. */
+ * tag); the protections (pre-upgrade, apt, safety) alone are not a rule. */
 bool ms_retention_has_rule(const struct ms_retention_policy *p);
 
 /* Decides keep and reasons for each of the n snapshots (any order; ties
@@ -56,6 +66,10 @@ void ms_retention_apply(const struct ms_retention_policy *p, struct ms_retention
 
 /* Clears the outputs of n snapshots (frees the reasons). */
 void ms_retention_clear(struct ms_retention_snap *snaps, size_t n);
+
+/* Writes secs as the largest unit that divides it exactly: "7d", "12h",
+ * "90m", "45s" ("0" for 0). Used in the "safety:DURATION" reason. */
+void ms_retention_format_duration(long secs, char *buf, size_t len);
 
 /* Parses a header's "YYYY-MM-DDTHH:MM:SSZ" (UTC) into *out. 0, or -1
  * (nothing logged) when malformed or out of range. */
