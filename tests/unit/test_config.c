@@ -128,6 +128,20 @@ static const struct err_case err_cases[] = {
 	  ":2: invalid keep_daily 'x' (expected a number of snapshots)" },
 	{ "keep count negative", "[retention]\nkeep_last = -1\n", 0600,
 	  ":2: invalid keep_last '-1' (expected a number of snapshots)" },
+	{ "keep_apt not a number", "[retention]\nkeep_apt = three\n", 0600,
+	  ":2: invalid keep_apt 'three' (expected a number of snapshots)" },
+	{ "keep_safety without a unit", "[retention]\nkeep_safety = 7\n", 0600,
+	  ":2: invalid keep_safety '7' (expected a duration such as 7d, 12h or 30m, or 0)" },
+	{ "keep_safety unknown unit", "[retention]\nkeep_safety = 7y\n", 0600,
+	  ":2: invalid keep_safety '7y' (expected a duration such as 7d, 12h or 30m, or 0)" },
+	{ "keep_safety negative", "[retention]\nkeep_safety = -1d\n", 0600,
+	  ":2: invalid keep_safety '-1d' (expected a duration such as 7d, 12h or 30m, or 0)" },
+	{ "keep_safety unit alone", "[retention]\nkeep_safety = d\n", 0600,
+	  ":2: invalid keep_safety 'd' (expected a duration such as 7d, 12h or 30m, or 0)" },
+	{ "keep_safety over 100 years", "[retention]\nkeep_safety = 36501d\n", 0600,
+	  ":2: invalid keep_safety '36501d' (expected a duration such as 7d, 12h or 30m, or 0)" },
+	{ "keep_safety empty", "[retention]\nkeep_safety =\n", 0600,
+	  ":2: invalid keep_safety '' (expected a duration such as 7d, 12h or 30m, or 0)" },
 	{ "min_free bad suffix", "[modosnap]\nmin_free = 5X\n", 0600,
 	  ":2: invalid min_free '5X' (expected bytes, optionally with K, M, G or T)" },
 	{ "lock_timeout zero", "[modosnap]\nlock_timeout = 0\n", 0600,
@@ -426,6 +440,7 @@ static void test_routine_keys(void **state)
 	char *path = write_config(fx,
 		"[modosnap]\nmin_free = 2G\nlock_timeout = 5\n"
 		"[retention]\nkeep_last = 7\nkeep_monthly = 0\nkeep_tag = release\nkeep_tag = keep-me\n"
+		"keep_apt = 5\nkeep_safety = 12h\n"
 		"[hooks]\nbefore = systemctl is-active postfix\nresume = systemctl start amavis\n", 0600);
 	struct ms_config *cfg = ms_config_load(path);
 
@@ -436,6 +451,8 @@ static void test_routine_keys(void **state)
 	assert_int_equal(cfg->keep_monthly, 0);
 	assert_int_equal(cfg->keep_daily, -1);
 	assert_int_equal(cfg->keep_pre_upgrade, -1);
+	assert_int_equal(cfg->keep_apt, 5);
+	assert_int_equal(cfg->keep_safety, 12 * 3600);
 	assert_int_equal(cfg->keep_tag.n, 2);
 	assert_string_equal(cfg->keep_tag.v[1], "keep-me");
 	assert_string_equal(cfg->hook_before, "systemctl is-active postfix");
@@ -446,8 +463,34 @@ static void test_routine_keys(void **state)
 	assert_int_equal(cfg->min_free, -1);
 	assert_int_equal(cfg->lock_timeout, -1);
 	assert_int_equal(cfg->keep_weekly, -1);
+	assert_int_equal(cfg->keep_apt, -1);
+	assert_int_equal(cfg->keep_safety, -1);
 	ms_config_free(cfg);
 	free(path);
+}
+
+/* keep_safety's durations: a unit is required except for 0 (off). */
+static void test_durations(void **state)
+{
+	static const struct { const char *text; long secs; } ok[] = {
+		{ "0", 0 }, { "7d", 7 * 86400 }, { "12h", 12 * 3600 }, { "30m", 1800 }, { "90s", 90 },
+		{ "2w", 14 * 86400 }, { "0d", 0 }, { "36500d", 36500L * 86400 },
+	};
+	static const char *const bad[] = { "", "7", "d", "7x", "7 d", "+7d", "-7d", "7dd", "1.5d", "36501d", "00" };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		long secs = -1;
+
+		assert_int_equal(ms_config_parse_duration(ok[i].text, &secs), 0);
+		assert_int_equal(secs, ok[i].secs);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		long secs = 42;
+
+		if (ms_config_parse_duration(bad[i], &secs) == 0 || secs != 42)
+			fail_msg("'%s' accepted", bad[i]);
+	}
 }
 
 static void test_empty_file(void **state)
@@ -587,6 +630,7 @@ static void test_nul_byte(void **state)
 static const struct { const char *name; CMUnitTestFunction fn; } plain_tests[] = {
 	{ "full example from config.h", test_full_example },
 	{ "retention, hooks and min_free", test_routine_keys },
+	{ "keep_safety durations", test_durations },
 	{ "empty file", test_empty_file },
 	{ "ms_config_db_admin", test_db_admin },
 	{ "sections without keys", test_empty_section },

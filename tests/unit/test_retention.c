@@ -5,7 +5,8 @@
  * flags) and, for several policies, compares the module's decision snapshot
  * by snapshot with an oracle written differently: periods bucketed by
  * strftime keys, each bucket's newest found by a linear maximum, buckets
- * ranked by that maximum.
+ * ranked by that maximum. Smaller cases by hand: the safety window, the
+ * apt count apart from pre-upgrade, the reasons' duration text.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -356,6 +357,107 @@ static void test_iso_week_edges(void **state)
 	ms_retention_clear(s, 7);
 }
 
+/* reasons of s joined with ',' (asserted against in the cases below) */
+static void assert_reasons(const struct ms_retention_snap *s, const char *want)
+{
+	char *got = joined(&s->reasons);
+
+	if (strcmp(got, want) != 0)
+		fail_msg("snapshot %s: reasons '%s', expected '%s'", s->id, got, want);
+	assert_int_equal(s->keep, *want != '\0');
+	free(got);
+}
+
+/* Safety snapshots (restore's) stay for keep_safety whatever keep_last
+ * says; older ones are left to the rules; 0 turns the protection off. */
+static void test_safety_window(void **state)
+{
+	struct ms_strv safety = { 0 };
+	time_t now = utc(2026, 12, 7, 12, 0, 0);
+	struct ms_retention_snap s[] = {
+		{ .id = "new", .created = now - 60 },
+		{ .id = "s-1h", .created = now - 3600, .tags = &safety },
+		{ .id = "s-6d23h", .created = now - 7 * 86400 + 3600, .tags = &safety },
+		{ .id = "s-7d", .created = now - 7 * 86400, .tags = &safety },     /* the window is open at its end */
+		{ .id = "s-30d", .created = now - 30 * 86400, .tags = &safety },
+		{ .id = "s-future", .created = now + 600, .tags = &safety },     /* a clock set back */
+		{ .id = "plain", .created = now - 2 * 86400 },
+	};
+	struct ms_retention_policy p = { .keep_last = 1, .keep_safety = 7 * 86400, .now = now };
+
+	(void)state;
+	ms_strv_push(&safety, MS_TAG_SAFETY);
+	ms_retention_apply(&p, s, 7);
+	assert_reasons(&s[0], "");
+	assert_reasons(&s[1], "safety:7d");
+	assert_reasons(&s[2], "safety:7d");
+	assert_reasons(&s[3], "");
+	assert_reasons(&s[4], "");
+	assert_reasons(&s[5], "last,safety:7d");
+	assert_reasons(&s[6], "");
+	p.keep_safety = 12 * 3600;
+	ms_retention_apply(&p, s, 7);
+	assert_reasons(&s[1], "safety:12h");
+	assert_reasons(&s[2], "");
+	p.keep_safety = 0;
+	ms_retention_apply(&p, s, 7);
+	assert_reasons(&s[1], "");
+	assert_false(ms_retention_has_rule(&(struct ms_retention_policy){ .keep_safety = 86400, .keep_apt = 3 }));
+	ms_retention_clear(s, 7);
+	ms_strv_clear(&safety);
+}
+
+/* The APT hook's snapshots (tag apt) have their own count: many of them
+ * never push a real pre-upgrade snapshot out of keep_pre_upgrade, and
+ * they are not pre-upgrade snapshots for the verified protection. */
+static void test_apt_apart_from_pre_upgrade(void **state)
+{
+	struct ms_strv apt = { 0 }, pre = { 0 };
+	struct ms_retention_snap s[6];
+	struct ms_retention_policy p = { .keep_last = 1, .keep_pre_upgrade = 1, .keep_apt = 2 };
+	char ids[6][8];
+
+	(void)state;
+	ms_strv_push(&apt, MS_TAG_APT);
+	ms_strv_push(&pre, MS_TAG_PRE_UPGRADE);
+	for (int i = 0; i < 6; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "%d", i);
+		/* 0 the oldest: a real (unverified) pre-upgrade one; then verified apt runs */
+		s[i] = (struct ms_retention_snap){ .id = ids[i], .created = utc(2025, 3, 1 + i, 8, 0, 0),
+						   .tags = i == 0 ? &pre : &apt, .verified = i > 0 };
+	}
+	ms_retention_apply(&p, s, 6);
+	assert_reasons(&s[0], "pre-upgrade");
+	assert_reasons(&s[1], "");
+	assert_reasons(&s[2], "");
+	assert_reasons(&s[3], "");
+	assert_reasons(&s[4], "apt");
+	assert_reasons(&s[5], "last,apt");
+	p.keep_apt = 0;
+	ms_retention_apply(&p, s, 6);
+	assert_reasons(&s[4], "");
+	assert_reasons(&s[0], "pre-upgrade");
+	ms_retention_clear(s, 6);
+	ms_strv_clear(&apt);
+	ms_strv_clear(&pre);
+}
+
+static void test_format_duration(void **state)
+{
+	static const struct { long secs; const char *text; } cases[] = {
+		{ 7 * 86400, "7d" }, { 14 * 86400, "14d" }, { 12 * 3600, "12h" }, { 36 * 3600, "36h" },
+		{ 90 * 60, "90m" }, { 45, "45s" }, { 3601, "3601s" }, { 0, "0" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char buf[32];
+
+		ms_retention_format_duration(cases[i].secs, buf, sizeof(buf));
+		assert_string_equal(buf, cases[i].text);
+	}
+}
+
 static void test_has_rule(void **state)
 {
 	struct ms_strv tags = { 0 };
@@ -412,6 +514,9 @@ int main(void)
 		cmocka_unit_test(test_policies_against_oracle),
 		cmocka_unit_test(test_reasons_by_hand),
 		cmocka_unit_test(test_iso_week_edges),
+		cmocka_unit_test(test_safety_window),
+		cmocka_unit_test(test_apt_apart_from_pre_upgrade),
+		cmocka_unit_test(test_format_duration),
 		cmocka_unit_test(test_has_rule),
 		cmocka_unit_test(test_parse_time),
 	};
