@@ -27,14 +27,19 @@ trap ms_t_cleanup EXIT
 
 # Signing keys (docs/signing.md): no test may create or read the host's
 # /etc/modosnap. Every config a test runs create, verify, show or restore
-# with names keys under $T: MS_T_CONF holds only these lines (scripts export
-# MODOSNAP_CONFIG=$MS_T_CONF), and ms_t_key_lines prints them for a script's
-# own config files (inside its [modosnap] section). `finish` fails a script
-# after which /etc/modosnap/signing.key appeared.
+# with names keys under $T: MS_T_CONF holds only these lines (exported as
+# MODOSNAP_CONFIG below, so that no test reads the host's
+# /etc/modosnap.conf), and ms_t_key_lines prints them for a script's own
+# config files (inside its [modosnap] section). `finish` fails a script
+# after which /etc/modosnap/signing.key appeared. Nothing here keeps a
+# command off the host's /var/backups/modosnap: a test passes --dest (or a
+# config with dest) under $T, and the CTest fixture `hostguard`
+# (tests/harness/hostguard) fails the run when a host path changed.
 MS_T_KEYS=$T/keys
 MS_T_CONF=$T/modosnap-test.conf
 ms_t_key_lines() { printf 'signing_key = %s/signing.key\ntrusted_keys = %s/trusted_keys\n' "$MS_T_KEYS" "$MS_T_KEYS"; }
 { echo '[modosnap]'; ms_t_key_lines; } >"$MS_T_CONF"
+export MODOSNAP_CONFIG=$MS_T_CONF
 # ms_t_conf FILE : adds ms_t_key_lines to a script's own config file (into
 # its [modosnap] section, or as one), keeping the file's mode.
 ms_t_conf() {
