@@ -14,6 +14,12 @@
 #include "cli/output.h"
 #include "discover/instance.h"
 
+/* "row" or "rows" for a count of n. */
+static inline const char *ms_cli_rows(long long n)
+{
+	return n == 1 ? "row" : "rows";
+}
+
 /* Exit-code contract (docs/dev/design.md §2, docs/exit-codes.md); scripts rely on these values. */
 enum ms_exit {
 	MS_EXIT_OK = 0,

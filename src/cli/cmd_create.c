@@ -254,8 +254,8 @@ static void print_json(const struct create_args *a, const struct ms_create_resul
 	ms_json_set(o, "bytes_in", ms_json_int((long long)r->archive.bytes_in));
 	ms_json_set(o, "bytes_out", ms_json_int((long long)r->archive.bytes_out));
 	ms_json_set(o, "changed_files", ms_json_int((long long)r->capture.changed));
-	ms_json_set(o, "seconds", ms_json_real(secs));
-	ms_json_set(o, "paused_seconds", paused >= 0 ? ms_json_real(paused) : ms_json_null());
+	ms_json_set(o, "seconds", ms_json_seconds(secs));
+	ms_json_set(o, "paused_seconds", paused >= 0 ? ms_json_seconds(paused) : ms_json_null());
 	ms_json_set(o, "verified", ms_json_bool(a->verified));
 	ms_json_set(o, "pruned", pruned_json(&a->pruned));
 	ms_json_set(o, "warnings", ms_json_int((long long)ms_log_warning_count()));

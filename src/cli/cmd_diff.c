@@ -137,9 +137,9 @@ static void print_table(struct ms_strv *pool, const struct ms_diff_table *t)
 {
 	printf("    %s: ", P(pool, t->name));
 	if (t->change == MS_DIFF_ADDED)
-		printf("added (%lld rows)\n", t->rows_to);
+		printf("added (%lld %s)\n", t->rows_to, ms_cli_rows(t->rows_to));
 	else if (t->change == MS_DIFF_REMOVED)
-		printf("removed (was %lld rows)\n", t->rows_from);
+		printf("removed (was %lld %s)\n", t->rows_from, ms_cli_rows(t->rows_from));
 	else
 		printf("%lld -> %lld (%+lld)%s\n", t->rows_from, t->rows_to, t->rows_to - t->rows_from,
 		       t->digest_changed ? ", content changed" : "");

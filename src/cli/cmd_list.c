@@ -45,6 +45,13 @@ static ms_json *list_json_item(const struct ms_dest_item *it, const struct ms_he
 }
 
 
+/* The column names above the text lines, aligned with print_list_text. */
+static void print_list_header(void)
+{
+	printf("%-26s %-20s %-16s %12s  %s\n", "snapshot", "created", "version", "size",
+	       "components  tags  verified  signer");
+}
+
 int cmd_list(struct ms_cli *cli, int argc, char **argv)
 {
 	struct ms_read_args a = { 0 };
@@ -59,6 +66,10 @@ int cmd_list(struct ms_cli *cli, int argc, char **argv)
 		return MS_EXIT_FAILURE;
 	if (a.json)
 		arr = ms_json_array();
+	else if (n == 0)
+		printf("no snapshots in '%s'\n", ms_cli_read_dest(cli, &a));
+	else
+		print_list_header();
 	for (size_t i = 0; i < n; i++) {
 		struct ms_header h;
 		struct ms_sig_state sig;
@@ -81,9 +92,8 @@ int cmd_list(struct ms_cli *cli, int argc, char **argv)
 			print_list_text(&items[i], &h, when, verified, &sig);
 		ms_header_clear(&h);
 	}
-	if (arr) {
-		ms_json_print(arr);
-	}
+	if (arr && ms_json_print(arr) < 0)
+		failed++;
 	ms_dest_items_free(items, n);
 	return ms_cli_exit_code(failed);
 }

@@ -166,9 +166,9 @@ static void plan_db(struct ms_restore *r, struct ms_restore_db *s)
 		char *ps = ms_printable(t->schema), *pn = ms_printable(t->name);
 
 		if (cur < 0)
-			printf("      table %s.%s: created, %lld rows\n", ps, pn, t->rows);
+			printf("      table %s.%s: created, %lld %s\n", ps, pn, t->rows, ms_cli_rows(t->rows));
 		else if (cur != t->rows || ms_log_get_level() > MS_LOG_INFO)
-			printf("      table %s.%s: %lld rows now, %lld in the snapshot\n", ps, pn, cur, t->rows);
+			printf("      table %s.%s: %lld %s now, %lld in the snapshot\n", ps, pn, cur, ms_cli_rows(cur), t->rows);
 		free(ps);
 		free(pn);
 	}
@@ -179,8 +179,8 @@ static void plan_db(struct ms_restore *r, struct ms_restore_db *s)
 			kept = !strcmp(now[k].schema, s->mdb->tables[i].schema) &&
 			       !strcmp(now[k].name, s->mdb->tables[i].name);
 		if (!kept)
-			printf("      table %s.%s: removed (%lld rows, not in the snapshot)\n", now[k].schema,
-			       now[k].name, now[k].rows);
+			printf("      table %s.%s: removed (%lld %s, not in the snapshot)\n", now[k].schema,
+			       now[k].name, now[k].rows, ms_cli_rows(now[k].rows));
 	}
 	ms_table_counts_free(now, n);
 }

@@ -14,6 +14,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* "WHAT  a, b, c"; nothing when the list is empty. */
+static void print_list(const char *what, struct ms_strv *pool, const struct ms_strv *v)
+{
+	if (v->n == 0)
+		return;
+	printf("%-12s ", what);
+	for (size_t i = 0; i < v->n; i++)
+		printf("%s%s", i ? ", " : "", ms_cli_pooled(pool, v->v[i]));
+	putchar('\n');
+}
+
+/* The extension and database versions the snapshot was taken at (what a
+ * restore of it belongs to: docs/restore.md reads them here). */
+static void print_versions_text(struct ms_strv *pool, const struct ms_versions *v)
+{
+	for (size_t i = 0; i < v->n_extensions; i++)
+		printf("extension    %s %s\n", ms_cli_pooled(pool, v->extensions[i].key),
+		       ms_cli_pooled(pool, v->extensions[i].value ? v->extensions[i].value : "unknown"));
+	for (size_t i = 0; i < v->n_dbs; i++) {
+		const struct ms_db_versions *d = &v->dbs[i];
+
+		printf("database     %s: %s %s", ms_cli_pooled(pool, d->alias), ms_cli_pooled(pool, d->engine),
+		       ms_cli_pooled(pool, d->server_version ? d->server_version : "(server version unknown)"));
+		if (d->migrations_applied >= 0)
+			printf(", %lld migration%s applied", d->migrations_applied, d->migrations_applied == 1 ? "" : "s");
+		putchar('\n');
+	}
+}
+
 static void print_show_text(const char *path, const struct ms_verify_result *vr)
 {
 	const struct ms_header *h = &vr->header;
@@ -34,13 +63,11 @@ static void print_show_text(const char *path, const struct ms_verify_result *vr)
 	       ms_cli_pooled(&pool, h->versions.modoboa ? h->versions.modoboa : "unknown"),
 	       ms_cli_pooled(&pool, h->versions.django ? h->versions.django : "unknown"),
 	       ms_cli_pooled(&pool, h->versions.python ? h->versions.python : "unknown"));
-	printf("components   ");
-	for (size_t i = 0; i < h->components.n; i++)
-		printf("%s%s", i ? ", " : "", ms_cli_pooled(&pool, h->components.v[i]));
-	printf("\ntags         ");
-	for (size_t i = 0; i < h->tags.n; i++)
-		printf("%s%s", i ? ", " : "", ms_cli_pooled(&pool, h->tags.v[i]));
-	printf("\nnote         %s\n", ms_cli_pooled(&pool, h->note ? h->note : ""));
+	print_versions_text(&pool, &h->versions);
+	print_list("components", &pool, &h->components);
+	print_list("tags", &pool, &h->tags);
+	if (h->note && *h->note)
+		printf("note         %s\n", ms_cli_pooled(&pool, h->note));
 	if (h->upgrade_to)
 		printf("upgrade to   %s\n", ms_cli_pooled(&pool, h->upgrade_to));
 	printf("signer       %s\n", ms_cli_sig_text(&vr->signature, sbuf, sizeof(sbuf)));

@@ -72,6 +72,11 @@ ms_json *ms_json_real(double v)
 	return need(json_real(v));
 }
 
+ms_json *ms_json_seconds(double v)
+{
+	return ms_json_real(v >= 0 ? (double)(long long)(v * 1000.0 + 0.5) / 1000.0 : v);
+}
+
 ms_json *ms_json_parse(const char *text)
 {
 	json_t *j = json_loads(text, 0, NULL);
@@ -121,7 +126,10 @@ ms_json *ms_json_strs(char *const *v, size_t n)
 
 int ms_json_print(ms_json *v)
 {
-	int ret = json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	/* 15 significant digits print every value this program rounds
+	 * (ms_json_seconds) exactly, where jansson's default 17 show binary
+	 * noise */
+	int ret = json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
 
 	putchar('\n');
 	json_decref(v);

@@ -29,6 +29,8 @@ ms_json *ms_json_int(long long v);
 ms_json *ms_json_count(long long v);
 ms_json *ms_json_bool(bool v);
 ms_json *ms_json_real(double v);
+/* A duration in seconds, to the millisecond (2.973, not 2.9729999999999999). */
+ms_json *ms_json_seconds(double v);
 /* A JSON document written by this program (header or manifest text of
  * formats/manifest.c); null when it does not parse. */
 ms_json *ms_json_parse(const char *text);

@@ -216,7 +216,7 @@ cp "$B" "$L/mail1_20261203T000000Z_modoboa-2.3.2.tar.zst"
 run_ms list --dest "$L"
 expect_rc 0
 expect_stderr_empty
-check "three archives listed" test "$(wc -l <"$T/out")" = 3
+check "three archives listed (and the header)" test "$(wc -l <"$T/out")" = 4
 # (the three hold the same snapshot id: each state once)
 check "signed" test "$(grep -c "  signer:$FP\$" "$T/out")" = 1
 check "unsigned" test "$(grep -c '  signer:unsigned$' "$T/out")" = 1

@@ -53,6 +53,16 @@ run_ms list --dest "$T/nodest"
 expect_rc 1
 expect_stderr "modosnap: error: unable to read directory '$T/nodest': No such file or directory"
 
+case_begin list_empty
+mkdir -m 0700 "$T/emptydest"
+run_ms list --dest "$T/emptydest"
+expect_rc 0
+expect_stderr_empty
+check "an empty destination says so" test "$(cat "$T/out")" = "no snapshots in '$T/emptydest'"
+run_ms list --dest "$T/emptydest" --json
+expect_rc 0
+check "an empty JSON array" test "$(tr -d ' \n' <"$T/out")" = "[]"
+
 case_begin create_and_list
 run_ms create --instance "$INST" --postfix-dir "$PF" --dest "$D" --no-db --verify
 expect_rc 0
@@ -60,6 +70,12 @@ expect_stdout_has "verified    yes"
 run_ms list --dest "$D"
 expect_rc 0
 check "one snapshot, verified" grep -qE 'verified:[0-9]{4}-' "$T/out"
+
+case_begin json_durations
+run_ms create --instance "$INST" --postfix-dir "$PF" --dest "$T/jsondest" --no-db --json
+expect_rc 0
+check "seconds to the millisecond, no binary noise" grep -qE '^  "seconds": [0-9]+(\.[0-9]{1,3})?,$' "$T/out"
+check "JSON parses" jq -e '.seconds >= 0' "$T/out"
 
 case_begin unknown_selector
 run_ms show nothing-like-this --dest "$D"

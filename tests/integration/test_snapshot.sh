@@ -134,20 +134,35 @@ expect_stderr_empty
 check "-q prints nothing" test ! -s "$T/out"
 run_ms list --dest "$D"
 expect_rc 0
-check "two snapshots listed" test "$(wc -l <"$T/out")" = 2
-check "newest first" bash -c "head -1 '$T/out' | grep -q 'tags:second'"
+check "a header and two snapshots listed" test "$(wc -l <"$T/out")" = 3
+check "the header names the columns" bash -c "head -1 '$T/out' | grep -qE '^snapshot +created +version +size  components  tags  verified  signer$'"
+check "newest first" bash -c "sed -n 2p '$T/out' | grep -q 'tags:second'"
 check "verified status shown" bash -c "tail -1 '$T/out' | grep -qE 'verified:[0-9]{4}-'"
-check "unverified shown as never" bash -c "head -1 '$T/out' | grep -q 'verified:never'"
+check "unverified shown as never" bash -c "sed -n 2p '$T/out' | grep -q 'verified:never'"
 run_ms list --dest "$D" --json
 check "list --json" jq -e 'length == 2 and .[0].header.tags == ["second"] and (.[1].verified_at | type == "string")' "$T/out"
 run_ms show latest --dest "$D"
 expect_rc 0
 expect_stdout_has "tags         second"
 expect_stdout_has "modoboa      2.3.2"
+expect_stdout_lacks "note " # no empty line for what is not there
 run_ms show tag:first --dest "$D" --json
 expect_rc 0
 check "show tag:first --json" jq -e '.header.tags == ["first"] and (.manifest.entries | length > 20)' "$T/out"
 id=$(jq -r .header.snapshot_id "$T/out")
+# The text shows every extension and database version of the header (the
+# restore runbook reads them there), one line each.
+jq -r '.header.versions.extensions | to_entries[] | "extension    \(.key) \(.value // "unknown")"' \
+	"$T/out" >"$T/want"
+jq -r '.header.versions.databases[] | "database     \(.alias): \(.engine) \(.server_version)"
+	+ (if .migrations_applied == 1 then ", 1 migration applied"
+	   elif .migrations_applied >= 0 then ", \(.migrations_applied) migrations applied" else "" end)' \
+	"$T/out" >>"$T/want"
+check "the header names databases" test "$(grep -c '^database ' "$T/want")" -ge 1
+run_ms show tag:first --dest "$D"
+expect_rc 0
+check "show prints each extension and database version" bash -c "grep -E '^(extension|database) ' '$T/out' | diff -u '$T/want' -"
+expect_stdout_has "note         before upgrade"
 run_ms verify "${id:0:22}" --dest "$D"
 expect_rc 0
 run_ms verify 2 --dest "$D"
