@@ -3,6 +3,7 @@
 # a manifest whose digests are right, accepted by `modosnap verify`):
 # the plan, --dry-run, --json, real deletion with verification records, a
 # leftover from an interrupted prune, the verified pre-upgrade protection,
+# a recent safety snapshot kept for keep_safety, apt ones by keep_apt,
 # config defaults, a held lock, unreadable archives and usage errors.
 . "$MS_SOURCE_DIR/tests/lib.sh"
 export MODOSNAP_CONFIG=$MS_T_CONF # only the signing keys, under $T (tests/lib.sh)
@@ -241,6 +242,51 @@ expect_stderr "modosnap: error: invalid value '-1' for --keep-weekly (expected 0
 run_ms prune --dest "$D" --keep-last 1 extra
 expect_rc 2
 expect_stderr "modosnap: error: unexpected argument 'extra'; try 'modosnap help prune'"
+
+case_begin safety_and_apt
+# relative to now: a safety snapshot of an hour ago (kept for keep_safety,
+# 7 days by default, whatever keep_last says), one of 8 days ago (not),
+# four apt snapshots (the newest 3 kept by keep_apt's default) and one
+# pre-upgrade snapshot older than all of them (kept: apt ones never count
+# against keep_pre_upgrade)
+NOW=$(date +%s)
+SA_AGO=(900000 800000 700000 600000 500000 400000 3600 60) # seconds
+SA_TAGS=(pre-upgrade apt safety apt apt apt safety "")
+at() { date -u -d "@$((NOW - SA_AGO[$1]))" "+$2"; }
+SA=$T/sa
+mkdir -p "$SA"
+SA_SPECS=()
+for i in "${!SA_AGO[@]}"; do SA_SPECS+=("$(at "$i" %Y%m%dT%H%M%SZ):${SA_TAGS[$i]}"); done
+gen_archives "$SA" "${SA_SPECS[@]}" >/dev/null
+sa() { printf '%s-%08x  %s' "$(at "$1" %Y%m%dT%H%M%SZ)" $((0x1000 + $1)) "$(at "$1" %Y-%m-%dT%H:%M:%SZ)"; }
+run_ms prune --dest "$SA" --keep-last 1 --dry-run
+expect_rc 0
+printf '%s\n' "keep   $(sa 7)  -  (last)" \
+	"keep   $(sa 6)  safety  (safety:7d)" \
+	"keep   $(sa 5)  apt  (apt)" \
+	"keep   $(sa 4)  apt  (apt)" \
+	"keep   $(sa 3)  apt  (apt)" \
+	"remove $(sa 2)  safety" \
+	"remove $(sa 1)  apt" \
+	"keep   $(sa 0)  pre-upgrade  (pre-upgrade)" \
+	"6 kept, 2 would be removed" >"$T/want"
+if cmp -s "$T/want" "$T/out"; then ok "the plan is exact"; else
+	not_ok "the plan differs" "$(diff "$T/want" "$T/out")"
+fi
+printf '[retention]\nkeep_last = 1\nkeep_safety = 12h\nkeep_apt = 1\n' >"$T/sa.conf"
+run_ms -c "$T/sa.conf" prune --dest "$SA" --dry-run --json
+expect_rc 0
+check "--json: the reasons name the configured window" test \
+	"$(jq -c '[.[] | select(.keep) | .reasons | join(",")]' "$T/out")" = '["last","safety:12h","apt","pre-upgrade"]'
+printf '[retention]\nkeep_last = 1\nkeep_safety = 0\nkeep_apt = 0\nkeep_pre_upgrade = 0\n' >"$T/sa0.conf"
+run_ms -c "$T/sa0.conf" prune --dest "$SA"
+expect_rc 0
+expect_stdout_has "1 kept, 7 removed"
+check "only the newest remains" test "$(find "$SA" -name '*.tar.zst' | wc -l)" = 1
+printf '[retention]\nkeep_safety = 1y\n' >"$T/bad.conf"
+run_ms -c "$T/bad.conf" prune --dest "$SA" --keep-last 1
+expect_rc 1
+expect_stderr "modosnap: error: '$T/bad.conf':2: invalid keep_safety '1y' (expected a duration such as 7d, 12h or 30m, or 0)"
 
 case_begin missing_dest
 run_ms prune --dest "$T/nodest" --keep-last 1 --dry-run

@@ -1,7 +1,9 @@
 # The pre-upgrade and nightly routines with the real binary (no database:
 # create --no-db on a minimal instance): create --pre-upgrade (tag, target
 # version, always verified) and `guard` in each documented case; create
-# --nightly (quiet with -q, one line otherwise) and --json; the hooks
+# --nightly (quiet with -q, one line otherwise, -v adds one line per
+# pruned snapshot) and --json (with `pruned`); a restore's safety snapshot
+# kept for keep_safety; the APT hook's --pre-upgrade --tag apt; the hooks
 # (before aborts without writing, after/on_error/pause/resume with their
 # environment); the destination lock (a second run exits 4 naming the
 # holder, waits with --wait, a killed holder frees it); the free-space
@@ -32,6 +34,26 @@ ID=$(tar --zstd -xOf "$A" modosnap.json | jq -r .snapshot_id)
 run_ms "${C[@]}" --to 2.4.0
 expect_rc 2
 expect_stderr "modosnap: error: --to needs --pre-upgrade; try 'modosnap help create'"
+
+case_begin apt_hook_snapshot
+# the APT hook's own: verified like a pre-upgrade snapshot, tagged apt only
+# (in a destination of its own: guard below wants $ID the newest in $D)
+CA=(create --no-db --instance "$I" --postfix-dir "$PF" --dest "$T/apt")
+run_ms "${CA[@]}" --pre-upgrade --tag apt
+expect_rc 0
+expect_stdout_has "verified    yes"
+APT=$(tail -n 1 "$T/out")
+check "header: tag apt, not pre-upgrade" \
+	bash -c "tar --zstd -xOf '$APT' modosnap.json | jq -e '.tags == [\"apt\"]' >/dev/null"
+check "verification record written" test -f "$APT.verified"
+APTID=$(tar --zstd -xOf "$APT" modosnap.json | jq -r .snapshot_id)
+run_ms guard --instance "$I" --dest "$T/apt" --tag apt --max-age 2h
+expect_rc 0
+expect_stdout_has "ok: $APTID (tag apt, "
+run_ms "${CA[@]}" --pre-upgrade --tag release
+expect_rc 0
+check "another --tag keeps pre-upgrade" \
+	bash -c "tar --zstd -xOf '$(tail -n 1 "$T/out")' modosnap.json | jq -e '.tags == [\"release\", \"pre-upgrade\"]' >/dev/null"
 
 case_begin guard
 run_ms guard --instance "$I" --dest "$D" --max-age 2h
@@ -88,6 +110,10 @@ expect_stderr "modosnap: warning: create --nightly: no [retention] rule in the c
 run_ms -q "${C[@]}" --json
 expect_rc 0
 check "--json for monitoring" bash -c "jq -e '.exit_status == 0 and (.snapshot_id | length) > 0 and .verified == false and .components == [\"instance\", \"postfix\"]' '$T/out' >/dev/null"
+check "--json: pruned is always there, [] when nothing was" jq -e '.pruned == []' "$T/out"
+run_ms -q -c "$T/keep100.conf" "${C[@]}" --nightly --json
+expect_rc 0
+check "--nightly --json: nothing pruned under keep_last = 100" jq -e '.pruned == [] and .exit_status == 0' "$T/out"
 
 case_begin nightly_prunes
 printf '[retention]\nkeep_last = 2\n' >"$T/keep2.conf"
@@ -98,6 +124,55 @@ for _ in 1 2 3; do
 done
 check "create --nightly pruned with the config's [retention]" test "$(archives "$T/nightly")" = 2
 check "quiet even when pruning" test ! -s "$T/out"
+# snaps: "PATH|ID  CREATED" of each archive in $T/nightly (ID and CREATED
+# as prune prints them); gone: the one of $T/before no longer there (the
+# oldest; ties within a second are ordered by id, so not guessed)
+snaps() {
+	local a
+	for a in "$T"/nightly/*.tar.zst; do
+		echo "$a|$(tar --zstd -xOf "$a" modosnap.json | jq -r '.snapshot_id + "  " + .created')"
+	done
+}
+gone() { grep -v -F -f <(find "$T/nightly" -maxdepth 1 -name '*.tar.zst' -printf '%p|\n') "$T/before"; }
+snaps >"$T/before"
+run_ms -c "$T/keep2.conf" create --no-db --instance "$I" --postfix-dir "$PF" --dest "$T/nightly" --nightly
+expect_rc 0
+check "without -v: the one summary line, no word of the prune" test "$(wc -l <"$T/out")" = 1
+check "one was pruned" test "$(gone | wc -l)" = 1
+snaps >"$T/before"
+run_ms -v -c "$T/keep2.conf" create --no-db --instance "$I" --postfix-dir "$PF" --dest "$T/nightly" --nightly
+expect_rc 0
+GONE=$(gone)
+check "-v: the summary line, then one line per pruned snapshot" test "$(sed -n '2,$p' "$T/out")" = "remove ${GONE#*|}  nightly"
+check "-v: the summary line first" grep -qE '^snapshot [0-9T]+Z-[0-9a-f]{8}: ' <(head -n 1 "$T/out")
+snaps >"$T/before"
+run_ms -q -c "$T/keep2.conf" create --no-db --instance "$I" --postfix-dir "$PF" --dest "$T/nightly" --nightly --json
+expect_rc 0
+GONE=$(gone)
+GONE_ID=${GONE#*|}
+check "--json: pruned names the removed snapshot's id and path" test \
+	"$(jq -c '.pruned' "$T/out")" = "[{\"id\":\"${GONE_ID%%  *}\",\"path\":\"${GONE%%|*}\"}]"
+check "two archives remain" test "$(archives "$T/nightly")" = 2
+
+case_begin nightly_keeps_safety
+# a restore's safety snapshot taken minutes before the nightly run stays
+# for keep_safety (7 days by default), whatever keep_last says
+mkdir -p "$T/safe"
+run_ms -q create --no-db --instance "$I" --postfix-dir "$PF" --dest "$T/safe" --tag safety
+expect_rc 0
+SAFE=$(find "$T/safe" -maxdepth 1 -name '*.tar.zst')
+printf '[retention]\nkeep_last = 1\n' >"$T/keep1.conf"
+ms_t_conf "$T/keep1.conf"
+run_ms -v -c "$T/keep1.conf" create --no-db --instance "$I" --postfix-dir "$PF" --dest "$T/safe" --nightly
+expect_rc 0
+check "the safety snapshot is kept" test -e "$SAFE"
+check "nothing pruned, so no remove line" test "$(wc -l <"$T/out")" = 1
+printf '[retention]\nkeep_last = 1\nkeep_safety = 0\n' >"$T/nosafety.conf"
+ms_t_conf "$T/nosafety.conf"
+run_ms -q -c "$T/nosafety.conf" create --no-db --instance "$I" --postfix-dir "$PF" --dest "$T/safe" --nightly --json
+expect_rc 0
+check "keep_safety = 0: the safety snapshot is pruned" test ! -e "$SAFE"
+check "--json says so" jq -e --arg p "$SAFE" '[.pruned[].path] | index($p) != null' "$T/out"
 
 case_begin hooks
 cat >"$T/hooks.conf" <<EOF
