@@ -54,6 +54,20 @@ run_ms "${CA[@]}" --pre-upgrade --tag release
 expect_rc 0
 check "another --tag keeps pre-upgrade" \
 	bash -c "tar --zstd -xOf '$(tail -n 1 "$T/out")' modosnap.json | jq -e '.tags == [\"release\", \"pre-upgrade\"]' >/dev/null"
+# the hook's own command line (docs/examples/apt-preinstall-hook), with
+# this binary and a config naming this instance and a destination under $T
+printf '[modosnap]\ninstance = %s\npostfix_dir = %s\ndest = %s\n' "$I" "$PF" "$T/apthook" >"$T/apthook.conf"
+ms_t_conf "$T/apthook.conf"
+HOOK=$(sed -n 's/^\t"\(.*\)";$/\1/p' "$MS_SOURCE_DIR/docs/examples/apt-preinstall-hook")
+HOOK=${HOOK//\/usr\/bin\/modosnap/$MODOSNAP}
+check "the hook's command line found" test -n "$HOOK"
+MODOSNAP_CONFIG=$T/apthook.conf sh -c "$HOOK" >"$T/out" 2>"$T/err"
+check "the hook takes a snapshot and lets APT go on" test $? = 0
+check "one archive, tagged apt, verified" bash -c "ls '$T'/apthook/*.tar.zst.verified >/dev/null && \
+	tar --zstd -xOf '$T'/apthook/*.tar.zst modosnap.json | jq -e '.tags == [\"apt\"]' >/dev/null"
+MODOSNAP_CONFIG=$T/apthook.conf sh -c "$HOOK" >"$T/out" 2>"$T/err"
+check "run again: guard --tag apt is satisfied, APT goes on" test $? = 0
+check "no second snapshot" test "$(archives "$T/apthook")" = 1
 
 case_begin guard
 run_ms guard --instance "$I" --dest "$D" --max-age 2h
