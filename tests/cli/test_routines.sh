@@ -20,6 +20,9 @@ I=$T/site/srv/modoboa/instance
 PF=$T/site/etc/postfix
 D=$T/dest
 C=(create --no-db --instance "$I" --postfix-dir "$PF" --dest "$D")
+# guard has no --postfix-dir: the config names it, or guard would read the
+# host's /etc/postfix (docs/testing.md, "No test touches the host")
+printf 'postfix_dir = %s\n' "$PF" >>"$MS_T_CONF"
 archives() { find "$1" -maxdepth 1 -name '*.tar.zst' 2>/dev/null | wc -l; }
 
 case_begin pre_upgrade
