@@ -77,18 +77,20 @@ static bool parse_field(const char *s, char stop, unsigned long long *out, const
  * "<dev>:<inode>" (decimal) of the stream it connects, and a child whose
  * stderr went elsewhere inherits the variable, so it counts only while it
  * names stderr itself (systemd.exec(5)). Looked at for every line: an
- * environment read and an fstat, and a redirection is honoured at once. */
+ * environment read and an fstat, and a redirection is honoured at once.
+ * errno is kept: a caller may still read it after logging. */
 static bool stderr_is_journal(void)
 {
 	const char *env = getenv("JOURNAL_STREAM"), *p;
 	unsigned long long dev, ino;
 	struct stat st;
+	int saved = errno;
+	bool journal;
 
-	if (!env || !parse_field(env, ':', &dev, &p) || !parse_field(p + 1, '\0', &ino, &p))
-		return false;
-	if (fstat(2, &st) != 0)
-		return false;
-	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+	journal = env && parse_field(env, ':', &dev, &p) && parse_field(p + 1, '\0', &ino, &p) &&
+		  fstat(2, &st) == 0 && (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+	errno = saved;
+	return journal;
 }
 
 /* prio is the line's syslog priority prefix, written only for the journal. */

@@ -3,6 +3,7 @@
  * parsing, file reading, the digests (known-answer vectors) and the log's
  * journal priorities.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -270,7 +271,9 @@ static void test_log_journal(void **state)
 		} else {
 			unsetenv("JOURNAL_STREAM");
 		}
+		errno = ENOSPC; /* a caller may read errno after logging */
 		log_each_level();
+		assert_int_equal(errno, ENOSPC);
 		err = capture_end();
 		assert_string_equal(err, rows[i].journal ? journal : plain);
 		free(err);
