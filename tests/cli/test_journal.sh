@@ -48,4 +48,13 @@ expect_rc 1
 check "no line has a priority without the journal" test "$(grep -c '^<' "$T/err")" = 0
 check "the same lines otherwise" test "$(grep -c '^modosnap: ' "$T/err")" = 4
 
+# the progress line is for a terminal only: nothing of it reaches the journal
+case_begin no_progress_line_in_journal
+JOURNAL_STREAM=$STDERR_STREAM run_ms -v create --no-db --instance "$INST" --postfix-dir "$T/root/etc/postfix" \
+	--dest "$T/dest"
+expect_rc 0
+check "no carriage return or escape on stderr" bash -c "! LC_ALL=C grep -q \$'[\r\033]' '$T/err'"
+check "every line has a priority" test "$(grep -cv '^<[3467]>modosnap: ' "$T/err")" = 0
+check "the debug lines are there" grep -q '^<7>modosnap: debug: ' "$T/err"
+
 finish
