@@ -42,6 +42,8 @@ struct ms_table_count {
 	char *schema; /* schema (PostgreSQL) or database (MySQL) */
 	char *name;
 	long long rows;
+	char digest[65]; /* content digest (FORMAT.md §7.4) of a table the snapshot
+	                    also has, read like the dumper; "" for the others */
 };
 void ms_table_counts_free(struct ms_table_count *t, size_t n);
 

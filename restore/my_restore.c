@@ -385,25 +385,34 @@ static int digest_line(void *ctx, const char *line, size_t len)
 	return 0;
 }
 
+/* Rows (or -1 after logging) and digest (hex, 65 bytes) of table `name`
+ * in database `schema`, read as the dumper reads it. */
+static long long table_digest(MYSQL *m, const char *alias, const char *schema, const char *name, char *hex)
+{
+	struct ms_my_columns cols;
+	struct ms_rowdigest dg;
+	long long rows;
+
+	if (ms_my_table_columns(m, alias, schema, name, &cols) < 0)
+		return -1;
+	ms_rowdigest_init(&dg);
+	rows = ms_my_stream_rows(m, alias, schema, name, &cols, digest_line, &dg);
+	ms_my_columns_clear(&cols);
+	ms_rowdigest_hex(&dg, hex);
+	return rows;
+}
+
 /* Rows and digest of every manifest table as found in database `schema`;
  * the table is named by its snapshot name in messages. */
 static int check_tables(MYSQL *m, const char *alias, const char *schema, const struct ms_manifest_db *mdb)
 {
 	for (size_t i = 0; i < mdb->n_tables; i++) {
 		const struct ms_manifest_table *t = &mdb->tables[i];
-		struct ms_my_columns cols;
-		struct ms_rowdigest dg;
 		char hex[65];
-		long long rows;
+		long long rows = table_digest(m, alias, schema, t->name, hex);
 
-		if (ms_my_table_columns(m, alias, schema, t->name, &cols) < 0)
-			return -1;
-		ms_rowdigest_init(&dg);
-		rows = ms_my_stream_rows(m, alias, schema, t->name, &cols, digest_line, &dg);
-		ms_my_columns_clear(&cols);
 		if (rows < 0)
 			return -1;
-		ms_rowdigest_hex(&dg, hex);
 		if (rows != t->rows || strcmp(hex, t->digest) != 0)
 			return ms_log_error("database '%s': table '%s.%s': digest differs from the snapshot "
 					    "(rows %lld, expected %lld)", alias, t->schema, t->name, rows, t->rows);
@@ -987,6 +996,18 @@ out:
 	return ret;
 }
 
+/* A read-only transaction on one consistent snapshot, with the dumper's
+ * session settings (what every digest depends on). */
+static int begin_consistent_read(MYSQL *m, const char *alias)
+{
+	if (ms_my_pin_session(m, alias, NULL) < 0 ||
+	    ms_my_exec(m, alias, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+		       "setting the isolation level") < 0 ||
+	    ms_my_exec(m, alias, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", "starting the transaction") < 0)
+		return -1;
+	return 0;
+}
+
 int ms_my_check_database(const struct ms_dbconf *db, const struct ms_db_admin *admin,
 			 const struct ms_manifest_db *mdb)
 {
@@ -996,11 +1017,7 @@ int ms_my_check_database(const struct ms_dbconf *db, const struct ms_db_admin *a
 
 	if (!m)
 		return -1;
-	if (ms_my_pin_session(m, mdb->alias, NULL) < 0 ||
-	    ms_my_exec(m, mdb->alias, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-		       "setting the isolation level") < 0 ||
-	    ms_my_exec(m, mdb->alias, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
-		       "starting the transaction") < 0)
+	if (begin_consistent_read(m, mdb->alias) < 0)
 		goto out;
 	if (check_tables(m, mdb->alias, db->name, mdb) < 0)
 		goto out;
@@ -1010,12 +1027,45 @@ out:
 	return ret;
 }
 
-int ms_my_table_counts(const struct ms_dbconf *db, const struct ms_db_admin *admin, struct ms_table_count **out,
-		       size_t *n)
+static bool in_manifest(const struct ms_manifest_db *mdb, const char *name)
+{
+	for (size_t i = 0; mdb && i < mdb->n_tables; i++)
+		if (!strcmp(mdb->tables[i].name, name))
+			return true;
+	return false;
+}
+
+/* One live table for the plan: its digest when the snapshot has it, else
+ * its row count. */
+static int count_table(MYSQL *m, const struct ms_dbconf *db, const struct ms_manifest_db *mdb,
+		       struct ms_table_count *tc)
+{
+	char *q, *count;
+	struct ms_my_rows c;
+	int rc;
+
+	if (in_manifest(mdb, tc->name)) {
+		tc->rows = table_digest(m, db->alias, db->name, tc->name, tc->digest);
+		return tc->rows < 0 ? -1 : 0;
+	}
+	q = ms_my_qualified(db->name, tc->name);
+	count = ms_xasprintf("SELECT COUNT(*) FROM %s", q);
+	rc = ms_my_select(m, db->alias, count, "counting rows", &c);
+	free(q);
+	free(count);
+	if (rc < 0)
+		return -1;
+	tc->rows = c.n_rows && ms_my_cell(&c, 0, 0) ? strtoll(ms_my_cell(&c, 0, 0), NULL, 10) : 0;
+	ms_my_rows_clear(&c);
+	return 0;
+}
+
+int ms_my_table_counts(const struct ms_dbconf *db, const struct ms_db_admin *admin, const struct ms_manifest_db *mdb,
+		       struct ms_table_count **out, size_t *n)
 {
 	MYSQL *m = ms_my_connect(db, admin && admin->user ? admin->user : NULL,
 				 admin && admin->user ? admin->password : NULL, MS_MY_NO_DB);
-	struct ms_my_rows r;
+	struct ms_my_rows r = { 0 };
 	char *lit, *sql;
 	int ret = -1;
 
@@ -1028,7 +1078,6 @@ int ms_my_table_counts(const struct ms_dbconf *db, const struct ms_db_admin *adm
 	if (ms_my_select(m, db->alias, sql, "looking the database up", &r) < 0)
 		goto out;
 	if (r.n_rows == 0) {
-		ms_my_rows_clear(&r);
 		ms_log_error("database '%s': database '%s' does not exist", db->alias, db->name);
 		goto out;
 	}
@@ -1036,29 +1085,20 @@ int ms_my_table_counts(const struct ms_dbconf *db, const struct ms_db_admin *adm
 	free(sql);
 	sql = ms_xasprintf("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
 			   "AND TABLE_TYPE = 'BASE TABLE' ORDER BY BINARY TABLE_NAME", lit);
-	if (ms_my_select(m, db->alias, sql, "listing the tables", &r) < 0)
+	if (begin_consistent_read(m, db->alias) < 0 || ms_my_select(m, db->alias, sql, "listing the tables", &r) < 0)
 		goto out;
 	*out = ms_xcalloc(r.n_rows + 1, sizeof(**out));
 	for (size_t i = 0; i < r.n_rows; i++) {
-		char *q = ms_my_qualified(db->name, ms_my_cell(&r, i, 0)), *count = ms_xasprintf("SELECT COUNT(*) FROM %s", q);
-		struct ms_my_rows c;
-		int rc = ms_my_select(m, db->alias, count, "counting rows", &c);
+		struct ms_table_count *tc = &(*out)[(*n)++];
 
-		free(q);
-		free(count);
-		if (rc < 0) {
-			ms_my_rows_clear(&r);
+		tc->schema = ms_xstrdup(db->name);
+		tc->name = ms_xstrdup(ms_my_cell(&r, i, 0));
+		if (count_table(m, db, mdb, tc) < 0)
 			goto out;
-		}
-		(*out)[*n].schema = ms_xstrdup(db->name);
-		(*out)[*n].name = ms_xstrdup(ms_my_cell(&r, i, 0));
-		(*out)[*n].rows = c.n_rows && ms_my_cell(&c, 0, 0) ? strtoll(ms_my_cell(&c, 0, 0), NULL, 10) : 0;
-		(*n)++;
-		ms_my_rows_clear(&c);
 	}
-	ms_my_rows_clear(&r);
-	ret = 0;
+	ret = ms_my_exec(m, db->alias, "COMMIT", "ending the transaction");
 out:
+	ms_my_rows_clear(&r);
 	free(lit);
 	free(sql);
 	ms_my_close(m);

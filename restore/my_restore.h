@@ -65,9 +65,11 @@ int ms_my_check_database(const struct ms_dbconf *db, const struct ms_db_admin *a
 
 struct ms_table_count;
 /* The live database's base tables and their exact row counts (restore's
- * plan), connecting like ms_my_restore_database. 0 with *out (free with
+ * plan), connecting like ms_my_restore_database; a table `mdb` also has
+ * gets its content digest too (every row read, inside one consistent
+ * snapshot, as the dumper reads them). 0 with *out (free with
  * ms_table_counts_free) and *n, or -1 after logging. */
-int ms_my_table_counts(const struct ms_dbconf *db, const struct ms_db_admin *admin, struct ms_table_count **out,
-		       size_t *n);
+int ms_my_table_counts(const struct ms_dbconf *db, const struct ms_db_admin *admin, const struct ms_manifest_db *mdb,
+		       struct ms_table_count **out, size_t *n);
 
 #endif

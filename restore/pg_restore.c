@@ -119,31 +119,38 @@ static int digest_row(void *ctx, const char *row, size_t len)
 	return 0;
 }
 
-/* Recomputes one table's rows and digest and compares with the manifest. */
-static int check_table(PGconn *conn, const char *alias, const struct ms_manifest_table *t)
+/* Reads every row of table t as the dumper did: *rows and hex (65 bytes). */
+static int table_digest(PGconn *conn, const char *alias, const struct ms_manifest_table *t, long long *rows,
+			char *hex)
 {
 	char *q = qualified(conn, t);
 	char *sql = ms_xasprintf("COPY %s TO STDOUT", q ? q : "?");
 	char *what = ms_xasprintf("table '%s.%s': reading", t->schema, t->name);
 	struct ms_rowdigest dg;
-	char hex[65];
-	int ret = -1;
+	int ret;
 
 	ms_rowdigest_init(&dg);
-	if (ms_pg_copy_out(conn, alias, sql, what, digest_row, &dg) < 0)
-		goto out;
+	ret = ms_pg_copy_out(conn, alias, sql, what, digest_row, &dg);
 	ms_rowdigest_hex(&dg, hex);
-	if (dg.rows != t->rows || strcmp(hex, t->digest) != 0) {
-		ms_log_error("database '%s': table '%s.%s': digest differs from the snapshot (rows %lld, expected %lld)",
-			     alias, t->schema, t->name, dg.rows, t->rows);
-		goto out;
-	}
-	ret = 0;
-out:
+	*rows = dg.rows;
 	free(q);
 	free(sql);
 	free(what);
 	return ret;
+}
+
+/* Recomputes one table's rows and digest and compares with the manifest. */
+static int check_table(PGconn *conn, const char *alias, const struct ms_manifest_table *t)
+{
+	char hex[65];
+	long long rows;
+
+	if (table_digest(conn, alias, t, &rows, hex) < 0)
+		return -1;
+	if (rows != t->rows || strcmp(hex, t->digest) != 0)
+		return ms_log_error("database '%s': table '%s.%s': digest differs from the snapshot (rows %lld, "
+				    "expected %lld)", alias, t->schema, t->name, rows, t->rows);
+	return 0;
 }
 
 static int check_tables(PGconn *conn, const struct ms_manifest_db *mdb)
@@ -529,16 +536,52 @@ out:
 	return ret;
 }
 
-int ms_pg_table_counts(const struct ms_dbconf *db, struct ms_table_count **out, size_t *n)
+/* The manifest's table schema.name, or NULL. */
+static const struct ms_manifest_table *manifest_table(const struct ms_manifest_db *mdb, const char *schema,
+						      const char *name)
+{
+	for (size_t i = 0; mdb && i < mdb->n_tables; i++)
+		if (!strcmp(mdb->tables[i].schema, schema) && !strcmp(mdb->tables[i].name, name))
+			return &mdb->tables[i];
+	return NULL;
+}
+
+/* One live table for the plan: its digest when the snapshot has it, else
+ * its row count. */
+static int count_table(PGconn *conn, const struct ms_dbconf *db, const struct ms_manifest_db *mdb,
+		       const char *quoted, struct ms_table_count *tc)
+{
+	const struct ms_manifest_table *t = manifest_table(mdb, tc->schema, tc->name);
+	char *sql;
+	PGresult *c;
+
+	if (t)
+		return table_digest(conn, db->alias, t, &tc->rows, tc->digest);
+	sql = ms_xasprintf("SELECT count(*) FROM %s", quoted);
+	c = ms_pg_rows(conn, db->alias, sql, 0, NULL, "counting rows", NULL);
+	free(sql);
+	if (!c)
+		return -1;
+	tc->rows = strtoll(PQgetvalue(c, 0, 0), NULL, 10);
+	PQclear(c);
+	return 0;
+}
+
+int ms_pg_table_counts(const struct ms_dbconf *db, const struct ms_manifest_db *mdb, struct ms_table_count **out,
+		       size_t *n)
 {
 	PGconn *conn = ms_pg_connect(db);
-	PGresult *res;
+	PGresult *res = NULL;
 	int ret = -1;
 
 	*out = NULL;
 	*n = 0;
 	if (!conn)
 		return -1;
+	if (pin_session(conn, db->alias, mdb ? mdb->encoding : NULL) < 0 ||
+	    pg_command(conn, db->alias, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+		       "starting the transaction") < 0)
+		goto out;
 	res = ms_pg_rows(conn, db->alias,
 			 "SELECT n.nspname, c.relname, pg_catalog.format('%I.%I', n.nspname, c.relname) "
 			 "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
@@ -549,19 +592,14 @@ int ms_pg_table_counts(const struct ms_dbconf *db, struct ms_table_count **out, 
 		goto out;
 	*out = ms_xcalloc((size_t)PQntuples(res) + 1, sizeof(**out));
 	for (int i = 0; i < PQntuples(res); i++) {
-		char *sql = ms_xasprintf("SELECT count(*) FROM %s", PQgetvalue(res, i, 2));
-		PGresult *c = ms_pg_rows(conn, db->alias, sql, 0, NULL, "counting rows", NULL);
+		struct ms_table_count *tc = &(*out)[(*n)++];
 
-		free(sql);
-		if (!c)
+		tc->schema = ms_xstrdup(PQgetvalue(res, i, 0));
+		tc->name = ms_xstrdup(PQgetvalue(res, i, 1));
+		if (count_table(conn, db, mdb, PQgetvalue(res, i, 2), tc) < 0)
 			goto out;
-		(*out)[*n].schema = ms_xstrdup(PQgetvalue(res, i, 0));
-		(*out)[*n].name = ms_xstrdup(PQgetvalue(res, i, 1));
-		(*out)[*n].rows = strtoll(PQgetvalue(c, 0, 0), NULL, 10);
-		(*n)++;
-		PQclear(c);
 	}
-	ret = 0;
+	ret = pg_command(conn, db->alias, "COMMIT", "ending the transaction");
 out:
 	PQclear(res);
 	PQfinish(conn);

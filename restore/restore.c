@@ -745,8 +745,8 @@ int ms_restore_db_now(const struct ms_restore *r, struct ms_restore_db *s, struc
 	int rc;
 
 	ms_log_mute(1);
-	rc = s->conf->engine == MS_DB_MYSQL ? ms_my_table_counts(s->conf, &admin, now, n)
-					    : ms_pg_table_counts(s->conf, now, n);
+	rc = s->conf->engine == MS_DB_MYSQL ? ms_my_table_counts(s->conf, &admin, s->mdb, now, n)
+					    : ms_pg_table_counts(s->conf, s->mdb, now, n);
 	ms_log_mute(0);
 	s->reachable = rc == 0;
 	return rc;

@@ -125,6 +125,27 @@ static int plan_files(const struct ms_restore *r, const char *component, const c
 }
 
 
+/* One table of the plan: created, or what replacing it changes — the row
+ * count, or, with the count unchanged, the content (digests: a migration
+ * that rewrites rows). With -v, unchanged tables too. */
+static void plan_table(const struct ms_manifest_table *t, const struct ms_table_count *live)
+{
+	char *ps = ms_printable(t->schema), *pn = ms_printable(t->name);
+
+	if (!live)
+		printf("      table %s.%s: created, %lld %s\n", ps, pn, t->rows, ms_cli_rows(t->rows));
+	else if (live->rows != t->rows)
+		printf("      table %s.%s: %lld %s now, %lld in the snapshot\n", ps, pn, live->rows,
+		       ms_cli_rows(live->rows), t->rows);
+	else if (strcmp(live->digest, t->digest) != 0)
+		printf("      table %s.%s: %lld %s now and in the snapshot, content differs\n", ps, pn, live->rows,
+		       ms_cli_rows(live->rows));
+	else if (ms_log_get_level() > MS_LOG_INFO)
+		printf("      table %s.%s: %lld %s, unchanged\n", ps, pn, live->rows, ms_cli_rows(live->rows));
+	free(ps);
+	free(pn);
+}
+
 static void plan_db(struct ms_restore *r, struct ms_restore_db *s)
 {
 	struct ms_table_count *now = NULL;
@@ -158,19 +179,12 @@ static void plan_db(struct ms_restore *r, struct ms_restore_db *s)
 		printf("      not reachable now (missing database or server down): it will be created if possible\n");
 	for (size_t i = 0; i < s->mdb->n_tables; i++) {
 		const struct ms_manifest_table *t = &s->mdb->tables[i];
-		long long cur = -1;
+		const struct ms_table_count *live = NULL;
 
-		for (size_t k = 0; k < n; k++)
+		for (size_t k = 0; k < n && !live; k++)
 			if (!strcmp(now[k].schema, t->schema) && !strcmp(now[k].name, t->name))
-				cur = now[k].rows;
-		char *ps = ms_printable(t->schema), *pn = ms_printable(t->name);
-
-		if (cur < 0)
-			printf("      table %s.%s: created, %lld %s\n", ps, pn, t->rows, ms_cli_rows(t->rows));
-		else if (cur != t->rows || ms_log_get_level() > MS_LOG_INFO)
-			printf("      table %s.%s: %lld %s now, %lld in the snapshot\n", ps, pn, cur, ms_cli_rows(cur), t->rows);
-		free(ps);
-		free(pn);
+				live = &now[k];
+		plan_table(t, live);
 	}
 	for (size_t k = 0; k < n; k++) {
 		bool kept = false;

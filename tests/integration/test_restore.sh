@@ -101,7 +101,12 @@ run_engine() {
 	expect_stdout_has "      0 added, 1 replaced, 10 unchanged (other files there are left alone)"
 	expect_stdout_has "django_migrations: 38 rows now, 37 in the snapshot"
 	expect_stdout_has "msgrcpt: 0 rows now, 250 in the snapshot"
+	# rows rewritten, count unchanged: the digests tell (as diff does)
+	check "a table whose content changed with the same count is shown" \
+		grep -qE '^      table [^ ]+\.core_user: [0-9]+ rows? now and in the snapshot, content differs$' "$T/out"
+	check "unchanged tables are not listed without -v" bash -c "! grep -qE '^      table .*, unchanged\$' '$T/out'"
 	run_ms -v -c "$conf" restore "$A" --dest "$dest" --dry-run
+	check "-v lists the unchanged tables" grep -qE '^      table [^ ]+\.django_content_type: [0-9]+ rows?, unchanged$' "$T/out"
 	expect_stdout_has "      add     manage.py"
 	expect_stdout_has "      replace instance/settings.py"
 	expect_stdout_has "      remove  added-by-upgrade.txt"
