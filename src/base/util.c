@@ -224,6 +224,39 @@ int ms_parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned
 	return 0;
 }
 
+int ms_parse_duration(const char *s, unsigned flags, long *secs)
+{
+	static const struct { char unit; long secs; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 604800 },
+	};
+	unsigned long n, min = (flags & MS_DURATION_ZERO) ? 0 : 1;
+	size_t len = s ? strlen(s) : 0;
+	long mult = 0;
+	char *num;
+	int rc;
+
+	if (len == 0)
+		return -1;
+	for (size_t i = 0; len > 1 && i < sizeof(units) / sizeof(units[0]); i++)
+		if (s[len - 1] == units[i].unit) {
+			mult = units[i].secs;
+			len--;
+		}
+	if (mult == 0 && (flags & MS_DURATION_BARE))
+		mult = 1;
+	if (mult == 0 && !((flags & MS_DURATION_ZERO) && strcmp(s, "0") == 0))
+		return -1; /* no unit: only "0", when 0 is accepted */
+	if (mult == 0)
+		mult = 1;
+	num = ms_xstrndup(s, len);
+	rc = ms_parse_ulong(num, min, 100UL * 365 * 86400 / (unsigned long)mult, &n);
+	free(num);
+	if (rc < 0)
+		return -1;
+	*secs = (long)n * mult;
+	return 0;
+}
+
 char *ms_printable(const char *s)
 {
 	static const char hex[] = "0123456789abcdef";

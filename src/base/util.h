@@ -43,6 +43,17 @@ bool ms_is_file(const char *path);
  * digits. Returns 0 and sets *out on success, -1 (nothing logged) otherwise. */
 int ms_parse_ulong(const char *s, unsigned long min, unsigned long max, unsigned long *out);
 
+/* ms_parse_duration's flags. */
+#define MS_DURATION_BARE 1u /* a number without a unit is seconds ("90") */
+#define MS_DURATION_ZERO 2u /* 0 is accepted ("0", "0d"; bare "0" even without MS_DURATION_BARE) */
+
+/* Parses a duration: a decimal number with a unit s, m, h, d or w ("90s",
+ * "15m", "12h", "7d", "1w"), up to 100 years; `flags` above say whether a
+ * bare number and 0 are accepted. 0 and *secs set, or -1 (nothing logged,
+ * *secs untouched). The config file wants a unit and takes 0 (off); the
+ * command line takes bare seconds and refuses 0. */
+int ms_parse_duration(const char *s, unsigned flags, long *secs);
+
 /* A copy of s safe to print on a terminal: control characters (and DEL)
  * become \xNN, backslashes \\. Caller frees. For text that comes from
  * archives or file names. */

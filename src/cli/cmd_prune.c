@@ -24,7 +24,8 @@
 struct prune_args {
 	const char *dest;
 	/* -1: not given on the command line */
-	int keep_last, keep_daily, keep_weekly, keep_monthly, keep_pre_upgrade;
+	int keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_pre_upgrade;
+	long keep_within;
 	struct ms_strv keep_tag;
 	bool keep_tag_given;
 	bool dry_run;
@@ -33,16 +34,19 @@ struct prune_args {
 
 static int parse_prune(int argc, char **argv, struct prune_args *a)
 {
-	struct ms_opts o = { .keep_last = -1, .keep_daily = -1, .keep_weekly = -1, .keep_monthly = -1,
-			     .keep_pre_upgrade = -1 };
+	struct ms_opts o = { .keep_last = -1, .keep_hourly = -1, .keep_daily = -1, .keep_weekly = -1,
+			     .keep_monthly = -1, .keep_yearly = -1, .keep_within = -1, .keep_pre_upgrade = -1 };
 	int ret = ms_opts_parse(MS_OPTS_PRUNE, argc, argv, &o);
 
 	/* keep_tag moves to *a (cmd_prune frees it) */
 	a->dest = o.dest;
 	a->keep_last = (int)o.keep_last;
+	a->keep_hourly = (int)o.keep_hourly;
 	a->keep_daily = (int)o.keep_daily;
 	a->keep_weekly = (int)o.keep_weekly;
 	a->keep_monthly = (int)o.keep_monthly;
+	a->keep_yearly = (int)o.keep_yearly;
+	a->keep_within = o.keep_within;
 	a->keep_pre_upgrade = (int)o.keep_pre_upgrade;
 	a->keep_tag = o.keep_tag;
 	a->keep_tag_given = o.keep_tag.n > 0;
@@ -63,9 +67,13 @@ static void resolve_policy(const struct prune_args *a, const struct ms_config *c
 {
 	ms_prune_policy_from_config(cfg, p);
 	pick(a->keep_last, &p->keep_last);
+	pick(a->keep_hourly, &p->keep_hourly);
 	pick(a->keep_daily, &p->keep_daily);
 	pick(a->keep_weekly, &p->keep_weekly);
 	pick(a->keep_monthly, &p->keep_monthly);
+	pick(a->keep_yearly, &p->keep_yearly);
+	if (a->keep_within >= 0)
+		p->keep_within = a->keep_within;
 	pick(a->keep_pre_upgrade, &p->keep_pre_upgrade);
 	if (a->keep_tag_given)
 		p->keep_tag = &a->keep_tag;
@@ -147,8 +155,7 @@ static int prune_dest(const struct prune_args *a, const struct ms_retention_poli
 
 int cmd_prune(struct ms_cli *cli, int argc, char **argv)
 {
-	struct prune_args a = { .keep_last = -1, .keep_daily = -1, .keep_weekly = -1, .keep_monthly = -1,
-				.keep_pre_upgrade = -1 };
+	struct prune_args a = { 0 };
 	struct ms_retention_policy p;
 	const char *dest;
 	int lock = -1, ret = parse_prune(argc, argv, &a);

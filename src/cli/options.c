@@ -24,7 +24,7 @@ enum ms_opt_kind {
 	MS_OPT_STRING,    /* const char *: the argument */
 	MS_OPT_LIST,      /* struct ms_strv: the argument appended (`valid` when set) */
 	MS_OPT_UINT,      /* long: the argument, an integer in min-max */
-	MS_OPT_DURATION,  /* long: seconds, from "90", "90s", "15m", "2h", "3d", "1w" */
+	MS_OPT_DURATION,  /* long: seconds, from "90", "90s", "15m", "2h", "3d", "1w"; min 0 or 1 */
 	MS_OPT_SET,       /* long: min */
 	MS_OPT_INCR,      /* long: one more */
 };
@@ -139,11 +139,15 @@ static const struct ms_opt opts[] = {
 	{ UINT("keep-daily", keep_daily, 0, 1000000), .accept = C(PRUNE) },
 	{ UINT("keep-weekly", keep_weekly, 0, 1000000), .accept = C(PRUNE) },
 	{ UINT("keep-monthly", keep_monthly, 0, 1000000), .accept = C(PRUNE) },
+	{ UINT("keep-hourly", keep_hourly, 0, 1000000), .accept = C(PRUNE) },
+	{ UINT("keep-yearly", keep_yearly, 0, 1000000), .accept = C(PRUNE) },
+	{ .name = "keep-within", .has_arg = required_argument, .kind = MS_OPT_DURATION, .off = AT(keep_within),
+	  .accept = C(PRUNE), .invalid = "invalid --keep-within '%s' (e.g. 12h, 2d, 1w, or 0)" },
 	{ UINT("keep-pre-upgrade", keep_pre_upgrade, 0, 1000000), .accept = C(PRUNE) },
 	{ LIST("keep-tag", keep_tag), .accept = C(PRUNE), .valid = not_empty, .invalid = "empty --keep-tag" },
 
 	/* guard */
-	{ .name = "max-age", .has_arg = required_argument, .kind = MS_OPT_DURATION, .off = AT(max_age),
+	{ .name = "max-age", .has_arg = required_argument, .kind = MS_OPT_DURATION, .off = AT(max_age), .min = 1,
 	  .accept = C(GUARD), .invalid = "invalid --max-age '%s' (e.g. 90m, 2h, 1d)" },
 	{ STRING("tag", tag), .accept = C(GUARD) },
 };
@@ -176,32 +180,6 @@ enum ms_opts_cmd ms_opts_cmd_find(const char *name)
 		if (!strcmp(cmds[c].name, name))
 			return (enum ms_opts_cmd)c;
 	return MS_OPTS_N;
-}
-
-/* "90", "90s", "15m", "2h", "3d", "1w" -> seconds; -1 when malformed. */
-static long parse_duration(const char *s)
-{
-	static const struct { char unit; long secs; } units[] = {
-		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 604800 },
-	};
-	size_t len = strlen(s);
-	long mult = 1;
-	unsigned long n;
-	char *num;
-	int rc;
-
-	if (len == 0)
-		return -1;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (s[len - 1] == units[i].unit) {
-			mult = units[i].secs;
-			len--;
-			break;
-		}
-	num = ms_xstrndup(s, len);
-	rc = ms_parse_ulong(num, 1, 100L * 365 * 86400 / (unsigned long)mult, &n);
-	free(num);
-	return rc < 0 ? -1 : (long)n * mult;
 }
 
 /* The usage error for an argument the option refuses. */
@@ -255,8 +233,7 @@ static int store(enum ms_opts_cmd cmd, const struct ms_opt *e, const char *arg, 
 		*(long *)field = (long)n;
 		break;
 	case MS_OPT_DURATION:
-		secs = parse_duration(arg);
-		if (secs < 0)
+		if (ms_parse_duration(arg, MS_DURATION_BARE | (e->min == 0 ? MS_DURATION_ZERO : 0), &secs) < 0)
 			return invalid(cmd, e, arg);
 		*(long *)field = secs;
 		break;

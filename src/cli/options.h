@@ -72,6 +72,8 @@ struct ms_opts {
 
 	/* prune: counts 0-1000000 */
 	long keep_last, keep_daily, keep_weekly, keep_monthly, keep_pre_upgrade;
+	long keep_hourly, keep_yearly;
+	long keep_within;           /* --keep-within DURATION, in seconds (0: off) */
 	struct ms_strv keep_tag;    /* --keep-tag TAG... (not empty) */
 
 	/* guard */

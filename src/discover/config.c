@@ -113,9 +113,12 @@ static const struct cfg_key cfg_keys[] = {
 	DB_KEY(admin_user, set_string),
 	DB_KEY(admin_password_file, set_admin_password_file),
 	KEEP_KEY(keep_last),
+	KEEP_KEY(keep_hourly),
 	KEEP_KEY(keep_daily),
 	KEEP_KEY(keep_weekly),
 	KEEP_KEY(keep_monthly),
+	KEEP_KEY(keep_yearly),
+	{ SEC_RETENTION, "keep_within", offsetof(struct ms_config, keep_within), set_duration },
 	KEEP_KEY(keep_pre_upgrade),
 	KEEP_KEY(keep_apt),
 	{ SEC_RETENTION, "keep_safety", offsetof(struct ms_config, keep_safety), set_duration },
@@ -204,29 +207,7 @@ static int set_seconds(struct cfg_parser *p, const struct cfg_key *k, void *fiel
 
 int ms_config_parse_duration(const char *s, long *secs)
 {
-	static const struct { char unit; long secs; } units[] = {
-		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 604800 },
-	};
-	size_t len = strlen(s);
-	unsigned long n;
-	char *num;
-	int rc;
-
-	if (strcmp(s, "0") == 0) {
-		*secs = 0;
-		return 0;
-	}
-	for (size_t i = 0; len > 1 && i < sizeof(units) / sizeof(units[0]); i++)
-		if (s[len - 1] == units[i].unit) {
-			num = ms_xstrndup(s, len - 1);
-			rc = ms_parse_ulong(num, 0, 100UL * 365 * 86400 / (unsigned long)units[i].secs, &n);
-			free(num);
-			if (rc < 0)
-				return -1;
-			*secs = (long)n * units[i].secs;
-			return 0;
-		}
-	return -1;
+	return ms_parse_duration(s, MS_DURATION_ZERO, secs);
 }
 
 static int set_duration(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value)
@@ -590,9 +571,10 @@ struct ms_config *ms_config_new(void)
 
 	cfg->min_free = -1;
 	cfg->lock_timeout = -1;
-	cfg->keep_last = cfg->keep_daily = cfg->keep_weekly = cfg->keep_monthly = -1;
+	cfg->keep_last = cfg->keep_hourly = cfg->keep_daily = cfg->keep_weekly = -1;
+	cfg->keep_monthly = cfg->keep_yearly = -1;
 	cfg->keep_pre_upgrade = cfg->keep_apt = -1;
-	cfg->keep_safety = -1;
+	cfg->keep_within = cfg->keep_safety = -1;
 	return cfg;
 }
 

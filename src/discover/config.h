@@ -25,9 +25,12 @@
  *
  *   [retention]             ; prune's defaults (and create --nightly's)
  *   keep_last = 7
+ *   keep_hourly = 24        ; periods are local time (TZ), as in restic
  *   keep_daily = 14
  *   keep_weekly = 8
  *   keep_monthly = 12
+ *   keep_yearly = 3
+ *   keep_within = 2d        ; everything younger than the newest snapshot - 2d
  *   keep_tag = release      ; repeatable
  *   keep_pre_upgrade = 3    ; newest pre-upgrade snapshots always kept
  *   keep_apt = 3            ; newest apt snapshots (the APT hook's) always kept
@@ -85,7 +88,9 @@ struct ms_config {
 	int lock_timeout;        /* `lock_timeout = SECONDS` (1..86400): longest wait of a
 	                            restore for one database lock; -1 when not set (60) */
 	/* [retention]: -1 when not set */
-	int keep_last, keep_daily, keep_weekly, keep_monthly, keep_pre_upgrade, keep_apt;
+	int keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly;
+	int keep_pre_upgrade, keep_apt;
+	long keep_within;        /* `keep_within = DURATION`, in seconds (0 = off) */
 	long keep_safety;        /* `keep_safety = DURATION`, in seconds (0 = off) */
 	struct ms_strv keep_tag; /* repeatable */
 	/* [hooks]: shell command lines, NULL when not set */

@@ -21,9 +21,12 @@
 void ms_prune_policy_from_config(const struct ms_config *cfg, struct ms_retention_policy *p)
 {
 	p->keep_last = cfg->keep_last > 0 ? cfg->keep_last : 0;
+	p->keep_hourly = cfg->keep_hourly > 0 ? cfg->keep_hourly : 0;
 	p->keep_daily = cfg->keep_daily > 0 ? cfg->keep_daily : 0;
 	p->keep_weekly = cfg->keep_weekly > 0 ? cfg->keep_weekly : 0;
 	p->keep_monthly = cfg->keep_monthly > 0 ? cfg->keep_monthly : 0;
+	p->keep_yearly = cfg->keep_yearly > 0 ? cfg->keep_yearly : 0;
+	p->keep_within = cfg->keep_within > 0 ? cfg->keep_within : 0;
 	p->keep_pre_upgrade = cfg->keep_pre_upgrade >= 0 ? cfg->keep_pre_upgrade : 3;
 	p->keep_apt = cfg->keep_apt >= 0 ? cfg->keep_apt : 3;
 	p->keep_safety = cfg->keep_safety >= 0 ? cfg->keep_safety : 7 * 86400L;

@@ -1,8 +1,9 @@
 /*
- * The retention policy of `prune` (see retention.h). Periods are computed
- * arithmetically from the epoch seconds: a day number, a week number
- * counted from a Monday (an ISO 8601 week is exactly a Monday-to-Sunday
- * week, so consecutive numbers identify ISO weeks), and year * 12 + month.
+ * The retention policy of `prune` (see retention.h). A period is named by
+ * strftime over the snapshot's local time (localtime_r, so the TZ of the
+ * process decides): "%Y-%m-%d-%H" an hour, "%Y-%m-%d" a day, "%G-%V" an
+ * ISO 8601 week, "%Y-%m" a month, "%Y" a year; a snapshot starts a new
+ * period when its name differs from the previous (newer) one's.
  */
 #include "snapshot/retention.h"
 
@@ -10,57 +11,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum period { P_LAST, P_DAY, P_WEEK, P_MONTH };
+enum period { P_LAST, P_HOUR, P_DAY, P_WEEK, P_MONTH, P_YEAR };
 
-static long long floor_div(long long a, long long b)
+#define KEY_LEN 32
+
+/* The name of the period of t (P_LAST: every snapshot is its own, rank). */
+static void period_key(enum period p, time_t t, size_t rank, char key[KEY_LEN])
 {
-	long long q = a / b;
+	struct tm tm;
+	size_t len = 0;
 
-	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
- * days_from_civil). */
-static long long days_from_civil(long long y, int m, int d)
-{
-	long long era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = floor_div(y, 400);
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-/* The inverse: year and month of a day number. */
-static long long month_of_day(long long z)
-{
-	long long era, doe, yoe, doy, mp, y, m;
-
-	z += 719468;
-	era = floor_div(z, 146097);
-	doe = z - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	y = yoe + era * 400;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	m = mp < 10 ? mp + 3 : mp - 9;
-	y += m <= 2;
-	return y * 12 + (m - 1);
-}
-
-static long long period_key(enum period p, time_t t, size_t rank)
-{
-	long long day = floor_div((long long)t, 86400);
-
-	switch (p) {
-	case P_LAST: return (long long)rank;
-	case P_DAY: return day;
-	case P_WEEK: return floor_div(day + 3, 7); /* day 0 was a Thursday; day 4 a Monday */
-	case P_MONTH: return month_of_day(day);
+	if (p == P_LAST) {
+		snprintf(key, KEY_LEN, "%zu", rank);
+		return;
 	}
-	MS_BUG("unknown retention period");
+	if (localtime_r(&t, &tm)) {
+		switch (p) {
+		case P_HOUR: len = strftime(key, KEY_LEN, "%Y-%m-%d-%H", &tm); break;
+		case P_DAY: len = strftime(key, KEY_LEN, "%Y-%m-%d", &tm); break;
+		case P_WEEK: len = strftime(key, KEY_LEN, "%G-%V", &tm); break;
+		case P_MONTH: len = strftime(key, KEY_LEN, "%Y-%m", &tm); break;
+		case P_YEAR: len = strftime(key, KEY_LEN, "%Y", &tm); break;
+		case P_LAST: break;
+		}
+	}
+	if (len == 0)
+		snprintf(key, KEY_LEN, "?%lld", (long long)t); /* out of struct tm's range: its own period */
 }
 
 static bool has_tag(const struct ms_retention_snap *s, const char *tag)
@@ -90,18 +66,36 @@ static void keep(struct ms_retention_snap *s, const char *reason)
 static void apply_period(struct ms_retention_snap *snaps, const size_t *order, size_t n, enum period p, int count,
 			 const char *reason)
 {
-	long long last = 0;
+	char last[KEY_LEN] = "", key[KEY_LEN];
 	int used = 0;
 
 	for (size_t i = 0; i < n && used < count; i++) {
-		long long key = period_key(p, snaps[order[i]].created, i);
-
-		if (used > 0 && key == last)
+		period_key(p, snaps[order[i]].created, i, key);
+		if (used > 0 && strcmp(key, last) == 0)
 			continue;
 		keep(&snaps[order[i]], reason);
-		last = key;
+		memcpy(last, key, sizeof(last));
 		used++;
 	}
+}
+
+/* restic's --keep-within: every snapshot less than keep_within older than
+ * the newest one (not than now: a destination no longer written to keeps
+ * its last stretch). */
+static void apply_within(const struct ms_retention_policy *p, struct ms_retention_snap *snaps, const size_t *order,
+			 size_t n)
+{
+	char dur[32], *reason;
+	long long newest;
+
+	if (p->keep_within <= 0 || n == 0)
+		return;
+	newest = (long long)snaps[order[0]].created;
+	ms_retention_format_duration(p->keep_within, dur, sizeof(dur));
+	reason = ms_xasprintf("within:%s", dur);
+	for (size_t i = 0; i < n && newest - (long long)snaps[order[i]].created < (long long)p->keep_within; i++)
+		keep(&snaps[order[i]], reason);
+	free(reason);
 }
 
 static void apply_tags(const struct ms_retention_policy *p, struct ms_retention_snap *snaps, const size_t *order,
@@ -184,8 +178,8 @@ void ms_retention_format_duration(long secs, char *buf, size_t len)
 
 bool ms_retention_has_rule(const struct ms_retention_policy *p)
 {
-	return p->keep_last > 0 || p->keep_daily > 0 || p->keep_weekly > 0 || p->keep_monthly > 0 ||
-	       (p->keep_tag && p->keep_tag->n > 0);
+	return p->keep_last > 0 || p->keep_hourly > 0 || p->keep_daily > 0 || p->keep_weekly > 0 ||
+	       p->keep_monthly > 0 || p->keep_yearly > 0 || p->keep_within > 0 || (p->keep_tag && p->keep_tag->n > 0);
 }
 
 void ms_retention_apply(const struct ms_retention_policy *p, struct ms_retention_snap *snaps, size_t n)
@@ -199,9 +193,12 @@ void ms_retention_apply(const struct ms_retention_policy *p, struct ms_retention
 	qsort(order, n, sizeof(*order), newer_first);
 	sort_base = NULL;
 	apply_period(snaps, order, n, P_LAST, p->keep_last, "last");
+	apply_period(snaps, order, n, P_HOUR, p->keep_hourly, "hourly");
 	apply_period(snaps, order, n, P_DAY, p->keep_daily, "daily");
 	apply_period(snaps, order, n, P_WEEK, p->keep_weekly, "weekly");
 	apply_period(snaps, order, n, P_MONTH, p->keep_monthly, "monthly");
+	apply_period(snaps, order, n, P_YEAR, p->keep_yearly, "yearly");
+	apply_within(p, snaps, order, n);
 	apply_tags(p, snaps, order, n);
 	apply_pre_upgrade(p, snaps, order, n);
 	apply_newest_tagged(snaps, order, n, MS_TAG_APT, p->keep_apt);
@@ -217,17 +214,11 @@ void ms_retention_clear(struct ms_retention_snap *snaps, size_t n)
 	}
 }
 
-static int days_in_month(long long y, int m)
-{
-	static const int dm[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-	return m == 2 && leap ? 29 : dm[m - 1];
-}
-
 int ms_retention_parse_time(const char *s, time_t *out)
 {
+	struct tm tm, back;
 	int y, mo, d, h, mi, se, len = 0;
+	time_t t;
 
 	if (!s || strlen(s) != 20)
 		return -1;
@@ -239,8 +230,14 @@ int ms_retention_parse_time(const char *s, time_t *out)
 	}
 	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &se, &len) != 6 || len != 20)
 		return -1;
-	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 59)
+	tm = (struct tm){ .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi,
+			  .tm_sec = se };
+	t = timegm(&tm);
+	/* timegm normalises 02-30 into 03-01 and 24:00 into the next day:
+	 * only a date that comes back unchanged is one */
+	if (!gmtime_r(&t, &back) || back.tm_year != y - 1900 || back.tm_mon != mo - 1 ||
+	    back.tm_mday != d || back.tm_hour != h || back.tm_min != mi || back.tm_sec != se)
 		return -1;
-	*out = (time_t)(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se);
+	*out = t;
 	return 0;
 }

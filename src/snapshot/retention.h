@@ -5,9 +5,12 @@
  * why. No I/O here, so the policy is tested on synthetic histories.
  *
  * Rules keep the newest snapshot of each of the N most recent periods
- * that have snapshots: `last` (each snapshot is its own period), `daily`
- * (UTC calendar day), `weekly` (ISO 8601 week, UTC), `monthly` (UTC
- * calendar month); `tag:NAME` keeps every snapshot carrying NAME. Four
+ * that have snapshots: `last` (each snapshot is its own period), `hourly`,
+ * `daily`, `weekly` (ISO 8601 week), `monthly` and `yearly`, all in local
+ * time as restic counts them (the process's TZ: the days of the server's
+ * administrator, while snapshot ids stay UTC); `within` keeps every
+ * snapshot less than keep_within older than the newest one, and
+ * `tag:NAME` every snapshot carrying NAME. Four
  * protections always apply: the newest `keep_pre_upgrade` snapshots
  * tagged `pre-upgrade`, the newest `pre-upgrade` snapshot that passed
  * verify, the newest `keep_apt` snapshots tagged `apt` (the APT hook's,
@@ -31,9 +34,12 @@
 /* The rules; 0 turns a counted rule off. Borrowed strings. */
 struct ms_retention_policy {
 	int keep_last;
+	int keep_hourly;
 	int keep_daily;
 	int keep_weekly;
 	int keep_monthly;
+	int keep_yearly;
+	long keep_within;              /* seconds back from the newest snapshot; 0 = off */
 	int keep_pre_upgrade;          /* newest pre-upgrade snapshots always kept */
 	int keep_apt;                  /* newest apt snapshots always kept */
 	long keep_safety;              /* seconds a safety snapshot is always kept; 0 = off */
@@ -49,8 +55,9 @@ struct ms_retention_snap {
 	const struct ms_strv *tags;    /* borrowed; NULL = none */
 	bool verified;                 /* a valid verification record exists */
 	bool keep;                     /* out */
-	struct ms_strv reasons;        /* out: "last", "daily", "weekly", "monthly",
-	                                  "tag:NAME", "pre-upgrade",
+	struct ms_strv reasons;        /* out: "last", "hourly", "daily", "weekly",
+	                                  "monthly", "yearly", "within:DURATION"
+	                                  (e.g. "within:2d"), "tag:NAME", "pre-upgrade",
 	                                  "verified-pre-upgrade", "apt",
 	                                  "safety:DURATION" (e.g. "safety:7d"),
 	                                  in that order */
@@ -61,14 +68,16 @@ struct ms_retention_snap {
 bool ms_retention_has_rule(const struct ms_retention_policy *p);
 
 /* Decides keep and reasons for each of the n snapshots (any order; ties
- * in time are ordered by id). Earlier outputs are cleared first. */
+ * in time are ordered by id). Earlier outputs are cleared first. The
+ * periods are those of the local time (localtime_r: TZ). */
 void ms_retention_apply(const struct ms_retention_policy *p, struct ms_retention_snap *snaps, size_t n);
 
 /* Clears the outputs of n snapshots (frees the reasons). */
 void ms_retention_clear(struct ms_retention_snap *snaps, size_t n);
 
 /* Writes secs as the largest unit that divides it exactly: "7d", "12h",
- * "90m", "45s" ("0" for 0). Used in the "safety:DURATION" reason. */
+ * "90m", "45s" ("0" for 0). Used in the "safety:DURATION" and
+ * "within:DURATION" reasons. */
 void ms_retention_format_duration(long secs, char *buf, size_t len);
 
 /* Parses a header's "YYYY-MM-DDTHH:MM:SSZ" (UTC) into *out. 0, or -1

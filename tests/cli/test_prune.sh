@@ -7,6 +7,9 @@
 # config defaults, a held lock, unreadable archives and usage errors.
 . "$MS_SOURCE_DIR/tests/lib.sh"
 export MODOSNAP_CONFIG=$MS_T_CONF # only the signing keys, under $T (tests/lib.sh)
+# the periods are local time: the plans below are written in UTC days,
+# the case local_time sets its own zone
+export TZ=UTC0
 
 for tool in python3 zstd jq; do
 	if ! command -v "$tool" >/dev/null; then
@@ -287,6 +290,54 @@ printf '[retention]\nkeep_safety = 1y\n' >"$T/bad.conf"
 run_ms -c "$T/bad.conf" prune --dest "$SA" --keep-last 1
 expect_rc 1
 expect_stderr "modosnap: error: '$T/bad.conf':2: invalid keep_safety '1y' (expected a duration such as 7d, 12h or 30m, or 0)"
+
+case_begin local_time
+# keep_hourly, keep_yearly and keep_within; the periods are those of TZ (a
+# POSIX zone string, no tzdata needed): at UTC+02:00 the snapshot of
+# 2025-03-01 23:30 UTC is on 2 March, the one of 2023-12-31 22:00 UTC in 2024
+LT=$T/lt
+mkdir -p "$LT"
+gen_archives "$LT" 20231231T220000Z 20240601T080000Z 20250301T233000Z 20250302T003000Z \
+	20250302T013000Z >/dev/null
+kept() { jq -r '[.[] | select(.keep) | .created[0:16] + " " + (.reasons | join(","))] | join("; ")' "$T/out"; }
+TZ=UTC0 run_ms prune --dest "$LT" --keep-daily 2 --dry-run --json
+expect_rc 0
+check "UTC days" test "$(kept)" = "2025-03-02T01:30 daily; 2025-03-01T23:30 daily"
+TZ=EET-2 run_ms prune --dest "$LT" --keep-daily 2 --dry-run --json
+expect_rc 0
+check "local days (UTC+2)" test "$(kept)" = "2025-03-02T01:30 daily; 2024-06-01T08:00 daily"
+TZ=UTC0 run_ms prune --dest "$LT" --keep-yearly 3 --keep-hourly 2 --dry-run --json
+expect_rc 0
+check "UTC years and hours" test "$(kept)" = \
+	"2025-03-02T01:30 hourly,yearly; 2025-03-02T00:30 hourly; 2024-06-01T08:00 yearly; 2023-12-31T22:00 yearly"
+TZ=EET-2 run_ms prune --dest "$LT" --keep-yearly 3 --dry-run --json
+expect_rc 0
+check "local years (UTC+2)" test "$(kept)" = "2025-03-02T01:30 yearly; 2024-06-01T08:00 yearly"
+run_ms prune --dest "$LT" --keep-within 2h --dry-run
+expect_rc 0
+expect_stdout_has "keep   20250302T003000Z-00001003  2025-03-02T00:30:00Z  -  (within:2h)"
+expect_stdout_has "2 kept, 3 would be removed"
+printf '[retention]\nkeep_within = 1w\nkeep_hourly = 1\n' >"$T/lt.conf"
+run_ms -c "$T/lt.conf" prune --dest "$LT" --dry-run
+expect_rc 0
+expect_stdout_has "keep   20250302T013000Z-00001004  2025-03-02T01:30:00Z  -  (hourly,within:7d)"
+expect_stdout_has "3 kept, 2 would be removed"
+run_ms -c "$T/lt.conf" prune --dest "$LT" --keep-within 0 --keep-hourly 0 --keep-last 1 --dry-run
+expect_rc 0
+expect_stdout_has "1 kept, 4 would be removed"
+run_ms prune --dest "$LT" --keep-within 2x
+expect_rc 2
+expect_stderr "modosnap: error: invalid --keep-within '2x' (e.g. 12h, 2d, 1w, or 0); try 'modosnap help prune'"
+run_ms prune --dest "$LT" --keep-hourly -1
+expect_rc 2
+expect_stderr "modosnap: error: invalid value '-1' for --keep-hourly (expected 0-1000000); try 'modosnap help prune'"
+run_ms prune --dest "$LT" --keep-yearly 1000001
+expect_rc 2
+expect_stderr "modosnap: error: invalid value '1000001' for --keep-yearly (expected 0-1000000); try 'modosnap help prune'"
+printf '[retention]\nkeep_within = 36\n' >"$T/lt2.conf"
+run_ms -c "$T/lt2.conf" prune --dest "$LT" --keep-last 1
+expect_rc 1
+expect_stderr "modosnap: error: '$T/lt2.conf':2: invalid keep_within '36' (expected a duration such as 7d, 12h or 30m, or 0)"
 
 case_begin missing_dest
 run_ms prune --dest "$T/nodest" --keep-last 1 --dry-run

@@ -142,6 +142,12 @@ static const struct err_case err_cases[] = {
 	  ":2: invalid keep_safety '36501d' (expected a duration such as 7d, 12h or 30m, or 0)" },
 	{ "keep_safety empty", "[retention]\nkeep_safety =\n", 0600,
 	  ":2: invalid keep_safety '' (expected a duration such as 7d, 12h or 30m, or 0)" },
+	{ "keep_within without a unit", "[retention]\nkeep_within = 3600\n", 0600,
+	  ":2: invalid keep_within '3600' (expected a duration such as 7d, 12h or 30m, or 0)" },
+	{ "keep_hourly not a count", "[retention]\nkeep_hourly = -1\n", 0600,
+	  ":2: invalid keep_hourly '-1' (expected a number of snapshots)" },
+	{ "keep_yearly too many", "[retention]\nkeep_yearly = 1000001\n", 0600,
+	  ":2: invalid keep_yearly '1000001' (expected a number of snapshots)" },
 	{ "min_free bad suffix", "[modosnap]\nmin_free = 5X\n", 0600,
 	  ":2: invalid min_free '5X' (expected bytes, optionally with K, M, G or T)" },
 	{ "lock_timeout zero", "[modosnap]\nlock_timeout = 0\n", 0600,
@@ -440,7 +446,7 @@ static void test_routine_keys(void **state)
 	char *path = write_config(fx,
 		"[modosnap]\nmin_free = 2G\nlock_timeout = 5\n"
 		"[retention]\nkeep_last = 7\nkeep_monthly = 0\nkeep_tag = release\nkeep_tag = keep-me\n"
-		"keep_apt = 5\nkeep_safety = 12h\n"
+		"keep_apt = 5\nkeep_safety = 12h\nkeep_hourly = 24\nkeep_yearly = 3\nkeep_within = 2d\n"
 		"[hooks]\nbefore = systemctl is-active postfix\nresume = systemctl start amavis\n", 0600);
 	struct ms_config *cfg = ms_config_load(path);
 
@@ -453,6 +459,9 @@ static void test_routine_keys(void **state)
 	assert_int_equal(cfg->keep_pre_upgrade, -1);
 	assert_int_equal(cfg->keep_apt, 5);
 	assert_int_equal(cfg->keep_safety, 12 * 3600);
+	assert_int_equal(cfg->keep_hourly, 24);
+	assert_int_equal(cfg->keep_yearly, 3);
+	assert_int_equal(cfg->keep_within, 2 * 86400);
 	assert_int_equal(cfg->keep_tag.n, 2);
 	assert_string_equal(cfg->keep_tag.v[1], "keep-me");
 	assert_string_equal(cfg->hook_before, "systemctl is-active postfix");
@@ -465,6 +474,9 @@ static void test_routine_keys(void **state)
 	assert_int_equal(cfg->keep_weekly, -1);
 	assert_int_equal(cfg->keep_apt, -1);
 	assert_int_equal(cfg->keep_safety, -1);
+	assert_int_equal(cfg->keep_hourly, -1);
+	assert_int_equal(cfg->keep_yearly, -1);
+	assert_int_equal(cfg->keep_within, -1);
 	ms_config_free(cfg);
 	free(path);
 }
@@ -490,6 +502,38 @@ static void test_durations(void **state)
 
 		if (ms_config_parse_duration(bad[i], &secs) == 0 || secs != 42)
 			fail_msg("'%s' accepted", bad[i]);
+	}
+}
+
+/* The one duration parser under both: the command line's flags take bare
+ * seconds and refuse 0; MS_DURATION_BARE | MS_DURATION_ZERO takes both. */
+static void test_duration_flags(void **state)
+{
+	static const struct { const char *text; unsigned flags; long secs; } cases[] = {
+		{ "90", MS_DURATION_BARE, 90 },
+		{ "15m", MS_DURATION_BARE, 900 },
+		{ "1w", MS_DURATION_BARE, 604800 },
+		{ "0", MS_DURATION_BARE, -1 },
+		{ "0s", MS_DURATION_BARE, -1 },
+		{ "s", MS_DURATION_BARE, -1 },
+		{ "", MS_DURATION_BARE, -1 },
+		{ "1x", MS_DURATION_BARE, -1 },
+		{ "3153600001", MS_DURATION_BARE, -1 },
+		{ "3153600001", MS_DURATION_BARE | MS_DURATION_ZERO, -1 },
+		{ "3153600000", MS_DURATION_BARE, 3153600000L },
+		{ "0", MS_DURATION_BARE | MS_DURATION_ZERO, 0 },
+		{ "0", 0, -1 },
+		{ "7d", 0, 7 * 86400 },
+		{ "90", 0, -1 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		long secs = -1;
+		int rc = ms_parse_duration(cases[i].text, cases[i].flags, &secs);
+
+		if ((rc == 0) != (cases[i].secs >= 0) || secs != cases[i].secs)
+			fail_msg("'%s' flags %u: rc %d, %ld seconds", cases[i].text, cases[i].flags, rc, secs);
 	}
 }
 
@@ -631,6 +675,7 @@ static const struct { const char *name; CMUnitTestFunction fn; } plain_tests[] =
 	{ "full example from config.h", test_full_example },
 	{ "retention, hooks and min_free", test_routine_keys },
 	{ "keep_safety durations", test_durations },
+	{ "duration flags", test_duration_flags },
 	{ "empty file", test_empty_file },
 	{ "ms_config_db_admin", test_db_admin },
 	{ "sections without keys", test_empty_section },

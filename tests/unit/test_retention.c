@@ -5,8 +5,11 @@
  * flags) and, for several policies, compares the module's decision snapshot
  * by snapshot with an oracle written differently: periods bucketed by
  * strftime keys, each bucket's newest found by a linear maximum, buckets
- * ranked by that maximum. Smaller cases by hand: the safety window, the
- * apt count apart from pre-upgrade, the reasons' duration text.
+ * ranked by that maximum; within by a plain difference to the maximum
+ * time. The policies run under several time zones (TZ is set here: the
+ * periods are local time), UTC included. Smaller cases by hand: local days
+ * and hours against UTC, a DST change, the safety window, the apt count
+ * apart from pre-upgrade, the reasons' duration text.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -104,19 +107,29 @@ static bool newer(const struct ms_retention_snap *a, const struct ms_retention_s
 	return a->created != b->created ? a->created > b->created : strcmp(a->id, b->id) > 0;
 }
 
-enum bucket { B_LAST, B_DAY, B_WEEK, B_MONTH };
+enum bucket { B_LAST, B_HOUR, B_DAY, B_WEEK, B_MONTH, B_YEAR };
 
+/* The periods are those of the local time (TZ). */
 static void bucket_key(enum bucket b, time_t t, char key[32])
 {
 	struct tm tm;
 
-	gmtime_r(&t, &tm);
+	localtime_r(&t, &tm);
 	switch (b) {
+	case B_HOUR: strftime(key, 32, "%Y%m%d %H", &tm); break;
 	case B_DAY: strftime(key, 32, "%Y-%m-%d", &tm); break;
 	case B_WEEK: strftime(key, 32, "%G-W%V", &tm); break;
 	case B_MONTH: strftime(key, 32, "%Y-%m", &tm); break;
+	case B_YEAR: strftime(key, 32, "year %Y", &tm); break;
 	case B_LAST: key[0] = '\0'; break;
 	}
+}
+
+/* Sets the process's time zone (a POSIX TZ string: no tzdata needed). */
+static void set_tz(const char *tz)
+{
+	setenv("TZ", tz, 1);
+	tzset();
 }
 
 /* Marks `reason` in want[] on the newest snapshot of each of the `count`
@@ -127,7 +140,7 @@ static void oracle_period(const struct history *hs, enum bucket kind, int count,
 	static char keys[N_SNAPS][32];
 	int best[N_SNAPS], nb = 0;
 	bool taken[N_SNAPS] = { false };
-	static const char *const names[] = { "last", "daily", "weekly", "monthly" };
+	static const char *const names[] = { "last", "hourly", "daily", "weekly", "monthly", "yearly" };
 
 	for (int i = 0; i < N_SNAPS; i++) {
 		char key[32];
@@ -157,15 +170,36 @@ static void oracle_period(const struct history *hs, enum bucket kind, int count,
 	}
 }
 
+/* Everything less than `within` seconds older than the newest snapshot. */
+static void oracle_within(const struct history *hs, long within, struct ms_strv *want)
+{
+	time_t newest = hs->s[0].created;
+	char dur[32], *reason;
+
+	if (within <= 0)
+		return;
+	for (int i = 1; i < N_SNAPS; i++)
+		newest = hs->s[i].created > newest ? hs->s[i].created : newest;
+	ms_retention_format_duration(within, dur, sizeof(dur));
+	reason = ms_xasprintf("within:%s", dur);
+	for (int i = 0; i < N_SNAPS; i++)
+		if (difftime(newest, hs->s[i].created) < (double)within)
+			ms_strv_push(&want[i], reason);
+	free(reason);
+}
+
 static void oracle(const struct history *hs, const struct ms_retention_policy *p, struct ms_strv *want)
 {
 	bool used[N_SNAPS] = { false };
 	int verified_best = -1;
 
 	oracle_period(hs, B_LAST, p->keep_last, want);
+	oracle_period(hs, B_HOUR, p->keep_hourly, want);
 	oracle_period(hs, B_DAY, p->keep_daily, want);
 	oracle_period(hs, B_WEEK, p->keep_weekly, want);
 	oracle_period(hs, B_MONTH, p->keep_monthly, want);
+	oracle_period(hs, B_YEAR, p->keep_yearly, want);
+	oracle_within(hs, p->keep_within, want);
 	for (int i = 0; i < N_SNAPS; i++)
 		for (size_t k = 0; p->keep_tag && k < p->keep_tag->n; k++)
 			if (ms_strv_contains(hs->s[i].tags, p->keep_tag->v[k])) {
@@ -272,7 +306,15 @@ static void test_policies_against_oracle(void **state)
 		{ .keep_monthly = 100, .keep_pre_upgrade = 1000 },
 		{ .keep_tag = &release, .keep_pre_upgrade = 3 },
 		{ .keep_last = 400, .keep_pre_upgrade = 3 },           /* everything */
+		{ .keep_hourly = 40, .keep_pre_upgrade = 0 },
+		{ .keep_yearly = 5, .keep_pre_upgrade = 0 },            /* more years than the history has */
+		{ .keep_within = 10 * 86400, .keep_pre_upgrade = 0 },
+		{ .keep_hourly = 100, .keep_daily = 7, .keep_yearly = 1, .keep_within = 36 * 3600,
+		  .keep_pre_upgrade = 3, .keep_tag = &release },
 	};
+	/* UTC, Central Europe (DST), New Zealand (DST, south), a fixed -03:30 */
+	static const char *const zones[] = { "UTC0", "CET-1CEST,M3.5.0,M10.5.0/3", "NZST-12NZDT,M9.5.0,M4.1.0/3",
+					      "<-0330>3:30" };
 	struct history *hs = ms_xcalloc(1, sizeof(*hs));
 	int kept[sizeof(policies) / sizeof(policies[0])];
 
@@ -281,12 +323,20 @@ static void test_policies_against_oracle(void **state)
 	ms_strv_push(&two, "release");
 	ms_strv_push(&two, "safety");
 	make_history(hs);
-	for (size_t k = 0; k < sizeof(policies) / sizeof(policies[0]); k++)
-		kept[k] = compare(hs, &policies[k]);
-	/* sanity on the oracle itself: not everything kept, not nothing */
-	assert_true(kept[0] > 25 && kept[0] < 7 + 14 + 8 + 12 + 3 + 1);
-	assert_true(kept[4] == 2);       /* the newest snapshot + the newest verified pre-upgrade */
-	assert_int_equal(kept[9], N_SNAPS);
+	for (size_t z = 0; z < sizeof(zones) / sizeof(zones[0]); z++) {
+		set_tz(zones[z]);
+		for (size_t k = 0; k < sizeof(policies) / sizeof(policies[0]); k++)
+			kept[k] = compare(hs, &policies[k]);
+		/* sanity on the oracle itself: not everything kept, not nothing */
+		assert_true(kept[0] > 25 && kept[0] < 7 + 14 + 8 + 12 + 3 + 1);
+		assert_true(kept[4] == 2);       /* the newest snapshot + the newest verified pre-upgrade */
+		assert_int_equal(kept[9], N_SNAPS);
+		/* each also keeps the newest verified pre-upgrade snapshot */
+		assert_true(kept[10] >= 40 && kept[10] <= 41);
+		assert_true(kept[11] >= 2 && kept[11] <= 4); /* 2024, 2025 and perhaps 2026 */
+		assert_true(kept[12] > 3 && kept[12] < 30);
+	}
+	set_tz("UTC0");
 	free_history(hs);
 	free(hs);
 	ms_strv_clear(&release);
@@ -476,6 +526,77 @@ static void test_has_rule(void **state)
 	ms_strv_clear(&tags);
 }
 
+/* Periods are local days and hours: two snapshots an hour apart around
+ * midnight UTC are two UTC days but one day at UTC+02:00, and at the end
+ * of summer time the repeated local hour 02:xx is one hourly period (as
+ * in restic, which names periods by local wall-clock time). */
+static void test_local_time_periods(void **state)
+{
+	struct ms_retention_snap s[] = {
+		{ .id = "a", .created = utc(2025, 3, 1, 23, 30, 0) },
+		{ .id = "b", .created = utc(2025, 3, 2, 0, 30, 0) },
+	};
+	struct ms_retention_snap dst[] = {
+		{ .id = "c", .created = utc(2025, 10, 26, 0, 30, 0) }, /* 02:30 CEST */
+		{ .id = "d", .created = utc(2025, 10, 26, 1, 30, 0) }, /* 02:30 CET */
+		{ .id = "e", .created = utc(2025, 10, 26, 2, 30, 0) }, /* 03:30 CET */
+	};
+	struct ms_retention_policy daily = { .keep_daily = 10 }, hourly = { .keep_hourly = 10 };
+
+	(void)state;
+	set_tz("UTC0");
+	ms_retention_apply(&daily, s, 2);
+	assert_reasons(&s[0], "daily");
+	assert_reasons(&s[1], "daily");
+	set_tz("EET-2");
+	ms_retention_apply(&daily, s, 2);
+	assert_reasons(&s[0], "");
+	assert_reasons(&s[1], "daily");
+	set_tz("CET-1CEST,M3.5.0,M10.5.0/3");
+	ms_retention_apply(&hourly, dst, 3);
+	assert_reasons(&dst[0], "");
+	assert_reasons(&dst[1], "hourly");
+	assert_reasons(&dst[2], "hourly");
+	set_tz("UTC0");
+	ms_retention_clear(s, 2);
+	ms_retention_clear(dst, 3);
+}
+
+/* keep_within counts back from the newest snapshot, not from now, and
+ * keeps what is strictly younger than the window; yearly keeps the newest
+ * of each year. */
+static void test_within_and_yearly(void **state)
+{
+	struct ms_retention_snap s[] = {
+		{ .id = "a", .created = utc(2023, 6, 1, 0, 0, 0) },
+		{ .id = "b", .created = utc(2023, 12, 31, 23, 0, 0) },
+		{ .id = "c", .created = utc(2024, 5, 1, 0, 0, 0) },
+		{ .id = "d", .created = utc(2024, 5, 2, 0, 0, 0) },  /* exactly 2d before f */
+		{ .id = "e", .created = utc(2024, 5, 2, 0, 0, 1) },
+		{ .id = "f", .created = utc(2024, 5, 4, 0, 0, 0) },
+	};
+	struct ms_retention_policy p = { .keep_within = 2 * 86400, .keep_yearly = 1,
+					 .now = utc(2030, 1, 1, 0, 0, 0) };
+
+	(void)state;
+	set_tz("UTC0");
+	assert_true(ms_retention_has_rule(&(struct ms_retention_policy){ .keep_within = 60 }));
+	assert_true(ms_retention_has_rule(&(struct ms_retention_policy){ .keep_hourly = 1 }));
+	assert_true(ms_retention_has_rule(&(struct ms_retention_policy){ .keep_yearly = 1 }));
+	ms_retention_apply(&p, s, 6);
+	assert_reasons(&s[0], "");
+	assert_reasons(&s[1], "");
+	assert_reasons(&s[2], "");
+	assert_reasons(&s[3], "");
+	assert_reasons(&s[4], "within:2d");
+	assert_reasons(&s[5], "yearly,within:2d");
+	p.keep_yearly = 2;
+	ms_retention_apply(&p, s, 6);
+	assert_reasons(&s[1], "yearly");
+	assert_reasons(&s[0], "");
+	ms_retention_clear(s, 6);
+}
+
 static void test_parse_time(void **state)
 {
 	static const struct {
@@ -519,7 +640,11 @@ int main(void)
 		cmocka_unit_test(test_format_duration),
 		cmocka_unit_test(test_has_rule),
 		cmocka_unit_test(test_parse_time),
+		cmocka_unit_test(test_local_time_periods),
+		cmocka_unit_test(test_within_and_yearly),
 	};
+
+	set_tz("UTC0"); /* the cases by hand are written in UTC days */
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
