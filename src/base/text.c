@@ -3,6 +3,8 @@
  */
 #include "base/text.h"
 
+#include <limits.h>
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,29 +104,25 @@ void ms_utf8_add(struct ms_strbuf *sb, unsigned long cp)
 
 static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/* The transforms are libcrypto's (EVP_EncodeBlock, EVP_DecodeBlock);
+ * what is ours is the strictness EVP_DecodeBlock lacks (it skips
+ * whitespace and accepts non-canonical input): one spelling per byte
+ * string, as signatures and manifests need. */
 void ms_b64_add(struct ms_strbuf *sb, const void *data, size_t len, bool pad)
 {
-	const unsigned char *p = data;
+	unsigned char *out;
+	size_t n;
 
-	for (size_t i = 0; i < len; i += 3) {
-		size_t rest = len - i;
-		uint32_t v = (uint32_t)p[i] << 16;
-
-		if (rest > 1)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (rest > 2)
-			v |= p[i + 2];
-		ms_strbuf_addch(sb, b64_alphabet[v >> 18]);
-		ms_strbuf_addch(sb, b64_alphabet[(v >> 12) & 63]);
-		if (rest > 1)
-			ms_strbuf_addch(sb, b64_alphabet[(v >> 6) & 63]);
-		else if (pad)
-			ms_strbuf_addch(sb, '=');
-		if (rest > 2)
-			ms_strbuf_addch(sb, b64_alphabet[v & 63]);
-		else if (pad)
-			ms_strbuf_addch(sb, '=');
-	}
+	if (len == 0)
+		return;
+	if (len > (size_t)INT_MAX / 4 * 3 - 3)
+		MS_BUG("base64 input too large");
+	out = ms_xmalloc((len + 2) / 3 * 4 + 1);
+	n = (size_t)EVP_EncodeBlock(out, data, (int)len);
+	while (!pad && n > 0 && out[n - 1] == '=')
+		n--;
+	ms_strbuf_add(sb, out, n);
+	free(out);
 }
 
 char *ms_b64_encode(const void *data, size_t len)
@@ -145,32 +143,25 @@ int ms_b64_value(char c)
 int ms_b64_decode(const char *s, size_t n, unsigned char **out, size_t *out_len)
 {
 	size_t pad = n >= 1 && s[n - 1] == '=' ? (n >= 2 && s[n - 2] == '=' ? 2 : 1) : 0;
-	unsigned char *buf, *o;
+	unsigned char *buf;
+	int got;
 
-	if (n % 4 != 0)
+	if (n % 4 != 0 || n > (size_t)INT_MAX)
 		return -1;
-	buf = o = ms_xmalloc(n / 4 * 3 + 1);
-	for (size_t i = 0; i < n; i += 4) {
-		uint32_t v = 0;
-		size_t keep = i + 4 == n ? 3 - pad : 3;
-
-		for (size_t k = 0; k < 4; k++) {
-			int d = (i + k >= n - pad) ? 0 : ms_b64_value(s[i + k]);
-
-			if (d < 0)
-				goto fail;
-			v = (v << 6) | (uint32_t)d;
-		}
-		if ((keep == 1 && (v & 0xffff)) || (keep == 2 && (v & 0xff)))
-			goto fail;
-		for (size_t k = 0; k < keep; k++)
-			*o++ = (unsigned char)(v >> (16 - 8 * k));
+	for (size_t i = 0; i < n - pad; i++)
+		if (ms_b64_value(s[i]) < 0)
+			return -1;
+	/* the bits after the last byte must be zero (RFC 4648 3.5) */
+	if ((pad == 1 && (ms_b64_value(s[n - 2]) & 0x3)) || (pad == 2 && (ms_b64_value(s[n - 3]) & 0xf)))
+		return -1;
+	buf = ms_xmalloc(n / 4 * 3 + 1);
+	got = n ? EVP_DecodeBlock(buf, (const unsigned char *)s, (int)n) : 0;
+	if (got < 0 || (size_t)got != n / 4 * 3) {
+		free(buf);
+		return -1;
 	}
-	*o = '\0';
+	*out_len = (size_t)got - pad;
+	buf[*out_len] = '\0';
 	*out = buf;
-	*out_len = (size_t)(o - buf);
 	return 0;
-fail:
-	free(buf);
-	return -1;
 }

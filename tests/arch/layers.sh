@@ -26,7 +26,7 @@ EXTERNAL=(
 	'archive.h|^formats/archive\.c$'
 	'archive_entry.h|^formats/archive\.c$'
 	'zstd.h|^formats/zstd_io\.c$'
-	'openssl/.*|^(src/base/hash|formats/sign)\.c$'
+	'openssl/.*|^(src/base/hash|src/base/text|formats/sign)\.c$'
 	'ini.h|^src/discover/config\.c$'
 	'cmocka.h|^$'
 	'curl/.*|^$'
@@ -60,9 +60,8 @@ check() {
 			bad=1
 			continue
 		fi
-		no=0
 		while IFS= read -r line; do
-			no=$((no + 1))
+			no=${line%%:*} line=${line#*:}
 			if [[ $line =~ ^[[:space:]]*#[[:space:]]*include[[:space:]]*\"([^\"]+)\" ]]; then
 				inc=${BASH_REMATCH[1]}
 				if [[ $inc != */* ]]; then
@@ -93,7 +92,7 @@ check() {
 					fi
 				done
 			fi
-		done <"$f"
+		done < <(grep -n -E '^[[:space:]]*#[[:space:]]*include' "$f")
 	done < <(find "$root/src" "$root/formats" "$root/restore" -name '*.[ch]' | LC_ALL=C sort)
 	return "$bad"
 }
