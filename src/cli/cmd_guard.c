@@ -5,9 +5,9 @@
  * --max-age, and taken at the versions installed now — so an upgrade
  * script can make the backup mandatory with `modosnap guard || exit 1`.
  * Otherwise it says why the newest candidate does not qualify and exits 1.
+ * --json prints the verdict as one object too (the error stays on stderr).
  */
 #include "cli/cli.h"
-#include "cli/options.h"
 #include "cli/options.h"
 #include "discover/config.h"
 #include "snapshot/dest.h"
@@ -28,6 +28,7 @@ struct guard_args {
 	const char *dest;
 	const char *tag;
 	long max_age; /* seconds */
+	bool json;    /* --json */
 };
 
 static void format_age(long secs, char *buf, size_t len)
@@ -51,6 +52,7 @@ static int parse_guard(int argc, char **argv, struct guard_args *a)
 	a->dest = o.dest;
 	a->tag = o.tag;
 	a->max_age = o.max_age;
+	a->json = o.json;
 	ms_opts_clear(&o);
 	return ret;
 }
@@ -115,20 +117,56 @@ static char *disqualify(const struct guard_args *a, const struct ms_header *h, c
 	return version_difference(&h->versions, now);
 }
 
-/* Finds the newest qualifying snapshot: 0 and prints it, or -1 after
- * saying why the newest candidate does not qualify. */
+/* The snapshot guard found, or the newest candidate and why it does not
+ * qualify (strings owned). */
+struct guard_result {
+	bool found;            /* a candidate (tag and instance match) */
+	bool ok;               /* it qualifies */
+	char *id, *path, *created, *modoboa;
+	long age;              /* seconds, -1 when its time is unreadable */
+	char *why;             /* NULL when ok */
+};
+
+static void guard_result_clear(struct guard_result *g)
+{
+	free(g->id);
+	free(g->path);
+	free(g->created);
+	free(g->modoboa);
+	free(g->why);
+}
+
+/* Records candidate h at path into *g (why: owned, NULL when it qualifies). */
+static void take_candidate(struct guard_result *g, const struct ms_header *h, const char *path, time_t t_now,
+			   char *why)
+{
+	time_t created = parse_created(h->created);
+
+	guard_result_clear(g);
+	*g = (struct guard_result){
+		.found = true,
+		.ok = why == NULL,
+		.id = ms_xstrdup(h->snapshot_id),
+		.path = ms_xstrdup(path),
+		.created = h->created ? ms_xstrdup(h->created) : NULL,
+		.modoboa = ms_xstrdup(h->versions.modoboa ? h->versions.modoboa : "unknown"),
+		.age = created == (time_t)-1 ? -1 : (long)(t_now - created),
+		.why = why,
+	};
+}
+
+/* Finds the newest qualifying snapshot, else the newest candidate, into
+ * *g. 0, or -1 when the destination cannot be read (logged). */
 static int find_qualifying(const struct guard_args *a, const char *dest, const struct ms_instance *inst,
-			   const struct ms_versions *now)
+			   const struct ms_versions *now, struct guard_result *g)
 {
 	struct ms_dest_item *items = NULL;
-	char *why = NULL, *first_id = NULL;
 	time_t t_now = time(NULL);
 	size_t n = 0;
-	int ret = -1;
 
 	if (ms_dest_list(dest, &items, &n) < 0)
 		return -1;
-	for (size_t i = 0; i < n && ret < 0; i++) {
+	for (size_t i = 0; i < n && !g->ok; i++) {
 		struct ms_header h;
 		char *w;
 		int rc;
@@ -140,34 +178,58 @@ static int find_qualifying(const struct guard_args *a, const char *dest, const s
 			continue;
 		if (ms_strv_contains(&h.tags, a->tag) && h.instance && !strcmp(h.instance, inst->dir)) {
 			w = disqualify(a, &h, items[i].path, inst, now, t_now);
-			if (!w) {
-				char age[32];
-
-				format_age((long)(t_now - parse_created(h.created)), age, sizeof(age));
-				if (ms_log_get_level() >= MS_LOG_INFO)
-					printf("ok: %s (tag %s, %s old, verified, Modoboa %s): %s\n", h.snapshot_id, a->tag,
-					       age, h.versions.modoboa ? h.versions.modoboa : "unknown", items[i].path);
-				ret = 0;
-			} else if (!why) {
-				why = w;
-				first_id = ms_xstrdup(h.snapshot_id);
-				w = NULL;
-			}
-			free(w);
+			if (!w || !g->found)
+				take_candidate(g, &h, items[i].path, t_now, w);
+			else
+				free(w);
 		}
 		ms_header_clear(&h);
 	}
-	if (ret < 0 && why)
-		ms_log_error("no usable '%s' snapshot of '%s': the newest, %s, %s", a->tag, inst->dir, first_id, why);
-	else if (ret < 0 && !strcmp(a->tag, "pre-upgrade"))
+	ms_dest_items_free(items, n);
+	return 0;
+}
+
+/* The verdict as text: the "ok" line on stdout, or why not on stderr. */
+static void print_verdict(const struct guard_args *a, const char *dest, const struct ms_instance *inst,
+			  const struct guard_result *g)
+{
+	char age[32];
+
+	if (g->ok && ms_log_get_level() >= MS_LOG_INFO) {
+		format_age(g->age, age, sizeof(age));
+		printf("ok: %s (tag %s, %s old, verified, Modoboa %s): %s\n", g->id, a->tag, age, g->modoboa, g->path);
+	} else if (g->found && !g->ok) {
+		ms_log_error("no usable '%s' snapshot of '%s': the newest, %s, %s", a->tag, inst->dir, g->id, g->why);
+	} else if (!g->ok && !strcmp(a->tag, "pre-upgrade")) {
 		ms_log_error("no snapshot tagged '%s' of '%s' in '%s': take one with 'modosnap create --pre-upgrade'",
 			     a->tag, inst->dir, dest);
-	else if (ret < 0)
+	} else if (!g->ok) {
 		ms_log_error("no snapshot tagged '%s' of '%s' in '%s'", a->tag, inst->dir, dest);
-	free(why);
-	free(first_id);
-	ms_dest_items_free(items, n);
-	return ret;
+	}
+}
+
+/* The verdict as one JSON object: {"ok", "tag", "instance", "dest",
+ * "snapshot": {"id", "path", "created", "age_seconds", "modoboa"} or null,
+ * "reason": why not, or null}. The error line is still logged. */
+static int print_verdict_json(const struct guard_args *a, const char *dest, const struct ms_instance *inst,
+			      const struct guard_result *g)
+{
+	ms_json *o = ms_json_object(), *snap = ms_json_null();
+
+	if (g->found)
+		snap = ms_json_obj("id", ms_json_str(g->id), "path", ms_json_str(g->path), "created",
+				   ms_json_str(g->created), "age_seconds", ms_json_count(g->age), "modoboa",
+				   ms_json_str(g->modoboa), NULL);
+	ms_json_set(o, "ok", ms_json_bool(g->ok));
+	ms_json_set(o, "tag", ms_json_str(a->tag));
+	ms_json_set(o, "instance", ms_json_str(inst->dir));
+	ms_json_set(o, "dest", ms_json_str(dest));
+	ms_json_set(o, "max_age_seconds", ms_json_int(a->max_age));
+	ms_json_set(o, "snapshot", snap);
+	ms_json_set(o, "reason", ms_json_str(g->ok ? NULL : g->found ? g->why : "no snapshot with that tag"));
+	if (!g->ok)
+		print_verdict(a, dest, inst, g); /* the error line */
+	return ms_json_print(o);
 }
 
 int cmd_guard(struct ms_cli *cli, int argc, char **argv)
@@ -175,6 +237,7 @@ int cmd_guard(struct ms_cli *cli, int argc, char **argv)
 	struct guard_args a;
 	struct ms_instance *inst;
 	struct ms_versions now;
+	struct guard_result g = { .found = false };
 	const char *dest;
 	int ret;
 
@@ -196,7 +259,15 @@ int cmd_guard(struct ms_cli *cli, int argc, char **argv)
 	if (!inst)
 		return MS_EXIT_FAILURE;
 	ms_versions_collect(inst, NULL, &now);
-	ret = find_qualifying(&a, dest, inst, &now) == 0 ? MS_EXIT_OK : MS_EXIT_FAILURE;
+	if (find_qualifying(&a, dest, inst, &now, &g) < 0)
+		ret = MS_EXIT_FAILURE;
+	else if (a.json && print_verdict_json(&a, dest, inst, &g) < 0)
+		ret = MS_EXIT_FAILURE;
+	else if (!a.json)
+		print_verdict(&a, dest, inst, &g);
+	if (ret == 0)
+		ret = g.ok ? MS_EXIT_OK : MS_EXIT_FAILURE;
+	guard_result_clear(&g);
 	ms_versions_clear(&now);
 	ms_instance_free(inst);
 	return ret;

@@ -1,8 +1,11 @@
 /*
  * `modosnap list`: the snapshots of a destination directory, newest
- * first, with their signer and verification record (text or JSON).
+ * first, with their signer and verification record (text or JSON);
+ * --tag keeps those with one tag, --last the N newest of what is left.
  */
 #include "cli/cli.h"
+#include "cli/options.h"
+#include "discover/config.h"
 #include "snapshot/dest.h"
 #include "formats/manifest.h"
 #include "formats/sign.h"
@@ -12,8 +15,15 @@
 #include <stdio.h>
 
 
-static void print_list_text(const struct ms_dest_item *it, const struct ms_header *h, const char *when,
-			    int verified, const struct ms_sig_state *sig)
+/* What a verification record says (snapshot/dest.h). */
+struct list_verified {
+	char when[32];
+	int ok;    /* 1: a record matching the archive */
+	bool deep; /* it was verify --deep */
+};
+
+static void print_list_text(const struct ms_dest_item *it, const struct ms_header *h,
+			    const struct list_verified *v, const struct ms_sig_state *sig)
 {
 	struct ms_strv pool = { 0 };
 	char sbuf[128];
@@ -26,19 +36,21 @@ static void print_list_text(const struct ms_dest_item *it, const struct ms_heade
 	printf("  tags:%s", h->tags.n ? "" : "-");
 	for (size_t i = 0; i < h->tags.n; i++)
 		printf("%s%s", i ? "," : "", ms_cli_pooled(&pool, h->tags.v[i]));
-	printf("  verified:%s  signer:%s\n", verified ? when : "never", ms_cli_sig_text(sig, sbuf, sizeof(sbuf)));
+	printf("  verified:%s%s  signer:%s\n", v->ok ? v->when : "never", v->deep ? " (deep)" : "",
+	       ms_cli_sig_text(sig, sbuf, sizeof(sbuf)));
 	ms_strv_clear(&pool);
 }
 
 
-static ms_json *list_json_item(const struct ms_dest_item *it, const struct ms_header *h, const char *when,
-			      int verified, const struct ms_sig_state *sig)
+static ms_json *list_json_item(const struct ms_dest_item *it, const struct ms_header *h,
+			      const struct list_verified *v, const struct ms_sig_state *sig)
 {
 	ms_json *o = ms_json_object();
 
 	ms_json_set(o, "path", ms_json_str(it->path));
 	ms_json_set(o, "size", ms_json_int(it->size));
-	ms_json_set(o, "verified_at", verified ? ms_json_str(when) : ms_json_null());
+	ms_json_set(o, "verified_at", v->ok ? ms_json_str(v->when) : ms_json_null());
+	ms_json_set(o, "verified_deep", ms_json_bool(v->deep));
 	ms_json_set(o, "signature", ms_cli_sig_json(sig));
 	ms_json_set(o, "header", ms_cli_header_json(h));
 	return o;
@@ -52,46 +64,102 @@ static void print_list_header(void)
 	       "components  tags  verified  signer");
 }
 
+struct list_args {
+	const char *dest;
+	const char *tag;  /* --tag TAG, or NULL */
+	size_t last;      /* --last N, 0: all */
+	bool json;
+};
+
+static int parse_list(struct ms_cli *cli, int argc, char **argv, struct list_args *a)
+{
+	struct ms_opts o = { 0 };
+	int ret = ms_opts_parse(MS_OPTS_LIST, argc, argv, &o);
+
+	a->dest = o.dest;
+	a->tag = o.tag;
+	a->last = (size_t)o.last;
+	a->json = o.json;
+	ms_opts_clear(&o);
+	if (ret != 0)
+		return ret;
+	if (ms_cli_load_config(cli) < 0)
+		return MS_EXIT_FAILURE;
+	if (!a->dest)
+		a->dest = cli->config->dest ? cli->config->dest : MS_DEFAULT_DEST;
+	return 0;
+}
+
+/* The header of items[i], when it is to be listed: 1 (h filled), 0 when
+ * --tag leaves it out, -1 when unreadable (logged). */
+static int read_listed(const struct list_args *a, const struct ms_dest_item *it, struct ms_header *h)
+{
+	if (ms_read_header(it->path, h) < 0)
+		return -1;
+	if (a->tag && !ms_strv_contains(&h->tags, a->tag)) {
+		ms_header_clear(h);
+		return 0;
+	}
+	return 1;
+}
+
+/* One snapshot, as text or pushed to arr. */
+static void list_one(const struct ms_dest_item *it, const struct ms_header *h, ms_json *arr)
+{
+	struct list_verified v = { .ok = 0 };
+	struct ms_sig_state sig;
+
+	/* a damaged tail is verify's to report: here it only shows */
+	ms_log_mute(1);
+	if (ms_read_signature(it->path, &sig) < 0)
+		sig.status = MS_SIG_MALFORMED, sig.problem = "unreadable archive";
+	ms_log_mute(0);
+	v.ok = ms_dest_verified_record(it->path, v.when, &v.deep);
+	if (arr)
+		ms_json_push(arr, list_json_item(it, h, &v, &sig));
+	else
+		print_list_text(it, h, &v, &sig);
+}
+
+/* What an empty listing says: nothing there, or nothing --tag keeps. */
+static void print_none(const struct list_args *a, size_t n)
+{
+	if (n == 0)
+		printf("no snapshots in '%s'\n", a->dest);
+	else
+		printf("no snapshots tagged '%s' in '%s'\n", a->tag, a->dest);
+}
+
 int cmd_list(struct ms_cli *cli, int argc, char **argv)
 {
-	struct ms_read_args a = { 0 };
+	struct list_args a = { 0 };
 	struct ms_dest_item *items = NULL;
 	ms_json *arr = NULL;
-	size_t n = 0;
-	int failed = 0, ret = ms_cli_read_setup(cli, "list", argc, argv, &a, NULL);
+	size_t n = 0, shown = 0;
+	int failed = 0, ret = parse_list(cli, argc, argv, &a);
 
 	if (ret != 0)
 		return ret;
-	if (ms_dest_list(ms_cli_read_dest(cli, &a), &items, &n) < 0)
+	if (ms_dest_list(a.dest, &items, &n) < 0)
 		return MS_EXIT_FAILURE;
 	if (a.json)
 		arr = ms_json_array();
-	else if (n == 0)
-		printf("no snapshots in '%s'\n", ms_cli_read_dest(cli, &a));
-	else
-		print_list_header();
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && (a.last == 0 || shown < a.last); i++) {
 		struct ms_header h;
-		struct ms_sig_state sig;
-		char when[32] = "";
-		int verified;
+		int rc = read_listed(&a, &items[i], &h);
 
-		if (ms_read_header(items[i].path, &h) < 0) {
+		if (rc < 0)
 			failed++;
+		if (rc <= 0)
 			continue;
-		}
-		/* a damaged tail is verify's to report: here it only shows */
-		ms_log_mute(1);
-		if (ms_read_signature(items[i].path, &sig) < 0)
-			sig.status = MS_SIG_MALFORMED, sig.problem = "unreadable archive";
-		ms_log_mute(0);
-		verified = ms_dest_verified_at(items[i].path, when);
-		if (arr)
-			ms_json_push(arr, list_json_item(&items[i], &h, when, verified, &sig));
-		else
-			print_list_text(&items[i], &h, when, verified, &sig);
+		if (!arr && shown == 0)
+			print_list_header();
+		list_one(&items[i], &h, arr);
+		shown++;
 		ms_header_clear(&h);
 	}
+	if (!arr && shown == 0 && !failed)
+		print_none(&a, n);
 	if (arr && ms_json_print(arr) < 0)
 		failed++;
 	ms_dest_items_free(items, n);

@@ -1,51 +1,229 @@
 /*
  * `modosnap verify`: checks a snapshot end to end (every member against
  * the manifest, the signature against the trusted keys) and records the
- * verification beside it; --deep also restores each database dump into a
- * scratch database (restore/verify_deep.h).
+ * verification beside it, saying whether it was deep; --deep also
+ * restores each database dump into a scratch database
+ * (restore/verify_deep.h). --all checks every snapshot of the destination
+ * and exits with the worst result; --json prints one document instead of
+ * the "ok" lines (errors stay on stderr).
  */
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "discover/config.h"
+#include "restore/verify_deep.h"
 #include "snapshot/dest.h"
 #include "formats/sign.h"
 #include "formats/verify.h"
+#include "base/log.h"
+#include "base/strbuf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
+struct verify_args {
+	const char *dest;      /* --dest, else the config's, else the default */
+	const char *selector;  /* SNAPSHOT, NULL with --all */
+	bool all, deep, json, allow_unsigned;
+	struct ms_instance_opts inst;
+};
+
+/* What verifying one archive found. */
+struct verify_outcome {
+	int ret;               /* its exit code: 0, 1, 3 or 5 */
+	bool deep;             /* the deep check ran and passed */
+	struct ms_strbuf deep_ok; /* its "ok: ..." lines, one per database */
+};
+
+static int parse_verify(struct ms_cli *cli, int argc, char **argv, struct verify_args *a)
+{
+	struct ms_opts o = { 0 };
+	int ret = ms_opts_parse(MS_OPTS_VERIFY, argc, argv, &o);
+
+	a->dest = o.dest;
+	a->selector = o.args[0];
+	a->all = o.all;
+	a->deep = o.deep;
+	a->json = o.json;
+	a->allow_unsigned = o.allow_unsigned;
+	a->inst = o.inst;
+	ms_opts_clear(&o);
+	if (ret != 0)
+		return ret;
+	if (a->all && a->selector)
+		return ms_cli_usage_error("verify", "give SNAPSHOT or --all, not both");
+	if (ms_cli_load_config(cli) < 0)
+		return MS_EXIT_FAILURE;
+	if (!a->dest)
+		a->dest = cli->config->dest ? cli->config->dest : MS_DEFAULT_DEST;
+	return 0;
+}
+
+/* --deep on a verified archive: the exit code (0, 1, 3, 5); the record
+ * says deep only when every dump passed. */
+static int check_deep(struct ms_cli *cli, const struct verify_args *a, const char *path,
+		      const struct ms_verify_result *vr, struct verify_outcome *out)
+{
+	int rc = ms_verify_deep(cli->config, &a->inst, path, &vr->manifest, &out->deep_ok);
+
+	if (rc == -1)
+		return MS_EXIT_VERIFY;
+	if (rc < 0)
+		return MS_EXIT_FAILURE;
+	out->deep = true;
+	if (ms_dest_mark_verified_as(path, true) < 0)
+		ms_log_warn("'%s' verified, but the verification record could not be written", path);
+	return MS_EXIT_OK;
+}
+
+/* Verifies one archive into *vr and *out (out->ret). */
+static void verify_path(struct ms_cli *cli, const struct verify_args *a, const char *path,
+			struct ms_verify_result *vr, struct verify_outcome *out)
+{
+	unsigned warnings = ms_log_warning_count();
+	enum ms_verify_status st = ms_verify_archive(path, vr);
+
+	if (st != MS_VERIFY_OK) {
+		out->ret = st == MS_VERIFY_BAD ? MS_EXIT_VERIFY : MS_EXIT_FAILURE;
+		return;
+	}
+	if (ms_sign_check_trust(vr, ms_config_signing_key(cli->config), ms_config_trusted_keys(cli->config),
+				a->allow_unsigned, path) < 0) {
+		out->ret = MS_EXIT_VERIFY; /* not a snapshot of ours: no verification record */
+		return;
+	}
+	if (ms_dest_mark_verified_as(path, false) < 0)
+		ms_log_warn("'%s' verified, but the verification record could not be written", path);
+	out->ret = a->deep ? check_deep(cli, a, path, vr, out) : MS_EXIT_OK;
+	if (out->ret == MS_EXIT_OK && ms_log_warning_count() > warnings)
+		out->ret = MS_EXIT_WARNINGS;
+}
+
+static const char *status_name(int ret)
+{
+	switch (ret) {
+	case MS_EXIT_OK: return "ok";
+	case MS_EXIT_WARNINGS: return "warnings";
+	case MS_EXIT_VERIFY: return "bad";
+	}
+	return "failed";
+}
+
+/* The text of one result: the "ok" lines (none for an archive whose
+ * --deep check failed), or with --all one line for a failure too (its
+ * reason is the error above it on stderr). */
+static void print_outcome(const struct verify_args *a, const char *path, const struct ms_verify_result *vr,
+			  const struct verify_outcome *out)
+{
+	if (ms_log_get_level() < MS_LOG_INFO)
+		return;
+	if (out->ret == MS_EXIT_OK || out->ret == MS_EXIT_WARNINGS) {
+		fputs(ms_strbuf_str(&out->deep_ok), stdout);
+		printf("ok: %s: %llu entries, %llu bytes of content, snapshot %s, %s%s%s\n", path,
+		       (unsigned long long)vr->entries, (unsigned long long)vr->data_bytes, vr->header.snapshot_id,
+		       vr->signature.status == MS_SIG_VALID ? "signed by " : "unsigned",
+		       vr->signature.status == MS_SIG_VALID ? vr->signature.fingerprint : "", out->deep ? ", deep" : "");
+	} else if (a->all) {
+		printf("%s: %s\n", status_name(out->ret), path);
+	}
+}
+
+static ms_json *outcome_json(const char *path, const struct ms_verify_result *vr, const struct verify_outcome *out)
+{
+	ms_json *o = ms_json_object();
+
+	ms_json_set(o, "path", ms_json_str(path));
+	ms_json_set(o, "snapshot_id", ms_json_str(vr->header_ok ? vr->header.snapshot_id : NULL));
+	ms_json_set(o, "status", ms_json_str(status_name(out->ret)));
+	ms_json_set(o, "exit_code", ms_json_int(out->ret));
+	ms_json_set(o, "deep", ms_json_bool(out->deep));
+	ms_json_set(o, "entries", ms_json_int((long long)vr->entries));
+	ms_json_set(o, "data_bytes", ms_json_int((long long)vr->data_bytes));
+	ms_json_set(o, "signature", ms_cli_sig_json(&vr->signature));
+	return o;
+}
+
+/* Verifies `path` and reports it (text, or pushed to arr). Its exit code. */
+static int verify_one(struct ms_cli *cli, const struct verify_args *a, const char *path, ms_json **json)
+{
+	struct ms_verify_result vr;
+	struct verify_outcome out = { .ret = MS_EXIT_OK, .deep_ok = MS_STRBUF_INIT };
+
+	verify_path(cli, a, path, &vr, &out);
+	if (a->json)
+		*json = outcome_json(path, &vr, &out);
+	else
+		print_outcome(a, path, &vr, &out);
+	ms_strbuf_release(&out.deep_ok);
+	ms_verify_result_clear(&vr);
+	return out.ret;
+}
+
+/* The worst of two exit codes: a damaged or untrusted snapshot (5), one
+ * that could not be checked (1), warnings (3), ok (0). */
+static int worst(int a, int b)
+{
+	static const int order[] = { MS_EXIT_OK, MS_EXIT_WARNINGS, MS_EXIT_FAILURE, MS_EXIT_VERIFY };
+	int ra = 0, rb = 0;
+
+	for (int i = 0; i < 4; i++) {
+		ra = order[i] == a ? i : ra;
+		rb = order[i] == b ? i : rb;
+	}
+	return ra >= rb ? a : b;
+}
+
+/* --all: every snapshot of the destination, then a summary line. */
+static int verify_all(struct ms_cli *cli, const struct verify_args *a)
+{
+	struct ms_dest_item *items = NULL;
+	ms_json *arr = a->json ? ms_json_array() : NULL;
+	size_t n = 0, counts[4] = { 0 };
+	int ret = MS_EXIT_OK;
+
+	if (ms_dest_list(a->dest, &items, &n) < 0) {
+		ms_json_free(arr);
+		return MS_EXIT_FAILURE;
+	}
+	for (size_t i = 0; i < n; i++) {
+		ms_json *o = NULL;
+		int r = verify_one(cli, a, items[i].path, &o);
+
+		counts[r == MS_EXIT_OK || r == MS_EXIT_WARNINGS ? 0 : r == MS_EXIT_VERIFY ? 1 : 2]++;
+		ret = worst(ret, r);
+		if (arr)
+			ms_json_push(arr, o);
+	}
+	if (arr && ms_json_print(arr) < 0)
+		ret = worst(ret, MS_EXIT_FAILURE);
+	else if (!arr && n == 0 && ms_log_get_level() >= MS_LOG_INFO)
+		printf("no snapshots in '%s'\n", a->dest);
+	else if (!arr && ms_log_get_level() >= MS_LOG_INFO)
+		printf("%zu %s: %zu ok, %zu bad, %zu not checked\n", n, n == 1 ? "snapshot" : "snapshots", counts[0],
+		       counts[1], counts[2]);
+	ms_dest_items_free(items, n);
+	return ret;
+}
+
 int cmd_verify(struct ms_cli *cli, int argc, char **argv)
 {
-	struct ms_read_args a = { 0 };
-	struct ms_verify_result vr;
-	enum ms_verify_status st;
-	char *path = NULL;
-	int ret = ms_cli_read_setup(cli, "verify", argc, argv, &a, &path);
+	struct verify_args a = { 0 };
+	ms_json *o = NULL;
+	char *path;
+	int ret = parse_verify(cli, argc, argv, &a);
 
 	if (ret != 0)
 		return ret;
-	st = ms_verify_archive(path, &vr);
-	if (st == MS_VERIFY_OK && ms_sign_check_trust(&vr, ms_config_signing_key(cli->config),
-						      ms_config_trusted_keys(cli->config), a.allow_unsigned, path) < 0) {
-		ret = MS_EXIT_VERIFY; /* not a snapshot of ours: no verification record */
-	} else if (st == MS_VERIFY_OK) {
-		if (ms_dest_mark_verified(path) < 0)
-			ms_log_warn("'%s' verified, but the verification record could not be written", path);
-		ret = ms_cli_exit_code(0);
-		if (a.deep && ret != MS_EXIT_FAILURE) {
-			int deep = ms_cli_verify_deep(cli, &a.inst, path, &vr.manifest);
-
-			ret = deep != MS_EXIT_OK ? deep : ret;
-		}
-		/* no "ok" for an archive whose --deep check failed */
-		if (ret != MS_EXIT_VERIFY && ret != MS_EXIT_FAILURE && ms_log_get_level() >= MS_LOG_INFO)
-			printf("ok: %s: %llu entries, %llu bytes of content, snapshot %s, %s%s\n", path,
-			       (unsigned long long)vr.entries, (unsigned long long)vr.data_bytes,
-			       vr.header.snapshot_id, vr.signature.status == MS_SIG_VALID ? "signed by " : "unsigned",
-			       vr.signature.status == MS_SIG_VALID ? vr.signature.fingerprint : "");
+	if (a.all) {
+		ret = verify_all(cli, &a);
 	} else {
-		ret = st == MS_VERIFY_BAD ? MS_EXIT_VERIFY : MS_EXIT_FAILURE;
+		path = ms_dest_select(a.dest, a.selector);
+		if (!path)
+			return MS_EXIT_FAILURE;
+		ret = verify_one(cli, &a, path, &o);
+		if (o && ms_json_print(o) < 0)
+			ret = worst(ret, MS_EXIT_FAILURE);
+		free(path);
 	}
-	ms_verify_result_clear(&vr);
-	free(path);
-	return ret;
+	/* a warning before any archive was read (the config) counts too */
+	return ret == MS_EXIT_OK ? ms_cli_exit_code(0) : ret;
 }

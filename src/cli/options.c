@@ -102,8 +102,8 @@ static const struct ms_opt opts[] = {
 	  .refuse_arg = C(LIST) | C(SHOW) },
 	{ STRING("postfix-dir", inst.postfix_dir), .accept = C(INSPECT) | C(CREATE) | C(RESTORE) },
 	{ STRING("dest", dest), .accept = C(CREATE) | READ | C(RESTORE) | C(PRUNE) | C(DIFF) | C(GUARD) },
-	{ FLAG("json", json), .accept = C(INSPECT) | C(CREATE) | C(LIST) | C(SHOW) | C(PRUNE) | C(DIFF),
-	  .refuse_name = C(VERIFY) },
+	{ FLAG("json", json), .accept = C(INSPECT) | C(CREATE) | C(VERIFY) | C(LIST) | C(SHOW) | C(PRUNE) |
+	  C(DIFF) | C(GUARD) },
 	{ FLAG("no-db", no_db), .accept = C(INSPECT) | C(CREATE) },
 	{ FLAG("dry-run", dry_run), .accept = C(RESTORE) | C(PRUNE) },
 	{ FLAG("allow-unsigned", allow_unsigned), .accept = C(VERIFY) | C(RESTORE), .refuse_arg = C(LIST) | C(SHOW) },
@@ -125,6 +125,11 @@ static const struct ms_opt opts[] = {
 
 	/* verify */
 	{ FLAG("deep", deep), .accept = C(VERIFY), .refuse_arg = C(LIST) | C(SHOW) },
+	{ FLAG("all", all), .accept = C(VERIFY) },
+
+	/* list */
+	{ STRING("tag", tag), .accept = C(LIST) },
+	{ UINT("last", last, 1, 1000000), .accept = C(LIST) },
 
 	/* restore */
 	{ LIST("only", only), .accept = C(RESTORE), .valid = valid_component,
@@ -288,6 +293,8 @@ static int refused(enum ms_opts_cmd cmd, const struct ms_opt *e, char **argv)
 static int positionals(enum ms_opts_cmd cmd, int argc, char **argv, struct ms_opts *o)
 {
 	for (int i = 0; i < cmds[cmd].n_args; i++) {
+		if (optind >= argc && o->all)
+			break; /* verify --all stands for its SNAPSHOT */
 		if (optind >= argc)
 			return ms_cli_usage_error(cmds[cmd].name, "%s", cmds[cmd].missing);
 		o->args[i] = argv[optind++];

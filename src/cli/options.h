@@ -64,6 +64,10 @@ struct ms_opts {
 
 	/* verify */
 	bool deep;                  /* --deep */
+	bool all;                   /* --all: every snapshot, no SNAPSHOT */
+
+	/* list */
+	long last;                  /* --last N, 1-1000000 (0: not given) */
 
 	/* restore */
 	struct ms_strv only;        /* --only COMPONENT... (checked) */
@@ -76,7 +80,7 @@ struct ms_opts {
 	long keep_within;           /* --keep-within DURATION, in seconds (0: off) */
 	struct ms_strv keep_tag;    /* --keep-tag TAG... (not empty) */
 
-	/* guard */
+	/* guard, list */
 	const char *tag;            /* --tag TAG (one) */
 	long max_age;               /* --max-age DURATION, in seconds */
 };

@@ -420,6 +420,11 @@ int ms_dest_create_file(const char *path)
 
 int ms_dest_mark_verified(const char *archive)
 {
+	return ms_dest_mark_verified_as(archive, false);
+}
+
+int ms_dest_mark_verified_as(const char *archive, bool deep)
+{
 	char *rec = ms_xasprintf("%s.verified", archive), *tmp = ms_xasprintf("%s.tmp", rec);
 	char when[32], line[128];
 	struct stat st;
@@ -433,7 +438,8 @@ int ms_dest_mark_verified(const char *archive)
 	}
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	n = snprintf(line, sizeof(line), "%s %lld %lld\n", when, (long long)st.st_size, (long long)st.st_mtime);
+	n = snprintf(line, sizeof(line), "%s %lld %lld %s\n", when, (long long)st.st_size, (long long)st.st_mtime,
+		     deep ? "deep" : "shallow");
 	fd = ms_dest_create_file(tmp);
 	if (fd < 0 || write(fd, line, (size_t)n) != n || fsync(fd) < 0) {
 		ms_log_error("unable to write '%s': %s", tmp, strerror(errno));
@@ -457,8 +463,13 @@ out:
 
 int ms_dest_verified_at(const char *archive, char when[32])
 {
+	return ms_dest_verified_record(archive, when, NULL);
+}
+
+int ms_dest_verified_record(const char *archive, char when[32], bool *deep)
+{
 	char *rec = ms_xasprintf("%s.verified", archive);
-	char buf[128] = { 0 };
+	char buf[128] = { 0 }, how[16] = "";
 	long long size = -1, mtime = -1;
 	struct stat st;
 	int fd, ok = 0;
@@ -470,8 +481,11 @@ int ms_dest_verified_at(const char *archive, char when[32])
 		return 0;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	if (n > 0 && sscanf(buf, "%31s %lld %lld", when, &size, &mtime) == 3 && stat(archive, &st) == 0 &&
+	/* a record from before the fourth field is a shallow one */
+	if (n > 0 && sscanf(buf, "%31s %lld %lld %15s", when, &size, &mtime, how) >= 3 && stat(archive, &st) == 0 &&
 	    st.st_size == size && (long long)st.st_mtime == mtime)
 		ok = 1;
+	if (deep)
+		*deep = ok && !strcmp(how, "deep");
 	return ok;
 }

@@ -83,13 +83,18 @@ struct ms_dest_item {
 int ms_dest_list(const char *dest, struct ms_dest_item **items, size_t *n);
 void ms_dest_items_free(struct ms_dest_item *items, size_t n);
 
-#endif
 
 /* Verification records live beside the archive, never inside it:
- * `<archive>.verified` holds "<UTC time> <archive size> <archive mtime>".
- * ms_dest_mark_verified writes it atomically (0600); ms_dest_verified_at
- * fills `when` (20 chars + NUL) and returns 1 when a record exists and
- * still matches the archive's size and mtime, 0 otherwise. */
+ * `<archive>.verified` holds "<UTC time> <archive size> <archive mtime>
+ * deep|shallow" (deep: the database dumps were also loaded into scratch
+ * databases, verify --deep). ms_dest_mark_verified_as writes it
+ * atomically (0600); ms_dest_verified_record fills `when` (20 chars + NUL)
+ * and *deep (may be NULL) and returns 1 when a record exists and still
+ * matches the archive's size and mtime, 0 otherwise (*deep false). A
+ * record written before the fourth field existed reads as shallow. */
+int ms_dest_mark_verified_as(const char *archive, bool deep);
+int ms_dest_verified_record(const char *archive, char when[32], bool *deep);
+/* The same, shallow; ignoring how deep. */
 int ms_dest_mark_verified(const char *archive);
 int ms_dest_verified_at(const char *archive, char when[32]);
 
@@ -99,3 +104,5 @@ int ms_dest_verified_at(const char *archive, char when[32]);
  * (caller frees) or NULL after logging; ambiguous selectors list the
  * candidates. */
 char *ms_dest_select(const char *dest, const char *selector);
+
+#endif
