@@ -213,6 +213,19 @@ const struct ms_command ms_commands[] = {
 		"Use it in upgrade scripts: modosnap guard --max-age 2h || exit 1\n",
 	},
 	{
+		"config", cmd_config,
+		"config [--instance DIR] [--postfix-dir DIR] [--dest DIR] [--json]",
+		"print the effective configuration and check it",
+		"Prints every key of the configuration file with its value and where it\n"
+		"came from ('FILE':LINE, command line, discovered or default), and what\n"
+		"discovery finds: instance, settings file, Postfix directory, virtualenv\n"
+		"and databases. Passwords and secrets are never printed: 'set (from\n"
+		"password_file ...)' or 'not set'. A configuration the loader refuses is\n"
+		"exit status 1 with its message; things that would fail later (no signing\n"
+		"key yet, a destination that is not writable, no retention rule for\n"
+		"create --nightly) are warnings (exit status 3).\n",
+	},
+	{
 		"help", cmd_help,
 		"help [COMMAND]",
 		"show the help of a command",

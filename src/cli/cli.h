@@ -119,6 +119,7 @@ int cmd_list(struct ms_cli *cli, int argc, char **argv);
 int cmd_show(struct ms_cli *cli, int argc, char **argv);
 int cmd_restore(struct ms_cli *cli, int argc, char **argv);
 int cmd_prune(struct ms_cli *cli, int argc, char **argv);
+int cmd_config(struct ms_cli *cli, int argc, char **argv);
 int cmd_diff(struct ms_cli *cli, int argc, char **argv);
 int cmd_guard(struct ms_cli *cli, int argc, char **argv);
 

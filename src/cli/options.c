@@ -98,12 +98,13 @@ static const struct ms_opt opts[] = {
 	  .accept = C(GLOBAL) },
 
 	/* shared by several commands */
-	{ STRING("instance", inst.instance_dir), .accept = C(INSPECT) | C(CREATE) | C(VERIFY) | C(RESTORE) | C(GUARD),
+	{ STRING("instance", inst.instance_dir), .accept = C(INSPECT) | C(CREATE) | C(VERIFY) | C(RESTORE) | C(GUARD) |
+	  C(CONFIG),
 	  .refuse_arg = C(LIST) | C(SHOW) },
-	{ STRING("postfix-dir", inst.postfix_dir), .accept = C(INSPECT) | C(CREATE) | C(RESTORE) },
-	{ STRING("dest", dest), .accept = C(CREATE) | READ | C(RESTORE) | C(PRUNE) | C(DIFF) | C(GUARD) },
+	{ STRING("postfix-dir", inst.postfix_dir), .accept = C(INSPECT) | C(CREATE) | C(RESTORE) | C(CONFIG) },
+	{ STRING("dest", dest), .accept = C(CREATE) | READ | C(RESTORE) | C(PRUNE) | C(DIFF) | C(GUARD) | C(CONFIG) },
 	{ FLAG("json", json), .accept = C(INSPECT) | C(CREATE) | C(VERIFY) | C(LIST) | C(SHOW) | C(PRUNE) |
-	  C(DIFF) | C(GUARD) },
+	  C(DIFF) | C(GUARD) | C(CONFIG) },
 	{ FLAG("no-db", no_db), .accept = C(INSPECT) | C(CREATE) },
 	{ FLAG("dry-run", dry_run), .accept = C(RESTORE) | C(PRUNE) },
 	{ FLAG("allow-unsigned", allow_unsigned), .accept = C(VERIFY) | C(RESTORE), .refuse_arg = C(LIST) | C(SHOW) },
@@ -177,6 +178,7 @@ static const struct {
 	[MS_OPTS_PRUNE] = { "prune", 0, NULL },
 	[MS_OPTS_DIFF] = { "diff", 2, "missing SNAPSHOT argument (two are needed)" },
 	[MS_OPTS_GUARD] = { "guard", 0, NULL },
+	[MS_OPTS_CONFIG] = { "config", 0, NULL },
 };
 
 enum ms_opts_cmd ms_opts_cmd_find(const char *name)

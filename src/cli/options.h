@@ -28,6 +28,7 @@ enum ms_opts_cmd {
 	MS_OPTS_PRUNE,
 	MS_OPTS_DIFF,
 	MS_OPTS_GUARD,
+	MS_OPTS_CONFIG,
 	MS_OPTS_N
 };
 

@@ -386,6 +386,20 @@ static const struct cfg_key *find_key(enum cfg_section section, const char *name
 	return NULL;
 }
 
+/* Remembers where a key was set (`modosnap config` shows it). */
+static void add_origin(struct cfg_parser *p, const char *name, const char *value)
+{
+	struct ms_config *cfg = p->cfg;
+	struct ms_config_origin *o;
+
+	cfg->origins = ms_xrealloc(cfg->origins, (cfg->n_origins + 1) * sizeof(*cfg->origins));
+	o = &cfg->origins[cfg->n_origins++];
+	o->section = ms_xstrdup(p->section_name);
+	o->key = ms_xstrdup(name);
+	o->line = p->line;
+	o->value = strcmp(name, "password") == 0 ? NULL : ms_xstrdup(value);
+}
+
 static int cfg_set(struct cfg_parser *p, const char *name, const char *value)
 {
 	const struct cfg_key *k;
@@ -403,7 +417,10 @@ static int cfg_set(struct cfg_parser *p, const char *name, const char *value)
 	}
 	ms_strv_push_owned(&p->seen, id);
 	base = p->section == SEC_DB ? (char *)cur_db(p) : (char *)p->cfg;
-	return k->set(p, k, base + k->offset, value);
+	if (k->set(p, k, base + k->offset, value) < 0)
+		return -1;
+	add_origin(p, name, value);
+	return 0;
 }
 
 /* inih's callback for each name=value pair. The section argument is unused:
@@ -616,6 +633,27 @@ out:
 	return ret;
 }
 
+const char *ms_config_key_name(const char *kind, size_t i)
+{
+	static const char *const kinds[] = { [SEC_MODOSNAP] = "modosnap", [SEC_DB] = "db",
+					     [SEC_RETENTION] = "retention", [SEC_HOOKS] = "hooks" };
+
+	for (size_t k = 0; k < sizeof(cfg_keys) / sizeof(cfg_keys[0]); k++)
+		if (kinds[cfg_keys[k].section] && strcmp(kinds[cfg_keys[k].section], kind) == 0 && i-- == 0)
+			return cfg_keys[k].name;
+	return NULL;
+}
+
+const struct ms_config_origin *ms_config_origin(const struct ms_config *cfg, const char *section, const char *key)
+{
+	const struct ms_config_origin *found = NULL;
+
+	for (size_t i = 0; i < cfg->n_origins; i++)
+		if (strcmp(cfg->origins[i].section, section) == 0 && strcmp(cfg->origins[i].key, key) == 0)
+			found = &cfg->origins[i];
+	return found;
+}
+
 const char *ms_config_signing_key(const struct ms_config *cfg)
 {
 	return cfg && cfg->signing_key ? cfg->signing_key : MS_DEFAULT_SIGNING_KEY;
@@ -663,6 +701,12 @@ void ms_config_free(struct ms_config *cfg)
 	for (size_t i = 0; i < cfg->n_dbs; i++)
 		db_clear(&cfg->dbs[i]);
 	free(cfg->dbs);
+	for (size_t i = 0; i < cfg->n_origins; i++) {
+		free(cfg->origins[i].section);
+		free(cfg->origins[i].key);
+		free(cfg->origins[i].value);
+	}
+	free(cfg->origins);
 	free(cfg->path);
 	free(cfg->instance);
 	free(cfg->postfix_dir);

@@ -72,6 +72,14 @@ struct ms_config_db {
 	int line;            /* line of the section header */
 };
 
+/* One `key = value` line of the file, for `modosnap config`. */
+struct ms_config_origin {
+	char *section;       /* "modosnap", "db:ALIAS", "retention" or "hooks" */
+	char *key;
+	int line;
+	char *value;         /* as written; NULL for `password` (a secret) */
+};
+
 struct ms_config {
 	char *path;          /* file read, NULL for an empty config */
 	char *instance;
@@ -97,6 +105,8 @@ struct ms_config {
 	char *hook_before, *hook_after, *hook_on_error, *hook_pause, *hook_resume;
 	struct ms_config_db *dbs;
 	size_t n_dbs;
+	struct ms_config_origin *origins; /* every key set, in file order */
+	size_t n_origins;
 };
 
 /* Returns an empty configuration (no file). */
@@ -115,6 +125,13 @@ const struct ms_config_db *ms_config_db(const struct ms_config *cfg, const char 
 /* What the database engines get of [db:ALIAS]: admin_user and
  * admin_password, borrowed from cfg (both NULL without the section). */
 struct ms_db_admin ms_config_db_admin(const struct ms_config *cfg, const char *alias);
+/* The keys the file accepts in a section kind ("modosnap", "db",
+ * "retention" or "hooks"), in the table's order: the i-th name, NULL past
+ * the last. Borrowed. */
+const char *ms_config_key_name(const char *kind, size_t i);
+/* The last line of the file that set `key` in `section` ("db:ALIAS" for a
+ * database), or NULL when the file does not set it. Borrowed. */
+const struct ms_config_origin *ms_config_origin(const struct ms_config *cfg, const char *section, const char *key);
 /* Parses a duration of the config: a number with a unit s, m, h, d or w
  * ("7d", "12h"), or "0"; up to 100 years. 0 and *secs set, or -1
  * (nothing logged). */
