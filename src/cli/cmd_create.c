@@ -191,7 +191,7 @@ static int verify_new(struct ms_cli *cli, struct create_args *a, const struct ms
 	ms_verify_result_clear(&vr);
 	if (ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS) {
 		a->verified = true;
-		if (ms_dest_mark_verified(path) < 0)
+		if (ms_dest_mark_verified_as(path, a->deep) < 0)
 			ms_log_warn("'%s' verified, but the verification record could not be written", path);
 		return MS_EXIT_OK;
 	}

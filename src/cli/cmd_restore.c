@@ -2,7 +2,9 @@
  * `modosnap restore`: the command line of the restore engine
  * (restore/restore.h). It reads the options, shows the plan the engine
  * prepared, asks (or requires --yes; -q hides the plan, so it needs
- * --yes) and turns the engine's result into the exit code.
+ * --yes) and turns the engine's result into the exit code. --json prints
+ * the plan and the result as one document at the end, so it never asks:
+ * it needs --yes, or --dry-run.
  * docs/restore.md is the user's guide.
  */
 #include "cli/cli.h"
@@ -32,6 +34,7 @@ struct restore_args {
 	bool dry_run, no_safety, yes;
 	bool allow_unsigned;       /* --allow-unsigned */
 	bool accept_snapshot;      /* --accept-snapshot-targets */
+	bool json;                 /* --json: the plan and the result as one document */
 	struct ms_instance_opts inst;
 };
 
@@ -51,6 +54,7 @@ static int parse_restore(int argc, char **argv, struct restore_args *a)
 	a->yes = o.yes;
 	a->allow_unsigned = o.allow_unsigned;
 	a->accept_snapshot = o.accept_snapshot;
+	a->json = o.json;
 	a->inst = o.inst;
 	if (ret != 0)
 		return ret;
@@ -60,6 +64,9 @@ static int parse_restore(int argc, char **argv, struct restore_args *a)
 		return ms_cli_usage_error("restore", "--root / is the live system: leave --root out");
 	if (ms_log_get_level() == MS_LOG_QUIET && !a->dry_run && !a->yes)
 		return ms_cli_usage_error("restore", "-q hides the plan it would ask about: add --yes");
+	if (a->json && !a->dry_run && !a->yes)
+		return ms_cli_usage_error("restore", "--json prints the plan with the result, not before asking: add --yes "
+				   "(or --dry-run)");
 	return 0;
 }
 
@@ -77,8 +84,22 @@ static void print_list(const char *what, const struct ms_strv *v)
 }
 
 
+/* The files of one component as JSON (pushed to arr). */
+static void plan_files_json(const char *component, const char *target, enum ms_target_origin origin,
+			    bool each_file, const struct ms_tree_plan *p, const char *taken_from, ms_json *arr)
+{
+	ms_json_push(arr, ms_json_obj("component", ms_json_str(component), "target", ms_json_str(target),
+				      "target_exists", ms_json_bool(p->target_exists), "origin",
+				      ms_json_str(ms_target_origin_name(origin)), "taken_from", ms_json_str(taken_from),
+				      "added", ms_json_int((long long)p->added), "replaced",
+				      ms_json_int((long long)p->replaced), "removed",
+				      each_file ? ms_json_null() : ms_json_int((long long)p->removed), "unchanged",
+				      ms_json_int((long long)p->unchanged), NULL));
+}
+
+/* The files of one component: text, or JSON pushed to arr (not NULL). */
 static int plan_files(const struct ms_restore *r, const char *component, const char *prefix,
-		      const char *target, bool each_file)
+		      const char *target, bool each_file, ms_json *arr)
 {
 	struct ms_tree_plan p;
 	char *t = ms_printable(target);
@@ -91,9 +112,14 @@ static int plan_files(const struct ms_restore *r, const char *component, const c
 		free(t);
 		return -1;
 	}
-	printf("  %-14s -> %s%s (%s)\n", component, t, p.target_exists ? "" : " (does not exist: created)",
-	       ms_target_origin_name(origin));
-	if (snap && strcmp(snap, !strcmp(component, "instance") ? r->live_instance : r->live_postfix) != 0) {
+	if (snap && !strcmp(snap, !strcmp(component, "instance") ? r->live_instance : r->live_postfix))
+		snap = NULL; /* taken from where it goes back */
+	if (arr)
+		plan_files_json(component, target, origin, each_file, &p, snap, arr);
+	else
+		printf("  %-14s -> %s%s (%s)\n", component, t, p.target_exists ? "" : " (does not exist: created)",
+		       ms_target_origin_name(origin));
+	if (snap && !arr) {
 		char *sp = ms_printable(snap);
 
 		printf("      the snapshot was taken from %s\n", sp);
@@ -108,13 +134,13 @@ static int plan_files(const struct ms_restore *r, const char *component, const c
 		ms_log_warn("%s: %lu entries with setuid, setgid or world-writable bits and %lu extended attributes "
 			    "other than user.* and ACLs in the snapshot: restored without them",
 			    component, modes, xattrs);
-	if (each_file)
+	if (!arr && each_file)
 		printf("      %lu added, %lu replaced, %lu unchanged (other files there are left alone)\n", p.added,
 		       p.replaced, p.unchanged);
-	else
+	else if (!arr)
 		printf("      %lu added, %lu replaced, %lu removed, %lu unchanged\n", p.added, p.replaced, p.removed,
 		       p.unchanged);
-	if (ms_log_get_level() > MS_LOG_INFO) {
+	if (!arr && ms_log_get_level() > MS_LOG_INFO) {
 		print_list("add    ", &p.added_v);
 		print_list("replace", &p.replaced_v);
 		print_list("remove ", &p.removed_v);
@@ -128,6 +154,24 @@ static int plan_files(const struct ms_restore *r, const char *component, const c
 /* One table of the plan: created, or what replacing it changes — the row
  * count, or, with the count unchanged, the content (digests: a migration
  * that rewrites rows). With -v, unchanged tables too. */
+static const char *table_change(const struct ms_manifest_table *t, const struct ms_table_count *live)
+{
+	if (!live)
+		return "created";
+	if (live->rows != t->rows)
+		return "rows";
+	return strcmp(live->digest, t->digest) != 0 ? "content" : "unchanged";
+}
+
+/* The same as JSON: {"schema", "name", "rows_now" (null when created),
+ * "rows_snapshot", "change": created, rows, content or unchanged}. */
+static ms_json *plan_table_json(const struct ms_manifest_table *t, const struct ms_table_count *live)
+{
+	return ms_json_obj("schema", ms_json_str(t->schema), "name", ms_json_str(t->name), "rows_now",
+			   live ? ms_json_int(live->rows) : ms_json_null(), "rows_snapshot", ms_json_int(t->rows),
+			   "change", ms_json_str(table_change(t, live)), NULL);
+}
+
 static void plan_table(const struct ms_manifest_table *t, const struct ms_table_count *live)
 {
 	char *ps = ms_printable(t->schema), *pn = ms_printable(t->name);
@@ -146,14 +190,32 @@ static void plan_table(const struct ms_manifest_table *t, const struct ms_table_
 	free(pn);
 }
 
-static void plan_db(struct ms_restore *r, struct ms_restore_db *s)
+/* The head of one database's JSON object (its tables are added after). */
+static ms_json *plan_db_json(const struct ms_restore_db *s, const char *where)
+{
+	char *snap_where = s->snap ? ms_db_describe(s->snap) : NULL, *c = ms_xasprintf("db:%s", s->alias);
+	ms_json *o = ms_json_obj("component", ms_json_str(c), "engine", ms_json_str(s->mdb->engine),
+				 "database", ms_json_str(s->conf->name), "server", ms_json_str(where), "settings",
+				 ms_json_str(s->from_snapshot ? "snapshot" : "this machine"), "snapshot_database",
+				 ms_json_str(s->snap ? s->snap->name : NULL), "snapshot_server", ms_json_str(snap_where),
+				 NULL);
+
+	free(snap_where);
+	free(c);
+	return o;
+}
+
+/* One database: text, or JSON pushed to arr (not NULL). */
+static void plan_db(struct ms_restore *r, struct ms_restore_db *s, ms_json *arr)
 {
 	struct ms_table_count *now = NULL;
 	size_t n = 0;
 	char *where = ms_db_describe(s->conf);
+	ms_json *o = arr ? plan_db_json(s, where) : NULL, *tables = arr ? ms_json_array() : NULL,
+		*removed = arr ? ms_json_array() : NULL;
 	int rc;
 
-	{
+	if (!arr) {
 		char *pw = ms_printable(where), *pn = ms_printable(s->conf->name), *pa = ms_printable(s->alias);
 
 		printf("  db:%-11s -> %s database '%s' on %s (%s)\n", pa, s->mdb->engine, pn, pw,
@@ -163,7 +225,7 @@ static void plan_db(struct ms_restore *r, struct ms_restore_db *s)
 		free(pa);
 	}
 	free(where);
-	if (s->snap && !s->from_snapshot &&
+	if (!arr && s->snap && !s->from_snapshot &&
 	    (strcmp(s->snap->name, s->conf->name) || strcmp(s->snap->host, s->conf->host) ||
 	     strcmp(s->snap->port, s->conf->port) || strcmp(s->snap->user, s->conf->user))) {
 		char *sw = ms_db_describe(s->snap), *pw = ms_printable(sw), *pn = ms_printable(s->snap->name);
@@ -175,7 +237,7 @@ static void plan_db(struct ms_restore *r, struct ms_restore_db *s)
 		free(pn);
 	}
 	rc = ms_restore_db_now(r, s, &now, &n);
-	if (rc < 0)
+	if (rc < 0 && !arr)
 		printf("      not reachable now (missing database or server down): it will be created if possible\n");
 	for (size_t i = 0; i < s->mdb->n_tables; i++) {
 		const struct ms_manifest_table *t = &s->mdb->tables[i];
@@ -184,7 +246,10 @@ static void plan_db(struct ms_restore *r, struct ms_restore_db *s)
 		for (size_t k = 0; k < n && !live; k++)
 			if (!strcmp(now[k].schema, t->schema) && !strcmp(now[k].name, t->name))
 				live = &now[k];
-		plan_table(t, live);
+		if (arr)
+			ms_json_push(tables, plan_table_json(t, live));
+		else
+			plan_table(t, live);
 	}
 	for (size_t k = 0; k < n; k++) {
 		bool kept = false;
@@ -192,22 +257,36 @@ static void plan_db(struct ms_restore *r, struct ms_restore_db *s)
 		for (size_t i = 0; i < s->mdb->n_tables && !kept; i++)
 			kept = !strcmp(now[k].schema, s->mdb->tables[i].schema) &&
 			       !strcmp(now[k].name, s->mdb->tables[i].name);
-		if (!kept)
+		if (!kept && arr)
+			ms_json_push(removed, ms_json_obj("schema", ms_json_str(now[k].schema), "name",
+							  ms_json_str(now[k].name), "rows_now", ms_json_int(now[k].rows),
+							  NULL));
+		else if (!kept)
 			printf("      table %s.%s: removed (%lld %s, not in the snapshot)\n", now[k].schema,
 			       now[k].name, now[k].rows, ms_cli_rows(now[k].rows));
+	}
+	if (arr) {
+		ms_json_set(o, "reachable", ms_json_bool(rc >= 0));
+		ms_json_set(o, "tables", tables);
+		ms_json_set(o, "removed_tables", removed);
+		ms_json_push(arr, o);
 	}
 	ms_table_counts_free(now, n);
 }
 
 
-/* Installed vs snapshot versions; pins to match. */
-static void plan_versions(struct ms_restore *r)
+/* Installed vs snapshot versions; pins to match: a text line, or with
+ * plan (not NULL) its "versions" {"installed", "snapshot", "pins"} when
+ * they differ (null otherwise). */
+static void plan_versions(struct ms_restore *r, ms_json *plan)
 {
 	const struct ms_versions *snap = &r->vr.header.versions;
 	struct ms_versions now = { 0 };
 	struct ms_strbuf pins = MS_STRBUF_INIT;
 	bool differ = false;
 
+	if (plan)
+		ms_json_set(plan, "versions", ms_json_null());
 	if (!r->live || !r->live->has_venv || !snap->modoboa)
 		return;
 	ms_versions_collect(r->live, NULL, &now);
@@ -236,8 +315,13 @@ static void plan_versions(struct ms_restore *r)
 		ms_log_warn("the installed versions differ from the snapshot's (Modoboa %s installed, %s in the "
 			    "snapshot): to match, run in the virtualenv: %s", now.modoboa ? now.modoboa : "unknown",
 			    snap->modoboa, pins.buf);
-		printf("  versions: installed Modoboa %s, snapshot %s; to match: %s\n",
-		       now.modoboa ? now.modoboa : "unknown", snap->modoboa, pins.buf);
+		if (plan)
+			ms_json_set(plan, "versions", ms_json_obj("installed", ms_json_str(now.modoboa), "snapshot",
+								  ms_json_str(snap->modoboa), "pins",
+								  ms_json_str(pins.buf), NULL));
+		else
+			printf("  versions: installed Modoboa %s, snapshot %s; to match: %s\n",
+			       now.modoboa ? now.modoboa : "unknown", snap->modoboa, pins.buf);
 	}
 	ms_strbuf_release(&pins);
 	ms_versions_clear(&now);
@@ -257,7 +341,8 @@ static void check_secret_key(struct ms_restore *r)
 }
 
 
-static int print_plan(struct ms_restore *r)
+/* The text plan's first line. */
+static void print_plan_head(const struct ms_restore *r)
 {
 	char *a = ms_printable(r->archive);
 
@@ -271,15 +356,48 @@ static int print_plan(struct ms_restore *r)
 	free(host);
 	free(ver);
 	free(when);
-	if (r->do_instance && plan_files(r, "instance", "files/instance", r->instance_target, false) < 0)
+}
+
+/* Every component's part of the plan (text, or JSON pushed to arr). */
+static int plan_components(struct ms_restore *r, ms_json *arr)
+{
+	if (r->do_instance && plan_files(r, "instance", "files/instance", r->instance_target, false, arr) < 0)
 		return -1;
-	if (r->do_postfix && plan_files(r, "postfix", "files/postfix", r->postfix_target, true) < 0)
+	if (r->do_postfix && plan_files(r, "postfix", "files/postfix", r->postfix_target, true, arr) < 0)
 		return -1;
 	for (size_t i = 0; i < r->n_dbs; i++)
-		plan_db(r, &r->dbs[i]);
-	if (!r->do_instance && !r->do_postfix && r->n_dbs == 0)
+		plan_db(r, &r->dbs[i], arr);
+	return 0;
+}
+
+/* The plan's head as JSON: the snapshot restored from. */
+static ms_json *plan_json(const struct ms_restore *r)
+{
+	const struct ms_header *h = &r->vr.header;
+
+	return ms_json_obj("archive", ms_json_str(r->archive), "snapshot_id", ms_json_str(h->snapshot_id), "modoboa",
+			   ms_json_str(h->versions.modoboa), "created", ms_json_str(h->created), "host",
+			   ms_json_str(h->host), NULL);
+}
+
+/* The plan as text, or with plan (not NULL) into that JSON object:
+ * "components" (one object each, [] when nothing is restored) and
+ * "versions". */
+static int print_plan(struct ms_restore *r, ms_json *plan)
+{
+	ms_json *arr = plan ? ms_json_array() : NULL;
+
+	if (!plan)
+		print_plan_head(r);
+	if (plan_components(r, arr) < 0) {
+		ms_json_free(arr);
+		return -1;
+	}
+	if (plan)
+		ms_json_set(plan, "components", arr);
+	else if (!r->do_instance && !r->do_postfix && r->n_dbs == 0)
 		printf("  nothing to restore\n");
-	plan_versions(r);
+	plan_versions(r, plan);
 	check_secret_key(r);
 	fflush(stdout);
 	return 0;
@@ -313,6 +431,32 @@ static void quiet_stdout(void)
 	}
 }
 
+/* --json: what the engine prints while it runs goes to stderr (to
+ * /dev/null with -q), so that stdout holds the one document. The saved
+ * stdout for restore_stdout, or -1. */
+static int divert_stdout(void)
+{
+	int saved, fd = ms_log_get_level() == MS_LOG_QUIET ? open("/dev/null", O_WRONLY | O_CLOEXEC)
+							 : dup(STDERR_FILENO);
+
+	fflush(stdout);
+	saved = fd >= 0 ? dup(STDOUT_FILENO) : -1;
+	if (saved >= 0)
+		dup2(fd, STDOUT_FILENO);
+	if (fd >= 0)
+		close(fd);
+	return saved;
+}
+
+static void restore_stdout(int saved)
+{
+	fflush(stdout);
+	if (saved >= 0) {
+		dup2(saved, STDOUT_FILENO);
+		close(saved);
+	}
+}
+
 static int exit_of(enum ms_restore_status st)
 {
 	switch (st) {
@@ -325,26 +469,49 @@ static int exit_of(enum ms_restore_status st)
 	return MS_EXIT_FAILURE;
 }
 
-/* open -> prepare -> plan -> check -> confirm -> run. */
-static enum ms_restore_status run_steps(struct ms_restore *r, const struct restore_args *a)
+/* open -> prepare -> plan -> check -> confirm -> run. With --json the
+ * plan goes into *plan (set once prepared) instead of stdout. */
+static enum ms_restore_status run_steps(struct ms_restore *r, const struct restore_args *a, ms_json **plan)
 {
 	enum ms_restore_status st = ms_restore_open(r, r->req);
+	int saved;
 
 	if (st != MS_RESTORE_OK)
 		return st;
-	if (ms_log_get_level() == MS_LOG_QUIET && !a->dry_run)
+	if (ms_log_get_level() == MS_LOG_QUIET && !a->dry_run && !a->json)
 		quiet_stdout(); /* -q: nothing but errors (cron) */
 	st = ms_restore_prepare(r);
 	if (st != MS_RESTORE_OK)
 		return st;
-	if (print_plan(r) < 0)
+	if (a->json)
+		*plan = plan_json(r);
+	if (print_plan(r, *plan) < 0)
 		return MS_RESTORE_FAILED;
 	st = ms_restore_check(r);
 	if (st != MS_RESTORE_OK || a->dry_run)
 		return st;
 	if (confirm(a->yes) < 0)
 		return MS_RESTORE_FAILED;
-	return ms_restore_run(r);
+	if (!a->json)
+		return ms_restore_run(r);
+	saved = divert_stdout();
+	st = ms_restore_run(r);
+	restore_stdout(saved);
+	return st;
+}
+
+/* --json: {"dry_run", "plan", "result": {"exit_code", "restored",
+ * "safety_snapshot"}}; nothing when the plan was never made. */
+static int print_json(const struct ms_restore *r, const struct restore_args *a, ms_json *plan, int ret)
+{
+	if (!plan)
+		return 0;
+	return ms_json_print(ms_json_obj("dry_run", ms_json_bool(a->dry_run), "plan", plan, "result",
+					 ms_json_obj("exit_code", ms_json_int(ret), "restored",
+						     ms_json_bool(!a->dry_run && (ret == MS_EXIT_OK ||
+										 ret == MS_EXIT_WARNINGS)),
+						     "safety_snapshot", ms_json_str(r->safety_path), NULL),
+					 NULL));
 }
 
 static int run_restore(struct ms_cli *cli, struct restore_args *a)
@@ -363,13 +530,16 @@ static int run_restore(struct ms_cli *cli, struct restore_args *a)
 		.accept_snapshot = a->accept_snapshot,
 	};
 	struct ms_restore r;
+	ms_json *plan = NULL;
 	int ret;
 
 	memset(&r, 0, sizeof(r));
 	r.req = &req;
-	ret = exit_of(run_steps(&r, a));
+	ret = exit_of(run_steps(&r, a, &plan));
 	if (ret == MS_EXIT_OK)
 		ret = ms_cli_exit_code(0);
+	if (print_json(&r, a, plan, ret) < 0 && ret == MS_EXIT_OK)
+		ret = MS_EXIT_FAILURE;
 	ms_restore_clear(&r);
 	return ret;
 }

@@ -103,8 +103,8 @@ static const struct ms_opt opts[] = {
 	  .refuse_arg = C(LIST) | C(SHOW) },
 	{ STRING("postfix-dir", inst.postfix_dir), .accept = C(INSPECT) | C(CREATE) | C(RESTORE) | C(CONFIG) },
 	{ STRING("dest", dest), .accept = C(CREATE) | READ | C(RESTORE) | C(PRUNE) | C(DIFF) | C(GUARD) | C(CONFIG) },
-	{ FLAG("json", json), .accept = C(INSPECT) | C(CREATE) | C(VERIFY) | C(LIST) | C(SHOW) | C(PRUNE) |
-	  C(DIFF) | C(GUARD) | C(CONFIG) },
+	{ FLAG("json", json), .accept = C(INSPECT) | C(CREATE) | C(VERIFY) | C(LIST) | C(SHOW) | C(RESTORE) |
+	  C(PRUNE) | C(DIFF) | C(GUARD) | C(CONFIG) },
 	{ FLAG("no-db", no_db), .accept = C(INSPECT) | C(CREATE) },
 	{ FLAG("dry-run", dry_run), .accept = C(RESTORE) | C(PRUNE) },
 	{ FLAG("allow-unsigned", allow_unsigned), .accept = C(VERIFY) | C(RESTORE), .refuse_arg = C(LIST) | C(SHOW) },

@@ -3,8 +3,10 @@
 # --last (and what an empty filter says), verify --all (one line each, a
 # summary, the worst exit code; an array with --json), verify and guard
 # --json (one document on stdout, errors still on stderr, exit codes
-# unchanged), and the verification record saying whether the check was
-# deep (list's "(deep)" and verified_deep; an old record reads as not deep).
+# unchanged), restore --json (the plan with --dry-run, the plan and the
+# result otherwise; only with --yes), and the verification record saying
+# whether the check was deep (list's "(deep)" and verified_deep; an old
+# record reads as not deep).
 . "$MS_SOURCE_DIR/tests/lib.sh"
 export MODOSNAP_CONFIG=$MS_T_CONF # only the signing keys, under $T (tests/lib.sh)
 
@@ -122,6 +124,7 @@ case_begin guard_json
 run_ms "${C[@]}" --pre-upgrade --no-deep
 expect_rc 0
 P=$(tail -n 1 "$T/out")
+check "create --no-deep: a shallow record" grep -qE ' shallow$' "$P.verified"
 run_ms guard --instance "$I" --dest "$D" --json
 expect_rc 0
 expect_stderr_empty
@@ -139,5 +142,29 @@ run_ms guard --instance "$I" --dest "$D" --json --tag nope
 expect_rc 1
 check "no candidate: snapshot null" jq -e '.ok == false and .snapshot == null and .reason == "no snapshot with that tag"' "$T/out"
 check "the error still on stderr" grep -q "^modosnap: error: no snapshot tagged 'nope' of " "$T/err"
+
+case_begin restore_json
+R=$(id_of "${A[0]}")
+run_ms restore "$R" --dest "$D" --dry-run --json --root "$T/rj"
+expect_rc 0
+check "the plan: the snapshot and both components, nothing restored" jq -e --arg id "$R" --arg p "${A[0]}" \
+	'.dry_run == true and .plan.snapshot_id == $id and .plan.archive == $p
+	 and ([.plan.components[].component] == ["instance", "postfix"])
+	 and .plan.components[0].target_exists == false and .plan.components[0].added > 0
+	 and .plan.components[0].removed == 0 and .plan.components[1].removed == null
+	 and .result.exit_code == 0 and .result.restored == false and .result.safety_snapshot == null' "$T/out"
+check "nothing written" test ! -e "$T/rj"
+run_ms restore "$R" --dest "$D" --json --root "$T/rj"
+expect_rc 2
+expect_stderr "modosnap: error: --json prints the plan with the result, not before asking: add --yes (or --dry-run); try 'modosnap help restore'"
+run_ms restore "$R" --dest "$D" --json --yes --no-safety-snapshot --root "$T/rj"
+expect_rc 0
+check "one document: the plan and the result" jq -e \
+	'.dry_run == false and (.plan.components | length) == 2 and .result.exit_code == 0 and .result.restored == true' "$T/out"
+check "the engine's lines went to stderr" grep -q "^restored instance: " "$T/err"
+check "the files are back" test -f "$T/rj$I/manage.py"
+run_ms restore "$R" --dest "$D" --json --yes --no-safety-snapshot --root "$T/rj" --only db:nope
+expect_rc 2
+check "a refused restore prints no document" test ! -s "$T/out"
 
 finish

@@ -92,6 +92,20 @@ run_ms verify "$ARCHIVE" --deep --instance "$I"
 expect_rc 0
 expect_stdout_has "ok: database 'default':"
 expect_stdout_has "ok: database 'amavis':"
+check "the ok line says deep" grep -q "^ok: $ARCHIVE: .*, deep$" "$T/out"
+check "the record says deep" grep -qE ' deep$' "$ARCHIVE.verified"
+run_ms list --dest "$(dirname "$ARCHIVE")" --json
+check "list: verified_deep" jq -e --arg a "$ARCHIVE" '.[] | select(.path == $a) | .verified_deep == true' "$T/out"
+run_ms verify "$ARCHIVE" --deep --instance "$I" --json
+expect_rc 0
+check "--json: deep, ok, and nothing else on stdout" jq -e '.deep == true and .status == "ok"' "$T/out"
+run_ms restore "$ARCHIVE" --dest "$D" --dry-run --json --instance "$I" --postfix-dir "$PF"
+expect_rc 0
+check "restore --dry-run --json: each database with its tables" jq -e \
+	'([.plan.components[].component] == ["instance", "postfix", "db:default", "db:amavis"])
+	 and (.plan.components[2] | .reachable == true and .engine == "postgresql" and (.tables | length) > 0
+	      and all(.tables[]; .rows_now != null and (.change | IN("unchanged", "rows", "content"))))
+	 and .result.restored == false' "$T/out"
 check "scratch databases dropped" test "$(su_psql -c "SELECT count(*) FROM pg_database WHERE datname LIKE 'msverify%snap$$%'")" = 0
 expect_no_secret "$MS_FX_DEFAULT_PASSWORD" "database password"
 
