@@ -25,8 +25,7 @@ static int cmd_help(struct ms_cli *cli, int argc, char **argv);
 
 const struct ms_command ms_commands[] = {
 	{
-		"inspect", cmd_inspect,
-		"inspect [--instance DIR] [--postfix-dir DIR] [--no-db] [--json]",
+		"inspect", cmd_inspect, "",
 		"show what a snapshot of this Modoboa server would contain",
 		"Reads the instance's settings.py (without running Python), the Postfix\n"
 		"directory and the virtualenv, and prints: the instance directory and\n"
@@ -34,21 +33,12 @@ const struct ms_command ms_commands[] = {
 		"Postfix maps and whether each still matches its recorded checksum, and\n"
 		"the installed versions of Modoboa, its extensions and Django. Unless\n"
 		"--no-db is given it also connects to each database and prints the\n"
-		"server version, the database size and the applied Django migrations.\n"
-		"\n"
-		"  --instance DIR     the instance directory (default /srv/modoboa/instance)\n"
-		"  --postfix-dir DIR  the Postfix configuration directory (default /etc/postfix)\n"
-		"  --no-db            do not connect to the databases\n"
-		"  --json             print one JSON document (see docs/inspect-json.md)\n"
-		"\n"
+		"server version, the database size and the applied Django migrations.\n",
 		"Exit status: 0 ok, 1 an error (bad settings, unreachable database),\n"
 		"2 usage error, 3 completed with warnings (e.g. no virtualenv found).\n",
 	},
 	{
-		"create", cmd_create,
-		"create [--instance DIR] [--postfix-dir DIR] [--dest DIR] [--tag TAG]... [--note TEXT]\n"
-		"                [--level N] [--exclude PATTERN]... [--no-db] [--verify[=deep]]\n"
-		"                [--pre-upgrade [--to VERSION] [--no-deep] | --nightly] [--wait SECONDS] [--json]",
+		"create", cmd_create, "",
 		"take a snapshot: instance directory, Postfix files, databases",
 		"Writes one archive <label>_<YYYYMMDDTHHMMSSZ>_modoboa-<version>.tar.zst\n"
 		"(pax tar in zstd, mode 0600) into the destination directory (created\n"
@@ -62,33 +52,13 @@ const struct ms_command ms_commands[] = {
 		"the size is estimated and the run refused when less than min_free would\n"
 		"stay free. Hooks from the config's [hooks] run before and after, and\n"
 		"pause/resume around the reads. Prints a summary (a progress line on a\n"
-		"terminal) and the archive path as the last line.\n"
-		"\n"
-		"  --dest DIR         destination directory (default /var/backups/modosnap)\n"
-		"  --tag TAG          tag the snapshot (repeatable)\n"
-		"  --note TEXT        free text stored in the header\n"
-		"  --level N          zstd level 1-19 (default 3)\n"
-		"  --exclude PATTERN  leave out matching files (repeatable; also 'exclude =' in\n"
-		"                     the config): without '/' it matches any base name, with\n"
-		"                     '/' the path relative to the instance directory\n"
-		"  --no-db            files only: do not connect to or dump the databases\n"
-		"  --verify[=deep]    read the new archive back and verify it; =deep also loads\n"
-		"                     every database dump into a scratch database and compares\n"
-		"  --pre-upgrade      tag 'pre-upgrade' and always verify (deep unless --no-deep):\n"
-		"                     exits non-zero unless the snapshot is verified\n"
-		"  --to VERSION       with --pre-upgrade: the Modoboa version about to be installed\n"
-		"  --nightly          tag 'nightly', a one-line summary, then prune with the\n"
-		"                     config's [retention] rules (quiet with -q, for cron)\n"
-		"  --wait SECONDS     wait that long for another run's lock instead of exit 4\n"
-		"  --json             print a JSON summary (for monitoring) instead of text\n"
-		"\n"
+		"terminal) and the archive path as the last line.\n",
 		"Exit status: 0 ok, 1 failure, 3 completed with warnings (a file kept\n"
 		"changing while read, a MyISAM table), 4 another run holds the lock,\n"
 		"5 verification failed.\n",
 	},
 	{
-		"verify", cmd_verify,
-		"verify SNAPSHOT [--dest DIR] [--allow-unsigned] [--deep [--instance DIR]]",
+		"verify", cmd_verify, "SNAPSHOT",
 		"check a snapshot against its manifest",
 		"Reads the whole archive once: zstd checksums, every entry's size, SHA-256\n"
 		"and metadata against the manifest, no entry missing, extra or duplicated,\n"
@@ -103,32 +73,28 @@ const struct ms_command ms_commands[] = {
 		"dropped afterwards. Connection parameters come from the instance's\n"
 		"settings.py and the config file, as for create.\n"
 		"SNAPSHOT: a path, or in the destination directory a snapshot id or unique\n"
-		"id prefix, 'latest', or 'tag:NAME'.\n"
-		"\n"
+		"id prefix, 'latest', or 'tag:NAME'.\n",
 		"Exit status: 0 ok, 1 cannot read, 3 accepted with --allow-unsigned,\n"
 		"5 verification failed (the first bad entry, or the signature problem, is\n"
 		"named on stderr).\n",
 	},
 	{
-		"list", cmd_list,
-		"list [--dest DIR] [--json]",
+		"list", cmd_list, "",
 		"list the snapshots in the destination directory, newest first",
 		"Shows id, time, Modoboa version, size, components, tags, and when each\n"
 		"last passed verify. Reads only each archive's header.\n",
+		NULL,
 	},
 	{
-		"show", cmd_show,
-		"show SNAPSHOT [--dest DIR] [--json]",
+		"show", cmd_show, "SNAPSHOT",
 		"show a snapshot's header and manifest summary",
 		"Reads (and checks) the whole archive and prints its header, the versions\n"
 		"it was taken at, and a summary of its manifest. With --json, the header\n"
 		"and the full manifest as one JSON document.\n",
+		NULL,
 	},
 	{
-		"restore", cmd_restore,
-		"restore SNAPSHOT [--dest DIR] [--only COMPONENT]... [--root DIR] [--dry-run]\n"
-		"        [--no-safety-snapshot] [--yes] [--instance DIR] [--postfix-dir DIR]\n"
-		"        [--accept-snapshot-targets] [--allow-unsigned]",
+		"restore", cmd_restore, "SNAPSHOT",
 		"put an installation back from a snapshot, verified and atomic per component",
 		"Verifies the whole archive and its signature first (--allow-unsigned\n"
 		"accepts an unsigned or untrusted one) and refuses hostile content. Prints the\n"
@@ -148,11 +114,10 @@ const struct ms_command ms_commands[] = {
 		"the archive: when nothing here names one, the snapshot's is shown and used\n"
 		"only with --accept-snapshot-targets. Every connection is tried and the\n"
 		"free space checked before the first write.\n",
+		NULL,
 	},
 	{
-		"prune", cmd_prune,
-		"prune [--dest DIR] [--keep-last N] [--keep-daily N] [--keep-weekly N] [--keep-monthly N]\n"
-		"      [--keep-tag TAG]... [--keep-pre-upgrade N] [--dry-run] [--json]",
+		"prune", cmd_prune, "",
 		"delete old snapshots by retention rules, keeping pre-upgrade ones",
 		"Keeps, for each rule, the newest snapshot of each of the N most recent\n"
 		"periods that have snapshots: --keep-last (the N newest), --keep-daily (UTC\n"
@@ -164,24 +129,12 @@ const struct ms_command ms_commands[] = {
 		"any archive whose header cannot be read (with a warning). Options override\n"
 		"the config's [retention] keys; with no rule at all prune refuses. Prints\n"
 		"one line per snapshot, newest first (keep, with the rules that kept it,\n"
-		"or remove) and a summary. See docs/prune.md.\n"
-		"\n"
-		"  --dest DIR              destination directory (default /var/backups/modosnap)\n"
-		"  --keep-last N           keep the N newest snapshots\n"
-		"  --keep-daily N          keep the newest snapshot of each of N days\n"
-		"  --keep-weekly N         keep the newest snapshot of each of N weeks\n"
-		"  --keep-monthly N        keep the newest snapshot of each of N months\n"
-		"  --keep-tag TAG          keep every snapshot tagged TAG (repeatable)\n"
-		"  --keep-pre-upgrade N    keep the N newest 'pre-upgrade' snapshots (default 3)\n"
-		"  --dry-run               print the plan, delete nothing (takes no lock)\n"
-		"  --json                  print the plan as a JSON array\n"
-		"\n"
+		"or remove) and a summary. See docs/prune.md.\n",
 		"Exit status: 0 ok, 1 a deletion failed, 2 usage error, 3 an unreadable\n"
 		"archive was kept, 4 another run holds the lock.\n",
 	},
 	{
-		"diff", cmd_diff,
-		"diff SNAPSHOT SNAPSHOT [--dest DIR] [--json]",
+		"diff", cmd_diff, "SNAPSHOT SNAPSHOT",
 		"show what changed between two snapshots: versions, files, databases",
 		"Reads and verifies both archives (a damaged one is exit status 5, as for\n"
 		"verify), then prints what changed from the first to the second: the\n"
@@ -193,17 +146,12 @@ const struct ms_command ms_commands[] = {
 		"table's row count and content change; components present in one snapshot\n"
 		"only. Prints 'no differences' when there are none (see docs/diff.md).\n"
 		"SNAPSHOT: a path, or in the destination directory a snapshot id or unique\n"
-		"id prefix, 'latest', or 'tag:NAME'.\n"
-		"\n"
-		"  --dest DIR         destination directory (default /var/backups/modosnap)\n"
-		"  --json             print one JSON object (every path listed)\n"
-		"\n"
+		"id prefix, 'latest', or 'tag:NAME'.\n",
 		"Exit status: 0 compared (whether or not they differ), 1 cannot read or\n"
 		"select a snapshot, 2 usage error, 5 a snapshot failed verification.\n",
 	},
 	{
-		"guard", cmd_guard,
-		"guard [--instance DIR] [--dest DIR] [--max-age DURATION] [--tag TAG]",
+		"guard", cmd_guard, "",
 		"exit 0 only if a fresh, verified snapshot at the installed versions exists",
 		"The upgrade gate: exits 0 when the destination holds a snapshot of this\n"
 		"instance tagged TAG (default pre-upgrade), verified (its verification\n"
@@ -211,10 +159,10 @@ const struct ms_command ms_commands[] = {
 		"1d, 1w) and taken at the Modoboa and extension versions installed now.\n"
 		"Otherwise it says why the newest candidate does not qualify and exits 1.\n"
 		"Use it in upgrade scripts: modosnap guard --max-age 2h || exit 1\n",
+		NULL,
 	},
 	{
-		"config", cmd_config,
-		"config [--instance DIR] [--postfix-dir DIR] [--dest DIR] [--json]",
+		"config", cmd_config, "",
 		"print the effective configuration and check it",
 		"Prints every key of the configuration file with its value and where it\n"
 		"came from ('FILE':LINE, command line, discovered or default), and what\n"
@@ -223,15 +171,34 @@ const struct ms_command ms_commands[] = {
 		"password_file ...)' or 'not set'. A configuration the loader refuses is\n"
 		"exit status 1 with its message; things that would fail later (no signing\n"
 		"key yet, a destination that is not writable, no retention rule for\n"
-		"create --nightly) are warnings (exit status 3).\n",
+		"create --nightly) are warnings.\n",
+		"Exit status: 0 valid, 1 invalid (the error names file and line), 2 usage\n"
+		"error, 3 valid with warnings.\n",
 	},
 	{
-		"help", cmd_help,
-		"help [COMMAND]",
+		"help", cmd_help, "[COMMAND]",
 		"show the help of a command",
-		"Without COMMAND, lists the commands; with one, shows its options.\n",
+		"Without COMMAND, lists the commands; with one, shows its options.\n"
+		"'modosnap COMMAND --help' (or -h) shows the same.\n",
+		NULL,
 	},
-	{ NULL, NULL, NULL, NULL, NULL },
+	{ NULL, NULL, NULL, NULL, NULL, NULL },
+};
+
+/* Where a command words an option its own way (the option table holds the
+ * general wording, options.c). */
+static const struct {
+	const char *cmd, *opt, *help;
+} own_words[] = {
+	{ "inspect", "json", "print one JSON document (see docs/inspect-json.md)" },
+	{ "create", "no-db", "files only: do not connect to or dump the databases" },
+	{ "create", "json", "print a JSON summary (for monitoring) instead of text" },
+	{ "verify", "instance", "with --deep: the instance directory (default /srv/modoboa/instance)" },
+	{ "show", "json", "print the header and the full manifest as one JSON document" },
+	{ "restore", "dry-run", "print the plan and stop" },
+	{ "prune", "dry-run", "print the plan, delete nothing (takes no lock)" },
+	{ "prune", "json", "print the plan as a JSON array" },
+	{ "diff", "json", "print one JSON object (every path listed)" },
 };
 
 const struct ms_command *ms_command_find(const char *name)
@@ -240,6 +207,103 @@ const struct ms_command *ms_command_find(const char *name)
 		if (strcmp(c->name, name) == 0)
 			return c;
 	return NULL;
+}
+
+/* "--dest DIR", "--verify[=deep]", "-c, --config FILE" into sb. */
+static void add_option(struct ms_strbuf *sb, const struct ms_opt_help *h)
+{
+	if (h->short_name)
+		ms_strbuf_addf(sb, "-%c, ", h->short_name);
+	ms_strbuf_addf(sb, "--%s", h->name);
+	if (h->arg)
+		ms_strbuf_addf(sb, h->optional_arg ? "[=%s]" : " %s", h->arg);
+}
+
+/* The usage line of `name` (options.h's command `cmd`): its arguments,
+ * then every option it accepts, wrapped under the first. */
+static void print_usage(const char *name, enum ms_opts_cmd cmd, const char *args)
+{
+	struct ms_strbuf line = MS_STRBUF_INIT, word = MS_STRBUF_INIT;
+	struct ms_opt_help h;
+	size_t pos = 0;
+	int indent;
+
+	ms_strbuf_addf(&line, "usage: modosnap %s", name);
+	indent = (int)line.len + 1;
+	if (*args)
+		ms_strbuf_addf(&line, " %s", args);
+	while (cmd != MS_OPTS_N && ms_opts_next(cmd, &pos, &h)) {
+		ms_strbuf_reset(&word);
+		ms_strbuf_addch(&word, '[');
+		add_option(&word, &h);
+		ms_strbuf_addstr(&word, h.repeatable ? "]..." : "]");
+		if (line.len + 1 + word.len > 79) {
+			printf("%s\n", ms_strbuf_str(&line));
+			ms_strbuf_reset(&line);
+			ms_strbuf_addf(&line, "%*s", indent - 1, "");
+		}
+		ms_strbuf_addf(&line, " %s", ms_strbuf_str(&word));
+	}
+	printf("%s\n", ms_strbuf_str(&line));
+	ms_strbuf_release(&line);
+	ms_strbuf_release(&word);
+}
+
+static const char *option_words(const char *name, const struct ms_opt_help *h)
+{
+	for (size_t i = 0; i < sizeof(own_words) / sizeof(own_words[0]); i++)
+		if (!strcmp(own_words[i].cmd, name) && !strcmp(own_words[i].opt, h->name))
+			return own_words[i].help;
+	return h->help;
+}
+
+/* Prints text from column `col` (the cursor stands there), its words
+ * wrapped at column 79, each further line indented to `col`. */
+static void print_wrapped(const char *text, int col)
+{
+	int at = col;
+
+	while (*text) {
+		size_t len = strcspn(text, " ");
+
+		if (at > col && at + 1 + (int)len > 79) {
+			printf("\n%*s", col, "");
+			at = col;
+		} else if (at > col) {
+			putchar(' ');
+			at++;
+		}
+		printf("%.*s", (int)len, text);
+		at += (int)len;
+		text += len;
+		text += strspn(text, " ");
+	}
+	putchar('\n');
+}
+
+/* One entry per option the command accepts, "  --dest DIR  what it
+ * does", the descriptions aligned. */
+static void print_options(const char *name, enum ms_opts_cmd cmd)
+{
+	struct ms_strbuf sb = MS_STRBUF_INIT;
+	struct ms_opt_help h;
+	size_t pos = 0;
+	int width = 0;
+
+	while (ms_opts_next(cmd, &pos, &h)) {
+		ms_strbuf_reset(&sb);
+		add_option(&sb, &h);
+		if ((int)sb.len > width)
+			width = (int)sb.len;
+	}
+	pos = 0;
+	while (ms_opts_next(cmd, &pos, &h)) {
+		ms_strbuf_reset(&sb);
+		add_option(&sb, &h);
+		printf("  %-*s  ", width, ms_strbuf_str(&sb));
+		print_wrapped(option_words(name, &h), width + 4);
+	}
+	ms_strbuf_release(&sb);
 }
 
 void ms_cli_print_help(void)
@@ -251,29 +315,35 @@ void ms_cli_print_help(void)
 	       "commands:\n");
 	for (const struct ms_command *c = ms_commands; c->name; c++)
 		printf("  %-10s %s\n", c->name, c->summary);
+	printf("\nglobal options:\n");
+	print_options("", MS_OPTS_GLOBAL);
 	printf("\n"
-	       "global options:\n"
-	       "  -c, --config FILE  configuration file (default %s when it exists)\n"
-	       "  -q, --quiet        print nothing but errors\n"
-	       "  -v, --verbose      print more (repeat for debug output)\n"
-	       "  -h, --help         show this help\n"
-	       "  -V, --version      show the version\n"
-	       "\n"
 	       "exit status: 0 ok, 1 failure, 2 usage error, 3 completed with warnings,\n"
 	       "4 another run holds the lock, 5 verification failed.\n"
-	       "Run 'modosnap help COMMAND' for the options of a command.\n",
-	       MS_DEFAULT_CONFIG);
+	       "Run 'modosnap help COMMAND' (or 'modosnap COMMAND --help') for the options\n"
+	       "of a command.\n");
 }
 
 int ms_cli_print_command_help(const char *name)
 {
 	const struct ms_command *c = ms_command_find(name);
+	enum ms_opts_cmd cmd;
+	struct ms_opt_help h;
+	size_t pos = 0;
 
 	if (!c) {
 		ms_log_error("unknown command '%s'; try 'modosnap --help'", name);
 		return MS_EXIT_USAGE;
 	}
-	printf("usage: modosnap %s\n\n%s\n%s", c->usage, c->summary, c->help);
+	cmd = ms_opts_cmd_find(name);
+	print_usage(name, cmd, c->args);
+	printf("\n%s\n%s", c->summary, c->help);
+	if (cmd != MS_OPTS_N && ms_opts_next(cmd, &pos, &h)) {
+		printf("\noptions:\n");
+		print_options(name, cmd);
+	}
+	if (c->status)
+		printf("\n%s", c->status);
 	return MS_EXIT_OK;
 }
 

@@ -44,9 +44,10 @@ struct ms_cli {
 struct ms_command {
 	const char *name;
 	int (*fn)(struct ms_cli *cli, int argc, char **argv);
-	const char *usage;   /* "inspect [--instance DIR] ..." */
+	const char *args;    /* its arguments in usage ("SNAPSHOT"); the options come from options.c */
 	const char *summary; /* one line for --help */
-	const char *help;    /* paragraphs for `help COMMAND` */
+	const char *help;    /* paragraphs for `help COMMAND`, then its options, then: */
+	const char *status;  /* "Exit status: ..." or NULL */
 };
 
 /* The command table, terminated by an entry with name NULL. */

@@ -71,6 +71,9 @@ int main(int argc, char **argv)
 		ms_log_error("unknown command '%s'; try 'modosnap --help'", argv[o.command]);
 		return MS_EXIT_USAGE;
 	}
+	/* CMD --help, wherever among the command's options it stands */
+	if (ms_opts_help_asked(ms_opts_cmd_find(cmd->name), argc - o.command, argv + o.command))
+		return ms_cli_print_command_help(cmd->name);
 	cli.command = ms_dest_command_line(argc, argv);
 	ret = cmd->fn(&cli, argc - o.command, argv + o.command);
 	ms_config_free(cli.config);

@@ -1,10 +1,11 @@
 /*
  * The option table and the one getopt_long loop (see options.h). A
- * command is given to getopt_long with exactly the options it knows, in
- * long form only (optstring "", argv permuted: options and arguments in
- * any order, `--` ends the options); modosnap's own options also have a
- * short form and stop at the command ("+c:qvhV"). Abbreviations are
- * getopt_long's: a unique prefix of an option the command knows.
+ * command is given to getopt_long with exactly the options it accepts, in
+ * long form only but -h (optstring "h", argv permuted: options and
+ * arguments in any order, `--` ends the options); modosnap's own options
+ * also have a short form and stop at the command ("+c:qvhV"). Abbreviations
+ * are getopt_long's: a unique prefix of an option the command accepts. Any
+ * other option, another command's included, is "unknown or incomplete".
  */
 #include "cli/options.h"
 #include "cli/cli.h"
@@ -38,17 +39,16 @@ struct ms_opt {
 	int has_arg;           /* no_argument, required_argument, optional_argument */
 	enum ms_opt_kind kind;
 	size_t off, off2;
-	unsigned accept;       /* the commands (C(...)) that take it */
-	/* the commands that know it only to refuse it: "unknown option"
-	 * naming the option, or naming the argument as getopt left it (the
-	 * option's argument, when given apart) — verify, list and show once
-	 * shared one option list, and refused each other's options so */
-	unsigned refuse_name, refuse_arg;
+	unsigned accept;       /* the commands (C(...)) that take it; any other refuses it */
 	unsigned long min, max; /* MS_OPT_UINT: the range; MS_OPT_SET: min is the value */
 	bool (*valid)(const char *arg); /* MS_OPT_LIST (when set), MS_OPT_FLAG_WORD */
 	/* the usage error for a refused argument, "%s" standing for it;
 	 * NULL: "invalid value 'X' for --NAME (expected MIN-MAX)" */
 	const char *invalid;
+	/* for help (ms_opts_next): the argument's name ("DIR"; for an
+	 * optional argument its one word), and what the option does (help
+	 * wraps it; a command may word it its own way: cli.c) */
+	const char *arg, *help;
 };
 
 static bool valid_tag(const char *t)
@@ -86,76 +86,113 @@ static bool is_deep(const char *s)
 #define READ (C(VERIFY) | C(LIST) | C(SHOW))
 
 static const struct ms_opt opts[] = {
-	/* modosnap's own, before the command */
-	{ STRING("config", config), .short_name = 'c', .accept = C(GLOBAL) },
+	/* modosnap's own, before the command; -h/--help also in every command */
+	{ STRING("config", config), .short_name = 'c', .accept = C(GLOBAL), .arg = "FILE",
+	  .help = "configuration file (default " MS_DEFAULT_CONFIG " when it exists)" },
 	{ .name = "quiet", .short_name = 'q', .has_arg = no_argument, .kind = MS_OPT_SET, .off = AT(log_level),
-	  .min = MS_LOG_QUIET, .accept = C(GLOBAL) },
+	  .min = MS_LOG_QUIET, .accept = C(GLOBAL), .help = "print nothing but errors" },
 	{ .name = "verbose", .short_name = 'v', .has_arg = no_argument, .kind = MS_OPT_INCR, .off = AT(log_level),
-	  .accept = C(GLOBAL) },
+	  .accept = C(GLOBAL), .help = "print more (repeat for debug output)" },
 	{ .name = "help", .short_name = 'h', .has_arg = no_argument, .kind = MS_OPT_STOP, .off = AT(help),
-	  .accept = C(GLOBAL) },
+	  .accept = ~0u, .help = "show this help" },
 	{ .name = "version", .short_name = 'V', .has_arg = no_argument, .kind = MS_OPT_STOP, .off = AT(version),
-	  .accept = C(GLOBAL) },
+	  .accept = C(GLOBAL), .help = "show the version" },
 
 	/* shared by several commands */
 	{ STRING("instance", inst.instance_dir), .accept = C(INSPECT) | C(CREATE) | C(VERIFY) | C(RESTORE) | C(GUARD) |
 	  C(CONFIG),
-	  .refuse_arg = C(LIST) | C(SHOW) },
-	{ STRING("postfix-dir", inst.postfix_dir), .accept = C(INSPECT) | C(CREATE) | C(RESTORE) | C(CONFIG) },
-	{ STRING("dest", dest), .accept = C(CREATE) | READ | C(RESTORE) | C(PRUNE) | C(DIFF) | C(GUARD) | C(CONFIG) },
-	{ FLAG("json", json), .accept = C(INSPECT) | C(CREATE) | C(VERIFY) | C(LIST) | C(SHOW) | C(RESTORE) |
-	  C(PRUNE) | C(DIFF) | C(GUARD) | C(CONFIG) },
-	{ FLAG("no-db", no_db), .accept = C(INSPECT) | C(CREATE) },
-	{ FLAG("dry-run", dry_run), .accept = C(RESTORE) | C(PRUNE) },
-	{ FLAG("allow-unsigned", allow_unsigned), .accept = C(VERIFY) | C(RESTORE), .refuse_arg = C(LIST) | C(SHOW) },
+	  .arg = "DIR", .help = "the instance directory (default /srv/modoboa/instance)" },
+	{ STRING("postfix-dir", inst.postfix_dir), .accept = C(INSPECT) | C(CREATE) | C(RESTORE) | C(CONFIG), .arg = "DIR",
+	  .help = "the Postfix configuration directory (default /etc/postfix)" },
+	{ STRING("dest", dest), .accept = C(CREATE) | READ | C(RESTORE) | C(PRUNE) | C(DIFF) | C(GUARD) | C(CONFIG),
+	  .arg = "DIR",
+	  .help = "destination directory (default /var/backups/modosnap)" },
+	{ FLAG("no-db", no_db), .accept = C(INSPECT) | C(CREATE), .help = "do not connect to the databases" },
+	{ FLAG("dry-run", dry_run), .accept = C(RESTORE) | C(PRUNE), .help = "print the plan, change nothing" },
+	{ FLAG("allow-unsigned", allow_unsigned), .accept = C(VERIFY) | C(RESTORE),
+	  .help = "accept an unsigned snapshot, or one signed by an untrusted key, with a warning (exit 3)" },
+	{ FLAG("json", json), .accept = C(INSPECT) | C(CREATE) | C(VERIFY) | C(LIST) | C(SHOW) |
+	  C(PRUNE) | C(DIFF) | C(GUARD) | C(CONFIG), .help = "print JSON instead of text" },
 
 	/* create */
 	{ LIST("tag", tags), .accept = C(CREATE), .valid = valid_tag,
-	  .invalid = "invalid tag (use letters, digits and . _ - : +)" },
-	{ STRING("note", note), .accept = C(CREATE) },
-	{ UINT("level", level, 1, 19), .accept = C(CREATE), .invalid = "invalid level '%s' (expected 1-19)" },
-	{ LIST("exclude", excludes), .accept = C(CREATE) },
+	  .invalid = "invalid tag (use letters, digits and . _ - : +)", .arg = "TAG",
+	  .help = "tag the snapshot (repeatable)" },
+	{ STRING("note", note), .accept = C(CREATE), .arg = "TEXT", .help = "free text stored in the header" },
+	{ UINT("level", level, 1, 19), .accept = C(CREATE), .invalid = "invalid level '%s' (expected 1-19)",
+	  .arg = "N", .help = "zstd level 1-19 (default 3)" },
+	{ LIST("exclude", excludes), .accept = C(CREATE), .arg = "PATTERN",
+	  .help = "leave out matching files (repeatable; also 'exclude =' in "
+		  "the config): without '/' it matches any base name, with "
+		  "'/' the path relative to the instance directory" },
 	{ .name = "verify", .has_arg = optional_argument, .kind = MS_OPT_FLAG_WORD, .off = AT(verify),
 	  .off2 = AT(verify_deep), .accept = C(CREATE), .valid = is_deep,
-	  .invalid = "invalid --verify='%s' (only --verify=deep)" },
-	{ FLAG("pre-upgrade", pre_upgrade), .accept = C(CREATE) },
-	{ STRING("to", to), .accept = C(CREATE) },
-	{ FLAG("nightly", nightly), .accept = C(CREATE) },
-	{ FLAG("no-deep", no_deep), .accept = C(CREATE) },
-	{ UINT("wait", wait, 0, 86400), .accept = C(CREATE), .invalid = "invalid --wait '%s' (seconds, 0-86400)" },
+	  .invalid = "invalid --verify='%s' (only --verify=deep)", .arg = "deep",
+	  .help = "read the new archive back and verify it; =deep also loads "
+		  "every database dump into a scratch database and compares" },
+	{ FLAG("pre-upgrade", pre_upgrade), .accept = C(CREATE),
+	  .help = "tag 'pre-upgrade' and always verify (deep unless --no-deep): "
+		  "exits non-zero unless the snapshot is verified" },
+	{ STRING("to", to), .accept = C(CREATE), .arg = "VERSION",
+	  .help = "with --pre-upgrade: the Modoboa version about to be installed" },
+	{ FLAG("no-deep", no_deep), .accept = C(CREATE),
+	  .help = "with --pre-upgrade: verify the archive only, load no database" },
+	{ FLAG("nightly", nightly), .accept = C(CREATE),
+	  .help = "tag 'nightly', a one-line summary, then prune with the "
+		  "config's [retention] rules (quiet with -q, for cron); "
+		  "not with --pre-upgrade" },
+	{ UINT("wait", wait, 0, 86400), .accept = C(CREATE), .invalid = "invalid --wait '%s' (seconds, 0-86400)",
+	  .arg = "SECONDS", .help = "wait that long for another run's lock instead of exit 4" },
 
 	/* verify */
-	{ FLAG("deep", deep), .accept = C(VERIFY), .refuse_arg = C(LIST) | C(SHOW) },
-	{ FLAG("all", all), .accept = C(VERIFY) },
+	{ FLAG("deep", deep), .accept = C(VERIFY),
+	  .help = "also restore each PostgreSQL dump into a scratch database and compare every table" },
+	{ FLAG("all", all), .accept = C(VERIFY), .help = "verify every snapshot in the destination (no SNAPSHOT)" },
 
 	/* list */
-	{ STRING("tag", tag), .accept = C(LIST) },
-	{ UINT("last", last, 1, 1000000), .accept = C(LIST) },
+	{ STRING("tag", tag), .accept = C(LIST), .arg = "TAG", .help = "only the snapshots tagged TAG" },
+	{ UINT("last", last, 1, 1000000), .accept = C(LIST), .arg = "N",
+	  .help = "only the N newest snapshots (after --tag)" },
 
 	/* restore */
 	{ LIST("only", only), .accept = C(RESTORE), .valid = valid_component,
-	  .invalid = "invalid component '%s' (instance, postfix or db:ALIAS)" },
-	{ STRING("root", root), .accept = C(RESTORE) },
-	{ FLAG("no-safety-snapshot", no_safety), .accept = C(RESTORE) },
-	{ FLAG("yes", yes), .accept = C(RESTORE) },
-	{ FLAG("accept-snapshot-targets", accept_snapshot), .accept = C(RESTORE) },
+	  .invalid = "invalid component '%s' (instance, postfix or db:ALIAS)", .arg = "COMPONENT",
+	  .help = "restore only COMPONENT: instance, postfix or db:ALIAS (repeatable)" },
+	{ STRING("root", root), .accept = C(RESTORE), .arg = "DIR",
+	  .help = "put the files under DIR (new locations only)" },
+	{ FLAG("no-safety-snapshot", no_safety), .accept = C(RESTORE),
+	  .help = "do not take the safety snapshot first" },
+	{ FLAG("yes", yes), .accept = C(RESTORE), .help = "do not ask (needed without a terminal)" },
+	{ FLAG("accept-snapshot-targets", accept_snapshot), .accept = C(RESTORE),
+	  .help = "use the snapshot's targets where nothing here names one" },
 
 	/* prune (a count refused: "invalid value 'X' for --keep-last (expected 0-1000000)") */
-	{ UINT("keep-last", keep_last, 0, 1000000), .accept = C(PRUNE) },
-	{ UINT("keep-daily", keep_daily, 0, 1000000), .accept = C(PRUNE) },
-	{ UINT("keep-weekly", keep_weekly, 0, 1000000), .accept = C(PRUNE) },
-	{ UINT("keep-monthly", keep_monthly, 0, 1000000), .accept = C(PRUNE) },
-	{ UINT("keep-hourly", keep_hourly, 0, 1000000), .accept = C(PRUNE) },
-	{ UINT("keep-yearly", keep_yearly, 0, 1000000), .accept = C(PRUNE) },
+	{ UINT("keep-last", keep_last, 0, 1000000), .accept = C(PRUNE), .arg = "N",
+	  .help = "keep the N newest snapshots" },
+	{ UINT("keep-daily", keep_daily, 0, 1000000), .accept = C(PRUNE), .arg = "N",
+	  .help = "keep the newest snapshot of each of N days" },
+	{ UINT("keep-weekly", keep_weekly, 0, 1000000), .accept = C(PRUNE), .arg = "N",
+	  .help = "keep the newest snapshot of each of N weeks" },
+	{ UINT("keep-monthly", keep_monthly, 0, 1000000), .accept = C(PRUNE), .arg = "N",
+	  .help = "keep the newest snapshot of each of N months" },
+	{ UINT("keep-hourly", keep_hourly, 0, 1000000), .accept = C(PRUNE), .arg = "N",
+	  .help = "keep the newest snapshot of each of N hours (local time)" },
+	{ UINT("keep-yearly", keep_yearly, 0, 1000000), .accept = C(PRUNE), .arg = "N",
+	  .help = "keep the newest snapshot of each of N years" },
 	{ .name = "keep-within", .has_arg = required_argument, .kind = MS_OPT_DURATION, .off = AT(keep_within),
-	  .accept = C(PRUNE), .invalid = "invalid --keep-within '%s' (e.g. 12h, 2d, 1w, or 0)" },
-	{ UINT("keep-pre-upgrade", keep_pre_upgrade, 0, 1000000), .accept = C(PRUNE) },
-	{ LIST("keep-tag", keep_tag), .accept = C(PRUNE), .valid = not_empty, .invalid = "empty --keep-tag" },
+	  .accept = C(PRUNE), .invalid = "invalid --keep-within '%s' (e.g. 12h, 2d, 1w, or 0)", .arg = "DURATION",
+	  .help = "keep every snapshot younger than the newest one minus DURATION" },
+	{ UINT("keep-pre-upgrade", keep_pre_upgrade, 0, 1000000), .accept = C(PRUNE), .arg = "N",
+	  .help = "keep the N newest 'pre-upgrade' snapshots (default 3)" },
+	{ LIST("keep-tag", keep_tag), .accept = C(PRUNE), .valid = not_empty, .invalid = "empty --keep-tag",
+	  .arg = "TAG", .help = "keep every snapshot tagged TAG (repeatable)" },
 
 	/* guard */
 	{ .name = "max-age", .has_arg = required_argument, .kind = MS_OPT_DURATION, .off = AT(max_age), .min = 1,
-	  .accept = C(GUARD), .invalid = "invalid --max-age '%s' (e.g. 90m, 2h, 1d)" },
-	{ STRING("tag", tag), .accept = C(GUARD) },
+	  .accept = C(GUARD), .invalid = "invalid --max-age '%s' (e.g. 90m, 2h, 1d)", .arg = "DURATION",
+	  .help = "the snapshot must be younger (default 24h; 90m, 2h, 1d, 1w)" },
+	{ STRING("tag", tag), .accept = C(GUARD), .arg = "TAG",
+	  .help = "the tag the snapshot must carry (default pre-upgrade)" },
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -256,7 +293,7 @@ static int store(enum ms_opts_cmd cmd, const struct ms_opt *e, const char *arg, 
 
 static bool knows(enum ms_opts_cmd cmd, const struct ms_opt *e)
 {
-	return ((e->accept | e->refuse_name | e->refuse_arg) & (1u << cmd)) != 0;
+	return (e->accept & (1u << cmd)) != 0;
 }
 
 /* The table entry of what getopt_long returned, NULL for its '?'. */
@@ -270,25 +307,20 @@ static const struct ms_opt *entry_of(enum ms_opts_cmd cmd, int c)
 	return NULL;
 }
 
-/* An option getopt_long did not accept: unknown, ambiguous, missing or
- * unexpected argument. argv[optind - 1] is the argument it stopped in. */
+/* An option getopt_long did not accept: unknown (to this command),
+ * ambiguous, missing or unexpected argument. It is named as typed: a
+ * short one by its letter (getopt may still stand in its cluster), a long
+ * one by its argv element (optopt 0, or the entry's LONG_ONLY value). */
 static int unknown(enum ms_opts_cmd cmd, char **argv)
 {
-	if (cmd != MS_OPTS_GLOBAL)
-		return ms_cli_usage_error(cmds[cmd].name, "unknown or incomplete option '%s'", argv[optind - 1]);
-	if (optopt)
-		ms_log_error("unknown or incomplete option '-%c'; try 'modosnap --help'", optopt);
-	else
-		ms_log_error("unknown option '%s'; try 'modosnap --help'", argv[optind - 1]);
-	return MS_EXIT_USAGE;
-}
+	char letter[3] = { '-', (char)optopt, '\0' };
+	const char *what = optopt > 0 && optopt < LONG_ONLY ? letter : argv[optind - 1];
 
-/* An option the command knows only to refuse it. */
-static int refused(enum ms_opts_cmd cmd, const struct ms_opt *e, char **argv)
-{
-	if (e->refuse_name & (1u << cmd))
-		return ms_cli_usage_error(cmds[cmd].name, "unknown option '--%s'", e->name);
-	return ms_cli_usage_error(cmds[cmd].name, "unknown option '%s'", argv[optind - 1]);
+	if (cmd == MS_OPTS_GLOBAL) {
+		ms_log_error("unknown or incomplete option '%s'; try 'modosnap --help'", what);
+		return MS_EXIT_USAGE;
+	}
+	return ms_cli_usage_error(cmds[cmd].name, "unknown or incomplete option '%s'", what);
 }
 
 /* The positional arguments after the options: exactly the command's. */
@@ -306,41 +338,48 @@ static int positionals(enum ms_opts_cmd cmd, int argc, char **argv, struct ms_op
 	return 0;
 }
 
-int ms_opts_parse(enum ms_opts_cmd cmd, int argc, char **argv, struct ms_opts *o)
-{
+/* getopt_long's tables for the options `cmd` knows, and a fresh start.
+ * Every long option returns LONG_ONLY + its index, so that an error on it
+ * is told apart from one on a short option (unknown()). */
+struct getopt_tables {
 	struct option longopts[N_OPTS + 1];
 	char shorts[2 * N_OPTS + 2];
+};
+
+static void getopt_start(enum ms_opts_cmd cmd, struct getopt_tables *t)
+{
 	size_t n = 0, ns = 0;
-	int c, ret = 0;
 
 	if (cmd == MS_OPTS_GLOBAL)
-		shorts[ns++] = '+'; /* the command and its arguments are not ours */
+		t->shorts[ns++] = '+'; /* the command and its arguments are not ours */
 	for (size_t i = 0; i < N_OPTS; i++) {
 		const struct ms_opt *e = &opts[i];
 
 		if (!knows(cmd, e))
 			continue;
-		longopts[n++] = (struct option){ e->name, e->has_arg, NULL, e->short_name ? e->short_name
-											  : LONG_ONLY + (int)i };
+		t->longopts[n++] = (struct option){ e->name, e->has_arg, NULL, LONG_ONLY + (int)i };
 		if (e->short_name) {
-			shorts[ns++] = e->short_name;
+			t->shorts[ns++] = e->short_name;
 			if (e->has_arg == required_argument)
-				shorts[ns++] = ':';
+				t->shorts[ns++] = ':';
 		}
 	}
-	longopts[n] = (struct option){ NULL, 0, NULL, 0 };
-	shorts[ns] = '\0';
+	t->longopts[n] = (struct option){ NULL, 0, NULL, 0 };
+	t->shorts[ns] = '\0';
 	optind = 0;
 	opterr = 0;
-	while (ret == 0 && (c = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
+}
+
+int ms_opts_parse(enum ms_opts_cmd cmd, int argc, char **argv, struct ms_opts *o)
+{
+	struct getopt_tables t;
+	int c, ret = 0;
+
+	getopt_start(cmd, &t);
+	while (ret == 0 && (c = getopt_long(argc, argv, t.shorts, t.longopts, NULL)) != -1) {
 		const struct ms_opt *e = entry_of(cmd, c);
 
-		if (!e)
-			ret = unknown(cmd, argv);
-		else if (!(e->accept & (1u << cmd)))
-			ret = refused(cmd, e, argv);
-		else
-			ret = store(cmd, e, optarg, o);
+		ret = e ? store(cmd, e, optarg, o) : unknown(cmd, argv);
 		if (ret == 0 && e && e->kind == MS_OPT_STOP)
 			return 0;
 	}
@@ -351,6 +390,42 @@ int ms_opts_parse(enum ms_opts_cmd cmd, int argc, char **argv, struct ms_opts *o
 		return 0;
 	}
 	return positionals(cmd, argc, argv, o);
+}
+
+bool ms_opts_help_asked(enum ms_opts_cmd cmd, int argc, char **argv)
+{
+	struct getopt_tables t;
+	int c;
+
+	getopt_start(cmd, &t);
+	while ((c = getopt_long(argc, argv, t.shorts, t.longopts, NULL)) != -1) {
+		const struct ms_opt *e = entry_of(cmd, c);
+
+		if (e && e->kind == MS_OPT_STOP)
+			return true;
+	}
+	return false;
+}
+
+bool ms_opts_next(enum ms_opts_cmd cmd, size_t *pos, struct ms_opt_help *h)
+{
+	for (; *pos < N_OPTS; (*pos)++) {
+		const struct ms_opt *e = &opts[*pos];
+
+		if (!knows(cmd, e) || (cmd != MS_OPTS_GLOBAL && e->kind == MS_OPT_STOP))
+			continue;
+		*h = (struct ms_opt_help){
+			.name = e->name,
+			.short_name = e->short_name,
+			.arg = e->has_arg == no_argument ? NULL : e->arg ? e->arg : "VALUE",
+			.optional_arg = e->has_arg == optional_argument,
+			.repeatable = e->kind == MS_OPT_LIST,
+			.help = e->help ? e->help : "",
+		};
+		(*pos)++;
+		return true;
+	}
+	return false;
 }
 
 void ms_opts_clear(struct ms_opts *o)

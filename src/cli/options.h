@@ -12,6 +12,7 @@
 #define MS_CLI_OPTIONS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "base/util.h"
 #include "discover/instance.h"
@@ -96,6 +97,27 @@ int ms_opts_parse(enum ms_opts_cmd cmd, int argc, char **argv, struct ms_opts *o
 
 /* The command `name` (MS_OPTS_N when it has no options of its own). */
 enum ms_opts_cmd ms_opts_cmd_find(const char *name);
+
+/* Whether argv[1..] asks for the command's help: -h or --help where the
+ * command's options stand (not as another option's argument, not after
+ * `--`), whatever else argv holds. `help` itself is MS_OPTS_N. Logs
+ * nothing: ms_opts_parse reports the other problems. */
+bool ms_opts_help_asked(enum ms_opts_cmd cmd, int argc, char **argv);
+
+/* One option as help shows it (borrowed from the option table). */
+struct ms_opt_help {
+	const char *name;   /* "dest" */
+	char short_name;    /* 'c', or 0 */
+	const char *arg;    /* "DIR"; for an optional argument its word; NULL: none */
+	bool optional_arg;  /* --verify[=deep] */
+	bool repeatable;    /* [--tag TAG]... */
+	const char *help;   /* what it does, one paragraph (help wraps it) */
+};
+
+/* The options `cmd` accepts, in the table's order (a command's without
+ * -h/--help, which every command takes): sets *h to the first at or after
+ * *pos and moves *pos past it (start at 0); false when none is left. */
+bool ms_opts_next(enum ms_opts_cmd cmd, size_t *pos, struct ms_opt_help *h);
 
 /* Frees the lists still in *o. */
 void ms_opts_clear(struct ms_opts *o);

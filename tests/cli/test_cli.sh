@@ -43,7 +43,7 @@ expect_stderr "modosnap: error: unknown command 'frobnicate'; try 'modosnap --he
 case_begin unknown_global_option
 run_ms --frobnicate inspect
 expect_rc 2
-expect_stderr "modosnap: error: unknown option '--frobnicate'; try 'modosnap --help'"
+expect_stderr "modosnap: error: unknown or incomplete option '--frobnicate'; try 'modosnap --help'"
 
 case_begin missing_option_argument
 run_ms inspect --instance

@@ -34,10 +34,14 @@ parsed() {
 parsed global_config 1 "unable to open '$N.conf': No such file or directory" -c "$N.conf" list
 parsed global_config_long 1 "unable to open '$N.conf': No such file or directory" --config="$N.conf" list
 parsed global_config_abbrev 1 "unable to open '$N.conf': No such file or directory" --conf "$N.conf" list
-usage global_config_missing "unknown or incomplete option '-c'; try 'modosnap --help'" --config
+# one rule: an option refused is named as typed, a short one by its letter
+usage global_config_missing "unknown or incomplete option '--config'; try 'modosnap --help'" --config
+usage global_config_missing_short "unknown or incomplete option '-c'; try 'modosnap --help'" -qc
 usage global_unknown_short "unknown or incomplete option '-x'; try 'modosnap --help'" -x list
-usage global_unknown_long "unknown option '--frob'; try 'modosnap --help'" --frob list
-usage global_help_argument "unknown or incomplete option '-h'; try 'modosnap --help'" --help=x
+usage global_unknown_cluster "unknown or incomplete option '-x'; try 'modosnap --help'" -qxv list
+usage global_unknown_long "unknown or incomplete option '--frob'; try 'modosnap --help'" --frob list
+usage global_ambiguous "unknown or incomplete option '--ver'; try 'modosnap --help'" --ver list
+usage global_help_argument "unknown or incomplete option '--help=x'; try 'modosnap --help'" --help=x
 # -q sets the level, each -v adds one: the order counts
 usage global_quiet "-q hides the plan it would ask about: add --yes; try 'modosnap help restore'" -q restore s
 usage global_verbose_quiet "-q hides the plan it would ask about: add --yes; try 'modosnap help restore'" -v -q restore s
@@ -47,7 +51,7 @@ case_begin global_help_stops
 run_ms -h --frob
 expect_rc 0
 expect_stdout_has "usage: modosnap [-c FILE] [-q | -v] COMMAND [ARGS]"
-usage global_help_after_error "unknown option '--frob'; try 'modosnap --help'" --frob -h
+usage global_help_after_error "unknown or incomplete option '--frob'; try 'modosnap --help'" --frob -h
 case_begin global_version_abbrev
 run_ms --vers
 expect_rc 0
@@ -64,6 +68,9 @@ usage inspect_unknown "unknown or incomplete option '--frob'; try 'modosnap help
 usage inspect_other_command "unknown or incomplete option '--dest'; try 'modosnap help inspect'" inspect --dest "$T"
 usage inspect_flag_argument "unknown or incomplete option '--json=1'; try 'modosnap help inspect'" inspect --json=1
 usage inspect_short "unknown or incomplete option '-j'; try 'modosnap help inspect'" inspect -j
+usage inspect_cluster "unknown or incomplete option '-x'; try 'modosnap help inspect'" inspect -xy
+usage inspect_cluster_after_long "unknown or incomplete option '-x'; try 'modosnap help inspect'" inspect --no-db -xy
+usage inspect_global_short "unknown or incomplete option '-c'; try 'modosnap help inspect'" inspect -c x
 usage inspect_argument "unexpected argument '/srv'; try 'modosnap help inspect'" inspect /srv
 usage inspect_dashdash "unexpected argument '--no-db'; try 'modosnap help inspect'" inspect -- --no-db
 
@@ -100,20 +107,20 @@ parsed verify_options 1 "unable to read directory '$N': No such file or director
 	verify s --deep --instance "$N" --allow-unsigned --dest "$N"
 usage verify_missing "missing SNAPSHOT argument; try 'modosnap help verify'" verify --deep
 usage verify_two "unexpected argument 'b'; try 'modosnap help verify'" verify a b
-usage verify_json "unknown option '--json'; try 'modosnap help verify'" verify --json s
-usage verify_json_abbrev "unknown option '--json'; try 'modosnap help verify'" verify --js s
+usage verify_other_command "unknown or incomplete option '--no-db'; try 'modosnap help verify'" verify --no-db s
+usage verify_other_abbrev "unknown or incomplete option '--lev'; try 'modosnap help verify'" verify --lev 3 s
 usage verify_ambiguous "unknown or incomplete option '--de'; try 'modosnap help verify'" verify --de s
 parsed list_options 1 "unable to read directory '$N': No such file or directory" list --json --dest "$N"
-usage list_deep "unknown option '--deep'; try 'modosnap help list'" list --deep
-usage list_allow_abbrev "unknown option '--allow'; try 'modosnap help list'" list --allow
-usage list_instance_apart "unknown option '/x'; try 'modosnap help list'" list --instance /x
-usage list_instance_joined "unknown option '--instance=/x'; try 'modosnap help list'" list --instance=/x
+usage list_deep "unknown or incomplete option '--deep'; try 'modosnap help list'" list --deep
+usage list_allow_abbrev "unknown or incomplete option '--allow'; try 'modosnap help list'" list --allow
+usage list_instance_apart "unknown or incomplete option '--instance'; try 'modosnap help list'" list --instance /x
+usage list_instance_joined "unknown or incomplete option '--instance=/x'; try 'modosnap help list'" list --instance=/x
 usage list_instance_missing "unknown or incomplete option '--instance'; try 'modosnap help list'" list --instance
 usage list_argument "unexpected argument 's'; try 'modosnap help list'" list s
 usage list_dashdash "unexpected argument '--dest'; try 'modosnap help list'" list -- --dest
 parsed show_options 1 "unable to read directory '$N': No such file or directory" show --json s --dest "$N"
 usage show_missing "missing SNAPSHOT argument; try 'modosnap help show'" show --json
-usage show_deep "unknown option '--deep'; try 'modosnap help show'" show --deep s
+usage show_deep "unknown or incomplete option '--deep'; try 'modosnap help show'" show --deep s
 
 # --- restore -------------------------------------------------------------------
 parsed restore_options 1 "unable to read directory '$N': No such file or directory" \
@@ -126,7 +133,7 @@ usage restore_only "invalid component 'db:' (instance, postfix or db:ALIAS); try
 usage restore_only_first "invalid component 'x' (instance, postfix or db:ALIAS); try 'modosnap help restore'" restore s --root / --only x
 usage restore_root "--root needs an absolute directory; try 'modosnap help restore'" restore s --root rel
 usage restore_root_slash "--root / is the live system: leave --root out; try 'modosnap help restore'" restore s --root ///
-usage restore_other_command "unknown or incomplete option '--json'; try 'modosnap help restore'" restore s --json
+usage restore_other_command "unknown or incomplete option '--keep-last'; try 'modosnap help restore'" restore s --keep-last 1
 
 # --- prune ---------------------------------------------------------------------
 case_begin prune_options
