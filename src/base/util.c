@@ -241,6 +241,7 @@ int ms_parse_duration(const char *s, unsigned flags, long *secs)
 		if (s[len - 1] == units[i].unit) {
 			mult = units[i].secs;
 			len--;
+			break; /* one unit: "5ms" is not 5 minutes */
 		}
 	if (mult == 0 && (flags & MS_DURATION_BARE))
 		mult = 1;
