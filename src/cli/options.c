@@ -111,7 +111,7 @@ static const struct ms_opt opts[] = {
 	{ FLAG("dry-run", dry_run), .accept = C(RESTORE) | C(PRUNE), .help = "print the plan, change nothing" },
 	{ FLAG("allow-unsigned", allow_unsigned), .accept = C(VERIFY) | C(RESTORE),
 	  .help = "accept an unsigned snapshot, or one signed by an untrusted key, with a warning (exit 3)" },
-	{ FLAG("json", json), .accept = C(INSPECT) | C(CREATE) | C(VERIFY) | C(LIST) | C(SHOW) |
+	{ FLAG("json", json), .accept = C(INSPECT) | C(CREATE) | C(VERIFY) | C(LIST) | C(SHOW) | C(RESTORE) |
 	  C(PRUNE) | C(DIFF) | C(GUARD) | C(CONFIG), .help = "print JSON instead of text" },
 
 	/* create */
