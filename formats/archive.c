@@ -498,6 +498,7 @@ struct ms_archive_reader {
 	bool failed;           /* an error was logged */
 	bool at_end;           /* clean end reached and verified */
 	bool after_end;        /* failed: data after the tar end marker */
+	_Atomic uint64_t *progress; /* ms_archive_reader_count, may be NULL */
 };
 
 static la_ssize_t read_cb(struct archive *a, void *ctx, const void **buf)
@@ -730,7 +731,14 @@ ssize_t ms_archive_reader_read(struct ms_archive_reader *r, void *buf, size_t le
 	n = archive_read_data(r->a, buf, len);
 	if (n < 0)
 		return reader_fail(r, r->cur.path);
+	if (r->progress)
+		atomic_fetch_add_explicit(r->progress, (uint64_t)n, memory_order_relaxed);
 	return (ssize_t)n;
+}
+
+void ms_archive_reader_count(struct ms_archive_reader *r, _Atomic uint64_t *progress)
+{
+	r->progress = progress;
 }
 
 void ms_archive_reader_stats(const struct ms_archive_reader *r, struct ms_archive_stats *stats)

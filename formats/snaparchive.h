@@ -92,6 +92,10 @@ int ms_archive_reader_next(struct ms_archive_reader *r, const struct ms_entry **
 /* Reads the current entry's data: bytes read, 0 at its end, -1 after
  * logging (naming the entry). */
 ssize_t ms_archive_reader_read(struct ms_archive_reader *r, void *buf, size_t len);
+/* From now on adds every content byte ms_archive_reader_read returns to
+ * *progress (NULL: stop counting); another thread may read it meanwhile
+ * (the progress line of restore and verify --deep). */
+void ms_archive_reader_count(struct ms_archive_reader *r, _Atomic uint64_t *progress);
 void ms_archive_reader_stats(const struct ms_archive_reader *r, struct ms_archive_stats *stats);
 /* True when the reader failed because something follows the tar
  * end-of-archive marker ("data after the end of the tar archive"): every

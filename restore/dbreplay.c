@@ -20,7 +20,8 @@ const struct ms_manifest_db *ms_db_find(const struct ms_manifest *m, const char 
 	return NULL;
 }
 
-int ms_db_replay(const char *archive_path, const char *prefix, const char *alias, ms_replay_cb cb, void *ctx)
+int ms_db_replay(const char *archive_path, const char *prefix, const char *alias, ms_replay_cb cb, void *ctx,
+		 struct ms_progress *progress)
 {
 	struct ms_archive_reader *r;
 	const struct ms_entry *e;
@@ -33,6 +34,8 @@ int ms_db_replay(const char *archive_path, const char *prefix, const char *alias
 		close(fd);
 		return -1;
 	}
+	if (progress)
+		ms_archive_reader_count(r, &progress->bytes);
 	while ((rc = ms_archive_reader_next(r, &e)) == 1) {
 		if (strncmp(e->path, prefix, strlen(prefix)) != 0)
 			continue;

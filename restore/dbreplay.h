@@ -11,6 +11,7 @@
 
 #include "formats/manifest.h"
 #include "formats/snaparchive.h"
+#include "restore/progress.h"
 
 /* The manifest's record of `alias`, or NULL. Borrowed. */
 const struct ms_manifest_db *ms_db_find(const struct ms_manifest *m, const char *alias);
@@ -23,8 +24,10 @@ typedef int (*ms_replay_cb)(void *ctx, struct ms_archive_reader *r, const char *
  * member whose path starts with `prefix` ("db/<alias>/") to cb. With
  * `alias` set, a non-file member there is an error naming it and the
  * alias (database dumps hold files only); with alias NULL every kind is
- * handed over. 0, or -1 after logging. */
-int ms_db_replay(const char *archive_path, const char *prefix, const char *alias, ms_replay_cb cb, void *ctx);
+ * handed over. The bytes read count into progress->bytes (progress may
+ * be NULL). 0, or -1 after logging. */
+int ms_db_replay(const char *archive_path, const char *prefix, const char *alias, ms_replay_cb cb, void *ctx,
+		 struct ms_progress *progress);
 
 /* Parses `rel` = "data/<schema>.<table>/NNNNNN<ext>" (path minus the
  * prefix): the table's index in mdb and the chunk number, which must be

@@ -410,7 +410,7 @@ static int on_stage_member(void *ctx, struct ms_archive_reader *r, const char *p
 }
 
 int ms_files_stage(const char *archive, const struct ms_manifest *m, const char *prefix, const char *staging,
-		   struct ms_files_stats *stats)
+		   struct ms_files_stats *stats, struct ms_progress *progress)
 {
 	struct stager s;
 	int ret = -1;
@@ -435,7 +435,7 @@ int ms_files_stage(const char *archive, const struct ms_manifest *m, const char 
 		 * component root itself and "<prefix>/..." */
 		char *p = ms_xstrdup(prefix);
 
-		ret = ms_db_replay(archive, p, NULL, on_stage_member, &s);
+		ret = ms_db_replay(archive, p, NULL, on_stage_member, &s, progress);
 		free(p);
 	}
 	if (ret == 0)
@@ -582,7 +582,7 @@ static int on_replace_member(void *ctx, struct ms_archive_reader *r, const char 
 }
 
 int ms_files_replace_each(const char *archive, const struct ms_manifest *m, const char *prefix, const char *dir,
-			  struct ms_files_stats *stats)
+			  struct ms_files_stats *stats, struct ms_progress *progress)
 {
 	struct replacer rp;
 	char *p = ms_xasprintf("%s/", prefix);
@@ -605,7 +605,7 @@ int ms_files_replace_each(const char *archive, const struct ms_manifest *m, cons
 	rp.s.chown_ok = geteuid() == 0;
 	rp.s.st = stats;
 	rp.s.buf = ms_xmalloc(IO_BUF);
-	if (ms_db_replay(archive, p, NULL, on_replace_member, &rp) < 0)
+	if (ms_db_replay(archive, p, NULL, on_replace_member, &rp, progress) < 0)
 		goto out;
 	for (size_t i = 0; i < rp.tmp.n; i++)
 		if (renameat(rp.dirfd, rp.tmp.v[i], rp.dirfd, rp.final.v[i]) < 0) {
@@ -729,7 +729,7 @@ char *ms_files_read_member(const char *archive, const char *path, size_t max, si
 {
 	struct member_reader mr = { path, max, MS_STRBUF_INIT, false, false };
 
-	if (ms_db_replay(archive, path, NULL, on_read_member, &mr) < 0 || mr.failed || !mr.found) {
+	if (ms_db_replay(archive, path, NULL, on_read_member, &mr, NULL) < 0 || mr.failed || !mr.found) {
 		ms_strbuf_release(&mr.sb);
 		return NULL;
 	}

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "formats/manifest.h"
+#include "restore/progress.h"
 
 struct ms_files_stats {
 	unsigned long files, dirs, symlinks, hardlinks;
@@ -42,10 +43,11 @@ int ms_files_check_manifest(const struct ms_manifest *m);
  * verified manifest is m) into `staging`, which must not exist. Owners
  * and groups by name when the name exists here, else by id (counted in
  * stats); only root restores owners. Modes, nanosecond mtimes, xattrs
- * and ACLs are set, directories last. Returns 0, or -1 after logging (the
- * partial staging tree is removed). */
+ * and ACLs are set, directories last. The bytes extracted count into
+ * progress (may be NULL). Returns 0, or -1 after logging (the partial
+ * staging tree is removed). */
 int ms_files_stage(const char *archive, const struct ms_manifest *m, const char *prefix, const char *staging,
-		   struct ms_files_stats *stats);
+		   struct ms_files_stats *stats, struct ms_progress *progress);
 
 /* Puts `staging` in the place of `target` (same filesystem): exchanged
  * atomically when target exists, then the old tree (now at `staging`)
@@ -57,10 +59,11 @@ int ms_files_swap(const char *staging, const char *target, const struct ms_manif
 /* Replaces each file member "<prefix>/<name>" as "<dir>/<name>": every
  * file is first written to a temporary name in dir and synced, then all
  * are renamed over their targets and dir is synced. Files of dir that
- * the snapshot does not hold are left alone. 0, or -1 after logging (no
- * target replaced when writing failed). */
+ * the snapshot does not hold are left alone. The bytes written count into
+ * progress (may be NULL). 0, or -1 after logging (no target replaced
+ * when writing failed). */
 int ms_files_replace_each(const char *archive, const struct ms_manifest *m, const char *prefix, const char *dir,
-			  struct ms_files_stats *stats);
+			  struct ms_files_stats *stats, struct ms_progress *progress);
 
 /* Whether restore sets extended attribute `name`: user.* and the POSIX
  * ACLs (whose "other" entry loses write, like the mode); never security.*

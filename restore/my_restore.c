@@ -67,6 +67,7 @@ struct restorer {
 	size_t post_len;
 	const char *infile;               /* the file name our LOAD DATA names */
 	char infile_err[512];             /* handler failure, for the server's error */
+	struct ms_progress *progress;     /* the bytes and table loaded, or NULL (borrowed) */
 };
 
 /* --- small helpers -------------------------------------------------------- */
@@ -283,6 +284,7 @@ static int load_chunk(struct restorer *rs, const char *path, const char *rel)
 
 	if (ms_db_chunk(rs->mdb, rs->alias, path, rel, ".tsv", rs->seen, &ti) < 0)
 		return -1;
+	ms_progress_table(rs->progress, ti);
 	t = &rs->mdb->tables[ti];
 	if (!rs->cols[ti].n && ms_my_table_columns(rs->a, rs->alias, rs->target, t->name, &rs->cols[ti]) < 0)
 		return -1;
@@ -368,7 +370,7 @@ static int replay_archive(struct restorer *rs, const char *archive_path)
 		free(what);
 		return rc;
 	}
-	rc = ms_db_replay(archive_path, rs->prefix, rs->alias, on_member, rs);
+	rc = ms_db_replay(archive_path, rs->prefix, rs->alias, on_member, rs, rs->progress);
 	rs->r = NULL;
 	if (rc < 0)
 		return -1;
@@ -815,7 +817,7 @@ static int pin(MYSQL *m, const char *alias)
  * admin_user both are the application's login. With `make_user` (a
  * restore), a missing application account is created first. */
 static int start(struct restorer *rs, const struct ms_dbconf *db, const struct ms_db_admin *admin,
-		 const struct ms_manifest *m, const char *alias, bool make_user)
+		 const struct ms_manifest *m, const char *alias, bool make_user, struct ms_progress *progress)
 {
 	bool as_admin = admin && admin->user;
 
@@ -831,6 +833,8 @@ static int start(struct restorer *rs, const struct ms_dbconf *db, const struct m
 	rs->prefix = ms_xasprintf("db/%s/", alias);
 	rs->seen = ms_xcalloc(rs->mdb->n_tables + 1, sizeof(*rs->seen));
 	rs->cols = ms_xcalloc(rs->mdb->n_tables + 1, sizeof(*rs->cols));
+	rs->progress = progress;
+	ms_progress_db(progress, rs->mdb);
 	rs->m = ms_my_connect(db, as_admin ? admin->user : NULL, as_admin ? admin->password : NULL,
 			      MS_MY_NO_DB | (as_admin ? 0 : MS_MY_LOCAL_INFILE));
 	if (!rs->m || pin(rs->m, alias) < 0)
@@ -938,13 +942,13 @@ static const char *dumped_name(const struct ms_manifest_db *mdb)
 }
 
 int ms_my_restore_database(const struct ms_dbconf *db, const struct ms_db_admin *admin, const char *archive_path,
-			   const struct ms_manifest *m, const char *alias)
+			   const struct ms_manifest *m, const char *alias, struct ms_progress *progress)
 {
 	struct restorer rs;
 	char *retired = NULL;
 	int ret = -1, rc;
 
-	if (start(&rs, db, admin, m, alias, true) < 0)
+	if (start(&rs, db, admin, m, alias, true, progress) < 0)
 		goto out;
 	if (dumped_name(rs.mdb) && strcmp(dumped_name(rs.mdb), db->name) != 0) {
 		/* SHOW CREATE VIEW names the database in every view: restoring
@@ -977,12 +981,12 @@ out:
 }
 
 int ms_my_verify_scratch(const struct ms_dbconf *db, const struct ms_db_admin *admin, const char *archive_path,
-			 const struct ms_manifest *m, const char *alias)
+			 const struct ms_manifest *m, const char *alias, struct ms_progress *progress)
 {
 	struct restorer rs;
 	int ret = -2;
 
-	if (start(&rs, db, admin, m, alias, false) < 0)
+	if (start(&rs, db, admin, m, alias, false, progress) < 0)
 		goto out;
 	rs.target = side_name("msverify", db->name);
 	drop_stale(&rs, db->name);

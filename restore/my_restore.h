@@ -30,6 +30,7 @@
 
 #include "db/dbconf.h"
 #include "formats/manifest.h"
+#include "restore/progress.h"
 
 /* Replaces database db->name with the dump of `alias` in the archive at
  * `archive_path`, whose manifest `m` was already verified. Connects as
@@ -46,15 +47,16 @@
 void ms_my_restore_set_lock_timeout(int seconds);
 
 int ms_my_restore_database(const struct ms_dbconf *db, const struct ms_db_admin *admin, const char *archive_path,
-			   const struct ms_manifest *m, const char *alias);
+			   const struct ms_manifest *m, const char *alias, struct ms_progress *progress);
 
 /* verify --deep: loads the dump's tables and data into a scratch
  * database "msverify_<pid>_<name>", compares every table's rows and
  * digest, and drops it (routines, views and triggers are not created).
  * Returns 0, -1 when the dump did not load or match (logged), or -2 when
- * no scratch database could be made (logged; not a verdict). */
+ * no scratch database could be made (logged; not a verdict). progress
+ * (may be NULL) counts the bytes loaded, like ms_my_restore_database's. */
 int ms_my_verify_scratch(const struct ms_dbconf *db, const struct ms_db_admin *admin, const char *archive_path,
-			 const struct ms_manifest *m, const char *alias);
+			 const struct ms_manifest *m, const char *alias, struct ms_progress *progress);
 
 /* Recomputes the rows and digest of every table of `mdb` in the live
  * database db->name (for post-restore reports), inside one consistent

@@ -60,6 +60,7 @@ struct restorer {
 	unsigned long *seen;              /* chunks loaded per table (owned) */
 	bool *done;                       /* tables whose COPY has ended (owned) */
 	char *buf;                        /* READ_BUF bytes (owned) */
+	struct ms_progress *progress;     /* the bytes and table loaded, or NULL (borrowed) */
 };
 
 /* --- libpq helpers -------------------------------------------------------- */
@@ -272,6 +273,7 @@ static int load_chunk(struct restorer *rs, const char *path, const char *rel)
 
 	if (ms_db_chunk(rs->mdb, rs->alias, path, rel, ".copy", rs->seen, &ti) < 0)
 		return -1;
+	ms_progress_table(rs->progress, ti);
 	if (ti != rs->cur) {
 		const struct ms_manifest_table *t = &rs->mdb->tables[ti];
 		char *q, *sql, *what;
@@ -361,7 +363,7 @@ static int on_member(void *ctx, struct ms_archive_reader *r, const char *path)
 /* Streams the archive once, replaying the members of our alias. */
 static int replay_archive(struct restorer *rs, const char *archive_path)
 {
-	int rc = ms_db_replay(archive_path, rs->prefix, rs->alias, on_member, rs);
+	int rc = ms_db_replay(archive_path, rs->prefix, rs->alias, on_member, rs, rs->progress);
 
 	rs->r = NULL;
 	if (rc < 0)
@@ -476,7 +478,7 @@ static int restore_in_transaction(struct restorer *rs, const char *archive_path)
 }
 
 int ms_pg_restore_database(const struct ms_dbconf *db, const char *archive_path, const struct ms_manifest *m,
-			   const char *alias)
+			   const char *alias, struct ms_progress *progress)
 {
 	struct restorer rs;
 	int ret = -1;
@@ -494,6 +496,8 @@ int ms_pg_restore_database(const struct ms_dbconf *db, const char *archive_path,
 	rs.seen = ms_xcalloc(rs.mdb->n_tables + 1, sizeof(*rs.seen));
 	rs.done = ms_xcalloc(rs.mdb->n_tables + 1, sizeof(*rs.done));
 	rs.buf = ms_xmalloc(READ_BUF);
+	rs.progress = progress;
+	ms_progress_db(progress, rs.mdb);
 	rs.conn = ms_pg_connect(db);
 	if (!rs.conn)
 		goto out;

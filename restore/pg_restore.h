@@ -27,6 +27,7 @@
 
 #include "db/dbconf.h"
 #include "formats/manifest.h"
+#include "restore/progress.h"
 
 /* Replaces the content of the live database `db` with the dump of alias
  * `alias` in the archive at `archive_path`, whose manifest `m` was already
@@ -43,14 +44,15 @@
  * Returns 0, or -1 after logging an error naming the alias (and the table
  * where relevant, e.g. "database 'A': table 'S.N': digest differs from the
  * snapshot (rows N, expected M)"), with the transaction rolled back and
- * the live database unchanged. */
+ * the live database unchanged. progress (may be NULL) counts the bytes
+ * loaded and names the table being loaded. */
 /* Seconds a restore waits for one lock before it gives up (the live
  * database unchanged): [modosnap] lock_timeout, 60 by default. */
 #define MS_LOCK_TIMEOUT_DEFAULT 60
 void ms_pg_restore_set_lock_timeout(int seconds);
 
 int ms_pg_restore_database(const struct ms_dbconf *db, const char *archive_path, const struct ms_manifest *m,
-			   const char *alias);
+			   const char *alias, struct ms_progress *progress);
 
 /* Recomputes the rows and digest of every table of `mdb` in the live
  * database `db` (for verify --deep and post-restore reports), reading in

@@ -28,6 +28,7 @@
 #include "discover/versions.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -488,6 +489,17 @@ static void safety_components(const struct ms_restore *r, struct ms_strv *only)
 			ms_strv_push_owned(only, ms_xasprintf("db:%s", r->dbs[i].alias));
 }
 
+/* printf on stdout, on a clean line while a progress line is drawn. */
+static void say(const struct ms_restore *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const struct ms_restore *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ms_progress_vprintf(r->req->progress, fmt, ap);
+	va_end(ap);
+}
+
 /* A snapshot of what is about to be replaced, tagged "safety", in the same
  * destination. The instance it describes is the live one when that can be
  * discovered, else the snapshot's database settings (nothing live to
@@ -532,7 +544,7 @@ static int safety_snapshot(struct ms_restore *r, const char *dest)
 	ret = ms_snapshot_create(inst, &o, &res);
 	if (ret == 0) {
 		r->safety_path = ms_xstrdup(res.path);
-		printf("safety snapshot: %s\n", res.path);
+		say(r, "safety snapshot: %s\n", res.path);
 		fflush(stdout);
 	} else {
 		ms_log_error("the safety snapshot failed: nothing was restored");
@@ -571,17 +583,18 @@ static int restore_instance(struct ms_restore *r)
 		if (ms_files_remove_tree(staging) < 0)
 			goto out;
 	}
-	if (ms_files_stage(r->archive, &r->vr.manifest, "files/instance", staging, &st) < 0)
+	ms_progress_component(r->req->progress, "instance");
+	if (ms_files_stage(r->archive, &r->vr.manifest, "files/instance", staging, &st, r->req->progress) < 0)
 		goto out;
 	ms_test_stall("files-swap");
 	if (ms_files_swap(staging, r->instance_target, ms_manifest_find(&r->vr.manifest, "files/instance")) < 0) {
 		ms_files_remove_tree(staging);
 		goto out;
 	}
-	printf("restored instance: %lu files, %lu directories, %lu symlinks, %lu hardlinks into %s\n", st.files,
+	say(r, "restored instance: %lu files, %lu directories, %lu symlinks, %lu hardlinks into %s\n", st.files,
 	       st.dirs, st.symlinks, st.hardlinks, r->instance_target);
 	if (st.owners_by_id)
-		printf("  %lu entries owned by a user or group name this machine lacks: restored by id\n",
+		say(r, "  %lu entries owned by a user or group name this machine lacks: restored by id\n",
 		       st.owners_by_id);
 	ret = 0;
 out:
@@ -596,9 +609,11 @@ static int restore_postfix(struct ms_restore *r)
 
 	if (ms_mkdir_p(r->postfix_target) < 0)
 		return -1;
-	if (ms_files_replace_each(r->archive, &r->vr.manifest, "files/postfix", r->postfix_target, &st) < 0)
+	ms_progress_component(r->req->progress, "postfix");
+	if (ms_files_replace_each(r->archive, &r->vr.manifest, "files/postfix", r->postfix_target, &st,
+				  r->req->progress) < 0)
 		return -1;
-	printf("restored postfix: %lu files into %s\n", st.files, r->postfix_target);
+	say(r, "restored postfix: %lu files into %s\n", st.files, r->postfix_target);
 	return 0;
 }
 
@@ -608,14 +623,14 @@ static int restore_db(struct ms_restore *r, const struct ms_restore_db *s)
 	int ret;
 
 	if (s->conf->engine == MS_DB_MYSQL) {
-		ret = ms_my_restore_database(s->conf, &admin, r->archive, &r->vr.manifest, s->alias);
+		ret = ms_my_restore_database(s->conf, &admin, r->archive, &r->vr.manifest, s->alias, r->req->progress);
 	} else {
 		if (ms_pg_ensure_database(s->conf, &admin, s->mdb->encoding) < 0)
 			return -1;
-		ret = ms_pg_restore_database(s->conf, r->archive, &r->vr.manifest, s->alias);
+		ret = ms_pg_restore_database(s->conf, r->archive, &r->vr.manifest, s->alias, r->req->progress);
 	}
 	if (ret == 0)
-		printf("restored db:%s: %zu tables into database '%s'\n", s->alias, s->mdb->n_tables, s->conf->name);
+		say(r, "restored db:%s: %zu tables into database '%s'\n", s->alias, s->mdb->n_tables, s->conf->name);
 	return ret;
 }
 
@@ -639,18 +654,18 @@ static int report(struct ms_restore *r)
 	unsigned long n;
 	int bad = 0;
 
-	printf("verification (recomputed from the live system):\n");
+	say(r, "verification (recomputed from the live system):\n");
 	if (r->do_instance) {
 		if (ms_files_check_live(&r->vr.manifest, "files/instance", r->instance_target, false, &n) < 0)
 			bad++;
 		else
-			printf("  ok: instance: %lu entries match the snapshot\n", n);
+			say(r, "  ok: instance: %lu entries match the snapshot\n", n);
 	}
 	if (r->do_postfix) {
 		if (ms_files_check_live(&r->vr.manifest, "files/postfix", r->postfix_target, true, &n) < 0)
 			bad++;
 		else
-			printf("  ok: postfix: %lu files match the snapshot\n", n);
+			say(r, "  ok: postfix: %lu files match the snapshot\n", n);
 	}
 	for (size_t i = 0; i < r->n_dbs; i++) {
 		const struct ms_restore_db *s = &r->dbs[i];
@@ -661,12 +676,12 @@ static int report(struct ms_restore *r)
 		if (rc < 0)
 			bad++;
 		else
-			printf("  ok: db:%s: %zu tables, rows and digests match the snapshot\n", s->alias,
+			say(r, "  ok: db:%s: %zu tables, rows and digests match the snapshot\n", s->alias,
 			       s->mdb->n_tables);
 	}
 	if (bad)
 		return ms_log_error("%d component(s) differ from the snapshot after the restore", bad);
-	printf("next steps: restart the Modoboa application server (uwsgi/gunicorn) and its workers, "
+	say(r, "next steps: restart the Modoboa application server (uwsgi/gunicorn) and its workers, "
 	       "dovecot and amavis, then run 'postfix reload'%s\n",
 	       r->safety_path ? "; the safety snapshot above undoes this restore" : "");
 	return 0;
@@ -768,8 +783,33 @@ enum ms_restore_status ms_restore_check(struct ms_restore *r)
 	return MS_RESTORE_OK;
 }
 
+/* The bytes restoring the chosen components reads from the archive:
+ * the progress line's total. */
+static uint64_t bytes_to_restore(const struct ms_restore *r)
+{
+	const struct ms_manifest *m = &r->vr.manifest;
+	uint64_t sum = 0;
+
+	if (r->do_instance)
+		sum += ms_progress_member_bytes(m, "files/instance/");
+	if (r->do_postfix)
+		sum += ms_progress_member_bytes(m, "files/postfix/");
+	for (size_t i = 0; i < r->n_dbs; i++) {
+		char *prefix = ms_xasprintf("db/%s/", r->dbs[i].alias);
+
+		sum += ms_progress_member_bytes(m, prefix);
+		free(prefix);
+	}
+	return sum;
+}
+
 enum ms_restore_status ms_restore_run(struct ms_restore *r)
 {
+	struct ms_progress *p = r->req->progress;
+
+	if (p)
+		atomic_store(&p->total, bytes_to_restore(r));
+	ms_progress_component(p, "safety snapshot");
 	if (safety_snapshot(r, r->req->dest) < 0)
 		return MS_RESTORE_FAILED;
 	if (restore_all(r) < 0) {
@@ -778,6 +818,7 @@ enum ms_restore_status ms_restore_run(struct ms_restore *r)
 				     "'%s' holds what was there", r->safety_path);
 		return MS_RESTORE_FAILED;
 	}
+	ms_progress_component(p, "checking the result");
 	return report(r) < 0 ? MS_RESTORE_VERIFY : MS_RESTORE_OK;
 }
 

@@ -21,6 +21,7 @@
 #include "base/util.h"
 #include "discover/instance.h"
 #include "formats/verify.h"
+#include "restore/progress.h"
 #include "restore/targets.h"
 
 struct ms_config;
@@ -50,6 +51,8 @@ struct ms_restore_request {
 	bool no_safety;                   /* --no-safety-snapshot */
 	bool allow_unsigned;              /* --allow-unsigned */
 	bool accept_snapshot;             /* --accept-snapshot-targets */
+	struct ms_progress *progress;     /* NULL, or what ms_restore_run is doing, for a progress
+	                                     line drawn by another thread (its total set there) */
 };
 
 /* One database component of the plan. */

@@ -1379,7 +1379,7 @@ int ms_sqlcheck_archive(const char *archive, const struct ms_manifest_db *mdb, c
 	ac.prefix = prefix;
 	ac.app_role = app_role;
 	ac.dialect = strcmp(mdb->engine, "postgresql") ? MS_SQL_MYSQL : MS_SQL_POSTGRESQL;
-	ret = ms_db_replay(archive, prefix, mdb->alias, check_member, &ac);
+	ret = ms_db_replay(archive, prefix, mdb->alias, check_member, &ac, NULL);
 	free(prefix);
 	return ret;
 }

@@ -20,7 +20,8 @@
  * 0, -1 when the dump did not pass the check, restore or match, -2 when
  * no scratch database could be made (not a verdict on the snapshot). */
 static int deep_one(const struct ms_config *cfg, const struct ms_dbconf *live, const char *archive,
-		    const struct ms_manifest *m, const struct ms_manifest_db *mdb, struct ms_strbuf *ok)
+		    const struct ms_manifest *m, const struct ms_manifest_db *mdb, struct ms_strbuf *ok,
+		    struct ms_progress *progress)
 {
 	struct ms_db_admin admin = ms_config_db_admin(cfg, mdb->alias);
 	struct ms_dbconf scratch = *live;
@@ -30,13 +31,13 @@ static int deep_one(const struct ms_config *cfg, const struct ms_dbconf *live, c
 	if (ms_sqlcheck_archive(archive, mdb, live->user) < 0)
 		return -1;
 	if (live->engine == MS_DB_MYSQL) {
-		ret = ms_my_verify_scratch(live, &admin, archive, m, mdb->alias);
+		ret = ms_my_verify_scratch(live, &admin, archive, m, mdb->alias, progress);
 	} else {
 		name = ms_pg_scratch_create(live, &admin, mdb->encoding);
 		if (!name)
 			return -2;
 		scratch.name = name;
-		ret = ms_pg_restore_database(&scratch, archive, m, mdb->alias);
+		ret = ms_pg_restore_database(&scratch, archive, m, mdb->alias, progress);
 		if (ms_pg_scratch_drop(live, &admin, name) < 0)
 			ret = -1;
 		free(name);
@@ -61,7 +62,7 @@ static const struct ms_dbconf *live_of(const struct ms_instance *inst, const str
 }
 
 int ms_verify_deep(const struct ms_config *cfg, const struct ms_instance_opts *inst_opts, const char *archive,
-		   const struct ms_manifest *m, struct ms_strbuf *ok)
+		   const struct ms_manifest *m, struct ms_strbuf *ok, struct ms_progress *progress)
 {
 	struct ms_instance_opts opts = *inst_opts;
 	struct ms_instance *inst;
@@ -75,10 +76,12 @@ int ms_verify_deep(const struct ms_config *cfg, const struct ms_instance_opts *i
 	inst = ms_instance_discover(cfg, &opts);
 	if (!inst)
 		return -2;
+	if (progress)
+		atomic_store(&progress->total, ms_progress_member_bytes(m, "db/"));
 	for (size_t i = 0; i < m->n_dbs; i++) {
 		const struct ms_dbconf *live = live_of(inst, &m->dbs[i]);
 
-		switch (live ? deep_one(cfg, live, archive, m, &m->dbs[i], ok) : -2) {
+		switch (live ? deep_one(cfg, live, archive, m, &m->dbs[i], ok, progress) : -2) {
 		case -1: failed++; break;
 		case -2: errors++; break;
 		default: break;

@@ -11,6 +11,7 @@
 #include "base/strbuf.h"
 #include "discover/instance.h"
 #include "formats/manifest.h"
+#include "restore/progress.h"
 
 struct ms_config;
 
@@ -21,8 +22,10 @@ struct ms_config;
  * when every dump passed (a warning, nothing checked, when there is
  * none), -1 when a dump did not pass the check, restore or match (a
  * verdict on the snapshot), -2 when a dump could not be checked (no
- * connection or scratch database; logged, not a verdict). */
+ * connection or scratch database; logged, not a verdict). progress
+ * (may be NULL) gets the total of the dumps' bytes, then the bytes and
+ * table being loaded. */
 int ms_verify_deep(const struct ms_config *cfg, const struct ms_instance_opts *inst, const char *archive,
-		   const struct ms_manifest *m, struct ms_strbuf *ok);
+		   const struct ms_manifest *m, struct ms_strbuf *ok, struct ms_progress *progress);
 
 #endif

@@ -501,7 +501,7 @@ int ms_cli_verify_deep(struct ms_cli *cli, const struct ms_instance_opts *inst, 
 		       const struct ms_manifest *m)
 {
 	struct ms_strbuf ok = MS_STRBUF_INIT;
-	int rc = ms_verify_deep(cli->config, inst, archive, m, &ok);
+	int rc = ms_verify_deep(cli->config, inst, archive, m, &ok, NULL);
 
 	/* the "ok" lines only when every database passed */
 	if (rc == 0 && ok.len && ms_log_get_level() >= MS_LOG_INFO)

@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "cli/output.h"
+#include "cli/progress.h"
 #include "discover/config.h"
 #include "snapshot/hooks.h"
 #include "db/db.h"
@@ -19,7 +20,6 @@
 #include "formats/verify.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -291,73 +291,6 @@ static void report(const struct create_args *a, const struct ms_create_result *r
 	printf("%s\n", r->path);
 }
 
-/* --- progress on a terminal ------------------------------------------------ */
-
-/* A line on stderr, redrawn twice a second while the archive is written:
- * bytes, rate, and against the estimate of the uncompressed size the
- * share done and the time left. Only on a terminal, never with -q/--json. */
-struct progress {
-	pthread_t thread;
-	atomic_bool stop;
-	bool running;
-	long long total;  /* estimated content bytes, 0 when unknown */
-	_Atomic uint64_t bytes; /* content bytes written (ms_create_opts.progress) */
-	struct timespec t0;
-};
-
-static void *progress_main(void *arg)
-{
-	struct progress *pg = arg;
-	struct timespec tick = { 0, 500 * 1000 * 1000 };
-
-	while (!atomic_load(&pg->stop)) {
-		double secs = seconds_since(&pg->t0), mib = (double)atomic_load(&pg->bytes) / 1048576.0;
-		double rate = secs > 0 ? mib / secs : 0;
-
-		if (pg->total > 0 && rate > 0) {
-			double total = (double)pg->total / 1048576.0, left = total > mib ? (total - mib) / rate : 0;
-
-			fprintf(stderr, "\r\033[K%.1f MiB of ~%.1f MiB (%.0f%%), %.1f MiB/s, ~%.0f s left", mib, total,
-				mib < total ? 100.0 * mib / total : 99.0, rate, left);
-		} else {
-			fprintf(stderr, "\r\033[K%.1f MiB, %.1f MiB/s", mib, rate);
-		}
-		nanosleep(&tick, NULL);
-	}
-	fprintf(stderr, "\r\033[K");
-	return NULL;
-}
-
-static void progress_start(struct progress *pg, const struct create_args *a, long long total)
-{
-	sigset_t all, old;
-
-	memset(pg, 0, sizeof(*pg));
-	atomic_init(&pg->bytes, 0);
-	if (a->json || ms_log_get_level() < MS_LOG_INFO || !isatty(STDERR_FILENO))
-		return;
-	pg->total = total;
-	clock_gettime(CLOCK_MONOTONIC, &pg->t0);
-	atomic_init(&pg->stop, false);
-	/* signals are for the main thread (partial-file clean-up, the pause
-	 * window): the drawing thread blocks them all */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	pg->running = pthread_create(&pg->thread, NULL, progress_main, pg) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	ms_log_status_line(pg->running);
-}
-
-static void progress_stop(struct progress *pg)
-{
-	if (!pg->running)
-		return;
-	atomic_store(&pg->stop, true);
-	pthread_join(pg->thread, NULL);
-	pg->running = false;
-	ms_log_status_line(0);
-}
-
 /* Logs "interrupted by SIGTERM: WHAT" and returns true when an interrupt
  * was received (or is held pending). */
 static bool interrupted(const char *what)
@@ -389,7 +322,8 @@ static void stall_until_interrupted(const char *point)
 static int take(struct ms_cli *cli, const struct create_args *a, const struct ms_instance *inst,
 		const struct ms_create_opts *o, long long content, struct ms_create_result *r, double *paused)
 {
-	struct progress pg;
+	struct ms_progress pg;
+	struct ms_progress_line *line;
 	struct ms_create_opts counted;
 	struct ms_hook_env env = { "pause", o->dest, NULL, NULL, -1 };
 	struct timespec t;
@@ -420,12 +354,14 @@ static int take(struct ms_cli *cli, const struct create_args *a, const struct ms
 			return -1;
 		}
 	}
-	progress_start(&pg, a, content);
+	ms_progress_init(&pg);
+	atomic_store(&pg.total, content > 0 ? (uint64_t)content : 0);
+	line = ms_progress_line_start(&pg, !a->json, true);
 	stall_until_interrupted("create-snapshot");
 	counted = *o;
 	counted.progress = &pg.bytes;
 	ret = ms_snapshot_create(inst, &counted, r);
-	progress_stop(&pg);
+	ms_progress_line_stop(line);
 	if (cli->config->hook_pause || cli->config->hook_resume) {
 		env.event = "resume";
 		env.snapshot_id = r->snapshot_id;

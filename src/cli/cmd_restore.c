@@ -9,6 +9,7 @@
  */
 #include "cli/cli.h"
 #include "cli/options.h"
+#include "cli/progress.h"
 #include "discover/config.h"
 #include "db/db.h"
 #include "restore/dbreplay.h"
@@ -474,6 +475,7 @@ static int exit_of(enum ms_restore_status st)
 static enum ms_restore_status run_steps(struct ms_restore *r, const struct restore_args *a, ms_json **plan)
 {
 	enum ms_restore_status st = ms_restore_open(r, r->req);
+	struct ms_progress_line *line;
 	int saved;
 
 	if (st != MS_RESTORE_OK)
@@ -492,8 +494,12 @@ static enum ms_restore_status run_steps(struct ms_restore *r, const struct resto
 		return st;
 	if (confirm(a->yes) < 0)
 		return MS_RESTORE_FAILED;
-	if (!a->json)
-		return ms_restore_run(r);
+	if (!a->json) {
+		line = ms_progress_line_start(r->req->progress, true, false);
+		st = ms_restore_run(r);
+		ms_progress_line_stop(line);
+		return st;
+	}
 	saved = divert_stdout();
 	st = ms_restore_run(r);
 	restore_stdout(saved);
@@ -530,10 +536,13 @@ static int run_restore(struct ms_cli *cli, struct restore_args *a)
 		.accept_snapshot = a->accept_snapshot,
 	};
 	struct ms_restore r;
+	struct ms_progress pg;
 	ms_json *plan = NULL;
 	int ret;
 
 	memset(&r, 0, sizeof(r));
+	ms_progress_init(&pg);
+	req.progress = &pg;
 	r.req = &req;
 	ret = exit_of(run_steps(&r, a, &plan));
 	if (ret == MS_EXIT_OK)

@@ -9,6 +9,7 @@
  */
 #include "cli/cli.h"
 #include "cli/options.h"
+#include "cli/progress.h"
 #include "discover/config.h"
 #include "restore/verify_deep.h"
 #include "snapshot/dest.h"
@@ -63,7 +64,14 @@ static int parse_verify(struct ms_cli *cli, int argc, char **argv, struct verify
 static int check_deep(struct ms_cli *cli, const struct verify_args *a, const char *path,
 		      const struct ms_verify_result *vr, struct verify_outcome *out)
 {
-	int rc = ms_verify_deep(cli->config, &a->inst, path, &vr->manifest, &out->deep_ok);
+	struct ms_progress pg;
+	struct ms_progress_line *line;
+	int rc;
+
+	ms_progress_init(&pg);
+	line = ms_progress_line_start(&pg, !a->json, false);
+	rc = ms_verify_deep(cli->config, &a->inst, path, &vr->manifest, &out->deep_ok, &pg);
+	ms_progress_line_stop(line);
 
 	if (rc == -1)
 		return MS_EXIT_VERIFY;

@@ -292,7 +292,7 @@ static void test_dump_and_restore(void **state)
 	after = my_dump_of(livedb);
 	assert_string_not_equal(before, after);
 	free(after);
-	assert_int_equal(ms_my_restore_database(&c, &root_admin, arch, &vr.manifest, "testmy"), 0);
+	assert_int_equal(ms_my_restore_database(&c, &root_admin, arch, &vr.manifest, "testmy", NULL), 0);
 	after = my_dump_of(livedb);
 	assert_string_equal(before, after);
 	free(after);
@@ -308,7 +308,7 @@ static void test_dump_and_restore(void **state)
 	/* restoring under another database name is refused */
 	c.name = "other_name";
 	capture_start();
-	assert_int_equal(ms_my_restore_database(&c, &root_admin, arch, &vr.manifest, "testmy"), -1);
+	assert_int_equal(ms_my_restore_database(&c, &root_admin, arch, &vr.manifest, "testmy", NULL), -1);
 	err = capture_end();
 	expect = ms_xasprintf("modosnap: error: database 'testmy': the snapshot holds database '%s', not "
 			      "'other_name': restoring under another name is not supported\n", livedb);
@@ -505,13 +505,13 @@ static void test_restore_hostile_sql(void **state)
 		free(err);
 
 		capture_start();
-		assert_int_equal(ms_my_restore_database(&c, &root_admin, bad, &vr.manifest, "testmy"), -1);
+		assert_int_equal(ms_my_restore_database(&c, &root_admin, bad, &vr.manifest, "testmy", NULL), -1);
 		err = capture_end();
 		assert_string_equal(err, expect);
 		free(err);
 
 		capture_start();
-		assert_int_equal(ms_my_verify_scratch(&c, &root_admin, bad, &vr.manifest, "testmy"), -1);
+		assert_int_equal(ms_my_verify_scratch(&c, &root_admin, bad, &vr.manifest, "testmy", NULL), -1);
 		err = capture_end();
 		assert_string_equal(err, expect);
 		free(err);
@@ -530,8 +530,8 @@ static void test_restore_hostile_sql(void **state)
 	memset(&vr, 0, sizeof(vr));
 	assert_int_equal(ms_verify_archive(arch, &vr), MS_VERIFY_OK);
 	assert_int_equal(ms_sqlcheck_archive(arch, &vr.manifest.dbs[0], user), 0);
-	assert_int_equal(ms_my_verify_scratch(&c, &root_admin, arch, &vr.manifest, "testmy"), 0);
-	assert_int_equal(ms_my_restore_database(&c, &root_admin, arch, &vr.manifest, "testmy"), 0);
+	assert_int_equal(ms_my_verify_scratch(&c, &root_admin, arch, &vr.manifest, "testmy", NULL), 0);
+	assert_int_equal(ms_my_restore_database(&c, &root_admin, arch, &vr.manifest, "testmy", NULL), 0);
 	ms_verify_result_clear(&vr);
 	err = guarded_state();
 	assert_string_equal(before, err);

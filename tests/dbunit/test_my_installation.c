@@ -177,8 +177,8 @@ static void test_mariadb_round_trip(void **state)
 	assert_true(strcmp(s, before_am) != 0); /* the oracle sees the damage */
 	free(s);
 
-	assert_int_equal(ms_my_restore_database(&def, &root_admin, archive, &vr.manifest, "default"), 0);
-	assert_int_equal(ms_my_restore_database(&am, &root_admin, archive, &vr.manifest, "amavis"), 0);
+	assert_int_equal(ms_my_restore_database(&def, &root_admin, archive, &vr.manifest, "default", NULL), 0);
+	assert_int_equal(ms_my_restore_database(&am, &root_admin, archive, &vr.manifest, "amavis", NULL), 0);
 	s = my_dump_of(def.name);
 	assert_string_equal(s, before_def);
 	free(s);
@@ -201,7 +201,7 @@ static void test_mariadb_round_trip(void **state)
 	s = ms_xasprintf("DROP DATABASE `%s`", am.name);
 	assert_int_equal(my_sql("mysql", s), 0);
 	free(s);
-	assert_int_equal(ms_my_restore_database(&am, &root_admin, archive, &vr.manifest, "amavis"), 0);
+	assert_int_equal(ms_my_restore_database(&am, &root_admin, archive, &vr.manifest, "amavis", NULL), 0);
 	s = my_dump_of(am.name);
 	assert_string_equal(s, before_am);
 	free(s);
@@ -227,7 +227,7 @@ static char *refused_restore(const struct ms_dbconf *am, const char *bad, const 
 
 	assert_int_equal(ms_verify_archive(bad, &bvr), MS_VERIFY_OK);
 	capture_start();
-	rc = ms_my_restore_database(am, &root_admin, bad, &bvr.manifest, "amavis");
+	rc = ms_my_restore_database(am, &root_admin, bad, &bvr.manifest, "amavis", NULL);
 	s = capture_end();
 	ms_verify_result_clear(&bvr);
 	if (rc != -1)
@@ -292,7 +292,7 @@ static void test_mariadb_atomic(void **state)
 	/* Without admin_user, Modoboa's own user may not create the staging
 	 * database: the error says what to configure. */
 	capture_start();
-	assert_int_equal(ms_my_restore_database(&am, NULL, archive, &vr.manifest, "amavis"), -1);
+	assert_int_equal(ms_my_restore_database(&am, NULL, archive, &vr.manifest, "amavis", NULL), -1);
 	s = capture_end();
 	expect = ms_xasprintf("modosnap: error: database 'amavis': creating the staging database "
 			      "'msrestore_%ld_%s' failed: Access denied for user '%s'@'localhost' to database "
@@ -304,11 +304,11 @@ static void test_mariadb_atomic(void **state)
 	free(expect);
 
 	/* verify --deep's scratch load accepts the good archive only. */
-	assert_int_equal(ms_my_verify_scratch(&am, &root_admin, archive, &vr.manifest, "amavis"), 0);
+	assert_int_equal(ms_my_verify_scratch(&am, &root_admin, archive, &vr.manifest, "amavis", NULL), 0);
 	tamper(archive, bad, member, "\tSpam lovers\t", "\tSpam_lovers\t");
 	assert_int_equal(ms_verify_archive(bad, &bvr), MS_VERIFY_OK);
 	capture_start();
-	assert_int_equal(ms_my_verify_scratch(&am, &root_admin, bad, &bvr.manifest, "amavis"), -1);
+	assert_int_equal(ms_my_verify_scratch(&am, &root_admin, bad, &bvr.manifest, "amavis", NULL), -1);
 	free(capture_end());
 	ms_verify_result_clear(&bvr);
 	s = my_dump_of(am.name);
@@ -344,8 +344,8 @@ static void test_mixed_round_trip(void **state)
 	free(sql);
 	break_amavis(am.name);
 
-	assert_int_equal(ms_pg_restore_database(&def, archive, &vr.manifest, "default"), 0);
-	assert_int_equal(ms_my_restore_database(&am, &root_admin, archive, &vr.manifest, "amavis"), 0);
+	assert_int_equal(ms_pg_restore_database(&def, archive, &vr.manifest, "default", NULL), 0);
+	assert_int_equal(ms_my_restore_database(&am, &root_admin, archive, &vr.manifest, "amavis", NULL), 0);
 	s = schema_of(def.name);
 	assert_string_equal(s, schema_def);
 	free(s);

@@ -228,7 +228,7 @@ static void test_restore_round_trip(void **state)
 	assert_int_equal(ms_verify_archive(arch, &vr), MS_VERIFY_OK);
 	assert_true(vr.manifest_ok);
 	capture_start();
-	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg"), 0);
+	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg", NULL), 0);
 	err = capture_end();
 	assert_string_equal(err, "");
 	free(err);
@@ -273,7 +273,7 @@ static void test_restore_round_trip(void **state)
 	free(err);
 
 	/* Restoring again over that repairs it. */
-	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg"), 0);
+	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg", NULL), 0);
 	after = (free(after), live_state());
 	assert_string_equal(before, after);
 
@@ -303,7 +303,7 @@ static void test_restore_atomic(void **state)
 	memset(&vr, 0, sizeof(vr));
 	assert_int_equal(ms_verify_archive(bad, &vr), MS_VERIFY_OK);
 	capture_start();
-	assert_int_equal(ms_pg_restore_database(&c, bad, &vr.manifest, "testpg"), -1);
+	assert_int_equal(ms_pg_restore_database(&c, bad, &vr.manifest, "testpg", NULL), -1);
 	err = capture_end();
 	assert_string_equal(err, "modosnap: error: database 'testpg': table 'public.core_user': digest differs "
 				 "from the snapshot (rows 3, expected 3)\n");
@@ -318,7 +318,7 @@ static void test_restore_atomic(void **state)
 	memset(&vr, 0, sizeof(vr));
 	assert_int_equal(ms_verify_archive(bad, &vr), MS_VERIFY_OK);
 	capture_start();
-	assert_int_equal(ms_pg_restore_database(&c, bad, &vr.manifest, "testpg"), -1);
+	assert_int_equal(ms_pg_restore_database(&c, bad, &vr.manifest, "testpg", NULL), -1);
 	err = capture_end();
 	assert_string_equal(err, "modosnap: error: database 'testpg': 'db/testpg/schema-pre.sql': statement 1 "
 				 "refused: \\\\rastrict (psql meta-commands are not allowed)\n");
@@ -329,7 +329,7 @@ static void test_restore_atomic(void **state)
 
 	/* An alias the snapshot does not hold. */
 	capture_start();
-	assert_int_equal(ms_pg_restore_database(&c, bad, &vr.manifest, "other"), -1);
+	assert_int_equal(ms_pg_restore_database(&c, bad, &vr.manifest, "other", NULL), -1);
 	err = capture_end();
 	assert_string_equal(err, "modosnap: error: database 'other': not in the snapshot\n");
 	free(err);
@@ -338,7 +338,7 @@ static void test_restore_atomic(void **state)
 	/* The good archive still restores over the changed database. */
 	memset(&vr, 0, sizeof(vr));
 	assert_int_equal(ms_verify_archive(arch, &vr), MS_VERIFY_OK);
-	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg"), 0);
+	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg", NULL), 0);
 	after = live_state();
 	assert_string_not_equal(before, after);
 	ms_verify_result_clear(&vr);
@@ -460,7 +460,7 @@ static void test_restore_hostile_sql(void **state)
 
 		/* the restore engine */
 		capture_start();
-		assert_int_equal(ms_pg_restore_database(&c, bad, &vr.manifest, "testpg"), -1);
+		assert_int_equal(ms_pg_restore_database(&c, bad, &vr.manifest, "testpg", NULL), -1);
 		err = capture_end();
 		assert_string_equal(err, expect);
 		free(err);
@@ -470,7 +470,7 @@ static void test_restore_hostile_sql(void **state)
 		assert_non_null(scratch);
 		sd.name = scratch;
 		capture_start();
-		assert_int_equal(ms_pg_restore_database(&sd, bad, &vr.manifest, "testpg"), -1);
+		assert_int_equal(ms_pg_restore_database(&sd, bad, &vr.manifest, "testpg", NULL), -1);
 		err = capture_end();
 		assert_string_equal(err, expect);
 		free(err);
@@ -506,11 +506,11 @@ static void test_restore_hostile_sql(void **state)
 		free(sql);
 		free(owner);
 		sd.name = scratch;
-		assert_int_equal(ms_pg_restore_database(&sd, arch, &vr.manifest, "testpg"), 0);
+		assert_int_equal(ms_pg_restore_database(&sd, arch, &vr.manifest, "testpg", NULL), 0);
 		assert_int_equal(ms_pg_scratch_drop(&sc, &admin, scratch), 0);
 		free(scratch);
 	}
-	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg"), 0);
+	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg", NULL), 0);
 	ms_verify_result_clear(&vr);
 	free(before);
 	free(arch);
@@ -582,7 +582,7 @@ static void test_restore_lock_timeout(void **state)
 	ms_pg_restore_set_lock_timeout(3); /* [modosnap] lock_timeout; 60 s by default */
 	t0 = time(NULL);
 	capture_start();
-	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg"), -1);
+	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg", NULL), -1);
 	err = capture_end();
 	ms_pg_restore_set_lock_timeout(0); /* back to the default */
 	assert_true(time(NULL) - t0 >= 2); /* it did wait for the lock */
@@ -620,7 +620,7 @@ static void test_restore_killed_leaves_no_backend(void **state)
 	child = fork();
 	assert_true(child >= 0);
 	if (child == 0)
-		_exit(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg") == 0 ? 0 : 1);
+		_exit(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg", NULL) == 0 ? 0 : 1);
 	/* the restore's backend waits for the lock, holding its own (drops done so far) */
 	for (i = 0; i < 300; i++) {
 		char *n = psql_out("postgres", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'modosnap' "
@@ -676,7 +676,7 @@ static void test_restore_superuser_warned(void **state)
 	assert_int_equal(psql_sql("postgres", sql), 0);
 	free(sql);
 	capture_start();
-	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg"), 0);
+	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg", NULL), 0);
 	err = capture_end();
 	sql = ms_xasprintf("ALTER ROLE %s NOSUPERUSER", role);
 	assert_int_equal(psql_sql("postgres", sql), 0);

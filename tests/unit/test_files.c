@@ -177,7 +177,7 @@ static void test_stage_swap_check(void **state)
 	assert_string_equal(p.removed_v.v[0], "extra");
 	ms_tree_plan_clear(&p);
 
-	assert_int_equal(ms_files_stage(arch, &m, "files/instance", staging, &st), 0);
+	assert_int_equal(ms_files_stage(arch, &m, "files/instance", staging, &st, NULL), 0);
 	assert_int_equal(st.files, 1);
 	assert_int_equal(st.dirs, 2);
 	assert_int_equal(st.hardlinks, 1);
