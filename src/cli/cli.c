@@ -81,8 +81,10 @@ const struct ms_command ms_commands[] = {
 	{
 		"list", cmd_list, "",
 		"list the snapshots in the destination directory, newest first",
-		"Shows id, time, Modoboa version, size, components, tags, and when each\n"
-		"last passed verify. Reads only each archive's header.\n",
+		"Shows id, time, Modoboa version, size, components, tags, when each last\n"
+		"passed verify and the key that signed it, under a header line; an empty\n"
+		"destination says so. Reads each archive through to its signature,\n"
+		"without hashing its members.\n",
 		NULL,
 	},
 	{
@@ -120,16 +122,19 @@ const struct ms_command ms_commands[] = {
 		"prune", cmd_prune, "",
 		"delete old snapshots by retention rules, keeping pre-upgrade ones",
 		"Keeps, for each rule, the newest snapshot of each of the N most recent\n"
-		"periods that have snapshots: --keep-last (the N newest), --keep-daily (UTC\n"
-		"days), --keep-weekly (ISO weeks, UTC), --keep-monthly (UTC months);\n"
-		"--keep-tag keeps every snapshot with that tag. A snapshot kept by any rule\n"
-		"stays; the others are deleted with their verification records. Always\n"
-		"kept: the newest N snapshots tagged 'pre-upgrade' (--keep-pre-upgrade,\n"
-		"default 3) and the newest 'pre-upgrade' snapshot that passed verify, and\n"
-		"any archive whose header cannot be read (with a warning). Options override\n"
-		"the config's [retention] keys; with no rule at all prune refuses. Prints\n"
-		"one line per snapshot, newest first (keep, with the rules that kept it,\n"
-		"or remove) and a summary. See docs/prune.md.\n",
+		"periods that have snapshots: --keep-last (the N newest), --keep-hourly,\n"
+		"--keep-daily, --keep-weekly (ISO weeks), --keep-monthly, --keep-yearly\n"
+		"(periods in local time); --keep-within keeps everything that young (from\n"
+		"the newest snapshot), --keep-tag every snapshot with that tag. A snapshot\n"
+		"kept by any rule stays; the others are deleted with their verification\n"
+		"records. Always kept: the newest N snapshots tagged 'pre-upgrade'\n"
+		"(--keep-pre-upgrade, default 3) and the newest 'pre-upgrade' snapshot\n"
+		"that passed verify, and any archive whose header cannot be read (with a\n"
+		"warning); 'safety' and 'apt' snapshots by keep_safety and keep_apt in the\n"
+		"config (see docs/prune.md). Options override the config's [retention]\n"
+		"keys; with no rule at all prune refuses. Prints one line per snapshot,\n"
+		"newest first (keep, with the rules that kept it, or remove) and a\n"
+		"summary.\n",
 		"Exit status: 0 ok, 1 a deletion failed, 2 usage error, 3 an unreadable\n"
 		"archive was kept, 4 another run holds the lock.\n",
 	},

@@ -113,6 +113,14 @@ done < <(cd "$MS_SOURCE_DIR" && grep -oE "modosnap( +(-[qv]+|-c +[^ ]+|--config[
 	README.md docs/*.md)
 check "the documents' command lines name options ($n checked)" test "$n" -gt 20
 
+# README's "Using it" names every command, one line each (no options: it
+# points to help and the man page instead of copying them).
+case_begin readme_commands
+for cmd in $COMMANDS; do
+	[ "$cmd" = help ] && continue
+	check "README lists $cmd" grep -qE "^    modosnap $cmd( |$)" "$MS_SOURCE_DIR/README.md"
+done
+
 # A synopsis copied into a document ("    modosnap CMD ... [--OPTION ...]",
 # with its indented continuation lines, three options or more; fewer is
 # one form of the command) names every option CMD takes: a copy may not
