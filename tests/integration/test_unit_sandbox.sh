@@ -99,26 +99,6 @@ need() {
 if ! need; then finish; fi
 
 # --- the seccomp helper ----------------------------------------------------
-# The unit's SystemCallFilter= lines in order: the first without ~ is the
-# allow list, later ones add to it, ~ lines remove from it.
-expand() {
-	systemd-analyze syscall-filter "$1" | sed '1d; s/^[[:space:]]*//; /^#/d; /^$/d' | while read -r s; do
-		case $s in @*) expand "$s" ;; *) echo "$s" ;; esac
-	done
-}
-: >"$T/allowed"
-while IFS= read -r line; do
-	v=${line#SystemCallFilter=}
-	deny=0
-	case $v in "~"*) deny=1; v=${v#\~} ;; esac
-	for g in $v; do if [ "${g#@}" != "$g" ]; then expand "$g"; else echo "$g"; fi; done | sort -u >"$T/group"
-	if [ "$deny" = 1 ]; then comm -23 "$T/allowed" "$T/group" >"$T/allowed.new"
-	else sort -u "$T/allowed" "$T/group" >"$T/allowed.new"; fi
-	mv "$T/allowed.new" "$T/allowed"
-done < <(grep '^SystemCallFilter=' "$UNIT")
-check "SystemCallFilter= allows the calls of @system-service" test "$(wc -l <"$T/allowed")" -gt 200
-while read -r s; do printf '#ifdef __NR_%s\n__NR_%s,\n#endif\n' "$s" "$s"; done <"$T/allowed" >"$T/allowed.h"
-
 cat >"$T/seccomp-exec.c" <<'C'
 /* seccomp-exec [--probe-wx] -- CMD...: loads the seccomp filters
  * modosnap-nightly.service asks systemd for (raw BPF, one program; where
@@ -324,12 +304,38 @@ int main(int argc, char **argv)
 	return 127;
 }
 C
-if "${CC:-cc}" -O -Wall -o "$T/seccomp-exec" "$T/seccomp-exec.c" -I"$T" >"$T/cc.out" 2>&1; then
+# build_helper OUT UNIT... : the helper for the SystemCallFilter= lines of
+# the unit files (the unit, then its drop-ins), in order: the first without
+# ~ is the allow list, later ones add to it, ~ lines remove from it.
+expand() {
+	systemd-analyze syscall-filter "$1" | sed '1d; s/^[[:space:]]*//; /^#/d; /^$/d' | while read -r s; do
+		case $s in @*) expand "$s" ;; *) echo "$s" ;; esac
+	done
+}
+build_helper() {
+	local out=$1 line v deny g s
+	shift
+	: >"$T/allowed"
+	while IFS= read -r line; do
+		v=${line#SystemCallFilter=}
+		deny=0
+		case $v in "~"*) deny=1; v=${v#\~} ;; esac
+		for g in $v; do if [ "${g#@}" != "$g" ]; then expand "$g"; else echo "$g"; fi; done | sort -u >"$T/group"
+		if [ "$deny" = 1 ]; then comm -23 "$T/allowed" "$T/group" >"$T/allowed.new"
+		else sort -u "$T/allowed" "$T/group" >"$T/allowed.new"; fi
+		mv "$T/allowed.new" "$T/allowed"
+	done < <(cat "$@" | grep '^SystemCallFilter=')
+	while read -r s; do printf '#ifdef __NR_%s\n__NR_%s,\n#endif\n' "$s" "$s"; done <"$T/allowed" >"$T/allowed.h"
+	"${CC:-cc}" -O -Wall -o "$out" "$T/seccomp-exec.c" -I"$T" >"$T/cc.out" 2>&1
+}
+if build_helper "$T/seccomp-exec" "$UNIT"; then
 	ok "the seccomp helper compiles"
 else
 	not_ok "the seccomp helper does not compile" "$(head -n 20 "$T/cc.out")"
 	finish
 fi
+check "SystemCallFilter= allows the calls of @system-service" test "$(wc -l <"$T/allowed")" -gt 200
+helper=$T/seccomp-exec
 
 # --- the mount namespace -----------------------------------------------------
 # sandbox.sh DEST SRVDIR HOLD -- CMD...: run by `unshare --mount --uts
@@ -408,7 +414,7 @@ chmod 0700 "$D"
 # $T/out, stderr in $T/err, exit status in $RC
 in_sandbox() {
 	unshare --mount --uts --ipc --propagation private -- \
-		bash "$T/sandbox.sh" "$D" "$MS_SRV_DIR" "$T/srv-hold" "$caps" "$T/seccomp-exec" -- "$@" \
+		bash "$T/sandbox.sh" "$D" "$MS_SRV_DIR" "$T/srv-hold" "$caps" "$helper" -- "$@" \
 		>"$T/out" 2>"$T/err" </dev/null
 	RC=$?
 }
@@ -525,5 +531,23 @@ in_sandbox "$MODOSNAP" -q create --nightly
 check "create --nightly without a key fails in the sandbox" test "$RC" = 1
 check "the error names the key" grep -qF "$T/keys" "$T/err"
 mv "$T/keys.moved" "$T/keys"
+
+case_begin dropin
+# docs/nightly.md's drop-in for a hook that runs a command as another user
+# (runuser): refused as shipped, allowed with the drop-in.
+in_sandbox runuser -u nobody -- id -u
+check "as shipped, runuser in a hook is refused" test "$RC" != 0
+printf '[Service]\nCapabilityBoundingSet=CAP_DAC_READ_SEARCH CAP_SETUID CAP_SETGID\nSystemCallFilter=@setuid @resources\n' \
+	>"$T/dropin.conf"
+if build_helper "$T/seccomp-exec-dropin" "$UNIT" "$T/dropin.conf"; then ok "the helper for the drop-in compiles"; else
+	not_ok "the helper for the drop-in does not compile" "$(head -n 20 "$T/cc.out")"
+fi
+caps_unit=$caps helper_unit=$helper
+caps=+dac_read_search,+setuid,+setgid helper=$T/seccomp-exec-dropin
+in_sandbox runuser -u nobody -- id -u
+caps=$caps_unit helper=$helper_unit
+if [ "$RC" = 0 ] && [ "$(cat "$T/out")" = "$(id -u nobody)" ]; then ok "with the drop-in, runuser works"; else
+	not_ok "with the drop-in, runuser fails (exit $RC)" "$(head -n 5 "$T/err")"
+fi
 
 finish
