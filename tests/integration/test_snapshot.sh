@@ -93,6 +93,11 @@ expect_rc 0
 expect_stdout_has "ok: database 'default':"
 expect_stdout_has "ok: database 'amavis':"
 check "the ok line says deep" grep -q "^ok: $ARCHIVE: .*, deep$" "$T/out"
+# on a terminal, the same run draws its progress line (src/cli/progress.c)
+printf -v cmd '%q ' "$MODOSNAP" verify "$ARCHIVE" --deep --instance "$I"
+script -qfec "$cmd" /dev/null </dev/null >"$T/deep.tty" 2>&1
+check "verify --deep on a terminal draws its progress line" grep -qE $'\r\033\\[K.*MiB of [0-9.]+ MiB' "$T/deep.tty"
+check "and still says ok" grep -q "ok: database 'default':" "$T/deep.tty"
 check "the record says deep" grep -qE ' deep$' "$ARCHIVE.verified"
 run_ms list --dest "$(dirname "$ARCHIVE")" --json
 check "list: verified_deep" jq -e --arg a "$ARCHIVE" '.[] | select(.path == $a) | .verified_deep == true' "$T/out"
