@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "cli/output.h"
+#include "cli/progress.h"
 #include "discover/config.h"
 #include "formats/manifest.h"
 #include "formats/sign.h"
@@ -503,15 +504,16 @@ const char *ms_cli_pooled(struct ms_strv *pool, const char *s)
 }
 
 int ms_cli_verify_deep(struct ms_cli *cli, const struct ms_instance_opts *inst, const char *archive,
-		       const struct ms_manifest *m)
+		       const struct ms_manifest *m, bool quiet_line, struct ms_strbuf *ok)
 {
-	struct ms_strbuf ok = MS_STRBUF_INIT;
-	int rc = ms_verify_deep(cli->config, inst, archive, m, &ok, NULL);
+	struct ms_progress pg;
+	struct ms_progress_line *line;
+	int rc;
 
-	/* the "ok" lines only when every database passed */
-	if (rc == 0 && ok.len && ms_log_get_level() >= MS_LOG_INFO)
-		fputs(ms_strbuf_str(&ok), stdout);
-	ms_strbuf_release(&ok);
+	ms_progress_init(&pg);
+	line = ms_progress_line_start(&pg, !quiet_line, false);
+	rc = ms_verify_deep(cli->config, inst, archive, m, ok, &pg);
+	ms_progress_line_stop(line);
 	if (rc == -1)
 		return MS_EXIT_VERIFY;
 	return rc < 0 ? MS_EXIT_FAILURE : ms_cli_exit_code(0);

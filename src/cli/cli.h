@@ -71,15 +71,17 @@ void ms_cli_print_help(void);
 int ms_cli_print_command_help(const char *name);
 
 struct ms_manifest;
+struct ms_strbuf;
 struct ms_header;
 struct ms_sig_state;
 struct ms_strv;
 
-/* verify --deep (restore/verify_deep.h) as a command's result: the "ok"
- * lines printed when every database passed, and an exit code (0, 1, 3,
- * 5). Shared by verify and create --pre-upgrade. */
+/* verify --deep (restore/verify_deep.h) as a command's result, with its
+ * progress line on a terminal unless `quiet_line` (--json): the "ok"
+ * lines, one per database, appended to *ok for the caller to print, and
+ * an exit code (0, 1, 3, 5). Shared by verify and create --pre-upgrade. */
 int ms_cli_verify_deep(struct ms_cli *cli, const struct ms_instance_opts *inst, const char *archive,
-		       const struct ms_manifest *m);
+		       const struct ms_manifest *m, bool quiet_line, struct ms_strbuf *ok);
 
 /* The options of the read-only commands verify, list and show. */
 struct ms_read_args {

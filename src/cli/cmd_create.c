@@ -18,6 +18,7 @@
 #include "restore/sqlcheck.h"
 #include "snapshot/space.h"
 #include "formats/verify.h"
+#include "base/strbuf.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -171,6 +172,21 @@ static int check_dump_sql(const struct ms_instance *inst, const char *path, cons
 	return 0;
 }
 
+/* create --verify=deep / --pre-upgrade: the scratch-database check, its
+ * "ok" lines printed when every database passed (not with --json: stdout
+ * holds the one JSON document). */
+static int verify_deep(struct ms_cli *cli, const struct create_args *a, const char *path,
+		       const struct ms_manifest *m)
+{
+	struct ms_strbuf ok = MS_STRBUF_INIT;
+	int ret = ms_cli_verify_deep(cli, &a->inst, path, m, a->json, &ok);
+
+	if ((ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS) && !a->json && ms_log_get_level() >= MS_LOG_INFO)
+		fputs(ms_strbuf_str(&ok), stdout);
+	ms_strbuf_release(&ok);
+	return ret;
+}
+
 /* Reads the new archive back, checks its dumps' SQL as restore will (and
  * with `deep`, loads its database dumps into scratch databases); only a
  * fully verified archive gets its verification record. An exit code. */
@@ -187,7 +203,7 @@ static int verify_new(struct ms_cli *cli, struct create_args *a, const struct ms
 	else if (check_dump_sql(inst, path, &vr.manifest) < 0)
 		ret = MS_EXIT_VERIFY;
 	else if (a->deep)
-		ret = ms_cli_verify_deep(cli, &a->inst, path, &vr.manifest);
+		ret = verify_deep(cli, a, path, &vr.manifest);
 	ms_verify_result_clear(&vr);
 	if (ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS) {
 		a->verified = true;

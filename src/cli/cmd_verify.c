@@ -64,19 +64,10 @@ static int parse_verify(struct ms_cli *cli, int argc, char **argv, struct verify
 static int check_deep(struct ms_cli *cli, const struct verify_args *a, const char *path,
 		      const struct ms_verify_result *vr, struct verify_outcome *out)
 {
-	struct ms_progress pg;
-	struct ms_progress_line *line;
-	int rc;
+	int rc = ms_cli_verify_deep(cli, &a->inst, path, &vr->manifest, a->json, &out->deep_ok);
 
-	ms_progress_init(&pg);
-	line = ms_progress_line_start(&pg, !a->json, false);
-	rc = ms_verify_deep(cli->config, &a->inst, path, &vr->manifest, &out->deep_ok, &pg);
-	ms_progress_line_stop(line);
-
-	if (rc == -1)
-		return MS_EXIT_VERIFY;
-	if (rc < 0)
-		return MS_EXIT_FAILURE;
+	if (rc != MS_EXIT_OK && rc != MS_EXIT_WARNINGS)
+		return rc;
 	out->deep = true;
 	if (ms_dest_mark_verified_as(path, true) < 0)
 		ms_log_warn("'%s' verified, but the verification record could not be written", path);
