@@ -1,7 +1,7 @@
 # The sandbox of the shipped modosnap-nightly.service, tested by running
 # the nightly routine inside an imitation of it. systemd is not PID 1 here
-# (no systemd-run, no systemd-nspawn), so each option is rebuilt from what
-# the machine has:
+# (systemd-run cannot run a unit, systemd-nspawn is not installed), so each
+# option is rebuilt from what the machine has:
 #   mount options    unshare --mount (private propagation): every mount
 #                    read-only, the dest dir writable again, tmpfs over
 #                    /tmp, /var/tmp, /home, /root, /dev (a few nodes bound
