@@ -349,6 +349,23 @@ dest=$1 srv=$2 hold=$3 caps=$4 helper=$5
 shift 5
 [ "$1" = -- ] && shift
 mount -n --bind "$srv" "$hold"             # the database sockets, see PrivateTmp
+# The test's own tree and the binary ($SANDBOX_KEEP, one per line) may lie
+# under a directory the unit replaces (a clone in /tmp or /root): each is
+# held on a private tmpfs at /mnt (mounts stay in this namespace; nothing
+# is created on the host's disks) and bound back after the replacement.
+keeps=()
+while IFS= read -r k; do
+	case $k in /tmp/*|/var/tmp/*|/home/*|/root/*) keeps+=("$k") ;; esac
+done <<<"${SANDBOX_KEEP:-}"
+skip='^/(proc|dev)(/|$)'
+if [ "${#keeps[@]}" -gt 0 ]; then
+	mount -n -t tmpfs -o mode=0700 tmpfs /mnt
+	skip='^/(proc|dev|mnt)(/|$)'   # what was under /mnt is hidden now
+	for i in "${!keeps[@]}"; do
+		mkdir "/mnt/k$i"
+		mount -n --rbind "${keeps[$i]}" "/mnt/k$i"
+	done
+fi
 # what the mounts below bind, made while $hold's file system is writable:
 # an empty file, the host's harmless device nodes
 : >"$hold.empty"
@@ -361,7 +378,7 @@ done
 # ProtectSystem=strict, with ProtectKernelTunables (/sys) and
 # ProtectControlGroups (/sys/fs/cgroup): every mount read-only, /dev and
 # /proc aside (below)
-findmnt -rn -o TARGET | grep -vE '^/(proc|dev)(/|$)' | while read -r m; do
+findmnt -rn -o TARGET | grep -vE "$skip" | while read -r m; do
 	mount -n -o remount,bind,ro "$(printf '%b' "$m")"
 done
 # ProtectProc=invisible: a new /proc instance, other users' processes hidden
@@ -390,16 +407,25 @@ ln -s /proc/self/fd/2 /dev/stderr
 # ProtectHome=yes, ProtectKernelModules=yes: empty, inaccessible
 for p in /home /root /run/user /usr/lib/modules /lib/modules; do
 	[ -d "$p" ] && ! [ -L "$p" ] || continue
-	mount -n -t tmpfs -o ro,mode=0 tmpfs "$p"
+	mount -n -t tmpfs -o mode=0 tmpfs "$p"   # read-only once the kept trees are back
 done
 # PrivateTmp=yes: new /tmp and /var/tmp; the servers' directory (under the
 # host's /tmp) moved into the new /tmp at its own path, standing in for
 # /run/postgresql and /run/mysqld, which the real service keeps seeing
 mount -n -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /tmp
 mount -n -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /var/tmp
+for i in "${!keeps[@]}"; do
+	mkdir -p "${keeps[$i]}"
+	mount -n --rbind "/mnt/k$i" "${keeps[$i]}"
+	mount -n -o remount,bind,ro "${keeps[$i]}"   # ProtectSystem=strict for them too
+done
+for p in /home /root /run/user /usr/lib/modules /lib/modules; do
+	[ -d "$p" ] && ! [ -L "$p" ] || continue
+	mount -n -o remount,ro "$p"
+done
 case $srv in /tmp/*)
 	mkdir -p "$srv"
-	mount -n --move "$hold" "$srv" ;;
+	mount -n --bind "$hold" "$srv" ;;
 esac
 # ReadWritePaths=: the dest dir writable again
 mount -n --bind "$dest" "$dest"
@@ -418,6 +444,7 @@ chmod 0700 "$D"
 # are left to the other tests here.
 in_sandbox() {
 	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+	SANDBOX_KEEP=$(printf '%s\n' "$T" "$(dirname "$MODOSNAP")") \
 	unshare --mount --uts --ipc --propagation private -- \
 		bash "$T/sandbox.sh" "$D" "$MS_SRV_DIR" "$T/srv-hold" "$caps" "$helper" -- "$@" \
 		>"$T/out" 2>"$T/err" </dev/null
