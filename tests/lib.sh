@@ -142,6 +142,16 @@ finish() {
 	exit $?
 }
 
+# finish_skipped WHY : ends a script whose remaining cases cannot run on this
+# machine: a failure so far still fails it; otherwise exit 77, which CTest
+# reports as "Skipped" (SKIP_RETURN_CODE, tests/CMakeLists.txt), never as
+# passed.
+finish_skipped() {
+	echo "# skipped: $1 (${ms_t_pass} passed, ${ms_t_fail} failed before)"
+	[ "$ms_t_fail" -eq 0 ] || finish
+	exit 77
+}
+
 # mk_min_instance DIR : a minimal Modoboa-shaped installation without any
 # database server (for CLI tests): DIR/srv/modoboa/{instance,env} and
 # DIR/etc/postfix. settings.py's DATABASES is read from $T/databases.py

@@ -89,15 +89,15 @@ if [ -z "$unknown" ]; then ok "every directive of the unit is imitated or needs 
 fi
 
 need() {
-	if [ "$(id -u)" != 0 ]; then echo "# skip - sandbox: needs root (mount namespaces)"; return 1; fi
+	if [ "$(id -u)" != 0 ]; then echo "needs root (mount namespaces)"; return 1; fi
 	local c
 	for c in unshare setpriv findmnt "${CC:-cc}" systemd-analyze; do
-		command -v "$c" >/dev/null || { echo "# skip - sandbox: $c is not installed"; return 1; }
+		command -v "$c" >/dev/null || { echo "$c is not installed"; return 1; }
 	done
 	unshare --mount --uts --propagation private true 2>/dev/null ||
-		{ echo "# skip - sandbox: unshare --mount is refused here"; return 1; }
+		{ echo "unshare --mount is refused here"; return 1; }
 }
-if ! need; then finish; fi
+if ! why=$(need); then finish_skipped "the sandbox: $why"; fi
 
 # --- the seccomp helper ----------------------------------------------------
 cat >"$T/seccomp-exec.c" <<'C'
