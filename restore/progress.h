@@ -57,6 +57,7 @@ void ms_progress_describe(struct ms_progress *p, char *buf, size_t size);
 /* vprintf on stdout (flushed) while a progress line may be drawn: the
  * line is erased first so that the text starts on a clean one, and the
  * next tick draws it again below. p may be NULL. */
-void ms_progress_vprintf(struct ms_progress *p, const char *fmt, va_list ap);
+void ms_progress_vprintf(struct ms_progress *p, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 #endif
