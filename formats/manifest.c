@@ -191,6 +191,23 @@ char *ms_header_encode(const struct ms_header *h)
 		put(o, "upgrade_to", text_new(h->upgrade_to));
 	put(o, "components", strv_json(&h->components));
 	put(o, "versions", versions_json(&h->versions));
+	if (h->venv_dir || h->mail_dir || h->dkim_dir || h->system_root) {
+		json_t *p = need(json_object());
+
+		if (h->venv_dir)
+			put(p, "venv", bytes_new(h->venv_dir));
+		if (h->mail_dir)
+			put(p, "mail", bytes_new(h->mail_dir));
+		if (h->dkim_dir)
+			put(p, "dkim", bytes_new(h->dkim_dir));
+		if (h->system_root)
+			put(p, "system_root", bytes_new(h->system_root));
+		put(o, "paths", p);
+	}
+	if (h->mail_layout)
+		put(o, "mail_layout", text_new(h->mail_layout));
+	if (h->n_packages)
+		put(o, "packages", kv_json(h->packages, h->n_packages));
 	return dump(o);
 }
 
@@ -763,6 +780,22 @@ static int get_created(const struct dec *d, json_t *root, char **out)
 	return 0;
 }
 
+/* "paths": every key optional, each a path (bytes). */
+static int decode_paths(const struct dec *d, json_t *root, struct ms_header *h)
+{
+	json_t *o = get_typed(d, root, NULL, "paths", JSON_OBJECT, "an object");
+	struct loc at = { NULL, "paths", 0 };
+	static const char *const keys[] = { "venv", "mail", "dkim", "system_root" };
+	char **fields[] = { &h->venv_dir, &h->mail_dir, &h->dkim_dir, &h->system_root };
+
+	if (!o)
+		return -1;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (json_object_get(o, keys[i]) && get_bytes(d, o, &at, keys[i], false, fields[i]) < 0)
+			return -1;
+	return 0;
+}
+
 static int decode_header_fields(const struct dec *d, json_t *root, struct ms_header *h)
 {
 	if (check_format_version(d, root, &h->format_version) < 0 || get_snapshot_id(d, root, &h->snapshot_id) < 0 ||
@@ -777,6 +810,12 @@ static int decode_header_fields(const struct dec *d, json_t *root, struct ms_hea
 	if (json_object_get(root, "postfix_dir") && get_bytes(d, root, NULL, "postfix_dir", false, &h->postfix_dir) < 0)
 		return -1;
 	if (json_object_get(root, "upgrade_to") && dup_str(d, root, NULL, "upgrade_to", true, &h->upgrade_to) < 0)
+		return -1;
+	if (json_object_get(root, "paths") && decode_paths(d, root, h) < 0)
+		return -1;
+	if (json_object_get(root, "mail_layout") && dup_str(d, root, NULL, "mail_layout", false, &h->mail_layout) < 0)
+		return -1;
+	if (json_object_get(root, "packages") && decode_kv(d, root, NULL, "packages", &h->packages, &h->n_packages) < 0)
 		return -1;
 	return decode_versions(d, root, &h->versions);
 }
@@ -1291,6 +1330,12 @@ void ms_header_clear(struct ms_header *h)
 	free(h->note);
 	ms_strv_clear(&h->components);
 	ms_versions_clear(&h->versions);
+	free(h->venv_dir);
+	free(h->mail_dir);
+	free(h->dkim_dir);
+	free(h->system_root);
+	free(h->mail_layout);
+	kv_free(h->packages, h->n_packages);
 	memset(h, 0, sizeof(*h));
 }
 

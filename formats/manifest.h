@@ -15,9 +15,11 @@
 #include "base/hash.h"
 #include "base/util.h"
 
-/* 2: the optional MANIFEST.json.sig member after the manifest (FORMAT.md §10);
- * version 1 documents are still read. */
-#define MS_FORMAT_VERSION 2
+/* 3: the whole-server components (venv, dkim, system, mail: FORMAT.md §4.3)
+ * and the header's paths, mail_layout and packages; 2: the optional
+ * MANIFEST.json.sig member after the manifest (FORMAT.md §10). Versions 1
+ * and 2 are still read. */
+#define MS_FORMAT_VERSION 3
 #define MS_HEADER_NAME "modosnap.json"
 #define MS_MANIFEST_NAME "MANIFEST.json"
 
@@ -57,8 +59,15 @@ struct ms_header {
 	char *note;               /* NULL when none */
 	char *upgrade_to;         /* create --pre-upgrade --to VERSION: the version about to be
 	                             installed; NULL when not given (optional key) */
-	struct ms_strv components; /* "instance", "postfix", "db:ALIAS" */
+	struct ms_strv components; /* "instance", "postfix", "db:ALIAS", "venv", "dkim",
+	                              "system", "mail" */
 	struct ms_versions versions;
+	/* "paths" (optional keys, NULL when absent): where the tree components
+	 * came from and the system root the system component is relative to */
+	char *venv_dir, *mail_dir, *dkim_dir, *system_root;
+	char *mail_layout;        /* the mailbox path below mail_dir, "%d/%n"; NULL = absent */
+	struct ms_kv *packages;   /* every installed distribution: PEP 503 name -> version */
+	size_t n_packages;
 };
 
 enum ms_mf_flags {

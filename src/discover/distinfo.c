@@ -494,6 +494,12 @@ size_t ms_distinfo_count(const struct ms_distinfo *d)
 	return d->n;
 }
 
+void ms_distinfo_at(const struct ms_distinfo *d, size_t i, const char **name, const char **version)
+{
+	*name = d->dists[i].key;
+	*version = d->dists[i].version;
+}
+
 void ms_distinfo_free(struct ms_distinfo *d)
 {
 	if (!d)

@@ -44,6 +44,9 @@ struct ms_distinfo *ms_distinfo_scan(const char *site_packages);
 const char *ms_distinfo_version(const struct ms_distinfo *d, const char *name);
 /* Number of distributions found. */
 size_t ms_distinfo_count(const struct ms_distinfo *d);
+/* The i-th distribution (i < ms_distinfo_count, in dist-info directory
+ * order): its normalised name and its version. Borrowed. */
+void ms_distinfo_at(const struct ms_distinfo *d, size_t i, const char **name, const char **version);
 void ms_distinfo_free(struct ms_distinfo *d);
 
 #endif

@@ -75,6 +75,12 @@ static void assert_header_equal(const struct ms_header *a, const struct ms_heade
 		assert_int_equal(x->migrations_applied, y->migrations_applied);
 		assert_kv_equal(x->latest, x->n_latest, y->latest, y->n_latest);
 	}
+	assert_str_or_null(a->venv_dir, b->venv_dir);
+	assert_str_or_null(a->mail_dir, b->mail_dir);
+	assert_str_or_null(a->dkim_dir, b->dkim_dir);
+	assert_str_or_null(a->system_root, b->system_root);
+	assert_str_or_null(a->mail_layout, b->mail_layout);
+	assert_kv_equal(a->packages, a->n_packages, b->packages, b->n_packages);
 }
 
 static void assert_entry_equal(const struct ms_manifest_entry *a, const struct ms_manifest_entry *b)
@@ -154,6 +160,17 @@ static void full_header(struct ms_header *h)
 	db->engine = ms_xstrdup("mysql");
 	db->server_version = NULL;
 	db->migrations_applied = -1;
+	ms_strv_push(&h->components, "venv");
+	ms_strv_push(&h->components, "dkim");
+	ms_strv_push(&h->components, "system");
+	ms_strv_push(&h->components, "mail");
+	h->venv_dir = ms_xstrdup("/srv/modoboa/env");
+	h->mail_dir = ms_xstrdup("/srv/v\xffmail"); /* not UTF-8: a byte string */
+	h->dkim_dir = ms_xstrdup("/var/lib/dkim");
+	h->system_root = ms_xstrdup("/");
+	h->mail_layout = ms_xstrdup("%d/%n");
+	test_kv_add(&h->packages, &h->n_packages, "django", "4.2.16");
+	test_kv_add(&h->packages, &h->n_packages, "modoboa", "2.3.2");
 }
 
 static void set_entry(struct ms_entry *e, const char *path, enum ms_entry_type type, uint64_t size,
@@ -253,6 +270,10 @@ static void test_header_nulls(void **state)
 	assert_non_null(strstr(text, "\"tags\": []"));
 	assert_non_null(strstr(text, "\"databases\": []"));
 	assert_non_null(strstr(text, "\"base64\": \"L3Nydi/pdOk=\""));
+	/* the version 3 keys are left out when empty */
+	assert_null(strstr(text, "\"paths\""));
+	assert_null(strstr(text, "\"packages\""));
+	assert_null(strstr(text, "\"mail_layout\""));
 	assert_int_equal(ms_header_decode(NAME, text, strlen(text), &back), 0);
 	assert_header_equal(&h, &back);
 	assert_null(back.note);
@@ -460,8 +481,8 @@ static const struct err_case err_cases[] = {
 	  ERR "invalid manifest: format_version is a string, not an integer\n" },
 	{ "format_version zero", false, "{'format_version':0}",
 	  ERR "invalid manifest: format_version 0 is out of range (1 or more)\n" },
-	{ "newer format version", false, "{'format_version':3,'entries':'whatever'}",
-	  ERR "format version 3 is newer than this modosnap supports (2)\n" },
+	{ "newer format version", false, "{'format_version':4,'entries':'whatever'}",
+	  ERR "format version 4 is newer than this modosnap supports (3)\n" },
 	{ "bad snapshot id", false, "{'format_version':1,'snapshot_id':'20261130-0a1b2c3d'}",
 	  ERR "invalid manifest: snapshot_id '20261130-0a1b2c3d' is not a snapshot id (YYYYMMDDTHHMMSSZ-xxxxxxxx)\n" },
 	{ "entries not an array", false, "{'format_version':1,'snapshot_id':'" ID "','entries':{}}",
@@ -568,7 +589,7 @@ static const struct err_case err_cases[] = {
 	{ "header: bad JSON", true, "{'format_version' 1}",
 	  ERR "invalid header: ':' expected near '1' at line 1\n" },
 	{ "header: newer format version", true, "{'format_version':7}",
-	  ERR "format version 7 is newer than this modosnap supports (2)\n" },
+	  ERR "format version 7 is newer than this modosnap supports (3)\n" },
 	{ "header: bad created", true,
 	  "{'format_version':1,'snapshot_id':'" ID "','created':'2026-11-30 04:53:23'}",
 	  ERR "invalid header: created '2026-11-30 04:53:23' is not a UTC time (YYYY-MM-DDTHH:MM:SSZ)\n" },
