@@ -6,8 +6,9 @@
  * keeps parsing after an error), and so that every line number is known.
  *
  * The accepted format:
- *   - section headers `[modosnap]` and `[db:ALIAS]` (ALIAS made of letters,
- *     digits, '_' and '-'), each at most once;
+ *   - section headers `[modosnap]`, `[db:ALIAS]` (ALIAS made of letters,
+ *     digits, '_' and '-'), `[retention]`, `[hooks]`, `[paths]` and
+ *     `[mail]`, each at most once;
  *   - `key = value` lines (`key: value` works too); blanks around the key and
  *     the value are dropped; keys are case-sensitive; a key may appear once
  *     per section;
@@ -46,7 +47,13 @@
 #define PASSWORD_MAX_SIZE 4096
 #define OTHER_RW (S_IROTH | S_IWOTH)
 
-enum cfg_section { SEC_NONE, SEC_MODOSNAP, SEC_DB, SEC_RETENTION, SEC_HOOKS };
+enum cfg_section { SEC_NONE, SEC_MODOSNAP, SEC_DB, SEC_RETENTION, SEC_HOOKS, SEC_PATHS, SEC_MAIL };
+
+/* The sections that hold no alias, as their kind is named in the key
+ * table (ms_config_key_name) and in the file. */
+static const char *const section_kinds[] = { [SEC_MODOSNAP] = "modosnap", [SEC_DB] = "db",
+					     [SEC_RETENTION] = "retention", [SEC_HOOKS] = "hooks",
+					     [SEC_PATHS] = "paths", [SEC_MAIL] = "mail" };
 
 /* State shared by the line reader and the key handler during one load. */
 struct cfg_parser {
@@ -86,6 +93,10 @@ static int set_size(struct cfg_parser *p, const struct cfg_key *k, void *field, 
 static int set_command(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
 static int set_seconds(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
 static int set_duration(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
+static int set_yes_no(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
+static int set_components(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
+static int set_path_item(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
+static bool valid_alias(const char *alias);
 
 #define MAIN_KEY(name, set) { SEC_MODOSNAP, #name, offsetof(struct ms_config, name), set }
 #define DB_KEY(name, set) { SEC_DB, #name, offsetof(struct ms_config_db, name), set }
@@ -103,6 +114,10 @@ static const struct cfg_key cfg_keys[] = {
 	MAIN_KEY(exclude, set_list_item), /* repeatable */
 	MAIN_KEY(min_free, set_size),
 	MAIN_KEY(lock_timeout, set_seconds),
+	MAIN_KEY(system_root, set_path),
+	MAIN_KEY(capture_venv, set_yes_no),
+	MAIN_KEY(components, set_components),
+	MAIN_KEY(dkim_dir, set_path),
 	DB_KEY(engine, set_engine),
 	DB_KEY(name, set_string),
 	DB_KEY(user, set_string),
@@ -128,6 +143,10 @@ static const struct cfg_key cfg_keys[] = {
 	HOOK_KEY(on_error),
 	HOOK_KEY(pause),
 	HOOK_KEY(resume),
+	{ SEC_PATHS, "include", offsetof(struct ms_config, paths_include), set_path_item }, /* repeatable */
+	{ SEC_PATHS, "exclude", offsetof(struct ms_config, paths_exclude), set_path_item }, /* repeatable */
+	{ SEC_MAIL, "dir", offsetof(struct ms_config, mail_dir), set_path },
+	{ SEC_MAIL, "enabled", offsetof(struct ms_config, mail_enabled), set_yes_no },
 };
 
 /* Records the first error (with the current line); later ones are dropped
@@ -182,6 +201,77 @@ static int set_path(struct cfg_parser *p, const struct cfg_key *k, void *field, 
 	if (value[0] != '/')
 		return cfg_fail(p, "%s must be an absolute path: '%s'", k->name, value);
 	return set_string(p, k, field, value);
+}
+
+/* [paths] include/exclude: an absolute path below '/', compared as a
+ * logical path later, so trailing slashes are dropped ("/etc/x/" is
+ * "/etc/x"). Repeatable. */
+static int set_path_item(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value)
+{
+	size_t len = strlen(value);
+
+	if (value[0] != '/')
+		return cfg_fail(p, "%s must be an absolute path: '%s'", k->name, value);
+	while (len > 1 && value[len - 1] == '/')
+		len--;
+	if (len == 1)
+		return cfg_fail(p, "%s must name a file or directory below '/': '%s'", k->name, value);
+	ms_strv_push_owned((struct ms_strv *)field, ms_xstrndup(value, len));
+	return 0;
+}
+
+static int set_yes_no(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value)
+{
+	if (strcmp(value, "yes") == 0)
+		*(int *)field = 1;
+	else if (strcmp(value, "no") == 0)
+		*(int *)field = 0;
+	else
+		return cfg_fail(p, "invalid %s '%s' (expected yes or no)", k->name, value);
+	return 0;
+}
+
+bool ms_config_component_valid(const char *name)
+{
+	static const char *const names[] = { "instance", "postfix", "db", "venv", "dkim", "system", "mail" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	return strncmp(name, "db:", 3) == 0 && name[3] && valid_alias(name + 3);
+}
+
+/* `components = instance postfix db dkim`: names separated by blanks or
+ * commas, each checked; a repeated name counts once. */
+static int set_components(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value)
+{
+	struct ms_strv *list = field;
+	const char *s = value;
+
+	while (*s) {
+		size_t len = strcspn(s, " \t,");
+		char *name;
+
+		if (len == 0) {
+			s++;
+			continue;
+		}
+		name = ms_xstrndup(s, len);
+		s += len;
+		if (!ms_config_component_valid(name)) {
+			cfg_fail(p, "invalid component '%s' in %s (expected instance, postfix, db, db:ALIAS, venv, "
+				 "dkim, system or mail)", name, k->name);
+			free(name);
+			return -1;
+		}
+		if (ms_strv_contains(list, name))
+			free(name);
+		else
+			ms_strv_push_owned(list, name);
+	}
+	if (list->n == 0)
+		return cfg_fail(p, "%s needs at least one component", k->name);
+	return 0;
 }
 
 /* A count of snapshots: 0 .. 1000000. */
@@ -411,7 +501,7 @@ static int cfg_set(struct cfg_parser *p, const char *name, const char *value)
 	if (!k)
 		return cfg_fail(p, "unknown key '%s' in section [%s]", name, p->section_name);
 	id = ms_xasprintf("%s\n%s", p->section_name, name);
-	if (k->set != set_list_item && ms_strv_contains(&p->seen, id)) {
+	if (k->set != set_list_item && k->set != set_path_item && ms_strv_contains(&p->seen, id)) {
 		free(id);
 		return cfg_fail(p, "duplicate key '%s'", name);
 	}
@@ -466,6 +556,30 @@ static int enter_db(struct cfg_parser *p, const char *alias)
 	return 0;
 }
 
+/* A section without an alias ([retention], [hooks], [paths], [mail]):
+ * at most once. */
+static void enter_plain(struct cfg_parser *p, const char *name)
+{
+	enum cfg_section sec = SEC_NONE;
+	char *id;
+
+	for (size_t i = SEC_RETENTION; i < sizeof(section_kinds) / sizeof(section_kinds[0]); i++)
+		if (strcmp(name, section_kinds[i]) == 0)
+			sec = (enum cfg_section)i;
+	if (sec == SEC_NONE) {
+		cfg_fail(p, "unknown section [%s]", name);
+		return;
+	}
+	id = ms_xasprintf("[%s]", name);
+	if (ms_strv_contains(&p->seen, id)) {
+		free(id);
+		cfg_fail(p, "duplicate section [%s]", name);
+		return;
+	}
+	ms_strv_push_owned(&p->seen, id);
+	p->section = sec;
+}
+
 /* Handles a line starting with '['. One without ']' is left to inih, which
  * reports it as malformed. */
 static void section_header(struct cfg_parser *p, const char *line, size_t len)
@@ -488,18 +602,8 @@ static void section_header(struct cfg_parser *p, const char *line, size_t len)
 		p->section = SEC_MODOSNAP;
 	} else if (strncmp(name, "db:", 3) == 0) {
 		enter_db(p, name + 3);
-	} else if (strcmp(name, "retention") == 0 || strcmp(name, "hooks") == 0) {
-		char *id = ms_xasprintf("[%s]", name);
-
-		if (ms_strv_contains(&p->seen, id)) {
-			free(id);
-			cfg_fail(p, "duplicate section [%s]", name);
-			return;
-		}
-		ms_strv_push_owned(&p->seen, id);
-		p->section = name[0] == 'r' ? SEC_RETENTION : SEC_HOOKS;
 	} else {
-		cfg_fail(p, "unknown section [%s]", name);
+		enter_plain(p, name);
 	}
 }
 
@@ -592,6 +696,7 @@ struct ms_config *ms_config_new(void)
 	cfg->keep_monthly = cfg->keep_yearly = -1;
 	cfg->keep_pre_upgrade = cfg->keep_apt = -1;
 	cfg->keep_within = cfg->keep_safety = -1;
+	cfg->capture_venv = cfg->mail_enabled = -1;
 	return cfg;
 }
 
@@ -635,11 +740,9 @@ out:
 
 const char *ms_config_key_name(const char *kind, size_t i)
 {
-	static const char *const kinds[] = { [SEC_MODOSNAP] = "modosnap", [SEC_DB] = "db",
-					     [SEC_RETENTION] = "retention", [SEC_HOOKS] = "hooks" };
-
 	for (size_t k = 0; k < sizeof(cfg_keys) / sizeof(cfg_keys[0]); k++)
-		if (kinds[cfg_keys[k].section] && strcmp(kinds[cfg_keys[k].section], kind) == 0 && i-- == 0)
+		if (section_kinds[cfg_keys[k].section] && strcmp(section_kinds[cfg_keys[k].section], kind) == 0 &&
+		    i-- == 0)
 			return cfg_keys[k].name;
 	return NULL;
 }
@@ -722,5 +825,11 @@ void ms_config_free(struct ms_config *cfg)
 	free(cfg->hook_on_error);
 	free(cfg->hook_pause);
 	free(cfg->hook_resume);
+	free(cfg->system_root);
+	ms_strv_clear(&cfg->components);
+	free(cfg->dkim_dir);
+	ms_strv_clear(&cfg->paths_include);
+	ms_strv_clear(&cfg->paths_exclude);
+	free(cfg->mail_dir);
 	free(cfg);
 }

@@ -12,6 +12,18 @@
  *   signing_key = /etc/modosnap/signing.key    ; created 0600 on first use
  *   trusted_keys = /etc/modosnap/trusted_keys  ; other servers' public keys
  *   exclude = *.pyc          ; repeatable: files `create` leaves out
+ *   system_root = /          ; well-known system locations are looked up under it
+ *   capture_venv = no        ; yes: every snapshot holds the virtualenv
+ *   components = instance postfix db dkim system   ; the default set (space/comma list)
+ *   dkim_dir = /var/lib/dkim ; the DKIM key directory when the database does not say
+ *
+ *   [paths]                 ; the system component
+ *   include = /etc/foo.conf  ; repeatable: a file or directory added (as written)
+ *   exclude = /etc/cron.d/x  ; repeatable: a discovered path left out
+ *
+ *   [mail]
+ *   dir = /srv/vmail         ; the Maildir root (overrides Dovecot's mail_location)
+ *   enabled = no             ; yes: every snapshot holds the mail store
  *
  *   [db:default]            ; one section per DATABASES alias
  *   engine = postgresql     ; postgresql | mysql
@@ -49,6 +61,7 @@
 #ifndef MS_CONFIG_H
 #define MS_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "base/util.h"
@@ -74,7 +87,7 @@ struct ms_config_db {
 
 /* One `key = value` line of the file, for `modosnap config`. */
 struct ms_config_origin {
-	char *section;       /* "modosnap", "db:ALIAS", "retention" or "hooks" */
+	char *section;       /* "modosnap", "db:ALIAS", "retention", "hooks", "paths" or "mail" */
 	char *key;
 	int line;
 	char *value;         /* as written; NULL for `password` (a secret) */
@@ -95,6 +108,18 @@ struct ms_config {
 	                            destination's filesystem; -1 when not set */
 	int lock_timeout;        /* `lock_timeout = SECONDS` (1..86400): longest wait of a
 	                            restore for one database lock; -1 when not set (60) */
+	char *system_root;       /* `system_root = DIR`; NULL = not set ("/") */
+	int capture_venv;        /* `capture_venv = yes|no`: 1 or 0; -1 when not set */
+	struct ms_strv components; /* `components = LIST`: the default set, each name
+	                            checked ("instance", "postfix", "db", "db:ALIAS",
+	                            "venv", "dkim", "system", "mail"), in file order
+	                            without repeats; empty when not set */
+	char *dkim_dir;          /* `dkim_dir = DIR`; NULL = not set */
+	/* [paths]: absolute paths, repeatable */
+	struct ms_strv paths_include, paths_exclude;
+	/* [mail] */
+	char *mail_dir;          /* `dir = DIR`; NULL = not set */
+	int mail_enabled;        /* `enabled = yes|no`: 1 or 0; -1 when not set */
 	/* [retention]: -1 when not set */
 	int keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly;
 	int keep_pre_upgrade, keep_apt;
@@ -126,12 +151,16 @@ const struct ms_config_db *ms_config_db(const struct ms_config *cfg, const char 
  * admin_password, borrowed from cfg (both NULL without the section). */
 struct ms_db_admin ms_config_db_admin(const struct ms_config *cfg, const char *alias);
 /* The keys the file accepts in a section kind ("modosnap", "db",
- * "retention" or "hooks"), in the table's order: the i-th name, NULL past
+ * "retention", "hooks", "paths" or "mail"), in the table's order: the i-th name, NULL past
  * the last. Borrowed. */
 const char *ms_config_key_name(const char *kind, size_t i);
 /* The last line of the file that set `key` in `section` ("db:ALIAS" for a
  * database), or NULL when the file does not set it. Borrowed. */
 const struct ms_config_origin *ms_config_origin(const struct ms_config *cfg, const char *section, const char *key);
+/* Whether `name` is a component name the config and the command line
+ * accept ("instance", "postfix", "db", "db:ALIAS", "venv", "dkim",
+ * "system", "mail"; "mail:..." is a restore selector, not a component). */
+bool ms_config_component_valid(const char *name);
 /* Parses a duration of the config: a number with a unit s, m, h, d or w
  * ("7d", "12h"), or "0"; up to 100 years. 0 and *secs set, or -1
  * (nothing logged). */

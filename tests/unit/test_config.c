@@ -237,6 +237,35 @@ static const struct err_case err_cases[] = {
 	  ":2: password file '@D@/pwempty' is empty" },
 	{ "password_file only a newline", "[db:default]\npassword_file = @D@/pwnl\n", 0600,
 	  ":2: password file '@D@/pwnl' is empty" },
+	{ "capture_venv not yes or no", "[modosnap]\ncapture_venv = true\n", 0600,
+	  ":2: invalid capture_venv 'true' (expected yes or no)" },
+	{ "mail enabled not yes or no", "[mail]\nenabled = Yes\n", 0600,
+	  ":2: invalid enabled 'Yes' (expected yes or no)" },
+	{ "unknown component", "[modosnap]\ncomponents = instance, mailbox\n", 0600,
+	  ":2: invalid component 'mailbox' in components (expected instance, postfix, db, db:ALIAS, venv, "
+	  "dkim, system or mail)" },
+	{ "component db: without alias", "[modosnap]\ncomponents = db:\n", 0600,
+	  ":2: invalid component 'db:' in components (expected instance, postfix, db, db:ALIAS, venv, "
+	  "dkim, system or mail)" },
+	{ "components empty", "[modosnap]\ncomponents = ,\n", 0600,
+	  ":2: components needs at least one component" },
+	{ "duplicate components", "[modosnap]\ncomponents = db\ncomponents = mail\n", 0600,
+	  ":3: duplicate key 'components'" },
+	{ "relative system_root", "[modosnap]\nsystem_root = mnt/old\n", 0600,
+	  ":2: system_root must be an absolute path: 'mnt/old'" },
+	{ "relative dkim_dir", "[modosnap]\ndkim_dir = dkim\n", 0600,
+	  ":2: dkim_dir must be an absolute path: 'dkim'" },
+	{ "relative include", "[paths]\ninclude = etc/x\n", 0600,
+	  ":2: include must be an absolute path: 'etc/x'" },
+	{ "include /", "[paths]\ninclude = //\n", 0600,
+	  ":2: include must name a file or directory below '/': '//'" },
+	{ "empty exclude", "[paths]\nexclude =\n", 0600, ":2: exclude must be an absolute path: ''" },
+	{ "include in [modosnap]", "[modosnap]\ninclude = /etc/x\n", 0600,
+	  ":2: unknown key 'include' in section [modosnap]" },
+	{ "relative mail dir", "[mail]\ndir = vmail\n", 0600, ":2: dir must be an absolute path: 'vmail'" },
+	{ "unknown key in [mail]", "[mail]\nlayout = %d/%n\n", 0600, ":2: unknown key 'layout' in section [mail]" },
+	{ "duplicate [paths]", "[paths]\ninclude = /a\n[paths]\n", 0600, ":3: duplicate section [paths]" },
+	{ "duplicate [mail]", "[mail]\n[mail]\n", 0600, ":2: duplicate section [mail]" },
 	{ "line too long", "[modosnap]\nlabel = "
 	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
@@ -481,6 +510,49 @@ static void test_routine_keys(void **state)
 	free(path);
 }
 
+/* The keys of issue 13's components: [modosnap] system_root, capture_venv,
+ * components and dkim_dir, [paths] and [mail]; unset ones stay -1/NULL/empty. */
+static void test_component_keys(void **state)
+{
+	const struct test_fixture *fx = *state;
+	char *path = write_config(fx,
+		"[modosnap]\nsystem_root = /mnt/old\ncapture_venv = yes\n"
+		"components = instance,postfix db:default\tdkim, system db:default\ndkim_dir = /var/lib/dkim\n"
+		"[paths]\ninclude = /etc/fail2ban/jail.local\ninclude = /opt/tools/\nexclude = /etc/cron.d/modoboa\n"
+		"[mail]\ndir = /srv/vmail\nenabled = no\n", 0600);
+	struct ms_config *cfg = load_ok(path);
+	static const char *const components[] = { "instance", "postfix", "db:default", "dkim", "system" };
+
+	assert_string_equal(cfg->system_root, "/mnt/old");
+	assert_int_equal(cfg->capture_venv, 1);
+	assert_int_equal(cfg->components.n, 5);
+	for (size_t i = 0; i < 5; i++)
+		assert_string_equal(cfg->components.v[i], components[i]);
+	assert_string_equal(cfg->dkim_dir, "/var/lib/dkim");
+	assert_int_equal(cfg->paths_include.n, 2);
+	assert_string_equal(cfg->paths_include.v[0], "/etc/fail2ban/jail.local");
+	assert_string_equal(cfg->paths_include.v[1], "/opt/tools");
+	assert_int_equal(cfg->paths_exclude.n, 1);
+	assert_string_equal(cfg->paths_exclude.v[0], "/etc/cron.d/modoboa");
+	assert_string_equal(cfg->mail_dir, "/srv/vmail");
+	assert_int_equal(cfg->mail_enabled, 0);
+	assert_string_equal(ms_config_origin(cfg, "paths", "include")->value, "/opt/tools/");
+	assert_int_equal(ms_config_origin(cfg, "mail", "enabled")->line, 12);
+	assert_string_equal(ms_config_key_name("paths", 1), "exclude");
+	assert_null(ms_config_key_name("paths", 2));
+	assert_string_equal(ms_config_key_name("mail", 0), "dir");
+	assert_true(ms_config_component_valid("db:amavis"));
+	assert_false(ms_config_component_valid("mail:alice@example.org"));
+	ms_config_free(cfg);
+	cfg = ms_config_new();
+	assert_null(cfg->system_root);
+	assert_int_equal(cfg->capture_venv, -1);
+	assert_int_equal(cfg->mail_enabled, -1);
+	assert_int_equal(cfg->components.n, 0);
+	ms_config_free(cfg);
+	free(path);
+}
+
 /* keep_safety's durations: a unit is required except for 0 (off). */
 static void test_durations(void **state)
 {
@@ -678,6 +750,7 @@ static const struct { const char *name; CMUnitTestFunction fn; } plain_tests[] =
 	{ "full example from config.h", test_full_example },
 	{ "retention, hooks and min_free", test_routine_keys },
 	{ "keep_safety durations", test_durations },
+	{ "component keys", test_component_keys },
 	{ "duration flags", test_duration_flags },
 	{ "empty file", test_empty_file },
 	{ "ms_config_db_admin", test_db_admin },
