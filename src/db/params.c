@@ -90,8 +90,10 @@ static int my_tables(struct st_mysql *m, const char *alias, bool *cfg, bool *dom
 	return 0;
 }
 
-/* JSON_VALUE gives the unquoted scalar, NULL for a JSON null or a
- * missing key (MariaDB 10.2.3, MySQL 8.0.21). */
+/* Each parameter is a path: only a JSON string counts (NULL for a JSON
+ * null, another type or a missing key). JSON_EXTRACT, JSON_TYPE and
+ * JSON_UNQUOTE are in every MariaDB and MySQL version Django supports
+ * (JSON_VALUE is not, before MySQL 8.0.21). */
 static int my_localconfig(struct st_mysql *m, const char *alias, struct ms_modoboa_params *out)
 {
 	struct ms_strbuf sql = MS_STRBUF_INIT;
@@ -100,8 +102,9 @@ static int my_localconfig(struct st_mysql *m, const char *alias, struct ms_modob
 
 	ms_strbuf_addstr(&sql, "SELECT ");
 	for (size_t i = 0; i < MS_PARAMS_N; i++)
-		ms_strbuf_addf(&sql, "%sJSON_VALUE(_parameters, '$.%s.%s')", i ? ", " : "", ms_params_keys[i][0],
-			       ms_params_keys[i][1]);
+		ms_strbuf_addf(&sql, "%sCASE JSON_TYPE(JSON_EXTRACT(_parameters, '$.%s.%s')) WHEN 'STRING' "
+			       "THEN JSON_UNQUOTE(JSON_EXTRACT(_parameters, '$.%s.%s')) END", i ? ", " : "",
+			       ms_params_keys[i][0], ms_params_keys[i][1], ms_params_keys[i][0], ms_params_keys[i][1]);
 	ms_strbuf_addstr(&sql, " FROM core_localconfig ORDER BY id LIMIT 1");
 	ret = ms_my_select(m, alias, ms_strbuf_str(&sql), "reading core_localconfig._parameters", &r);
 	for (size_t i = 0; ret == 0 && r.n_rows > 0 && i < MS_PARAMS_N; i++)

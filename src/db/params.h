@@ -4,7 +4,7 @@
  * and the state directories of pdfcredentials and maillog
  * (core_localconfig._parameters, shaped {app: {param: value}}, and
  * admin_domain). The JSON is taken apart by the server (PostgreSQL's #>>,
- * MariaDB/MySQL's JSON_VALUE), so no JSON library is needed here. A
+ * MariaDB/MySQL's JSON_EXTRACT), so no JSON library is needed here. A
  * database without those tables (fresh, or not Modoboa's) is not an
  * error: the fields stay NULL/empty.
  */
