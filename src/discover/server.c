@@ -602,7 +602,8 @@ static void discover_dkim(struct ms_server *o, const struct ms_config *cfg, cons
 	    exists(params->rspamd_selector_map, false))
 		add_as_written(&o->dkim, &o->n_dkim, params->rspamd_selector_map,
 			       ms_xstrdup("database (rspamd.selector_map_path)"));
-	qsort(o->dkim, o->n_dkim, sizeof(*o->dkim), found_cmp);
+	if (o->n_dkim > 1) /* qsort's base must not be NULL */
+		qsort(o->dkim, o->n_dkim, sizeof(*o->dkim), found_cmp);
 }
 
 /* --- the encryption key ------------------------------------------------------ */
@@ -718,7 +719,8 @@ int ms_server_discover(const struct ms_instance *inst, const struct ms_config *c
 			scan_side_files(&s, inst->postfix, inst->postfix->master_cf);
 	}
 	add_configured(&s, cfg, params);
-	qsort(out->system, out->n_system, sizeof(*out->system), found_cmp);
+	if (out->n_system > 1)
+		qsort(out->system, out->n_system, sizeof(*out->system), found_cmp);
 	settle_mail(&s, cfg);
 	for (size_t i = 0; i < inst->n_dbs; i++)
 		out->has_amavis |= strcmp(inst->dbs[i].alias, "amavis") == 0;
