@@ -18,19 +18,20 @@
 #include "restore/dbreplay.h"
 #include "base/hash.h"
 #include "base/log.h"
+#include "restore/rooted.h"
 #include "restore/safepath.h"
 #include "formats/snaparchive.h"
 #include "base/strbuf.h"
 #include "base/util.h"
 
-#define IO_BUF ((size_t)64 << 10)
+#define IO_BUF MS_FILES_IO_BUF
 
 static bool is_postfix(const struct ms_entry *e);
 static int meta_error(const char *staging, const char *rel, const char *what);
 
 /* --- hostile manifests ---------------------------------------------------- */
 
-static int refuse(const char *path, const char *why)
+int ms_files_refuse(const char *path, const char *why)
 {
 	char *p = ms_printable(path);
 
@@ -39,79 +40,147 @@ static int refuse(const char *path, const char *why)
 	return -1;
 }
 
-/* The entry named exactly `path` among entries [0, before), or NULL. */
-static const struct ms_manifest_entry *earlier(const struct ms_manifest *m, size_t before, const char *path,
-					       size_t len)
+bool ms_files_under(const char *path, const char *prefix, size_t plen)
 {
-	for (size_t i = before; i-- > 0;)
-		if (strlen(m->entries[i].e.path) == len && !memcmp(m->entries[i].e.path, path, len))
-			return &m->entries[i];
-	return NULL;
+	return strncmp(path, prefix, plen) == 0 && (path[plen] == '\0' || path[plen] == '/');
 }
 
-/* The component prefix a files/ member belongs to, or NULL. */
-static const char *component_of(const char *path)
+/* --- the manifest by path ------------------------------------------------- */
+
+static int by_path(const void *a, const void *b)
 {
-	static const char *const roots[] = { "files/instance", "files/postfix" };
+	const struct ms_manifest_entry *const *x = a, *const *y = b;
 
-	for (size_t i = 0; i < 2; i++) {
-		size_t n = strlen(roots[i]);
+	return strcmp((*x)->e.path, (*y)->e.path);
+}
 
-		if (!strncmp(path, roots[i], n) && (path[n] == '\0' || path[n] == '/'))
-			return roots[i];
+void ms_files_index_init(struct ms_files_index *ix, const struct ms_manifest *m)
+{
+	ix->m = m;
+	ix->n = m->n_entries;
+	ix->by_path = ms_xcalloc(ix->n ? ix->n : 1, sizeof(*ix->by_path));
+	for (size_t i = 0; i < ix->n; i++)
+		ix->by_path[i] = &m->entries[i];
+	if (ix->n)
+		qsort(ix->by_path, ix->n, sizeof(*ix->by_path), by_path);
+}
+
+size_t ms_files_index_find(const struct ms_files_index *ix, const char *path, size_t len)
+{
+	size_t lo = 0, hi = ix->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *p = ix->by_path[mid]->e.path;
+		int c = strncmp(p, path, len);
+
+		if (c == 0 && p[len] != '\0')
+			c = 1; /* p is longer: after path */
+		if (c == 0)
+			return (size_t)(ix->by_path[mid] - ix->m->entries);
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
+	return MS_FILES_NONE;
+}
+
+void ms_files_index_clear(struct ms_files_index *ix)
+{
+	free(ix->by_path);
+	ix->by_path = NULL;
+	ix->n = 0;
+}
+
+/* --- hostile manifests ---------------------------------------------------- */
+
+/* The component prefix a files/ member belongs to, or NULL; *rooted says
+ * whether it is a rooted one (files/dkim, files/system). */
+static const char *component_of(const char *path, bool *rooted)
+{
+	static const char *const trees[] = { "files/instance", "files/postfix", "files/venv", "files/mail" };
+	static const char *const rooted_ones[] = { "files/dkim", "files/system" };
+
+	*rooted = false;
+	for (size_t i = 0; i < sizeof(trees) / sizeof(trees[0]); i++)
+		if (ms_files_under(path, trees[i], strlen(trees[i])))
+			return trees[i];
+	*rooted = true;
+	for (size_t i = 0; i < sizeof(rooted_ones) / sizeof(rooted_ones[0]); i++)
+		if (ms_files_under(path, rooted_ones[i], strlen(rooted_ones[i])))
+			return rooted_ones[i];
 	return NULL;
 }
 
-static int check_file_member(const struct ms_manifest *m, size_t i)
+int ms_files_check_parent(const struct ms_files_index *ix, size_t i)
 {
+	const char *path = ix->m->entries[i].e.path, *slash = strrchr(path, '/');
+	size_t parent = ms_files_index_find(ix, path, (size_t)(slash - path));
+	const struct ms_entry *pe = parent != MS_FILES_NONE ? &ix->m->entries[parent].e : NULL;
+
+	if (pe && parent < i && pe->type == MS_ENTRY_DIR)
+		return 0;
+	return ms_files_refuse(path, pe && parent < i && pe->type == MS_ENTRY_SYMLINK
+				    ? "its parent is a symlink (writing through symlinks is refused)"
+				    : "its parent directory is not a member before it");
+}
+
+static int check_file_member(const struct ms_files_index *ix, size_t i)
+{
+	const struct ms_manifest *m = ix->m;
 	const struct ms_entry *e = &m->entries[i].e;
-	const char *comp = component_of(e->path), *slash = strrchr(e->path, '/');
-	const struct ms_manifest_entry *parent;
+	bool rooted;
+	const char *comp = component_of(e->path, &rooted);
 
 	if (!comp)
-		return refuse(e->path, "not a member modosnap writes");
+		return ms_files_refuse(e->path, "not a member modosnap writes");
+	if (rooted)
+		return ms_files_check_rooted(ix, i, comp);
 	if (!strcmp(comp, "files/postfix")) {
 		if (e->path[strlen(comp)] != '/' || strchr(e->path + strlen(comp) + 1, '/'))
-			return refuse(e->path, "Postfix members are single files");
+			return ms_files_refuse(e->path, "Postfix members are single files");
 		if (e->type != MS_ENTRY_FILE)
-			return refuse(e->path, "Postfix members are plain files");
+			return ms_files_refuse(e->path, "Postfix members are plain files");
 		if (!ms_entry_postfix_name_ok(e->path + strlen(comp) + 1))
-			return refuse(e->path, "not a file the Postfix component holds (main.cf, master.cf, "
+			return ms_files_refuse(e->path, "not a file the Postfix component holds (main.cf, master.cf, "
 					       "modoboa-postfix-maps.chk and *.cf maps)");
 		return 0;
 	}
 	if (!strcmp(e->path, comp))
-		return e->type == MS_ENTRY_DIR ? 0 : refuse(e->path, "the component root is not a directory");
-	parent = earlier(m, i, e->path, (size_t)(slash - e->path));
-	if (!parent || parent->e.type != MS_ENTRY_DIR)
-		return refuse(e->path, parent && parent->e.type == MS_ENTRY_SYMLINK
-					       ? "its parent is a symlink (writing through symlinks is refused)"
-					       : "its parent directory is not a member before it");
+		return e->type == MS_ENTRY_DIR ? 0 : ms_files_refuse(e->path, "the component root is not a directory");
+	if (ms_files_check_parent(ix, i) < 0)
+		return -1;
 	if (e->type == MS_ENTRY_HARDLINK) {
-		const struct ms_manifest_entry *t = e->link ? earlier(m, i, e->link, strlen(e->link)) : NULL;
+		size_t t = e->link ? ms_files_index_find(ix, e->link, strlen(e->link)) : MS_FILES_NONE;
 
-		if (!t || t->e.type != MS_ENTRY_FILE || component_of(e->link) != comp)
-			return refuse(e->path, "hardlink to something other than an earlier file of its component");
+		if (t == MS_FILES_NONE || t >= i || m->entries[t].e.type != MS_ENTRY_FILE ||
+		    component_of(e->link, &rooted) != comp)
+			return ms_files_refuse(e->path, "hardlink to something other than an earlier file of its component");
 	}
 	return 0;
 }
 
 int ms_files_check_manifest(const struct ms_manifest *m)
 {
-	for (size_t i = 0; i < m->n_entries; i++) {
+	struct ms_files_index ix;
+	int ret = 0;
+
+	ms_files_index_init(&ix, m);
+	for (size_t i = 0; i < m->n_entries && ret == 0; i++) {
 		const char *path = m->entries[i].e.path, *why;
 
 		if (ms_safepath_check(path, &why) < 0)
-			return refuse(path, why);
-		if (!strcmp(path, MS_HEADER_NAME) || !strncmp(path, "db/", 3) || !strncmp(path, "versions/", 9))
+			ret = ms_files_refuse(path, why);
+		else if (!strcmp(path, MS_HEADER_NAME) || !strncmp(path, "db/", 3) || !strncmp(path, "versions/", 9))
 			continue;
-		if (strncmp(path, "files/", 6) != 0)
-			return refuse(path, "not a member modosnap writes");
-		if (check_file_member(m, i) < 0)
-			return -1;
+		else if (strncmp(path, "files/", 6) != 0)
+			ret = ms_files_refuse(path, "not a member modosnap writes");
+		else
+			ret = check_file_member(&ix, i);
 	}
-	return 0;
+	ms_files_index_clear(&ix);
+	return ret;
 }
 
 bool ms_files_xattr_ok(const char *name)
@@ -131,7 +200,7 @@ void ms_files_unsafe_count(const struct ms_manifest *m, const char *prefix, unsi
 	for (size_t i = 0; i < m->n_entries; i++) {
 		const struct ms_entry *e = &m->entries[i].e;
 
-		if (strncmp(e->path, prefix, plen) != 0 || (e->path[plen] != '\0' && e->path[plen] != '/'))
+		if (!ms_files_under(e->path, prefix, plen))
 			continue;
 		if (ms_files_restored_mode(e) != (e->mode & 07777) || (is_postfix(e) && e->uid != 0 &&
 									  (!e->uname || strcmp(e->uname, "root"))))
@@ -144,26 +213,9 @@ void ms_files_unsafe_count(const struct ms_manifest *m, const char *prefix, unsi
 
 /* --- writing one tree ----------------------------------------------------- */
 
-/* One staging run. */
-struct stager {
-	const struct ms_manifest *m;
-	const char *prefix;
-	size_t plen;
-	const char *staging;
-	int root;                   /* fd of the staging directory */
-	bool chown_ok;              /* running as root */
-	struct ms_files_stats *st;
-	char *buf;
-};
-
-static const char *rel_of(const struct stager *s, const char *path)
+static const char *rel_of(const struct ms_files_stager *s, const char *path)
 {
 	return path[s->plen] == '/' ? path + s->plen + 1 : ".";
-}
-
-static const struct ms_manifest_entry *entry_of(const struct ms_manifest *m, const char *path)
-{
-	return ms_manifest_find(m, path);
 }
 
 /* Owner by name when this machine has it, else by id; true when a name
@@ -201,7 +253,7 @@ uint32_t ms_files_restored_mode(const struct ms_entry *e)
 	return is_postfix(e) ? mode & ~(uint32_t)022 : mode;
 }
 
-static void owner_of(struct stager *s, const struct ms_entry *e, uid_t *uid, gid_t *gid)
+static void owner_of(struct ms_files_stager *s, const struct ms_entry *e, uid_t *uid, gid_t *gid)
 {
 	if (restored_owner(e, uid, gid))
 		s->st->owners_by_id++;
@@ -226,7 +278,7 @@ static void *acl_without_other_write(const void *value, size_t size)
 	return v;
 }
 
-static int set_xattrs(struct stager *s, int fd, const struct ms_entry *e, const char *rel)
+static int set_xattrs(struct ms_files_stager *s, int fd, const struct ms_entry *e, const char *rel)
 {
 	for (size_t i = 0; i < e->n_xattrs; i++) {
 		const struct ms_xattr *x = &e->xattrs[i];
@@ -253,7 +305,7 @@ static int meta_error(const char *staging, const char *rel, const char *what)
 }
 
 /* Owner, mode, xattrs and times of an open file or directory. */
-static int apply_meta_fd(struct stager *s, int fd, const struct ms_entry *e, const char *rel)
+static int apply_meta_fd(struct ms_files_stager *s, int fd, const struct ms_entry *e, const char *rel)
 {
 	struct timespec ts[2];
 
@@ -281,9 +333,10 @@ static int apply_meta_fd(struct stager *s, int fd, const struct ms_entry *e, con
 }
 
 /* Writes a file's data, checking its SHA-256 against the manifest. */
-static int write_file(struct stager *s, struct ms_archive_reader *r, const struct ms_entry *e, const char *rel)
+static int write_file(struct ms_files_stager *s, struct ms_archive_reader *r, const struct ms_manifest_entry *me,
+		      const char *rel)
 {
-	const struct ms_manifest_entry *me = entry_of(s->m, e->path);
+	const struct ms_entry *e = &me->e;
 	struct ms_hash *h = ms_hash_new(MS_HASH_SHA256);
 	char hex[MS_HASH_HEX_MAX];
 	int fd = openat(s->root, rel, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -310,7 +363,7 @@ static int write_file(struct stager *s, struct ms_archive_reader *r, const struc
 	if (n < 0)
 		goto out;
 	ms_hash_final_hex(h, hex);
-	if (!me || strcmp(hex, me->sha256) != 0) {
+	if (strcmp(hex, me->sha256) != 0) {
 		ms_log_error("member '%s': content differs from the manifest (the archive changed since it was "
 			     "verified?)", e->path);
 		goto out;
@@ -328,7 +381,7 @@ out:
 	return ret;
 }
 
-static int write_symlink(struct stager *s, const struct ms_entry *e, const char *rel)
+static int write_symlink(struct ms_files_stager *s, const struct ms_entry *e, const char *rel)
 {
 	struct timespec ts[2];
 
@@ -350,9 +403,10 @@ static int write_symlink(struct stager *s, const struct ms_entry *e, const char 
 	return 0;
 }
 
-static int write_member(struct stager *s, struct ms_archive_reader *r, const struct ms_entry *e)
+int ms_files_write_member(struct ms_files_stager *s, struct ms_archive_reader *r, const struct ms_manifest_entry *me,
+			  const char *rel)
 {
-	const char *rel = rel_of(s, e->path);
+	const struct ms_entry *e = &me->e;
 
 	switch (e->type) {
 	case MS_ENTRY_DIR:
@@ -361,7 +415,7 @@ static int write_member(struct stager *s, struct ms_archive_reader *r, const str
 		s->st->dirs++;
 		return 0;
 	case MS_ENTRY_FILE:
-		return write_file(s, r, e, rel);
+		return write_file(s, r, me, rel);
 	case MS_ENTRY_SYMLINK:
 		return write_symlink(s, e, rel);
 	case MS_ENTRY_HARDLINK:
@@ -375,15 +429,14 @@ static int write_member(struct stager *s, struct ms_archive_reader *r, const str
 
 /* Directory metadata last and deepest first, so that creating children
  * does not change a directory's restored mtime. */
-static int apply_dir_meta(struct stager *s)
+int ms_files_stager_dir_meta(struct ms_files_stager *s)
 {
 	for (size_t i = s->m->n_entries; i-- > 0;) {
 		const struct ms_entry *e = &s->m->entries[i].e;
 		const char *rel;
 		int fd, ret;
 
-		if (e->type != MS_ENTRY_DIR || strncmp(e->path, s->prefix, s->plen) != 0 ||
-		    (e->path[s->plen] != '\0' && e->path[s->plen] != '/'))
+		if (e->type != MS_ENTRY_DIR || !ms_files_under(e->path, s->prefix, s->plen))
 			continue;
 		rel = rel_of(s, e->path);
 		fd = openat(s->root, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -397,55 +450,65 @@ static int apply_dir_meta(struct stager *s)
 	return 0;
 }
 
+/* One staging run: where to write, and the manifest by path. */
+struct stage_run {
+	struct ms_files_stager s;
+	struct ms_files_index ix;
+};
+
 static int on_stage_member(void *ctx, struct ms_archive_reader *r, const char *path)
 {
-	struct stager *s = ctx;
-	const struct ms_manifest_entry *me = entry_of(s->m, path);
+	struct stage_run *run = ctx;
+	struct ms_files_stager *s = &run->s;
+	size_t i = ms_files_index_find(&run->ix, path, strlen(path));
 
 	if (path[s->plen] != '\0' && path[s->plen] != '/')
 		return 0; /* "files/instancefoo": another name */
-	if (!me)
+	if (i == MS_FILES_NONE)
 		return ms_log_error("member '%s' is not in the manifest", path);
-	return write_member(s, r, &me->e);
+	return ms_files_write_member(s, r, &s->m->entries[i], rel_of(s, path));
 }
 
 int ms_files_stage(const char *archive, const struct ms_manifest *m, const char *prefix, const char *staging,
 		   struct ms_files_stats *stats, struct ms_progress *progress)
 {
-	struct stager s;
+	struct stage_run run;
+	struct ms_files_stager *s = &run.s;
 	int ret = -1;
 
-	memset(&s, 0, sizeof(s));
-	s.m = m;
-	s.prefix = prefix;
-	s.plen = strlen(prefix);
-	s.staging = staging;
-	s.st = stats;
-	s.chown_ok = geteuid() == 0;
+	memset(&run, 0, sizeof(run));
+	s->m = m;
+	s->prefix = prefix;
+	s->plen = strlen(prefix);
+	s->staging = staging;
+	s->st = stats;
+	s->chown_ok = geteuid() == 0;
 	if (mkdir(staging, 0700) < 0)
 		return ms_log_error("unable to create '%s': %s", staging, strerror(errno));
-	s.root = open(staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (s.root < 0) {
+	s->root = open(staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s->root < 0) {
 		ms_log_error("unable to open '%s': %s", staging, strerror(errno));
 		goto out;
 	}
-	s.buf = ms_xmalloc(IO_BUF);
+	s->buf = ms_xmalloc(IO_BUF);
+	ms_files_index_init(&run.ix, m);
 	{
 		/* ms_db_replay hands us every member under "<prefix>": the
 		 * component root itself and "<prefix>/..." */
 		char *p = ms_xstrdup(prefix);
 
-		ret = ms_db_replay(archive, p, NULL, on_stage_member, &s, progress);
+		ret = ms_db_replay(archive, p, NULL, on_stage_member, &run, progress);
 		free(p);
 	}
 	if (ret == 0)
-		ret = apply_dir_meta(&s);
-	if (ret == 0 && fsync(s.root) < 0)
+		ret = ms_files_stager_dir_meta(s);
+	if (ret == 0 && fsync(s->root) < 0)
 		ret = ms_log_error("unable to sync '%s': %s", staging, strerror(errno));
 out:
-	if (s.root >= 0)
-		close(s.root);
-	free(s.buf);
+	if (s->root >= 0)
+		close(s->root);
+	free(s->buf);
+	ms_files_index_clear(&run.ix);
 	if (ret < 0)
 		ms_files_remove_tree(staging);
 	return ret;
@@ -503,7 +566,7 @@ int ms_files_swap(const char *staging, const char *target, const struct ms_manif
 
 /* --- removing a tree ------------------------------------------------------ */
 
-static int remove_at(int parent, const char *name, const char *path)
+int ms_files_remove_at(int parent, const char *name, const char *path)
 {
 	struct stat st;
 
@@ -526,7 +589,7 @@ static int remove_at(int parent, const char *name, const char *path)
 			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 				continue;
 			sub = ms_path_join(path, de->d_name);
-			ret = remove_at(dirfd(d), de->d_name, sub);
+			ret = ms_files_remove_at(dirfd(d), de->d_name, sub);
 			free(sub);
 		}
 		closedir(d);
@@ -541,7 +604,7 @@ static int remove_at(int parent, const char *name, const char *path)
 
 int ms_files_remove_tree(const char *path)
 {
-	return remove_at(AT_FDCWD, path, path);
+	return ms_files_remove_at(AT_FDCWD, path, path);
 }
 
 /* --- single files (Postfix) ----------------------------------------------- */
@@ -553,13 +616,13 @@ struct replacer {
 	int dirfd;
 	struct ms_strv tmp;   /* temporary names written */
 	struct ms_strv final; /* their final names */
-	struct stager s;      /* for metadata and data */
+	struct ms_files_stager s;      /* for metadata and data */
 };
 
 static int on_replace_member(void *ctx, struct ms_archive_reader *r, const char *path)
 {
 	struct replacer *rp = ctx;
-	const struct ms_manifest_entry *me = entry_of(rp->m, path);
+	const struct ms_manifest_entry *me = ms_manifest_find(rp->m, path);
 	const char *name = path + strlen(rp->prefix) + 1;
 	char *tmp;
 	int ret;
@@ -570,7 +633,7 @@ static int on_replace_member(void *ctx, struct ms_archive_reader *r, const char 
 		return ms_log_error("member '%s' is not in the manifest", path);
 	tmp = ms_xasprintf(".%s.modosnap-%ld", name, (long)getpid());
 	unlinkat(rp->dirfd, tmp, 0); /* a stale one of a crashed run with our pid */
-	ret = write_file(&rp->s, r, &me->e, tmp);
+	ret = write_file(&rp->s, r, me, tmp);
 	if (ret == 0) {
 		ms_strv_push(&rp->tmp, tmp);
 		ms_strv_push(&rp->final, name);
@@ -634,7 +697,7 @@ static int differs(const char *path, const char *what)
 	return ms_log_error("'%s': %s differs from the snapshot", path, what);
 }
 
-static int check_one(const struct ms_manifest_entry *me, const char *live)
+int ms_files_check_entry(const struct ms_manifest_entry *me, const char *live)
 {
 	const struct ms_entry *e = &me->e;
 	struct stat st;
@@ -681,12 +744,12 @@ int ms_files_check_live(const struct ms_manifest *m, const char *prefix, const c
 		char *live;
 		int ret;
 
-		if (strncmp(path, prefix, plen) != 0 || (path[plen] != '\0' && path[plen] != '/'))
+		if (!ms_files_under(path, prefix, plen))
 			continue;
 		if (each_file && path[plen] == '\0')
 			continue;
 		live = path[plen] ? ms_path_join(target, path + plen + 1) : ms_xstrdup(target);
-		ret = check_one(&m->entries[i], live);
+		ret = ms_files_check_entry(&m->entries[i], live);
 		free(live);
 		if (ret < 0)
 			return -1;

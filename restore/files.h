@@ -7,8 +7,10 @@
  * RENAME_EXCHANGE when the target exists) and the old tree removed
  * afterwards. The Postfix component is a set of single files, each
  * replaced by write + fsync + rename, all written before the first is
- * renamed. Nothing is ever written through a symlink: every path is
- * resolved below a directory this engine created, with O_NOFOLLOW.
+ * renamed. The rooted components (files/dkim, files/system) put each root
+ * back at its own target, like a tree or like a single file (rooted.c).
+ * Nothing is ever written through a symlink: every path is resolved
+ * below a directory this engine created or opened, with O_NOFOLLOW.
  */
 #ifndef MS_FILES_H
 #define MS_FILES_H
@@ -17,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/util.h"
 #include "formats/manifest.h"
 #include "restore/progress.h"
 
@@ -30,16 +33,20 @@ struct ms_files_stats {
 
 /* Refuses a hostile manifest before anything is written: a member path
  * that is not safe (restore/safepath.h), a member outside modosnap.json,
- * files/instance, files/postfix/<name>, db/ and versions/, a member whose
- * parent is not a directory member listed before it (writing through a
- * symlink), a hardlink to anything but an earlier file of the same
- * component, a Postfix member that is not a plain file, a component root
- * that is not a directory. Returns 0, or -1 after logging
- * "refusing member 'PATH': WHY". */
+ * the trees files/instance, files/venv and files/mail, files/postfix/<name>,
+ * the rooted files/dkim/... and files/system/..., db/ and versions/; a
+ * member whose parent is not a directory member listed before it (writing
+ * through a symlink) — in a rooted component, a root has no member among
+ * its ancestors instead, and is a file, a symlink or a directory; a
+ * hardlink to anything but an earlier file of the same component (of the
+ * same root, in a rooted one); a Postfix member that is not a plain file;
+ * a tree's top that is not a directory; the prefix of a rooted component
+ * as a member. Returns 0, or -1 after logging "refusing member 'PATH': WHY". */
 int ms_files_check_manifest(const struct ms_manifest *m);
 
 /* Extracts the members under `prefix` ("files/instance": the prefix
- * member is the directory itself) of the archive at `archive` (whose
+ * member is the directory itself; or a directory inside a tree, such as
+ * the mailbox "files/mail/example.org/alice") of the archive at `archive` (whose
  * verified manifest is m) into `staging`, which must not exist. Owners
  * and groups by name when the name exists here, else by id (counted in
  * stats); only root restores owners. Modes, nanosecond mtimes, xattrs
@@ -49,9 +56,9 @@ int ms_files_check_manifest(const struct ms_manifest *m);
 int ms_files_stage(const char *archive, const struct ms_manifest *m, const char *prefix, const char *staging,
 		   struct ms_files_stats *stats, struct ms_progress *progress);
 
-/* Puts `staging` in the place of `target` (same filesystem): exchanged
- * atomically when target exists, then the old tree (now at `staging`)
- * removed; renamed when it does not. The root's times are set again from
+/* Puts `staging` in the place of `target` (same filesystem; the parent
+ * of target exists): exchanged atomically when target exists, then the
+ * old tree (now at `staging`) removed; renamed when it does not. The root's times are set again from
  * `root` (its manifest entry; may be NULL) afterwards, since a rename
  * may touch them. 0, or -1 after logging with target unchanged. */
 int ms_files_swap(const char *staging, const char *target, const struct ms_manifest_entry *root);
@@ -93,6 +100,40 @@ int ms_files_remove_tree(const char *path);
  * first difference. */
 int ms_files_check_live(const struct ms_manifest *m, const char *prefix, const char *target, bool each_file,
 			unsigned long *checked);
+
+/* The roots of rooted component `prefix` ("files/dkim" or
+ * "files/system"): the members whose parent is not a member, in archive
+ * order, pushed onto *roots. m passed ms_files_check_manifest. */
+void ms_files_roots(const struct ms_manifest *m, const char *prefix, struct ms_strv *roots);
+
+struct ms_root_target {
+	const char *member; /* a root member path, e.g. "files/system/etc/cron.d/modoboa" */
+	const char *target; /* absolute path where it goes on this machine (decided by the caller) */
+};
+
+/* Restores every root t[0..n) in ONE pass over the archive (whose
+ * verified manifest is m): a directory is staged beside its target
+ * (".NAME.modosnap-restore", ms_files_stage rules), a file or symlink
+ * written to a temporary name in the target's directory and synced; only
+ * when all are written are they renamed over (or exchanged with) their
+ * targets, then each directory synced. A missing parent directory is
+ * created (0755, root's when running as root) once ms_target_parents_ok
+ * accepts the existing ancestors; nothing is written through a symlink.
+ * Owners, modes, times and xattrs as ms_files_stage. Other files in those
+ * directories are never touched. Each member must be a root of files/dkim
+ * or files/system, each target absolute, normalised and apart from the
+ * others. The bytes read count into progress (may be NULL). 0, or -1
+ * after logging (when writing failed no target is replaced, temporaries
+ * and the directories made are removed). */
+int ms_files_restore_roots(const char *archive, const struct ms_manifest *m, const struct ms_root_target *t,
+			   size_t n, struct ms_files_stats *stats, struct ms_progress *progress);
+
+/* The proof for the same roots: every member at or below each root
+ * against the live file at its target (ms_files_check_live's rules).
+ * *checked counts the members compared. 0, or -1 after logging the first
+ * difference. */
+int ms_files_check_roots(const struct ms_manifest *m, const struct ms_root_target *t, size_t n,
+			 unsigned long *checked);
 
 /* The content of file member `path` (at most max bytes), or NULL when the
  * archive has no such file member (nothing logged) or on a read error

@@ -30,7 +30,8 @@
 
 static char *dir; /* scratch directory of the whole run */
 
-/* One member: "d:PATH", "f:PATH", "l:PATH>TARGET" (symlink), "h:PATH>TARGET". */
+/* One member: "d:PATH", "f:PATH", "l:PATH>TARGET" (symlink), "h:PATH>TARGET",
+ * "x:PATH" (a type no entry has: a device forged into the manifest). */
 static void add(struct ms_manifest *m, const char *spec)
 {
 	struct ms_entry e;
@@ -41,7 +42,7 @@ static void add(struct ms_manifest *m, const char *spec)
 		*gt = '\0';
 	e.path = path;
 	e.type = spec[0] == 'd' ? MS_ENTRY_DIR : spec[0] == 'f' ? MS_ENTRY_FILE
-		 : spec[0] == 'l' ? MS_ENTRY_SYMLINK : MS_ENTRY_HARDLINK;
+		 : spec[0] == 'l' ? MS_ENTRY_SYMLINK : spec[0] == 'h' ? MS_ENTRY_HARDLINK : (enum ms_entry_type)7;
 	e.mode = spec[0] == 'd' ? 0755 : 0644;
 	e.link = gt ? gt + 1 : NULL;
 	ms_manifest_add(m, &e, EMPTY_SHA, 0);
@@ -94,6 +95,58 @@ static const struct check_case cases[] = {
 	  "(main.cf, master.cf, modoboa-postfix-maps.chk and *.cf maps)\n" },
 	{ "postfix map accepted", { "f:files/postfix/sql-domains.cf", "f:files/postfix/modoboa-postfix-maps.chk" },
 	  NULL },
+	/* format version 3: the venv and mail trees, the rooted dkim and system */
+	{ "what create writes (version 3)", { "d:files/venv", "f:files/venv/pyvenv.cfg", "d:files/mail",
+					      "d:files/dkim/var/lib/dkim", "f:files/dkim/var/lib/dkim/example.org.pem",
+					      "h:files/dkim/var/lib/dkim/copy.pem>files/dkim/var/lib/dkim/example.org.pem",
+					      "f:files/system/etc/cron.d/modoboa",
+					      "l:files/system/etc/uwsgi/apps-enabled/modoboa.ini>../apps-available/m.ini" },
+	  NULL },
+	{ "venv top a file", { "f:files/venv" },
+	  "modosnap: error: refusing member 'files/venv': the component root is not a directory\n" },
+	{ "mail parent missing", { "d:files/mail", "f:files/mail/example.org/alice" },
+	  "modosnap: error: refusing member 'files/mail/example.org/alice': its parent directory is not a member "
+	  "before it\n" },
+	{ "mail hardlink into the venv", { "d:files/venv", "f:files/venv/x", "d:files/mail",
+					   "h:files/mail/x>files/venv/x" },
+	  "modosnap: error: refusing member 'files/mail/x': hardlink to something other than an earlier file of its "
+	  "component\n" },
+	{ "rooted: dot-dot", { "f:files/system/../../etc/shadow" },
+	  "modosnap: error: refusing member 'files/system/../../etc/shadow': '..' component\n" },
+	{ "rooted: absolute below the prefix", { "f:files/dkim//etc/shadow" },
+	  "modosnap: error: refusing member 'files/dkim//etc/shadow': empty path component\n" },
+	{ "rooted: trailing slash", { "d:files/system/" },
+	  "modosnap: error: refusing member 'files/system/': empty path component\n" },
+	{ "rooted: the prefix", { "d:files/dkim" },
+	  "modosnap: error: refusing member 'files/dkim': the prefix of a rooted component is never a member\n" },
+	{ "rooted: a device root", { "x:files/system/dev/sda" },
+	  "modosnap: error: refusing member 'files/system/dev/sda': a root is a regular file, a symlink or a "
+	  "directory\n" },
+	{ "rooted: a hardlink root", { "f:files/system/etc/a", "h:files/system/etc/b>files/system/etc/a" },
+	  "modosnap: error: refusing member 'files/system/etc/b': a root is a regular file, a symlink or a "
+	  "directory\n" },
+	{ "rooted: through a symlink root", { "l:files/system/etc/x>/etc", "f:files/system/etc/x/passwd" },
+	  "modosnap: error: refusing member 'files/system/etc/x/passwd': its parent is a symlink (writing through "
+	  "symlinks is refused)\n" },
+	{ "rooted: below a file root", { "f:files/system/etc/x", "f:files/system/etc/x/y" },
+	  "modosnap: error: refusing member 'files/system/etc/x/y': its parent directory is not a member before "
+	  "it\n" },
+	{ "rooted: a hole in a root's tree", { "d:files/system/srv/a", "f:files/system/srv/a/b/c" },
+	  "modosnap: error: refusing member 'files/system/srv/a/b/c': its parent directory is not a member before "
+	  "it\n" },
+	{ "rooted: a root listed after its child", { "f:files/system/srv/a/x", "d:files/system/srv/a" },
+	  "modosnap: error: refusing member 'files/system/srv/a/x': its parent directory is not a member before "
+	  "it\n" },
+	{ "rooted: hardlink across roots", { "d:files/system/srv/a", "f:files/system/srv/a/f", "d:files/system/srv/b",
+					     "h:files/system/srv/b/h>files/system/srv/a/f" },
+	  "modosnap: error: refusing member 'files/system/srv/b/h': hardlink to something other than an earlier "
+	  "file of its root\n" },
+	{ "rooted: hardlink across components", { "d:files/dkim/k", "f:files/dkim/k/f", "d:files/system/k",
+						  "h:files/system/k/h>files/dkim/k/f" },
+	  "modosnap: error: refusing member 'files/system/k/h': hardlink to something other than an earlier file "
+	  "of its root\n" },
+	{ "rooted: unknown neighbour", { "f:files/dkimx/k" },
+	  "modosnap: error: refusing member 'files/dkimx/k': not a member modosnap writes\n" },
 };
 
 static void test_check(void **state)
