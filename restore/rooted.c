@@ -124,7 +124,7 @@ struct roots_run {
 
 static bool is_dir_root(const struct job *j)
 {
-	return j->me->e.type == MS_ENTRY_DIR;
+	return j->me && j->me->e.type == MS_ENTRY_DIR; /* me: NULL until check_target */
 }
 
 /* t is a root member of a rooted component, its target an absolute

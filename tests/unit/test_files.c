@@ -1,15 +1,21 @@
 /*
- * Unit tests for restore/files.c and restore/plan.c on the file level:
- * ms_files_check_manifest refuses each kind of hostile member (table
- * driven, exact messages) and accepts what create writes; staging a small
- * archive, swapping it over an existing tree and checking the live result;
- * the plan's counts before and after.
+ * Unit tests for restore/files.c, restore/rooted.c and restore/plan.c on
+ * the file level: ms_files_check_manifest refuses each kind of hostile
+ * member (table driven, exact messages) and accepts what create writes;
+ * staging a small archive, swapping it over an existing tree and checking
+ * the live result; the plan's counts before and after; the rooted
+ * components on real archives and temporary trees (ms_files_roots,
+ * ms_files_restore_roots with file, symlink and directory roots, a
+ * missing parent and unrelated files beside the targets, a write failure
+ * leaving every target as it was, refused targets, ms_files_check_roots);
+ * restoring one mailbox of files/mail (a sub-prefix).
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -319,6 +325,354 @@ static void test_unsafe_count(void **state)
 	ms_manifest_clear(&m);
 }
 
+/* Ends the capture started before the call that returned rc: it failed,
+ * saying exactly `expect` (freed). */
+static void assert_failed(int rc, char *expect)
+{
+	char *err = capture_end();
+
+	assert_int_equal(rc, -1);
+	assert_string_equal(err, expect);
+	free(err);
+	free(expect);
+}
+
+/* The archive of every test: a system directory root with a hardlink, a
+ * file root, a symlink root whose parent is missing on the target, a DKIM
+ * key; the key's digest is wrong in the manifest with `corrupt` (it comes
+ * last, so that everything else is written before the failure). */
+static char *make_archive(const char *where, struct ms_manifest *m, bool corrupt)
+{
+	char *arch = ms_path_join(where, corrupt ? "bad.tar.zst" : "a.tar.zst");
+	int fd = open(arch, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	struct ms_archive_writer *w = ms_archive_writer_open(fd, arch, NULL);
+
+	memset(m, 0, sizeof(*m));
+	put(w, m, MS_ENTRY_DIR, "files/system/srv/pdf", NULL, NULL, 0750);
+	put(w, m, MS_ENTRY_DIR, "files/system/srv/pdf/sub", NULL, NULL, 0700);
+	put(w, m, MS_ENTRY_FILE, "files/system/srv/pdf/sub/a.pdf", "%PDF\n", NULL, 0640);
+	put(w, m, MS_ENTRY_HARDLINK, "files/system/srv/pdf/b.pdf", NULL, "files/system/srv/pdf/sub/a.pdf", 0640);
+	put(w, m, MS_ENTRY_FILE, "files/system/etc/cron.d/modoboa", "* * * * * modoboa\n", NULL, 0644);
+	put(w, m, MS_ENTRY_SYMLINK, "files/system/etc/uwsgi/apps-enabled/modoboa.ini", NULL,
+	    "../apps-available/modoboa.ini", 0777);
+	put(w, m, MS_ENTRY_FILE, "files/dkim/var/lib/dkim/example.org.pem", "KEY\n", NULL, 0600);
+	if (corrupt)
+		m->entries[m->n_entries - 1].sha256[0] ^= 1; /* '0' <-> '1', 'a' <-> '`': another digest */
+	assert_int_equal(ms_archive_writer_close(w, NULL), 0);
+	ms_archive_writer_free(w);
+	close(fd);
+	assert_int_equal(ms_files_check_manifest(m), 0);
+	return arch;
+}
+
+/* The live side: old versions of the targets, an unrelated file beside
+ * each, no apps-enabled directory. */
+static void make_live(const char *root)
+{
+	char *p;
+
+	test_mkdirs(root, "etc/cron.d");
+	test_put_file(root, "etc/cron.d/modoboa", "old cron\n", 0600);
+	test_put_file(root, "etc/cron.d/other", "unrelated\n", 0644);
+	test_mkdirs(root, "srv/pdf");
+	test_put_file(root, "srv/pdf/stale.pdf", "stale\n", 0644);
+	test_put_file(root, "srv/unrelated", "unrelated\n", 0644);
+	test_mkdirs(root, "var/lib/dkim");
+	test_put_file(root, "var/lib/dkim/example.org.pem", "OLD KEY\n", 0644);
+	test_put_file(root, "var/lib/dkim/other.org.pem", "OTHER KEY\n", 0600);
+	test_mkdirs(root, "etc/uwsgi");
+	p = ms_path_join(root, "etc");
+	assert_int_equal(chmod(p, 0755), 0);
+	free(p);
+}
+
+struct targets {
+	struct ms_root_target t[4];
+	char *paths[4];
+};
+
+static void make_targets(struct targets *tg, const char *root)
+{
+	static const char *const members[] = { "files/system/srv/pdf", "files/system/etc/cron.d/modoboa",
+					       "files/system/etc/uwsgi/apps-enabled/modoboa.ini",
+					       "files/dkim/var/lib/dkim/example.org.pem" };
+
+	for (size_t i = 0; i < 4; i++) {
+		const char *logical = strchr(members[i] + 6, '/'); /* after files/dkim or files/system */
+
+		tg->paths[i] = ms_xasprintf("%s%s", root, logical);
+		tg->t[i].member = members[i];
+		tg->t[i].target = tg->paths[i];
+	}
+}
+
+static void free_targets(struct targets *tg)
+{
+	for (size_t i = 0; i < 4; i++)
+		free(tg->paths[i]);
+}
+
+static void assert_content(const char *root, const char *rel, const char *text)
+{
+	char *p = ms_path_join(root, rel), *got = test_slurp(p);
+
+	assert_string_equal(got, text);
+	free(got);
+	free(p);
+}
+
+/* No name left in directory root/rel that starts with '.' (temporaries,
+ * staging directories). */
+static void assert_no_dot_files(const char *root, const char *rel)
+{
+	char *p = ms_path_join(root, rel);
+	DIR *d = opendir(p);
+	struct dirent *de;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			assert_true(de->d_name[0] != '.');
+	closedir(d);
+	free(p);
+}
+
+static void test_roots(void **state)
+{
+	struct test_fixture *f = *state;
+	struct ms_manifest m;
+	struct ms_strv roots = { 0 };
+	char *arch = make_archive(f->dir, &m, false);
+
+	ms_files_roots(&m, "files/system", &roots);
+	assert_int_equal(roots.n, 3);
+	assert_string_equal(roots.v[0], "files/system/srv/pdf");
+	assert_string_equal(roots.v[1], "files/system/etc/cron.d/modoboa");
+	assert_string_equal(roots.v[2], "files/system/etc/uwsgi/apps-enabled/modoboa.ini");
+	ms_strv_clear(&roots);
+	ms_files_roots(&m, "files/dkim", &roots);
+	assert_int_equal(roots.n, 1);
+	assert_string_equal(roots.v[0], "files/dkim/var/lib/dkim/example.org.pem");
+	ms_strv_clear(&roots);
+	ms_manifest_clear(&m);
+	free(arch);
+}
+
+static void test_restore_roots(void **state)
+{
+	struct test_fixture *f = *state;
+	struct ms_files_stats st = { 0 };
+	struct ms_manifest m;
+	struct targets tg;
+	struct stat sb;
+	unsigned long n;
+	char *arch = make_archive(f->dir, &m, false), *root = ms_path_join(f->dir, "root"), *p, buf[64];
+	ssize_t len;
+
+	make_live(root);
+	make_targets(&tg, root);
+	assert_int_equal(ms_files_restore_roots(arch, &m, tg.t, 4, &st, NULL), 0);
+	assert_int_equal(st.files, 2 + 1);
+	assert_int_equal(st.dirs, 2);
+	assert_int_equal(st.hardlinks, 1);
+	assert_int_equal(st.symlinks, 1);
+
+	/* every root in place, the proof agrees */
+	assert_int_equal(ms_files_check_roots(&m, tg.t, 4, &n), 0);
+	assert_int_equal(n, 7);
+	assert_content(root, "etc/cron.d/modoboa", "* * * * * modoboa\n");
+	assert_content(root, "var/lib/dkim/example.org.pem", "KEY\n");
+	len = readlink(tg.paths[2], buf, sizeof(buf) - 1);
+	assert_true(len > 0);
+	buf[len] = '\0';
+	assert_string_equal(buf, "../apps-available/modoboa.ini");
+	p = ms_path_join(root, "srv/pdf/stale.pdf"); /* a directory root is the tree it was */
+	assert_int_equal(access(p, F_OK), -1);
+	free(p);
+
+	/* the missing parent was made, 0755 */
+	p = ms_path_join(root, "etc/uwsgi/apps-enabled");
+	assert_int_equal(lstat(p, &sb), 0);
+	assert_true(S_ISDIR(sb.st_mode));
+	assert_int_equal(sb.st_mode & 07777, 0755);
+	free(p);
+
+	/* the files beside the targets are as they were, nothing left behind */
+	assert_content(root, "etc/cron.d/other", "unrelated\n");
+	assert_content(root, "var/lib/dkim/other.org.pem", "OTHER KEY\n");
+	assert_content(root, "srv/unrelated", "unrelated\n");
+	assert_no_dot_files(root, "etc/cron.d");
+	assert_no_dot_files(root, "etc/uwsgi/apps-enabled");
+	assert_no_dot_files(root, "srv");
+	assert_no_dot_files(root, "var/lib/dkim");
+
+	/* restoring again over the restored roots changes nothing */
+	assert_int_equal(ms_files_restore_roots(arch, &m, tg.t, 4, &st, NULL), 0);
+	assert_int_equal(ms_files_check_roots(&m, tg.t, 4, &n), 0);
+
+	/* a difference is named */
+	assert_int_equal(chmod(tg.paths[3], 0644), 0);
+	capture_start();
+	assert_failed(ms_files_check_roots(&m, tg.t, 4, &n),
+		      ms_xasprintf("modosnap: error: '%s': mode differs from the snapshot\n", tg.paths[3]));
+	free_targets(&tg);
+	ms_manifest_clear(&m);
+	free(arch);
+	free(root);
+}
+
+static void test_write_failure(void **state)
+{
+	struct test_fixture *f = *state;
+	struct ms_files_stats st = { 0 };
+	struct ms_manifest m;
+	struct targets tg;
+	char *arch = make_archive(f->dir, &m, true), *root = ms_path_join(f->dir, "root"), *p;
+
+	make_live(root);
+	make_targets(&tg, root);
+	capture_start();
+	assert_failed(ms_files_restore_roots(arch, &m, tg.t, 4, &st, NULL),
+		      ms_xstrdup("modosnap: error: member 'files/dkim/var/lib/dkim/example.org.pem': content differs "
+				 "from the manifest (the archive changed since it was verified?)\n"));
+
+	/* every target unchanged, the temporaries and the made directory gone */
+	assert_content(root, "etc/cron.d/modoboa", "old cron\n");
+	assert_content(root, "srv/pdf/stale.pdf", "stale\n");
+	assert_content(root, "var/lib/dkim/example.org.pem", "OLD KEY\n");
+	p = ms_path_join(root, "etc/uwsgi/apps-enabled");
+	assert_int_equal(access(p, F_OK), -1);
+	free(p);
+	assert_no_dot_files(root, "etc/cron.d");
+	assert_no_dot_files(root, "srv");
+	assert_no_dot_files(root, "var/lib/dkim");
+	assert_no_dot_files(root, "etc/uwsgi");
+	free_targets(&tg);
+	ms_manifest_clear(&m);
+	free(arch);
+	free(root);
+}
+
+/* A target is refused before anything is written. */
+static void test_refused(void **state)
+{
+	struct test_fixture *f = *state;
+	struct ms_files_stats st = { 0 };
+	struct ms_manifest m;
+	struct targets tg;
+	char *arch = make_archive(f->dir, &m, false), *root = ms_path_join(f->dir, "root"), *p, *q;
+
+	make_live(root);
+	make_targets(&tg, root);
+
+	/* a symlink on the way */
+	p = ms_path_join(root, "var/lib/dkim");
+	q = ms_path_join(root, "var/lib/real");
+	assert_int_equal(rename(p, q), 0);
+	assert_int_equal(symlink("real", p), 0);
+	capture_start();
+	assert_failed(ms_files_restore_roots(arch, &m, tg.t, 4, &st, NULL),
+		      ms_xasprintf("modosnap: error: target '%s' refused: '%s' on its way is a symbolic link (give the "
+				   "real path)\n", tg.paths[3], p));
+	assert_content(root, "var/lib/real/example.org.pem", "OLD KEY\n");
+	free(p);
+	free(q);
+
+	/* overlapping targets */
+	tg.t[3].target = tg.paths[0];
+	capture_start();
+	assert_failed(ms_files_restore_roots(arch, &m, tg.t, 4, &st, NULL),
+		      ms_xasprintf("modosnap: error: target '%s' of 'files/dkim/var/lib/dkim/example.org.pem' refused: "
+				   "it overlaps the target of another root\n", tg.paths[0]));
+
+	/* a relative target, a member that is not a root */
+	tg.t[3].target = "var/lib/dkim/example.org.pem";
+	capture_start();
+	assert_failed(ms_files_restore_roots(arch, &m, tg.t + 3, 1, &st, NULL),
+		      ms_xstrdup("modosnap: error: target 'var/lib/dkim/example.org.pem' of "
+				 "'files/dkim/var/lib/dkim/example.org.pem' refused: not an absolute path\n"));
+	tg.t[3].member = "files/system/srv/pdf/sub";
+	capture_start();
+	assert_failed(ms_files_restore_roots(arch, &m, tg.t + 3, 1, &st, NULL),
+		      ms_xstrdup("modosnap: error: 'files/system/srv/pdf/sub' is not a root of a rooted component of "
+				 "the snapshot\n"));
+	assert_content(root, "etc/cron.d/modoboa", "old cron\n");
+	free_targets(&tg);
+	ms_manifest_clear(&m);
+	free(arch);
+	free(root);
+}
+
+/* One mailbox: a sub-prefix of files/mail staged and swapped where the
+ * mailbox was deleted, then over a changed one; the mailbox whose name
+ * it starts with and the other mailboxes are left alone. */
+static void test_one_mailbox(void **state)
+{
+	struct test_fixture *f = *state;
+	struct ms_files_stats st = { 0 };
+	struct ms_manifest m;
+	unsigned long n;
+	char *arch = ms_path_join(f->dir, "mail.tar.zst"), *vmail = ms_path_join(f->dir, "vmail");
+	char *alice = ms_path_join(vmail, "example.org/alice"), *staging = ms_path_join(vmail, "example.org/.alice.r");
+	char *p;
+	int fd = open(arch, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	struct ms_archive_writer *w = ms_archive_writer_open(fd, arch, NULL);
+	const char *prefix = "files/mail/example.org/alice";
+
+	memset(&m, 0, sizeof(m));
+	put(w, &m, MS_ENTRY_DIR, "files/mail", NULL, NULL, 0755);
+	put(w, &m, MS_ENTRY_DIR, "files/mail/example.org", NULL, NULL, 0755);
+	put(w, &m, MS_ENTRY_DIR, "files/mail/example.org/alice", NULL, NULL, 0700);
+	put(w, &m, MS_ENTRY_DIR, "files/mail/example.org/alice/cur", NULL, NULL, 0700);
+	put(w, &m, MS_ENTRY_FILE, "files/mail/example.org/alice/cur/1700000000.M1P1.host:2,S", "Subject: hi\n", NULL,
+	    0600);
+	put(w, &m, MS_ENTRY_DIR, "files/mail/example.org/alice2", NULL, NULL, 0700);
+	put(w, &m, MS_ENTRY_FILE, "files/mail/example.org/alice2/x", "alice2\n", NULL, 0600);
+	put(w, &m, MS_ENTRY_DIR, "files/mail/example.org/bob", NULL, NULL, 0700);
+	put(w, &m, MS_ENTRY_FILE, "files/mail/example.org/bob/old", "old\n", NULL, 0600);
+	assert_int_equal(ms_archive_writer_close(w, NULL), 0);
+	ms_archive_writer_free(w);
+	close(fd);
+	assert_int_equal(ms_files_check_manifest(&m), 0);
+
+	/* alice deleted; bob has a newer message */
+	test_mkdirs(vmail, "example.org/bob");
+	test_put_file(vmail, "example.org/bob/new", "newer\n", 0600);
+	assert_int_equal(ms_files_stage(arch, &m, prefix, staging, &st, NULL), 0);
+	assert_int_equal(st.files, 1);
+	assert_int_equal(st.dirs, 2);
+	assert_int_equal(ms_files_swap(staging, alice, ms_manifest_find(&m, prefix)), 0);
+	assert_int_equal(ms_files_check_live(&m, prefix, alice, false, &n), 0);
+	assert_int_equal(n, 3);
+	assert_content(vmail, "example.org/bob/new", "newer\n");
+	p = ms_path_join(vmail, "example.org/alice2");
+	assert_int_equal(access(p, F_OK), -1);
+	free(p);
+	p = ms_path_join(vmail, "example.org/bob/old");
+	assert_int_equal(access(p, F_OK), -1);
+	free(p);
+
+	/* over an existing, changed mailbox */
+	test_put_file(alice, "cur/1700000000.M1P1.host:2,S", "changed\n", 0600);
+	test_put_file(alice, "cur/extra", "x\n", 0600);
+	capture_start();
+	assert_failed(ms_files_check_live(&m, prefix, alice, false, &n),
+		      ms_xasprintf("modosnap: error: '%s/cur': modification time differs from the snapshot\n", alice));
+	assert_int_equal(ms_files_stage(arch, &m, prefix, staging, &st, NULL), 0);
+	assert_int_equal(ms_files_swap(staging, alice, ms_manifest_find(&m, prefix)), 0);
+	assert_int_equal(access(staging, F_OK), -1);
+	assert_int_equal(ms_files_check_live(&m, prefix, alice, false, &n), 0);
+	p = ms_path_join(alice, "cur/extra");
+	assert_int_equal(access(p, F_OK), -1);
+	free(p);
+	assert_content(vmail, "example.org/bob/new", "newer\n");
+	ms_manifest_clear(&m);
+	free(arch);
+	free(vmail);
+	free(alice);
+	free(staging);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -336,12 +690,22 @@ static int teardown(void **state)
 
 int main(void)
 {
-	static struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0]) + 2];
+	static struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0]) + 7];
 	size_t n = 0;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++, n++)
 		tests[n] = (struct CMUnitTest){ cases[i].name, test_check, NULL, NULL, (void *)&cases[i] };
 	tests[n++] = (struct CMUnitTest){ "stage, swap, check", test_stage_swap_check, NULL, NULL, NULL };
 	tests[n++] = (struct CMUnitTest){ "special bits and capabilities", test_unsafe_count, NULL, NULL, NULL };
+	tests[n++] = (struct CMUnitTest){ "rooted: the roots", test_roots, test_fixture_setup, test_fixture_teardown,
+					  NULL };
+	tests[n++] = (struct CMUnitTest){ "rooted: restore and check", test_restore_roots, test_fixture_setup,
+					  test_fixture_teardown, NULL };
+	tests[n++] = (struct CMUnitTest){ "rooted: a write failure", test_write_failure, test_fixture_setup,
+					  test_fixture_teardown, NULL };
+	tests[n++] = (struct CMUnitTest){ "rooted: refused targets", test_refused, test_fixture_setup,
+					  test_fixture_teardown, NULL };
+	tests[n++] = (struct CMUnitTest){ "one mailbox", test_one_mailbox, test_fixture_setup, test_fixture_teardown,
+					  NULL };
 	return _cmocka_run_group_tests("files", tests, n, setup, teardown);
 }
