@@ -310,6 +310,83 @@ check_removed() {
 	check "the fixture root is gone" test ! -e "$MS_FX_ROOT"
 }
 
+# names_nothing FILE : FILE names neither the instance, the venv, a Modoboa
+# database nor the DKIM directory (what makes discovery capture a file).
+names_nothing() {
+	! grep -qF -e "$MS_FX_INSTANCE" -e "$MS_FX_VENV" -e "$MS_FX_DEFAULT_DB" -e "$MS_FX_DKIM_DIR" \
+		-e /srv/modoboa -e /var/lib/dkim "$1"
+}
+
+# param_value APP KEY : core_localconfig._parameters[APP][KEY] of the default database.
+param_value() {
+	if [ "$MS_FX_DEFAULT_ENGINE" = postgresql ]; then
+		pg_q "$MS_FX_DEFAULT_DB" "SELECT _parameters->'$1'->>'$2' FROM core_localconfig"
+	else
+		my_q "SELECT JSON_UNQUOTE(JSON_EXTRACT(_parameters, '\$.$1.$2')) FROM $MS_FX_DEFAULT_DB.core_localconfig"
+	fi
+}
+
+# check_server : the system layer of --server (installer-like, with an
+# unrelated file beside each piece).
+check_server() {
+	local e=$MS_FX_ROOT/etc vm=$MS_FX_VMAIL box n
+	eq "fixture.env: MS_FX_SERVER" "$MS_FX_SERVER" 1
+	check "cron.d/modoboa names the instance" grep -qx "INSTANCE=$MS_FX_INSTANCE" "$e/cron.d/modoboa"
+	check "cron.d/other names nothing of Modoboa" names_nothing "$e/cron.d/other"
+	check "uwsgi ini names the venv and the instance" \
+		sh -c "grep -qx 'home = $MS_FX_VENV' '$e/uwsgi/apps-available/modoboa_instance.ini' && grep -qx 'chdir = $MS_FX_INSTANCE' '$e/uwsgi/apps-available/modoboa_instance.ini'"
+	eq "apps-enabled link (relative)" "$(readlink "$e/uwsgi/apps-enabled/modoboa_instance.ini")" ../apps-available/modoboa_instance.ini
+	check "apps-enabled link resolves" test -f "$e/uwsgi/apps-enabled/modoboa_instance.ini"
+	check "an unrelated uwsgi ini names nothing of Modoboa" names_nothing "$e/uwsgi/apps-available/wiki.ini"
+	check "supervisor policyd and base worker run the venv's python" \
+		sh -c "grep -q '^command=$MS_FX_VENV/bin/python $MS_FX_INSTANCE/manage.py policy_daemon\$' '$e/supervisor/conf.d/policyd.conf' && grep -q '^command=$MS_FX_VENV/bin/python $MS_FX_INSTANCE/manage.py rqworker' '$e/supervisor/conf.d/modoboa-base-worker.conf'"
+	check "an unrelated supervisor program names nothing of Modoboa" names_nothing "$e/supervisor/conf.d/metrics.conf"
+	check "dovecot-sql.conf.ext is 0600" mode_is 600 "$e/dovecot/dovecot-sql.conf.ext"
+	# compared in the shell: the password stays off command lines
+	n=$(grep '^connect = ' "$e/dovecot/dovecot-sql.conf.ext")
+	check "dovecot connect string: database, user, password" \
+		test "${n#*dbname=}" = "$MS_FX_DEFAULT_DB user=$MS_FX_DEFAULT_USER password=$MS_FX_DEFAULT_PASSWORD"
+	eq "dovecot mail_location" "$(grep '^mail_location' "$e/dovecot/conf.d/10-mail.conf")" "mail_location = maildir:$vm/%d/%n/Maildir"
+	check "dovecot files beside them name nothing" sh -c "! grep -qF -e '$MS_FX_INSTANCE' -e '$MS_FX_DEFAULT_DB' -e '$vm' '$e/dovecot/dovecot.conf' '$e/dovecot/conf.d/10-logging.conf'"
+	check "main.cf names the cidr side file" grep -qx "smtpd_client_restrictions = check_client_access cidr:$MS_FX_POSTFIX/client_access.cidr" "$MS_FX_POSTFIX/main.cf"
+	check "the cidr side file exists" grep -q '^192\.0\.2\.0/24 ' "$MS_FX_POSTFIX/client_access.cidr"
+	check "the cidr file is not listed as a map" sh -c "! grep -q client_access '$MS_FX_POSTFIX/modoboa-postfix-maps.chk'"
+	for box in example.test/alice example.test/bob example.org/carol; do
+		n=$(find "$vm/$box/Maildir/cur" "$vm/$box/Maildir/new" -type f | wc -l)
+		check "$box: messages in cur/ and new/" sh -c "[ $n -ge 4 ] && [ -n \"\$(ls '$vm/$box/Maildir/new')\" ]"
+	done
+	check "messages are 0600" test -z "$(find "$vm" -type f ! -perm 600)"
+	if [ "$(id -u)" -eq 0 ]; then
+		eq "fixture.env: MS_FX_DKIM_OWNER" "$MS_FX_DKIM_OWNER" mstestdkim
+		eq "DKIM keys owned by mstestdkim, 0640" \
+			"$(stat -c '%U:%G %a' "$MS_FX_DKIM_DIR/example.test.pem" "$MS_FX_DKIM_DIR/example.org.pem" | sort -u)" "mstestdkim:mstestdkim 640"
+		eq "DKIM directory owned by mstestdkim, 0750" "$(stat -c '%U:%G %a' "$MS_FX_DKIM_DIR")" "mstestdkim:mstestdkim 750"
+	else
+		eq "fixture.env: no DKIM owner when not root" "$MS_FX_DKIM_OWNER" ""
+	fi
+}
+
+# check_rspamd : the Modoboa 2.9-style layout of --rspamd.
+check_rspamd() {
+	local site=$MS_FX_VENV/lib/python3.11/site-packages
+	eq "fixture.env: MS_FX_RSPAMD, version, no amavis" "$MS_FX_RSPAMD $MS_FX_MODOBOA_VERSION $MS_FX_AMAVIS_ENGINE" "1 2.9.1 "
+	check "modoboa 2.9.1 metadata" grep -qx 'Version: 2.9.1' "$site/modoboa-2.9.1.dist-info/METADATA"
+	check "no modoboa 2.3.2 dist-info" test ! -e "$site/modoboa-2.3.2.dist-info"
+	check "modoboa.rspamd in MODOBOA_APPS" grep -qx "    'modoboa.rspamd'," "$MS_FX_SETTINGS"
+	check "no amavis entry in settings.py" sh -c "! grep -q \"'amavis'\" '$MS_FX_SETTINGS'"
+	check "MODOBOA_ENCRYPTION_KEY in .env" test "$(grep '^MODOBOA_ENCRYPTION_KEY=' "$MS_FX_INSTANCE/.env")" = "MODOBOA_ENCRYPTION_KEY=$MS_FX_ENCRYPTION_KEY"
+	check "the encryption key is a Fernet key (44 characters)" test "${#MS_FX_ENCRYPTION_KEY}" = 44
+	eq "rspamd.key_map_path in core_localconfig" "$(param_value rspamd key_map_path)" "$MS_FX_DKIM_DIR/keys.path.map"
+	eq "rspamd.selector_map_path in core_localconfig" "$(param_value rspamd selector_map_path)" "$MS_FX_DKIM_DIR/selectors.path.map"
+	eq "keys.path.map names the keys" "$(cat "$MS_FX_DKIM_DIR/keys.path.map")" \
+		"example.test $MS_FX_DKIM_DIR/example.test.pem"$'\n'"example.org $MS_FX_DKIM_DIR/example.org.pem"
+	eq "selectors.path.map" "$(cat "$MS_FX_DKIM_DIR/selectors.path.map")" $'example.test modoboa\nexample.org mail'
+	if [ "$MS_FX_SERVER" = 1 ]; then
+		check "rspamd's dkim_signing.conf names the maps" grep -qx "path_map = \"$MS_FX_DKIM_DIR/keys.path.map\";" \
+			"$MS_FX_ROOT/etc/rspamd/local.d/dkim_signing.conf"
+	fi
+}
+
 # one_fixture NAME ARGS... : generate, check everything, remove.
 one_fixture() {
 	local name=$1
@@ -341,6 +418,9 @@ one_fixture() {
 	check_auth default
 	[ -z "$MS_FX_AMAVIS_ENGINE" ] || check_auth amavis
 	check_isolation
+	if [ "$MS_FX_SERVER" = 1 ]; then check_server; else
+		check "no system layer without --server" test ! -e "$MS_FX_ROOT/etc/cron.d" -a ! -e "$MS_FX_VMAIL/example.org"
+	fi
 	"$MKFX" --remove --root "$FX" --servers "$MS_TESTSRV_ENV" >"$T/rm.out" 2>&1
 	eq "--remove exits 0" "$?" 0
 	check_removed
@@ -351,6 +431,20 @@ one_fixture() {
 one_fixture pg --engine pg --size 300
 one_fixture mariadb --engine mariadb --size 250
 one_fixture mixed --engine mixed --pg-tcp
+one_fixture server --engine pg --server --size 50
+
+# --rspamd (Modoboa 2.9 layout) with --server, on MariaDB and PostgreSQL.
+for e in mariadb pg; do
+	case_begin "rspamd-$e"
+	mk "rspamd$e" --prefix "${RUN}_rs$e" --engine "$e" --server --rspamd
+	eq "mkfixture --engine $e --server --rspamd exits 0" "$RC" 0
+	load_fx
+	check_rspamd
+	check_server
+	check_auth default
+	"$MKFX" --remove --root "$FX" --servers "$MS_TESTSRV_ENV" >/dev/null 2>&1
+	check_removed
+done
 
 # --pg-tcp in detail: the Postfix maps follow settings.py's HOST/PORT.
 case_begin pg-tcp-maps
