@@ -202,3 +202,16 @@ PY
 	printf 'myhostname = mail.example.org\n' >"$root/etc/postfix/main.cf"
 	printf 'smtp inet n - y - - smtpd\n' >"$root/etc/postfix/master.cf"
 }
+
+# Fixtures a script generates with scripts/mkfixture (integration tests):
+# ms_t_site DIR registers one, and `trap ms_t_sites_cleanup EXIT` removes
+# each (its databases and owners too) before the scratch tree.
+MS_T_SITES=()
+ms_t_site() { MS_T_SITES+=("$1"); }
+ms_t_sites_cleanup() {
+	local s
+	for s in "${MS_T_SITES[@]}"; do
+		"$MS_SOURCE_DIR/scripts/mkfixture" --remove --root "$s" --servers "$MS_TESTSRV_ENV" >/dev/null 2>&1
+	done
+	ms_t_cleanup
+}
