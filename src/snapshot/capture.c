@@ -9,6 +9,9 @@
  * larger files are streamed under the size first seen and only flagged
  * when they change. Memory: that buffer, the hardlink and owner-name
  * tables, and one open directory (with its sorted names) per level.
+ * Maildir mode only acts when a message vanished: it then reads the
+ * directories it may have been renamed into once more, and looks the
+ * candidates up in the manifest back to their directory's member.
  */
 #include "snapshot/capture.h"
 
@@ -37,6 +40,7 @@
 /* Helpers return CAP_GONE when the object disappeared (or changed type)
  * between being listed and being read: the caller warns and moves on. */
 #define CAP_GONE 1
+#define MAILDIR_TRIES 3 /* searches for a message renamed again meanwhile */
 
 /* One captured inode with more than one link. */
 struct link_slot {
@@ -75,7 +79,12 @@ struct ms_capture {
 	struct ms_strbuf src;            /* source path of the current object (messages) */
 	struct ms_strbuf mem;            /* member path of the current object */
 	size_t rel_off;                  /* start of the root-relative path in mem */
+	struct ms_strbuf scope;          /* member path of this call's root: hardlinks stay below */
 	bool single_file;                /* ms_capture_file: no hardlink member */
+	bool maildir;                    /* opts->maildir */
+	bool quiet_gone;                 /* a Maildir message is read: gone() returns CAP_GONE */
+	void (*listed)(void *, const char *); /* opts->listed (test hook) */
+	void *listed_arg;
 	bool proc_fd;                    /* /proc/self/fd usable (symlink xattrs) */
 	struct ms_capture_stats stats;
 };
@@ -173,12 +182,18 @@ static struct link_slot *link_slot(struct link_slot *tab, size_t cap, dev_t dev,
 	return &tab[i];
 }
 
-/* Member path an inode was already archived under, or NULL. */
+/* Member path an inode was already archived under by this call (below
+ * c->scope), or NULL. */
 static const char *link_find(const struct ms_capture *c, const struct stat *st)
 {
+	const char *member;
+
 	if (st->st_nlink < 2 || !c->links)
 		return NULL;
-	return link_slot(c->links, c->links_cap, st->st_dev, st->st_ino)->member;
+	member = link_slot(c->links, c->links_cap, st->st_dev, st->st_ino)->member;
+	if (!member || strncmp(member, c->scope.buf, c->scope.len) != 0 || member[c->scope.len] != '/')
+		return NULL;
+	return member;
 }
 
 static void link_grow(struct ms_capture *c)
@@ -204,10 +219,13 @@ static void link_remember(struct ms_capture *c, const struct stat *st, const cha
 	if (2 * (c->links_n + 1) > c->links_cap)
 		link_grow(c);
 	s = link_slot(c->links, c->links_cap, st->st_dev, st->st_ino);
+	if (s->member) /* archived by an earlier call: later links name this copy */
+		free(s->member);
+	else
+		c->links_n++;
 	s->dev = st->st_dev;
 	s->ino = st->st_ino;
 	s->member = ms_xstrdup(member);
-	c->links_n++;
 }
 
 /* --- extended attributes -------------------------------------------------- */
@@ -349,8 +367,12 @@ static int write_meta_entry(struct ms_capture *c, const struct ms_entry *e)
 	return 0;
 }
 
+/* An object gone since it was listed: a warning, or CAP_GONE for a Maildir
+ * message (capture_children then looks for its new name). */
 static int gone(struct ms_capture *c)
 {
+	if (c->quiet_gone)
+		return CAP_GONE;
 	c->stats.vanished++;
 	ms_log_warn("'%s' disappeared before it could be read; not archived", c->src.buf);
 	return 0;
@@ -685,24 +707,33 @@ static int capture_object(struct ms_capture *c, int dfd, const char *name, const
 	}
 }
 
+/* Whether the current object is excluded or its member path too long,
+ * after saying why at the right level. */
+static bool left_out(const struct ms_capture *c, const char *name)
+{
+	char *p;
+
+	if (is_excluded(c, name)) {
+		ms_log_debug("excluding '%s'", c->src.buf);
+		return true;
+	}
+	if (c->mem.len <= MS_MEMBER_PATH_MAX)
+		return false;
+	/* restore could not recreate it under any target (FORMAT.md §4.3) */
+	p = ms_printable(c->src.buf);
+	ms_log_warn("'%.200s...': path too long to be restored (%zu bytes in the archive, at most %d); "
+		    "not archived", p, c->mem.len, MS_MEMBER_PATH_MAX);
+	free(p);
+	return true;
+}
+
 /* One directory child: excluded, gone, or captured. */
 static int capture_child(struct ms_capture *c, int dfd, const char *name)
 {
 	struct stat st;
 
-	if (is_excluded(c, name)) {
-		ms_log_debug("excluding '%s'", c->src.buf);
+	if (left_out(c, name))
 		return 0;
-	}
-	if (c->mem.len > MS_MEMBER_PATH_MAX) {
-		/* restore could not recreate it under any target (FORMAT.md §4.3) */
-		char *p = ms_printable(c->src.buf);
-
-		ms_log_warn("'%.200s...': path too long to be restored (%zu bytes in the archive, at most %d); "
-			    "not archived", p, c->mem.len, MS_MEMBER_PATH_MAX);
-		free(p);
-		return 0;
-	}
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		return capture_object(c, dfd, name, &st);
 	if (errno == ENOENT)
@@ -727,23 +758,184 @@ static int list_names(struct ms_capture *c, DIR *d, struct ms_strv *names)
 	return 0;
 }
 
+/* --- Maildir ---------------------------------------------------------------- */
+
+/* Whether the children of the current directory are Maildir messages:
+ * maildir mode, below the walk's root, and named new or cur. */
+static bool message_dir(const struct ms_capture *c)
+{
+	const char *base;
+
+	if (!c->maildir || c->mem.len < c->rel_off)
+		return false;
+	base = ms_path_basename(c->mem.buf);
+	return !strcmp(base, "new") || !strcmp(base, "cur");
+}
+
+/* Whether `member` was archived after the directory member `dir`: 1 yes,
+ * 0 no, -1 when `dir` was not archived either. Everything below dir came
+ * after it, so the scan back stops there. */
+static int archived_since(const struct ms_capture *c, const char *dir, const char *member)
+{
+	for (size_t i = c->m->n_entries; i-- > 0;) {
+		const char *p = c->m->entries[i].e.path;
+
+		if (!strcmp(p, member))
+			return 1;
+		if (!strcmp(p, dir))
+			return 0;
+	}
+	return -1;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Whether name is one of later->v[from..] (sorted): still to come. */
+static bool still_to_come(const struct ms_strv *later, size_t from, const char *name)
+{
+	if (!later || from >= later->n)
+		return false;
+	return bsearch(&name, later->v + from, later->n - from, sizeof(*later->v), cmp_name) != NULL;
+}
+
+/* A name in the directory fd (member path c->mem) whose unique part (up
+ * to the first ':') is uniq's, neither archived already nor still to
+ * come; the smallest such (caller frees), NULL when none. fd stays open. */
+static char *find_renamed(struct ms_capture *c, int fd, const char *uniq, size_t ulen,
+			  const struct ms_strv *later, size_t from)
+{
+	int lfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* a listing of its own */
+	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+	size_t mem_len = c->mem.len;
+	char *dir, *best = NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (lfd >= 0)
+			close(lfd);
+		return NULL;
+	}
+	dir = ms_xstrdup(c->mem.buf);
+	while ((de = readdir(d))) {
+		bool fits;
+
+		if (strncmp(de->d_name, uniq, ulen) != 0 || (de->d_name[ulen] && de->d_name[ulen] != ':') ||
+		    (best && strcmp(de->d_name, best) >= 0) || still_to_come(later, from, de->d_name))
+			continue;
+		sb_push_name(&c->mem, de->d_name);
+		fits = archived_since(c, dir, c->mem.buf) == 0;
+		sb_truncate(&c->mem, mem_len);
+		if (fits) {
+			free(best);
+			best = ms_xstrdup(de->d_name);
+		}
+	}
+	free(dir);
+	closedir(d);
+	return best;
+}
+
+/* Looks in the directory `sub` of dfd (paths c->src and c->mem) for the
+ * message `name` under a new name, and captures it. 1 when done, 0 when
+ * not there, CAP_GONE when it vanished again meanwhile, -1 on error. */
+static int rescue_in(struct ms_capture *c, int dfd, const char *sub, const char *name,
+		     const struct ms_strv *later, size_t from)
+{
+	int fd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), ret = 0;
+	size_t src_len = c->src.len, mem_len = c->mem.len;
+	struct stat st;
+	char *found;
+
+	if (fd < 0)
+		return 0; /* no such directory (any more) */
+	found = find_renamed(c, fd, name, strcspn(name, ":"), later, from);
+	if (found) {
+		sb_push_name(&c->src, found);
+		sb_push_name(&c->mem, found);
+		if (left_out(c, found))
+			ret = 1;
+		else if (fstatat(fd, found, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			ret = errno == ENOENT ? CAP_GONE
+					      : ms_log_error("unable to stat '%s': %s", c->src.buf, strerror(errno));
+		else if (S_ISREG(st.st_mode) && (ret = capture_regular(c, fd, found)) == 0) {
+			ms_log_debug("'%s': Maildir message renamed while read, archived under this name", c->src.buf);
+			c->stats.renamed++;
+			ret = 1;
+		}
+		sb_truncate(&c->src, src_len);
+		sb_truncate(&c->mem, mem_len);
+	}
+	free(found);
+	close(fd);
+	return ret;
+}
+
+/* Swaps the last three bytes of sb ("new" <-> "cur"). */
+static void sb_swap_tail(struct ms_strbuf *sb, const char *tail)
+{
+	sb_truncate(sb, sb->len - 3);
+	ms_strbuf_addstr(sb, tail);
+}
+
+/* The Maildir message names->v[i] of the directory dfd (the current
+ * object, named new or cur) vanished before it was read: captured under
+ * its new name when found in the sibling cur/ or its own directory, else
+ * counted as vanished, without a warning (Dovecot deletes messages all
+ * the time; the caller sums them up). 0 or -1. */
+static int rescue_message(struct ms_capture *c, int dfd, const struct ms_strv *names, size_t i)
+{
+	bool in_new = !strcmp(ms_path_basename(c->mem.buf), "new");
+	int r = CAP_GONE;
+
+	for (int n = 0; n < MAILDIR_TRIES && r == CAP_GONE; n++) {
+		r = 0;
+		if (in_new) { /* cur/ was walked already: nothing there is still to come */
+			sb_swap_tail(&c->src, "cur");
+			sb_swap_tail(&c->mem, "cur");
+			r = rescue_in(c, dfd, "../cur", names->v[i], NULL, 0);
+			sb_swap_tail(&c->src, "new");
+			sb_swap_tail(&c->mem, "new");
+		}
+		if (r == 0)
+			r = rescue_in(c, dfd, ".", names->v[i], names, i + 1);
+	}
+	if (r < 0)
+		return -1;
+	if (r != 1) {
+		c->stats.vanished++;
+		ms_log_debug("Maildir message '%s/%s' vanished before it could be read; not archived", c->src.buf,
+			     names->v[i]);
+	}
+	return 0;
+}
+
 /* Captures every child of the open directory d, in name order. */
 static int capture_children(struct ms_capture *c, DIR *d)
 {
 	struct ms_strv names = { 0 };
+	bool messages = message_dir(c);
 	int ret = -1;
 
 	if (list_names(c, d, &names) < 0)
 		goto out;
+	if (c->listed)
+		c->listed(c->listed_arg, c->src.buf);
 	for (size_t i = 0; i < names.n; i++) {
 		size_t src_len = c->src.len, mem_len = c->mem.len;
 		int r;
 
 		sb_push_name(&c->src, names.v[i]);
 		sb_push_name(&c->mem, names.v[i]);
+		c->quiet_gone = messages;
 		r = capture_child(c, dirfd(d), names.v[i]);
 		sb_truncate(&c->src, src_len);
 		sb_truncate(&c->mem, mem_len);
+		if (r == CAP_GONE)
+			r = rescue_message(c, dirfd(d), &names, i);
+		c->quiet_gone = false;
 		if (r < 0)
 			goto out;
 	}
@@ -803,8 +995,21 @@ struct ms_capture *ms_capture_new(struct ms_archive_writer *w, struct ms_manifes
 			c->max_retries = opts->max_retries < 0 ? 0 : opts->max_retries;
 		if (opts->buffer_limit != 0)
 			c->buffer_limit = opts->buffer_limit;
+		c->maildir = opts->maildir;
+		c->listed = opts->listed;
+		c->listed_arg = opts->listed_arg;
 	}
 	return c;
+}
+
+/* Starts a call capturing `path` as member `member` (root-relative paths
+ * for excludes, the scope of hardlinks). */
+static void start_root(struct ms_capture *c, const char *path, const char *member)
+{
+	sb_set_path(&c->src, path);
+	sb_set_path(&c->mem, member);
+	sb_set_path(&c->scope, member);
+	c->rel_off = c->mem.len + 1;
 }
 
 int ms_capture_tree(struct ms_capture *c, const char *root, const char *prefix)
@@ -813,10 +1018,43 @@ int ms_capture_tree(struct ms_capture *c, const char *root, const char *prefix)
 
 	if (fd < 0)
 		return ms_log_error("unable to open '%s': %s", root, strerror(errno));
-	sb_set_path(&c->src, root);
-	sb_set_path(&c->mem, prefix);
-	c->rel_off = c->mem.len + 1;
+	start_root(c, root, prefix);
 	return capture_dir_fd(c, fd);
+}
+
+int ms_capture_path(struct ms_capture *c, const char *path, const char *member)
+{
+	char *dir;
+	const char *name;
+	int dfd, fd, ret = -1;
+	struct stat st;
+
+	start_root(c, path, member);
+	dir = ms_path_dirname(c->src.buf);
+	name = ms_path_basename(c->src.buf);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 && errno != ENOENT && errno != ENOTDIR) {
+		ms_log_error("unable to open '%s': %s", dir, strerror(errno));
+		goto out;
+	}
+	if (dfd < 0 || fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		ms_log_error("unable to stat '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		ret = capture_object(c, dfd, name, &st);
+		goto out;
+	}
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		ms_log_error("unable to open '%s': %s", path, strerror(errno));
+	else
+		ret = capture_dir_fd(c, fd);
+out:
+	if (dfd >= 0)
+		close(dfd);
+	free(dir);
+	return ret;
 }
 
 int ms_capture_file(struct ms_capture *c, const char *path, const char *member)
@@ -876,6 +1114,7 @@ void ms_capture_free(struct ms_capture *c)
 	owner_cache_clear(&c->groups);
 	ms_strbuf_release(&c->src);
 	ms_strbuf_release(&c->mem);
+	ms_strbuf_release(&c->scope);
 	free(c->buf);
 	free(c);
 }

@@ -353,7 +353,7 @@ static int write_members(struct ms_archive_writer *w, const struct ms_instance *
 			 const struct ms_create_opts *o, const struct ms_header *h, time_t now,
 			 struct ms_create_result *res)
 {
-	struct ms_capture_opts copts = { o->excludes, 0, 0 };
+	struct ms_capture_opts copts = { .excludes = o->excludes };
 	struct ms_manifest m = { 0 };
 	struct ms_capture *c = NULL;
 	char sha[MS_HASH_HEX_MAX];
