@@ -7,6 +7,10 @@
  * tar and compared with diff(1). Changing files are produced by a child
  * process writing in a loop; unreadable files by dropping to uid 65534
  * (as root) or chmod 000 (otherwise), with the exact messages pinned.
+ * Roots of rooted components (ms_capture_path) are files, symlinks and
+ * trees side by side; Maildir mode is driven by the listing hook, which
+ * renames and deletes messages as Dovecot would between a directory's
+ * listing and the reading of its files.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -288,6 +292,14 @@ static struct ms_archive_writer *writer_open(const char *path, int *fd)
 	return w;
 }
 
+/* Completes the archive writer_open started. */
+static void writer_close(struct ms_archive_writer *w, int fd)
+{
+	assert_int_equal(ms_archive_writer_close(w, NULL), 0);
+	ms_archive_writer_free(w);
+	assert_int_equal(close(fd), 0);
+}
+
 static void read_data(struct ms_archive_reader *r, struct got_entry *g)
 {
 	struct ms_strbuf sb = MS_STRBUF_INIT;
@@ -374,9 +386,7 @@ static void capture_job(struct fixture *fx, struct job *j)
 	} else {
 		job_run(j);
 	}
-	assert_int_equal(ms_archive_writer_close(j->w, NULL), 0);
-	ms_archive_writer_free(j->w);
-	assert_int_equal(close(fd), 0);
+	writer_close(j->w, fd);
 	read_archive(fx->archive, &j->run->got);
 }
 
@@ -583,6 +593,14 @@ static const struct got_entry *find_got(const struct run *run, const char *path)
 	return NULL;
 }
 
+/* The member paths of run, in archive order, are want[]. */
+static void check_paths(const struct run *run, const char *const *want, size_t n)
+{
+	assert_int_equal(run->got.n, n);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(run->got.v[i].e.path, want[i]);
+}
+
 static bool skipped_has(const struct ms_manifest *m, const char *path, const char *reason)
 {
 	for (size_t i = 0; i < m->n_skipped; i++)
@@ -732,9 +750,7 @@ static void test_excludes(void **state)
 	test_put_file(o, "y.o", "x", 0644);
 	capture(fx, &opts, fx->src, NULL, &run);
 	assert_int_equal(run.rc, 0);
-	assert_int_equal(run.got.n, sizeof(want) / sizeof(want[0]));
-	for (size_t i = 0; i < run.got.n; i++)
-		assert_string_equal(run.got.v[i].e.path, want[i]);
+	check_paths(&run, want, sizeof(want) / sizeof(want[0]));
 	assert_int_equal(run.m.n_skipped, 0);
 	assert_int_equal(run.st.skipped, 0);
 	run_clear(&run);
@@ -766,9 +782,7 @@ static void test_capture_file(void **state)
 	assert_int_equal(ms_capture_file(c, fifo, "files/postfix/fifo"), 0);
 	ms_capture_stats(c, &run.st);
 	ms_capture_free(c);
-	assert_int_equal(ms_archive_writer_close(w, NULL), 0);
-	ms_archive_writer_free(w);
-	close(fd);
+	writer_close(w, fd);
 	read_archive(fx->archive, &run.got);
 	assert_int_equal(run.got.n, 3);
 	assert_int_equal(m.n_entries, 3);
@@ -793,8 +807,10 @@ static void test_capture_file(void **state)
 	free(fifo);
 }
 
+typedef int capture_fn(struct ms_capture *, const char *, const char *);
+
 /* Runs one capture call expected to fail and returns its stderr. */
-static char *capture_failing(struct fixture *fx, const char *path, const char *member)
+static char *capture_failing(struct fixture *fx, capture_fn *fn, const char *path, const char *member)
 {
 	struct run run = { 0 };
 	int fd;
@@ -803,7 +819,7 @@ static char *capture_failing(struct fixture *fx, const char *path, const char *m
 	int rc;
 
 	capture_start();
-	rc = member ? ms_capture_file(c, path, member) : ms_capture_tree(c, path, PREFIX);
+	rc = fn(c, path, member);
 	ms_capture_free(c);
 	ms_archive_writer_free(w);
 	close(fd);
@@ -820,22 +836,22 @@ static void test_bad_roots(void **state)
 
 	test_put_file(fx->src, "file", "x", 0644);
 	test_put_dir(fx->src, "d", 0755);
-	err = capture_failing(fx, missing, NULL);
+	err = capture_failing(fx, ms_capture_tree, missing, PREFIX);
 	want = ms_xasprintf("modosnap: error: unable to open '%s': No such file or directory\n", missing);
 	assert_string_equal(err, want);
 	free(want);
 	free(err);
-	err = capture_failing(fx, f, NULL);
+	err = capture_failing(fx, ms_capture_tree, f, PREFIX);
 	want = ms_xasprintf("modosnap: error: unable to open '%s': Not a directory\n", f);
 	assert_string_equal(err, want);
 	free(want);
 	free(err);
-	err = capture_failing(fx, missing, "m");
+	err = capture_failing(fx, ms_capture_file, missing, "m");
 	want = ms_xasprintf("modosnap: error: unable to stat '%s': No such file or directory\n", missing);
 	assert_string_equal(err, want);
 	free(want);
 	free(err);
-	err = capture_failing(fx, d, "m");
+	err = capture_failing(fx, ms_capture_file, d, "m");
 	want = ms_xasprintf("modosnap: error: unable to capture '%s': Is a directory\n", d);
 	assert_string_equal(err, want);
 	free(want);
@@ -843,6 +859,165 @@ static void test_bad_roots(void **state)
 	free(missing);
 	free(f);
 	free(d);
+}
+
+/* --- roots of rooted components (ms_capture_path) ------------------------- */
+
+#define DKIM "files/dkim/var/lib/dkim"
+#define SYS "files/system"
+#define PDF SYS "/srv/modoboa/pdfcredentials"
+
+/* A member and the source object (relative to fx->src) it comes from. */
+struct rooted {
+	const char *member, *source;
+};
+
+/* Every member of run, in archive order, against want[] and its source;
+ * directories only when dirs (a walk that changed them changed their mtime). */
+static void check_rooted(const struct run *run, const char *src, const struct rooted *want, size_t n,
+			 bool dirs)
+{
+	assert_int_equal(run->got.n, n);
+	assert_int_equal(run->m.n_entries, n);
+	assert_int_equal(run->st.entries, n);
+	for (size_t i = 0; i < n; i++) {
+		char *path = sub(src, want[i].source);
+
+		assert_string_equal(run->got.v[i].e.path, want[i].member);
+		assert_string_equal(run->m.entries[i].e.path, want[i].member);
+		if (run->got.v[i].e.type != MS_ENTRY_HARDLINK && (dirs || run->got.v[i].e.type != MS_ENTRY_DIR))
+			check_member(&run->got.v[i], path, run, src);
+		free(path);
+	}
+}
+
+/* The roots of both rooted components: a file, a dangling symlink, a
+ * symlink to a directory (kept as a link), directory trees, a root that
+ * is a hardlink of a file of an earlier root (stored whole: restore takes
+ * no link across roots), a root an exclude matches (excludes apply below
+ * a directory only), a FIFO (skipped). */
+static void test_path_roots(void **state)
+{
+	static const struct rooted calls[] = {
+		{ SYS "/etc/cron.d/modoboa", "modoboa" },
+		{ SYS "/etc/uwsgi/apps-enabled/modoboa_instance.ini", "instance.ini" },
+		{ "files/dkim/srv/dkim-link", "dkim-link" },
+		{ DKIM, "dkim" },
+		{ "files/dkim/etc/other.pem", "other.pem" },
+		{ PDF, "pdf" },
+		{ SYS "/etc/skip.tmp", "skip.tmp" },
+		{ SYS "/run/fifo", "fifo" },
+	};
+	static const struct rooted want[] = {
+		{ SYS "/etc/cron.d/modoboa", "modoboa" },
+		{ SYS "/etc/uwsgi/apps-enabled/modoboa_instance.ini", "instance.ini" },
+		{ "files/dkim/srv/dkim-link", "dkim-link" },
+		{ DKIM, "dkim" },
+		{ DKIM "/a.pem", "dkim/a.pem" },
+		{ DKIM "/b.pem", "dkim/b.pem" },
+		{ DKIM "/sub", "dkim/sub" },
+		{ DKIM "/sub/c.pem", "dkim/sub/c.pem" },
+		{ "files/dkim/etc/other.pem", "other.pem" },
+		{ PDF, "pdf" },
+		{ PDF "/d.pem", "pdf/d.pem" },
+		{ PDF "/e.pem", "pdf/e.pem" },
+		{ SYS "/etc/skip.tmp", "skip.tmp" },
+	};
+	struct fixture *fx = *state;
+	struct ms_strv ex = { 0 };
+	struct ms_capture_opts opts = { .excludes = &ex };
+	char *dkim = sub(fx->src, "dkim"), *pdf = sub(fx->src, "pdf"), *a = sub(dkim, "a.pem");
+	char *fifo = sub(fx->src, "fifo");
+	struct run run = { 0 };
+	struct ms_archive_writer *w;
+	struct ms_capture *c;
+	int fd;
+
+	ms_strv_push(&ex, "*.tmp");
+	test_put_file(fx->src, "modoboa", "PYTHON=/srv/modoboa/env/bin/python\n", 0640);
+	set_mtime(fx->src, "modoboa", 1600000000, 42);
+	test_put_symlink(fx->src, "instance.ini", "../apps-available/modoboa_instance.ini");
+	test_put_symlink(fx->src, "dkim-link", "dkim");
+	test_put_dir(fx->src, "dkim", 0750);
+	test_put_file(dkim, "a.pem", "-----BEGIN PRIVATE KEY-----\n", 0600);
+	test_put_file(dkim, "junk.tmp", "x", 0644);
+	test_put_dir(dkim, "sub", 0700);
+	test_put_file(dkim, "sub/c.pem", "c\n", 0600);
+	test_put_dir(fx->src, "pdf", 0755);
+	test_put_file(fx->src, "skip.tmp", "kept: a root\n", 0644);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	{
+		char *b = sub(dkim, "b.pem"), *o = sub(fx->src, "other.pem");
+		char *d = sub(pdf, "d.pem"), *e = sub(pdf, "e.pem");
+
+		assert_int_equal(link(a, b), 0);
+		assert_int_equal(link(a, o), 0);
+		assert_int_equal(link(a, d), 0);
+		assert_int_equal(link(a, e), 0);
+		free(b);
+		free(o);
+		free(d);
+		free(e);
+	}
+	if (getuid() == 0)
+		assert_int_equal(lchown(a, 65534, 65534), 0); /* the signer's user */
+	w = writer_open(fx->archive, &fd);
+	c = ms_capture_new(w, &run.m, &opts);
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		char *path = sub(fx->src, calls[i].source);
+
+		assert_int_equal(ms_capture_path(c, path, calls[i].member), 0);
+		free(path);
+	}
+	ms_capture_stats(c, &run.st);
+	ms_capture_free(c);
+	writer_close(w, fd);
+	read_archive(fx->archive, &run.got);
+	check_rooted(&run, fx->src, want, sizeof(want) / sizeof(want[0]), true);
+	assert_int_equal(find_got(&run, SYS "/etc/uwsgi/apps-enabled/modoboa_instance.ini")->e.type,
+			 MS_ENTRY_SYMLINK);
+	assert_string_equal(find_got(&run, "files/dkim/srv/dkim-link")->e.link, "dkim");
+	assert_int_equal(find_got(&run, DKIM "/b.pem")->e.type, MS_ENTRY_HARDLINK);
+	assert_string_equal(find_got(&run, DKIM "/b.pem")->e.link, DKIM "/a.pem");
+	assert_int_equal(find_got(&run, "files/dkim/etc/other.pem")->e.type, MS_ENTRY_FILE);
+	assert_int_equal(find_got(&run, PDF "/d.pem")->e.type, MS_ENTRY_FILE);
+	assert_int_equal(find_got(&run, PDF "/e.pem")->e.type, MS_ENTRY_HARDLINK);
+	assert_string_equal(find_got(&run, PDF "/e.pem")->e.link, PDF "/d.pem");
+	assert_int_equal(find_got(&run, DKIM "/a.pem")->e.mode, 0600);
+	assert_true(skipped_has(&run.m, fifo, "fifo"));
+	assert_int_equal(run.st.skipped, 1);
+	assert_int_equal(run.st.vanished, 0);
+	run_clear(&run);
+	ms_strv_clear(&ex);
+	free(dkim);
+	free(pdf);
+	free(a);
+	free(fifo);
+}
+
+/* A root that is not there is an error naming it, whatever is missing. */
+static void test_path_missing(void **state)
+{
+	struct fixture *fx = *state;
+	static const struct {
+		const char *path, *why;
+	} cases[] = {
+		{ "missing", "No such file or directory" },
+		{ "nodir/x", "No such file or directory" },
+		{ "file/x", "Not a directory" },
+	};
+
+	test_put_file(fx->src, "file", "x", 0644);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *path = sub(fx->src, cases[i].path);
+		char *want = ms_xasprintf("modosnap: error: unable to stat '%s': %s\n", path, cases[i].why);
+		char *err = capture_failing(fx, ms_capture_path, path, SYS "/x");
+
+		assert_string_equal(err, want);
+		free(err);
+		free(want);
+		free(path);
+	}
 }
 
 /* --- unreadable files ------------------------------------------------------- */
@@ -1077,6 +1252,182 @@ static void test_changing_streamed(void **state)
 	run_clear(&run);
 }
 
+/* --- Maildir mode ------------------------------------------------------------ */
+
+#define BOX "example.org/alice"
+#define MBOX PREFIX "/" BOX
+
+/* What Dovecot does to a directory once it is listed, before its names
+ * are read (the listing hook); paths relative to the source root. */
+static const struct mail_op {
+	const char *dir;
+	const char *from; /* NULL: `to` is created */
+	const char *to;   /* NULL: `from` is deleted */
+} mail_ops[] = {
+	{ BOX "/.Sent/new", BOX "/.Sent/new/9000.s", BOX "/.Sent/cur/9000.s:2,S" },
+	{ BOX "/cur", BOX "/cur/2000.M2.host:2,", BOX "/cur/2000.M2.host:2,RS" },
+	{ BOX "/cur", BOX "/cur/3000.M3.host:2,S", NULL },
+	{ BOX "/cur", BOX "/cur/5000.x:2,", NULL },   /* its twin 5000.x:2,S is still to come */
+	{ BOX "/cur", BOX "/cur/6000.y:2,S", NULL },  /* its twin 6000.y:2,A was captured */
+	{ BOX "/new", BOX "/new/1000.M1.host", BOX "/cur/1000.M1.host:2,S" },
+	{ BOX "/new", BOX "/new/7000.z", NULL },
+	{ BOX "/new", NULL, BOX "/cur/7000.zz:2,S" }, /* another unique part, however alike */
+	{ BOX "/tmp", BOX "/tmp/8000.t", NULL },      /* not a message directory */
+};
+
+static void mail_listed(void *arg, const char *dir)
+{
+	const char *src = arg;
+	size_t len = strlen(src);
+
+	assert_true(strncmp(dir, src, len) == 0);
+	for (size_t i = 0; i < sizeof(mail_ops) / sizeof(mail_ops[0]); i++) {
+		const struct mail_op *op = &mail_ops[i];
+		char *from = op->from ? sub(src, op->from) : NULL, *to = op->to ? sub(src, op->to) : NULL;
+
+		if (dir[len] == '/' && strcmp(dir + len + 1, op->dir) == 0) {
+			if (!from)
+				test_write_file(to, "late\n", 5, 0600);
+			else if (!to)
+				assert_int_equal(unlink(from), 0);
+			else
+				assert_int_equal(rename(from, to), 0);
+		}
+		free(from);
+		free(to);
+	}
+}
+
+/* A mailbox with a folder; each message holds its own name. */
+static void build_maildir(const char *src)
+{
+	static const char *const msgs[] = {
+		BOX "/.Sent/cur/8500.s:2,S", BOX "/.Sent/new/9000.s", BOX "/cur/2000.M2.host:2,",
+		BOX "/cur/3000.M3.host:2,S", BOX "/cur/5000.x:2,", BOX "/cur/5000.x:2,S",
+		BOX "/cur/6000.y:2,A", BOX "/cur/6000.y:2,S", BOX "/new/1000.M1.host",
+		BOX "/new/7000.z", BOX "/tmp/8000.t",
+	};
+
+	test_mkdirs(src, BOX "/.Sent/cur");
+	test_mkdirs(src, BOX "/.Sent/new");
+	test_mkdirs(src, BOX "/.Sent/tmp");
+	test_mkdirs(src, BOX "/cur");
+	test_mkdirs(src, BOX "/new");
+	test_mkdirs(src, BOX "/tmp");
+	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++)
+		test_put_file(src, msgs[i], msgs[i], 0600);
+}
+
+/* Captures the mailbox with Dovecot at work; stderr in *err. */
+static void capture_mail(struct fixture *fx, bool maildir, const struct ms_strv *excludes, struct run *run,
+			 char **err)
+{
+	struct ms_capture_opts opts = { .excludes = excludes, .maildir = maildir, .listed = mail_listed,
+					.listed_arg = fx->src };
+
+	build_maildir(fx->src);
+	capture_start();
+	capture(fx, &opts, fx->src, NULL, run);
+	*err = capture_end();
+	assert_int_equal(run->rc, 0);
+}
+
+/* A message moved from new/ to cur/ or renamed within cur/ (a flag) after
+ * the listing is archived under its new name, at the place of the old
+ * one; one deleted is counted, silently; twins are not archived twice. */
+static void test_maildir_renamed(void **state)
+{
+	static const struct rooted want[] = {
+		{ PREFIX, "" },
+		{ PREFIX "/example.org", "example.org" },
+		{ MBOX, BOX },
+		{ MBOX "/.Sent", BOX "/.Sent" },
+		{ MBOX "/.Sent/cur", BOX "/.Sent/cur" },
+		{ MBOX "/.Sent/cur/8500.s:2,S", BOX "/.Sent/cur/8500.s:2,S" },
+		{ MBOX "/.Sent/new", BOX "/.Sent/new" },
+		{ MBOX "/.Sent/cur/9000.s:2,S", BOX "/.Sent/cur/9000.s:2,S" },
+		{ MBOX "/.Sent/tmp", BOX "/.Sent/tmp" },
+		{ MBOX "/cur", BOX "/cur" },
+		{ MBOX "/cur/2000.M2.host:2,RS", BOX "/cur/2000.M2.host:2,RS" },
+		{ MBOX "/cur/5000.x:2,S", BOX "/cur/5000.x:2,S" },
+		{ MBOX "/cur/6000.y:2,A", BOX "/cur/6000.y:2,A" },
+		{ MBOX "/new", BOX "/new" },
+		{ MBOX "/cur/1000.M1.host:2,S", BOX "/cur/1000.M1.host:2,S" },
+		{ MBOX "/tmp", BOX "/tmp" },
+	};
+	struct fixture *fx = *state;
+	struct run run = { 0 };
+	unsigned warned = ms_log_warning_count();
+	char *err, *tmp = sub(fx->src, BOX "/tmp/8000.t");
+	char *want_err = ms_xasprintf("modosnap: warning: '%s' disappeared before it could be read; not archived\n",
+				      tmp);
+
+	capture_mail(fx, true, NULL, &run, &err);
+	check_rooted(&run, fx->src, want, sizeof(want) / sizeof(want[0]), false);
+	assert_memory_equal(find_got(&run, MBOX "/cur/1000.M1.host:2,S")->data, BOX "/new/1000.M1.host",
+			    strlen(BOX "/new/1000.M1.host"));
+	assert_int_equal(run.st.renamed, 3);
+	assert_int_equal(run.st.vanished, 5); /* 3000, 5000:2, 6000:2,S, 7000.z, tmp/8000.t */
+	assert_string_equal(err, want_err);   /* the one outside new/ and cur/ */
+	assert_int_equal(ms_log_warning_count(), warned + 1);
+	run_clear(&run);
+	free(err);
+	free(want_err);
+	free(tmp);
+}
+
+/* Outside Maildir mode nothing changes: every one is a vanished object. */
+static void test_maildir_off(void **state)
+{
+	static const char *const want[] = {
+		PREFIX, PREFIX "/example.org", MBOX, MBOX "/.Sent", MBOX "/.Sent/cur",
+		MBOX "/.Sent/cur/8500.s:2,S", MBOX "/.Sent/new", MBOX "/.Sent/tmp", MBOX "/cur",
+		MBOX "/cur/5000.x:2,S", MBOX "/cur/6000.y:2,A", MBOX "/new", MBOX "/tmp",
+	};
+	struct fixture *fx = *state;
+	struct run run = { 0 };
+	char *err, *moved = sub(fx->src, BOX "/new/1000.M1.host");
+	char *line = ms_xasprintf("modosnap: warning: '%s' disappeared before it could be read; not archived\n",
+				  moved);
+	size_t lines = 0;
+
+	capture_mail(fx, false, NULL, &run, &err);
+	check_paths(&run, want, sizeof(want) / sizeof(want[0]));
+	assert_int_equal(run.st.renamed, 0);
+	assert_int_equal(run.st.vanished, 8);
+	for (const char *p = err; (p = strchr(p, '\n')); p++)
+		lines++;
+	assert_int_equal(lines, 8);
+	assert_non_null(strstr(err, line));
+	run_clear(&run);
+	free(err);
+	free(line);
+	free(moved);
+}
+
+/* A message is never archived into a cur/ that is not archived itself
+ * (restore refuses a member without its parent): excluded, it is lost. */
+static void test_maildir_cur_excluded(void **state)
+{
+	static const char *const want[] = {
+		PREFIX, PREFIX "/example.org", MBOX, MBOX "/.Sent", MBOX "/.Sent/new",
+		MBOX "/.Sent/tmp", MBOX "/new", MBOX "/tmp",
+	};
+	struct fixture *fx = *state;
+	struct ms_strv ex = { 0 };
+	struct run run = { 0 };
+	char *err;
+
+	ms_strv_push(&ex, "cur");
+	capture_mail(fx, true, &ex, &run, &err);
+	check_paths(&run, want, sizeof(want) / sizeof(want[0]));
+	assert_int_equal(run.st.renamed, 0);
+	assert_int_equal(run.st.vanished, 4); /* 9000.s, 1000.M1.host, 7000.z, tmp/8000.t */
+	run_clear(&run);
+	ms_strv_clear(&ex);
+	free(err);
+}
+
 /* --- main ------------------------------------------------------------------- */
 
 int main(void)
@@ -1087,6 +1438,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_excludes, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_capture_file, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_roots, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_path_roots, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_path_missing, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_maildir_renamed, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_maildir_off, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_maildir_cur_excluded, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_file, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_dir, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_changing_buffered, fx_setup, fx_teardown),
