@@ -59,7 +59,7 @@ static const struct ms_kv **sorted_kv(const struct ms_kv *kv, size_t n)
 }
 
 /* Appends to *v every key added, removed or with a different value. */
-static void diff_kv(const struct ms_kv *a, size_t na, const struct ms_kv *b, size_t nb, struct ms_diff_value **v,
+void ms_snapdiff_kv(const struct ms_kv *a, size_t na, const struct ms_kv *b, size_t nb, struct ms_diff_value **v,
 		    size_t *n)
 {
 	const struct ms_kv **sa = sorted_kv(a, na), **sb = sorted_kv(b, nb);
@@ -111,7 +111,7 @@ static void diff_dbver(const char *alias, const struct ms_db_versions *x, const 
 	if (x && y) {
 		r.server_changed = !str_eq(x->server_version, y->server_version);
 		r.migrations_changed = x->migrations_applied != y->migrations_applied;
-		diff_kv(x->latest, x->n_latest, y->latest, y->n_latest, &r.latest, &r.n_latest);
+		ms_snapdiff_kv(x->latest, x->n_latest, y->latest, y->n_latest, &r.latest, &r.n_latest);
 		if (!r.server_changed && !r.migrations_changed && r.n_latest == 0) {
 			free(r.alias);
 			free(r.server_from);
@@ -137,7 +137,7 @@ static void diff_versions(const struct ms_versions *a, const struct ms_versions 
 	for (size_t i = 0; i < 3; i++)
 		if (!str_eq(va[i], vb[i]))
 			push_value(&d->packages, &d->n_packages, names[i], MS_DIFF_CHANGED, va[i], vb[i]);
-	diff_kv(a->extensions, a->n_extensions, b->extensions, b->n_extensions, &d->extensions, &d->n_extensions);
+	ms_snapdiff_kv(a->extensions, a->n_extensions, b->extensions, b->n_extensions, &d->extensions, &d->n_extensions);
 	for (size_t i = 0; i < a->n_dbs; i++)
 		if (a->dbs[i].alias)
 			diff_dbver(a->dbs[i].alias, &a->dbs[i], find_dbver(b, a->dbs[i].alias), d);
@@ -380,13 +380,16 @@ void ms_snapdiff_compute(const struct ms_header *ha, const struct ms_manifest *m
 {
 	memset(out, 0, sizeof(*out));
 	diff_versions(&ha->versions, &hb->versions, out);
+	if (ha->n_packages && hb->n_packages)
+		ms_snapdiff_kv(ha->packages, ha->n_packages, hb->packages, hb->n_packages, &out->installed,
+			       &out->n_installed);
 	diff_components(ha, ma, hb, mb, out);
 	diff_databases(ma, mb, out);
 }
 
 bool ms_snapdiff_empty(const struct ms_snapdiff *d)
 {
-	if (d->n_packages || d->n_extensions || d->n_dbvers || d->n_dbs || d->components_added.n ||
+	if (d->n_packages || d->n_extensions || d->n_installed || d->n_dbvers || d->n_dbs || d->components_added.n ||
 	    d->components_removed.n)
 		return false;
 	for (size_t i = 0; i < d->n_files; i++)
@@ -406,7 +409,7 @@ const char *ms_diff_change_name(enum ms_diff_change c)
 	return "?";
 }
 
-static void values_free(struct ms_diff_value *v, size_t n)
+void ms_diff_values_free(struct ms_diff_value *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(v[i].name);
@@ -416,15 +419,33 @@ static void values_free(struct ms_diff_value *v, size_t n)
 	free(v);
 }
 
+char *ms_diff_value_line(const struct ms_diff_value *v)
+{
+	char *name = ms_printable(v->name), *from = ms_printable(v->from ? v->from : "unknown"),
+	     *to = ms_printable(v->to ? v->to : "unknown"), *line;
+
+	if (v->change == MS_DIFF_ADDED)
+		line = ms_xasprintf("%s %s (added)", name, to);
+	else if (v->change == MS_DIFF_REMOVED)
+		line = ms_xasprintf("%s %s (removed)", name, from);
+	else
+		line = ms_xasprintf("%s %s -> %s", name, from, to);
+	free(name);
+	free(from);
+	free(to);
+	return line;
+}
+
 void ms_snapdiff_clear(struct ms_snapdiff *d)
 {
-	values_free(d->packages, d->n_packages);
-	values_free(d->extensions, d->n_extensions);
+	ms_diff_values_free(d->packages, d->n_packages);
+	ms_diff_values_free(d->extensions, d->n_extensions);
+	ms_diff_values_free(d->installed, d->n_installed);
 	for (size_t i = 0; i < d->n_dbvers; i++) {
 		free(d->dbvers[i].alias);
 		free(d->dbvers[i].server_from);
 		free(d->dbvers[i].server_to);
-		values_free(d->dbvers[i].latest, d->dbvers[i].n_latest);
+		ms_diff_values_free(d->dbvers[i].latest, d->dbvers[i].n_latest);
 	}
 	free(d->dbvers);
 	for (size_t i = 0; i < d->n_files; i++) {

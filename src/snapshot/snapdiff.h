@@ -83,6 +83,9 @@ struct ms_snapdiff {
 	size_t n_files;
 	struct ms_diff_db *dbs;           /* aliases dumped in both snapshots whose tables differ, sorted */
 	size_t n_dbs;
+	struct ms_diff_value *installed;  /* every installed distribution (header "packages") that
+	                                     differs, sorted by name; none when either header lacks the list */
+	size_t n_installed;
 	struct ms_strv components_added;  /* header components only in the second snapshot, sorted */
 	struct ms_strv components_removed; /* ... only in the first */
 };
@@ -94,6 +97,15 @@ struct ms_snapdiff {
  * "files/COMPONENT/". Never fails. */
 void ms_snapdiff_compute(const struct ms_header *ha, const struct ms_manifest *ma, const struct ms_header *hb,
 			 const struct ms_manifest *mb, struct ms_snapdiff *out);
+
+/* Appends to *v every key of a and b added, removed or with a different
+ * value, sorted by key (package lists: installed now vs in a snapshot). */
+void ms_snapdiff_kv(const struct ms_kv *a, size_t na, const struct ms_kv *b, size_t nb, struct ms_diff_value **v,
+		    size_t *n);
+/* "modoboa 2.4.0 -> 2.3.2", "django-foo 1.2 (added)", "bar 0.9 (removed)";
+ * non-printable bytes escaped. Caller frees. */
+char *ms_diff_value_line(const struct ms_diff_value *v);
+void ms_diff_values_free(struct ms_diff_value *v, size_t n);
 
 /* True when the two snapshots differ in nothing ms_snapdiff_compute looks at. */
 bool ms_snapdiff_empty(const struct ms_snapdiff *d);

@@ -178,7 +178,68 @@ static void fill_header(struct ms_header *h, const struct ms_instance *inst, con
 	for (size_t i = 0; o->dump_dbs && i < inst->n_dbs; i++)
 		if (db_wanted(o, &inst->dbs[i]))
 			ms_strv_push_owned(&h->components, ms_xasprintf("db:%s", inst->dbs[i].alias));
+	if (o->venv_dir && wanted(o, "venv")) {
+		ms_strv_push(&h->components, "venv");
+		h->venv_dir = ms_xstrdup(o->venv_dir);
+	}
+	if (o->dkim_roots && o->dkim_roots->n && wanted(o, "dkim"))
+		ms_strv_push(&h->components, "dkim");
+	if (o->dkim_dir)
+		h->dkim_dir = ms_xstrdup(o->dkim_dir);
+	if (o->system_roots && o->system_roots->n && wanted(o, "system")) {
+		ms_strv_push(&h->components, "system");
+		h->system_root = ms_xstrdup(o->system_root ? o->system_root : "/");
+	}
+	if (o->mail_dir && wanted(o, "mail")) {
+		ms_strv_push(&h->components, "mail");
+		h->mail_dir = ms_xstrdup(o->mail_dir);
+		h->mail_layout = o->mail_layout ? ms_xstrdup(o->mail_layout) : NULL;
+	}
+	if (inst->dists) {
+		h->n_packages = ms_distinfo_count(inst->dists);
+		h->packages = ms_xcalloc(h->n_packages + 1, sizeof(*h->packages));
+		for (size_t i = 0; i < h->n_packages; i++) {
+			const char *name, *version;
+
+			ms_distinfo_at(inst->dists, i, &name, &version);
+			h->packages[i].key = ms_xstrdup(name);
+			h->packages[i].value = version ? ms_xstrdup(version) : NULL;
+		}
+	}
 	ms_versions_collect(inst, o->probes, &h->versions);
+}
+
+/* Each root of a rooted component (FORMAT.md §4.3) as PREFIX/PATH, read
+ * from files->v[i] (files NULL: from PATH itself). */
+static int capture_roots(struct ms_capture *c, const struct ms_strv *roots, const struct ms_strv *files,
+			 const char *prefix)
+{
+	for (size_t i = 0; i < roots->n; i++) {
+		char *member = ms_path_join(prefix, roots->v[i] + strspn(roots->v[i], "/"));
+		int ret = ms_capture_path(c, files ? files->v[i] : roots->v[i], member);
+
+		free(member);
+		if (ret < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The Maildir store, with its own capture state: Dovecot renames and
+ * deletes messages while they are read (ms_capture_opts.maildir). */
+static int capture_mail(struct ms_archive_writer *w, struct ms_manifest *m, const struct ms_create_opts *o,
+			struct ms_capture_stats *st)
+{
+	struct ms_capture_opts copts = { .excludes = o->excludes, .maildir = true };
+	struct ms_capture *c = ms_capture_new(w, m, &copts);
+	int ret = ms_capture_tree(c, o->mail_dir, "files/mail");
+
+	ms_capture_stats(c, st);
+	if (ret == 0 && st->vanished)
+		ms_log_info("mail: %llu message(s) deleted while the store was read (not in the snapshot)",
+			    (unsigned long long)st->vanished);
+	ms_capture_free(c);
+	return ret;
 }
 
 /* Metadata of a JSON document member: owned by the running user, 0600. */
@@ -354,6 +415,7 @@ static int write_members(struct ms_archive_writer *w, const struct ms_instance *
 			 struct ms_create_result *res)
 {
 	struct ms_capture_opts copts = { .excludes = o->excludes };
+	struct ms_capture_stats mst = { 0 };
 	struct ms_manifest m = { 0 };
 	struct ms_capture *c = NULL;
 	char sha[MS_HASH_HEX_MAX];
@@ -375,9 +437,23 @@ static int write_members(struct ms_archive_writer *w, const struct ms_instance *
 		goto out;
 	if (inst->postfix && wanted(o, "postfix") && capture_postfix(c, inst->postfix) < 0)
 		goto out;
+	if (o->venv_dir && wanted(o, "venv") && ms_capture_tree(c, o->venv_dir, "files/venv") < 0)
+		goto out;
+	if (o->dkim_roots && wanted(o, "dkim") && capture_roots(c, o->dkim_roots, NULL, "files/dkim") < 0)
+		goto out;
+	if (o->system_roots && wanted(o, "system") &&
+	    capture_roots(c, o->system_roots, o->system_files, "files/system") < 0)
+		goto out;
+	if (o->mail_dir && wanted(o, "mail") && capture_mail(w, &m, o, &mst) < 0)
+		goto out;
 	if (dump_dbs(w, &m, inst, o) < 0)
 		goto out;
 	ms_capture_stats(c, &res->capture);
+	res->capture.entries += mst.entries;
+	res->capture.bytes += mst.bytes;
+	res->capture.changed += mst.changed;
+	res->capture.skipped += mst.skipped;
+	res->capture.vanished += mst.vanished;
 	text = ms_manifest_encode(&m);
 	e = doc_entry(MS_MANIFEST_NAME, strlen(text), now);
 	if (ms_archive_write_buffer(w, &e, text, e.size, sha) < 0)

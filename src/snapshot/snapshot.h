@@ -33,6 +33,17 @@ struct ms_create_opts {
 	                                       an unsigned archive */
 	_Atomic uint64_t *progress;      /* NULL, or counts the content bytes written (read by
 	                                    a progress display in another thread) */
+	/* The whole-server components (FORMAT.md §4.3), each taken when its
+	 * path is given and the component is wanted: */
+	const char *venv_dir;            /* "venv": the virtualenv, as files/venv */
+	const char *mail_dir;            /* "mail": the Maildir root, as files/mail (Maildir mode) */
+	const char *mail_layout;         /* recorded with it ("%d/%n") */
+	const char *dkim_dir;            /* recorded in the header (the roots below hold it) */
+	const struct ms_strv *dkim_roots; /* "dkim": absolute paths, each as files/dkim/PATH */
+	const char *system_root;         /* recorded in the header ("/" when NULL) */
+	const struct ms_strv *system_roots; /* "system": logical paths (relative to the
+	                                      system root), each as files/system/PATH, */
+	const struct ms_strv *system_files; /* read from the file at the same index */
 };
 
 #define MS_CHUNK_SIZE ((size_t)16 << 20)
