@@ -22,6 +22,7 @@
 #include "discover/instance.h"
 #include "discover/postfix.h"
 #include "discover/pysettings.h"
+#include "base/log.h"
 #include "base/strbuf.h"
 #include "base/util.h"
 
@@ -638,18 +639,37 @@ static char *env_file_key(const char *text)
 	return NULL;
 }
 
-static char *encryption_key(const struct ms_instance *inst)
+/* The literal MODOBOA_ENCRYPTION_KEY of parsed settings (frees ps). */
+static char *settings_key(struct ms_pysettings *ps)
 {
-	struct ms_pysettings *ps = NULL;
 	struct ms_py_binding b;
+	char *key = NULL;
+
+	if (ps && ms_pysettings_lookup(ps, "MODOBOA_ENCRYPTION_KEY", &b) == 0 && b.value->type == MS_PY_STR)
+		key = ms_xstrdup(b.value->str);
+	ms_pysettings_free(ps);
+	return key;
+}
+
+char *ms_encryption_key_from_text(const char *name, const char *settings, size_t len, const char *env)
+{
+	char *key = NULL;
+
+	if (settings) {
+		ms_log_mute(1); /* read for this one key: the settings' own errors are reported elsewhere */
+		key = settings_key(ms_pysettings_parse(name, settings, len));
+		ms_log_mute(0);
+	}
+	return key ? key : env ? env_file_key(env) : NULL;
+}
+
+char *ms_encryption_key(const struct ms_instance *inst)
+{
 	char *key = NULL, *env, *text;
 	size_t len = 0;
 
 	if (inst->settings_path && access(inst->settings_path, R_OK) == 0)
-		ps = ms_pysettings_load(inst->settings_path);
-	if (ps && ms_pysettings_lookup(ps, "MODOBOA_ENCRYPTION_KEY", &b) == 0 && b.value->type == MS_PY_STR)
-		key = ms_xstrdup(b.value->str);
-	ms_pysettings_free(ps);
+		key = settings_key(ms_pysettings_load(inst->settings_path));
 	if (key || !inst->dir)
 		return key;
 	env = ms_path_join(inst->dir, ".env");
@@ -724,7 +744,7 @@ int ms_server_discover(const struct ms_instance *inst, const struct ms_config *c
 	settle_mail(&s, cfg);
 	for (size_t i = 0; i < inst->n_dbs; i++)
 		out->has_amavis |= strcmp(inst->dbs[i].alias, "amavis") == 0;
-	out->encryption_key = encryption_key(inst);
+	out->encryption_key = ms_encryption_key(inst);
 	for (size_t i = 0; i < s.n_needles; i++) {
 		free(s.needles[i].text);
 		free(s.needles[i].reason);

@@ -62,6 +62,14 @@ struct ms_server {
  * root that is not a directory). */
 int ms_server_discover(const struct ms_instance *inst, const struct ms_config *cfg, const char *system_root,
 		       const struct ms_modoboa_params *params, struct ms_server *out);
+/* MODOBOA_ENCRYPTION_KEY as settings.py text says it (a string literal),
+ * else as .env text does (KEY=value, optional `export ` and quotes); either
+ * text may be NULL (a snapshot's members, read into memory). NULL when
+ * neither sets it. Caller frees (a secret: ms_free_secret). */
+char *ms_encryption_key_from_text(const char *name, const char *settings, size_t len, const char *env);
+/* The same for the installation on disk (its settings.py, then the
+ * instance's .env). */
+char *ms_encryption_key(const struct ms_instance *inst);
 /* Frees everything (the encryption key zeroed) and zeroes *s. */
 void ms_server_clear(struct ms_server *s);
 
