@@ -135,6 +135,54 @@ int ms_plan_tree(const struct ms_manifest *m, const char *prefix, const char *ta
 	return ret;
 }
 
+/* Adds b's counts and lists (paths prefixed with `at`) to a. */
+static void merge(struct ms_tree_plan *a, const struct ms_tree_plan *b, const char *at)
+{
+	const struct ms_strv *from[] = { &b->added_v, &b->replaced_v, &b->removed_v };
+	struct ms_strv *to[] = { &a->added_v, &a->replaced_v, &a->removed_v };
+
+	a->added += b->added;
+	a->replaced += b->replaced;
+	a->removed += b->removed;
+	a->unchanged += b->unchanged;
+	for (size_t k = 0; k < 3; k++)
+		for (size_t i = 0; i < from[k]->n; i++)
+			ms_strv_push_owned(to[k], ms_path_join(at, from[k]->v[i]));
+}
+
+int ms_plan_roots(const struct ms_manifest *m, const struct ms_root_target *t, size_t n, struct ms_tree_plan *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->target_exists = true;
+	for (size_t i = 0; i < n; i++) {
+		const struct ms_manifest_entry *root = ms_manifest_find(m, t[i].member);
+		struct ms_tree_plan one;
+		struct stat st;
+
+		if (!root)
+			continue;
+		if (lstat(t[i].target, &st) < 0) {
+			p->added++;
+			ms_strv_push(&p->added_v, t[i].target);
+			continue;
+		}
+		if (root->e.type != MS_ENTRY_DIR) {
+			if (changed(root, t[i].target, &st)) {
+				p->replaced++;
+				ms_strv_push(&p->replaced_v, t[i].target);
+			} else {
+				p->unchanged++;
+			}
+			continue;
+		}
+		if (ms_plan_tree(m, t[i].member, t[i].target, false, &one) < 0)
+			return -1;
+		merge(p, &one, t[i].target);
+		ms_tree_plan_clear(&one);
+	}
+	return 0;
+}
+
 void ms_tree_plan_clear(struct ms_tree_plan *p)
 {
 	ms_strv_clear(&p->added_v);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "formats/manifest.h"
+#include "restore/files.h"
 #include "base/util.h"
 
 struct ms_tree_plan {
@@ -25,6 +26,11 @@ struct ms_tree_plan {
  * after logging an error reading the live tree. */
 int ms_plan_tree(const struct ms_manifest *m, const char *prefix, const char *target, bool each_file,
 		 struct ms_tree_plan *p);
+/* The same for the roots of a rooted component (files/dkim, files/system),
+ * each compared with its target: a missing target is one "added" (its
+ * whole tree), a file or symlink root "replaced" or "unchanged", a
+ * directory root as ms_plan_tree. Paths in the lists are the targets'. */
+int ms_plan_roots(const struct ms_manifest *m, const struct ms_root_target *t, size_t n, struct ms_tree_plan *p);
 void ms_tree_plan_clear(struct ms_tree_plan *p);
 
 #endif

@@ -21,6 +21,7 @@
 #include "formats/sign.h"
 #include "snapshot/snapshot.h"
 #include "snapshot/space.h"
+#include "restore/server.h"
 #include "restore/sqlcheck.h"
 #include "base/strbuf.h"
 #include "restore/targets.h"
@@ -44,12 +45,12 @@
 
 /* --- choosing what to restore --------------------------------------------- */
 
-static bool selected(const struct ms_restore_request *q, const char *component)
+bool ms_restore_selected(const struct ms_restore_request *q, const char *component)
 {
 	return !q->only || q->only->n == 0 || ms_strv_contains(q->only, component);
 }
 
-static char *under_root(const char *root, const char *path)
+char *ms_restore_under_root(const char *root, const char *path)
 {
 	size_t n = root ? strlen(root) : 0;
 
@@ -64,7 +65,8 @@ static int check_only(const struct ms_restore *r)
 	const struct ms_strv *have = &r->vr.header.components;
 
 	for (size_t i = 0; r->req->only && i < r->req->only->n; i++)
-		if (!ms_strv_contains(have, r->req->only->v[i])) {
+		if (!ms_strv_contains(have, r->req->only->v[i]) &&
+		    !(strncmp(r->req->only->v[i], "mail:", 5) == 0 && ms_strv_contains(have, "mail"))) {
 			struct ms_strbuf sb = MS_STRBUF_INIT;
 
 			for (size_t k = 0; k < have->n; k++)
@@ -89,7 +91,7 @@ static bool at_or_under(const char *path, const char *dir)
 /* Where a target sits: no link or foreign-writable directory on the way
  * (ms_target_parents_ok), and apart from the destination directory (a
  * restore must never replace or fill the backups it reads). */
-static int check_target_place(const struct ms_restore *r, const char *component, const char *target)
+int ms_restore_check_place(const struct ms_restore *r, const char *component, const char *target)
 {
 	const char *why;
 	char *at = NULL, *dest = realpath(r->req->dest, NULL);
@@ -120,14 +122,14 @@ static int choose_files(struct ms_restore *r)
 	const struct ms_header *h = &r->vr.header;
 	const struct ms_config *cfg = r->req->config;
 	bool accept = r->req->accept_snapshot || r->req->root;
-	struct ms_target_choice ci = { "instance", "--instance", "instance", r->req->inst.instance_dir, cfg->instance,
+	struct ms_target_choice ci = { "instance", "--instance", "[modosnap] instance", r->req->inst.instance_dir, cfg->instance,
 				       MS_DEFAULT_INSTANCE, h->instance, accept, r->req->root != NULL };
-	struct ms_target_choice cp = { "postfix", "--postfix-dir", "postfix_dir", r->req->inst.postfix_dir,
+	struct ms_target_choice cp = { "postfix", "--postfix-dir", "[modosnap] postfix_dir", r->req->inst.postfix_dir,
 				       cfg->postfix_dir, MS_DEFAULT_POSTFIX_DIR, h->postfix_dir, accept,
 				       r->req->root != NULL };
 
-	r->do_instance = ms_strv_contains(&h->components, "instance") && selected(r->req, "instance");
-	r->do_postfix = ms_strv_contains(&h->components, "postfix") && selected(r->req, "postfix");
+	r->do_instance = ms_strv_contains(&h->components, "instance") && ms_restore_selected(r->req, "instance");
+	r->do_postfix = ms_strv_contains(&h->components, "postfix") && ms_restore_selected(r->req, "postfix");
 	if (r->do_instance) {
 		r->live_instance = ms_target_choose(&ci, &r->instance_origin);
 		if (!r->live_instance)
@@ -142,12 +144,12 @@ static int choose_files(struct ms_restore *r)
 	} else {
 		r->live_postfix = ms_xstrdup(cp.cli ? cp.cli : cp.config ? cp.config : cp.def);
 	}
-	r->instance_target = under_root(r->req->root, r->live_instance);
-	r->postfix_target = under_root(r->req->root, r->live_postfix);
+	r->instance_target = ms_restore_under_root(r->req->root, r->live_instance);
+	r->postfix_target = ms_restore_under_root(r->req->root, r->live_postfix);
 	if (r->req->root && r->do_instance && access(r->instance_target, F_OK) == 0)
 		return ms_log_error("'%s' exists: --root restores into new locations only", r->instance_target);
-	if ((r->do_instance && check_target_place(r, "instance", r->instance_target) < 0) ||
-	    (r->do_postfix && check_target_place(r, "postfix", r->postfix_target) < 0))
+	if ((r->do_instance && ms_restore_check_place(r, "instance", r->instance_target) < 0) ||
+	    (r->do_postfix && ms_restore_check_place(r, "postfix", r->postfix_target) < 0))
 		return -1;
 	return 0;
 }
@@ -293,7 +295,7 @@ static int choose_dbs(struct ms_restore *r)
 	for (size_t i = 0; i < m->n_dbs; i++) {
 		char *c = ms_xasprintf("db:%s", m->dbs[i].alias);
 
-		any = any || selected(r->req, c);
+		any = any || ms_restore_selected(r->req, c);
 		free(c);
 	}
 	if (!any)
@@ -305,7 +307,7 @@ static int choose_dbs(struct ms_restore *r)
 		char *c = ms_xasprintf("db:%s", m->dbs[i].alias);
 		struct ms_restore_db *s;
 
-		if (!selected(r->req, c)) {
+		if (!ms_restore_selected(r->req, c)) {
 			free(c);
 			continue;
 		}
@@ -490,8 +492,7 @@ static void safety_components(const struct ms_restore *r, struct ms_strv *only)
 }
 
 /* printf on stdout, on a clean line while a progress line is drawn. */
-static void say(const struct ms_restore *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const struct ms_restore *r, const char *fmt, ...)
+void ms_restore_say(const struct ms_restore *r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -506,7 +507,7 @@ static void say(const struct ms_restore *r, const char *fmt, ...)
  * keep of the files then). */
 static int safety_snapshot(struct ms_restore *r, const char *dest)
 {
-	struct ms_strv only = { 0 }, tags = { 0 };
+	struct ms_strv only = { 0 }, tags = { 0 }, dkim_roots = { 0 }, system_roots = { 0 }, system_files = { 0 };
 	struct ms_create_opts o = { 0 };
 	struct ms_create_result res = { 0 };
 	struct ms_instance *inst = r->live ? r->live : r->dbs_from ? r->dbs_from : r->snap_dbs;
@@ -516,12 +517,16 @@ static int safety_snapshot(struct ms_restore *r, const char *dest)
 	if (r->req->no_safety || r->req->dry_run)
 		return 0;
 	safety_components(r, &only);
+	ms_restore_server_safety(r, &only, &o, &dkim_roots, &system_roots, &system_files);
 	if (only.n == 0) {
 		ms_log_info("safety snapshot: nothing to protect (no component exists yet)");
 		return 0;
 	}
 	if (!inst) {
 		ms_strv_clear(&only);
+		ms_strv_clear(&dkim_roots);
+		ms_strv_clear(&system_roots);
+		ms_strv_clear(&system_files);
 		return ms_log_error("no safety snapshot possible: the live installation cannot be read (use "
 				    "--no-safety-snapshot to restore anyway)");
 	}
@@ -544,7 +549,7 @@ static int safety_snapshot(struct ms_restore *r, const char *dest)
 	ret = ms_snapshot_create(inst, &o, &res);
 	if (ret == 0) {
 		r->safety_path = ms_xstrdup(res.path);
-		say(r, "safety snapshot: %s\n", res.path);
+		ms_restore_say(r, "safety snapshot: %s\n", res.path);
 		fflush(stdout);
 	} else {
 		ms_log_error("the safety snapshot failed: nothing was restored");
@@ -552,6 +557,9 @@ static int safety_snapshot(struct ms_restore *r, const char *dest)
 	ms_create_result_clear(&res);
 	ms_strv_clear(&only);
 	ms_strv_clear(&tags);
+	ms_strv_clear(&dkim_roots);
+	ms_strv_clear(&system_roots);
+	ms_strv_clear(&system_files);
 	for (size_t i = 0; i < inst->n_dbs; i++)
 		ms_db_probe_clear(&probes[i]);
 	free(probes);
@@ -561,7 +569,7 @@ static int safety_snapshot(struct ms_restore *r, const char *dest)
 /* --- doing it ------------------------------------------------------------- */
 
 /* ".<name>.modosnap-restore" beside the target: same filesystem. */
-static char *staging_of(const char *target)
+char *ms_restore_staging_of(const char *target)
 {
 	char *dir = ms_path_dirname(target), *s;
 
@@ -573,7 +581,7 @@ static char *staging_of(const char *target)
 static int restore_instance(struct ms_restore *r)
 {
 	struct ms_files_stats st = { 0 };
-	char *staging = staging_of(r->instance_target), *parent = ms_path_dirname(r->instance_target);
+	char *staging = ms_restore_staging_of(r->instance_target), *parent = ms_path_dirname(r->instance_target);
 	int ret = -1;
 
 	if (ms_mkdir_p(parent) < 0)
@@ -591,10 +599,10 @@ static int restore_instance(struct ms_restore *r)
 		ms_files_remove_tree(staging);
 		goto out;
 	}
-	say(r, "restored instance: %lu files, %lu directories, %lu symlinks, %lu hardlinks into %s\n", st.files,
+	ms_restore_say(r, "restored instance: %lu files, %lu directories, %lu symlinks, %lu hardlinks into %s\n", st.files,
 	       st.dirs, st.symlinks, st.hardlinks, r->instance_target);
 	if (st.owners_by_id)
-		say(r, "  %lu entries owned by a user or group name this machine lacks: restored by id\n",
+		ms_restore_say(r, "  %lu entries owned by a user or group name this machine lacks: restored by id\n",
 		       st.owners_by_id);
 	ret = 0;
 out:
@@ -613,7 +621,7 @@ static int restore_postfix(struct ms_restore *r)
 	if (ms_files_replace_each(r->archive, &r->vr.manifest, "files/postfix", r->postfix_target, &st,
 				  r->req->progress) < 0)
 		return -1;
-	say(r, "restored postfix: %lu files into %s\n", st.files, r->postfix_target);
+	ms_restore_say(r, "restored postfix: %lu files into %s\n", st.files, r->postfix_target);
 	return 0;
 }
 
@@ -630,7 +638,7 @@ static int restore_db(struct ms_restore *r, const struct ms_restore_db *s)
 		ret = ms_pg_restore_database(s->conf, r->archive, &r->vr.manifest, s->alias, r->req->progress);
 	}
 	if (ret == 0)
-		say(r, "restored db:%s: %zu tables into database '%s'\n", s->alias, s->mdb->n_tables, s->conf->name);
+		ms_restore_say(r, "restored db:%s: %zu tables into database '%s'\n", s->alias, s->mdb->n_tables, s->conf->name);
 	return ret;
 }
 
@@ -644,7 +652,7 @@ static int restore_all(struct ms_restore *r)
 	for (size_t i = 0; i < r->n_dbs; i++)
 		if (restore_db(r, &r->dbs[i]) < 0)
 			return -1;
-	return 0;
+	return ms_restore_server_run(r);
 }
 
 /* --- proof ---------------------------------------------------------------- */
@@ -654,18 +662,18 @@ static int report(struct ms_restore *r)
 	unsigned long n;
 	int bad = 0;
 
-	say(r, "verification (recomputed from the live system):\n");
+	ms_restore_say(r, "verification (recomputed from the live system):\n");
 	if (r->do_instance) {
 		if (ms_files_check_live(&r->vr.manifest, "files/instance", r->instance_target, false, &n) < 0)
 			bad++;
 		else
-			say(r, "  ok: instance: %lu entries match the snapshot\n", n);
+			ms_restore_say(r, "  ok: instance: %lu entries match the snapshot\n", n);
 	}
 	if (r->do_postfix) {
 		if (ms_files_check_live(&r->vr.manifest, "files/postfix", r->postfix_target, true, &n) < 0)
 			bad++;
 		else
-			say(r, "  ok: postfix: %lu files match the snapshot\n", n);
+			ms_restore_say(r, "  ok: postfix: %lu files match the snapshot\n", n);
 	}
 	for (size_t i = 0; i < r->n_dbs; i++) {
 		const struct ms_restore_db *s = &r->dbs[i];
@@ -676,12 +684,13 @@ static int report(struct ms_restore *r)
 		if (rc < 0)
 			bad++;
 		else
-			say(r, "  ok: db:%s: %zu tables, rows and digests match the snapshot\n", s->alias,
+			ms_restore_say(r, "  ok: db:%s: %zu tables, rows and digests match the snapshot\n", s->alias,
 			       s->mdb->n_tables);
 	}
+	bad += ms_restore_server_report(r);
 	if (bad)
 		return ms_log_error("%d component(s) differ from the snapshot after the restore", bad);
-	say(r, "next steps: restart the Modoboa application server (uwsgi/gunicorn) and its workers, "
+	ms_restore_say(r, "next steps: restart the Modoboa application server (uwsgi/gunicorn) and its workers, "
 	       "dovecot and amavis, then run 'postfix reload'%s\n",
 	       r->safety_path ? "; the safety snapshot above undoes this restore" : "");
 	return 0;
@@ -737,6 +746,10 @@ enum ms_restore_status ms_restore_prepare(struct ms_restore *r)
 	if (ms_sign_check_trust(&r->vr, ms_config_signing_key(r->req->config), ms_config_trusted_keys(r->req->config),
 				r->req->allow_unsigned, r->archive) < 0)
 		return MS_RESTORE_VERIFY;
+	ms_log_mute(1); /* accepted; but signed by a trusted key? */
+	r->trusted = ms_sign_check_trust(&r->vr, ms_config_signing_key(r->req->config),
+					 ms_config_trusted_keys(r->req->config), false, r->archive) == 0;
+	ms_log_mute(0);
 	if (ms_files_check_manifest(&r->vr.manifest) < 0)
 		return MS_RESTORE_VERIFY;
 	if (check_only(r) < 0)
@@ -749,6 +762,8 @@ enum ms_restore_status ms_restore_prepare(struct ms_restore *r)
 		if (ms_sqlcheck_archive(r->archive, r->dbs[i].mdb, r->dbs[i].conf->user) < 0)
 			return MS_RESTORE_VERIFY;
 	discover_live(r);
+	if (ms_restore_server_choose(r) < 0)
+		return MS_RESTORE_FAILED;
 	if (!r->snap_read && r->do_instance)
 		read_snapshot_settings(r);
 	return check_instance_dbs(r) < 0 ? MS_RESTORE_FAILED : MS_RESTORE_OK;
@@ -800,7 +815,7 @@ static uint64_t bytes_to_restore(const struct ms_restore *r)
 		sum += ms_progress_member_bytes(m, prefix);
 		free(prefix);
 	}
-	return sum;
+	return sum + ms_restore_server_bytes(r);
 }
 
 enum ms_restore_status ms_restore_run(struct ms_restore *r)
@@ -839,6 +854,7 @@ void ms_restore_clear(struct ms_restore *r)
 	free(r->instance_target);
 	free(r->postfix_target);
 	free(r->safety_path);
+	ms_restore_server_clear(r);
 	ms_sign_key_free(r->sign_key);
 	ms_verify_result_clear(&r->vr);
 	memset(r, 0, sizeof(*r));

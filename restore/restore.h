@@ -21,6 +21,7 @@
 #include "base/util.h"
 #include "discover/instance.h"
 #include "formats/verify.h"
+#include "restore/files.h"
 #include "restore/progress.h"
 #include "restore/targets.h"
 
@@ -51,6 +52,7 @@ struct ms_restore_request {
 	bool no_safety;                   /* --no-safety-snapshot */
 	bool allow_unsigned;              /* --allow-unsigned */
 	bool accept_snapshot;             /* --accept-snapshot-targets */
+	const char *system_root;          /* --system-root DIR, or NULL (the config's, else "/") */
 	struct ms_progress *progress;     /* NULL, or what ms_restore_run is doing, for a progress
 	                                     line drawn by another thread (its total set there) */
 };
@@ -72,6 +74,7 @@ struct ms_restore {
 	const char *archive;              /* the snapshot's path (owned) */
 	int lock;                         /* the destination's lock, or -1 */
 	struct ms_verify_result vr;
+	bool trusted;                     /* signed by a trusted key (not only accepted by --allow-unsigned) */
 	bool do_instance, do_postfix;
 	char *instance_target, *postfix_target; /* where the files go (decided here, not by the archive) */
 	enum ms_target_origin instance_origin, postfix_origin;
@@ -84,6 +87,19 @@ struct ms_restore {
 	bool snap_read;                   /* snap_raw and snap_dbs were looked for */
 	struct ms_instance *live;         /* the live installation when discoverable (owned) */
 	char *safety_path;                /* the safety snapshot written */
+	/* the whole-server components (restore/server.c), decided by this
+	 * machine like the instance and Postfix targets */
+	bool do_venv, do_dkim, do_system, do_mail;
+	char *venv_target, *mail_target;  /* where the trees go (mail: the store's root) */
+	enum ms_target_origin venv_origin, mail_origin;
+	struct ms_strv mailboxes;         /* --only mail:USER@DOMAIN; empty: the whole store */
+	struct ms_strv mailbox_prefixes;  /* their members ("files/mail/example.org/alice") */
+	struct ms_strv mailbox_targets;   /* and where each goes */
+	char *system_root;                /* where system files go ("/" on a running server) */
+	char *dkim_dir;                   /* the DKIM directory this machine names, and who names it */
+	const char *dkim_from;
+	struct ms_root_target *dkim, *system; /* every root and its target (strings owned) */
+	size_t n_dkim, n_system;
 	struct ms_sign_key *sign_key;     /* signs the safety snapshot (owned) */
 };
 

@@ -3,6 +3,7 @@
  */
 #include "restore/targets.h"
 
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -98,6 +99,21 @@ const char *ms_target_origin_name(enum ms_target_origin o)
 	}
 }
 
+/* A mail store holds domain directories at its top, nothing else. */
+static bool only_dirs_in(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	bool ok = d != NULL;
+
+	while (ok && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && de->d_type != DT_DIR)
+			ok = false;
+	if (d)
+		closedir(d);
+	return ok;
+}
+
 /* What the snapshot alone may propose (the administrator did not name
  * it): no hidden component (.ssh, .config), nothing under /var or /usr,
  * and an existing directory only when it already holds the component
@@ -117,6 +133,12 @@ static int snapshot_path_ok(const char *component, const char *path, const char 
 	if (!strcmp(component, "postfix")) {
 		probe = ms_path_join(path, "main.cf");
 		looks = ms_is_file(probe);
+	} else if (!strcmp(component, "venv")) {
+		probe = ms_path_join(path, "pyvenv.cfg");
+		looks = ms_is_file(probe);
+	} else if (!strcmp(component, "mail")) {
+		probe = NULL;
+		looks = only_dirs_in(path);
 	} else {
 		probe = ms_path_join(path, "manage.py");
 		looks = ms_is_file(probe);
@@ -195,9 +217,9 @@ char *ms_target_choose(const struct ms_target_choice *c, enum ms_target_origin *
 		char *p = ms_printable(c->snapshot);
 
 		ms_log_error("the snapshot's %s directory is '%s', not this machine's default '%s': name the "
-			     "target with %s or [modosnap] %s in the config, or pass --accept-snapshot-targets "
-			     "to restore into '%s'",
-			     c->component, p, c->def, c->cli_option, c->config_key, p);
+			     "target with %s%s%s in the config, or pass --accept-snapshot-targets to restore into '%s'",
+			     c->component, p, c->def, c->cli_option ? c->cli_option : "", c->cli_option ? " or " : "",
+			     c->config_key, p);
 		free(p);
 		return NULL;
 	}

@@ -26,16 +26,16 @@ enum ms_target_origin {
 
 /* One component's candidates; NULL = not given. */
 struct ms_target_choice {
-	const char *component;  /* "instance" or "postfix" */
-	const char *cli_option; /* "--instance", for messages */
-	const char *config_key; /* "instance", for messages */
+	const char *component;  /* "instance", "postfix", "venv" or "mail" */
+	const char *cli_option; /* "--instance", for messages; NULL: none */
+	const char *config_key; /* "[modosnap] instance", for messages */
 	const char *cli, *config, *def, *snapshot;
 	bool accept_snapshot;
 	bool under_root;        /* the path will be used below --root */
 };
 
-/* Returns 0 when `path` may receive component `component` ("instance" or
- * "postfix"): absolute, normalised (no empty, "." or ".." component, no
+/* Returns 0 when `path` may receive component `component` ("instance",
+ * "postfix", "venv", "mail" or "dkim"): absolute, normalised (no empty, "." or ".." component, no
  * trailing '/'), no control character, at most MS_TARGET_MAX bytes, not
  * `/` nor a system directory (/etc, /usr, /root, /boot, /proc, ... and
  * their contents; /home, /srv, /var, /opt, /tmp, ... themselves), except
@@ -55,9 +55,10 @@ int ms_target_parents_ok(const char *path, const char **why, char **at);
  * snapshot recorded the same path (or none), else the snapshot's path if
  * accepted (which must then also have no hidden component, not be under
  * /var or /usr, and, when it exists, already hold the component —
- * manage.py or instance/settings.py; main.cf — unless under_root). Returns the chosen path (caller frees) and its origin, or NULL
+ * manage.py or instance/settings.py; main.cf; pyvenv.cfg; for the mail
+ * store, nothing but directories at its top — unless under_root). Returns the chosen path (caller frees) and its origin, or NULL
  * after logging an error that names the snapshot's path and how to name a
- * target ("... name the target with --instance or [modosnap] instance, or
+ * target ("... name the target with --instance or [modosnap] instance in the config, or
  * pass --accept-snapshot-targets ..."), or why the path is refused. */
 char *ms_target_choose(const struct ms_target_choice *c, enum ms_target_origin *origin);
 

@@ -121,7 +121,7 @@ static void expect_choice(const struct ms_target_choice *c, const char *want, en
 
 static void test_choose(void **state)
 {
-	struct ms_target_choice c = { "postfix", "--postfix-dir", "postfix_dir", NULL, NULL, "/etc/postfix", NULL, false,
+	struct ms_target_choice c = { "postfix", "--postfix-dir", "[modosnap] postfix_dir", NULL, NULL, "/etc/postfix", NULL, false,
 				      false };
 
 	(void)state;
@@ -166,7 +166,7 @@ static void test_choose(void **state)
  * administrator may name. */
 static void test_snapshot_only_rules(void **state)
 {
-	struct ms_target_choice c = { "instance", "--instance", "instance", NULL, NULL, "/srv/modoboa/instance",
+	struct ms_target_choice c = { "instance", "--instance", "[modosnap] instance", NULL, NULL, "/srv/modoboa/instance",
 				      NULL, true, false };
 	char *t = test_mkdtemp("test_targets"), *inst, *other, *p;
 
