@@ -36,7 +36,7 @@ struct config_args {
 
 /* One key as shown: owned strings. */
 struct row {
-	char *section; /* "modosnap", "db:ALIAS", "retention", "hooks" */
+	char *section; /* "modosnap", "db:ALIAS", "retention", "hooks", "paths", "mail" */
 	char *key;
 	char *value;   /* NULL: not set */
 	char *source;  /* "'FILE':LINE", "command line", "discovered (...)", "default", NULL when not set */
@@ -113,6 +113,12 @@ static void main_rows(const struct config_args *a, const struct ms_config *cfg, 
 				ms_xstrdup("default"));
 		} else if (!strcmp(key, "lock_timeout")) {
 			add_row(r, "modosnap", key, ms_xstrdup("60"), ms_xstrdup("default"));
+		} else if (!strcmp(key, "system_root")) {
+			add_row(r, "modosnap", key, ms_xstrdup("/"), ms_xstrdup("default"));
+		} else if (!strcmp(key, "capture_venv")) {
+			add_row(r, "modosnap", key, ms_xstrdup("no"), ms_xstrdup("default (yes in pre-upgrade snapshots)"));
+		} else if (!strcmp(key, "components")) {
+			add_row(r, "modosnap", key, ms_xstrdup("instance postfix db dkim system"), ms_xstrdup("default"));
 		} else {
 			add_row(r, "modosnap", key, NULL, NULL);
 		}
@@ -170,13 +176,18 @@ static void retention_rows(const struct ms_config *cfg, const struct ms_retentio
 	}
 }
 
-static void hook_rows(const struct ms_config *cfg, struct rows *r)
+/* [hooks], [paths], [mail]: the file, else the default when there is one. */
+static void plain_rows(const struct ms_config *cfg, const char *kind, struct rows *r)
 {
 	const char *key;
 
-	for (size_t i = 0; (key = ms_config_key_name("hooks", i)) != NULL; i++)
-		if (!file_rows(cfg, "hooks", key, r))
-			add_row(r, "hooks", key, NULL, NULL);
+	for (size_t i = 0; (key = ms_config_key_name(kind, i)) != NULL; i++)
+		if (file_rows(cfg, kind, key, r) > 0)
+			continue;
+		else if (!strcmp(kind, "mail") && !strcmp(key, "enabled"))
+			add_row(r, kind, key, ms_xstrdup("no"), ms_xstrdup("default"));
+		else
+			add_row(r, kind, key, NULL, NULL);
 }
 
 /* Warnings for what would fail later; each is logged (exit 3). */
@@ -299,7 +310,9 @@ int cmd_config(struct ms_cli *cli, int argc, char **argv)
 	main_rows(&a, cli->config, inst, &r);
 	db_rows(cli->config, &r);
 	retention_rows(cli->config, &p, &r);
-	hook_rows(cli->config, &r);
+	plain_rows(cli->config, "hooks", &r);
+	plain_rows(cli->config, "paths", &r);
+	plain_rows(cli->config, "mail", &r);
 	dest = a.dest ? a.dest : cli->config->dest ? cli->config->dest : MS_DEFAULT_DEST;
 	check_later(cli->config, dest, &p);
 	if (a.json)

@@ -4,6 +4,7 @@
  * archive in the destination directory; optionally verify it.
  */
 #include "cli/cli.h"
+#include "cli/create_parts.h"
 #include "cli/options.h"
 #include "cli/output.h"
 #include "cli/progress.h"
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,6 +51,9 @@ struct create_args {
 	char *aside;      /* out: an unverified pre-upgrade archive's new name (owned) */
 	struct ms_prune_plan pruned; /* out: --nightly's prune (items[].removed), owned */
 	struct ms_sign_key *sign_key; /* loaded before any work: signs the archive */
+	struct ms_strv with, without; /* --with, --without COMPONENT */
+	const char *system_root;      /* --system-root DIR */
+	struct ms_create_parts parts; /* what is taken, and from where */
 };
 
 static int parse_create(int argc, char **argv, struct create_args *a)
@@ -72,6 +77,9 @@ static int parse_create(int argc, char **argv, struct create_args *a)
 	a->nightly = o.nightly;
 	a->json = o.json;
 	a->wait = (unsigned)o.wait;
+	a->with = o.with;
+	a->without = o.without;
+	a->system_root = o.system_root;
 	if (ret != 0)
 		return ret;
 	if (a->to && !a->pre_upgrade)
@@ -139,16 +147,25 @@ static bool path_within(const char *path, const char *dir)
 
 /* A destination inside what is captured would archive earlier snapshots
  * (and the partial being written) into each new one. */
-static int dest_outside_sources(const char *dest, const struct ms_instance *inst)
+static int dest_outside_sources(const char *dest, const struct ms_instance *inst, const struct ms_create_parts *parts)
 {
 	char *real = realpath(dest, NULL);
+	struct ms_strv dirs = { 0 };
 	int ret = 0;
 
 	if (!real)
 		return ms_log_error("unable to resolve '%s': %s", dest, strerror(errno));
-	if (path_within(real, inst->dir) || (inst->postfix && path_within(real, inst->postfix_dir)))
-		ret = ms_log_error("destination '%s' is inside a directory being captured ('%s'); choose "
-				   "another --dest", dest, path_within(real, inst->dir) ? inst->dir : inst->postfix_dir);
+	ms_strv_push(&dirs, inst->dir);
+	if (inst->postfix)
+		ms_strv_push(&dirs, inst->postfix_dir);
+	if (ms_strv_contains(&parts->only, "venv"))
+		ms_strv_push(&dirs, inst->venv.path);
+	ms_create_parts_sources(parts, &dirs);
+	for (size_t i = 0; i < dirs.n && ret == 0; i++)
+		if (path_within(real, dirs.v[i]))
+			ret = ms_log_error("destination '%s' is inside a directory being captured ('%s'); choose "
+					   "another --dest", dest, dirs.v[i]);
+	ms_strv_clear(&dirs);
 	free(real);
 	return ret;
 }
@@ -392,6 +409,16 @@ static int take(struct ms_cli *cli, const struct create_args *a, const struct ms
 	return ret;
 }
 
+/* A directory's tree, or a single file's size. */
+static long long path_bytes(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return 0;
+	return S_ISDIR(st.st_mode) ? ms_space_tree_bytes(path) : (long long)st.st_size;
+}
+
 /* Will it fit? The instance and Postfix bytes plus the databases' sizes,
  * times the compression ratio of the previous snapshot, against the free
  * space minus the min_free floor (src/snapshot/space.h). */
@@ -399,6 +426,7 @@ static int check_space(struct ms_cli *cli, const struct create_args *a, const st
 		       const struct ms_db_probe *probes, const char *dest, long long *content)
 {
 	long long files = ms_space_tree_bytes_excluding(inst->dir, &a->excludes), dbs = 0, t;
+	struct ms_strv extra = { 0 };
 	char buf[MS_SPACE_FMT_MAX];
 	long long est;
 
@@ -406,6 +434,13 @@ static int check_space(struct ms_cli *cli, const struct create_args *a, const st
 		return -1;
 	if (inst->postfix && (t = ms_space_tree_bytes(inst->postfix_dir)) > 0)
 		files += t;
+	if (ms_strv_contains(&a->parts.only, "venv") && (t = ms_space_tree_bytes(inst->venv.path)) > 0)
+		files += t;
+	ms_create_parts_sources(&a->parts, &extra);
+	for (size_t i = 0; i < extra.n; i++)
+		if ((t = path_bytes(extra.v[i])) > 0)
+			files += t;
+	ms_strv_clear(&extra);
 	for (size_t i = 0; !a->no_db && probes && i < inst->n_dbs; i++)
 		if (probes[i].size_bytes > 0)
 			dbs += probes[i].size_bytes;
@@ -448,6 +483,7 @@ static int create_locked(struct ms_cli *cli, struct create_args *a, const struct
 	o.probes = probes;
 	o.dump_dbs = !a->no_db;
 	o.sign_key = a->sign_key;
+	ms_create_parts_apply(&a->parts, inst, &o);
 	ret = take(cli, a, inst, &o, content, r, paused);
 	if (ret < 0)
 		return MS_EXIT_FAILURE;
@@ -544,6 +580,7 @@ static int run_create(struct ms_cli *cli, struct create_args *a)
 	int lock = -1, ret = MS_EXIT_FAILURE;
 	double paused = -1;
 	const char *dest;
+	struct ms_create_parts_request pr = { &a->with, &a->without, a->system_root, a->pre_upgrade, a->no_db, false };
 	bool existed;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -562,7 +599,9 @@ static int run_create(struct ms_cli *cli, struct create_args *a)
 	existed = ms_is_dir(dest);
 	if (ms_dest_prepare(dest) < 0)
 		goto out;
-	if (dest_outside_sources(dest, inst) < 0) {
+	if (ms_create_parts_find(cli->config, inst, &pr, &a->parts) < 0)
+		goto out;
+	if (dest_outside_sources(dest, inst, &a->parts) < 0) {
 		if (!existed)
 			rmdir(dest); /* leave nothing behind in the instance */
 		goto out;
@@ -611,6 +650,9 @@ int cmd_create(struct ms_cli *cli, int argc, char **argv)
 		ret = ms_cli_load_config(cli) < 0 ? MS_EXIT_FAILURE : run_create(cli, &a);
 	ms_strv_clear(&a.tags);
 	ms_strv_clear(&a.excludes);
+	ms_strv_clear(&a.with);
+	ms_strv_clear(&a.without);
+	ms_create_parts_clear(&a.parts);
 	free(a.aside);
 	ms_prune_plan_clear(&a.pruned);
 	ms_sign_key_free(a.sign_key);

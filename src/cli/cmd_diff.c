@@ -103,6 +103,20 @@ static void print_versions(struct ms_strv *pool, const struct ms_snapdiff *d)
 		print_dbver(pool, &d->dbvers[i]);
 }
 
+/* Every installed distribution that differs: "  modoboa 2.4.0 -> 2.3.2". */
+static void print_installed(const struct ms_snapdiff *d)
+{
+	if (!d->n_installed)
+		return;
+	printf("packages:\n");
+	for (size_t i = 0; i < d->n_installed; i++) {
+		char *line = ms_diff_value_line(&d->installed[i]);
+
+		printf("  %s\n", line);
+		free(line);
+	}
+}
+
 static void print_components(struct ms_strv *pool, const struct ms_snapdiff *d)
 {
 	if (!d->components_added.n && !d->components_removed.n)
@@ -167,6 +181,7 @@ static void print_text(const struct ms_header *ha, const struct ms_header *hb, c
 		printf("no differences\n");
 	} else {
 		print_versions(&pool, d);
+		print_installed(d);
 		print_components(&pool, d);
 		print_files(&pool, d);
 		print_databases(&pool, d);
@@ -287,6 +302,7 @@ static int print_json(const char *pa, const struct ms_header *ha, const char *pb
 	ms_json_set(o, "to", snapshot_json(pb, hb));
 	ms_json_set(o, "identical", ms_json_bool(ms_snapdiff_empty(d)));
 	ms_json_set(o, "versions", versions_json(d));
+	ms_json_set(o, "packages", values_json(d->installed, d->n_installed, "name"));
 	ms_json_set(o, "files", files_json(d));
 	ms_json_set(o, "databases", databases_json(d));
 	ms_json_set(o, "components",

@@ -5,6 +5,7 @@
  * (docs/inspect-json.md). Passwords are never printed, only whether one is set.
  */
 #include "cli/cli.h"
+#include "cli/create_parts.h"
 #include "cli/options.h"
 #include "cli/output.h"
 #include "discover/config.h"
@@ -29,6 +30,8 @@ struct inspect {
 	struct probe_result *probes; /* one per inst->dbs */
 	bool json;
 	bool no_db;
+	const char *system_root;     /* --system-root */
+	struct ms_create_parts parts; /* what create would take */
 };
 
 static void format_size(long long bytes, char *buf, size_t len)
@@ -124,6 +127,41 @@ static void print_venv_text(const struct ms_instance *inst)
 	}
 }
 
+static void print_components_text(const struct ms_create_parts *p)
+{
+	printf("\ncomponents  ");
+	for (size_t i = 0; i < p->only.n; i++)
+		printf(" %s", p->only.v[i]);
+	printf("\n");
+	if (!p->set.venv)
+		printf("  venv       taken by --pre-upgrade, create --with venv or [modosnap] capture_venv = yes\n");
+	if (!p->set.mail)
+		printf("  mail       taken by create --with mail or [mail] enabled = yes\n");
+}
+
+/* The whole-server components: DKIM keys, service configuration, mail. */
+static void print_server_text(const struct inspect *in)
+{
+	const struct ms_server *srv = &in->parts.srv;
+
+	printf("\ndkim         %s", srv->dkim_dir ? srv->dkim_dir : "(no DKIM directory named)");
+	if (srv->dkim_dir)
+		printf(" (%s)", srv->dkim_from);
+	printf("\n  keys       %zu\n", srv->dkim_keys);
+	for (size_t i = 0; i < srv->n_dkim; i++)
+		printf("  %-36s %s\n", srv->dkim[i].path, srv->dkim[i].reason);
+	for (size_t i = 0; i < srv->dkim_missing.n; i++)
+		printf("  missing    %s\n", srv->dkim_missing.v[i]);
+	printf("\nsystem       under %s: %zu paths\n", in->parts.system_root, srv->n_system);
+	for (size_t i = 0; i < srv->n_system; i++)
+		printf("  %-36s %s\n", srv->system[i].path, srv->system[i].reason);
+	printf("\nmail         %s", srv->mail_dir ? srv->mail_dir : "(no Maildir store found)");
+	if (srv->mail_dir)
+		printf(" (%s, mailboxes %s)", srv->mail_from, srv->mail_layout ? srv->mail_layout : "%d/%n");
+	printf("\n");
+	print_components_text(&in->parts);
+}
+
 static void print_text(const struct inspect *in)
 {
 	const struct ms_instance *inst = in->inst;
@@ -135,6 +173,7 @@ static void print_text(const struct inspect *in)
 		print_db_text(&inst->dbs[i], &in->probes[i]);
 	print_postfix_text(inst);
 	print_venv_text(inst);
+	print_server_text(in);
 }
 
 static ms_json *db_json(const struct ms_dbconf *db, const struct probe_result *pr)
@@ -220,6 +259,42 @@ static ms_json *venv_json(const struct ms_instance *inst)
 	return o;
 }
 
+static ms_json *strv_json(const struct ms_strv *sv)
+{
+	ms_json *a = ms_json_array();
+
+	for (size_t i = 0; i < sv->n; i++)
+		ms_json_push(a, ms_json_str(sv->v[i]));
+	return a;
+}
+
+static ms_json *paths_json(const struct ms_found *f, size_t n)
+{
+	ms_json *a = ms_json_array();
+
+	for (size_t i = 0; i < n; i++)
+		ms_json_push(a, ms_json_obj("path", ms_json_str(f[i].path), "reason", ms_json_str(f[i].reason), NULL));
+	return a;
+}
+
+static ms_json *dkim_json(const struct ms_server *srv)
+{
+	return ms_json_obj("dir", ms_json_str(srv->dkim_dir), "found_by", ms_json_str(srv->dkim_from), "keys",
+			   ms_json_int((long long)srv->dkim_keys), "paths", paths_json(srv->dkim, srv->n_dkim),
+			   "missing", strv_json(&srv->dkim_missing), NULL);
+}
+
+static ms_json *found_json(const char *root, const struct ms_found *f, size_t n)
+{
+	return ms_json_obj("root", ms_json_str(root), "paths", paths_json(f, n), NULL);
+}
+
+static ms_json *mail_json(const struct ms_create_parts *p)
+{
+	return ms_json_obj("dir", ms_json_str(p->srv.mail_dir), "found_by", ms_json_str(p->srv.mail_from), "layout",
+			   ms_json_str(p->srv.mail_layout), "taken", ms_json_bool(p->set.mail), NULL);
+}
+
 static int print_json(const struct inspect *in)
 {
 	const struct ms_instance *inst = in->inst;
@@ -237,6 +312,10 @@ static int print_json(const struct inspect *in)
 	ms_json_set(root, "modoboa_apps", apps);
 	ms_json_set(root, "postfix", postfix_json(inst));
 	ms_json_set(root, "virtualenv", venv_json(inst));
+	ms_json_set(root, "dkim", dkim_json(&in->parts.srv));
+	ms_json_set(root, "system", found_json(in->parts.system_root, in->parts.srv.system, in->parts.srv.n_system));
+	ms_json_set(root, "mail", mail_json(&in->parts));
+	ms_json_set(root, "components", strv_json(&in->parts.only));
 	return ms_json_print(root);
 }
 
@@ -258,6 +337,23 @@ static int probe_all(struct inspect *in)
 	return failed;
 }
 
+/* What create would take; a DKIM key missing for an enabled domain is a
+ * warning (exit 3): the restored database names a file that signing needs. */
+static int find_parts(struct ms_cli *cli, struct inspect *in)
+{
+	struct ms_create_parts_request req = { NULL, NULL, in->system_root, false, in->no_db, false };
+
+	for (size_t i = 0; i < in->inst->n_dbs; i++) /* already reported */
+		if (!strcmp(in->inst->dbs[i].alias, "default") && in->probes[i].attempted && !in->probes[i].ok)
+			req.no_params = true;
+
+	if (ms_create_parts_find(cli->config, in->inst, &req, &in->parts) < 0)
+		return -1;
+	for (size_t i = 0; i < in->parts.srv.dkim_missing.n; i++)
+		ms_log_warn("dkim: no key file for the enabled domain %s", in->parts.srv.dkim_missing.v[i]);
+	return 0;
+}
+
 static int parse_options(int argc, char **argv, struct ms_instance_opts *opts, struct inspect *in)
 {
 	struct ms_opts o = { 0 };
@@ -265,6 +361,7 @@ static int parse_options(int argc, char **argv, struct ms_instance_opts *opts, s
 
 	*opts = o.inst;
 	in->no_db = o.no_db;
+	in->system_root = o.system_root;
 	in->json = o.json;
 	ms_opts_clear(&o);
 	return ret;
@@ -284,6 +381,11 @@ int cmd_inspect(struct ms_cli *cli, int argc, char **argv)
 	if (!in.inst)
 		return MS_EXIT_FAILURE;
 	failed = probe_all(&in);
+	if (find_parts(cli, &in) < 0) {
+		ms_instance_free(in.inst);
+		free(in.probes);
+		return MS_EXIT_FAILURE;
+	}
 	if (in.json)
 		failed += print_json(&in) < 0;
 	else
@@ -292,6 +394,7 @@ int cmd_inspect(struct ms_cli *cli, int argc, char **argv)
 	for (size_t i = 0; i < in.inst->n_dbs; i++)
 		ms_db_probe_clear(&in.probes[i].probe);
 	free(in.probes);
+	ms_create_parts_clear(&in.parts);
 	ms_instance_free(in.inst);
 	return ret;
 }

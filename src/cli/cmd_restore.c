@@ -8,6 +8,9 @@
  * docs/restore.md is the user's guide.
  */
 #include "cli/cli.h"
+#include "snapshot/snapdiff.h"
+#include "discover/distinfo.h"
+#include "discover/server.h"
 #include "cli/options.h"
 #include "cli/progress.h"
 #include "discover/config.h"
@@ -37,6 +40,7 @@ struct restore_args {
 	bool accept_snapshot;      /* --accept-snapshot-targets */
 	bool json;                 /* --json: the plan and the result as one document */
 	struct ms_instance_opts inst;
+	const char *system_root;   /* --system-root DIR */
 };
 
 
@@ -57,6 +61,7 @@ static int parse_restore(int argc, char **argv, struct restore_args *a)
 	a->accept_snapshot = o.accept_snapshot;
 	a->json = o.json;
 	a->inst = o.inst;
+	a->system_root = o.system_root;
 	if (ret != 0)
 		return ret;
 	if (a->root && a->root[0] != '/')
@@ -99,21 +104,21 @@ static void plan_files_json(const char *component, const char *target, enum ms_t
 }
 
 /* The files of one component: text, or JSON pushed to arr (not NULL). */
+/* One file component of the plan: `snap` is where the snapshot took it
+ * from, `live` where it goes back before --root (NULL: not shown). */
 static int plan_files(const struct ms_restore *r, const char *component, const char *prefix,
-		      const char *target, bool each_file, ms_json *arr)
+		      const char *target, bool each_file, const char *snap, const char *live,
+		      enum ms_target_origin origin, ms_json *arr)
 {
 	struct ms_tree_plan p;
 	char *t = ms_printable(target);
-
-	const char *snap = !strcmp(component, "instance") ? r->vr.header.instance : r->vr.header.postfix_dir;
-	enum ms_target_origin origin = !strcmp(component, "instance") ? r->instance_origin : r->postfix_origin;
 	unsigned long modes, xattrs;
 
 	if (ms_plan_tree(&r->vr.manifest, prefix, target, each_file, &p) < 0) {
 		free(t);
 		return -1;
 	}
-	if (snap && !strcmp(snap, !strcmp(component, "instance") ? r->live_instance : r->live_postfix))
+	if (snap && live && !strcmp(snap, live))
 		snap = NULL; /* taken from where it goes back */
 	if (arr)
 		plan_files_json(component, target, origin, each_file, &p, snap, arr);
@@ -276,6 +281,46 @@ static void plan_db(struct ms_restore *r, struct ms_restore_db *s, ms_json *arr)
 }
 
 
+/* Every installed distribution that differs from the snapshot's list
+ * ("modoboa 2.4.0 -> 2.3.2": installed now -> in the snapshot), or with
+ * plan its "packages" array; nothing when either side has no list. */
+static void plan_packages(const struct ms_restore *r, ms_json *plan)
+{
+	const struct ms_header *h = &r->vr.header;
+	struct ms_diff_value *d = NULL;
+	size_t n = 0, nlive;
+	struct ms_kv *live;
+	ms_json *arr = plan ? ms_json_array() : NULL;
+
+	if (!h->n_packages || !r->live || !r->live->dists) {
+		if (plan)
+			ms_json_set(plan, "packages", arr);
+		return;
+	}
+	nlive = ms_distinfo_count(r->live->dists);
+	live = ms_xcalloc(nlive + 1, sizeof(*live));
+	for (size_t i = 0; i < nlive; i++)
+		ms_distinfo_at(r->live->dists, i, (const char **)&live[i].key, (const char **)&live[i].value);
+	ms_snapdiff_kv(live, nlive, h->packages, h->n_packages, &d, &n);
+	if (n && !plan)
+		printf("  packages (installed -> snapshot)%s:\n", r->do_venv ? ", put back with the virtualenv" : "");
+	for (size_t i = 0; i < n; i++) {
+		char *line = ms_diff_value_line(&d[i]);
+
+		if (plan)
+			ms_json_push(arr, ms_json_obj("name", ms_json_str(d[i].name), "change",
+						      ms_json_str(ms_diff_change_name(d[i].change)), "installed",
+						      ms_json_str(d[i].from), "snapshot", ms_json_str(d[i].to), NULL));
+		else
+			printf("      %s\n", line);
+		free(line);
+	}
+	if (plan)
+		ms_json_set(plan, "packages", arr);
+	ms_diff_values_free(d, n);
+	free(live);
+}
+
 /* Installed vs snapshot versions; pins to match: a text line, or with
  * plan (not NULL) its "versions" {"installed", "snapshot", "pins"} when
  * they differ (null otherwise). */
@@ -312,7 +357,15 @@ static void plan_versions(struct ms_restore *r, ms_json *plan)
 		ms_strbuf_addf(&pins, " '%s==%s'", pkg, snap->extensions[i].value);
 		free(pkg);
 	}
-	if (differ) {
+	if (differ && r->do_venv) {
+		if (plan)
+			ms_json_set(plan, "versions", ms_json_obj("installed", ms_json_str(now.modoboa), "snapshot",
+								  ms_json_str(snap->modoboa), "pins", ms_json_null(),
+								  NULL));
+		else
+			printf("  versions: installed Modoboa %s, snapshot %s: the virtualenv is restored too\n",
+			       now.modoboa ? now.modoboa : "unknown", snap->modoboa);
+	} else if (differ) {
 		ms_log_warn("the installed versions differ from the snapshot's (Modoboa %s installed, %s in the "
 			    "snapshot): to match, run in the virtualenv: %s", now.modoboa ? now.modoboa : "unknown",
 			    snap->modoboa, pins.buf);
@@ -329,6 +382,28 @@ static void plan_versions(struct ms_restore *r, ms_json *plan)
 }
 
 
+/* MODOBOA_ENCRYPTION_KEY (Modoboa 2.9.1: settings.py or .env) encrypts
+ * stored credentials too: the snapshot's, from its settings.py and .env
+ * read into memory, against the live installation's. */
+static void check_encryption_key(struct ms_restore *r)
+{
+	size_t slen = 0, elen = 0;
+	char *settings = ms_files_read_member(r->archive, "files/instance/instance/settings.py", 1 << 20, &slen);
+	char *env = ms_files_read_member(r->archive, "files/instance/.env", 1 << 20, &elen);
+	char *snap = ms_encryption_key_from_text("snapshot's settings.py", settings, slen, env);
+	char *live = ms_encryption_key(r->dbs_from);
+
+	if (snap && (!live || strcmp(snap, live) != 0))
+		ms_log_warn("MODOBOA_ENCRYPTION_KEY here %s the snapshot's: the credentials Modoboa stored encrypted "
+			    "in the databases will not be readable; restore the instance component too, or put the "
+			    "snapshot's MODOBOA_ENCRYPTION_KEY back (settings.py or .env)",
+			    live ? "differs from" : "is not set, unlike");
+	ms_free_secret(settings);
+	ms_free_secret(env);
+	ms_free_secret(snap);
+	ms_free_secret(live);
+}
+
 /* Only databases restored while settings.py's SECRET_KEY changed: stored
  * encrypted credentials will not decrypt. */
 static void check_secret_key(struct ms_restore *r)
@@ -339,6 +414,7 @@ static void check_secret_key(struct ms_restore *r)
 		ms_log_warn("the current settings.py's SECRET_KEY differs from the snapshot's: passwords stored "
 			    "encrypted in the databases (e.g. DKIM or relay credentials) will not be readable; "
 			    "restore the instance component too, or put the snapshot's SECRET_KEY back");
+	check_encryption_key(r);
 }
 
 
@@ -359,15 +435,76 @@ static void print_plan_head(const struct ms_restore *r)
 	free(when);
 }
 
+/* A rooted component (dkim, system): each root at its own path. */
+static int plan_roots(const struct ms_restore *r, const char *component, const struct ms_root_target *t, size_t n,
+		      ms_json *arr)
+{
+	struct ms_tree_plan p;
+
+	if (ms_plan_roots(&r->vr.manifest, t, n, &p) < 0)
+		return -1;
+	if (arr) {
+		ms_json *targets = ms_json_array();
+
+		for (size_t i = 0; i < n; i++)
+			ms_json_push(targets, ms_json_str(t[i].target));
+		ms_json_push(arr, ms_json_obj("component", ms_json_str(component), "targets", targets, "added",
+					      ms_json_int((long long)p.added), "replaced",
+					      ms_json_int((long long)p.replaced), "removed", ms_json_int((long long)p.removed),
+					      "unchanged", ms_json_int((long long)p.unchanged), NULL));
+	} else {
+		printf("  %-14s -> %zu paths, each put back at its own place:\n", component, n);
+		for (size_t i = 0; i < n; i++) {
+			char *tp = ms_printable(t[i].target);
+
+			printf("      %s\n", tp);
+			free(tp);
+		}
+		printf("      %lu added, %lu replaced, %lu removed, %lu unchanged (other files there are left "
+		       "alone)\n", p.added, p.replaced, p.removed, p.unchanged);
+	}
+	if (!arr && ms_log_get_level() > MS_LOG_INFO) {
+		print_list("add    ", &p.added_v);
+		print_list("replace", &p.replaced_v);
+		print_list("remove ", &p.removed_v);
+	}
+	ms_tree_plan_clear(&p);
+	return 0;
+}
+
 /* Every component's part of the plan (text, or JSON pushed to arr). */
 static int plan_components(struct ms_restore *r, ms_json *arr)
 {
-	if (r->do_instance && plan_files(r, "instance", "files/instance", r->instance_target, false, arr) < 0)
+	const struct ms_header *h = &r->vr.header;
+
+	if (r->do_instance && plan_files(r, "instance", "files/instance", r->instance_target, false, h->instance,
+					 r->live_instance, r->instance_origin, arr) < 0)
 		return -1;
-	if (r->do_postfix && plan_files(r, "postfix", "files/postfix", r->postfix_target, true, arr) < 0)
+	if (r->do_postfix && plan_files(r, "postfix", "files/postfix", r->postfix_target, true, h->postfix_dir,
+					r->live_postfix, r->postfix_origin, arr) < 0)
 		return -1;
 	for (size_t i = 0; i < r->n_dbs; i++)
 		plan_db(r, &r->dbs[i], arr);
+	if (r->do_venv && plan_files(r, "venv", "files/venv", r->venv_target, false, h->venv_dir, r->venv_target,
+				     r->venv_origin, arr) < 0)
+		return -1;
+	if (r->do_dkim && plan_roots(r, "dkim", r->dkim, r->n_dkim, arr) < 0)
+		return -1;
+	if (r->do_system && plan_roots(r, "system", r->system, r->n_system, arr) < 0)
+		return -1;
+	if (r->do_mail && r->mailboxes.n == 0 &&
+	    plan_files(r, "mail", "files/mail", r->mail_target, false, h->mail_dir, r->mail_target, r->mail_origin,
+		       arr) < 0)
+		return -1;
+	for (size_t i = 0; r->do_mail && i < r->mailboxes.n; i++) {
+		char *name = ms_xasprintf("mail:%s", r->mailboxes.v[i]);
+		int rc = plan_files(r, name, r->mailbox_prefixes.v[i], r->mailbox_targets.v[i], false, NULL, NULL,
+				    r->mail_origin, arr);
+
+		free(name);
+		if (rc < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -399,6 +536,7 @@ static int print_plan(struct ms_restore *r, ms_json *plan)
 	else if (!r->do_instance && !r->do_postfix && r->n_dbs == 0)
 		printf("  nothing to restore\n");
 	plan_versions(r, plan);
+	plan_packages(r, plan);
 	check_secret_key(r);
 	fflush(stdout);
 	return 0;
@@ -534,6 +672,7 @@ static int run_restore(struct ms_cli *cli, struct restore_args *a)
 		.no_safety = a->no_safety,
 		.allow_unsigned = a->allow_unsigned,
 		.accept_snapshot = a->accept_snapshot,
+		.system_root = a->system_root,
 	};
 	struct ms_restore r;
 	struct ms_progress pg;

@@ -9,6 +9,8 @@
  */
 #include "cli/options.h"
 #include "cli/cli.h"
+#include "discover/config.h"
+#include "snapshot/components.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -62,9 +64,13 @@ static bool valid_tag(const char *t)
 	return true;
 }
 
+/* A component of a snapshot (never "db" alone), or one mailbox
+ * (mail:USER@DOMAIN): what restore --only takes. */
 static bool valid_component(const char *s)
 {
-	return !strcmp(s, "instance") || !strcmp(s, "postfix") || (!strncmp(s, "db:", 3) && s[3]);
+	if (!strncmp(s, "mail:", 5))
+		return ms_mailbox_valid(s + 5);
+	return strcmp(s, "db") != 0 && ms_config_component_valid(s);
 }
 
 static bool not_empty(const char *s)
@@ -108,6 +114,10 @@ static const struct ms_opt opts[] = {
 	  .arg = "DIR",
 	  .help = "destination directory (default /var/backups/modosnap)" },
 	{ FLAG("no-db", no_db), .accept = C(INSPECT) | C(CREATE), .help = "do not connect to the databases" },
+	{ STRING("system-root", system_root), .accept = C(INSPECT) | C(CREATE) | C(RESTORE),
+	  .arg = "DIR",
+	  .help = "look for the system's service configuration under DIR (default /; also "
+		  "[modosnap] system_root)" },
 	{ FLAG("dry-run", dry_run), .accept = C(RESTORE) | C(PRUNE), .help = "print the plan, change nothing" },
 	{ FLAG("allow-unsigned", allow_unsigned), .accept = C(VERIFY) | C(RESTORE),
 	  .help = "accept an unsigned snapshot, or one signed by an untrusted key, with a warning (exit 3)" },
@@ -137,6 +147,13 @@ static const struct ms_opt opts[] = {
 	  .help = "with --pre-upgrade: the Modoboa version about to be installed" },
 	{ FLAG("no-deep", no_deep), .accept = C(CREATE),
 	  .help = "with --pre-upgrade: verify the archive only, load no database" },
+	{ LIST("with", with), .accept = C(CREATE), .valid = ms_config_component_valid,
+	  .invalid = "invalid component '%s' (instance, postfix, db, db:ALIAS, venv, dkim, system or mail)",
+	  .arg = "COMPONENT",
+	  .help = "also take COMPONENT (venv, mail, ...) in this run (repeatable)" },
+	{ LIST("without", without), .accept = C(CREATE), .valid = ms_config_component_valid,
+	  .invalid = "invalid component '%s' (instance, postfix, db, db:ALIAS, venv, dkim, system or mail)",
+	  .arg = "COMPONENT", .help = "leave COMPONENT out of this run (repeatable)" },
 	{ FLAG("nightly", nightly), .accept = C(CREATE),
 	  .help = "tag 'nightly', a one-line summary, then prune with the "
 		  "config's [retention] rules (quiet with -q, for cron); "
@@ -156,8 +173,11 @@ static const struct ms_opt opts[] = {
 
 	/* restore */
 	{ LIST("only", only), .accept = C(RESTORE), .valid = valid_component,
-	  .invalid = "invalid component '%s' (instance, postfix or db:ALIAS)", .arg = "COMPONENT",
-	  .help = "restore only COMPONENT: instance, postfix or db:ALIAS (repeatable)" },
+	  .invalid = "invalid component '%s' (instance, postfix, db:ALIAS, venv, dkim, system, mail or "
+		     "mail:USER@DOMAIN)",
+	  .arg = "COMPONENT",
+	  .help = "restore only COMPONENT: instance, postfix, db:ALIAS, venv, dkim, system, mail, or "
+		  "mail:USER@DOMAIN for one mailbox (repeatable)" },
 	{ STRING("root", root), .accept = C(RESTORE), .arg = "DIR",
 	  .help = "put the files under DIR (new locations only)" },
 	{ FLAG("no-safety-snapshot", no_safety), .accept = C(RESTORE),
@@ -434,4 +454,6 @@ void ms_opts_clear(struct ms_opts *o)
 	ms_strv_clear(&o->excludes);
 	ms_strv_clear(&o->only);
 	ms_strv_clear(&o->keep_tag);
+	ms_strv_clear(&o->with);
+	ms_strv_clear(&o->without);
 }

@@ -53,6 +53,7 @@ struct ms_opts {
 	bool no_db;                 /* inspect, create --no-db */
 	bool dry_run;               /* restore, prune --dry-run */
 	bool allow_unsigned;        /* verify, restore --allow-unsigned */
+	const char *system_root;    /* --system-root DIR */
 
 	/* create */
 	struct ms_strv tags;        /* --tag TAG... (checked) */
@@ -62,6 +63,7 @@ struct ms_opts {
 	bool verify, verify_deep;   /* --verify[=deep] */
 	bool pre_upgrade, no_deep, nightly;
 	const char *to;             /* --to VERSION */
+	struct ms_strv with, without; /* --with/--without COMPONENT... (checked) */
 	long wait;                  /* --wait SECONDS, 0-86400 */
 
 	/* verify */

@@ -22,7 +22,8 @@ check "lists exactly the working commands" \
 case_begin help_command
 run_ms help inspect
 expect_rc 0
-expect_stdout_has "usage: modosnap inspect [--instance DIR] [--postfix-dir DIR] [--no-db] [--json]"
+expect_stdout_has "usage: modosnap inspect [--instance DIR] [--postfix-dir DIR] [--no-db]"
+expect_stdout_has "                        [--system-root DIR] [--json]"
 expect_stdout_has "--no-db"
 
 case_begin help_unknown_command

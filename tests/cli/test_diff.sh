@@ -89,7 +89,7 @@ check "instance counts" jqc '.files.instance | .added == 1 and .removed == 1 and
 check "instance paths without -v" jqc '.files.instance.paths == {"added": ["new.txt"], "removed": ["old.txt"],
 	"changed": ["manage.py"], "metadata": ["."]}' "$J"
 check "postfix metadata only" jqc '.files.postfix.paths.metadata == ["main.cf"] and .files.postfix.changed == 0' "$J"
-check "no version, database or component change" jqc '.versions.modoboa == null and .versions.extensions == []
+check "no version, package, database or component change" jqc '.versions.modoboa == null and .versions.extensions == [] and .packages == []
 	and .versions.databases == [] and .databases == {} and .components == {"added": [], "removed": []}' "$J"
 
 case_begin identical
@@ -158,11 +158,17 @@ from $IDC ($CC) to $ID ($CREATED)
 versions:
   modoboa: 2.3.2 -> 2.4.0
   extension modoboa_webmail: unknown -> 1.0.0
+packages:
+  modoboa 2.3.2 -> 2.4.0
+  modoboa-webmail 1.0.0 (added)
 EOF
 run_ms diff "$IDC" latest --dest "$D" --json
 check "JSON versions" jqc '.versions.modoboa == {"from": "2.3.2", "to": "2.4.0"} and .versions.django == null
 	and .versions.extensions == [{"name": "modoboa_webmail", "change": "changed", "from": null, "to": "1.0.0"}]' \
 	"$T/out"
+# every installed distribution (the header's package list), PEP 503 names
+check "JSON packages" jqc '.packages == [{"name": "modoboa", "change": "changed", "from": "2.3.2", "to": "2.4.0"},
+	{"name": "modoboa-webmail", "change": "added", "from": null, "to": "1.0.0"}]' "$T/out"
 
 case_begin json_path_not_utf8
 # A file name that is not UTF-8 is kept byte for byte: {"base64": ...},

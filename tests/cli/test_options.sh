@@ -73,12 +73,14 @@ usage inspect_cluster_after_long "unknown or incomplete option '-x'; try 'modosn
 usage inspect_global_short "unknown or incomplete option '-c'; try 'modosnap help inspect'" inspect -c x
 usage inspect_argument "unexpected argument '/srv'; try 'modosnap help inspect'" inspect /srv
 usage inspect_dashdash "unexpected argument '--no-db'; try 'modosnap help inspect'" inspect -- --no-db
+parsed inspect_system_root 1 "instance directory '$N' not found: No such file or directory" inspect --instance "$N" --system-root "$T/r"
 
 # --- create --------------------------------------------------------------------
 # --json prints the tags the options made even when the run fails
 case_begin create_options
 run_ms create --instance "$N" --postfix-dir "$N" --dest "$T/d" --tag a --tag b --note n --level 5 \
-	--exclude '*.log' --exclude x --no-db --nightly --json --wait 0 --verify=deep --verify
+	--exclude '*.log' --exclude x --no-db --nightly --json --wait 0 --verify=deep --verify \
+	--with venv --with db:x --without mail --system-root "$T/r"
 expect_rc 1
 check "tags from --tag and --nightly" test "$(tr -d ' \n' <"$T/out" | grep -o '"tags":\[[^]]*\]')" = '"tags":["a","b","nightly"]'
 case_begin create_pre_upgrade
@@ -101,6 +103,11 @@ usage create_no_deep "--no-deep needs --pre-upgrade; try 'modosnap help create'"
 usage create_exclusive "--pre-upgrade and --nightly exclude each other; try 'modosnap help create'" create --pre-upgrade --nightly
 usage create_argument_first "unexpected argument 'extra'; try 'modosnap help create'" create --pre-upgrade --nightly extra
 usage create_other_command "unknown or incomplete option '--only'; try 'modosnap help create'" create --only instance
+WC="(instance, postfix, db, db:ALIAS, venv, dkim, system or mail)"
+usage create_with "invalid component 'mailbox' $WC; try 'modosnap help create'" create --with venv --with mailbox
+usage create_without "invalid component 'mail:alice@example.org' $WC; try 'modosnap help create'" create --without mail:alice@example.org
+usage create_with_missing "unknown or incomplete option '--with'; try 'modosnap help create'" create --with
+usage create_system_root_missing "unknown or incomplete option '--system-root'; try 'modosnap help create'" create --system-root
 
 # --- verify, list, show ------------------------------------------------------------
 parsed verify_options 1 "unable to read directory '$N': No such file or directory" \
@@ -129,8 +136,15 @@ parsed restore_options 1 "unable to read directory '$N': No such file or directo
 parsed restore_dashdash 1 "unable to read directory '$N': No such file or directory" restore --dest "$N" --yes -- --only
 usage restore_missing "missing SNAPSHOT argument; try 'modosnap help restore'" restore --yes
 usage restore_two "unexpected argument 'b'; try 'modosnap help restore'" restore a b
-usage restore_only "invalid component 'db:' (instance, postfix or db:ALIAS); try 'modosnap help restore'" restore s --only instance --only db:
-usage restore_only_first "invalid component 'x' (instance, postfix or db:ALIAS); try 'modosnap help restore'" restore s --root / --only x
+usage restore_only "invalid component 'db:' (instance, postfix, db:ALIAS, venv, dkim, system, mail or mail:USER@DOMAIN); try 'modosnap help restore'" restore s --only instance --only db:
+usage restore_only_first "invalid component 'x' (instance, postfix, db:ALIAS, venv, dkim, system, mail or mail:USER@DOMAIN); try 'modosnap help restore'" restore s --root / --only x
+# one mailbox: USER@DOMAIN, neither part empty, '.', '..' or holding '/'
+usage restore_only_mailbox_bare "invalid component 'mail:alice' (instance, postfix, db:ALIAS, venv, dkim, system, mail or mail:USER@DOMAIN); try 'modosnap help restore'" restore s --only mail:alice
+usage restore_only_mailbox_dots "invalid component 'mail:..@example.org' (instance, postfix, db:ALIAS, venv, dkim, system, mail or mail:USER@DOMAIN); try 'modosnap help restore'" restore s --only mail:..@example.org
+usage restore_only_mailbox_slash "invalid component 'mail:a/b@example.org' (instance, postfix, db:ALIAS, venv, dkim, system, mail or mail:USER@DOMAIN); try 'modosnap help restore'" restore s --only mail:a/b@example.org
+usage restore_only_mailbox_domain "invalid component 'mail:alice@..' (instance, postfix, db:ALIAS, venv, dkim, system, mail or mail:USER@DOMAIN); try 'modosnap help restore'" restore s --only mail:alice@..
+parsed restore_only_new 1 "unable to read directory '$N': No such file or directory" \
+	restore s --only venv --only dkim --only system --only mail --only mail:alice@example.org --system-root "$T/r" --dest "$N"
 usage restore_root "--root needs an absolute directory; try 'modosnap help restore'" restore s --root rel
 usage restore_root_slash "--root / is the live system: leave --root out; try 'modosnap help restore'" restore s --root ///
 usage restore_other_command "unknown or incomplete option '--keep-last'; try 'modosnap help restore'" restore s --keep-last 1

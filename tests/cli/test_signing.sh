@@ -49,8 +49,8 @@ case_begin archive_layout
 check "the signature is the last member, right after the manifest" \
 	test "$(tar --zstd -tf "$A" | tail -n 2 | tr '\n' ' ')" = "MANIFEST.json MANIFEST.json.sig "
 check "the signature member is a 0644 regular file" bash -c "tar --zstd -tvf '$A' | tail -n 1 | grep -q '^-rw-r--r-- '"
-check "header and manifest say format version 2" \
-	test "$(tar --zstd -xOf "$A" modosnap.json | jq .format_version)$(tar --zstd -xOf "$A" MANIFEST.json | jq .format_version)" = 22
+check "header and manifest say format version 3" \
+	test "$(tar --zstd -xOf "$A" modosnap.json | jq .format_version)$(tar --zstd -xOf "$A" MANIFEST.json | jq .format_version)" = 33
 
 case_begin ssh_keygen_verifies
 tar --zstd -xOf "$A" MANIFEST.json >"$T/manifest"
