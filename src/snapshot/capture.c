@@ -40,6 +40,7 @@
 /* Helpers return CAP_GONE when the object disappeared (or changed type)
  * between being listed and being read: the caller warns and moves on. */
 #define CAP_GONE 1
+#define CAP_FOUND 2 /* a Maildir message found under its new name (or excluded there) */
 #define MAILDIR_TRIES 3 /* searches for a message renamed again meanwhile */
 
 /* One captured inode with more than one link. */
@@ -839,8 +840,8 @@ static char *find_renamed(struct ms_capture *c, int fd, const char *uniq, size_t
 }
 
 /* Looks in the directory `sub` of dfd (paths c->src and c->mem) for the
- * message `name` under a new name, and captures it. 1 when done, 0 when
- * not there, CAP_GONE when it vanished again meanwhile, -1 on error. */
+ * message `name` under a new name, and captures it. CAP_FOUND when done,
+ * 0 when not there, CAP_GONE when it vanished again meanwhile, -1 on error. */
 static int rescue_in(struct ms_capture *c, int dfd, const char *sub, const char *name,
 		     const struct ms_strv *later, size_t from)
 {
@@ -856,14 +857,14 @@ static int rescue_in(struct ms_capture *c, int dfd, const char *sub, const char 
 		sb_push_name(&c->src, found);
 		sb_push_name(&c->mem, found);
 		if (left_out(c, found))
-			ret = 1;
+			ret = CAP_FOUND;
 		else if (fstatat(fd, found, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			ret = errno == ENOENT ? CAP_GONE
 					      : ms_log_error("unable to stat '%s': %s", c->src.buf, strerror(errno));
 		else if (S_ISREG(st.st_mode) && (ret = capture_regular(c, fd, found)) == 0) {
 			ms_log_debug("'%s': Maildir message renamed while read, archived under this name", c->src.buf);
 			c->stats.renamed++;
-			ret = 1;
+			ret = CAP_FOUND;
 		}
 		sb_truncate(&c->src, src_len);
 		sb_truncate(&c->mem, mem_len);
@@ -904,7 +905,7 @@ static int rescue_message(struct ms_capture *c, int dfd, const struct ms_strv *n
 	}
 	if (r < 0)
 		return -1;
-	if (r != 1) {
+	if (r != CAP_FOUND) {
 		c->stats.vanished++;
 		ms_log_debug("Maildir message '%s/%s' vanished before it could be read; not archived", c->src.buf,
 			     names->v[i]);
