@@ -46,10 +46,11 @@ write_conf() {
 	{
 		printf '[modosnap]\ninstance = %s\npostfix_dir = %s\n' "$MS_FX_INSTANCE" "$MS_FX_POSTFIX"
 		ms_t_key_lines
-		if [ "$ENGINE" = my ]; then
-			printf '[db:default]\nadmin_user = root\n'
-			[ -z "$MS_FX_AMAVIS_ENGINE" ] || printf '[db:amavis]\nadmin_user = root\n'
-		fi
+		# the scratch databases of a pre-upgrade snapshot's deep verification
+		local admin=root
+		[ "$ENGINE" = pg ] && admin=$MS_PG_SUPERUSER
+		printf '[db:default]\nadmin_user = %s\n' "$admin"
+		[ -z "$MS_FX_AMAVIS_ENGINE" ] || printf '[db:amavis]\nadmin_user = %s\n' "$admin"
 	} >"$1"
 	chmod 600 "$1"
 }
@@ -178,9 +179,8 @@ run_engine() {
 	have_snapshot "$A" || return
 	jq_header "the header lists the components (venv in a pre-upgrade snapshot, mail off by default)" "$A" \
 		'.components == ["instance", "postfix", "db:default", "db:amavis", "venv", "dkim", "system"]'
-	jq_header "the header records the paths" "$A" \
-		".paths.venv == \"$MS_FX_VENV\" and .paths.mail == \"$MS_FX_VMAIL\" and .paths.dkim == \"$MS_FX_DKIM_DIR\" and .paths.system_root == \"$SYSROOT\""
-	jq_header "the header records the mail layout" "$A" '.mail_layout == "%d/%n"'
+	jq_header "the header records the paths of the components taken" "$A" \
+		".paths == {\"venv\": \"$MS_FX_VENV\", \"dkim\": \"$MS_FX_DKIM_DIR\", \"system_root\": \"$SYSROOT\"}"
 	jq_header "the header records every package" "$A" \
 		'.packages.modoboa == "2.3.2" and .packages.django == "4.2.16" and .packages["modoboa-contacts"] == "1.1.0" and (.packages | length) >= 11'
 	jq_header "the snapshot is tagged pre-upgrade" "$A" '.tags == ["pre-upgrade"]'
@@ -249,6 +249,8 @@ run_engine() {
 	B=$(tail -n 1 "$T/out")
 	have_snapshot "$B" || return
 	jq_header "create --with mail adds the mail component" "$B" '.components | index("mail") != null'
+	jq_header "the header records the Maildir root and layout" "$B" \
+		".paths.mail == \"$MS_FX_VMAIL\" and .mail_layout == \"%d/%n\""
 	check "the archive holds carol's mailbox" bash -c \
 		"tar --zstd -tf '$B' | grep -q '^files/mail/example.org/carol/Maildir/new/.'"
 	rm -rf "$MS_FX_VMAIL/example.org/carol"
