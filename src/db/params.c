@@ -139,6 +139,9 @@ static int my_read_params(const struct ms_dbconf *db, struct ms_modoboa_params *
 
 	if (!m)
 		return -1;
+	if (ms_my_exec(m, db->alias, "SET SESSION lock_wait_timeout = " MS_PARAMS_LOCK_TIMEOUT
+		       ", innodb_lock_wait_timeout = " MS_PARAMS_LOCK_TIMEOUT, "setting the lock timeouts") < 0)
+		goto out;
 	if (my_tables(m, db->alias, &has_cfg, &has_dom) < 0)
 		goto out;
 	if (has_cfg && my_localconfig(m, db->alias, out) < 0)

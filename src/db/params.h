@@ -39,6 +39,9 @@ struct ms_modoboa_params {
  * parameters into *out (zeroed first). 0, or -1 after logging the
  * connection or query failure (naming db->alias); *out is then empty. */
 int ms_db_read_params(const struct ms_dbconf *db, struct ms_modoboa_params *out);
+/* Seconds the read waits for a table another session holds (a migration,
+ * a long transaction) before it gives up with an error naming the lock. */
+#define MS_PARAMS_LOCK_TIMEOUT "5"
 /* Frees every field and zeroes *p. */
 void ms_modoboa_params_clear(struct ms_modoboa_params *p);
 

@@ -59,6 +59,11 @@ int ms_pg_read_params(const struct ms_dbconf *db, struct ms_modoboa_params *out)
 
 	if (!conn)
 		return -1;
+	/* a session holding Modoboa's tables (a migration, a locker) must not
+	 * hold up the snapshot: the dump itself waits, and says why */
+	if (ms_pg_exec(conn, db->alias, "SET lock_timeout = '" MS_PARAMS_LOCK_TIMEOUT "s'", "setting lock_timeout",
+		       NULL) < 0)
+		goto out;
 	res = ms_pg_rows(conn, db->alias,
 			 "SELECT to_regclass('core_localconfig') IS NOT NULL, to_regclass('admin_domain') IS NOT NULL", 0,
 			 NULL, "looking for Modoboa's parameter tables", NULL);

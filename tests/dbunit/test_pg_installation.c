@@ -61,8 +61,9 @@ static int setup(void **state)
 	if (make_tmpdir("test_pg_installation") < 0 || run("chmod 0755 '%s'", tmpdir) != 0)
 		return -1;
 	/* the snapshots are signed with a key of the test's own, never /etc/modosnap's */
-	if (run("printf '[modosnap]\\nsigning_key = %s/keys/signing.key\\ntrusted_keys = %s/keys/trusted_keys\\n' "
-		">'%s/keys.conf'", tmpdir, tmpdir, tmpdir) != 0)
+	/* the system root: the test's directory, never the host's /etc */
+	if (run("printf '[modosnap]\\nsigning_key = %s/keys/signing.key\\ntrusted_keys = %s/keys/trusted_keys\\n"
+		"system_root = %s\\n' >'%s/keys.conf'", tmpdir, tmpdir, tmpdir, tmpdir) != 0)
 		return -1;
 	if (run("'%s/scripts/mkfixture' --root '%s/site' --servers '%s' --engine pg --prefix pginst%ld "
 		">'%s/mkfixture.log' 2>&1", getenv("MS_SOURCE_DIR"), tmpdir, getenv("MS_TESTSRV_ENV"),
@@ -79,7 +80,7 @@ static int teardown(void **state)
 	(void)state;
 	/* a failed kill test may leave its lock holder */
 	free(psql_out("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-				  "WHERE application_name = 'mslocker'"));
+				  "WHERE application_name = 'mslocker_inst'"));
 	run("'%s/scripts/mkfixture' --remove --root '%s/site' --servers '%s' >/dev/null 2>&1",
 	    getenv("MS_SOURCE_DIR"), tmpdir, getenv("MS_TESTSRV_ENV"));
 	run("rm -rf '%s'", tmpdir);
@@ -271,12 +272,12 @@ static void killed_create(int sig)
 	assert_true(strlen(def.password) >= 8 && !strchr(def.password, '\''));
 	assert_int_equal(run("mkdir -p '%s' && rm -f '%s' '%s'", tmp, pidf, errf), 0);
 	/* the locker: an idle transaction holding django_migrations */
-	assert_int_equal(run("(PGAPPNAME=mslocker " PSQL " -d '%s' -c 'BEGIN; LOCK TABLE admin_domain IN ACCESS "
+	assert_int_equal(run("(PGAPPNAME=mslocker_inst " PSQL " -d '%s' -c 'BEGIN; LOCK TABLE admin_domain IN ACCESS "
 			     "EXCLUSIVE MODE; SELECT pg_sleep(300);' >/dev/null 2>&1 &)", PSQL_ARGS, def.name),
 			 0);
 	for (i = 0; i < 300; i++) {
 		char *n = psql_out("postgres", "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-					       "WHERE a.application_name = 'mslocker' AND l.mode = 'AccessExclusiveLock' "
+					       "WHERE a.application_name = 'mslocker_inst' AND l.mode = 'AccessExclusiveLock' "
 					       "AND l.granted");
 		bool held = !strcmp(n, "1\n");
 
@@ -302,7 +303,7 @@ static void killed_create(int sig)
 	assert_int_equal(run("kill -%d %s", sig, pid), 0);
 	usleep(500 * 1000);
 	sql = ms_xasprintf("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-			   "WHERE application_name = 'mslocker'");
+			   "WHERE application_name = 'mslocker_inst'");
 	free(psql_out("postgres", sql));
 	free(sql);
 	assert_int_equal(run("for i in $(seq 300); do kill -0 %s 2>/dev/null || exit 0; sleep 0.1; done; exit 1", pid), 0);
