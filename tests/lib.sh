@@ -35,9 +35,16 @@ trap ms_t_cleanup EXIT
 # command off the host's /var/backups/modosnap: a test passes --dest (or a
 # config with dest) under $T, and the CTest fixture `hostguard`
 # (tests/harness/hostguard) fails the run when a host path changed.
+# The same lines also make $T the system root: no test looks for service
+# configuration in the host's /etc, and the paths a fixture's database
+# names (under $T) lie below it (--system-root overrides it).
 MS_T_KEYS=$T/keys
 MS_T_CONF=$T/modosnap-test.conf
-ms_t_key_lines() { printf 'signing_key = %s/signing.key\ntrusted_keys = %s/trusted_keys\n' "$MS_T_KEYS" "$MS_T_KEYS"; }
+MS_T_SYSROOT=$T
+ms_t_key_lines() {
+	printf 'signing_key = %s/signing.key\ntrusted_keys = %s/trusted_keys\nsystem_root = %s\n' \
+		"$MS_T_KEYS" "$MS_T_KEYS" "$MS_T_SYSROOT"
+}
 { echo '[modosnap]'; ms_t_key_lines; } >"$MS_T_CONF"
 export MODOSNAP_CONFIG=$MS_T_CONF
 # ms_t_conf FILE : adds ms_t_key_lines to a script's own config file (into

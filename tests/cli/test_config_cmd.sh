@@ -32,9 +32,17 @@ expect_stdout_has "  venv = $T/root/srv/modoboa/env  (discovered (manage.py))"
 expect_stdout_has "  lock_timeout = 60  (default)"
 expect_stdout_has "  label = not set"
 expect_stdout_has "  password = set (from password_file '$T/default.pass')"
-expect_stdout_has "  keep_within = 2d  ('$C':11)"
-expect_stdout_has "  keep_tag = b  ('$C':13)"
+expect_stdout_has "  keep_within = 2d  ('$C':12)"
+expect_stdout_has "  keep_tag = b  ('$C':14)"
 expect_stdout_has "  keep_safety = 7d  (default)"
+# the keys of the whole-server components, [paths] and [mail] included
+expect_stdout_has "  system_root = $T  ('$C':7)"
+expect_stdout_has "  components = instance postfix db dkim system  (default)"
+expect_stdout_has "  capture_venv = no  (default (yes in pre-upgrade snapshots))"
+expect_stdout_has "[paths]"
+expect_stdout_has "  include = not set"
+expect_stdout_has "[mail]"
+expect_stdout_has "  enabled = no  (default)"
 expect_stdout_has "  database amavis: django.db.backends.mysql name=amavis user=amavis host=/nonexistent-mysqld.sock port=- password: set (from settings.py)"
 expect_stdout_has "  SECRET_KEY: set (settings.py)"
 expect_no_secret pw-from-file-S3cret "password_file's password"
@@ -52,7 +60,7 @@ case_begin json
 run_ms -c "$C" config --json
 expect_rc 0
 check "valid, keys with their sources" test "$(jq -c '[.valid, (.keys[] | select(.key == "keep_daily") | .value, .source)]' "$T/out")" = \
-	"[true,\"7\",\"'$C':10\"]"
+	"[true,\"7\",\"'$C':11\"]"
 check "discovered databases, password masked" test \
 	"$(jq -r '.discovered.databases[] | select(.alias == "default") | .password' "$T/out")" = \
 	"set (from password_file '$T/default.pass')"
@@ -67,7 +75,7 @@ printf '[db:default]\npassword = inline-Pa55-word\n[retention]\nkeep_last = 3\n'
 chmod 600 "$P"
 run_ms -c "$P" config
 expect_rc 0
-expect_stdout_has "  password = set (from config)  ('$P':8)"
+expect_stdout_has "  password = set (from config)  ('$P':9)"
 expect_no_secret inline-Pa55-word "config's password"
 run_ms -c "$P" config --json
 expect_rc 0

@@ -58,8 +58,9 @@ static int setup(void **state)
 	if (make_tmpdir("test_my_installation") < 0 || run("chmod 0755 '%s'", tmpdir) != 0)
 		return -1;
 	/* the snapshots are signed with a key of the test's own, never /etc/modosnap's */
-	if (run("printf '[modosnap]\\nsigning_key = %s/keys/signing.key\\ntrusted_keys = %s/keys/trusted_keys\\n' "
-		">'%s/keys.conf'", tmpdir, tmpdir, tmpdir) != 0)
+	/* the system root: the test's directory, never the host's /etc */
+	if (run("printf '[modosnap]\\nsigning_key = %s/keys/signing.key\\ntrusted_keys = %s/keys/trusted_keys\\n"
+		"system_root = %s\\n' >'%s/keys.conf'", tmpdir, tmpdir, tmpdir, tmpdir) != 0)
 		return -1;
 	my_env = load_fixture("mariadb", "myi");
 	mx_env = load_fixture("mixed", "mxi");
