@@ -197,6 +197,19 @@ static bool system_allowed(const struct ms_restore *r, const struct ms_modoboa_p
 	return ok;
 }
 
+/* A root only the snapshot proposes (e.g. a state directory its database
+ * named, on a fresh machine whose database is not restored yet), accepted
+ * by the administrator: not a system directory (ms_target_check), no
+ * hidden component (.ssh). */
+static bool proposal_ok(const struct ms_restore *r, const char *path, const char *target)
+{
+	const char *why;
+
+	if (!r->req->accept_snapshot && !r->req->root)
+		return false;
+	return ms_target_check("system", target, &why) == 0 && !strstr(path, "/.");
+}
+
 static int choose_system(struct ms_restore *r, const struct ms_modoboa_params *p)
 {
 	struct ms_strv roots = { 0 };
@@ -207,12 +220,13 @@ static int choose_system(struct ms_restore *r, const struct ms_modoboa_params *p
 		const char *path = roots.v[i] + strlen("files/system");
 		char *target = join_root(r->system_root, path);
 
-		if (!system_allowed(r, p, path, target)) {
+		if (!system_allowed(r, p, path, target) && !proposal_ok(r, path, target)) {
 			char *pp = ms_printable(path);
 
 			ret = ms_log_error("system: '%s' is not a place the system component restores to (the service "
-					   "directories modosnap knows, the Postfix directory, [paths] include): add it "
-					   "with [paths] include in the config to restore it", pp);
+					   "directories modosnap knows, the Postfix directory, [paths] include, the state "
+					   "directories the live database names): add it with [paths] include in the "
+					   "config, or pass --accept-snapshot-targets to restore it there", pp);
 			free(pp);
 			free(target);
 			break;

@@ -142,7 +142,7 @@ run_engine() {
 	S=$(sed -n 's/^safety snapshot: //p' "$T/out")
 	check "a safety snapshot was taken" test -f "$S"
 	check "the safety snapshot is tagged and holds the replaced components" bash -c \
-		"tar --zstd -xOf '$S' modosnap.json | jq -e '.tags == [\"safety\"] and .components == [\"instance\", \"postfix\", \"db:default\", \"db:amavis\"] and all(.versions.databases[]; .server_version != null and .migrations_applied > 0 or .alias == \"amavis\")' >/dev/null"
+		"tar --zstd -xOf '$S' modosnap.json | jq -e '.tags == [\"safety\"] and .components == [\"instance\", \"postfix\", \"db:default\", \"db:amavis\", \"dkim\", \"system\"] and all(.versions.databases[]; .server_version != null and .migrations_applied > 0 or .alias == \"amavis\")' >/dev/null"
 	check "latest still selects the snapshot, not the safety one" \
 		bash -c "'$MODOSNAP' -c '$conf' show latest --dest '$dest' --json | jq -e '.header.tags == []' >/dev/null"
 	# and the safety snapshot undoes it

@@ -22,7 +22,7 @@ trap cleanup_sites EXIT
 
 # The machine is lost: nothing of the installation is left but the backups.
 lose_machine() {
-	rm -rf "$MS_FX_INSTANCE"
+	rm -rf "$MS_FX_INSTANCE" "$MS_FX_DKIM_DIR" "$MS_FX_ROOT/srv/modoboa/pdfcredentials" "$MS_FX_ROOT/srv/modoboa/rrdfiles"
 	(cd "$MS_FX_POSTFIX" && rm -f sql-*.cf modoboa-postfix-maps.chk && echo "# fresh install" >main.cf)
 	if [ "$ENGINE" = pg ]; then
 		for db in "$MS_FX_DEFAULT_DB" "$MS_FX_AMAVIS_DB"; do
@@ -126,6 +126,11 @@ modosnap: database 'amavis': created user '$MS_FX_AMAVIS_USER'@'localhost' with 
 	expect_stdout_has "  ok: postfix: 11 files match the snapshot"
 	expect_stdout_has "  ok: db:default: "
 	expect_stdout_has "  ok: db:amavis: "
+	# the DKIM keys and the state directories the database names come back too
+	expect_stdout_has "  ok: dkim: "
+	expect_stdout_has "  ok: system: "
+	check "the DKIM keys are back" test -s "$MS_FX_DKIM_DIR/example.test.pem"
+	check "the state directories are back" test -d "$MS_FX_ROOT/srv/modoboa/pdfcredentials"
 	expect_stdout_has "next steps: restart the Modoboa application server"
 	state >"$T/restored.state"
 	check "files and databases are back exactly (find, sha256sum, dumps)" same_state "$T/good.state" "$T/restored.state"

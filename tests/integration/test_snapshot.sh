@@ -107,7 +107,8 @@ check "--json: deep, ok, and nothing else on stdout" jq -e '.deep == true and .s
 run_ms restore "$ARCHIVE" --dest "$D" --dry-run --json --instance "$I" --postfix-dir "$PF"
 expect_rc 0
 check "restore --dry-run --json: each database with its tables" jq -e \
-	'([.plan.components[].component] == ["instance", "postfix", "db:default", "db:amavis"])
+	'([.plan.components[].component] == ["instance", "postfix", "db:default", "db:amavis", "dkim", "system"])
+	 and (.plan.components[4] | (.targets | length) > 0 and .added == 0 and .replaced == 0)
 	 and (.plan.components[2] | .reachable == true and .engine == "postgresql" and (.tables | length) > 0
 	      and all(.tables[]; .rows_now != null and (.change | IN("unchanged", "rows", "content"))))
 	 and .result.restored == false' "$T/out"
