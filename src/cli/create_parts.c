@@ -103,7 +103,7 @@ int ms_create_parts_find(const struct ms_config *cfg, const struct ms_instance *
 	for (size_t i = 0; p->set.dkim && i < p->srv.n_dkim; i++)
 		ms_strv_push(&p->dkim_roots, p->srv.dkim[i].path);
 	for (size_t i = 0; p->set.dkim && i < p->srv.dkim_missing.n; i++)
-		ms_log_info("dkim: key file missing for an enabled domain: %s", p->srv.dkim_missing.v[i]);
+		ms_log_debug("dkim: key file missing for an enabled domain: %s", p->srv.dkim_missing.v[i]);
 	for (size_t i = 0; p->set.system && i < p->srv.n_system; i++)
 		add_system_root(p, &p->srv.system[i]);
 	build_only(inst, p);
