@@ -384,36 +384,47 @@ static int room_check(const struct room *rm, unsigned long long bytes, unsigned 
 	return 0;
 }
 
+/* One tree component's room: staged beside its target (same filesystem). */
+static void tree_room(const struct ms_restore *r, const char *component, const char *prefix, const char *target,
+		      struct room *rm)
+{
+	char *parent = ms_path_dirname(target);
+
+	rm->component = component;
+	rm->dir = existing_parent(parent);
+	free(parent);
+	member_room(&r->vr.manifest, prefix, rm);
+}
+
 static int check_space(const struct ms_restore *r)
 {
-	struct room rooms[2];
+	struct room rooms[4];
 	size_t n = 0;
 	int ret = 0;
 
 	memset(rooms, 0, sizeof(rooms));
-	if (r->do_instance) {
-		char *parent = ms_path_dirname(r->instance_target); /* the staging tree goes beside the target */
-
-		rooms[n].component = "instance";
-		rooms[n].dir = existing_parent(parent);
-		free(parent);
-		member_room(&r->vr.manifest, "files/instance", &rooms[n++]);
-	}
+	if (r->do_instance)
+		tree_room(r, "instance", "files/instance", r->instance_target, &rooms[n++]);
 	if (r->do_postfix) {
 		rooms[n].component = "postfix";
 		rooms[n].dir = existing_parent(r->postfix_target);
 		member_room(&r->vr.manifest, "files/postfix", &rooms[n++]);
 	}
+	if (r->do_venv)
+		tree_room(r, "venv", "files/venv", r->venv_target, &rooms[n++]);
+	if (r->do_mail) /* the whole store: an upper bound for one mailbox */
+		tree_room(r, "mail", "files/mail", r->mail_target, &rooms[n++]);
 	for (size_t i = 0; i < n && ret == 0; i++)
 		if (statvfs(rooms[i].dir, &rooms[i].fs) < 0)
 			ret = ms_log_error("unable to read the free space of '%s': %s", rooms[i].dir, strerror(errno));
 	for (size_t i = 0; i < n && ret == 0; i++) {
 		unsigned long long bytes = rooms[i].bytes, inodes = rooms[i].inodes;
 
-		if (i == 1 && rooms[0].fs.f_fsid == rooms[1].fs.f_fsid) { /* one filesystem for both */
-			bytes += rooms[0].bytes;
-			inodes += rooms[0].inodes;
-		}
+		for (size_t k = 0; k < i; k++)
+			if (rooms[k].fs.f_fsid == rooms[i].fs.f_fsid) { /* one filesystem for both */
+				bytes += rooms[k].bytes;
+				inodes += rooms[k].inodes;
+			}
 		ret = room_check(&rooms[i], bytes, inodes);
 	}
 	for (size_t i = 0; i < n; i++)

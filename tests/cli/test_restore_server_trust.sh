@@ -125,4 +125,27 @@ run_ms -c "$T/c1.conf" restore "$A" --dest "$DEST" --yes --only mail:alice@examp
 expect_rc 2
 expect_stderr "modosnap: error: component 'mail:alice@example.org' is not in the snapshot (it holds: instance, postfix, dkim, system)"
 
+case_begin "the virtualenv's room is checked from the manifest before the first write"
+if mkdir -p "$T/small" && mount -t tmpfs -o size=100m modosnap-test "$T/small" 2>/dev/null; then
+	run_ms -c "$T/c1.conf" create --dest "$DEST" --no-db --system-root "$SITE" --with venv --without system \
+		--without dkim
+	expect_rc 0
+	V=$(tail -n 1 "$T/out")
+	head -c $((48 << 20)) /dev/zero >"$T/big"
+	"$FORGE" "$V" "$T/f4.tar.zst" --add "files/venv/big=$T/big"
+	conf "$T/c4.conf" "venv = $T/small/env"
+	run_ms -c "$T/c4.conf" restore "$T/f4.tar.zst" --dest "$DEST" --yes --only venv --allow-unsigned \
+		--no-safety-snapshot --system-root "$SITE"
+	expect_rc 1
+	check "the refusal names the component, the filesystem and sizes" grep -q "^modosnap: error: not enough space for the venv component on the filesystem of '$T/small': 112\\.[0-9] MiB needed (the snapshot's files and 64 MiB to spare), [0-9.]* MiB free; nothing was changed$" "$T/err"
+	check "nothing was written" test -z "$(ls -A "$T/small")"
+	run_ms -c "$T/c4.conf" restore "$V" --dest "$DEST" --yes --only venv --no-safety-snapshot --system-root "$SITE"
+	expect_rc 0
+	expect_stdout_has "  ok: venv: "
+	check "the virtualenv is there" test -f "$T/small/env/pyvenv.cfg"
+	umount "$T/small"
+else
+	echo "skipped - the virtualenv's room: cannot mount a tmpfs here (not root?)"
+fi
+
 finish
