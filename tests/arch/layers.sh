@@ -2,7 +2,7 @@
 # The layering rule of docs/dev/architecture.md, checked on every #include
 # of the product's sources (src/*/, formats/, restore/):
 #
-#   base < formats < db < discover < snapshot < restore < cli
+#   base < formats < db < discover < snapshot < remote < restore < cli
 #
 # - a file includes project headers by folder ("db/pg_conn.h"), and only
 #   from its own layer or a layer below it;
@@ -35,7 +35,8 @@ EXTERNAL=(
 layer_rank() {
 	case $1 in
 	base) echo 0 ;; formats) echo 1 ;; db) echo 2 ;; discover) echo 3 ;;
-	snapshot) echo 4 ;; restore) echo 5 ;; cli) echo 6 ;; *) echo -1 ;;
+	snapshot) echo 4 ;; remote) echo 5 ;; restore) echo 6 ;; cli) echo 7 ;;
+	*) echo -1 ;;
 	esac
 }
 
