@@ -26,7 +26,7 @@ EXTERNAL=(
 	'archive.h|^formats/archive\.c$'
 	'archive_entry.h|^formats/archive\.c$'
 	'zstd.h|^formats/zstd_io\.c$'
-	'openssl/.*|^(src/base/hash|src/base/text|formats/sign)\.c$'
+	'openssl/.*|^(src/base/hash|src/base/text|formats/sign|formats/age)\.c$'
 	'ini.h|^src/discover/config\.c$'
 	'cmocka.h|^$'
 	'curl/.*|^src/cli/monitor\.c$'
