@@ -5,8 +5,10 @@
  * holds only the config path, the url and file names, and the child gets a
  * clean environment (PATH, HOME, LANG=C, nothing else). Each call is
  * bounded: rclone's own --contimeout 15s --timeout 60s for the network,
- * and a kill when the whole run outlasts MS_RCLONE_KILL_S (transfers get
- * one more second for each 64 KiB of the file). A failure is logged once,
+ * and a kill when the whole run outlasts MS_RCLONE_KILL_S (an upload gets
+ * one more second for each 64 KiB of the file, i.e. it must average 64 KiB/s;
+ * a download or read-back, whose size is not known here, the bound of a
+ * 64 GiB file). A failure is logged once,
  * "remote 'NAME': ACTION failed (rclone exit N): LAST LINES OF ITS STDERR".
  */
 #ifndef MS_RCLONE_H
