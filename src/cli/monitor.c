@@ -175,7 +175,7 @@ static char *tail_text(const char *text)
 		nl = start[-1] == '\n' ? NULL : strchr(start, '\n');
 		if (nl && nl[1])
 			start = nl + 1;
-		while ((*start & 0xC0) == 0x80) /* never half a character */
+		while (((unsigned char)*start & 0xC0) == 0x80) /* never half a character */
 			start++;
 	}
 	out = ms_xstrdup(start);
