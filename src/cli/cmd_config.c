@@ -36,7 +36,8 @@ struct config_args {
 
 /* One key as shown: owned strings. */
 struct row {
-	char *section; /* "modosnap", "db:ALIAS", "retention", "hooks", "paths", "mail" */
+	char *section; /* "modosnap", "db:ALIAS", "retention", "hooks", "paths", "mail", "remote",
+	                  "remote:NAME", "encrypt", "monitor" */
 	char *key;
 	char *value;   /* NULL: not set */
 	char *source;  /* "'FILE':LINE", "command line", "discovered (...)", "default", NULL when not set */
@@ -151,6 +152,26 @@ static void db_rows(const struct ms_config *cfg, struct rows *r)
 			else if (!file_rows(cfg, section, key, r))
 				add_row(r, section, key, NULL, NULL);
 		}
+		free(section);
+	}
+}
+
+/* Each [remote:NAME]: the file, else the defaults (push always, encrypted). */
+static void remote_rows(const struct ms_config *cfg, struct rows *r)
+{
+	for (size_t d = 0; d < cfg->n_remotes; d++) {
+		char *section = ms_xasprintf("remote:%s", cfg->remotes[d].name);
+		const char *key;
+
+		for (size_t i = 0; (key = ms_config_key_name("remote:NAME", i)) != NULL; i++)
+			if (file_rows(cfg, section, key, r) > 0)
+				continue;
+			else if (!strcmp(key, "push"))
+				add_row(r, section, key, ms_xstrdup("always"), ms_xstrdup("default"));
+			else if (!strcmp(key, "encrypt"))
+				add_row(r, section, key, ms_xstrdup("yes"), ms_xstrdup("default"));
+			else
+				add_row(r, section, key, NULL, NULL);
 		free(section);
 	}
 }
@@ -313,6 +334,10 @@ int cmd_config(struct ms_cli *cli, int argc, char **argv)
 	plain_rows(cli->config, "hooks", &r);
 	plain_rows(cli->config, "paths", &r);
 	plain_rows(cli->config, "mail", &r);
+	plain_rows(cli->config, "remote", &r);
+	remote_rows(cli->config, &r);
+	plain_rows(cli->config, "encrypt", &r);
+	plain_rows(cli->config, "monitor", &r);
 	dest = a.dest ? a.dest : cli->config->dest ? cli->config->dest : MS_DEFAULT_DEST;
 	check_later(cli->config, dest, &p);
 	if (a.json)

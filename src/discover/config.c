@@ -47,13 +47,18 @@
 #define PASSWORD_MAX_SIZE 4096
 #define OTHER_RW (S_IROTH | S_IWOTH)
 
-enum cfg_section { SEC_NONE, SEC_MODOSNAP, SEC_DB, SEC_RETENTION, SEC_HOOKS, SEC_PATHS, SEC_MAIL };
+enum cfg_section {
+	SEC_NONE, SEC_MODOSNAP, SEC_DB, SEC_REMOTE, SEC_RETENTION, SEC_HOOKS, SEC_PATHS, SEC_MAIL, SEC_RCLONE,
+	SEC_ENCRYPT, SEC_MONITOR
+};
 
 /* The sections that hold no alias, as their kind is named in the key
  * table (ms_config_key_name) and in the file. */
 static const char *const section_kinds[] = { [SEC_MODOSNAP] = "modosnap", [SEC_DB] = "db",
-					     [SEC_RETENTION] = "retention", [SEC_HOOKS] = "hooks",
-					     [SEC_PATHS] = "paths", [SEC_MAIL] = "mail" };
+					     [SEC_REMOTE] = "remote:NAME", [SEC_RETENTION] = "retention",
+					     [SEC_HOOKS] = "hooks", [SEC_PATHS] = "paths", [SEC_MAIL] = "mail",
+					     [SEC_RCLONE] = "remote", [SEC_ENCRYPT] = "encrypt",
+					     [SEC_MONITOR] = "monitor" };
 
 /* State shared by the line reader and the key handler during one load. */
 struct cfg_parser {
@@ -65,6 +70,7 @@ struct cfg_parser {
 	enum cfg_section section; /* kind of the current section */
 	char *section_name;       /* e.g. "db:default", for messages */
 	size_t db;                /* index in cfg->dbs when section == SEC_DB */
+	size_t remote;            /* index in cfg->remotes when section == SEC_REMOTE */
 	bool seen_modosnap;       /* a [modosnap] header was read */
 	struct ms_strv seen;      /* "SECTION\nKEY" for every key already set */
 	int err_line;             /* line of the first error found here */
@@ -96,6 +102,11 @@ static int set_duration(struct cfg_parser *p, const struct cfg_key *k, void *fie
 static int set_yes_no(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
 static int set_components(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
 static int set_path_item(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
+static int set_push(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
+static int set_url(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
+static int set_recipient(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
+static int set_kind(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
+static int set_ping_url(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value);
 static bool valid_alias(const char *alias);
 
 #define MAIN_KEY(name, set) { SEC_MODOSNAP, #name, offsetof(struct ms_config, name), set }
@@ -147,6 +158,14 @@ static const struct cfg_key cfg_keys[] = {
 	{ SEC_PATHS, "exclude", offsetof(struct ms_config, paths_exclude), set_path_item }, /* repeatable */
 	{ SEC_MAIL, "dir", offsetof(struct ms_config, mail_dir), set_path },
 	{ SEC_MAIL, "enabled", offsetof(struct ms_config, mail_enabled), set_yes_no },
+	{ SEC_RCLONE, "rclone_config", offsetof(struct ms_config, rclone_config), set_path },
+	{ SEC_RCLONE, "rclone", offsetof(struct ms_config, rclone), set_path },
+	{ SEC_REMOTE, "url", offsetof(struct ms_config_remote, url), set_url },
+	{ SEC_REMOTE, "push", offsetof(struct ms_config_remote, push), set_push },
+	{ SEC_REMOTE, "encrypt", offsetof(struct ms_config_remote, encrypt), set_yes_no },
+	{ SEC_ENCRYPT, "recipient", offsetof(struct ms_config, recipients), set_recipient }, /* repeatable */
+	{ SEC_MONITOR, "ping_url", offsetof(struct ms_config, ping_url), set_ping_url },
+	{ SEC_MONITOR, "kind", offsetof(struct ms_config, ping_kind), set_kind },
 };
 
 /* Records the first error (with the current line); later ones are dropped
@@ -218,6 +237,75 @@ static int set_path_item(struct cfg_parser *p, const struct cfg_key *k, void *fi
 		return cfg_fail(p, "%s must name a file or directory below '/': '%s'", k->name, value);
 	ms_strv_push_owned((struct ms_strv *)field, ms_xstrndup(value, len));
 	return 0;
+}
+
+/* `push = always|nightly|pre-upgrade|never`. */
+static int set_push(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value)
+{
+	static const char *const words[] = { [MS_PUSH_NEVER] = "never", [MS_PUSH_ALWAYS] = "always",
+					     [MS_PUSH_NIGHTLY] = "nightly", [MS_PUSH_PRE_UPGRADE] = "pre-upgrade" };
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcmp(value, words[i]) == 0) {
+			*(int *)field = (int)i;
+			return 0;
+		}
+	return cfg_fail(p, "invalid %s '%s' (expected always, nightly, pre-upgrade or never)", k->name, value);
+}
+
+/* rclone's REMOTE:PATH, or an absolute local path; no control character,
+ * no leading '-' (never an rclone option), no trailing '/'. */
+static int set_url(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value)
+{
+	size_t len = strlen(value);
+
+	if (!len || value[0] == '-' || (value[0] != '/' && !strchr(value, ':')))
+		return cfg_fail(p, "invalid %s '%s' (expected rclone's REMOTE:PATH, e.g. s3remote:bucket/modosnap, or "
+				"an absolute path)", k->name, value);
+	for (const char *c = value; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return cfg_fail(p, "invalid %s: a control character", k->name);
+	while (len > 1 && value[len - 1] == '/')
+		len--;
+	free(*(char **)field);
+	*(char **)field = ms_xstrndup(value, len);
+	return 0;
+}
+
+/* An age X25519 recipient: "age1" and 58 bech32 characters. An identity
+ * (AGE-SECRET-KEY-1...) here is refused without being echoed. */
+static int set_recipient(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value)
+{
+	static const char bech32[] = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+
+	if (strncasecmp(value, "AGE-SECRET-KEY-", 15) == 0)
+		return cfg_fail(p, "%s is a private key (an identity): the server keeps only public keys "
+				"(age1...); keep the identity off this machine", k->name);
+	if (strncmp(value, "age1", 4) != 0 || strlen(value) != 62 || strspn(value + 4, bech32) != 58)
+		return cfg_fail(p, "invalid %s '%s' (expected an age public key: age1 and 58 characters, as "
+				"age-keygen prints it)", k->name, value);
+	if (ms_strv_contains(field, value))
+		return cfg_fail(p, "duplicate %s '%s'", k->name, value);
+	ms_strv_push(field, value);
+	return 0;
+}
+
+static int set_kind(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value)
+{
+	if (strcmp(value, "healthchecks") != 0 && strcmp(value, "uptime-kuma") != 0 && strcmp(value, "ntfy") != 0)
+		return cfg_fail(p, "invalid %s '%s' (expected healthchecks, uptime-kuma or ntfy)", k->name, value);
+	return set_string(p, k, field, value);
+}
+
+/* http:// or https://, no control character or blank. */
+static int set_ping_url(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value)
+{
+	if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
+		return cfg_fail(p, "invalid %s (expected an http:// or https:// URL)", k->name);
+	for (const char *c = value; *c; c++)
+		if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+			return cfg_fail(p, "invalid %s: a blank or control character", k->name);
+	return set_string(p, k, field, value);
 }
 
 static int set_yes_no(struct cfg_parser *p, const struct cfg_key *k, void *field, const char *value)
@@ -487,7 +575,8 @@ static void add_origin(struct cfg_parser *p, const char *name, const char *value
 	o->section = ms_xstrdup(p->section_name);
 	o->key = ms_xstrdup(name);
 	o->line = p->line;
-	o->value = strcmp(name, "password") == 0 ? NULL : ms_xstrdup(value);
+	/* secrets: a password, and the token a monitoring URL carries */
+	o->value = strcmp(name, "password") == 0 || strcmp(name, "ping_url") == 0 ? NULL : ms_xstrdup(value);
 }
 
 static int cfg_set(struct cfg_parser *p, const char *name, const char *value)
@@ -501,12 +590,15 @@ static int cfg_set(struct cfg_parser *p, const char *name, const char *value)
 	if (!k)
 		return cfg_fail(p, "unknown key '%s' in section [%s]", name, p->section_name);
 	id = ms_xasprintf("%s\n%s", p->section_name, name);
-	if (k->set != set_list_item && k->set != set_path_item && ms_strv_contains(&p->seen, id)) {
+	if (k->set != set_list_item && k->set != set_path_item && k->set != set_recipient &&
+	    ms_strv_contains(&p->seen, id)) {
 		free(id);
 		return cfg_fail(p, "duplicate key '%s'", name);
 	}
 	ms_strv_push_owned(&p->seen, id);
-	base = p->section == SEC_DB ? (char *)cur_db(p) : (char *)p->cfg;
+	base = p->section == SEC_DB		 ? (char *)cur_db(p)
+	       : p->section == SEC_REMOTE ? (char *)&p->cfg->remotes[p->remote]
+						: (char *)p->cfg;
 	if (k->set(p, k, base + k->offset, value) < 0)
 		return -1;
 	add_origin(p, name, value);
@@ -556,8 +648,28 @@ static int enter_db(struct cfg_parser *p, const char *alias)
 	return 0;
 }
 
-/* A section without an alias ([retention], [hooks], [paths], [mail]):
- * at most once. */
+static int enter_remote(struct cfg_parser *p, const char *name)
+{
+	struct ms_config *cfg = p->cfg;
+
+	if (!*name || !valid_alias(name))
+		return cfg_fail(p, "invalid remote name '%s' in section [remote:%s] (expected letters, digits, '_' or "
+				"'-')", name, name);
+	if (ms_config_remote(cfg, name))
+		return cfg_fail(p, "duplicate section [remote:%s]", name);
+	cfg->remotes = ms_xrealloc(cfg->remotes, (cfg->n_remotes + 1) * sizeof(*cfg->remotes));
+	memset(&cfg->remotes[cfg->n_remotes], 0, sizeof(*cfg->remotes));
+	cfg->remotes[cfg->n_remotes].name = ms_xstrdup(name);
+	cfg->remotes[cfg->n_remotes].push = -1;
+	cfg->remotes[cfg->n_remotes].encrypt = -1;
+	cfg->remotes[cfg->n_remotes].line = p->line;
+	p->remote = cfg->n_remotes++;
+	p->section = SEC_REMOTE;
+	return 0;
+}
+
+/* A section without an alias ([retention], [hooks], [paths], [mail],
+ * [remote], [encrypt], [monitor]): at most once. */
 static void enter_plain(struct cfg_parser *p, const char *name)
 {
 	enum cfg_section sec = SEC_NONE;
@@ -602,6 +714,8 @@ static void section_header(struct cfg_parser *p, const char *line, size_t len)
 		p->section = SEC_MODOSNAP;
 	} else if (strncmp(name, "db:", 3) == 0) {
 		enter_db(p, name + 3);
+	} else if (strncmp(name, "remote:", 7) == 0) {
+		enter_remote(p, name + 7);
 	} else {
 		enter_plain(p, name);
 	}
@@ -700,6 +814,23 @@ struct ms_config *ms_config_new(void)
 	return cfg;
 }
 
+/* After the whole file: every [remote:NAME] names its url, and an
+ * encrypted one has a recipient to encrypt to. Reported at the section's
+ * line. */
+static void check_remotes(struct cfg_parser *p)
+{
+	for (size_t i = 0; i < p->cfg->n_remotes && !p->err; i++) {
+		const struct ms_config_remote *r = &p->cfg->remotes[i];
+
+		p->line = r->line;
+		if (!r->url)
+			cfg_fail(p, "section [remote:%s] has no url", r->name);
+		else if (r->encrypt != 0 && p->cfg->recipients.n == 0)
+			cfg_fail(p, "[remote:%s] is encrypted (encrypt = yes, the default) but [encrypt] names no "
+				    "recipient: add recipient = age1... (a public key), or set encrypt = no", r->name);
+	}
+}
+
 struct ms_config *ms_config_load(const char *path)
 {
 	struct cfg_parser p = { 0 };
@@ -723,6 +854,8 @@ struct ms_config *ms_config_load(const char *path)
 	p.cfg = ms_config_new();
 	p.next = text;
 	rc = ini_parse_stream(cfg_reader, &p, cfg_handler, &p);
+	if (!p.err)
+		check_remotes(&p);
 	if (cfg_report(&p, rc) == 0) {
 		ret = p.cfg;
 		p.cfg = NULL;
@@ -831,5 +964,23 @@ void ms_config_free(struct ms_config *cfg)
 	ms_strv_clear(&cfg->paths_include);
 	ms_strv_clear(&cfg->paths_exclude);
 	free(cfg->mail_dir);
+	free(cfg->rclone_config);
+	free(cfg->rclone);
+	for (size_t i = 0; i < cfg->n_remotes; i++) {
+		free(cfg->remotes[i].name);
+		free(cfg->remotes[i].url);
+	}
+	free(cfg->remotes);
+	ms_strv_clear(&cfg->recipients);
+	free(cfg->ping_url);
+	free(cfg->ping_kind);
 	free(cfg);
+}
+
+const struct ms_config_remote *ms_config_remote(const struct ms_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_remotes; i++)
+		if (strcmp(cfg->remotes[i].name, name) == 0)
+			return &cfg->remotes[i];
+	return NULL;
 }

@@ -25,6 +25,20 @@
  *   dir = /srv/vmail         ; the Maildir root (overrides Dovecot's mail_location)
  *   enabled = no             ; yes: every snapshot holds the mail store
  *
+ *   [remote]                ; off-host copies through rclone (docs/offhost.md)
+ *   rclone_config = /etc/modosnap/rclone.conf
+ *   [remote:offsite]        ; one section per remote
+ *   url = s3remote:bucket/modosnap
+ *   push = always            ; always | nightly | pre-upgrade | never
+ *   encrypt = yes            ; age-encrypt the copy (needs [encrypt] recipient)
+ *
+ *   [encrypt]
+ *   recipient = age1...      ; repeatable: public keys only, never an identity
+ *
+ *   [monitor]
+ *   ping_url = https://hc-ping.com/UUID
+ *   kind = healthchecks      ; healthchecks | uptime-kuma | ntfy (default: from the URL)
+ *
  *   [db:default]            ; one section per DATABASES alias
  *   engine = postgresql     ; postgresql | mysql
  *   name = modoboa
@@ -85,12 +99,23 @@ struct ms_config_db {
 	int line;            /* line of the section header */
 };
 
+/* One [remote:NAME] section: an rclone remote that receives copies. */
+enum ms_push_when { MS_PUSH_NEVER, MS_PUSH_ALWAYS, MS_PUSH_NIGHTLY, MS_PUSH_PRE_UPGRADE };
+struct ms_config_remote {
+	char *name;          /* NAME: letters, digits, '_' or '-' */
+	char *url;           /* `url = myremote:bucket/modosnap` (rclone's remote:path), no trailing '/' */
+	int push;            /* `push = always|nightly|pre-upgrade|never`: enum ms_push_when; -1 when
+	                        not set (always) */
+	int encrypt;         /* `encrypt = yes|no`: 1 or 0; -1 when not set (yes) */
+	int line;            /* line of the section header */
+};
+
 /* One `key = value` line of the file, for `modosnap config`. */
 struct ms_config_origin {
 	char *section;       /* "modosnap", "db:ALIAS", "retention", "hooks", "paths" or "mail" */
 	char *key;
 	int line;
-	char *value;         /* as written; NULL for `password` (a secret) */
+	char *value;         /* as written; NULL for `password` and `ping_url` (secrets) */
 };
 
 struct ms_config {
@@ -120,6 +145,17 @@ struct ms_config {
 	/* [mail] */
 	char *mail_dir;          /* `dir = DIR`; NULL = not set */
 	int mail_enabled;        /* `enabled = yes|no`: 1 or 0; -1 when not set */
+	/* [remote]: rclone itself */
+	char *rclone_config;     /* `rclone_config = FILE`: rclone's own config (the credentials stay
+	                            there); NULL = rclone's default */
+	char *rclone;            /* `rclone = PATH`: the binary; NULL = rclone from PATH */
+	struct ms_config_remote *remotes; /* [remote:NAME] sections, in file order */
+	size_t n_remotes;
+	/* [encrypt] */
+	struct ms_strv recipients; /* `recipient = age1...`, repeatable (public keys only) */
+	/* [monitor] */
+	char *ping_url;          /* `ping_url = URL` (holds a token: a secret in output) */
+	char *ping_kind;         /* `kind = healthchecks|uptime-kuma|ntfy`; NULL = from the URL */
 	/* [retention]: -1 when not set */
 	int keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly;
 	int keep_pre_upgrade, keep_apt;
@@ -145,6 +181,8 @@ struct ms_config *ms_config_load(const char *path);
  * Borrowed. */
 const char *ms_config_signing_key(const struct ms_config *cfg);
 const char *ms_config_trusted_keys(const struct ms_config *cfg);
+/* [remote:NAME] for `name`, or NULL. Borrowed. */
+const struct ms_config_remote *ms_config_remote(const struct ms_config *cfg, const char *name);
 /* Section for `alias`, or NULL. Borrowed. */
 const struct ms_config_db *ms_config_db(const struct ms_config *cfg, const char *alias);
 /* What the database engines get of [db:ALIAS]: admin_user and

@@ -266,6 +266,34 @@ static const struct err_case err_cases[] = {
 	{ "unknown key in [mail]", "[mail]\nlayout = %d/%n\n", 0600, ":2: unknown key 'layout' in section [mail]" },
 	{ "duplicate [paths]", "[paths]\ninclude = /a\n[paths]\n", 0600, ":3: duplicate section [paths]" },
 	{ "duplicate [mail]", "[mail]\n[mail]\n", 0600, ":2: duplicate section [mail]" },
+	{ "remote without url", "[remote:off]\npush = never\n", 0600, ":1: section [remote:off] has no url" },
+	{ "remote url relative", "[remote:off]\nurl = bucket/x\n", 0600,
+	  ":2: invalid url 'bucket/x' (expected rclone's REMOTE:PATH, e.g. s3remote:bucket/modosnap, or an "
+	  "absolute path)" },
+	{ "remote url an option", "[remote:off]\nurl = --config=x:y\n", 0600,
+	  ":2: invalid url '--config=x:y' (expected rclone's REMOTE:PATH, e.g. s3remote:bucket/modosnap, or an "
+	  "absolute path)" },
+	{ "remote push word", "[remote:off]\nurl = s3:b\npush = daily\n", 0600,
+	  ":3: invalid push 'daily' (expected always, nightly, pre-upgrade or never)" },
+	{ "remote bad name", "[remote:o ff]\n", 0600,
+	  ":1: invalid remote name 'o ff' in section [remote:o ff] (expected letters, digits, '_' or '-')" },
+	{ "duplicate remote", "[remote:off]\nurl = s3:b\nencrypt = no\n[remote:off]\n", 0600,
+	  ":4: duplicate section [remote:off]" },
+	{ "encrypted remote without recipient", "[remote:off]\nurl = s3:b\n", 0600,
+	  ":1: [remote:off] is encrypted (encrypt = yes, the default) but [encrypt] names no recipient: add "
+	  "recipient = age1... (a public key), or set encrypt = no" },
+	{ "identity as recipient", "[encrypt]\nrecipient = AGE-SECRET-KEY-1QQQ\n", 0600,
+	  ":2: recipient is a private key (an identity): the server keeps only public keys (age1...); keep the "
+	  "identity off this machine" },
+	{ "recipient malformed", "[encrypt]\nrecipient = age1xyz\n", 0600,
+	  ":2: invalid recipient 'age1xyz' (expected an age public key: age1 and 58 characters, as age-keygen "
+	  "prints it)" },
+	{ "recipient twice", "[encrypt]\nrecipient = age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\nrecipient = age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\n", 0600,
+	  ":3: duplicate recipient 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p'" },
+	{ "ping_url not http", "[monitor]\nping_url = ftp://x\n", 0600,
+	  ":2: invalid ping_url (expected an http:// or https:// URL)" },
+	{ "monitor kind", "[monitor]\nping_url = https://x/y\nkind = slack\n", 0600,
+	  ":3: invalid kind 'slack' (expected healthchecks, uptime-kuma or ntfy)" },
 	{ "line too long", "[modosnap]\nlabel = "
 	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
@@ -553,6 +581,42 @@ static void test_component_keys(void **state)
 	free(path);
 }
 
+/* Issue 14's sections: [remote], [remote:NAME], [encrypt], [monitor]. */
+static void test_offhost_keys(void **state)
+{
+	const struct test_fixture *fx = *state;
+	char *path = write_config(fx,
+		"[remote]\nrclone_config = /etc/modosnap/rclone.conf\n"
+		"[remote:offsite]\nurl = s3remote:bucket/modosnap/\npush = nightly\n"
+		"[remote:disk]\nurl = /mnt/usb/modosnap\nencrypt = no\npush = pre-upgrade\n"
+		"[encrypt]\nrecipient = age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\n"
+		"[monitor]\nping_url = https://hc-ping.com/abc\nkind = healthchecks\n", 0600);
+	struct ms_config *cfg = load_ok(path);
+	const struct ms_config_remote *r;
+
+	assert_string_equal(cfg->rclone_config, "/etc/modosnap/rclone.conf");
+	assert_null(cfg->rclone);
+	assert_int_equal(cfg->n_remotes, 2);
+	r = ms_config_remote(cfg, "offsite");
+	assert_non_null(r);
+	assert_string_equal(r->url, "s3remote:bucket/modosnap");
+	assert_int_equal(r->push, MS_PUSH_NIGHTLY);
+	assert_int_equal(r->encrypt, -1);
+	r = ms_config_remote(cfg, "disk");
+	assert_string_equal(r->url, "/mnt/usb/modosnap");
+	assert_int_equal(r->push, MS_PUSH_PRE_UPGRADE);
+	assert_int_equal(r->encrypt, 0);
+	assert_null(ms_config_remote(cfg, "none"));
+	assert_int_equal(cfg->recipients.n, 1);
+	assert_string_equal(cfg->ping_url, "https://hc-ping.com/abc");
+	assert_string_equal(cfg->ping_kind, "healthchecks");
+	assert_int_equal(ms_config_origin(cfg, "remote:disk", "push")->line, 9);
+	assert_string_equal(ms_config_key_name("remote:NAME", 0), "url");
+	assert_string_equal(ms_config_key_name("monitor", 1), "kind");
+	ms_config_free(cfg);
+	free(path);
+}
+
 /* keep_safety's durations: a unit is required except for 0 (off). */
 static void test_durations(void **state)
 {
@@ -751,6 +815,7 @@ static const struct { const char *name; CMUnitTestFunction fn; } plain_tests[] =
 	{ "retention, hooks and min_free", test_routine_keys },
 	{ "keep_safety durations", test_durations },
 	{ "component keys", test_component_keys },
+	{ "off-host keys: [remote], [remote:NAME], [encrypt], [monitor]", test_offhost_keys },
 	{ "duration flags", test_duration_flags },
 	{ "empty file", test_empty_file },
 	{ "ms_config_db_admin", test_db_admin },
