@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -93,6 +94,33 @@ static bool stderr_is_journal(void)
 	return journal;
 }
 
+/* The last lines logged, newest last (ms_log_tail). */
+#define TAIL_MAX 4096
+static char tail[TAIL_MAX];
+static size_t tail_len;
+
+static void tail_add(const char *prefix, const char *msg)
+{
+	size_t need = strlen("modosnap: ") + strlen(prefix) + strlen(msg) + 1;
+
+	if (need >= TAIL_MAX)
+		return;
+	while (tail_len + need >= TAIL_MAX) { /* drop the oldest line */
+		const char *nl = memchr(tail, '\n', tail_len);
+		size_t cut = nl ? (size_t)(nl - tail) + 1 : tail_len;
+
+		memmove(tail, tail + cut, tail_len - cut);
+		tail_len -= cut;
+	}
+	tail_len += (size_t)snprintf(tail + tail_len, TAIL_MAX - tail_len, "modosnap: %s%s\n", prefix, msg);
+}
+
+const char *ms_log_tail(void)
+{
+	tail[tail_len] = '\0';
+	return tail;
+}
+
 /* prio is the line's syslog priority prefix, written only for the journal. */
 __attribute__((format(printf, 3, 0)))
 static void vlog(const char *prio, const char *prefix, const char *fmt, va_list ap)
@@ -118,6 +146,7 @@ static void vlog(const char *prio, const char *prefix, const char *fmt, va_list 
 	fprintf(stderr, "modosnap: %s", prefix);
 	put_escaped(n < 0 ? fmt : msg ? msg : small);
 	fputc('\n', stderr);
+	tail_add(prefix, n < 0 ? fmt : msg ? msg : small);
 	if (msg != small)
 		free(msg);
 }

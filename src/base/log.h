@@ -41,6 +41,9 @@ void ms_log_status_line(int on);
 
 /* Number of warnings logged so far: commands turn it into exit code 3. */
 unsigned ms_log_warning_count(void);
+/* The last lines logged (at most 4 KB, whole lines, oldest first), as
+ * they were printed: what a monitoring ping reports. Borrowed. */
+const char *ms_log_tail(void);
 
 /* Aborts with a message: for broken internal invariants only. */
 #define MS_BUG(msg) ms_log_bug(__FILE__, __LINE__, (msg))
