@@ -182,6 +182,37 @@ const struct ms_command ms_commands[] = {
 		"error, 3 valid with warnings.\n",
 	},
 	{
+		"push", cmd_push, "SNAPSHOT",
+		"copy a snapshot off this host (rclone remotes)",
+		"Verifies SNAPSHOT (integrity and a trusted signature: a remote only ever\n"
+		"receives a verified snapshot), then copies it to each --remote NAME, or\n"
+		"to every [remote:NAME] of the config, through rclone: encrypted to the\n"
+		"[encrypt] recipients in the age format unless the remote says encrypt =\n"
+		"no. The archive is uploaded, its size and SHA-256 read back from the\n"
+		"remote, and a small marker written last: listing shows only complete\n"
+		"copies, and pushing again completes an interrupted push (or does\n"
+		"nothing). create pushes by itself after its verification, per remote's\n"
+		"push = always|nightly|pre-upgrade|never. SNAPSHOT as for verify.\n",
+		"Exit status: 0 pushed, 1 a remote failed (named; the local snapshot\n"
+		"stays), 2 usage error, 4 another run holds the destination, 5 the\n"
+		"snapshot is damaged or not signed by a trusted key.\n",
+	},
+	{
+		"fetch", cmd_fetch, "SNAPSHOT",
+		"bring a snapshot back from a remote into the destination",
+		"Downloads the complete copy SNAPSHOT (its name on the remote, a unique\n"
+		"prefix of it, or 'latest') of --remote NAME into the destination\n"
+		"directory, checked against the SHA-256 its marker records. An encrypted\n"
+		"copy is decrypted with --identity FILE (an age identity, kept off the\n"
+		"server) and then verified like any snapshot; without an identity it is\n"
+		"kept encrypted, checked against its recorded hash only (a warning says\n"
+		"so). Prints the path of the fetched snapshot: restore it from there.\n",
+		"Exit status: 0 fetched and verified, 1 failure (the remote or the\n"
+		"download, named), 2 usage error, 3 fetched encrypted without an identity,\n"
+		"4 another run holds the destination, 5 damaged, tampered, a wrong\n"
+		"identity, or not signed by a trusted key.\n",
+	},
+	{
 		"help", cmd_help, "[COMMAND]",
 		"show the help of a command",
 		"Without COMMAND, lists the commands; with one, shows its options.\n"

@@ -125,5 +125,7 @@ int cmd_prune(struct ms_cli *cli, int argc, char **argv);
 int cmd_config(struct ms_cli *cli, int argc, char **argv);
 int cmd_diff(struct ms_cli *cli, int argc, char **argv);
 int cmd_guard(struct ms_cli *cli, int argc, char **argv);
+int cmd_push(struct ms_cli *cli, int argc, char **argv);
+int cmd_fetch(struct ms_cli *cli, int argc, char **argv);
 
 #endif

@@ -5,6 +5,8 @@
  */
 #include "cli/cli.h"
 #include "cli/create_parts.h"
+#include "cli/monitor.h"
+#include "cli/offhost.h"
 #include "cli/options.h"
 #include "cli/output.h"
 #include "cli/progress.h"
@@ -54,6 +56,7 @@ struct create_args {
 	struct ms_strv with, without; /* --with, --without COMPONENT */
 	const char *system_root;      /* --system-root DIR */
 	struct ms_create_parts parts; /* what is taken, and from where */
+	struct ms_strv pushed;        /* out: the remotes that received the snapshot */
 };
 
 static int parse_create(int argc, char **argv, struct create_args *a)
@@ -291,9 +294,16 @@ static void print_json(const struct create_args *a, const struct ms_create_resul
 	ms_json_set(o, "paused_seconds", paused >= 0 ? ms_json_seconds(paused) : ms_json_null());
 	ms_json_set(o, "verified", ms_json_bool(a->verified));
 	ms_json_set(o, "pruned", pruned_json(&a->pruned));
+	ms_json_set(o, "pushed", ms_json_strs(a->pushed.v, a->pushed.n));
 	ms_json_set(o, "warnings", ms_json_int((long long)ms_log_warning_count()));
 	ms_json_set(o, "exit_status", ms_json_int(code));
 	ms_json_print(o);
+}
+
+static void print_pushed(const struct create_args *a)
+{
+	for (size_t i = 0; i < a->pushed.n; i++)
+		printf("pushed      %s\n", a->pushed.v[i]);
 }
 
 static void report(const struct create_args *a, const struct ms_create_result *r, double secs, int code,
@@ -313,6 +323,7 @@ static void report(const struct create_args *a, const struct ms_create_result *r
 		printf("snapshot %s: %llu entries, %s in, %s out, %.1f s%s: %s\n", r->snapshot_id,
 		       (unsigned long long)r->archive.entries, in, out, secs, a->verified ? ", verified" : "", r->path);
 		print_pruned(&a->pruned);
+		print_pushed(a);
 		return;
 	}
 	print_summary(r, secs);
@@ -320,6 +331,7 @@ static void report(const struct create_args *a, const struct ms_create_result *r
 		printf("paused      %.1f s (hooks pause/resume)\n", paused);
 	if (a->verified)
 		printf("verified    yes%s\n", a->deep ? " (databases loaded and compared)" : "");
+	print_pushed(a);
 	(void)code;
 	printf("%s\n", r->path);
 }
@@ -570,7 +582,72 @@ static int nightly_prune(struct ms_cli *cli, struct create_args *a, const char *
 	return ret;
 }
 
+/* The remotes that take this run's snapshot ([remote:NAME] push). */
+static bool wants_push(const struct ms_cli *cli, const struct create_args *a)
+{
+	for (size_t i = 0; i < cli->config->n_remotes; i++)
+		if (ms_offhost_wants(&cli->config->remotes[i], a->pre_upgrade, a->nightly))
+			return true;
+	return false;
+}
+
+/* Pushes the verified snapshot to every remote that takes it; every
+ * remote is tried. 0, or -1 when one failed (the local snapshot stays). */
+static int push_new(struct ms_cli *cli, struct create_args *a, const char *path)
+{
+	int ret = 0;
+
+	for (size_t i = 0; path && i < cli->config->n_remotes; i++) {
+		const struct ms_config_remote *rem = &cli->config->remotes[i];
+
+		if (!ms_offhost_wants(rem, a->pre_upgrade, a->nightly))
+			continue;
+		if (ms_offhost_push(cli->config, rem, path) < 0)
+			ret = -1;
+		else
+			ms_strv_push_owned(&a->pushed, ms_xasprintf("%s (%s)", rem->name, rem->url));
+	}
+	return ret;
+}
+
+/* The [monitor] of the config, or NULL when none. */
+static const struct ms_monitor *monitor_of(const struct ms_cli *cli, struct ms_monitor *m)
+{
+	const char *kind = cli->config->ping_kind;
+
+	if (!cli->config->ping_url)
+		return NULL;
+	m->url = cli->config->ping_url;
+	m->kind = !kind				? ms_monitor_guess(m->url)
+		  : !strcmp(kind, "uptime-kuma") ? MS_MON_UPTIME_KUMA
+		  : !strcmp(kind, "ntfy")	? MS_MON_NTFY
+						: MS_MON_HEALTHCHECKS;
+	m->timeout_s = 0;
+	return m;
+}
+
+static int run_create_pushing(struct ms_cli *cli, struct create_args *a);
+
+/* create with its monitoring pings around it: a ping that fails turns a
+ * success into exit 3, never a failure. */
 static int run_create(struct ms_cli *cli, struct create_args *a)
+{
+	struct ms_monitor mon;
+	const struct ms_monitor *m = monitor_of(cli, &mon);
+	bool ping_failed = m && ms_monitor_start(m) < 0;
+	int ret;
+
+	if (wants_push(cli, a))
+		a->verify = true; /* a remote only ever receives a verified snapshot */
+	ret = run_create_pushing(cli, a);
+	if (m && ms_monitor_done(m, ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS, ms_log_tail()) < 0)
+		ping_failed = true;
+	if (ping_failed && ret == MS_EXIT_OK)
+		ret = MS_EXIT_WARNINGS;
+	return ret;
+}
+
+static int run_create_pushing(struct ms_cli *cli, struct create_args *a)
 {
 	struct ms_create_result r = { 0 };
 	struct ms_db_probe *probes = NULL;
@@ -617,6 +694,8 @@ static int run_create(struct ms_cli *cli, struct create_args *a)
 	ms_snapshot_set_aside_on_signal(NULL);
 	if (a->nightly && (ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS))
 		ret = nightly_prune(cli, a, dest, ret);
+	if ((ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS) && push_new(cli, a, r.path) < 0)
+		ret = MS_EXIT_FAILURE;
 	if (ret == MS_EXIT_OK)
 		ret = ms_cli_exit_code(0);
 out:
@@ -652,6 +731,7 @@ int cmd_create(struct ms_cli *cli, int argc, char **argv)
 	ms_strv_clear(&a.excludes);
 	ms_strv_clear(&a.with);
 	ms_strv_clear(&a.without);
+	ms_strv_clear(&a.pushed);
 	ms_create_parts_clear(&a.parts);
 	free(a.aside);
 	ms_prune_plan_clear(&a.pruned);

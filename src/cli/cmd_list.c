@@ -4,7 +4,9 @@
  * --tag keeps those with one tag, --last the N newest of what is left.
  */
 #include "cli/cli.h"
+#include "cli/offhost.h"
 #include "cli/options.h"
+#include "remote/push.h"
 #include "discover/config.h"
 #include "snapshot/dest.h"
 #include "formats/manifest.h"
@@ -13,6 +15,7 @@
 #include "base/strbuf.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 
 /* What a verification record says (snapshot/dest.h). */
@@ -69,6 +72,7 @@ struct list_args {
 	const char *tag;  /* --tag TAG, or NULL */
 	size_t last;      /* --last N, 0: all */
 	bool json;
+	char *remote;     /* --remote NAME: that remote's snapshots instead (owned) */
 };
 
 static int parse_list(struct ms_cli *cli, int argc, char **argv, struct list_args *a)
@@ -80,6 +84,11 @@ static int parse_list(struct ms_cli *cli, int argc, char **argv, struct list_arg
 	a->tag = o.tag;
 	a->last = (size_t)o.last;
 	a->json = o.json;
+	a->remote = o.remotes.n ? ms_xstrdup(o.remotes.v[0]) : NULL;
+	if (ret == 0 && o.remotes.n > 1)
+		ret = ms_cli_usage_error("list", "list takes one --remote NAME");
+	if (ret == 0 && a->remote && (a->tag || a->last))
+		ret = ms_cli_usage_error("list", "--remote lists the remote's files: no --tag or --last with it");
 	ms_opts_clear(&o);
 	if (ret != 0)
 		return ret;
@@ -130,6 +139,44 @@ static void print_none(const struct list_args *a, size_t n)
 		printf("no snapshots tagged '%s' in '%s'\n", a->tag, a->dest);
 }
 
+/* list --remote NAME: the complete snapshots of a remote (half-uploaded
+ * ones are not shown), oldest first: name and size, or JSON
+ * [{"name", "size"}]. */
+static int list_remote(struct ms_cli *cli, const struct list_args *a)
+{
+	const struct ms_config_remote *r = ms_offhost_remote(cli->config, a->remote);
+	struct ms_remote_file *files = NULL;
+	struct ms_rclone rc;
+	size_t n = 0;
+	int ret = MS_EXIT_FAILURE;
+
+	if (!r)
+		return MS_EXIT_FAILURE;
+	ms_offhost_rclone(cli->config, r, &rc);
+	if (ms_remote_list(&rc, &files, &n) < 0)
+		return MS_EXIT_FAILURE;
+	if (a->json) {
+		ms_json *arr = ms_json_array();
+
+		for (size_t i = 0; i < n; i++)
+			ms_json_push(arr, ms_json_obj("name", ms_json_str(files[i].name), "size",
+						      ms_json_int(files[i].size), NULL));
+		ret = ms_json_print(arr) < 0 ? MS_EXIT_FAILURE : ms_cli_exit_code(0);
+	} else {
+		struct ms_strv pool = { 0 };
+
+		if (n == 0)
+			printf("no complete snapshot on remote '%s' (%s)\n", r->name, r->url);
+		for (size_t i = 0; i < n; i++)
+			printf("%-64s %10.1f MiB\n", ms_cli_pooled(&pool, files[i].name),
+			       (double)files[i].size / (1024.0 * 1024.0));
+		ms_strv_clear(&pool);
+		ret = ms_cli_exit_code(0);
+	}
+	ms_remote_files_free(files, n);
+	return ret;
+}
+
 int cmd_list(struct ms_cli *cli, int argc, char **argv)
 {
 	struct list_args a = { 0 };
@@ -138,8 +185,12 @@ int cmd_list(struct ms_cli *cli, int argc, char **argv)
 	size_t n = 0, shown = 0;
 	int failed = 0, ret = parse_list(cli, argc, argv, &a);
 
-	if (ret != 0)
+	if (ret != 0 || a.remote) {
+		if (ret == 0)
+			ret = list_remote(cli, &a);
+		free(a.remote);
 		return ret;
+	}
 	if (ms_dest_list(a.dest, &items, &n) < 0)
 		return MS_EXIT_FAILURE;
 	if (a.json)

@@ -110,7 +110,8 @@ static const struct ms_opt opts[] = {
 	  .arg = "DIR", .help = "the instance directory (default /srv/modoboa/instance)" },
 	{ STRING("postfix-dir", inst.postfix_dir), .accept = C(INSPECT) | C(CREATE) | C(RESTORE) | C(CONFIG), .arg = "DIR",
 	  .help = "the Postfix configuration directory (default /etc/postfix)" },
-	{ STRING("dest", dest), .accept = C(CREATE) | READ | C(RESTORE) | C(PRUNE) | C(DIFF) | C(GUARD) | C(CONFIG),
+	{ STRING("dest", dest), .accept = C(CREATE) | READ | C(RESTORE) | C(PRUNE) | C(DIFF) | C(GUARD) | C(CONFIG) |
+	  C(PUSH) | C(FETCH),
 	  .arg = "DIR",
 	  .help = "destination directory (default /var/backups/modosnap)" },
 	{ FLAG("no-db", no_db), .accept = C(INSPECT) | C(CREATE), .help = "do not connect to the databases" },
@@ -121,6 +122,12 @@ static const struct ms_opt opts[] = {
 	{ FLAG("dry-run", dry_run), .accept = C(RESTORE) | C(PRUNE), .help = "print the plan, change nothing" },
 	{ FLAG("allow-unsigned", allow_unsigned), .accept = C(VERIFY) | C(RESTORE),
 	  .help = "accept an unsigned snapshot, or one signed by an untrusted key, with a warning (exit 3)" },
+	{ LIST("remote", remotes), .accept = C(LIST) | C(PUSH) | C(FETCH), .valid = not_empty,
+	  .invalid = "empty --remote", .arg = "NAME",
+	  .help = "the [remote:NAME] of the config (push: repeatable, default every remote; list, fetch: one)" },
+	{ STRING("identity", identity), .accept = C(FETCH), .arg = "FILE",
+	  .help = "an age identity file (AGE-SECRET-KEY-1...) that decrypts an encrypted snapshot; kept off the "
+		  "server, given only when reading" },
 	{ FLAG("json", json), .accept = C(INSPECT) | C(CREATE) | C(VERIFY) | C(LIST) | C(SHOW) | C(RESTORE) |
 	  C(PRUNE) | C(DIFF) | C(GUARD) | C(CONFIG), .help = "print JSON instead of text" },
 
@@ -236,6 +243,8 @@ static const struct {
 	[MS_OPTS_DIFF] = { "diff", 2, "missing SNAPSHOT argument (two are needed)" },
 	[MS_OPTS_GUARD] = { "guard", 0, NULL },
 	[MS_OPTS_CONFIG] = { "config", 0, NULL },
+	[MS_OPTS_PUSH] = { "push", 1, "missing SNAPSHOT argument" },
+	[MS_OPTS_FETCH] = { "fetch", 1, "missing SNAPSHOT argument" },
 };
 
 enum ms_opts_cmd ms_opts_cmd_find(const char *name)
@@ -456,4 +465,5 @@ void ms_opts_clear(struct ms_opts *o)
 	ms_strv_clear(&o->keep_tag);
 	ms_strv_clear(&o->with);
 	ms_strv_clear(&o->without);
+	ms_strv_clear(&o->remotes);
 }

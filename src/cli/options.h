@@ -30,6 +30,8 @@ enum ms_opts_cmd {
 	MS_OPTS_DIFF,
 	MS_OPTS_GUARD,
 	MS_OPTS_CONFIG,
+	MS_OPTS_PUSH,
+	MS_OPTS_FETCH,
 	MS_OPTS_N
 };
 
@@ -83,6 +85,10 @@ struct ms_opts {
 	long keep_hourly, keep_yearly;
 	long keep_within;           /* --keep-within DURATION, in seconds (0: off) */
 	struct ms_strv keep_tag;    /* --keep-tag TAG... (not empty) */
+
+	/* off-host copies */
+	struct ms_strv remotes;     /* --remote NAME... (list, fetch: one) */
+	const char *identity;       /* --identity FILE (an age identity: reading only) */
 
 	/* guard, list */
 	const char *tag;            /* --tag TAG (one) */

@@ -144,7 +144,7 @@ static int push_prepare(const struct ms_rclone *rc, const char *name, const stru
 		goto out;
 	if (r == 0 && p.archive && p.archive->size == m.size) {
 		if (!strcmp(m.sha256, local->sha256) && m.size == local->size) {
-			ms_log_info("remote '%s': '%s' is there already", rc->name, name);
+			ms_log_debug("remote '%s': '%s' is there already", rc->name, name);
 			ret = 1;
 		} else {
 			ms_log_error("remote '%s' holds another '%s' (its SHA-256 differs): not replaced", rc->name,
@@ -213,7 +213,7 @@ int ms_remote_push(const struct ms_rclone *rc, const char *path)
 	free(text);
 	free(mk);
 	if (r == 0)
-		ms_log_info("remote '%s': pushed '%s' (%lld bytes)", rc->name, name, local.size);
+		ms_log_debug("remote '%s': pushed '%s' (%lld bytes)", rc->name, name, local.size);
 	return r;
 }
 

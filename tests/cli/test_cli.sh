@@ -17,7 +17,7 @@ expect_stdout_has "  inspect    show what a snapshot of this Modoboa server woul
 expect_stdout_has "exit status: 0 ok, 1 failure, 2 usage error, 3 completed with warnings,"
 # Only commands that work are listed.
 check "lists exactly the working commands" \
-	test "$(sed -n '/^commands:/,/^$/p' "$T/out" | awk 'NF && !/commands:/ {print $1}' | tr '\n' ' ')" = "inspect create verify list show restore prune diff guard config help "
+	test "$(sed -n '/^commands:/,/^$/p' "$T/out" | awk 'NF && !/commands:/ {print $1}' | tr '\n' ' ')" = "inspect create verify list show restore prune diff guard config push fetch help "
 
 case_begin help_command
 run_ms help inspect

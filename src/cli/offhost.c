@@ -1,0 +1,165 @@
+/*
+ * Off-host copies for the command line (see offhost.h).
+ */
+#include "cli/offhost.h"
+#include "cli/cli.h"
+#include "formats/sign.h"
+#include "formats/verify.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "formats/age.h"
+#include "remote/push.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const struct ms_config_remote *ms_offhost_remote(const struct ms_config *cfg, const char *name)
+{
+	const struct ms_config_remote *r = ms_config_remote(cfg, name);
+
+	if (!r)
+		ms_log_error("no [remote:%s] section in the config%s%s%s", name, cfg->path ? " ('" : "",
+			     cfg->path ? cfg->path : "", cfg->path ? "')" : "");
+	return r;
+}
+
+void ms_offhost_rclone(const struct ms_config *cfg, const struct ms_config_remote *r, struct ms_rclone *rc)
+{
+	memset(rc, 0, sizeof(*rc));
+	rc->binary = cfg->rclone;
+	rc->config = cfg->rclone_config;
+	rc->name = r->name;
+	rc->url = r->url;
+}
+
+bool ms_offhost_wants(const struct ms_config_remote *r, bool pre_upgrade, bool nightly)
+{
+	switch (r->push < 0 ? MS_PUSH_ALWAYS : (enum ms_push_when)r->push) {
+	case MS_PUSH_ALWAYS:
+		return true;
+	case MS_PUSH_NIGHTLY:
+		return nightly;
+	case MS_PUSH_PRE_UPGRADE:
+		return pre_upgrade;
+	default:
+		return false;
+	}
+}
+
+/* The [encrypt] recipients, parsed (the config checked their shape). */
+static int recipients(const struct ms_config *cfg, struct ms_age_key *keys, size_t *n)
+{
+	const char *why;
+
+	*n = 0;
+	for (size_t i = 0; i < cfg->recipients.n; i++) {
+		if (*n == MS_AGE_RECIPIENT_MAX)
+			return ms_log_error("[encrypt]: at most %d recipients", MS_AGE_RECIPIENT_MAX);
+		if (ms_age_parse_recipient(cfg->recipients.v[i], &keys[*n], &why) < 0)
+			return ms_log_error("[encrypt] recipient '%s': %s", cfg->recipients.v[i], why);
+		(*n)++;
+	}
+	if (*n == 0)
+		return ms_log_error("[encrypt] names no recipient");
+	return 0;
+}
+
+/* Encrypts path into DIR/.modosnap-push.XXXXXX/NAME.age; the file's path
+ * (caller removes it and its directory), or NULL after logging. */
+static char *encrypt_copy(const struct ms_config *cfg, const char *path)
+{
+	struct ms_age_key keys[MS_AGE_RECIPIENT_MAX];
+	char *dir = ms_path_dirname(path), *tmp = ms_xasprintf("%s/.modosnap-push.XXXXXX", dir), *out = NULL;
+	size_t n;
+
+	free(dir);
+	if (recipients(cfg, keys, &n) < 0)
+		goto fail;
+	if (!mkdtemp(tmp)) {
+		ms_log_error("unable to create a directory beside '%s': %s", path, strerror(errno));
+		goto fail;
+	}
+	out = ms_xasprintf("%s/%s.age", tmp, ms_path_basename(path));
+	if (ms_age_encrypt_file(path, out, keys, n) == 0) {
+		free(tmp);
+		return out;
+	}
+	rmdir(tmp);
+fail:
+	free(out);
+	free(tmp);
+	return NULL;
+}
+
+/* Whether the remote holds a complete NAME.age for the archive at path:
+ * 1 yes, 0 no, -1 after logging (the remote could not be listed). */
+static int complete_on(const struct ms_rclone *rc, const char *path)
+{
+	struct ms_remote_file *files = NULL;
+	char *name = ms_xasprintf("%s.age", ms_path_basename(path));
+	size_t n = 0;
+	int ret = 0;
+
+	if (ms_remote_list(rc, &files, &n) < 0)
+		ret = -1;
+	for (size_t i = 0; i < n && ret == 0; i++)
+		if (!strcmp(files[i].name, name)) {
+			ms_log_debug("remote '%s' holds a complete '%s' already: not pushed again", rc->name, name);
+			ret = 1;
+		}
+	ms_remote_files_free(files, n);
+	free(name);
+	return ret;
+}
+
+int ms_offhost_push(const struct ms_config *cfg, const struct ms_config_remote *r, const char *path)
+{
+	struct ms_rclone rc;
+	char *copy = NULL;
+	int ret;
+
+	ms_offhost_rclone(cfg, r, &rc);
+	if (r->encrypt != 0) {
+		/* age encryption is randomised: a second push would make another
+		 * ciphertext; a complete copy under this name is this snapshot */
+		int there = complete_on(&rc, path);
+
+		if (there < 0)
+			return ms_log_error("remote '%s': the push of '%s' failed; the local snapshot is kept", r->name,
+					    path);
+		if (there > 0)
+			return 0;
+		copy = encrypt_copy(cfg, path);
+		if (!copy)
+			return ms_log_error("remote '%s': nothing pushed", r->name);
+	}
+	ret = ms_remote_push(&rc, copy ? copy : path);
+	if (copy) {
+		char *dir = ms_path_dirname(copy);
+
+		unlink(copy);
+		rmdir(dir);
+		free(dir);
+	}
+	if (ret < 0)
+		ms_log_error("remote '%s': the push of '%s' failed; the local snapshot is kept", r->name, path);
+	free(copy);
+	return ret < 0 ? -1 : 0;
+}
+
+int ms_offhost_verify(const struct ms_config *cfg, const char *path)
+{
+	struct ms_verify_result vr;
+	enum ms_verify_status st = ms_verify_archive(path, &vr);
+	int ret = MS_EXIT_OK;
+
+	if (st != MS_VERIFY_OK)
+		ret = st == MS_VERIFY_BAD ? MS_EXIT_VERIFY : MS_EXIT_FAILURE;
+	else if (ms_sign_check_trust(&vr, ms_config_signing_key(cfg), ms_config_trusted_keys(cfg), false, path) < 0)
+		ret = MS_EXIT_VERIFY;
+	ms_verify_result_clear(&vr);
+	return ret;
+}

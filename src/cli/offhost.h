@@ -1,0 +1,35 @@
+/*
+ * Off-host copies for the command line (docs/offhost.md): a [remote:NAME]
+ * of the config as an rclone transport (remote/rclone.h), and pushing a
+ * local snapshot there — encrypted to the [encrypt] recipients in the age
+ * format when the remote says so — with the protocol of remote/push.h
+ * (archive, read-back check, marker last).
+ */
+#ifndef MS_CLI_OFFHOST_H
+#define MS_CLI_OFFHOST_H
+
+#include <stdbool.h>
+
+#include "discover/config.h"
+#include "remote/rclone.h"
+
+/* The transport of remote `name`: NULL after logging "no [remote:NAME]
+ * section in the config ('FILE')". */
+const struct ms_config_remote *ms_offhost_remote(const struct ms_config *cfg, const char *name);
+void ms_offhost_rclone(const struct ms_config *cfg, const struct ms_config_remote *r, struct ms_rclone *rc);
+/* Whether a remote receives the copy of a new snapshot made by create
+ * (pre_upgrade / nightly: the run's kind). */
+bool ms_offhost_wants(const struct ms_config_remote *r, bool pre_upgrade, bool nightly);
+/* Pushes the local archive `path` to remote r, encrypted when r says so
+ * (NAME.tar.zst.age, written 0600 in a private directory beside the
+ * archive and removed afterwards). An encrypted copy already complete on
+ * the remote under that name is this snapshot (the ciphertext differs at
+ * each encryption): nothing is pushed again. 0, or -1 after logging an
+ * error naming the remote. */
+int ms_offhost_push(const struct ms_config *cfg, const struct ms_config_remote *r, const char *path);
+/* Verifies a local archive as `verify` does (integrity, then a signature
+ * by a trusted key): MS_EXIT_OK, MS_EXIT_VERIFY or MS_EXIT_FAILURE, the
+ * problem logged. */
+int ms_offhost_verify(const struct ms_config *cfg, const char *path);
+
+#endif
