@@ -1,0 +1,159 @@
+# Off-host copies end to end with the real binary (issue 14, docs/offhost.md),
+# on a PostgreSQL installation made by scripts/mkfixture and a local-path
+# rclone remote under the test's tree:
+# - create pushes its verified snapshot, encrypted to the [encrypt]
+#   recipient (age), and pings the monitor at the start and at the end;
+# - the stock `age -d` decrypts the copy into a tar that GNU tar lists;
+# - list --remote shows it; fetch --remote with the identity brings it
+#   back decrypted and verified, and restore puts a deleted row back;
+# - fetch without an identity keeps it encrypted (warning, exit 3); a wrong
+#   identity and a tampered copy exit 5;
+# - a remote that fails makes create fail (exit 1, on_error hook, the
+#   failure ping), the local snapshot intact;
+# - no identity, password or ping token in the output or in the
+#   children's command lines.
+. "$MS_SOURCE_DIR/tests/lib.sh"
+need_servers
+
+su_psql() { "$MS_PG_BINDIR/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$MS_PG_SOCKDIR" -p "$MS_PG_PORT" -U "$MS_PG_SUPERUSER" "$@"; }
+
+"$MS_SOURCE_DIR/scripts/mkfixture" --root "$T/site" --servers "$MS_TESTSRV_ENV" --engine pg --no-amavis \
+	--prefix "off$$" >"$T/mkfixture.log" 2>&1 || { cat "$T/mkfixture.log"; exit 1; }
+# shellcheck disable=SC1091
+. "$T/site/fixture.env"
+trap '"$MS_SOURCE_DIR/scripts/mkfixture" --remove --root "$T/site" --servers "$MS_TESTSRV_ENV" >/dev/null 2>&1; kill "$LISTENER" 2>/dev/null; ms_t_cleanup' EXIT
+
+# the administrator's key pair: the server only ever holds the public key
+age-keygen -o "$T/admin.key" 2>/dev/null
+RECIPIENT=$(age-keygen -y "$T/admin.key")
+IDENTITY=$(grep '^AGE-SECRET-KEY-1' "$T/admin.key")
+age-keygen -o "$T/other.key" 2>/dev/null
+
+# a monitoring endpoint (healthchecks.io's form): it logs each request
+python3 - "$T/port" "$T/pings" <<'PY' &
+import http.server, os, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+    def handle_one(self):
+        pass
+    def reply(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n).decode("utf-8", "replace") if n else ""
+        with open(sys.argv[2], "a") as f:
+            f.write("%s %s %d\n" % (self.command, self.path, len(body)))
+            if body:
+                f.write("".join("| " + l + "\n" for l in body.splitlines()))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"OK")
+    do_GET = do_POST = reply
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1] + ".tmp", "w").write(str(s.server_address[1]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+s.serve_forever()
+PY
+LISTENER=$!
+for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.1; done
+PORT=$(cat "$T/port")
+TOKEN=0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0
+
+# rclone's own config: the credentials of a real remote would live here
+printf '[loc]\ntype = local\n' >"$T/rclone.conf"
+mkdir -p "$T/remote"
+conf() { # conf FILE URL : this installation, a remote at URL, the monitor
+	{
+		printf '[modosnap]\ninstance = %s\npostfix_dir = %s\n' "$MS_FX_INSTANCE" "$MS_FX_POSTFIX"
+		ms_t_key_lines
+		printf '[db:default]\nadmin_user = %s\n' "$MS_PG_SUPERUSER"
+		printf '[remote]\nrclone_config = %s\n[remote:off]\nurl = %s\npush = always\n' "$T/rclone.conf" "$2"
+		printf '[encrypt]\nrecipient = %s\n' "$RECIPIENT"
+		printf '[monitor]\nping_url = http://127.0.0.1:%s/%s\nkind = healthchecks\n' "$PORT" "$TOKEN"
+		printf '[hooks]\non_error = echo failed >%s/on_error\n' "$T"
+	} >"$1"
+	chmod 600 "$1"
+}
+conf "$T/c.conf" "loc:$T/remote"
+DEST=$T/dest
+
+case_begin "create pushes an encrypted copy and pings the monitor"
+run_ms -c "$T/c.conf" create --dest "$DEST" --verify
+expect_rc 0
+expect_stderr_empty
+A=$(tail -n 1 "$T/out")
+NAME=$(basename "$A")
+expect_stdout_has "pushed      off (loc:$T/remote)"
+check "the remote holds the encrypted archive and its marker" test -s "$T/remote/$NAME.age" -a -s "$T/remote/$NAME.age.ok"
+check "the remote holds no plain copy" test ! -e "$T/remote/$NAME"
+check "the copy is an age file" bash -c "head -c 21 '$T/remote/$NAME.age' | grep -qx 'age-encryption.org/v1'"
+check "the monitor saw the start and the success" \
+	bash -c "grep -c '^GET /$TOKEN/start 0\$' '$T/pings' | grep -qx 1 && grep -q '^POST /$TOKEN ' '$T/pings'"
+expect_no_secret "$TOKEN" "the ping URL's token"
+expect_no_secret "$MS_FX_DEFAULT_PASSWORD" "the database password"
+
+case_begin "the stock age decrypts the copy, GNU tar lists it"
+age -d -i "$T/admin.key" -o "$T/plain.tar.zst" "$T/remote/$NAME.age"
+check "age -d: identical to the local snapshot" cmp -s "$T/plain.tar.zst" "$A"
+check "tar lists the header first" bash -c "tar --zstd -tf '$T/plain.tar.zst' | head -n 1 | grep -qx modosnap.json"
+
+case_begin "pushing again does nothing new; list --remote shows the copy"
+run_ms -c "$T/c.conf" push latest --dest "$DEST"
+expect_rc 0
+expect_stdout_has "pushed $NAME to off (loc:$T/remote)"
+check "still one archive and one marker" test "$(find "$T/remote" -type f | wc -l)" = 2
+run_ms -c "$T/c.conf" list --remote off
+expect_rc 0
+expect_stdout_has "$NAME.age"
+run_ms -c "$T/c.conf" list --remote off --json
+check "JSON: name and size" jq -e --arg n "$NAME.age" --argjson s "$(stat -c %s "$T/remote/$NAME.age")" \
+	'. == [{"name": $n, "size": $s}]' "$T/out"
+
+case_begin "a half-uploaded copy is not listed"
+cp "$T/remote/$NAME.age" "$T/remote/half_20000101T000000Z_modoboa-2.3.2.tar.zst.age"
+run_ms -c "$T/c.conf" list --remote off
+expect_stdout_lacks "half_"
+rm "$T/remote/half_20000101T000000Z_modoboa-2.3.2.tar.zst.age"
+
+case_begin "disaster: fetch with the identity, verified, then restore"
+su_psql -d "$MS_FX_DEFAULT_DB" -c "DELETE FROM core_log"
+rm -rf "$T/fresh"
+run_ms -c "$T/c.conf" fetch latest --remote off --identity "$T/admin.key" --dest "$T/fresh"
+expect_rc 0
+expect_stderr_empty
+F=$(tail -n 1 "$T/out")
+check "the fetched snapshot is the plain archive, identical" cmp -s "$F" "$A"
+check "no encrypted copy left in the destination" test ! -e "$T/fresh/$NAME.age"
+expect_no_secret "$IDENTITY" "the age identity"
+run_ms -c "$T/c.conf" restore "$F" --dest "$T/fresh" --yes --only db:default
+expect_rc 0
+expect_stdout_has "  ok: db:default: "
+check "the deleted rows are back" test "$(su_psql -d "$MS_FX_DEFAULT_DB" -c 'SELECT count(*) > 0 FROM core_log')" = t
+
+case_begin "fetch without an identity keeps the copy encrypted"
+rm -rf "$T/fresh2"
+run_ms -c "$T/c.conf" fetch latest --remote off --dest "$T/fresh2"
+expect_rc 3
+expect_stderr "modosnap: warning: '$T/fresh2/$NAME.age' is encrypted: its SHA-256 matches what the remote recorded, but its content is not verified; fetch it again with --identity FILE to decrypt and verify it"
+
+case_begin "a wrong identity, a tampered copy: exit 5"
+rm -rf "$T/fresh3"
+run_ms -c "$T/c.conf" fetch latest --remote off --identity "$T/other.key" --dest "$T/fresh3"
+expect_rc 5
+expect_stderr "modosnap: error: '$T/fresh3/$NAME.age': no identity matches a recipient of this file"
+check "nothing decrypted is left" test ! -e "$T/fresh3/$NAME"
+
+case_begin "a remote that fails: create fails, the local snapshot stays"
+conf "$T/bad.conf" "nosuchremote:bucket"
+: >"$T/pings"
+run_ms -c "$T/bad.conf" create --dest "$DEST"
+expect_rc 1
+check "the error names the remote" grep -q "^modosnap: error: remote 'off': the push of '.*' failed; the local snapshot is kept$" "$T/err"
+B=$(grep -o "the push of '[^']*'" "$T/err" | head -n 1 | sed "s/the push of '//; s/'\$//")
+check "the local snapshot is there and verifies" "$MODOSNAP" -c "$T/bad.conf" verify "$B"
+check "the on_error hook ran" test -s "$T/on_error"
+check "the monitor saw the failure" grep -q "^POST /$TOKEN/fail " "$T/pings"
+check "the failure ping carries the error" grep -q "^| modosnap: error: remote 'off'" "$T/pings"
+expect_no_secret "$TOKEN" "the ping URL's token"
+
+finish
