@@ -8,6 +8,7 @@
  * docs/restore.md is the user's guide.
  */
 #include "cli/cli.h"
+#include "cli/offhost.h"
 #include "snapshot/snapdiff.h"
 #include "discover/distinfo.h"
 #include "discover/server.h"
@@ -41,6 +42,7 @@ struct restore_args {
 	bool json;                 /* --json: the plan and the result as one document */
 	struct ms_instance_opts inst;
 	const char *system_root;   /* --system-root DIR */
+	const char *identity;      /* --identity FILE: decrypts a remote's encrypted copy */
 };
 
 
@@ -62,6 +64,7 @@ static int parse_restore(int argc, char **argv, struct restore_args *a)
 	a->json = o.json;
 	a->inst = o.inst;
 	a->system_root = o.system_root;
+	a->identity = o.identity;
 	if (ret != 0)
 		return ret;
 	if (a->root && a->root[0] != '/')
@@ -692,15 +695,55 @@ static int run_restore(struct ms_cli *cli, struct restore_args *a)
 	return ret;
 }
 
+/* SNAPSHOT as REMOTE:SNAPSHOT, REMOTE a [remote:NAME] of the config:
+ * fetched into the destination first (decrypted with --identity,
+ * verified), and restored from there. Sets *fetched (caller frees) and
+ * returns 0; -1 when SNAPSHOT names no remote (a local selector); an exit
+ * code when the fetch failed. */
+static int fetch_remote(struct ms_cli *cli, const struct restore_args *a, char **fetched)
+{
+	const char *colon = strchr(a->selector, ':');
+	const char *dest = a->dest ? a->dest : cli->config->dest ? cli->config->dest : MS_DEFAULT_DEST;
+	const struct ms_config_remote *r = NULL;
+	char *name;
+	int code = MS_EXIT_FAILURE;
+
+	if (colon && colon > a->selector && strncmp(a->selector, "tag:", 4) != 0) {
+		name = ms_xstrndup(a->selector, (size_t)(colon - a->selector));
+		r = ms_config_remote(cli->config, name);
+		free(name);
+	}
+	if (!r)
+		return -1;
+	if (ms_dest_prepare(dest) < 0)
+		return MS_EXIT_FAILURE;
+	*fetched = ms_offhost_fetch(cli->config, r, colon + 1, dest, a->identity, &code);
+	if (*fetched && code == MS_EXIT_WARNINGS) {
+		ms_log_error("'%s' is encrypted: restore it with --identity FILE", *fetched);
+		free(*fetched);
+		*fetched = NULL;
+		return MS_EXIT_USAGE;
+	}
+	return *fetched ? 0 : code;
+}
+
 int cmd_restore(struct ms_cli *cli, int argc, char **argv)
 {
 	struct restore_args a;
+	char *fetched = NULL;
 	int ret;
 
 	memset(&a, 0, sizeof(a));
 	ret = parse_restore(argc, argv, &a);
 	if (ret == 0)
-		ret = ms_cli_load_config(cli) < 0 ? MS_EXIT_FAILURE : run_restore(cli, &a);
+		ret = ms_cli_load_config(cli) < 0 ? MS_EXIT_FAILURE : fetch_remote(cli, &a, &fetched);
+	if (ret == -1) /* a local snapshot */
+		ret = run_restore(cli, &a);
+	else if (ret == 0) {
+		a.selector = fetched;
+		ret = run_restore(cli, &a);
+	}
+	free(fetched);
 	ms_strv_clear(&a.only);
 	return ret;
 }

@@ -10,6 +10,8 @@
 #include "formats/age.h"
 #include "remote/push.h"
 
+#include <stdbool.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,4 +164,107 @@ int ms_offhost_verify(const struct ms_config *cfg, const char *path)
 		ret = MS_EXIT_VERIFY;
 	ms_verify_result_clear(&vr);
 	return ret;
+}
+
+/* --- fetching ------------------------------------------------------------ */
+
+/* The remote file SNAPSHOT names (caller frees), or NULL after logging. */
+static char *pick(const struct ms_remote_file *f, size_t n, const char *sel, const char *remote)
+{
+	const char *found = NULL;
+	size_t matches = 0;
+
+	if (!strcmp(sel, "latest")) {
+		if (n)
+			return ms_xstrdup(f[n - 1].name); /* names sort by time */
+		ms_log_error("remote '%s' holds no complete snapshot", remote);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(f[i].name, sel))
+			return ms_xstrdup(f[i].name);
+		if (!strncmp(f[i].name, sel, strlen(sel))) {
+			found = f[i].name;
+			matches++;
+		}
+	}
+	if (matches == 1)
+		return ms_xstrdup(found);
+	if (matches)
+		ms_log_error("'%s' names %zu snapshots of remote '%s': give more of the name", sel, matches, remote);
+	else
+		ms_log_error("no complete snapshot named '%s' on remote '%s'", sel, remote);
+	return NULL;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* NAME.age in dir decrypted to NAME, the encrypted copy removed. The
+ * plaintext's path (caller frees), or NULL after logging. */
+static char *decrypt(const char *enc, const char *identity)
+{
+	struct ms_age_identity *id = ms_age_identity_load(identity);
+	char *plain = ms_xstrndup(enc, strlen(enc) - 4);
+	int rc;
+
+	if (!id) {
+		free(plain);
+		return NULL;
+	}
+	rc = ms_age_decrypt_file(enc, plain, id);
+	ms_age_identity_free(id);
+	if (rc < 0) {
+		free(plain);
+		return NULL;
+	}
+	unlink(enc);
+	return plain;
+}
+
+char *ms_offhost_fetch(const struct ms_config *cfg, const struct ms_config_remote *r, const char *sel,
+		       const char *dir, const char *identity, int *code)
+{
+	struct ms_remote_file *files = NULL;
+	struct ms_rclone rc;
+	size_t n = 0;
+	char *name = NULL, *path = NULL, *plain = NULL;
+
+	*code = MS_EXIT_FAILURE;
+	ms_offhost_rclone(cfg, r, &rc);
+	if (ms_remote_list(&rc, &files, &n) < 0 || !(name = pick(files, n, sel, r->name)))
+		goto out;
+	if (ms_remote_fetch(&rc, name, dir) < 0)
+		goto out;
+	path = ms_path_join(dir, name);
+	if (ends_with(name, ".age")) {
+		if (!identity) {
+			ms_log_warn("'%s' is encrypted: its SHA-256 matches what the remote recorded, but its content "
+				    "is not verified; fetch it again with --identity FILE to decrypt and verify it", path);
+			*code = MS_EXIT_WARNINGS;
+			goto out;
+		}
+		plain = decrypt(path, identity);
+		if (!plain) {
+			*code = MS_EXIT_VERIFY; /* a wrong identity or a tampered copy */
+			free(path);
+			path = NULL;
+			goto out;
+		}
+		free(path);
+		path = plain;
+	}
+	*code = ms_offhost_verify(cfg, path);
+	if (*code != MS_EXIT_OK) {
+		free(path);
+		path = NULL;
+	}
+out:
+	ms_remote_files_free(files, n);
+	free(name);
+	return path;
 }

@@ -31,5 +31,15 @@ int ms_offhost_push(const struct ms_config *cfg, const struct ms_config_remote *
  * by a trusted key): MS_EXIT_OK, MS_EXIT_VERIFY or MS_EXIT_FAILURE, the
  * problem logged. */
 int ms_offhost_verify(const struct ms_config *cfg, const char *path);
+/* Fetches SNAPSHOT (its name on remote r, a unique prefix of it, or
+ * 'latest') into dir, checked against the SHA-256 its marker records. An
+ * encrypted copy is decrypted with the age identity file `identity` (the
+ * encrypted file then removed) and verified like any snapshot; without an
+ * identity it stays encrypted, a warning says so and *code is
+ * MS_EXIT_WARNINGS. Returns the local path (caller frees), or NULL with
+ * *code the exit code (1 failure, 5 damaged, tampered, a wrong identity or
+ * untrusted), after logging. */
+char *ms_offhost_fetch(const struct ms_config *cfg, const struct ms_config_remote *r, const char *sel,
+		       const char *dir, const char *identity, int *code);
 
 #endif

@@ -130,6 +130,29 @@ expect_rc 0
 expect_stdout_has "  ok: db:default: "
 check "the deleted rows are back" test "$(su_psql -d "$MS_FX_DEFAULT_DB" -c 'SELECT count(*) > 0 FROM core_log')" = t
 
+case_begin "verify --remote: with the identity everything, without it the hash only"
+run_ms -c "$T/c.conf" verify latest --remote off --identity "$T/admin.key" --dest "$T/nowhere"
+expect_rc 0
+expect_stdout_has "ok: $NAME on remote 'off' (decrypted where needed, integrity and signature verified)"
+check "nothing left behind" test -z "$(find "${TMPDIR:-/var/tmp}" -maxdepth 1 -name '.modosnap-verify.*' -newer "$T/c.conf" 2>/dev/null)"
+run_ms -c "$T/c.conf" verify latest --remote off --dest "$DEST"
+expect_rc 3
+expect_stdout_has "ok, encrypted: $NAME.age on remote 'off' (its SHA-256 matches the marker; the content needs --identity)"
+check "the destination holds no verification leftovers" test -z "$(find "$DEST" -name '.modosnap-verify.*')"
+
+case_begin "restore REMOTE:SNAPSHOT fetches, decrypts, verifies and restores"
+su_psql -d "$MS_FX_DEFAULT_DB" -c "DELETE FROM core_log"
+rm -rf "$T/fresh4"
+run_ms -c "$T/c.conf" restore "off:latest" --identity "$T/admin.key" --dest "$T/fresh4" --yes --only db:default
+expect_rc 0
+expect_stdout_has "  ok: db:default: "
+check "the deleted rows are back" test "$(su_psql -d "$MS_FX_DEFAULT_DB" -c 'SELECT count(*) > 0 FROM core_log')" = t
+check "the fetched snapshot stays in the destination" test -s "$T/fresh4/$NAME"
+run_ms -c "$T/c.conf" restore "off:latest" --dest "$T/fresh5" --yes --only db:default
+expect_rc 2
+expect_stderr "modosnap: warning: '$T/fresh5/$NAME.age' is encrypted: its SHA-256 matches what the remote recorded, but its content is not verified; fetch it again with --identity FILE to decrypt and verify it
+modosnap: error: '$T/fresh5/$NAME.age' is encrypted: restore it with --identity FILE"
+
 case_begin "fetch without an identity keeps the copy encrypted"
 rm -rf "$T/fresh2"
 run_ms -c "$T/c.conf" fetch latest --remote off --dest "$T/fresh2"
