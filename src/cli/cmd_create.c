@@ -7,6 +7,7 @@
 #include "cli/create_parts.h"
 #include "cli/monitor.h"
 #include "cli/offhost.h"
+#include "formats/age.h"
 #include "cli/options.h"
 #include "cli/output.h"
 #include "cli/progress.h"
@@ -25,6 +26,8 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +60,8 @@ struct create_args {
 	const char *system_root;      /* --system-root DIR */
 	struct ms_create_parts parts; /* what is taken, and from where */
 	struct ms_strv pushed;        /* out: the remotes that received the snapshot */
+	bool to_stdout;               /* --output - */
+	bool encrypt;                 /* --encrypt (with --output -) */
 };
 
 static int parse_create(int argc, char **argv, struct create_args *a)
@@ -83,6 +88,8 @@ static int parse_create(int argc, char **argv, struct create_args *a)
 	a->with = o.with;
 	a->without = o.without;
 	a->system_root = o.system_root;
+	a->to_stdout = o.output != NULL;
+	a->encrypt = o.encrypt;
 	if (ret != 0)
 		return ret;
 	if (a->to && !a->pre_upgrade)
@@ -91,6 +98,11 @@ static int parse_create(int argc, char **argv, struct create_args *a)
 		return ms_cli_usage_error("create", "--no-deep needs --pre-upgrade");
 	if (a->pre_upgrade && a->nightly)
 		return ms_cli_usage_error("create", "--pre-upgrade and --nightly exclude each other");
+	if (a->encrypt && !a->to_stdout)
+		return ms_cli_usage_error("create", "--encrypt needs --output - (remotes say encrypt = yes themselves)");
+	if (a->to_stdout && (a->pre_upgrade || a->nightly || a->verify || a->json || a->dest))
+		return ms_cli_usage_error("create", "--output - writes the archive to standard output only: no "
+					  "--pre-upgrade, --nightly, --verify, --json or --dest with it");
 	if (a->pre_upgrade) {
 		if (!ms_strv_contains(&a->tags, MS_TAG_APT)) /* the APT hook's: tagged apt only */
 			ms_strv_push(&a->tags, MS_TAG_PRE_UPGRADE);
@@ -628,6 +640,137 @@ static const struct ms_monitor *monitor_of(const struct ms_cli *cli, struct ms_m
 
 static int run_create_pushing(struct ms_cli *cli, struct create_args *a);
 
+/* --encrypt: the archive goes through a pipe to a thread that encrypts
+ * it onto standard output. */
+struct age_pump {
+	int fd;                 /* the pipe's read end */
+	struct ms_age_writer *w;
+	int ret;
+};
+
+static int write_stdout(void *ctx, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	(void)ctx;
+	while (len) {
+		ssize_t n = write(STDOUT_FILENO, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return ms_log_error("unable to write to standard output: %s", strerror(errno));
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void *pump(void *arg)
+{
+	struct age_pump *p = arg;
+	char buf[64 << 10];
+	ssize_t n;
+
+	while ((n = read(p->fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || (p->ret == 0 && ms_age_write(p->w, buf, (size_t)n) < 0))
+			p->ret = -1; /* keep reading: the writer must not block */
+		if (n < 0)
+			break;
+	}
+	if (p->ret == 0 && ms_age_finish(p->w) < 0)
+		p->ret = -1;
+	return NULL;
+}
+
+/* create --output - [--encrypt]: the snapshot to standard output, with
+ * the hooks as usual; no destination, no lock, no verification (nothing
+ * to read back), no push. A summary on stderr with -v. */
+static int run_create_stdout(struct ms_cli *cli, struct create_args *a)
+{
+	struct ms_create_parts_request pr = { &a->with, &a->without, a->system_root, false, a->no_db, false };
+	struct ms_age_key keys[MS_AGE_RECIPIENT_MAX];
+	struct age_pump p = { -1, NULL, 0 };
+	struct ms_create_result r = { 0 };
+	struct ms_create_opts o = { 0 };
+	struct ms_db_probe *probes = NULL;
+	struct ms_instance *inst = NULL;
+	pthread_t th;
+	bool threaded = false;
+	int fds[2] = { -1, -1 }, ret = MS_EXIT_FAILURE;
+	double paused;
+	size_t nk = 0;
+
+	ms_snapshot_interrupt_gracefully();
+	if (a->encrypt) {
+		const char *why;
+
+		for (size_t i = 0; i < cli->config->recipients.n && i < MS_AGE_RECIPIENT_MAX; i++)
+			if (ms_age_parse_recipient(cli->config->recipients.v[i], &keys[nk++], &why) < 0)
+				return ms_log_error("[encrypt] recipient: %s", why) ? MS_EXIT_FAILURE : 0;
+		if (nk == 0) {
+			ms_log_error("--encrypt: [encrypt] names no recipient (age1...)");
+			return MS_EXIT_FAILURE;
+		}
+	}
+	a->sign_key = ms_sign_key_load_or_create(ms_config_signing_key(cli->config));
+	inst = a->sign_key ? ms_instance_discover(cli->config, &a->inst) : NULL;
+	if (!inst || (!a->no_db && probe_dbs(inst, &probes) < 0) ||
+	    ms_create_parts_find(cli->config, inst, &pr, &a->parts) < 0)
+		goto out;
+	for (size_t i = 0; i < cli->config->exclude.n; i++)
+		ms_strv_push(&a->excludes, cli->config->exclude.v[i]);
+	o.label = cli->config->label;
+	o.tags = &a->tags;
+	o.note = a->note;
+	o.level = a->level;
+	o.excludes = &a->excludes;
+	o.probes = probes;
+	o.dump_dbs = !a->no_db;
+	o.sign_key = a->sign_key;
+	ms_create_parts_apply(&a->parts, inst, &o);
+	o.to_fd = true;
+	o.output_fd = STDOUT_FILENO;
+	if (a->encrypt) {
+		if (pipe2(fds, O_CLOEXEC) < 0) {
+			ms_log_error("unable to create a pipe: %s", strerror(errno));
+			goto out;
+		}
+		p.fd = fds[0];
+		p.w = ms_age_writer_new(keys, nk, write_stdout, NULL);
+		if (!p.w || pthread_create(&th, NULL, pump, &p) != 0)
+			goto out;
+		threaded = true;
+		o.output_fd = fds[1];
+	}
+	ret = take(cli, a, inst, &o, 0, &r, &paused) < 0 ? MS_EXIT_FAILURE : MS_EXIT_OK;
+	if (threaded) {
+		close(fds[1]);
+		fds[1] = -1;
+		pthread_join(th, NULL);
+		if (p.ret < 0)
+			ret = MS_EXIT_FAILURE;
+	}
+	if (ret == MS_EXIT_OK) {
+		ret = ms_cli_exit_code(0);
+		ms_log_debug("snapshot %s written to standard output%s", r.snapshot_id, a->encrypt ? ", encrypted" : "");
+	}
+out:
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	ms_age_writer_free(p.w);
+	for (size_t i = 0; probes && inst && i < inst->n_dbs; i++)
+		ms_db_probe_clear(&probes[i]);
+	free(probes);
+	ms_create_result_clear(&r);
+	ms_instance_free(inst);
+	return ret;
+}
+
 /* create with its monitoring pings around it: a ping that fails turns a
  * success into exit 3, never a failure. */
 static int run_create(struct ms_cli *cli, struct create_args *a)
@@ -637,9 +780,9 @@ static int run_create(struct ms_cli *cli, struct create_args *a)
 	bool ping_failed = m && ms_monitor_start(m) < 0;
 	int ret;
 
-	if (wants_push(cli, a))
+	if (wants_push(cli, a) && !a->to_stdout)
 		a->verify = true; /* a remote only ever receives a verified snapshot */
-	ret = run_create_pushing(cli, a);
+	ret = a->to_stdout ? run_create_stdout(cli, a) : run_create_pushing(cli, a);
 	if (m && ms_monitor_done(m, ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS, ms_log_tail()) < 0)
 		ping_failed = true;
 	if (ping_failed && ret == MS_EXIT_OK)

@@ -43,7 +43,7 @@ struct ms_opt {
 	size_t off, off2;
 	unsigned accept;       /* the commands (C(...)) that take it; any other refuses it */
 	unsigned long min, max; /* MS_OPT_UINT: the range; MS_OPT_SET: min is the value */
-	bool (*valid)(const char *arg); /* MS_OPT_LIST (when set), MS_OPT_FLAG_WORD */
+	bool (*valid)(const char *arg); /* MS_OPT_STRING, MS_OPT_LIST (when set), MS_OPT_FLAG_WORD */
 	/* the usage error for a refused argument, "%s" standing for it;
 	 * NULL: "invalid value 'X' for --NAME (expected MIN-MAX)" */
 	const char *invalid;
@@ -76,6 +76,11 @@ static bool valid_component(const char *s)
 static bool not_empty(const char *s)
 {
 	return *s != '\0';
+}
+
+static bool is_dash(const char *s)
+{
+	return !strcmp(s, "-");
 }
 
 static bool is_deep(const char *s)
@@ -159,6 +164,13 @@ static const struct ms_opt opts[] = {
 	  .invalid = "invalid component '%s' (instance, postfix, db, db:ALIAS, venv, dkim, system or mail)",
 	  .arg = "COMPONENT",
 	  .help = "also take COMPONENT (venv, mail, ...) in this run (repeatable)" },
+	{ .name = "output", .has_arg = required_argument, .kind = MS_OPT_STRING, .off = AT(output),
+	  .accept = C(CREATE), .valid = is_dash, .invalid = "invalid --output '%s' (only -: standard output)",
+	  .arg = "-",
+	  .help = "write the archive to standard output (and nothing else there), for a pipe into ssh, "
+		  "borg or restic; nothing is kept in the destination" },
+	{ FLAG("encrypt", encrypt), .accept = C(CREATE),
+	  .help = "with --output -: encrypt the archive to the [encrypt] recipients (the age format)" },
 	{ LIST("without", without), .accept = C(CREATE), .valid = ms_config_component_valid,
 	  .invalid = "invalid component '%s' (instance, postfix, db, db:ALIAS, venv, dkim, system or mail)",
 	  .arg = "COMPONENT", .help = "leave COMPONENT out of this run (repeatable)" },
@@ -294,6 +306,8 @@ static int store(enum ms_opts_cmd cmd, const struct ms_opt *e, const char *arg, 
 			*(bool *)((char *)o + e->off2) = true;
 		break;
 	case MS_OPT_STRING:
+		if (e->valid && !e->valid(arg))
+			return invalid(cmd, e, arg);
 		*(const char **)field = arg;
 		break;
 	case MS_OPT_LIST:

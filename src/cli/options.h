@@ -66,6 +66,8 @@ struct ms_opts {
 	bool pre_upgrade, no_deep, nightly;
 	const char *to;             /* --to VERSION */
 	struct ms_strv with, without; /* --with/--without COMPONENT... (checked) */
+	const char *output;         /* --output - (checked) */
+	bool encrypt;               /* --encrypt: age, to the [encrypt] recipients */
 	long wait;                  /* --wait SECONDS, 0-86400 */
 
 	/* verify */

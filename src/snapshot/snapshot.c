@@ -528,6 +528,29 @@ static bool name_taken(const char *final)
 	return taken;
 }
 
+/* The archive written to o->output_fd (a pipe, standard output): the
+ * same members, nothing on disk. Takes h. */
+static int create_to_fd(const struct ms_instance *inst, const struct ms_create_opts *o, struct ms_header *h,
+			time_t now, struct ms_create_result *res)
+{
+	struct ms_writer_opts wopts = { o->level, 0, writer_cancelled, o->progress };
+	struct ms_archive_writer *w = ms_archive_writer_open(o->output_fd, "standard output", &wopts);
+	int ret = -1;
+
+	if (w && write_members(w, inst, o, h, now, res) == 0 && ms_archive_writer_close(w, &res->archive) == 0) {
+		res->snapshot_id = ms_xstrdup(h->snapshot_id);
+		for (size_t i = 0; i < h->components.n; i++)
+			ms_strv_push(&res->components, h->components.v[i]);
+		ret = 0;
+	} else if (pending_interrupt()) {
+		ms_log_error("interrupted by %s: the archive on standard output is incomplete",
+			     ms_snapshot_signal_name(pending_interrupt()));
+	}
+	ms_archive_writer_free(w);
+	ms_header_clear(h);
+	return ret;
+}
+
 int ms_snapshot_create(const struct ms_instance *inst, const struct ms_create_opts *o,
 		       struct ms_create_result *res)
 {
@@ -540,6 +563,8 @@ int ms_snapshot_create(const struct ms_instance *inst, const struct ms_create_op
 
 	memset(res, 0, sizeof(*res));
 	fill_header(&h, inst, o, now);
+	if (o->to_fd)
+		return create_to_fd(inst, o, &h, now, res);
 	name = ms_snapname_format(o->label ? o->label : h.host, now, h.versions.modoboa);
 	final = ms_path_join(o->dest, name);
 	/* Names have a one-second resolution: a snapshot taken in the same

@@ -44,6 +44,10 @@ struct ms_create_opts {
 	const struct ms_strv *system_roots; /* "system": logical paths (relative to the
 	                                      system root), each as files/system/PATH, */
 	const struct ms_strv *system_files; /* read from the file at the same index */
+	bool to_fd;                      /* write the archive to output_fd (create --output -)
+	                                    instead of DEST/NAME: no partial file, nothing
+	                                    published, dest unused; res->path stays NULL */
+	int output_fd;
 };
 
 #define MS_CHUNK_SIZE ((size_t)16 << 20)

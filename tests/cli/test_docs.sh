@@ -18,7 +18,7 @@ program_options() {
 	if [ "$1" = global ]; then
 		"$MODOSNAP" --help | sed -n '/^global options:/,/^$/p' | sed -n 's/^  -., \(--[a-z-]*\( [A-Z]*\)\?\).*/\1/p'
 	else
-		"$MODOSNAP" help "$1" | sed -n '/^options:/,/^$/p' | sed -n 's/^  \(--[a-z-]*\(\[=[a-z]*\]\| [A-Z]*\)\?\).*/\1/p'
+		"$MODOSNAP" help "$1" | sed -n '/^options:/,/^$/p' | sed -n 's/^  \(--[a-z-]*\(\[=[a-z]*\]\| -\| [A-Z]*\)\?\).*/\1/p'
 	fi
 }
 
@@ -45,6 +45,7 @@ sample() {
 	DURATION) echo 1h ;;
 	COMPONENT) echo instance ;;
 	TAG) echo t ;;
+	-) echo - ;;
 	*) echo "$T/none" ;;
 	esac
 }

@@ -166,6 +166,30 @@ expect_rc 5
 expect_stderr "modosnap: error: '$T/fresh3/$NAME.age': no identity matches a recipient of this file"
 check "nothing decrypted is left" test ! -e "$T/fresh3/$NAME"
 
+case_begin "create --output - streams the archive, plain or encrypted, and nothing else"
+conf "$T/s.conf" "loc:$T/remote"
+sed -i '/^\[monitor\]/,$d' "$T/s.conf" # no pings here
+before=$(find "$DEST" -type f | wc -l)
+"$MODOSNAP" -c "$T/s.conf" create --output - 2>"$T/err" | tar --zstd -tf - >"$T/stream.list"
+check "tar lists the stream (exit 0)" test "${PIPESTATUS[1]}" = 0
+check "create exit 0, stderr empty" test ! -s "$T/err"
+check "the stream holds the header first and the manifest" \
+	bash -c "head -n 1 '$T/stream.list' | grep -qx modosnap.json && grep -qx MANIFEST.json '$T/stream.list'"
+tar --zstd -tf "$A" >"$T/local.list"
+check "as many members as a snapshot of the same installation" \
+	test "$(wc -l <"$T/stream.list")" = "$(wc -l <"$T/local.list")"
+"$MODOSNAP" -c "$T/s.conf" create --output - --encrypt 2>"$T/err" |
+	age -d -i "$T/admin.key" | tar --zstd -tf - >"$T/stream2.list"
+check "age -d | tar lists the encrypted stream" test "$(wc -l <"$T/stream2.list")" = "$(wc -l <"$T/local.list")"
+check "create --encrypt: stderr empty" test ! -s "$T/err"
+check "nothing was written in the destination" test "$(find "$DEST" -type f | wc -l)" = "$before"
+run_ms -c "$T/s.conf" create --output - --verify
+expect_rc 2
+expect_stderr "modosnap: error: --output - writes the archive to standard output only: no --pre-upgrade, --nightly, --verify, --json or --dest with it; try 'modosnap help create'"
+run_ms -c "$T/s.conf" create --output "$T/file"
+expect_rc 2
+expect_stderr "modosnap: error: invalid --output '$T/file' (only -: standard output); try 'modosnap help create'"
+
 case_begin "a remote that fails: create fails, the local snapshot stays"
 conf "$T/bad.conf" "nosuchremote:bucket"
 : >"$T/pings"
