@@ -10,8 +10,9 @@
 #   identity and a tampered copy exit 5;
 # - a remote that fails makes create fail (exit 1, on_error hook, the
 #   failure ping), the local snapshot intact;
-# - no identity, password or ping token in the output or in the
-#   children's command lines.
+# - the same through an SFTP remote served on localhost by rclone serve sftp;
+# - no identity, password or ping token in the output (the children's
+#   argv and environment: unit.test_rclone).
 . "$MS_SOURCE_DIR/tests/lib.sh"
 need_servers
 
@@ -189,6 +190,41 @@ expect_stderr "modosnap: error: --output - writes the archive to standard output
 run_ms -c "$T/s.conf" create --output "$T/file"
 expect_rc 2
 expect_stderr "modosnap: error: invalid --output '$T/file' (only -: standard output); try 'modosnap help create'"
+
+case_begin "an SFTP remote (rclone serve sftp on localhost): push, list, restore from it"
+mkdir -p "$T/sftp-root" "$T/sftp-cache"
+: >"$T/sftp-keys"
+SFTP_PASS=sftp-Pa55-$$
+rclone serve sftp "$T/sftp-root" --addr 127.0.0.1:0 --user modosnap --pass "$SFTP_PASS" --cache-dir "$T/sftp-cache" \
+	--authorized-keys "$T/sftp-keys" --config /dev/null </dev/null 2>"$T/sftp.log" &
+SFTP_PID=$!
+trap '"$MS_SOURCE_DIR/scripts/mkfixture" --remove --root "$T/site" --servers "$MS_TESTSRV_ENV" >/dev/null 2>&1; kill "$LISTENER" "$SFTP_PID" 2>/dev/null; ms_t_cleanup' EXIT
+SFTP_PORT=
+for _ in $(seq 100); do
+	SFTP_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/sftp.log" | head -n 1)
+	[ -n "$SFTP_PORT" ] && break
+	sleep 0.1
+done
+check "the SFTP server listens" test -n "$SFTP_PORT"
+printf '[sf]\ntype = sftp\nhost = 127.0.0.1\nport = %s\nuser = modosnap\npass = %s\nshell_type = none\n' \
+	"$SFTP_PORT" "$(rclone obscure "$SFTP_PASS")" >>"$T/rclone.conf"
+conf "$T/sftp.conf" "sf:backups/mail1"
+sed -i '/^\[monitor\]/,$d' "$T/sftp.conf"
+run_ms -c "$T/sftp.conf" create --dest "$DEST"
+expect_rc 0
+expect_stdout_has "pushed      off (sf:backups/mail1)"
+S=$(basename "$(tail -n 1 "$T/out")")
+check "the SFTP server holds the encrypted copy and its marker" \
+	test -s "$T/sftp-root/backups/mail1/$S.age" -a -s "$T/sftp-root/backups/mail1/$S.age.ok"
+run_ms -c "$T/sftp.conf" list --remote off
+expect_stdout_has "$S.age"
+su_psql -d "$MS_FX_DEFAULT_DB" -c "DELETE FROM core_log"
+run_ms -c "$T/sftp.conf" restore "off:$S" --identity "$T/admin.key" --dest "$T/fresh6" --yes --only db:default
+expect_rc 0
+expect_stdout_has "  ok: db:default: "
+check "the deleted rows are back" test "$(su_psql -d "$MS_FX_DEFAULT_DB" -c 'SELECT count(*) > 0 FROM core_log')" = t
+# (what rclone's children get in argv and environ: unit.test_rclone)
+expect_no_secret "$SFTP_PASS" "the SFTP password"
 
 case_begin "a remote that fails: create fails, the local snapshot stays"
 conf "$T/bad.conf" "nosuchremote:bucket"
