@@ -239,4 +239,34 @@ check "the monitor saw the failure" grep -q "^POST /$TOKEN/fail " "$T/pings"
 check "the failure ping carries the error" grep -q "^| modosnap: error: remote 'off'" "$T/pings"
 expect_no_secret "$TOKEN" "the ping URL's token"
 
+case_begin "MariaDB: create pushes, restore REMOTE:NAME brings deleted rows back"
+"$MS_SOURCE_DIR/scripts/mkfixture" --root "$T/mysite" --servers "$MS_TESTSRV_ENV" --engine mariadb --no-amavis \
+	--prefix "offmy$$" >"$T/mkfixture-my.log" 2>&1 || not_ok "mkfixture --engine mariadb" "$(tail -n 20 "$T/mkfixture-my.log")"
+trap '"$MS_SOURCE_DIR/scripts/mkfixture" --remove --root "$T/site" --servers "$MS_TESTSRV_ENV" >/dev/null 2>&1; "$MS_SOURCE_DIR/scripts/mkfixture" --remove --root "$T/mysite" --servers "$MS_TESTSRV_ENV" >/dev/null 2>&1; kill "$LISTENER" "$SFTP_PID" 2>/dev/null; ms_t_cleanup' EXIT
+unset "${!MS_FX_@}" # the PostgreSQL site's are not needed any more
+{
+	# shellcheck disable=SC1091
+	. "$T/mysite/fixture.env"
+	my_q() { mariadb --no-defaults -u"$MS_MY_SUPERUSER" -S "$MS_MY_SOCKET" -N -B -e "$1" "$MS_FX_DEFAULT_DB"; }
+	{
+		printf '[modosnap]\ninstance = %s\npostfix_dir = %s\n' "$MS_FX_INSTANCE" "$MS_FX_POSTFIX"
+		ms_t_key_lines
+		printf '[db:default]\nadmin_user = root\n'
+		printf '[remote]\nrclone_config = %s\n[remote:off]\nurl = loc:%s\n' "$T/rclone.conf" "$T/remote-my"
+		printf '[encrypt]\nrecipient = %s\n' "$RECIPIENT"
+	} >"$T/my.conf"
+	chmod 600 "$T/my.conf"
+	run_ms -c "$T/my.conf" create --dest "$T/dest-my"
+	expect_rc 3 # MariaDB's MyISAM tables: a warning
+	expect_stdout_has "pushed      off (loc:$T/remote-my)"
+	M=$(basename "$(tail -n 1 "$T/out")")
+	check "the remote holds the encrypted copy" test -s "$T/remote-my/$M.age" -a -s "$T/remote-my/$M.age.ok"
+	my_q "DELETE FROM core_log"
+	run_ms -c "$T/my.conf" restore "off:$M" --identity "$T/admin.key" --dest "$T/fresh-my" --yes --only db:default
+	expect_rc 3
+	expect_stdout_has "  ok: db:default: "
+	check "the deleted rows are back" test "$(my_q 'SELECT count(*) > 0 FROM core_log')" = 1
+	expect_no_secret "$MS_FX_DEFAULT_PASSWORD" "the database password"
+}
+
 finish
