@@ -5,6 +5,9 @@
  * reads the options and prints the plan (text or JSON).
  */
 #include "cli/cli.h"
+#include "base/strbuf.h"
+#include "cli/offhost.h"
+#include "remote/push.h"
 #include "cli/options.h"
 #include "discover/config.h"
 #include "snapshot/dest.h"
@@ -19,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct prune_args {
@@ -30,6 +34,7 @@ struct prune_args {
 	bool keep_tag_given;
 	bool dry_run;
 	bool json;
+	char *remote;      /* --remote NAME: prune that remote's copies instead (owned) */
 };
 
 static int parse_prune(int argc, char **argv, struct prune_args *a)
@@ -52,6 +57,10 @@ static int parse_prune(int argc, char **argv, struct prune_args *a)
 	a->keep_tag_given = o.keep_tag.n > 0;
 	a->dry_run = o.dry_run;
 	a->json = o.json;
+	a->remote = o.remotes.n ? ms_xstrdup(o.remotes.v[0]) : NULL;
+	if (ret == 0 && o.remotes.n > 1)
+		ret = ms_cli_usage_error("prune", "prune takes one --remote NAME");
+	ms_strv_clear(&o.remotes);
 	return ret;
 }
 
@@ -153,6 +162,103 @@ static int prune_dest(const struct prune_args *a, const struct ms_retention_poli
 	return ms_cli_exit_code(failed);
 }
 
+/* "a,b,c" (caller frees). */
+static char *join(const struct ms_strv *sv)
+{
+	struct ms_strbuf sb = MS_STRBUF_INIT;
+	char *out;
+
+	for (size_t i = 0; i < sv->n; i++)
+		ms_strbuf_addf(&sb, "%s%s", i ? "," : "", sv->v[i]);
+	out = ms_xstrdup(sb.buf ? sb.buf : "");
+	ms_strbuf_release(&sb);
+	return out;
+}
+
+/* The time a remote copy was taken: its marker's `created`, else the
+ * stamp of its name (LABEL_YYYYMMDDTHHMMSSZ_...); 0 when neither says. */
+static time_t remote_time(const char *name, const struct ms_remote_info *info)
+{
+	const char *u = strchr(name, '_');
+	struct tm tm;
+	time_t t;
+
+	if (info->created && ms_retention_parse_time(info->created, &t) == 0)
+		return t;
+	memset(&tm, 0, sizeof(tm));
+	if (u && strptime(u + 1, "%Y%m%dT%H%M%SZ", &tm))
+		return timegm(&tm);
+	return 0;
+}
+
+/* prune --remote NAME: the same rules and pre-upgrade protections applied
+ * to the remote's complete copies (their markers record id, time and
+ * tags); a copy whose marker cannot be read is kept. Text lines "keep
+ * NAME (REASONS)" / "remove NAME", or JSON [{"name", "keep", "reasons"}].
+ * Deleting removes the marker first, so a half-deleted copy is never
+ * listed. */
+static int prune_remote(struct ms_cli *cli, const struct prune_args *a, const struct ms_retention_policy *p)
+{
+	const struct ms_config_remote *r = ms_offhost_remote(cli->config, a->remote);
+	struct ms_remote_file *files = NULL;
+	struct ms_remote_info *info;
+	struct ms_retention_snap *snaps;
+	struct ms_rclone rc;
+	ms_json *arr = a->json ? ms_json_array() : NULL;
+	size_t n = 0, kept = 0, removed = 0;
+	int failed = 0;
+
+	if (!r || (ms_offhost_rclone(cli->config, r, &rc), ms_remote_list(&rc, &files, &n) < 0)) {
+		ms_json_free(arr);
+		return MS_EXIT_FAILURE;
+	}
+	info = ms_xcalloc(n + 1, sizeof(*info));
+	snaps = ms_xcalloc(n + 1, sizeof(*snaps));
+	for (size_t i = 0; i < n; i++) {
+		if (ms_remote_info(&rc, files[i].name, &info[i]) != 0)
+			failed++;
+		snaps[i].id = info[i].snapshot_id ? info[i].snapshot_id : files[i].name;
+		snaps[i].created = remote_time(files[i].name, &info[i]);
+		snaps[i].tags = &info[i].tags;
+		snaps[i].verified = true; /* a remote only ever receives a verified snapshot */
+	}
+	if (!failed)
+		ms_retention_apply(p, snaps, n);
+	for (size_t i = n; i-- > 0;) { /* newest first, as prune shows a destination */
+		bool keep = failed || snaps[i].keep;
+		char *why = join(&snaps[i].reasons);
+		char *shown = ms_printable(files[i].name);
+
+		if (arr)
+			ms_json_push(arr, ms_json_obj("name", ms_json_str(files[i].name), "keep", ms_json_bool(keep),
+						      "reasons", ms_json_strs(snaps[i].reasons.v, snaps[i].reasons.n), NULL));
+		else if (keep)
+			printf("keep   %s  (%s)\n", shown, failed ? "not pruned: a marker could not be read" : why);
+		else
+			printf("remove %s\n", shown);
+		if (keep)
+			kept++;
+		else if (a->dry_run || ms_remote_delete(&rc, files[i].name) == 0)
+			removed++;
+		else
+			failed++;
+		free(why);
+		free(shown);
+	}
+	if (arr)
+		failed += ms_json_print(arr) < 0;
+	else
+		printf("%zu kept, %zu %s on remote '%s'\n", kept, removed, a->dry_run ? "would be removed" : "removed",
+		       r->name);
+	for (size_t i = 0; i < n; i++)
+		ms_remote_info_clear(&info[i]);
+	ms_retention_clear(snaps, n);
+	free(snaps);
+	free(info);
+	ms_remote_files_free(files, n);
+	return ms_cli_exit_code(failed);
+}
+
 int cmd_prune(struct ms_cli *cli, int argc, char **argv)
 {
 	struct prune_args a = { 0 };
@@ -172,6 +278,10 @@ int cmd_prune(struct ms_cli *cli, int argc, char **argv)
 					 "and none in the config");
 		goto out;
 	}
+	if (a.remote) {
+		ret = prune_remote(cli, &a, &p);
+		goto out;
+	}
 	dest = a.dest ? a.dest : cli->config->dest ? cli->config->dest : MS_DEFAULT_DEST;
 	if (!a.dry_run) {
 		lock = ms_dest_lock_wait(dest, 0, cli->command);
@@ -189,5 +299,6 @@ out:
 	if (lock >= 0)
 		close(lock);
 	ms_strv_clear(&a.keep_tag);
+	free(a.remote);
 	return ret;
 }

@@ -117,6 +117,27 @@ static int complete_on(const struct ms_rclone *rc, const char *path)
 	return ret;
 }
 
+/* Pushes `file` (the archive at `path`, or its encrypted copy) with the
+ * archive's id, time and tags in the marker: what prune --remote decides
+ * on, even for a copy it cannot decrypt. */
+static int push_with_meta(const struct ms_rclone *rc, const char *path, const char *file)
+{
+	struct ms_header h;
+	struct ms_remote_meta meta = { 0 };
+	bool have = ms_read_header(path, &h) == 0;
+	int ret;
+
+	if (have) {
+		meta.snapshot_id = h.snapshot_id;
+		meta.created = h.created;
+		meta.tags = &h.tags;
+	}
+	ret = ms_remote_push_meta(rc, file, have ? &meta : NULL);
+	if (have)
+		ms_header_clear(&h);
+	return ret;
+}
+
 int ms_offhost_push(const struct ms_config *cfg, const struct ms_config_remote *r, const char *path)
 {
 	struct ms_rclone rc;
@@ -138,7 +159,7 @@ int ms_offhost_push(const struct ms_config *cfg, const struct ms_config_remote *
 		if (!copy)
 			return ms_log_error("remote '%s': nothing pushed", r->name);
 	}
-	ret = ms_remote_push(&rc, copy ? copy : path);
+	ret = push_with_meta(&rc, path, copy ? copy : path);
 	if (copy) {
 		char *dir = ms_path_dirname(copy);
 

@@ -127,10 +127,10 @@ static const struct ms_opt opts[] = {
 	{ FLAG("dry-run", dry_run), .accept = C(RESTORE) | C(PRUNE), .help = "print the plan, change nothing" },
 	{ FLAG("allow-unsigned", allow_unsigned), .accept = C(VERIFY) | C(RESTORE),
 	  .help = "accept an unsigned snapshot, or one signed by an untrusted key, with a warning (exit 3)" },
-	{ LIST("remote", remotes), .accept = C(VERIFY) | C(LIST) | C(PUSH) | C(FETCH), .valid = not_empty,
+	{ LIST("remote", remotes), .accept = C(VERIFY) | C(LIST) | C(PRUNE) | C(PUSH) | C(FETCH), .valid = not_empty,
 	  .invalid = "empty --remote", .arg = "NAME",
-	  .help = "the [remote:NAME] of the config (push: repeatable, default every remote; verify, list, fetch: "
-		  "one)" },
+	  .help = "the [remote:NAME] of the config (push: repeatable, default every remote; verify, list, prune, "
+		  "fetch: one)" },
 	{ STRING("identity", identity), .accept = C(VERIFY) | C(RESTORE) | C(FETCH), .arg = "FILE",
 	  .help = "an age identity file (AGE-SECRET-KEY-1...) that decrypts an encrypted snapshot; kept off the "
 		  "server, given only when reading" },

@@ -3,6 +3,7 @@
  * and fetching trust only an archive whose marker names it.
  */
 #include "remote/push.h"
+#include "base/strbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,7 @@
 struct marker {
 	char sha256[MS_HASH_HEX_MAX];
 	long long size;
+	const char *meta; /* in the parsed text: the lines after the size (may be "") */
 };
 
 static bool ends_with(const char *s, const char *suffix)
@@ -34,7 +36,25 @@ static bool ends_with(const char *s, const char *suffix)
 	return n >= k && !strcmp(s + n - k, suffix);
 }
 
-/* "modosnap-remote 1\nsha256 HEX\nsize N\n" exactly. 0, or -1 (nothing logged). */
+/* The optional lines after the size: "snapshot ID", "created TIME",
+ * "tag T" (repeatable), each printable and ending in '\n'. 0 or -1. */
+static int meta_check(const char *p)
+{
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+
+		if (!nl || (strncmp(p, "snapshot ", 9) && strncmp(p, "created ", 8) && strncmp(p, "tag ", 4)))
+			return -1;
+		for (const char *c = p; c < nl; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				return -1;
+		p = nl + 1;
+	}
+	return 0;
+}
+
+/* "modosnap-remote 1\nsha256 HEX\nsize N\n", then the optional meta
+ * lines. 0, or -1 (nothing logged). */
 static int marker_parse(const char *text, struct marker *m)
 {
 	const char *p = text;
@@ -56,9 +76,10 @@ static int marker_parse(const char *text, struct marker *m)
 	for (p += 6; *p >= '0' && *p <= '9' && k < sizeof(digits) - 1; p++)
 		digits[k++] = *p;
 	digits[k] = '\0';
-	if (strcmp(p, "\n") != 0 || ms_parse_ulong(digits, 0, (unsigned long)LLONG_MAX, &size) < 0)
+	if (*p != '\n' || ms_parse_ulong(digits, 0, (unsigned long)LLONG_MAX, &size) < 0 || meta_check(p + 1) < 0)
 		return -1;
 	m->size = (long long)size;
+	m->meta = p + 1;
 	return 0;
 }
 
@@ -184,8 +205,32 @@ static int push_check(const struct ms_rclone *rc, const char *name, const struct
 	return ret;
 }
 
+/* The meta lines for a marker ("" for none); only printable values. */
+static char *meta_text(const struct ms_remote_meta *meta)
+{
+	struct ms_strbuf sb = MS_STRBUF_INIT;
+	char *out;
+
+	if (meta && meta->snapshot_id && !strpbrk(meta->snapshot_id, "\n\r"))
+		ms_strbuf_addf(&sb, "snapshot %s\n", meta->snapshot_id);
+	if (meta && meta->created && !strpbrk(meta->created, "\n\r"))
+		ms_strbuf_addf(&sb, "created %s\n", meta->created);
+	for (size_t i = 0; meta && meta->tags && i < meta->tags->n; i++)
+		if (!strpbrk(meta->tags->v[i], "\n\r"))
+			ms_strbuf_addf(&sb, "tag %s\n", meta->tags->v[i]);
+	out = ms_xstrdup(sb.buf ? sb.buf : "");
+	ms_strbuf_release(&sb);
+	return out;
+}
+
 int ms_remote_push(const struct ms_rclone *rc, const char *path)
 {
+	return ms_remote_push_meta(rc, path, NULL);
+}
+
+int ms_remote_push_meta(const struct ms_rclone *rc, const char *path, const struct ms_remote_meta *meta)
+{
+	char *extra;
 	const char *name = ms_path_basename(path);
 	struct marker local;
 	struct stat st;
@@ -207,7 +252,9 @@ int ms_remote_push(const struct ms_rclone *rc, const char *path)
 		return r > 0 ? 0 : -1;
 	if (ms_rclone_upload(rc, path, name) < 0 || push_check(rc, name, &local) < 0)
 		return -1;
-	text = ms_xasprintf(MARKER_HEAD "%s\nsize %lld\n", local.sha256, local.size);
+	extra = meta_text(meta);
+	text = ms_xasprintf(MARKER_HEAD "%s\nsize %lld\n%s", local.sha256, local.size, extra);
+	free(extra);
 	mk = ms_xasprintf("%s%s", name, MS_REMOTE_MARKER);
 	r = ms_rclone_put_text(rc, mk, text);
 	free(text);
@@ -335,4 +382,45 @@ int ms_remote_delete(const struct ms_rclone *rc, const char *name)
 		ret = 0;
 	pair_release(&p);
 	return ret;
+}
+
+int ms_remote_info(const struct ms_rclone *rc, const char *name, struct ms_remote_info *out)
+{
+	char *mk = ms_xasprintf("%s%s", name, MS_REMOTE_MARKER);
+	char *text = ms_rclone_get_text(rc, mk, MARKER_MAX);
+	struct marker m;
+	int ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (text && marker_parse(text, &m) < 0) {
+		ms_log_warn("remote '%s': '%s' is not a modosnap marker", rc->name, mk);
+		ret = 1;
+	} else if (text) {
+		out->size = m.size;
+		for (const char *p = m.meta; *p;) {
+			const char *nl = strchr(p, '\n');
+			char *line = ms_xstrndup(p, (size_t)(nl - p));
+
+			if (!strncmp(line, "snapshot ", 9) && !out->snapshot_id)
+				out->snapshot_id = ms_xstrdup(line + 9);
+			else if (!strncmp(line, "created ", 8) && !out->created)
+				out->created = ms_xstrdup(line + 8);
+			else if (!strncmp(line, "tag ", 4))
+				ms_strv_push(&out->tags, line + 4);
+			free(line);
+			p = nl + 1;
+		}
+		ret = 0;
+	}
+	free(text);
+	free(mk);
+	return ret;
+}
+
+void ms_remote_info_clear(struct ms_remote_info *info)
+{
+	free(info->snapshot_id);
+	free(info->created);
+	ms_strv_clear(&info->tags);
+	memset(info, 0, sizeof(*info));
 }

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 
+#include "base/util.h"
 #include "remote/rclone.h"
 
 /* The marker's suffix. */
@@ -29,6 +30,29 @@
  * pair of that name with another SHA-256 is never replaced (-1). 0 / -1
  * after logging naming the remote. */
 int ms_remote_push(const struct ms_rclone *rc, const char *path);
+
+/* What a marker may also record of the snapshot, for prune --remote:
+ * its id, its creation time (header `created`) and its tags. */
+struct ms_remote_meta {
+	const char *snapshot_id;
+	const char *created;
+	const struct ms_strv *tags;
+};
+/* ms_remote_push with the meta written into the marker (after the size
+ * line: "snapshot ID\ncreated TIME\ntag T\n..."); meta may be NULL. */
+int ms_remote_push_meta(const struct ms_rclone *rc, const char *path, const struct ms_remote_meta *meta);
+
+/* A complete copy's marker as read back: size, and the meta (NULL / empty
+ * when the marker has none, e.g. written by an older modosnap). */
+struct ms_remote_info {
+	long long size;
+	char *snapshot_id, *created;
+	struct ms_strv tags;
+};
+/* Reads NAME's marker. 0, 1 when it is not a modosnap marker (warned),
+ * -1 after logging. */
+int ms_remote_info(const struct ms_rclone *rc, const char *name, struct ms_remote_info *out);
+void ms_remote_info_clear(struct ms_remote_info *info);
 /* The complete snapshots of the remote, sorted by name: archive names
  * whose marker exists and names the archive's size (half-uploaded ones are
  * left out; a marker that cannot be parsed is warned about and left out).

@@ -167,6 +167,31 @@ expect_rc 5
 expect_stderr "modosnap: error: '$T/fresh3/$NAME.age': no identity matches a recipient of this file"
 check "nothing decrypted is left" test ! -e "$T/fresh3/$NAME"
 
+case_begin "prune --remote: the retention rules and the pre-upgrade protection on the remote's copies"
+run_ms -c "$T/c.conf" create --dest "$DEST" --pre-upgrade --no-deep
+expect_rc 0
+P=$(basename "$(tail -n 1 "$T/out")")
+run_ms -c "$T/c.conf" create --dest "$DEST"
+expect_rc 0
+L=$(basename "$(tail -n 1 "$T/out")")
+check "the marker records id, time and tags" bash -c "grep -qx 'tag pre-upgrade' '$T/remote/$P.age.ok' && \
+	grep -q '^snapshot [0-9]\{8\}T[0-9]\{6\}Z-' '$T/remote/$P.age.ok' && grep -q '^created ' '$T/remote/$P.age.ok'"
+run_ms -c "$T/c.conf" prune --remote off --keep-last 1 --dry-run
+expect_rc 0
+check "the plan, newest first" diff -u - "$T/out" <<PLAN
+keep   $L.age  (last)
+keep   $P.age  (pre-upgrade,verified-pre-upgrade)
+remove $NAME.age
+2 kept, 1 would be removed on remote 'off'
+PLAN
+check "the dry run removed nothing" test -s "$T/remote/$NAME.age.ok"
+run_ms -c "$T/c.conf" prune --remote off --keep-last 1 --json
+expect_rc 0
+check "JSON: the decisions" jq -e --arg n "$NAME.age" '[.[] | select(.keep == false) | .name] == [$n]' "$T/out"
+check "the pruned copy and its marker are gone" test ! -e "$T/remote/$NAME.age" -a ! -e "$T/remote/$NAME.age.ok"
+run_ms -c "$T/c.conf" list --remote off
+check "two copies left" test "$(grep -c '\.age ' "$T/out")" = 2
+
 case_begin "create --output - streams the archive, plain or encrypted, and nothing else"
 conf "$T/s.conf" "loc:$T/remote"
 sed -i '/^\[monitor\]/,$d' "$T/s.conf" # no pings here
