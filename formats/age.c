@@ -9,6 +9,7 @@
  * in buffers zeroed before they are freed.
  */
 #include "formats/age.h"
+#include "base/hash.h"
 #include "base/strbuf.h"
 #include "base/text.h"
 #include "base/util.h"
@@ -48,18 +49,6 @@
 
 /* --- libcrypto ------------------------------------------------------------------ */
 
-/* libcrypto's reason for the last failure, verbatim; clears its queue. */
-static const char *crypto_error(void)
-{
-	static char buf[256];
-	unsigned long e = ERR_get_error();
-
-	if (!e)
-		return "unknown libcrypto error";
-	ERR_error_string_n(e, buf, sizeof(buf));
-	ERR_clear_error();
-	return buf;
-}
 
 /* HKDF-SHA-256 (RFC 5869) with a 32-byte output; an empty salt is left
  * unset, which RFC 5869 defines as the same thing. 0 or -1. */
@@ -476,7 +465,7 @@ static int add_stanza(struct ms_strbuf *hdr, const unsigned char fk[FILE_KEY_LEN
 	int rc = -1;
 
 	if (RAND_bytes(eph, KEY_LEN) != 1 || x25519_public(eph, share) < 0) {
-		ms_log_error("age: unable to make an ephemeral key: %s", crypto_error());
+		ms_log_error("age: unable to make an ephemeral key: %s", ms_crypto_error());
 		goto out;
 	}
 	if (x25519(eph, rcpt->pub, shared) < 0) {
@@ -484,7 +473,7 @@ static int add_stanza(struct ms_strbuf *hdr, const unsigned char fk[FILE_KEY_LEN
 		goto out;
 	}
 	if (wrap_key(shared, share, rcpt->pub, key) < 0 || aead(cc, true, key, zero_nonce, fk, FILE_KEY_LEN, body) < 0) {
-		ms_log_error("age: unable to wrap the file key: %s", crypto_error());
+		ms_log_error("age: unable to wrap the file key: %s", ms_crypto_error());
 		goto out;
 	}
 	ms_strbuf_addstr(hdr, "-> X25519 ");
@@ -509,7 +498,7 @@ static int write_header(struct ms_age_writer *w, const struct ms_age_key *rcpt, 
 	int rc = -1;
 
 	if (RAND_bytes(fk, sizeof(fk)) != 1 || RAND_bytes(nonce, sizeof(nonce)) != 1) {
-		ms_log_error("age: no random bytes: %s", crypto_error());
+		ms_log_error("age: no random bytes: %s", ms_crypto_error());
 		goto out;
 	}
 	ms_strbuf_addstr(&hdr, INTRO "\n");
@@ -518,7 +507,7 @@ static int write_header(struct ms_age_writer *w, const struct ms_age_key *rcpt, 
 			goto out;
 	ms_strbuf_addstr(&hdr, "---");
 	if (header_mac(fk, hdr.buf, hdr.len, mac) < 0 || hkdf(fk, sizeof(fk), nonce, sizeof(nonce), "payload", w->key) < 0) {
-		ms_log_error("age: unable to derive the keys: %s", crypto_error());
+		ms_log_error("age: unable to derive the keys: %s", ms_crypto_error());
 		goto out;
 	}
 	ms_strbuf_addch(&hdr, ' ');
@@ -561,7 +550,7 @@ static int flush_chunk(struct ms_age_writer *w, bool last)
 	chunk_nonce(w->counter, last, nonce);
 	if (aead(w->cc, true, w->key, nonce, w->buf, w->len, w->enc) < 0) {
 		w->done = true;
-		return ms_log_error("age: unable to encrypt: %s", crypto_error());
+		return ms_log_error("age: unable to encrypt: %s", ms_crypto_error());
 	}
 	w->counter++;
 	if (w->sink(w->ctx, w->enc, w->len + TAG_LEN) < 0) {
@@ -885,7 +874,7 @@ static int read_header(struct ms_age_reader *r)
 	r->in_pos += NONCE_LEN;
 	r->start = r->hdr.len + NONCE_LEN;
 	if (hkdf(fk, sizeof(fk), nonce, sizeof(nonce), "payload", r->key) < 0) {
-		rc = ms_log_error("'%s': unable to derive the payload key: %s", r->name, crypto_error());
+		rc = ms_log_error("'%s': unable to derive the payload key: %s", r->name, ms_crypto_error());
 		r->state = R_FAILED;
 		goto out;
 	}

@@ -7,6 +7,7 @@
  */
 #include "formats/sign.h"
 #include "formats/manifest.h"
+#include "base/hash.h"
 #include "base/strbuf.h"
 #include "base/text.h"
 #include "base/util.h"
@@ -49,18 +50,6 @@ struct ms_sign_keyring {
 	size_t n;
 };
 
-/* libcrypto's reason for the last failure, verbatim; clears its queue. */
-static const char *crypto_error(void)
-{
-	static char buf[256];
-	unsigned long e = ERR_get_error();
-
-	if (!e)
-		return "unknown libcrypto error";
-	ERR_error_string_n(e, buf, sizeof(buf));
-	ERR_clear_error();
-	return buf;
-}
 
 /* base64 (RFC 4648): base/text.h. An empty text is malformed here: every
  * key and signature blob has content. */
@@ -270,7 +259,7 @@ char *ms_sign_message(const struct ms_sign_key *k, const char *ns, const void *m
 	if (!ctx || signed_data(&data, (const unsigned char *)ns, strlen(ns), NULL, 0, HASH_ALG, msg, msg_len) < 0 ||
 	    EVP_DigestSignInit(ctx, NULL, NULL, NULL, k->pkey) != 1 ||
 	    EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)data.buf, data.len) != 1 || siglen != SIG_LEN) {
-		ms_log_error("unable to sign the manifest: %s", crypto_error());
+		ms_log_error("unable to sign the manifest: %s", ms_crypto_error());
 		goto out;
 	}
 	ms_strbuf_add(&blob, SSHSIG_MAGIC, SSHSIG_MAGIC_LEN);
@@ -511,7 +500,7 @@ static struct ms_sign_key *read_key_fd(int fd, const char *path)
 	}
 	k = ms_xcalloc(1, sizeof(*k));
 	if (EVP_PKEY_get_raw_public_key(pkey, k->pk, &pklen) != 1 || pklen != MS_SIGN_PK_LEN) {
-		ms_log_error("signing key '%s': %s", path, crypto_error());
+		ms_log_error("signing key '%s': %s", path, ms_crypto_error());
 		free(k);
 		k = NULL;
 		goto out;
@@ -653,14 +642,14 @@ static int create_key(const char *path, const char *pub)
 	bio = BIO_new(BIO_s_mem());
 	if (!k.pkey || !bio || !PEM_write_bio_PrivateKey(bio, k.pkey, NULL, NULL, 0, NULL, NULL) ||
 	    (pemlen = BIO_get_mem_data(bio, &pem)) <= 0) {
-		ms_log_error("unable to generate a signing key: %s", crypto_error());
+		ms_log_error("unable to generate a signing key: %s", ms_crypto_error());
 		goto out;
 	}
 	{
 		size_t pklen = MS_SIGN_PK_LEN;
 
 		if (EVP_PKEY_get_raw_public_key(k.pkey, k.pk, &pklen) != 1) {
-			ms_log_error("unable to generate a signing key: %s", crypto_error());
+			ms_log_error("unable to generate a signing key: %s", ms_crypto_error());
 			goto out;
 		}
 	}

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,4 +109,16 @@ out:
 	ms_hash_free(h);
 	close(fd);
 	return ret;
+}
+
+const char *ms_crypto_error(void)
+{
+	static char buf[256];
+	unsigned long e = ERR_get_error();
+
+	if (!e)
+		return "unknown libcrypto error";
+	ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	return buf;
 }

@@ -30,4 +30,9 @@ void ms_hash_buf_hex(enum ms_hash_algo algo, const void *data, size_t len, char 
  * names the path. */
 int ms_hash_file_hex(enum ms_hash_algo algo, const char *path, char hex[MS_HASH_HEX_MAX]);
 
+/* libcrypto's reason for its last failure, verbatim (static text, for a
+ * message); clears its error queue. Shared by the users of libcrypto
+ * (formats/sign.c, formats/age.c). */
+const char *ms_crypto_error(void);
+
 #endif
