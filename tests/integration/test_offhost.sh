@@ -166,6 +166,20 @@ run_ms -c "$T/c.conf" fetch latest --remote off --identity "$T/other.key" --dest
 expect_rc 5
 expect_stderr "modosnap: error: '$T/fresh3/$NAME.age': no identity matches a recipient of this file"
 check "nothing decrypted is left" test ! -e "$T/fresh3/$NAME"
+# whoever can write the bucket flips a byte of the ciphertext and rewrites
+# the marker's SHA-256 to match: the age authentication still refuses it
+cp -p "$T/remote/$NAME.age" "$T/good.age"
+cp -p "$T/remote/$NAME.age.ok" "$T/good.age.ok"
+size=$(stat -c %s "$T/remote/$NAME.age")
+printf '\x5a' | dd of="$T/remote/$NAME.age" bs=1 seek=$((size / 2)) conv=notrunc status=none
+sed -i "s/^sha256 .*/sha256 $(sha256sum "$T/remote/$NAME.age" | cut -d' ' -f1)/" "$T/remote/$NAME.age.ok"
+rm -rf "$T/fresh7"
+run_ms -c "$T/c.conf" fetch latest --remote off --identity "$T/admin.key" --dest "$T/fresh7"
+expect_rc 5
+check "the refusal names the damaged place" grep -q "^modosnap: error: '$T/fresh7/$NAME.age': damaged or tampered at byte [0-9]* (chunk [0-9]* fails authentication)" "$T/err"
+check "nothing decrypted is left" test ! -e "$T/fresh7/$NAME"
+mv "$T/good.age" "$T/remote/$NAME.age"
+mv "$T/good.age.ok" "$T/remote/$NAME.age.ok"
 
 case_begin "prune --remote: the retention rules and the pre-upgrade protection on the remote's copies"
 run_ms -c "$T/c.conf" create --dest "$DEST" --pre-upgrade --no-deep
