@@ -589,10 +589,13 @@ char *ms_restore_staging_of(const char *target)
 	return s;
 }
 
-static int restore_instance(struct ms_restore *r)
+/* One tree component (prefix, whose member is a directory): staged
+ * beside target, each file checked as written, then swapped in with one
+ * rename; the old tree removed. */
+int ms_restore_tree(struct ms_restore *r, const char *component, const char *prefix, const char *target)
 {
 	struct ms_files_stats st = { 0 };
-	char *staging = ms_restore_staging_of(r->instance_target), *parent = ms_path_dirname(r->instance_target);
+	char *staging = ms_restore_staging_of(target), *parent = ms_path_dirname(target);
 	int ret = -1;
 
 	if (ms_mkdir_p(parent) < 0)
@@ -602,24 +605,29 @@ static int restore_instance(struct ms_restore *r)
 		if (ms_files_remove_tree(staging) < 0)
 			goto out;
 	}
-	ms_progress_component(r->req->progress, "instance");
-	if (ms_files_stage(r->archive, &r->vr.manifest, "files/instance", staging, &st, r->req->progress) < 0)
+	ms_progress_component(r->req->progress, component);
+	if (ms_files_stage(r->archive, &r->vr.manifest, prefix, staging, &st, r->req->progress) < 0)
 		goto out;
 	ms_test_stall("files-swap");
-	if (ms_files_swap(staging, r->instance_target, ms_manifest_find(&r->vr.manifest, "files/instance")) < 0) {
+	if (ms_files_swap(staging, target, ms_manifest_find(&r->vr.manifest, prefix)) < 0) {
 		ms_files_remove_tree(staging);
 		goto out;
 	}
-	ms_restore_say(r, "restored instance: %lu files, %lu directories, %lu symlinks, %lu hardlinks into %s\n", st.files,
-	       st.dirs, st.symlinks, st.hardlinks, r->instance_target);
-	if (st.owners_by_id)
-		ms_restore_say(r, "  %lu entries owned by a user or group name this machine lacks: restored by id\n",
-		       st.owners_by_id);
+	ms_restore_say(r, "restored %s: %lu files, %lu directories, %lu symlinks, %lu hardlinks into %s\n", component,
+		       st.files, st.dirs, st.symlinks, st.hardlinks, target);
+	ms_restore_say_owners(r, &st);
 	ret = 0;
 out:
 	free(staging);
 	free(parent);
 	return ret;
+}
+
+void ms_restore_say_owners(const struct ms_restore *r, const struct ms_files_stats *st)
+{
+	if (st->owners_by_id)
+		ms_restore_say(r, "  %lu entries owned by a user or group name this machine lacks: restored by id\n",
+			       st->owners_by_id);
 }
 
 static int restore_postfix(struct ms_restore *r)
@@ -656,7 +664,7 @@ static int restore_db(struct ms_restore *r, const struct ms_restore_db *s)
 static int restore_all(struct ms_restore *r)
 {
 	fflush(stdout);
-	if (r->do_instance && restore_instance(r) < 0)
+	if (r->do_instance && ms_restore_tree(r, "instance", "files/instance", r->instance_target) < 0)
 		return -1;
 	if (r->do_postfix && restore_postfix(r) < 0)
 		return -1;

@@ -335,44 +335,6 @@ void ms_restore_server_safety(const struct ms_restore *r, struct ms_strv *only, 
 
 /* --- doing it ------------------------------------------------------------ */
 
-static void say_owners(const struct ms_restore *r, const struct ms_files_stats *st)
-{
-	if (st->owners_by_id)
-		ms_restore_say(r, "  %lu entries owned by a user or group name this machine lacks: restored by id\n",
-			       st->owners_by_id);
-}
-
-/* One tree (prefix, whose member is a directory) swapped in at target. */
-static int restore_tree(struct ms_restore *r, const char *component, const char *prefix, const char *target)
-{
-	struct ms_files_stats st = { 0 };
-	char *staging = ms_restore_staging_of(target), *parent = ms_path_dirname(target);
-	int ret = -1;
-
-	if (ms_mkdir_p(parent) < 0)
-		goto out;
-	if (access(staging, F_OK) == 0) {
-		ms_log_warn("removing '%s', left behind by an interrupted restore", staging);
-		if (ms_files_remove_tree(staging) < 0)
-			goto out;
-	}
-	ms_progress_component(r->req->progress, component);
-	if (ms_files_stage(r->archive, &r->vr.manifest, prefix, staging, &st, r->req->progress) < 0)
-		goto out;
-	if (ms_files_swap(staging, target, ms_manifest_find(&r->vr.manifest, prefix)) < 0) {
-		ms_files_remove_tree(staging);
-		goto out;
-	}
-	ms_restore_say(r, "restored %s: %lu files, %lu directories, %lu symlinks into %s\n", component, st.files,
-		       st.dirs, st.symlinks, target);
-	say_owners(r, &st);
-	ret = 0;
-out:
-	free(staging);
-	free(parent);
-	return ret;
-}
-
 static int restore_roots(struct ms_restore *r, const char *component, const struct ms_root_target *t, size_t n)
 {
 	struct ms_files_stats st = { 0 };
@@ -384,23 +346,23 @@ static int restore_roots(struct ms_restore *r, const char *component, const stru
 		return -1;
 	ms_restore_say(r, "restored %s: %zu paths (%lu files, %lu directories, %lu symlinks)\n", component, n,
 		       st.files, st.dirs, st.symlinks);
-	say_owners(r, &st);
+	ms_restore_say_owners(r, &st);
 	return 0;
 }
 
 int ms_restore_server_run(struct ms_restore *r)
 {
-	if (r->do_venv && restore_tree(r, "venv", "files/venv", r->venv_target) < 0)
+	if (r->do_venv && ms_restore_tree(r, "venv", "files/venv", r->venv_target) < 0)
 		return -1;
 	if (r->do_dkim && restore_roots(r, "dkim", r->dkim, r->n_dkim) < 0)
 		return -1;
 	if (r->do_system && restore_roots(r, "system", r->system, r->n_system) < 0)
 		return -1;
-	if (r->do_mail && r->mailboxes.n == 0 && restore_tree(r, "mail", "files/mail", r->mail_target) < 0)
+	if (r->do_mail && r->mailboxes.n == 0 && ms_restore_tree(r, "mail", "files/mail", r->mail_target) < 0)
 		return -1;
 	for (size_t i = 0; r->do_mail && i < r->mailboxes.n; i++) {
 		char *name = ms_xasprintf("mail:%s", r->mailboxes.v[i]);
-		int ret = restore_tree(r, name, r->mailbox_prefixes.v[i], r->mailbox_targets.v[i]);
+		int ret = ms_restore_tree(r, name, r->mailbox_prefixes.v[i], r->mailbox_targets.v[i]);
 
 		free(name);
 		if (ret < 0)

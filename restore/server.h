@@ -59,5 +59,7 @@ char *ms_restore_under_root(const char *root, const char *path);
 int ms_restore_check_place(const struct ms_restore *r, const char *component, const char *target);
 char *ms_restore_staging_of(const char *target);
 void ms_restore_say(const struct ms_restore *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int ms_restore_tree(struct ms_restore *r, const char *component, const char *prefix, const char *target);
+void ms_restore_say_owners(const struct ms_restore *r, const struct ms_files_stats *st);
 
 #endif

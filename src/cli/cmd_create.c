@@ -474,6 +474,23 @@ static int check_space(struct ms_cli *cli, const struct create_args *a, const st
 	return ms_space_check(dest, est, cli->config->min_free);
 }
 
+/* What the snapshot engine takes from the run's options and the config
+ * (a and inst must outlive o). */
+static void snapshot_opts(const struct ms_cli *cli, const struct create_args *a, const struct ms_instance *inst,
+			  const struct ms_db_probe *probes, struct ms_create_opts *o)
+{
+	o->label = cli->config->label;
+	o->tags = &a->tags;
+	o->note = a->note;
+	o->upgrade_to = a->to;
+	o->level = a->level;
+	o->excludes = &a->excludes;
+	o->probes = probes;
+	o->dump_dbs = !a->no_db;
+	o->sign_key = a->sign_key;
+	ms_create_parts_apply(&a->parts, inst, o);
+}
+
 /* Lock, checks, hooks, snapshot, verification. An exit code. */
 static int create_locked(struct ms_cli *cli, struct create_args *a, const struct ms_instance *inst,
 			 const struct ms_db_probe *probes, const char *dest, struct ms_create_result *r,
@@ -497,17 +514,8 @@ static int create_locked(struct ms_cli *cli, struct create_args *a, const struct
 	}
 	if (interrupted("no snapshot taken"))
 		return MS_EXIT_FAILURE;
+	snapshot_opts(cli, a, inst, probes, &o);
 	o.dest = dest;
-	o.label = cli->config->label;
-	o.tags = &a->tags;
-	o.note = a->note;
-	o.upgrade_to = a->to;
-	o.level = a->level;
-	o.excludes = &a->excludes;
-	o.probes = probes;
-	o.dump_dbs = !a->no_db;
-	o.sign_key = a->sign_key;
-	ms_create_parts_apply(&a->parts, inst, &o);
 	ret = take(cli, a, inst, &o, content, r, paused);
 	if (ret < 0)
 		return MS_EXIT_FAILURE;
@@ -722,15 +730,7 @@ static int run_create_stdout(struct ms_cli *cli, struct create_args *a)
 		goto out;
 	for (size_t i = 0; i < cli->config->exclude.n; i++)
 		ms_strv_push(&a->excludes, cli->config->exclude.v[i]);
-	o.label = cli->config->label;
-	o.tags = &a->tags;
-	o.note = a->note;
-	o.level = a->level;
-	o.excludes = &a->excludes;
-	o.probes = probes;
-	o.dump_dbs = !a->no_db;
-	o.sign_key = a->sign_key;
-	ms_create_parts_apply(&a->parts, inst, &o);
+	snapshot_opts(cli, a, inst, probes, &o);
 	o.to_fd = true;
 	o.output_fd = STDOUT_FILENO;
 	if (a->encrypt) {
