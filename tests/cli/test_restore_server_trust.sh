@@ -120,6 +120,28 @@ expect_rc 1
 expect_stderr "$(printf "$NOTSIGNED" "$T/f3.tar.zst")
 modosnap: error: dkim target '/root/.ssh/authorized_keys' refused: a system directory"
 
+case_begin "the snapshot's virtualenv path replaces nothing unless named"
+run_ms -c "$T/c1.conf" create --dest "$DEST" --no-db --system-root "$SITE" --with venv --without system --without dkim
+expect_rc 0
+VE=$(tail -n 1 "$T/out")
+mkdir -p "$T/victim-env"
+echo precious >"$T/victim-env/file"
+"$FORGE" "$VE" "$T/f5.tar.zst" --header "paths={\"venv\": \"$T/victim-env\"}"
+run_ms -c "$T/c1.conf" restore "$T/f5.tar.zst" --dest "$DEST" --yes --only venv --allow-unsigned \
+	--no-safety-snapshot --system-root "$SITE"
+expect_rc 1
+# shellcheck disable=SC2059
+expect_stderr "$(printf "$NOTSIGNED" "$T/f5.tar.zst")
+modosnap: error: the snapshot's venv directory is '$T/victim-env', not this machine's default '$SITE/srv/modoboa/env': name the target with [modosnap] venv in the config, or pass --accept-snapshot-targets to restore into '$T/victim-env'"
+check "the directory the archive named is untouched" test "$(cat "$T/victim-env/file")" = precious
+"$FORGE" "$VE" "$T/f6.tar.zst" --header 'paths={"venv": "/usr/lib/python3"}'
+run_ms -c "$T/c1.conf" restore "$T/f6.tar.zst" --dest "$DEST" --yes --only venv --allow-unsigned \
+	--no-safety-snapshot --system-root "$SITE" --accept-snapshot-targets
+expect_rc 1
+# shellcheck disable=SC2059
+expect_stderr "$(printf "$NOTSIGNED" "$T/f6.tar.zst")
+modosnap: error: venv target '/usr/lib/python3' refused: a system directory"
+
 case_begin "one mailbox that the snapshot does not hold"
 run_ms -c "$T/c1.conf" restore "$A" --dest "$DEST" --yes --only mail:alice@example.org --system-root "$SITE"
 expect_rc 2
