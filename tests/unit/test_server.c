@@ -176,16 +176,44 @@ static char *listing(const struct ms_found *v, size_t n)
 	return ms_strbuf_detach(&sb);
 }
 
+static int line_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The lines of @text in strcmp order: discovery sorts by path, and
+ * where the scratch directory sorts against "/etc" depends on where the
+ * suite runs (/tmp/... after it, /check/... before it). */
+static char *sorted_lines(char *text)
+{
+	struct ms_strbuf sb = MS_STRBUF_INIT;
+	char **v = NULL;
+	size_t n = 0;
+
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		v = realloc(v, (n + 1) * sizeof(*v));
+		assert_non_null(v);
+		v[n++] = line;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), line_cmp);
+	for (size_t i = 0; i < n; i++)
+		ms_strbuf_addf(&sb, "%s\n", v[i]);
+	free(v);
+	free(text);
+	return ms_strbuf_detach(&sb);
+}
+
 static void assert_listing(const struct ms_found *v, size_t n, const char *dir, const char *expect)
 {
-	char *want = test_subst(expect, dir, NULL), *got = listing(v, n);
+	char *want = sorted_lines(test_subst(expect, dir, NULL)), *got = listing(v, n);
 
 	assert_string_equal(got, want);
 	free(got);
 	free(want);
 }
 
-/* MS_TEST_TMP sorts after "/etc" (the scratch paths come last). */
+/* Listed in any order: assert_listing sorts it as discovery does. */
 static const char expect_system[] =
 	"/etc/cron.d/modoboa\tnames the instance directory @D@/root/srv/modoboa/instance\n"
 	"/etc/dovecot/conf.d/10-mail.conf\tsets Dovecot's mail location\n"
@@ -217,6 +245,15 @@ static struct ms_config *config(const char *dir)
 	return cfg;
 }
 
+static const struct ms_found *found(const struct ms_server *s, const char *path)
+{
+	for (size_t i = 0; i < s->n_system; i++)
+		if (strcmp(s->system[i].path, path) == 0)
+			return &s->system[i];
+	fail_msg("%s not discovered", path);
+	return NULL;
+}
+
 static void test_discover(void **state)
 {
 	const struct test_fixture *fx = *state;
@@ -240,10 +277,10 @@ static void test_discover(void **state)
 	assert_string_equal(s.system_root, root);
 	assert_listing(s.system, s.n_system, fx->dir, expect_system);
 	want = ms_path_join(root, "etc/cron.d/modoboa");
-	assert_string_equal(s.system[0].file, want); /* found under the root */
+	assert_string_equal(found(&s, "/etc/cron.d/modoboa")->file, want); /* found under the root */
 	free(want);
 	want = ms_path_join(fx->dir, "extra.conf");
-	assert_string_equal(s.system[8].file, want); /* as written */
+	assert_string_equal(found(&s, want)->file, want); /* as written */
 	free(want);
 
 	want = ms_path_join(fx->dir, "dkim");
