@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,13 +18,38 @@ struct ms_hash {
 	const EVP_MD *md;
 };
 
+/* SHA-256 and MD5 from the default provider, fetched once for the
+ * process and kept for its life. EVP_sha256() would make every
+ * EVP_DigestInit_ex look the provider's implementation up again (a lock
+ * and a name lookup in OpenSSL 3): for a row of 150 bytes that took
+ * longer than the hashing itself (docs/dev/perf-pg.md). */
+static EVP_MD *fetched[2];
+static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+
+static void fetch_mds(void)
+{
+	fetched[0] = EVP_MD_fetch(NULL, "MD5", NULL);
+	fetched[1] = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *fetched_md(enum ms_hash_algo algo)
+{
+	const EVP_MD *md;
+
+	pthread_once(&fetch_once, fetch_mds);
+	md = fetched[algo == MS_HASH_MD5 ? 0 : 1];
+	if (!md)
+		MS_BUG("EVP_MD_fetch failed");
+	return md;
+}
+
 struct ms_hash *ms_hash_new(enum ms_hash_algo algo)
 {
 	struct ms_hash *h = ms_xcalloc(1, sizeof(*h));
 
-	h->md = algo == MS_HASH_MD5 ? EVP_md5() : EVP_sha256();
+	h->md = fetched_md(algo);
 	h->ctx = EVP_MD_CTX_new();
-	if (!h->ctx || EVP_DigestInit_ex(h->ctx, h->md, NULL) != 1)
+	if (!h->ctx || EVP_DigestInit_ex2(h->ctx, h->md, NULL) != 1)
 		MS_BUG("EVP digest initialisation failed");
 	return h;
 }
@@ -47,7 +73,7 @@ void ms_hash_final_hex(struct ms_hash *h, char hex[MS_HASH_HEX_MAX])
 		hex[2 * i + 1] = digits[md[i] & 15];
 	}
 	hex[2 * n] = '\0';
-	if (EVP_DigestInit_ex(h->ctx, h->md, NULL) != 1)
+	if (EVP_DigestInit_ex2(h->ctx, h->md, NULL) != 1)
 		MS_BUG("EVP digest re-initialisation failed");
 }
 
@@ -66,7 +92,7 @@ void ms_sha256_raw(const void *data, size_t len, unsigned char out[32])
 
 	if (!ctx && !(ctx = EVP_MD_CTX_new()))
 		MS_BUG("EVP_MD_CTX_new failed");
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(ctx, data, len) != 1 ||
+	if (EVP_DigestInit_ex2(ctx, fetched_md(MS_HASH_SHA256), NULL) != 1 || EVP_DigestUpdate(ctx, data, len) != 1 ||
 	    EVP_DigestFinal_ex(ctx, out, &n) != 1 || n != 32)
 		MS_BUG("SHA-256 failed");
 }

@@ -158,6 +158,37 @@ static void test_carry_shift(void **state)
 	assert_string_equal(got, want);
 }
 
+/* A sum whose words are preset so that a carry comes into a word whose
+ * own sum is exactly 2^64 - 1 and leaves it again (the adder works in
+ * 64-bit words): the oracle, given the same start, agrees. */
+static void test_carry_across_words(void **state)
+{
+	const char *line = "words\n";
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	struct ms_rowdigest d;
+	struct oracle o;
+	char want[65], got[65];
+
+	(void)state;
+	SHA256((const unsigned char *)line, strlen(line), md);
+	ms_rowdigest_init(&d);
+	memset(d.acc + 24, 0xff, 8);           /* word 3: carries out (md's word 3 is not 0) */
+	for (int i = 16; i < 24; i++)          /* word 2: plus md's is 2^64 - 1 */
+		d.acc[i] = (unsigned char)~md[i];
+	memset(&o, 0, sizeof(o));
+	for (int i = 0; i < 8; i++) {          /* the same start in the oracle's limbs */
+		const unsigned char *b = d.acc + 28 - 4 * i;
+
+		o.limb[i] = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+	}
+	ms_rowdigest_add(&d, line, strlen(line));
+	oracle_add(&o, line, strlen(line));
+	ms_rowdigest_hex(&d, got);
+	oracle_hex(&o, want);
+	assert_string_equal(got, want);
+	assert_memory_equal(got + 32, "0000000000000000", 16); /* word 2 wrapped to 0 */
+}
+
 /* Many distinct rows against the oracle: carries everywhere. */
 static void test_many_rows(void **state)
 {
@@ -206,6 +237,7 @@ int main(void)
 		cmocka_unit_test(test_known_sums),
 		cmocka_unit_test(test_order_independent),
 		cmocka_unit_test(test_carry_shift),
+		cmocka_unit_test(test_carry_across_words),
 		cmocka_unit_test(test_many_rows),
 		cmocka_unit_test(test_binary_line),
 	};
