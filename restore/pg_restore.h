@@ -55,7 +55,9 @@ int ms_pg_restore_database(const struct ms_dbconf *db, const char *archive_path,
 			   const char *alias, struct ms_progress *progress);
 
 /* Recomputes the rows and digest of every table of `mdb` in the live
- * database `db` (for verify --deep and post-restore reports), reading in
+ * database `db` (a check of a live database at any time; a restore does
+ * not call it: ms_pg_restore_database proves inside its transaction what
+ * its COMMIT makes visible), reading in
  * one REPEATABLE READ, READ ONLY transaction with the dumper's settings.
  * Returns 0 when all match, -1 after logging the first mismatch or error
  * (naming mdb->alias and the table). */
