@@ -65,12 +65,12 @@ int ms_pg_check_database(const struct ms_dbconf *db, const struct ms_manifest_db
 
 struct ms_table_count;
 /* The live database's ordinary tables (outside the system schemas) and
- * their exact row counts, for restore's plan; a table `mdb` also has gets
- * its content digest too (every row read, in one REPEATABLE READ, READ
- * ONLY transaction with the dumper's settings), so that the plan shows
- * content that changed while the count did not. 0 with *out (free with
- * ms_table_counts_free) and *n, or -1 after logging (e.g. no such
- * database yet). */
+ * their exact row counts, for restore's plan; a table `mdb` also has with
+ * the same count gets its content digest too (every row read; digest ""
+ * otherwise), so that the plan shows content that changed while the count
+ * did not. One REPEATABLE READ, READ ONLY transaction with the dumper's
+ * settings. 0 with *out (free with ms_table_counts_free) and *n, or -1
+ * after logging (e.g. no such database yet). */
 int ms_pg_table_counts(const struct ms_dbconf *db, const struct ms_manifest_db *mdb, struct ms_table_count **out,
 		       size_t *n);
 
