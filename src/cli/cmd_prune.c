@@ -177,7 +177,7 @@ static char *join(const struct ms_strv *sv)
 
 /* The time a remote copy was taken: its marker's `created`, else the
  * stamp of its name (LABEL_YYYYMMDDTHHMMSSZ_...); 0 when neither says. */
-static time_t remote_time(const char *name, const struct ms_remote_info *info)
+static time_t remote_time(const char *name, const struct ms_marker *info)
 {
 	const char *u = strchr(name, '_');
 	struct tm tm;
@@ -201,7 +201,7 @@ static int prune_remote(struct ms_cli *cli, const struct prune_args *a, const st
 {
 	const struct ms_config_remote *r = ms_offhost_remote(cli->config, a->remote);
 	struct ms_remote_file *files = NULL;
-	struct ms_remote_info *info;
+	struct ms_marker *info;
 	struct ms_retention_snap *snaps;
 	struct ms_rclone rc;
 	ms_json *arr = a->json ? ms_json_array() : NULL;
@@ -251,7 +251,7 @@ static int prune_remote(struct ms_cli *cli, const struct prune_args *a, const st
 		printf("%zu kept, %zu %s on remote '%s'\n", kept, removed, a->dry_run ? "would be removed" : "removed",
 		       r->name);
 	for (size_t i = 0; i < n; i++)
-		ms_remote_info_clear(&info[i]);
+		ms_marker_clear(&info[i]);
 	ms_retention_clear(snaps, n);
 	free(snaps);
 	free(info);

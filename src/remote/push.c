@@ -18,69 +18,13 @@
 #include "base/hash.h"
 #include "base/log.h"
 #include "base/util.h"
-
-#define MARKER_MAX 4096
-#define MARKER_HEAD "modosnap-remote 1\nsha256 "
-
-/* What a marker says of its archive. */
-struct marker {
-	char sha256[MS_HASH_HEX_MAX];
-	long long size;
-	const char *meta; /* in the parsed text: the lines after the size (may be "") */
-};
+#include "formats/marker.h"
 
 static bool ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), k = strlen(suffix);
 
 	return n >= k && !strcmp(s + n - k, suffix);
-}
-
-/* The optional lines after the size: "snapshot ID", "created TIME",
- * "tag T" (repeatable), each printable and ending in '\n'. 0 or -1. */
-static int meta_check(const char *p)
-{
-	while (*p) {
-		const char *nl = strchr(p, '\n');
-
-		if (!nl || (strncmp(p, "snapshot ", 9) && strncmp(p, "created ", 8) && strncmp(p, "tag ", 4)))
-			return -1;
-		for (const char *c = p; c < nl; c++)
-			if ((unsigned char)*c < 0x20 || *c == 0x7f)
-				return -1;
-		p = nl + 1;
-	}
-	return 0;
-}
-
-/* "modosnap-remote 1\nsha256 HEX\nsize N\n", then the optional meta
- * lines. 0, or -1 (nothing logged). */
-static int marker_parse(const char *text, struct marker *m)
-{
-	const char *p = text;
-	unsigned long size;
-	char digits[24];
-	size_t k = 0;
-
-	if (strncmp(p, MARKER_HEAD, strlen(MARKER_HEAD)) != 0)
-		return -1;
-	p += strlen(MARKER_HEAD);
-	for (int i = 0; i < 64; i++, p++) {
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-			return -1;
-		m->sha256[i] = *p;
-	}
-	m->sha256[64] = '\0';
-	if (strncmp(p, "\nsize ", 6) != 0)
-		return -1;
-	for (p += 6; *p >= '0' && *p <= '9' && k < sizeof(digits) - 1; p++)
-		digits[k++] = *p;
-	digits[k] = '\0';
-	if (*p != '\n' || ms_parse_ulong(digits, 0, (unsigned long)LLONG_MAX, &size) < 0 || meta_check(p + 1) < 0)
-		return -1;
-	m->size = (long long)size;
-	m->meta = p + 1;
-	return 0;
 }
 
 static const struct ms_remote_file *find(const struct ms_remote_file *f, size_t n, const char *name)
@@ -93,14 +37,14 @@ static const struct ms_remote_file *find(const struct ms_remote_file *f, size_t 
 
 /* NAME's marker read and parsed: 0, 1 when it is not a marker (warned
  * about), -1 when it could not be read (logged). */
-static int marker_read(const struct ms_rclone *rc, const char *name, struct marker *m)
+static int marker_read(const struct ms_rclone *rc, const char *name, struct ms_marker *m)
 {
 	char *mk = ms_xasprintf("%s%s", name, MS_REMOTE_MARKER);
-	char *text = ms_rclone_get_text(rc, mk, MARKER_MAX);
+	char *text = ms_rclone_get_text(rc, mk, MS_MARKER_MAX);
 	int ret = -1;
 
 	if (text) {
-		ret = marker_parse(text, m) < 0 ? 1 : 0;
+		ret = ms_marker_parse(text, m) < 0 ? 1 : 0;
 		if (ret)
 			ms_log_warn("remote '%s': '%s' is not a modosnap marker", rc->name, mk);
 	}
@@ -148,10 +92,10 @@ static int delete_marker(const struct ms_rclone *rc, const char *name)
 /* Before an upload: 1 when a complete pair of the same content is there
  * already, 0 when the upload may go on (a stale marker removed first),
  * -1 when it must not. */
-static int push_prepare(const struct ms_rclone *rc, const char *name, const struct marker *local)
+static int push_prepare(const struct ms_rclone *rc, const char *name, const struct ms_marker *local)
 {
 	struct pair p = { 0 };
-	struct marker m;
+	struct ms_marker m;
 	int ret = -1, r;
 
 	if (pair_look(rc, name, &p) < 0)
@@ -171,8 +115,11 @@ static int push_prepare(const struct ms_rclone *rc, const char *name, const stru
 			ms_log_error("remote '%s' holds another '%s' (its SHA-256 differs): not replaced", rc->name,
 				     name);
 		}
+		ms_marker_clear(&m);
 		goto out;
 	}
+	if (r == 0)
+		ms_marker_clear(&m);
 	/* a marker without its archive: it goes first, as in a delete */
 	ret = delete_marker(rc, name);
 out:
@@ -181,7 +128,7 @@ out:
 }
 
 /* After the upload: the remote's size and SHA-256 are the local ones. */
-static int push_check(const struct ms_rclone *rc, const char *name, const struct marker *local)
+static int push_check(const struct ms_rclone *rc, const char *name, const struct ms_marker *local)
 {
 	struct pair p = { 0 };
 	char hex[MS_HASH_HEX_MAX];
@@ -205,34 +152,15 @@ static int push_check(const struct ms_rclone *rc, const char *name, const struct
 	return ret;
 }
 
-/* The meta lines for a marker ("" for none); only printable values. */
-static char *meta_text(const struct ms_remote_meta *meta)
-{
-	struct ms_strbuf sb = MS_STRBUF_INIT;
-	char *out;
-
-	if (meta && meta->snapshot_id && !strpbrk(meta->snapshot_id, "\n\r"))
-		ms_strbuf_addf(&sb, "snapshot %s\n", meta->snapshot_id);
-	if (meta && meta->created && !strpbrk(meta->created, "\n\r"))
-		ms_strbuf_addf(&sb, "created %s\n", meta->created);
-	for (size_t i = 0; meta && meta->tags && i < meta->tags->n; i++)
-		if (!strpbrk(meta->tags->v[i], "\n\r"))
-			ms_strbuf_addf(&sb, "tag %s\n", meta->tags->v[i]);
-	out = ms_xstrdup(sb.buf ? sb.buf : "");
-	ms_strbuf_release(&sb);
-	return out;
-}
-
 int ms_remote_push(const struct ms_rclone *rc, const char *path)
 {
 	return ms_remote_push_meta(rc, path, NULL);
 }
 
-int ms_remote_push_meta(const struct ms_rclone *rc, const char *path, const struct ms_remote_meta *meta)
+int ms_remote_push_meta(const struct ms_rclone *rc, const char *path, const struct ms_marker *meta)
 {
-	char *extra;
 	const char *name = ms_path_basename(path);
-	struct marker local;
+	struct ms_marker local = { 0 };
 	struct stat st;
 	char *text, *mk;
 	int r;
@@ -252,9 +180,12 @@ int ms_remote_push_meta(const struct ms_rclone *rc, const char *path, const stru
 		return r > 0 ? 0 : -1;
 	if (ms_rclone_upload(rc, path, name) < 0 || push_check(rc, name, &local) < 0)
 		return -1;
-	extra = meta_text(meta);
-	text = ms_xasprintf(MARKER_HEAD "%s\nsize %lld\n%s", local.sha256, local.size, extra);
-	free(extra);
+	if (meta) {
+		local.snapshot_id = meta->snapshot_id;
+		local.created = meta->created;
+		local.tags = meta->tags;
+	}
+	text = ms_marker_format(&local);
 	mk = ms_xasprintf("%s%s", name, MS_REMOTE_MARKER);
 	r = ms_rclone_put_text(rc, mk, text);
 	free(text);
@@ -276,17 +207,20 @@ int ms_remote_list(const struct ms_rclone *rc, struct ms_remote_file **out, size
 	for (size_t i = 0; i < nall; i++) {
 		char *mk = ms_xasprintf("%s%s", all[i].name, MS_REMOTE_MARKER);
 		bool paired = !ends_with(all[i].name, MS_REMOTE_MARKER) && find(all, nall, mk);
-		struct marker m;
+		struct ms_marker m;
 		int r = paired ? marker_read(rc, all[i].name, &m) : 1;
+		long long size;
 
 		free(mk);
 		if (r < 0)
 			goto out;
 		if (r > 0)
 			continue;
-		if (m.size != all[i].size) {
+		size = m.size;
+		ms_marker_clear(&m);
+		if (size != all[i].size) {
 			ms_log_debug("remote '%s': '%s' has %lld bytes, its marker says %lld: left out", rc->name,
-				     all[i].name, all[i].size, m.size);
+				     all[i].name, all[i].size, size);
 			continue;
 		}
 		good[k].name = ms_xstrdup(all[i].name);
@@ -304,7 +238,7 @@ out:
 
 /* Downloads into `partial` (made 0600 before rclone writes it) and checks
  * it against the marker. 0 / -1. */
-static int fetch_check(const struct ms_rclone *rc, const char *name, const char *partial, const struct marker *m)
+static int fetch_check(const struct ms_rclone *rc, const char *name, const char *partial, const struct ms_marker *m)
 {
 	char hex[MS_HASH_HEX_MAX];
 	struct stat st;
@@ -335,7 +269,7 @@ int ms_remote_fetch(const struct ms_rclone *rc, const char *name, const char *di
 {
 	char *final = ms_path_join(dir, name), *partial = ms_xasprintf("%s.partial", final);
 	struct pair p = { 0 };
-	struct marker m;
+	struct ms_marker m;
 	struct stat st;
 	int ret = -1, r;
 
@@ -352,7 +286,9 @@ int ms_remote_fetch(const struct ms_rclone *rc, const char *name, const char *di
 	r = marker_read(rc, name, &m);
 	if (r != 0)
 		goto out;
-	if (fetch_check(rc, name, partial, &m) < 0) {
+	r = fetch_check(rc, name, partial, &m);
+	ms_marker_clear(&m);
+	if (r < 0) {
 		unlink(partial);
 		goto out;
 	}
@@ -384,43 +320,11 @@ int ms_remote_delete(const struct ms_rclone *rc, const char *name)
 	return ret;
 }
 
-int ms_remote_info(const struct ms_rclone *rc, const char *name, struct ms_remote_info *out)
+int ms_remote_info(const struct ms_rclone *rc, const char *name, struct ms_marker *out)
 {
-	char *mk = ms_xasprintf("%s%s", name, MS_REMOTE_MARKER);
-	char *text = ms_rclone_get_text(rc, mk, MARKER_MAX);
-	struct marker m;
-	int ret = -1;
+	int r = marker_read(rc, name, out);
 
-	memset(out, 0, sizeof(*out));
-	if (text && marker_parse(text, &m) < 0) {
-		ms_log_warn("remote '%s': '%s' is not a modosnap marker", rc->name, mk);
-		ret = 1;
-	} else if (text) {
-		out->size = m.size;
-		for (const char *p = m.meta; *p;) {
-			const char *nl = strchr(p, '\n');
-			char *line = ms_xstrndup(p, (size_t)(nl - p));
-
-			if (!strncmp(line, "snapshot ", 9) && !out->snapshot_id)
-				out->snapshot_id = ms_xstrdup(line + 9);
-			else if (!strncmp(line, "created ", 8) && !out->created)
-				out->created = ms_xstrdup(line + 8);
-			else if (!strncmp(line, "tag ", 4))
-				ms_strv_push(&out->tags, line + 4);
-			free(line);
-			p = nl + 1;
-		}
-		ret = 0;
-	}
-	free(text);
-	free(mk);
-	return ret;
-}
-
-void ms_remote_info_clear(struct ms_remote_info *info)
-{
-	free(info->snapshot_id);
-	free(info->created);
-	ms_strv_clear(&info->tags);
-	memset(info, 0, sizeof(*info));
+	if (r != 0)
+		memset(out, 0, sizeof(*out));
+	return r;
 }

@@ -18,10 +18,11 @@
 #include <stddef.h>
 
 #include "base/util.h"
+#include "formats/marker.h"
 #include "remote/rclone.h"
 
-/* The marker's suffix. */
-#define MS_REMOTE_MARKER ".ok"
+/* The marker's suffix (formats/marker.h). */
+#define MS_REMOTE_MARKER MS_MARKER_SUFFIX
 
 /* Uploads archive `path` (its base name kept) to rc, checks size and
  * SHA-256 read back from the remote, then writes the marker NAME.ok last.
@@ -31,28 +32,15 @@
  * after logging naming the remote. */
 int ms_remote_push(const struct ms_rclone *rc, const char *path);
 
-/* What a marker may also record of the snapshot, for prune --remote:
- * its id, its creation time (header `created`) and its tags. */
-struct ms_remote_meta {
-	const char *snapshot_id;
-	const char *created;
-	const struct ms_strv *tags;
-};
-/* ms_remote_push with the meta written into the marker (after the size
- * line: "snapshot ID\ncreated TIME\ntag T\n..."); meta may be NULL. */
-int ms_remote_push_meta(const struct ms_rclone *rc, const char *path, const struct ms_remote_meta *meta);
-
-/* A complete copy's marker as read back: size, and the meta (NULL / empty
- * when the marker has none, e.g. written by an older modosnap). */
-struct ms_remote_info {
-	long long size;
-	char *snapshot_id, *created;
-	struct ms_strv tags;
-};
-/* Reads NAME's marker. 0, 1 when it is not a modosnap marker (warned),
- * -1 after logging. */
-int ms_remote_info(const struct ms_rclone *rc, const char *name, struct ms_remote_info *out);
-void ms_remote_info_clear(struct ms_remote_info *info);
+/* ms_remote_push with the meta of `meta` (its snapshot id, creation time
+ * and tags: what prune --remote decides on) written into the marker;
+ * meta may be NULL. */
+int ms_remote_push_meta(const struct ms_rclone *rc, const char *path, const struct ms_marker *meta);
+/* Reads NAME's marker into *out (ms_marker_clear it; the meta fields are
+ * NULL / empty when the marker has none, e.g. written by an older
+ * modosnap). 0, 1 when it is not a modosnap marker (warned), -1 after
+ * logging. */
+int ms_remote_info(const struct ms_rclone *rc, const char *name, struct ms_marker *out);
 /* The complete snapshots of the remote, sorted by name: archive names
  * whose marker exists and names the archive's size (half-uploaded ones are
  * left out; a marker that cannot be parsed is warned about and left out).
