@@ -470,7 +470,20 @@ int ms_cli_read_setup(struct ms_cli *cli, const char *cmd, int argc, char **argv
 		return MS_EXIT_FAILURE;
 	if (path)
 		*path = ms_dest_select(ms_cli_read_dest(cli, a), a->selector);
+	if (path && *path && ms_cli_refuse_encrypted(*path) < 0) {
+		free(*path);
+		*path = NULL;
+	}
 	return path && !*path ? MS_EXIT_FAILURE : 0;
+}
+
+int ms_cli_refuse_encrypted(const char *path)
+{
+	if (!ms_dest_is_encrypted(path))
+		return 0;
+	return ms_log_error("'%s' is encrypted ([encrypt] local = yes): verify and restore read it with --identity "
+			    "FILE; to read it otherwise, decrypt a copy: age -d -i FILE -o COPY.tar.zst '%s'", path,
+			    path);
 }
 
 

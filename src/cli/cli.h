@@ -93,6 +93,10 @@ struct ms_read_args {
 	struct ms_instance_opts inst;
 };
 
+/* An encrypted snapshot ([encrypt] local) cannot be read without the key:
+ * -1 after logging what reads it (verify/restore --identity, or age -d),
+ * 0 for any other path. */
+int ms_cli_refuse_encrypted(const char *path);
 /* Parses the options of `cmd` (verify, list or show) and loads the
  * config; verify and show take one SNAPSHOT argument, and *path is set
  * to the archive it selects (the caller frees; pass path only for them).

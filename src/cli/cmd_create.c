@@ -305,6 +305,7 @@ static void print_json(const struct create_args *a, const struct ms_create_resul
 	ms_json_set(o, "seconds", ms_json_seconds(secs));
 	ms_json_set(o, "paused_seconds", paused >= 0 ? ms_json_seconds(paused) : ms_json_null());
 	ms_json_set(o, "verified", ms_json_bool(a->verified));
+	ms_json_set(o, "encrypted", ms_json_bool(r->path && ms_dest_is_encrypted(r->path)));
 	ms_json_set(o, "pruned", pruned_json(&a->pruned));
 	ms_json_set(o, "pushed", ms_json_strs(a->pushed.v, a->pushed.n));
 	ms_json_set(o, "warnings", ms_json_int((long long)ms_log_warning_count()));
@@ -611,16 +612,18 @@ static bool wants_push(const struct ms_cli *cli, const struct create_args *a)
 	return false;
 }
 
-/* Pushes the verified snapshot to every remote that takes it; every
- * remote is tried. 0, or -1 when one failed (the local snapshot stays). */
-static int push_new(struct ms_cli *cli, struct create_args *a, const char *path)
+/* Pushes the verified snapshot to every remote that takes it (only the
+ * plain ones, encrypt = no, when `plain`; only the others when
+ * `encrypted`); every remote is tried. 0, or -1 when one failed (the
+ * local snapshot stays). */
+static int push_new(struct ms_cli *cli, struct create_args *a, const char *path, bool plain, bool encrypted)
 {
 	int ret = 0;
 
 	for (size_t i = 0; path && i < cli->config->n_remotes; i++) {
 		const struct ms_config_remote *rem = &cli->config->remotes[i];
 
-		if (!ms_offhost_wants(rem, a->pre_upgrade, a->nightly))
+		if (!ms_offhost_wants(rem, a->pre_upgrade, a->nightly) || !(rem->encrypt == 0 ? plain : encrypted))
 			continue;
 		if (ms_offhost_push(cli->config, rem, path) < 0)
 			ret = -1;
@@ -837,8 +840,19 @@ static int run_create_pushing(struct ms_cli *cli, struct create_args *a)
 	ms_snapshot_set_aside_on_signal(NULL);
 	if (a->nightly && (ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS))
 		ret = nightly_prune(cli, a, dest, ret);
-	if ((ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS) && push_new(cli, a, r.path) < 0)
+	if ((ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS) && cli->config->encrypt_local > 0) {
+		/* plain copies from the plaintext; then it is encrypted once, and
+		 * the encrypted remotes receive that same ciphertext (or, if it
+		 * could not be encrypted, their own encryption of the plaintext) */
+		if (push_new(cli, a, r.path, true, false) < 0)
+			ret = MS_EXIT_FAILURE;
+		if (ms_offhost_encrypt_dest(cli->config, dest, &r.path) < 0)
+			ret = MS_EXIT_FAILURE;
+		if (push_new(cli, a, r.path, false, true) < 0)
+			ret = MS_EXIT_FAILURE;
+	} else if ((ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS) && push_new(cli, a, r.path, true, true) < 0) {
 		ret = MS_EXIT_FAILURE;
+	}
 	if (ret == MS_EXIT_OK)
 		ret = ms_cli_exit_code(0);
 out:

@@ -320,7 +320,7 @@ static int read_one(const char *dest, const char *sel, char **path, struct ms_ve
 	enum ms_verify_status st;
 
 	*path = ms_dest_select(dest, sel);
-	if (!*path)
+	if (!*path || ms_cli_refuse_encrypted(*path) < 0)
 		return MS_EXIT_FAILURE;
 	st = ms_verify_archive(*path, vr);
 	if (st == MS_VERIFY_OK)

@@ -172,7 +172,7 @@ static int find_qualifying(const struct guard_args *a, const char *dest, const s
 		int rc;
 
 		ms_log_mute(1); /* an unreadable archive is simply not a candidate */
-		rc = ms_read_header(items[i].path, &h);
+		rc = ms_dest_read_header(items[i].path, &h);
 		ms_log_mute(0);
 		if (rc < 0)
 			continue;

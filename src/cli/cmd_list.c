@@ -34,13 +34,15 @@ static void print_list_text(const struct ms_dest_item *it, const struct ms_heade
 	printf("%-26s %-20s modoboa-%-8s %8.1f MiB  ", ms_cli_pooled(&pool, h->snapshot_id),
 	       ms_cli_pooled(&pool, h->created), ms_cli_pooled(&pool, h->versions.modoboa ? h->versions.modoboa : "unknown"),
 	       (double)it->size / (1024.0 * 1024.0));
+	if (it->encrypted)
+		printf("encrypted");
 	for (size_t i = 0; i < h->components.n; i++)
 		printf("%s%s", i ? "," : "", ms_cli_pooled(&pool, h->components.v[i]));
 	printf("  tags:%s", h->tags.n ? "" : "-");
 	for (size_t i = 0; i < h->tags.n; i++)
 		printf("%s%s", i ? "," : "", ms_cli_pooled(&pool, h->tags.v[i]));
 	printf("  verified:%s%s  signer:%s\n", v->ok ? v->when : "never", v->deep ? " (deep)" : "",
-	       ms_cli_sig_text(sig, sbuf, sizeof(sbuf)));
+	       it->encrypted ? "(encrypted)" : ms_cli_sig_text(sig, sbuf, sizeof(sbuf)));
 	ms_strv_clear(&pool);
 }
 
@@ -54,7 +56,8 @@ static ms_json *list_json_item(const struct ms_dest_item *it, const struct ms_he
 	ms_json_set(o, "size", ms_json_int(it->size));
 	ms_json_set(o, "verified_at", v->ok ? ms_json_str(v->when) : ms_json_null());
 	ms_json_set(o, "verified_deep", ms_json_bool(v->deep));
-	ms_json_set(o, "signature", ms_cli_sig_json(sig));
+	ms_json_set(o, "encrypted", ms_json_bool(it->encrypted));
+	ms_json_set(o, "signature", it->encrypted ? ms_json_null() : ms_cli_sig_json(sig));
 	ms_json_set(o, "header", ms_cli_header_json(h));
 	return o;
 }
@@ -103,7 +106,7 @@ static int parse_list(struct ms_cli *cli, int argc, char **argv, struct list_arg
  * --tag leaves it out, -1 when unreadable (logged). */
 static int read_listed(const struct list_args *a, const struct ms_dest_item *it, struct ms_header *h)
 {
-	if (ms_read_header(it->path, h) < 0)
+	if (ms_dest_read_header(it->path, h) < 0)
 		return -1;
 	if (a->tag && !ms_strv_contains(&h->tags, a->tag)) {
 		ms_header_clear(h);
@@ -120,7 +123,7 @@ static void list_one(const struct ms_dest_item *it, const struct ms_header *h, m
 
 	/* a damaged tail is verify's to report: here it only shows */
 	ms_log_mute(1);
-	if (ms_read_signature(it->path, &sig) < 0)
+	if (it->encrypted || ms_read_signature(it->path, &sig) < 0)
 		sig.status = MS_SIG_MALFORMED, sig.problem = "unreadable archive";
 	ms_log_mute(0);
 	v.ok = ms_dest_verified_record(it->path, v.when, &v.deep);

@@ -727,10 +727,33 @@ static int fetch_remote(struct ms_cli *cli, const struct restore_args *a, char *
 	return *fetched ? 0 : code;
 }
 
+/* A local selector that names an encrypted snapshot ([encrypt] local):
+ * decrypted with --identity into a private directory (*plain, for
+ * ms_offhost_discard) and restored from there. 0 with *plain set, -1 for
+ * any other selector (left to the restore engine, which reports a bad
+ * one), or an exit code. */
+static int decrypt_local(struct ms_cli *cli, const struct restore_args *a, char **plain)
+{
+	const char *dest = a->dest ? a->dest : cli->config->dest ? cli->config->dest : MS_DEFAULT_DEST;
+	char *path;
+	int code = -1;
+
+	ms_log_mute(1);
+	path = ms_dest_select(dest, a->selector);
+	ms_log_mute(0);
+	if (path && ms_dest_is_encrypted(path)) {
+		*plain = ms_offhost_decrypt_local(path, a->identity, &code);
+		if (*plain)
+			ms_log_info("decrypted '%s' for this restore; the copy is removed afterwards", path);
+	}
+	free(path);
+	return code;
+}
+
 int cmd_restore(struct ms_cli *cli, int argc, char **argv)
 {
 	struct restore_args a;
-	char *fetched = NULL;
+	char *fetched = NULL, *plain = NULL;
 	int ret;
 
 	memset(&a, 0, sizeof(a));
@@ -738,11 +761,14 @@ int cmd_restore(struct ms_cli *cli, int argc, char **argv)
 	if (ret == 0)
 		ret = ms_cli_load_config(cli) < 0 ? MS_EXIT_FAILURE : fetch_remote(cli, &a, &fetched);
 	if (ret == -1) /* a local snapshot */
+		ret = decrypt_local(cli, &a, &plain);
+	if (ret == -1)
 		ret = run_restore(cli, &a);
 	else if (ret == 0) {
-		a.selector = fetched;
+		a.selector = fetched ? fetched : plain;
 		ret = run_restore(cli, &a);
 	}
+	ms_offhost_discard(plain);
 	free(fetched);
 	ms_strv_clear(&a.only);
 	return ret;

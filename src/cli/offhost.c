@@ -9,6 +9,10 @@
 #include "base/util.h"
 #include "formats/age.h"
 #include "remote/push.h"
+#include "snapshot/dest.h"
+#include "snapshot/snapshot.h"
+#include "base/hash.h"
+#include "formats/marker.h"
 
 #include <stdbool.h>
 
@@ -16,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const struct ms_config_remote *ms_offhost_remote(const struct ms_config *cfg, const char *name)
@@ -96,12 +101,13 @@ fail:
 	return NULL;
 }
 
-/* Whether the remote holds a complete NAME.age for the archive at path:
- * 1 yes, 0 no, -1 after logging (the remote could not be listed). */
+/* Whether the remote holds a complete NAME.age for the archive at path
+ * (the encrypted snapshot NAME.age itself): 1 yes, 0 no, -1 after logging
+ * (the remote could not be listed). */
 static int complete_on(const struct ms_rclone *rc, const char *path)
 {
 	struct ms_remote_file *files = NULL;
-	char *name = ms_xasprintf("%s.age", ms_path_basename(path));
+	char *name = ms_xasprintf("%s%s", ms_path_basename(path), ms_dest_is_encrypted(path) ? "" : ".age");
 	size_t n = 0;
 	int ret = 0;
 
@@ -123,14 +129,14 @@ static int complete_on(const struct ms_rclone *rc, const char *path)
 static int push_with_meta(const struct ms_rclone *rc, const char *path, const char *file)
 {
 	struct ms_header h;
-	struct ms_remote_meta meta = { 0 };
-	bool have = ms_read_header(path, &h) == 0;
+	struct ms_marker meta = { 0 };
+	bool have = ms_dest_read_header(path, &h) == 0;
 	int ret;
 
 	if (have) {
 		meta.snapshot_id = h.snapshot_id;
 		meta.created = h.created;
-		meta.tags = &h.tags;
+		meta.tags = h.tags;
 	}
 	ret = ms_remote_push_meta(rc, file, have ? &meta : NULL);
 	if (have)
@@ -145,6 +151,10 @@ int ms_offhost_push(const struct ms_config *cfg, const struct ms_config_remote *
 	int ret;
 
 	ms_offhost_rclone(cfg, r, &rc);
+	if (ms_dest_is_encrypted(path) && r->encrypt == 0)
+		return ms_log_error("remote '%s' takes plain copies (encrypt = no) but '%s' is kept encrypted "
+				    "([encrypt] local = yes), and this machine holds no identity to decrypt it: set "
+				    "encrypt = yes for that remote", r->name, path);
 	if (r->encrypt != 0) {
 		/* age encryption is randomised: a second push would make another
 		 * ciphertext; a complete copy under this name is this snapshot */
@@ -155,8 +165,8 @@ int ms_offhost_push(const struct ms_config *cfg, const struct ms_config_remote *
 					    path);
 		if (there > 0)
 			return 0;
-		copy = encrypt_copy(cfg, path);
-		if (!copy)
+		copy = ms_dest_is_encrypted(path) ? NULL : encrypt_copy(cfg, path);
+		if (!copy && !ms_dest_is_encrypted(path))
 			return ms_log_error("remote '%s': nothing pushed", r->name);
 	}
 	ret = push_with_meta(&rc, path, copy ? copy : path);
@@ -176,9 +186,12 @@ int ms_offhost_push(const struct ms_config *cfg, const struct ms_config_remote *
 int ms_offhost_verify(const struct ms_config *cfg, const char *path)
 {
 	struct ms_verify_result vr;
-	enum ms_verify_status st = ms_verify_archive(path, &vr);
+	enum ms_verify_status st;
 	int ret = MS_EXIT_OK;
 
+	if (ms_dest_is_encrypted(path)) /* what can be checked without the key */
+		return ms_offhost_check_marker(path);
+	st = ms_verify_archive(path, &vr);
 	if (st != MS_VERIFY_OK)
 		ret = st == MS_VERIFY_BAD ? MS_EXIT_VERIFY : MS_EXIT_FAILURE;
 	else if (ms_sign_check_trust(&vr, ms_config_signing_key(cfg), ms_config_trusted_keys(cfg), false, path) < 0)
@@ -288,4 +301,159 @@ out:
 	ms_remote_files_free(files, n);
 	free(name);
 	return path;
+}
+
+/* --- encrypted snapshots in the destination ([encrypt] local) ------------ */
+
+char *ms_offhost_encrypt_local(const struct ms_config *cfg, const char *path)
+{
+	struct ms_age_key keys[MS_AGE_RECIPIENT_MAX];
+	size_t n;
+
+	if (recipients(cfg, keys, &n) < 0)
+		return NULL;
+	return ms_dest_encrypt(path, keys, n);
+}
+
+/* Whether enc (NAME.age) is there with its marker. */
+static bool complete_copy(const char *enc)
+{
+	struct ms_marker m;
+	bool ok;
+
+	if (!ms_is_file(enc))
+		return false;
+	ms_log_mute(1);
+	ok = ms_marker_read_file(enc, &m) == 0;
+	ms_log_mute(0);
+	if (ok)
+		ms_marker_clear(&m);
+	return ok;
+}
+
+int ms_offhost_encrypt_dest(const struct ms_config *cfg, const char *dest, char **path)
+{
+	struct ms_dest_item *items = NULL;
+	size_t n = 0;
+	int ret = 0;
+
+	if (ms_dest_list(dest, &items, &n) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char *enc, *rec;
+		bool is_new = *path && !strcmp(items[i].path, *path);
+
+		if (items[i].encrypted)
+			continue;
+		enc = ms_xasprintf("%s%s", items[i].path, MS_ENCRYPTED_SUFFIX);
+		rec = ms_xasprintf("%s.verified", items[i].path);
+		if (complete_copy(enc)) {
+			/* an encryption that ended before the plaintext was removed */
+			unlink(rec);
+			if (unlink(items[i].path) < 0)
+				ret = ms_log_error("unable to remove '%s': %s", items[i].path, strerror(errno));
+			else
+				ms_log_info("removed '%s': its encrypted copy '%s' is complete", items[i].path, enc);
+			free(enc);
+			free(rec);
+			continue;
+		}
+		free(enc);
+		free(rec);
+		enc = ms_offhost_encrypt_local(cfg, items[i].path);
+		if (!enc) {
+			ret = ms_log_error("'%s' is kept unencrypted ([encrypt] local = yes)", items[i].path);
+			continue;
+		}
+		if (is_new) {
+			free(*path);
+			*path = enc;
+		} else {
+			ms_log_info("encrypted '%s' ([encrypt] local = yes)", enc);
+			free(enc);
+		}
+	}
+	ms_dest_items_free(items, n);
+	return ret;
+}
+
+int ms_offhost_check_marker(const char *path)
+{
+	struct ms_marker m;
+	char hex[MS_HASH_HEX_MAX];
+	struct stat st;
+	int r = ms_marker_read_file(path, &m), ret = MS_EXIT_VERIFY;
+
+	if (r < 0)
+		return MS_EXIT_FAILURE;
+	if (r > 0) {
+		ms_log_error("'%s': its marker is damaged", path);
+		return MS_EXIT_VERIFY;
+	}
+	if (stat(path, &st) < 0) {
+		ms_log_error("unable to stat '%s': %s", path, strerror(errno));
+		ret = MS_EXIT_FAILURE;
+	} else if ((long long)st.st_size != m.size)
+		ms_log_error("'%s' has %lld bytes, its marker says %lld: the encrypted snapshot is damaged or was "
+			     "altered", path, (long long)st.st_size, m.size);
+	else if (ms_hash_file_hex(MS_HASH_SHA256, path, hex) < 0)
+		ret = MS_EXIT_FAILURE;
+	else if (strcmp(hex, m.sha256) != 0)
+		ms_log_error("'%s' does not have the SHA-256 its marker records: the encrypted snapshot is damaged or "
+			     "was altered", path);
+	else
+		ret = MS_EXIT_OK;
+	ms_marker_clear(&m);
+	return ret;
+}
+
+char *ms_offhost_decrypt_local(const char *path, const char *identity, int *code)
+{
+	char *dir = ms_path_dirname(path), *tmp = ms_xasprintf("%s/.modosnap-decrypt.XXXXXX", dir);
+	char *plain = NULL, *name = ms_xstrndup(ms_path_basename(path),
+						 strlen(ms_path_basename(path)) - strlen(MS_ENCRYPTED_SUFFIX));
+	struct ms_age_identity *id = NULL;
+
+	*code = MS_EXIT_FAILURE;
+	free(dir);
+	if (!identity) {
+		ms_log_error("'%s' is encrypted ([encrypt] local = yes): give --identity FILE", path);
+		*code = MS_EXIT_USAGE;
+		goto out;
+	}
+	id = ms_age_identity_load(identity);
+	if (!id)
+		goto out;
+	if (!mkdtemp(tmp)) {
+		ms_log_error("unable to create a directory beside '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	plain = ms_path_join(tmp, name);
+	ms_snapshot_remove_on_signal(plain);
+	if (ms_age_decrypt_file(path, plain, id) < 0) {
+		*code = MS_EXIT_VERIFY; /* a wrong identity or a damaged copy */
+		ms_offhost_discard(plain);
+		plain = NULL;
+		goto out;
+	}
+	*code = MS_EXIT_OK;
+out:
+	ms_age_identity_free(id);
+	free(name);
+	free(tmp);
+	return plain;
+}
+
+void ms_offhost_discard(char *plain)
+{
+	char *dir;
+
+	if (!plain)
+		return;
+	dir = ms_path_dirname(plain);
+	unlink(plain);
+	rmdir(dir);
+	ms_snapshot_remove_on_signal(NULL);
+	free(dir);
+	free(plain);
 }

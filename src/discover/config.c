@@ -164,6 +164,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ SEC_REMOTE, "push", offsetof(struct ms_config_remote, push), set_push },
 	{ SEC_REMOTE, "encrypt", offsetof(struct ms_config_remote, encrypt), set_yes_no },
 	{ SEC_ENCRYPT, "recipient", offsetof(struct ms_config, recipients), set_recipient }, /* repeatable */
+	{ SEC_ENCRYPT, "local", offsetof(struct ms_config, encrypt_local), set_yes_no },
 	{ SEC_MONITOR, "ping_url", offsetof(struct ms_config, ping_url), set_ping_url },
 	{ SEC_MONITOR, "kind", offsetof(struct ms_config, ping_kind), set_kind },
 };
@@ -316,6 +317,8 @@ static int set_yes_no(struct cfg_parser *p, const struct cfg_key *k, void *field
 		*(int *)field = 0;
 	else
 		return cfg_fail(p, "invalid %s '%s' (expected yes or no)", k->name, value);
+	if (field == &p->cfg->encrypt_local)
+		p->cfg->encrypt_local_line = p->line;
 	return 0;
 }
 
@@ -811,14 +814,20 @@ struct ms_config *ms_config_new(void)
 	cfg->keep_pre_upgrade = cfg->keep_apt = -1;
 	cfg->keep_within = cfg->keep_safety = -1;
 	cfg->capture_venv = cfg->mail_enabled = -1;
+	cfg->encrypt_local = -1;
 	return cfg;
 }
 
 /* After the whole file: every [remote:NAME] names its url, and an
- * encrypted one has a recipient to encrypt to. Reported at the section's
- * line. */
+ * encrypted one has a recipient to encrypt to (reported at the section's
+ * line); so does an encrypted destination ([encrypt] local = yes). */
 static void check_remotes(struct cfg_parser *p)
 {
+	if (p->cfg->encrypt_local > 0 && p->cfg->recipients.n == 0) {
+		p->line = p->cfg->encrypt_local_line;
+		cfg_fail(p, "[encrypt] local = yes but [encrypt] names no recipient: add recipient = age1... (a "
+			    "public key), or set local = no");
+	}
 	for (size_t i = 0; i < p->cfg->n_remotes && !p->err; i++) {
 		const struct ms_config_remote *r = &p->cfg->remotes[i];
 

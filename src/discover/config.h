@@ -34,6 +34,7 @@
  *
  *   [encrypt]
  *   recipient = age1...      ; repeatable: public keys only, never an identity
+ *   local = no               ; yes: keep the snapshots of the destination encrypted too
  *
  *   [monitor]
  *   ping_url = https://hc-ping.com/UUID
@@ -153,6 +154,9 @@ struct ms_config {
 	size_t n_remotes;
 	/* [encrypt] */
 	struct ms_strv recipients; /* `recipient = age1...`, repeatable (public keys only) */
+	int encrypt_local;       /* `local = yes|no`: snapshots kept encrypted in the destination
+	                            (NAME.age, docs/offhost.md); -1 when not set (no) */
+	int encrypt_local_line;  /* its line, for the missing-recipient error */
 	/* [monitor] */
 	char *ping_url;          /* `ping_url = URL` (holds a token: a secret in output) */
 	char *ping_kind;         /* `kind = healthchecks|uptime-kuma|ntfy`; NULL = from the URL */

@@ -2,7 +2,12 @@
  * The snapshot destination directory (see dest.h).
  */
 #include "snapshot/dest.h"
+#include "formats/age.h"
+#include "formats/manifest.h"
+#include "formats/marker.h"
 #include "formats/snapname.h"
+#include "formats/verify.h"
+#include "base/hash.h"
 #include "base/util.h"
 
 #include <dirent.h>
@@ -212,6 +217,9 @@ int ms_dest_lock(const char *dest)
 }
 
 /* Ours: a snapshot name plus ".partial", a regular file we own. */
+static const char *const encrypted_files[] = { MS_ENCRYPTED_SUFFIX MS_HEADER_SUFFIX,
+						   MS_ENCRYPTED_SUFFIX MS_MARKER_SUFFIX, MS_ENCRYPTED_SUFFIX };
+
 static bool is_our_partial(int dfd, const char *name)
 {
 	size_t len = strlen(name), plen = strlen(MS_PARTIAL_SUFFIX);
@@ -223,6 +231,15 @@ static bool is_our_partial(int dfd, const char *name)
 	if (len <= plen || strcmp(name + len - plen, MS_PARTIAL_SUFFIX) != 0)
 		return false;
 	base = ms_xstrndup(name, len - plen);
+	/* an encrypted snapshot's files too: NAME.age, NAME.age.header, NAME.age.ok */
+	for (size_t i = 0; i < sizeof(encrypted_files) / sizeof(encrypted_files[0]); i++) {
+		size_t b = strlen(base), s = strlen(encrypted_files[i]);
+
+		if (b > s && !strcmp(base + b - s, encrypted_files[i])) {
+			base[b - s] = '\0';
+			break;
+		}
+	}
 	ok = ms_snapname_parse(base, &sn) == 0;
 	if (ok)
 		ms_snapname_clear(&sn);
@@ -355,6 +372,137 @@ static int cmp_newest_first(const void *a, const void *b)
 	return c ? c : strcmp(y->name, x->name);
 }
 
+/* An encrypted snapshot is complete once its marker NAME.ok is there
+ * (written last, after the rename of NAME.partial to NAME). */
+static bool has_marker(int dfd, const char *name)
+{
+	char *mk = ms_xasprintf("%s%s", name, MS_MARKER_SUFFIX);
+	struct stat st;
+	bool ok = fstatat(dfd, mk, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+
+	free(mk);
+	return ok;
+}
+
+bool ms_dest_is_encrypted(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n > 4 && !strcmp(path + n - 4, MS_ENCRYPTED_SUFFIX);
+}
+
+/* Writes text to PATH (0600) through PATH.partial, fsynced and renamed. */
+static int write_side(const char *path, const char *text)
+{
+	char *tmp = ms_xasprintf("%s%s", path, MS_PARTIAL_SUFFIX);
+	size_t len = strlen(text);
+	int fd = ms_dest_create_file(tmp), ret = -1;
+
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) < 0)
+		ms_log_error("unable to write '%s': %s", tmp, strerror(errno));
+	else if (rename(tmp, path) < 0)
+		ms_log_error("unable to rename '%s': %s", tmp, strerror(errno));
+	else
+		ret = 0;
+	if (fd >= 0)
+		close(fd);
+	if (ret < 0)
+		unlink(tmp);
+	free(tmp);
+	return ret;
+}
+
+/* The encrypted copy's header copy, verification record and marker (the
+ * last step), from the plaintext's header h and record. */
+static int encrypted_sidecars(const char *archive, const char *enc, const struct ms_header *h)
+{
+	struct ms_marker m = { 0 };
+	char *side = ms_xasprintf("%s%s", enc, MS_HEADER_SUFFIX), *text = ms_header_encode(h), when[32];
+	struct stat st;
+	bool deep = false;
+	int ret = -1;
+
+	if (write_side(side, text) < 0)
+		goto out;
+	if (ms_dest_verified_record(archive, when, &deep) == 1 && ms_dest_mark_verified_as(enc, deep) < 0)
+		goto out;
+	if (stat(enc, &st) < 0) {
+		ms_log_error("unable to stat '%s': %s", enc, strerror(errno));
+		goto out;
+	}
+	if (ms_hash_file_hex(MS_HASH_SHA256, enc, m.sha256) < 0)
+		goto out;
+	m.size = (long long)st.st_size;
+	m.snapshot_id = h->snapshot_id;
+	m.created = h->created;
+	m.tags = h->tags;
+	ret = ms_marker_write_file(enc, &m);
+out:
+	free(side);
+	free(text);
+	return ret;
+}
+
+char *ms_dest_encrypt(const char *archive, const struct ms_age_key *rcpt, size_t n)
+{
+	char *enc = ms_xasprintf("%s%s", archive, MS_ENCRYPTED_SUFFIX), *rec = ms_xasprintf("%s.verified", archive);
+	struct ms_header h;
+	int ret = -1;
+
+	if (ms_read_header(archive, &h) < 0) {
+		free(enc);
+		free(rec);
+		return NULL;
+	}
+	if (ms_age_encrypt_file(archive, enc, rcpt, n) == 0 && encrypted_sidecars(archive, enc, &h) == 0)
+		ret = 0;
+	ms_header_clear(&h);
+	if (ret < 0) { /* the plaintext stays the snapshot */
+		unlink(enc);
+		ms_dest_remove_sidecars(enc);
+		free(rec);
+		free(enc);
+		return NULL;
+	}
+	if ((unlink(rec) < 0 && errno != ENOENT) || unlink(archive) < 0)
+		ms_log_warn("unable to remove '%s' after encrypting it: %s", archive, strerror(errno));
+	free(rec);
+	return enc;
+}
+
+int ms_dest_remove_sidecars(const char *path)
+{
+	static const char *const suffixes[] = { MS_MARKER_SUFFIX, MS_HEADER_SUFFIX, ".verified" };
+	int ret = 0;
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		char *side = ms_xasprintf("%s%s", path, suffixes[i]);
+
+		if (unlink(side) < 0 && errno != ENOENT)
+			ret = ms_log_error("unable to remove '%s': %s", side, strerror(errno));
+		free(side);
+	}
+	return ret;
+}
+
+int ms_dest_read_header(const char *path, struct ms_header *h)
+{
+	char *side, *text;
+	size_t len = 0;
+	int ret = -1;
+
+	if (!ms_dest_is_encrypted(path))
+		return ms_read_header(path, h);
+	memset(h, 0, sizeof(*h));
+	side = ms_xasprintf("%s%s", path, MS_HEADER_SUFFIX);
+	text = ms_read_file(side, MS_HEADER_SIDE_MAX, &len);
+	if (text)
+		ret = ms_header_decode(side, text, len, h);
+	free(text);
+	free(side);
+	return ret;
+}
+
 int ms_dest_list(const char *dest, struct ms_dest_item **items, size_t *n)
 {
 	DIR *d = open_dest(dest);
@@ -365,12 +513,18 @@ int ms_dest_list(const char *dest, struct ms_dest_item **items, size_t *n)
 	if (!d)
 		return -1;
 	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		bool encrypted = len > 4 && !strcmp(de->d_name + len - 4, MS_ENCRYPTED_SUFFIX);
+		char *plain = ms_xstrndup(de->d_name, encrypted ? len - 4 : len);
 		struct ms_snapname sn;
 		struct stat st;
+		int ok = ms_snapname_parse(plain, &sn);
 
-		if (ms_snapname_parse(de->d_name, &sn) < 0)
+		free(plain);
+		if (ok < 0)
 			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) {
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+		    (encrypted && !has_marker(dirfd(d), de->d_name))) {
 			ms_snapname_clear(&sn);
 			continue;
 		}
@@ -379,6 +533,7 @@ int ms_dest_list(const char *dest, struct ms_dest_item **items, size_t *n)
 		v[count].path = ms_path_join(dest, de->d_name);
 		memcpy(v[count].stamp, sn.stamp, sizeof(v[count].stamp));
 		v[count].size = (long long)st.st_size;
+		v[count].encrypted = encrypted;
 		ms_snapname_clear(&sn);
 		count++;
 	}

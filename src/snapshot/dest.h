@@ -76,10 +76,40 @@ struct ms_dest_item {
 	char *path;  /* full path */
 	char stamp[17];
 	long long size;
+	bool encrypted; /* NAME.age ([encrypt] local = yes): read with an identity */
 };
 
-/* Lists the archives in dest whose names parse as snapshot names, newest
- * first. Returns 0 or -1 after logging; free with ms_dest_items_free. */
+/* [encrypt] local = yes keeps a snapshot NAME as NAME.age (the age format,
+ * formats/age.h), beside it NAME.age.header (a copy of its header, JSON:
+ * what list, prune, select and guard read without the key),
+ * NAME.age.verified (the plaintext was verified before it was encrypted)
+ * and, written last, its marker NAME.age.ok (formats/marker.h: the
+ * ciphertext's SHA-256 and size, the snapshot's id, time and tags). */
+#define MS_ENCRYPTED_SUFFIX ".age"
+#define MS_HEADER_SUFFIX ".header"
+#define MS_HEADER_SIDE_MAX (16u << 20)
+bool ms_dest_is_encrypted(const char *path); /* the name ends in ".age" */
+/* The header of a snapshot for listing, selecting, pruning and guard:
+ * read from the archive, or for an encrypted one from NAME.age.header.
+ * 0 or -1 after logging. */
+struct ms_header;
+int ms_dest_read_header(const char *path, struct ms_header *h);
+/* Removes an encrypted snapshot's marker, header copy and verification
+ * record (its marker first: it is no longer complete). 0, or -1 after
+ * logging. */
+int ms_dest_remove_sidecars(const char *path);
+/* Encrypts the snapshot `archive` of a destination to the n recipients:
+ * ARCHIVE.age (through .partial), its header copy, its verification
+ * record when the plaintext had one, and its marker last; then the
+ * plaintext and its record are removed. On failure nothing of the
+ * encrypted copy is left and the plaintext stays. The new path (caller
+ * frees), or NULL after logging. */
+struct ms_age_key;
+char *ms_dest_encrypt(const char *archive, const struct ms_age_key *rcpt, size_t n);
+
+/* Lists the archives in dest whose names parse as snapshot names, and the
+ * complete encrypted ones (NAME.age with its marker), newest first.
+ * Returns 0 or -1 after logging; free with ms_dest_items_free. */
 int ms_dest_list(const char *dest, struct ms_dest_item **items, size_t *n);
 void ms_dest_items_free(struct ms_dest_item *items, size_t n);
 

@@ -48,7 +48,7 @@ static size_t read_items(struct ms_prune_item *items, size_t n, struct ms_retent
 		time_t t;
 
 		ms_log_mute(1);
-		items[i].ok = ms_read_header(path, &items[i].h) == 0;
+		items[i].ok = ms_dest_read_header(path, &items[i].h) == 0;
 		ms_log_mute(0);
 		if (items[i].ok && ms_retention_parse_time(items[i].h.created, &t) < 0) {
 			ms_header_clear(&items[i].h);
@@ -80,6 +80,8 @@ int ms_prune_remove(const char *path)
 		ms_log_error("unable to remove '%s': %s", rec, strerror(errno));
 		goto out;
 	}
+	if (ms_dest_is_encrypted(path) && ms_dest_remove_sidecars(path) < 0) /* now that it is not listed */
+		goto out;
 	if (unlink(del) < 0) {
 		ms_log_error("unable to remove '%s': %s", del, strerror(errno));
 		goto out;
@@ -91,11 +93,17 @@ out:
 	return ret;
 }
 
+static bool ends_with(const char *name, const char *suffix)
+{
+	size_t n = strlen(name), s = strlen(suffix);
+
+	return n > s && strcmp(name + n - s, suffix) == 0;
+}
+
 static bool is_leftover(const char *name)
 {
-	size_t n = strlen(name), s = strlen(MS_SNAPNAME_SUFFIX DELETING_SUFFIX);
-
-	return n > s && strcmp(name + n - s, MS_SNAPNAME_SUFFIX DELETING_SUFFIX) == 0;
+	return ends_with(name, MS_SNAPNAME_SUFFIX DELETING_SUFFIX) ||
+	       ends_with(name, MS_SNAPNAME_SUFFIX MS_ENCRYPTED_SUFFIX DELETING_SUFFIX);
 }
 
 int ms_prune_clean_leftovers(const char *dest)
@@ -109,20 +117,26 @@ int ms_prune_clean_leftovers(const char *dest)
 		return 1;
 	}
 	while ((de = readdir(d)) != NULL) {
-		char *path, *rec;
+		char *path, *rec, *enc;
+		int base;
 
 		if (!is_leftover(de->d_name))
 			continue;
 		path = ms_path_join(dest, de->d_name);
-		rec = ms_xasprintf("%.*s.verified", (int)(strlen(path) - strlen(DELETING_SUFFIX)), path);
+		base = (int)(strlen(path) - strlen(DELETING_SUFFIX));
+		rec = ms_xasprintf("%.*s.verified", base, path);
+		enc = ms_xstrndup(path, (size_t)base);
 		if (unlink(rec) < 0 && errno != ENOENT)
 			failed -= ms_log_error("unable to remove '%s': %s", rec, strerror(errno));
+		else if (ms_dest_is_encrypted(enc) && ms_dest_remove_sidecars(enc) < 0)
+			failed--;
 		else if (unlink(path) < 0 && errno != ENOENT)
 			failed -= ms_log_error("unable to remove '%s': %s", path, strerror(errno));
 		else
 			ms_log_info("removed '%s', left by an interrupted prune", path);
 		free(path);
 		free(rec);
+		free(enc);
 	}
 	closedir(d);
 	return failed;

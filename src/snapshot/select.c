@@ -38,7 +38,7 @@ static char *select_in(const struct ms_dest_item *items, size_t n, const char *d
 		struct ms_header h;
 		bool m;
 
-		if (ms_read_header(items[i].path, &h) < 0)
+		if (ms_dest_read_header(items[i].path, &h) < 0)
 			continue; /* reported; a broken archive is never selected implicitly */
 		m = tag ? has_tag(&h, tag) : matches_id(&items[i], &h, sel);
 		if (n_avail++ < 5)
@@ -77,7 +77,7 @@ static char *select_latest(const struct ms_dest_item *items, size_t n, const cha
 		struct ms_header h;
 		bool skip;
 
-		if (ms_read_header(items[i].path, &h) < 0)
+		if (ms_dest_read_header(items[i].path, &h) < 0)
 			continue; /* reported; a broken archive is never selected implicitly */
 		skip = has_tag(&h, "safety");
 		ms_header_clear(&h);

@@ -31,12 +31,21 @@ static volatile sig_atomic_t interrupted_by;
  * now (a pre-upgrade snapshot not verified yet) and the name it then gets. */
 static char unverified_for_signal[PATH_MAX], aside_for_signal[PATH_MAX + 16];
 
+/* A decrypted copy (and its .partial) in a private directory: removed,
+ * with the directory, when a signal ends the process. */
+static char plain_for_signal[PATH_MAX], plain_partial_for_signal[PATH_MAX + 16], plain_dir_for_signal[PATH_MAX];
+
 static void on_fatal_signal(int sig)
 {
 	/* removed at once: publish's link() of the partial name then fails,
 	 * whatever the writer is still doing */
 	if (partial_for_signal[0])
 		unlink(partial_for_signal);
+	if (plain_for_signal[0]) {
+		unlink(plain_for_signal);
+		unlink(plain_partial_for_signal);
+		rmdir(plain_dir_for_signal);
+	}
 	if (graceful && !interrupted_by) {
 		interrupted_by = sig;
 		return;
@@ -45,6 +54,21 @@ static void on_fatal_signal(int sig)
 		unlink(unverified_for_signal);
 	signal(sig, SIG_DFL);
 	raise(sig);
+}
+
+void ms_snapshot_remove_on_signal(const char *path)
+{
+	sigset_t all, old;
+	const char *slash = path ? strrchr(path, '/') : NULL;
+
+	ms_snapshot_install_signal_cleanup();
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	snprintf(plain_for_signal, sizeof(plain_for_signal), "%s", path ? path : "");
+	snprintf(plain_partial_for_signal, sizeof(plain_partial_for_signal), "%s.partial", path ? path : "");
+	snprintf(plain_dir_for_signal, sizeof(plain_dir_for_signal), "%.*s", slash ? (int)(slash - path) : 0,
+		 slash ? path : "");
+	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 void ms_snapshot_set_aside_on_signal(const char *path)

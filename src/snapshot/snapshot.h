@@ -87,6 +87,11 @@ void ms_snapshot_interrupt_gracefully(void);
  * SIGKILL cannot be caught: guard and restore still require the
  * verification record such an archive never got. */
 void ms_snapshot_set_aside_on_signal(const char *path);
+/* While `path` (a decrypted copy in a private directory) is set, a signal
+ * that ends the process removes it, its PATH.partial and the directory
+ * first (installs the handlers); NULL clears it. SIGKILL cannot be
+ * caught: the private directory is 0700 in a 0700 destination. */
+void ms_snapshot_remove_on_signal(const char *path);
 /* The interrupting signal (recorded, or pending while blocked), 0 if none. */
 int ms_snapshot_interrupted(void);
 /* "SIGINT", "SIGTERM", "SIGHUP" (else "a signal"): static text. */

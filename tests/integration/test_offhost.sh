@@ -279,6 +279,26 @@ check "the failure ping carries the error" grep -q "^| modosnap: error: remote '
 expect_no_secret "$TOKEN" "the ping URL's token"
 
 case_begin "MariaDB: create pushes, restore REMOTE:NAME brings deleted rows back"
+case_begin "[encrypt] local: an encrypted pre-upgrade snapshot passes guard and restores"
+conf "$T/local.conf" "loc:$T/remote-local"
+sed -i '/^\[encrypt\]$/a local = yes' "$T/local.conf"
+run_ms -c "$T/local.conf" create --dest "$T/dest-enc" --pre-upgrade
+expect_rc 0
+E=$(tail -n 1 "$T/out")
+check "the local snapshot is encrypted" bash -c "case '$E' in *.tar.zst.age) test -s '$E.ok' -a -s '$E.header' -a -s '$E.verified';; *) false;; esac"
+check "no plaintext is left" test -z "$(ls "$T/dest-enc" | grep '\.tar\.zst$')"
+check "the remote holds the same ciphertext (encrypted once)" cmp -s "$E" "$T/remote-local/$(basename "$E")"
+run_ms -c "$T/local.conf" guard --dest "$T/dest-enc"
+expect_rc 0
+expect_stdout_has "$(basename "$E")"
+su_psql -d "$MS_FX_DEFAULT_DB" -c "DELETE FROM core_log"
+run_ms -c "$T/local.conf" restore tag:pre-upgrade --dest "$T/dest-enc" --identity "$T/admin.key" --yes --only db:default
+expect_rc 0
+expect_stdout_has "  ok: db:default: "
+check "the deleted rows are back" test "$(su_psql -d "$MS_FX_DEFAULT_DB" -c 'SELECT count(*) > 0 FROM core_log')" = t
+check "nothing decrypted is left" test -z "$(ls -A "$T/dest-enc" | grep '^\.modosnap-decrypt')"
+expect_no_secret "$IDENTITY" "the age identity"
+
 "$MS_SOURCE_DIR/scripts/mkfixture" --root "$T/mysite" --servers "$MS_TESTSRV_ENV" --engine mariadb --no-amavis \
 	--prefix "offmy$$" >"$T/mkfixture-my.log" 2>&1 || not_ok "mkfixture --engine mariadb" "$(tail -n 20 "$T/mkfixture-my.log")"
 trap '"$MS_SOURCE_DIR/scripts/mkfixture" --remove --root "$T/site" --servers "$MS_TESTSRV_ENV" >/dev/null 2>&1; "$MS_SOURCE_DIR/scripts/mkfixture" --remove --root "$T/mysite" --servers "$MS_TESTSRV_ENV" >/dev/null 2>&1; kill "$LISTENER" "$SFTP_PID" 2>/dev/null; ms_t_cleanup' EXIT
