@@ -10,7 +10,11 @@
 #   identity and a tampered copy exit 5;
 # - a remote that fails makes create fail (exit 1, on_error hook, the
 #   failure ping), the local snapshot intact;
-# - the same through an SFTP remote served on localhost by rclone serve sftp;
+# - the same through an SFTP remote served on localhost by rclone serve sftp,
+#   and that server stopped in the middle of an upload (create fails naming
+#   the remote, no marker, the local snapshot intact);
+# - [encrypt] local = yes: the pre-upgrade snapshot kept encrypted passes
+#   guard, the remote receives the same ciphertext, restore --identity;
 # - no identity, password or ping token in the output (the children's
 #   argv and environment: unit.test_rclone).
 . "$MS_SOURCE_DIR/tests/lib.sh"
@@ -265,6 +269,28 @@ check "the deleted rows are back" test "$(su_psql -d "$MS_FX_DEFAULT_DB" -c 'SEL
 # (what rclone's children get in argv and environ: unit.test_rclone)
 expect_no_secret "$SFTP_PASS" "the SFTP password"
 
+case_begin "the SFTP server stops in the middle of an upload: create fails naming the remote"
+conf "$T/sftp2.conf" "sf:backups/mail2"
+sed -i '/^\[monitor\]/,$d' "$T/sftp2.conf"
+# the upload slowed (test seam) to about 8 s, so that it is under way when the server stops
+BW=$(( $(stat -c %s "$DEST/$S") / 8 / 1024 + 1 ))k
+MODOSNAP_TEST_RCLONE_BWLIMIT=$BW "$MODOSNAP" -c "$T/sftp2.conf" create --dest "$T/dest-mid" >"$T/out" 2>"$T/err" </dev/null &
+CREATE=$!
+for _ in $(seq 600); do [ -n "$(find "$T/sftp-root/backups/mail2" -type f 2>/dev/null)" ] && break; sleep 0.1; done
+check "the upload started" test -n "$(find "$T/sftp-root/backups/mail2" -type f 2>/dev/null)"
+sleep 1
+kill "$SFTP_PID"
+wait "$SFTP_PID" 2>/dev/null
+wait "$CREATE"
+RC=$?
+expect_rc 1
+check "the error names the remote and keeps the snapshot" \
+	grep -q "^modosnap: error: remote 'off': the push of '$T/dest-mid/.*' failed; the local snapshot is kept$" "$T/err"
+M2=$(ls "$T/dest-mid"/*.tar.zst)
+check "the local snapshot is intact" "$MODOSNAP" -c "$T/sftp2.conf" verify "$M2"
+check "no marker was written" test -z "$(find "$T/sftp-root/backups/mail2" -name '*.ok')"
+expect_no_secret "$SFTP_PASS" "the SFTP password"
+
 case_begin "a remote that fails: create fails, the local snapshot stays"
 conf "$T/bad.conf" "nosuchremote:bucket"
 : >"$T/pings"
@@ -278,7 +304,6 @@ check "the monitor saw the failure" grep -q "^POST /$TOKEN/fail " "$T/pings"
 check "the failure ping carries the error" grep -q "^| modosnap: error: remote 'off'" "$T/pings"
 expect_no_secret "$TOKEN" "the ping URL's token"
 
-case_begin "MariaDB: create pushes, restore REMOTE:NAME brings deleted rows back"
 case_begin "[encrypt] local: an encrypted pre-upgrade snapshot passes guard and restores"
 conf "$T/local.conf" "loc:$T/remote-local"
 sed -i '/^\[encrypt\]$/a local = yes' "$T/local.conf"
@@ -299,6 +324,7 @@ check "the deleted rows are back" test "$(su_psql -d "$MS_FX_DEFAULT_DB" -c 'SEL
 check "nothing decrypted is left" test -z "$(ls -A "$T/dest-enc" | grep '^\.modosnap-decrypt')"
 expect_no_secret "$IDENTITY" "the age identity"
 
+case_begin "MariaDB: create pushes, restore REMOTE:NAME brings deleted rows back"
 "$MS_SOURCE_DIR/scripts/mkfixture" --root "$T/mysite" --servers "$MS_TESTSRV_ENV" --engine mariadb --no-amavis \
 	--prefix "offmy$$" >"$T/mkfixture-my.log" 2>&1 || not_ok "mkfixture --engine mariadb" "$(tail -n 20 "$T/mkfixture-my.log")"
 trap '"$MS_SOURCE_DIR/scripts/mkfixture" --remove --root "$T/site" --servers "$MS_TESTSRV_ENV" >/dev/null 2>&1; "$MS_SOURCE_DIR/scripts/mkfixture" --remove --root "$T/mysite" --servers "$MS_TESTSRV_ENV" >/dev/null 2>&1; kill "$LISTENER" "$SFTP_PID" 2>/dev/null; ms_t_cleanup' EXIT
