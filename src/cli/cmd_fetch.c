@@ -47,7 +47,7 @@ int cmd_fetch(struct ms_cli *cli, int argc, char **argv)
 		ret = lock == -2 ? MS_EXIT_LOCKED : MS_EXIT_FAILURE;
 		goto out;
 	}
-	path = ms_offhost_fetch(cli->config, r, o.args[0], dest, o.identity, &ret);
+	path = ms_offhost_fetch(cli->config, r, o.args[0], dest, o.identity, false, &ret);
 	if (path) {
 		printf("%s\n", path);
 		ret = ret == MS_EXIT_OK ? ms_cli_exit_code(0) : ret;

@@ -717,7 +717,7 @@ static int fetch_remote(struct ms_cli *cli, const struct restore_args *a, char *
 		return -1;
 	if (ms_dest_prepare(dest) < 0)
 		return MS_EXIT_FAILURE;
-	*fetched = ms_offhost_fetch(cli->config, r, colon + 1, dest, a->identity, &code);
+	*fetched = ms_offhost_fetch(cli->config, r, colon + 1, dest, a->identity, false, &code);
 	if (*fetched && code == MS_EXIT_WARNINGS) {
 		ms_log_error("'%s' is encrypted: restore it with --identity FILE", *fetched);
 		free(*fetched);

@@ -15,6 +15,7 @@
 #include "discover/config.h"
 #include "restore/verify_deep.h"
 #include "snapshot/dest.h"
+#include "snapshot/snapshot.h"
 #include "formats/sign.h"
 #include "formats/verify.h"
 #include "base/log.h"
@@ -272,13 +273,14 @@ static int verify_remote(struct ms_cli *cli, const struct verify_args *a)
 		free(tmp);
 		return MS_EXIT_FAILURE;
 	}
-	path = ms_offhost_fetch(cli->config, r, a->selector, tmp, a->identity, &code);
+	path = ms_offhost_fetch(cli->config, r, a->selector, tmp, a->identity, true, &code);
 	if (path && ms_log_get_level() >= MS_LOG_INFO)
 		printf("%s: %s on remote '%s' (%s)\n", code == MS_EXIT_OK ? "ok" : "ok, encrypted",
 		       ms_path_basename(path), r->name,
 		       code == MS_EXIT_OK ? "decrypted where needed, integrity and signature verified"
 					  : "its SHA-256 matches the marker; the content needs --identity");
 	ms_files_remove_tree(tmp);
+	ms_snapshot_remove_on_signal(NULL);
 	free(path);
 	free(tmp);
 	return code == MS_EXIT_OK ? ms_cli_exit_code(0) : code;

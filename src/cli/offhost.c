@@ -238,9 +238,11 @@ static bool ends_with(const char *s, const char *suffix)
 	return a >= b && !strcmp(s + a - b, suffix);
 }
 
-/* NAME.age in dir decrypted to NAME, the encrypted copy removed. The
- * plaintext's path (caller frees), or NULL after logging. */
-static char *decrypt(const char *enc, const char *identity)
+/* NAME.age in dir decrypted to NAME, the encrypted copy removed; a
+ * signal that ends the process meanwhile removes the plaintext (and, for
+ * a temporary one, until ms_offhost_discard). The plaintext's path
+ * (caller frees), or NULL after logging. */
+static char *decrypt(const char *enc, const char *identity, bool temporary)
 {
 	struct ms_age_identity *id = ms_age_identity_load(identity);
 	char *plain = ms_xstrndup(enc, strlen(enc) - 4);
@@ -250,18 +252,22 @@ static char *decrypt(const char *enc, const char *identity)
 		free(plain);
 		return NULL;
 	}
+	ms_snapshot_remove_on_signal(plain);
 	rc = ms_age_decrypt_file(enc, plain, id);
 	ms_age_identity_free(id);
+	if (rc < 0 || !temporary)
+		ms_snapshot_remove_on_signal(NULL);
 	if (rc < 0) {
 		free(plain);
 		return NULL;
 	}
 	unlink(enc);
+	ms_test_stall("decrypted");
 	return plain;
 }
 
 char *ms_offhost_fetch(const struct ms_config *cfg, const struct ms_config_remote *r, const char *sel,
-		       const char *dir, const char *identity, int *code)
+		       const char *dir, const char *identity, bool temporary, int *code)
 {
 	struct ms_remote_file *files = NULL;
 	struct ms_rclone rc;
@@ -282,7 +288,7 @@ char *ms_offhost_fetch(const struct ms_config *cfg, const struct ms_config_remot
 			*code = MS_EXIT_WARNINGS;
 			goto out;
 		}
-		plain = decrypt(path, identity);
+		plain = decrypt(path, identity, temporary);
 		if (!plain) {
 			*code = MS_EXIT_VERIFY; /* a wrong identity or a tampered copy */
 			free(path);
@@ -294,6 +300,8 @@ char *ms_offhost_fetch(const struct ms_config *cfg, const struct ms_config_remot
 	}
 	*code = ms_offhost_verify(cfg, path);
 	if (*code != MS_EXIT_OK) {
+		if (plain && temporary)
+			ms_snapshot_remove_on_signal(NULL);
 		free(path);
 		path = NULL;
 	}
@@ -436,6 +444,7 @@ char *ms_offhost_decrypt_local(const char *path, const char *identity, int *code
 		plain = NULL;
 		goto out;
 	}
+	ms_test_stall("decrypted");
 	*code = MS_EXIT_OK;
 out:
 	ms_age_identity_free(id);

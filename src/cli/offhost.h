@@ -40,9 +40,11 @@ int ms_offhost_verify(const struct ms_config *cfg, const char *path);
  * identity it stays encrypted, a warning says so and *code is
  * MS_EXIT_WARNINGS. Returns the local path (caller frees), or NULL with
  * *code the exit code (1 failure, 5 damaged, tampered, a wrong identity or
- * untrusted), after logging. */
+ * untrusted), after logging. A signal that ends the process while it
+ * decrypts removes the plaintext; `temporary`: until ms_offhost_discard
+ * (verify --remote), otherwise it is the fetch's product and stays. */
 char *ms_offhost_fetch(const struct ms_config *cfg, const struct ms_config_remote *r, const char *sel,
-		       const char *dir, const char *identity, int *code);
+		       const char *dir, const char *identity, bool temporary, int *code);
 
 /* [encrypt] local = yes: the snapshot `path` of a destination encrypted
  * to the [encrypt] recipients (ms_dest_encrypt). Its new path, or NULL

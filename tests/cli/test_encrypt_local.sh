@@ -99,6 +99,23 @@ expect_rc 5
 expect_stderr "modosnap: error: '$D/$NAME': no identity matches a recipient of this file"
 check "nothing decrypted is left" test -z "$(files "$D" | grep '^\.modosnap-decrypt')"
 
+case_begin a_signal_removes_the_decrypted_copy
+for cmd in verify restore; do
+	extra=()
+	[ "$cmd" = restore ] && extra=(--only instance --yes)
+	MODOSNAP_TEST_STALL=decrypted "$MODOSNAP" "${C[@]}" "$cmd" latest --identity "$T/admin.key" "${extra[@]}" \
+		>"$T/out" 2>"$T/err" </dev/null &
+	pid=$!
+	for _ in $(seq 300); do grep -q 'stalled at decrypted' "$T/err" && break; sleep 0.1; done
+	check "$cmd: the decrypted copy exists while it runs" \
+		test -s "$(find "$D" -path "$D/.modosnap-decrypt.*/$PLAIN" | head -n 1)"
+	kill -TERM "$pid"
+	wait "$pid"
+	RC=$?
+	expect_rc 143
+	check "$cmd: SIGTERM removed the copy and its directory" test -z "$(files "$D" | grep '^\.modosnap-decrypt')"
+done
+
 case_begin show_and_diff_refuse
 run_ms "${C[@]}" show latest
 expect_rc 1

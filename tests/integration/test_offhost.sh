@@ -140,6 +140,16 @@ run_ms -c "$T/c.conf" verify latest --remote off --identity "$T/admin.key" --des
 expect_rc 0
 expect_stdout_has "ok: $NAME on remote 'off' (decrypted where needed, integrity and signature verified)"
 check "nothing left behind" test -z "$(find "${TMPDIR:-/var/tmp}" -maxdepth 1 -name '.modosnap-verify.*' -newer "$T/c.conf" 2>/dev/null)"
+MODOSNAP_TEST_STALL=decrypted "$MODOSNAP" -c "$T/c.conf" verify latest --remote off --identity "$T/admin.key" \
+	--dest "$DEST" >"$T/out" 2>"$T/err" </dev/null &
+VPID=$!
+for _ in $(seq 300); do grep -q 'stalled at decrypted' "$T/err" && break; sleep 0.1; done
+check "the decrypted copy exists while verify --remote runs" test -s "$(find "$DEST" -path "$DEST/.modosnap-verify.*/$NAME")"
+kill -TERM "$VPID"
+wait "$VPID"
+RC=$?
+expect_rc 143
+check "SIGTERM removed the decrypted copy" test -z "$(find "$DEST" -path "$DEST/.modosnap-verify.*/$NAME*")"
 run_ms -c "$T/c.conf" verify latest --remote off --dest "$DEST"
 expect_rc 3
 expect_stdout_has "ok, encrypted: $NAME.age on remote 'off' (its SHA-256 matches the marker; the content needs --identity)"
