@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <mysql.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,8 +48,43 @@ enum phase {
 	PH_DONE,
 };
 
+/* A chunk the second loader takes must fit in its buffer (dump chunks
+ * are at most 16 MiB, MS_CHUNK_SIZE; a longer member, one huge row, is
+ * streamed by the first connection): memory is one such buffer. */
+#define LOAD_BUFFER_MAX ((size_t)32 << 20)
+
+/* What one LOAD DATA LOCAL reads: the member bytes already read into buf
+ * (pos of len handed over so far), then, when r is set, the rest of the
+ * member from the archive. */
+struct infile_src {
+	const char *name;            /* the file name our statement gave, NULL between loads */
+	const char *buf;             /* borrowed */
+	size_t len, pos;
+	struct ms_archive_reader *r; /* the rest of the member, or NULL (borrowed) */
+	char err[512];               /* handler failure, for the server's error */
+};
+
+/* The second loader: its own connection (the application's login, like
+ * `a`) runs the LOAD DATA of one buffered chunk in a thread while `a`
+ * streams the next one, so that the server parses and inserts on two
+ * cores. While busy only the thread touches `c`; it logs nothing (the
+ * main thread reports its result after joining it). */
+struct loader {
+	MYSQL *c;               /* owned; NULL when not opened */
+	pthread_t thread;
+	bool busy;              /* started, not joined */
+	atomic_bool done;       /* the thread's statement has returned */
+	bool failed;            /* mysql_query failed (mysql_error(c) says why) */
+	struct ms_strbuf data;  /* the chunk (owned, reused) */
+	struct infile_src src;  /* data, for c's local infile handler */
+	char *sql;              /* its LOAD DATA (owned) */
+	char *path;             /* its member path, for messages (owned) */
+	size_t table;           /* its manifest table */
+};
+
 /* One restore (or scratch verify) run, passed to every step. */
 struct restorer {
+	const struct ms_dbconf *db;       /* borrowed */
 	const char *alias;                /* borrowed */
 	const struct ms_manifest_db *mdb; /* borrowed */
 	MYSQL *m;                         /* admin_user's, or the application's (owned) */
@@ -65,14 +102,15 @@ struct restorer {
 	char *post;                       /* schema-post.sql text (owned) */
 	char *post_path;                  /* its member path (owned) */
 	size_t post_len;
-	const char *infile;               /* the file name our LOAD DATA names */
-	char infile_err[512];             /* handler failure, for the server's error */
+	struct infile_src src;            /* what a's LOAD DATA reads */
+	struct loader ld;                 /* the second loader */
 	struct ms_progress *progress;     /* the bytes and table loaded, or NULL (borrowed) */
 };
 
 /* --- small helpers -------------------------------------------------------- */
 
 static int side_grant(struct restorer *rs, const char *name, bool grant, bool quiet);
+static int pin(MYSQL *m, const char *alias);
 
 static int fail(struct restorer *rs, const char *what)
 {
@@ -145,24 +183,34 @@ static int create_database(struct restorer *rs, const char *name, const char *ro
  * on, and only when the name is the one our statement gave. */
 static int infile_init(void **ptr, const char *filename, void *userdata)
 {
-	struct restorer *rs = userdata;
+	struct infile_src *src = userdata;
 
-	*ptr = rs;
-	if (!rs->infile || strcmp(filename, rs->infile) != 0) {
-		snprintf(rs->infile_err, sizeof(rs->infile_err), "the server asked for file '%s', refused", filename);
+	*ptr = src;
+	if (!src->name || strcmp(filename, src->name) != 0) {
+		snprintf(src->err, sizeof(src->err), "the server asked for file '%s', refused", filename);
 		return 1;
 	}
-	rs->infile_err[0] = '\0';
+	src->err[0] = '\0';
 	return 0;
 }
 
 static int infile_read(void *ptr, char *buf, unsigned int len)
 {
-	struct restorer *rs = ptr;
-	ssize_t n = ms_archive_reader_read(rs->r, buf, len);
+	struct infile_src *src = ptr;
+	ssize_t n;
 
+	if (src->pos < src->len) {
+		size_t k = src->len - src->pos < len ? src->len - src->pos : len;
+
+		memcpy(buf, src->buf + src->pos, k);
+		src->pos += k;
+		return (int)k;
+	}
+	if (!src->r)
+		return 0;
+	n = ms_archive_reader_read(src->r, buf, len);
 	if (n < 0) {
-		snprintf(rs->infile_err, sizeof(rs->infile_err), "reading '%s' from the archive failed", rs->infile);
+		snprintf(src->err, sizeof(src->err), "reading '%s' from the archive failed", src->name);
 		return -1;
 	}
 	return (int)n;
@@ -175,22 +223,22 @@ static void infile_end(void *ptr)
 
 static int infile_error(void *ptr, char *msg, unsigned int len)
 {
-	struct restorer *rs = ptr;
+	struct infile_src *src = ptr;
 
-	snprintf(msg, len, "%s", rs->infile_err[0] ? rs->infile_err : "local infile failed");
+	snprintf(msg, len, "%s", src->err[0] ? src->err : "local infile failed");
 	return 2000; /* CR_UNKNOWN_ERROR */
 }
 
 /* After a LOAD DATA: any warning (truncation, a duplicate LOCAL skipped,
  * a conversion) means the rows are not what was dumped. */
-static int check_warnings(struct restorer *rs, const char *table, const char *member)
+static int check_warnings(struct restorer *rs, MYSQL *c, const char *table, const char *member)
 {
-	unsigned int n = mysql_warning_count(rs->a);
+	unsigned int n = mysql_warning_count(c);
 	struct ms_my_rows w;
 
 	if (n == 0)
 		return 0;
-	if (ms_my_select(rs->a, rs->alias, "SHOW WARNINGS LIMIT 1", "reading the load's warnings", &w) < 0)
+	if (ms_my_select(c, rs->alias, "SHOW WARNINGS LIMIT 1", "reading the load's warnings", &w) < 0)
 		return -1;
 	ms_log_error("database '%s': table '%s': loading '%s' gave %u warning(s), the first: %s", rs->alias, table,
 		     member, n, w.n_rows && w.n_cols > 2 && ms_my_cell(&w, 0, 2) ? ms_my_cell(&w, 0, 2) : "?");
@@ -275,12 +323,107 @@ static int check_post(struct restorer *rs)
 	return ret;
 }
 
+/* A LOAD DATA's outcome on connection c, reported naming the table and
+ * the member: its error, or any warning. */
+static int load_result(struct restorer *rs, MYSQL *c, bool failed, const struct ms_manifest_table *t,
+		       const char *path)
+{
+	char *tn;
+	int ret;
+
+	if (failed)
+		return ms_log_error("database '%s': table '%s.%s': loading '%s' failed: %s%s", rs->alias, t->schema,
+				    t->name, path, mysql_error(c),
+				    (mysql_errno(c) == 1148 || mysql_errno(c) == 4166)
+					    ? " (the server's local_infile setting is OFF)" : "");
+	tn = ms_xasprintf("%s.%s", t->schema, t->name);
+	ret = check_warnings(rs, c, tn, path);
+	free(tn);
+	return ret;
+}
+
+static void *loader_run(void *arg)
+{
+	struct loader *ld = arg;
+
+	mysql_thread_init();
+	ld->failed = mysql_query(ld->c, ld->sql) != 0;
+	mysql_thread_end();
+	atomic_store(&ld->done, true);
+	return NULL;
+}
+
+/* Waits for the loader's chunk; with `report`, its outcome is reported
+ * like the first connection's (0 or -1), else only waited for. */
+static int loader_wait(struct restorer *rs, bool report)
+{
+	struct loader *ld = &rs->ld;
+	int ret = 0;
+
+	if (!ld->busy)
+		return 0;
+	pthread_join(ld->thread, NULL);
+	ld->busy = false;
+	if (report)
+		ret = load_result(rs, ld->c, ld->failed, &rs->mdb->tables[ld->table], ld->path);
+	free(ld->sql);
+	free(ld->path);
+	ld->sql = ld->path = NULL;
+	return ret;
+}
+
+/* Reads the member into sb, at most `max` bytes: 1 when that is all of
+ * it, 0 when more follows, -1 on a read error (logged by the reader). */
+static int buffer_member(struct restorer *rs, struct ms_strbuf *sb, size_t max)
+{
+	char buf[65536];
+	ssize_t n;
+
+	ms_strbuf_reset(sb);
+	while (sb->len < max) {
+		n = ms_archive_reader_read(rs->r, buf, sizeof(buf) < max - sb->len ? sizeof(buf) : max - sb->len);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return 1;
+		ms_strbuf_add(sb, buf, (size_t)n);
+	}
+	return 0;
+}
+
+/* Hands a chunk read whole into ld->data to the loader's thread. */
+static int loader_start(struct restorer *rs, char *sql, const char *path, const char *rel, size_t ti)
+{
+	struct loader *ld = &rs->ld;
+
+	ld->sql = sql;
+	ld->path = ms_xstrdup(path);
+	ld->table = ti;
+	ld->failed = false;
+	atomic_store(&ld->done, false);
+	/* rel is within path, which the archive reader reuses */
+	ld->src = (struct infile_src){ .name = ld->path + (rel - path), .buf = ld->data.buf, .len = ld->data.len };
+	if (pthread_create(&ld->thread, NULL, loader_run, ld) != 0) {
+		free(ld->sql);
+		free(ld->path);
+		ld->sql = ld->path = NULL;
+		return ms_log_error("database '%s': unable to start a loader thread", rs->alias);
+	}
+	ld->busy = true;
+	return 0;
+}
+
+/* One data chunk. When the loader is free (its last chunk reported), a
+ * chunk that fits in its buffer goes to it; otherwise the first
+ * connection streams the member itself, after what was buffered. The
+ * member's name is rel, which is also the only file name the server may
+ * ask for. */
 static int load_chunk(struct restorer *rs, const char *path, const char *rel)
 {
 	const struct ms_manifest_table *t;
 	char *sql;
 	size_t ti;
-	int ret = 0;
+	int ret = 0, whole = 0;
 
 	if (ms_db_chunk(rs->mdb, rs->alias, path, rel, ".tsv", rs->seen, &ti) < 0)
 		return -1;
@@ -288,20 +431,20 @@ static int load_chunk(struct restorer *rs, const char *path, const char *rel)
 	t = &rs->mdb->tables[ti];
 	if (!rs->cols[ti].n && ms_my_table_columns(rs->a, rs->alias, rs->target, t->name, &rs->cols[ti]) < 0)
 		return -1;
-	rs->infile = rel;
 	sql = ms_my_load_sql(rs->a, rel, rs->target, t->name, &rs->cols[ti]);
-	if (mysql_query(rs->a, sql) != 0) {
-		ret = ms_log_error("database '%s': table '%s.%s': loading '%s' failed: %s%s", rs->alias, t->schema,
-				   t->name, path, mysql_error(rs->a),
-				   (mysql_errno(rs->a) == 1148 || mysql_errno(rs->a) == 4166)
-					   ? " (the server's local_infile setting is OFF)" : "");
-	} else {
-		char *tn = ms_xasprintf("%s.%s", t->schema, t->name);
-
-		ret = check_warnings(rs, tn, path);
-		free(tn);
+	rs->src = (struct infile_src){ .name = rel, .r = rs->r };
+	if (rs->ld.c && (!rs->ld.busy || atomic_load(&rs->ld.done))) {
+		if (loader_wait(rs, true) < 0 || (whole = buffer_member(rs, &rs->ld.data, LOAD_BUFFER_MAX)) < 0) {
+			free(sql);
+			return -1;
+		}
+		if (whole)
+			return loader_start(rs, sql, path, rel, ti);
+		rs->src.buf = rs->ld.data.buf;
+		rs->src.len = rs->ld.data.len;
 	}
-	rs->infile = NULL;
+	ret = load_result(rs, rs->a, mysql_query(rs->a, sql) != 0, t, path);
+	rs->src.name = NULL;
 	free(sql);
 	return ret;
 }
@@ -422,12 +565,30 @@ static int check_tables(MYSQL *m, const char *alias, const char *schema, const s
 	return 0;
 }
 
+/* The second loader's connection, set like `a` (its statements name
+ * the target database). */
+static int loader_open(struct restorer *rs)
+{
+	struct loader *ld = &rs->ld;
+
+	ld->c = ms_my_connect(rs->db, NULL, NULL, MS_MY_NO_DB | MS_MY_LOCAL_INFILE);
+	if (!ld->c || pin(ld->c, rs->alias) < 0 ||
+	    ms_my_exec(ld->c, rs->alias, "SET SESSION foreign_key_checks = 0", "pinning session settings") < 0)
+		return -1;
+	mysql_set_local_infile_handler(ld->c, infile_init, infile_read, infile_end, infile_error, &ld->src);
+	return 0;
+}
+
 /* Loads the dump into rs->target (created here) and checks it. */
 static int load_and_check(struct restorer *rs, const char *archive_path)
 {
-	if (ms_my_exec(rs->a, rs->alias, "SET SESSION foreign_key_checks = 0", "pinning session settings") < 0)
+	int rc;
+
+	if (ms_my_exec(rs->a, rs->alias, "SET SESSION foreign_key_checks = 0", "pinning session settings") < 0 ||
+	    loader_open(rs) < 0)
 		return -1;
-	if (replay_archive(rs, archive_path) < 0)
+	rc = replay_archive(rs, archive_path);
+	if (loader_wait(rs, rc == 0) < 0 || rc < 0)
 		return -1;
 	return check_tables(rs->a, rs->alias, rs->target, rs->mdb);
 }
@@ -822,6 +983,7 @@ static int start(struct restorer *rs, const struct ms_dbconf *db, const struct m
 	bool as_admin = admin && admin->user;
 
 	memset(rs, 0, sizeof(*rs));
+	rs->db = db;
 	rs->alias = alias;
 	rs->live = db->name;
 	rs->mdb = ms_db_find(m, alias);
@@ -848,7 +1010,7 @@ static int start(struct restorer *rs, const struct ms_dbconf *db, const struct m
 	} else {
 		rs->a = rs->m;
 	}
-	mysql_set_local_infile_handler(rs->a, infile_init, infile_read, infile_end, infile_error, rs);
+	mysql_set_local_infile_handler(rs->a, infile_init, infile_read, infile_end, infile_error, &rs->src);
 	return read_app_account(rs);
 }
 
@@ -919,6 +1081,9 @@ static int drop_target(struct restorer *rs)
 
 static void finish(struct restorer *rs)
 {
+	loader_wait(rs, false);
+	ms_my_close(rs->ld.c);
+	ms_strbuf_release(&rs->ld.data);
 	if (rs->a != rs->m)
 		ms_my_close(rs->a);
 	ms_my_close(rs->m);

@@ -22,8 +22,10 @@
  * what root has over the local socket on a Debian host. Modoboa's own
  * database user usually lacks the first: set `admin_user` in the
  * alias' config section. Data is loaded with LOAD DATA LOCAL INFILE
- * through a client-side handler that streams the archive member itself;
- * the file name the server asks for is only checked, never opened.
+ * through a client-side handler that streams the archive member itself
+ * (or a chunk read whole into one bounded buffer, loaded on a second
+ * connection of the application's account in a thread meanwhile); the
+ * file name the server asks for is only checked, never opened.
  */
 #ifndef MS_MY_RESTORE_H
 #define MS_MY_RESTORE_H
