@@ -273,19 +273,25 @@ struct child_result {
 	int status;           /* waitpid status */
 };
 
-/* Runs path with argv/envp, stdin from /dev/null, `passfd` (when >= 0)
- * as its descriptor PASSFD, collecting stdout (up to max_out bytes) and
- * stderr. Returns 0 once the child has been reaped, or an errno value
- * when it could not be started (nothing logged). */
-static int run_child(const char *path, char *const argv[], char *const envp[], int passfd, size_t max_out,
-		     struct child_result *r)
+/* A started child whose output is not collected yet. */
+struct child {
+	pid_t pid;  /* 0 when none */
+	int out;    /* read end of its stdout */
+	int err;    /* read end of its stderr */
+};
+
+#define CHILD_PIPE_SIZE (1 << 20) /* stdout pipe: a schema section fits while we do other work */
+
+/* Starts path with argv/envp, stdin from /dev/null, `passfd` (when >= 0)
+ * as its descriptor PASSFD, stdout and stderr into pipes read by
+ * collect_child. Returns 0, or an errno value when it could not be
+ * started (nothing logged). */
+static int start_child(const char *path, char *const argv[], char *const envp[], int passfd, struct child *c)
 {
 	posix_spawn_file_actions_t fa;
 	int op[2], ep[2], rc;
-	pid_t pid;
-	struct pollfd fds[2];
-	char buf[65536];
 
+	c->pid = 0;
 	if (pipe2(op, O_CLOEXEC) < 0)
 		return errno;
 	if (pipe2(ep, O_CLOEXEC) < 0) {
@@ -294,23 +300,39 @@ static int run_child(const char *path, char *const argv[], char *const envp[], i
 		close(op[1]);
 		return rc;
 	}
+	/* best effort: a larger pipe lets a child started ahead of time
+	 * finish before we read it */
+	(void)fcntl(op[0], F_SETPIPE_SZ, CHILD_PIPE_SIZE);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, op[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
 	if (passfd >= 0)
 		posix_spawn_file_actions_adddup2(&fa, passfd, PASSFD); /* dup2 clears close-on-exec */
-	rc = posix_spawn(&pid, path, &fa, NULL, argv, envp);
+	rc = posix_spawn(&c->pid, path, &fa, NULL, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	close(op[1]);
 	close(ep[1]);
 	if (rc != 0) {
+		c->pid = 0;
 		close(op[0]);
 		close(ep[0]);
 		return rc;
 	}
-	fds[0].fd = op[0];
-	fds[1].fd = ep[0];
+	c->out = op[0];
+	c->err = ep[0];
+	return 0;
+}
+
+/* Reads a started child's stdout (up to max_out bytes: beyond, the child
+ * is killed) and stderr until both close, then reaps it. */
+static void collect_child(struct child *c, size_t max_out, struct child_result *r)
+{
+	struct pollfd fds[2];
+	char buf[65536];
+
+	fds[0].fd = c->out;
+	fds[1].fd = c->err;
 	fds[0].events = fds[1].events = POLLIN;
 	while (fds[0].fd >= 0 || fds[1].fd >= 0) {
 		if (poll(fds, 2, -1) < 0) {
@@ -336,7 +358,7 @@ static int run_child(const char *path, char *const argv[], char *const envp[], i
 					ms_strbuf_add(&r->err, buf, (size_t)n);
 			} else if (r->out.len + (size_t)n > max_out) {
 				r->too_big = true;
-				kill(pid, SIGTERM);
+				kill(c->pid, SIGTERM);
 				close(fds[0].fd);
 				fds[0].fd = -1;
 			} else {
@@ -347,13 +369,39 @@ static int run_child(const char *path, char *const argv[], char *const envp[], i
 	for (int i = 0; i < 2; i++)
 		if (fds[i].fd >= 0)
 			close(fds[i].fd);
-	while (waitpid(pid, &r->status, 0) < 0) {
+	while (waitpid(c->pid, &r->status, 0) < 0) {
 		if (errno != EINTR) {
 			r->status = -1;
 			break;
 		}
 	}
-	return 0;
+	c->pid = 0;
+}
+
+/* Ends a started child whose output is no longer wanted (a failure
+ * elsewhere): killed, reaped, its pipes closed. No-op when none. */
+static void abandon_child(struct child *c)
+{
+	if (c->pid <= 0)
+		return;
+	kill(c->pid, SIGTERM);
+	close(c->out);
+	close(c->err);
+	while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	c->pid = 0;
+}
+
+/* start_child then collect_child. */
+static int run_child(const char *path, char *const argv[], char *const envp[], int passfd, size_t max_out,
+		     struct child_result *r)
+{
+	struct child c;
+	int rc = start_child(path, argv, envp, passfd, &c);
+
+	if (rc == 0)
+		collect_child(&c, max_out, r);
+	return rc;
 }
 
 static void child_result_release(struct child_result *r)
@@ -444,24 +492,34 @@ static int choose_pg_dump(struct dumper *d)
 			    d->alias, major, major);
 }
 
-/* Runs pg_dump for one schema section and writes its output as `member`. */
-static int dump_section(struct dumper *d, const char *section, const char *member)
+/* Starts pg_dump for one schema section; its output is read by
+ * finish_section. 0, or -1 after logging. */
+static int start_section(struct dumper *d, const char *section, struct child *c)
 {
 	char *sect = ms_xasprintf("--section=%s", section);
 	char *snap = ms_xasprintf("--snapshot=%s", d->out->snapshot_id);
 	char *dbn = ms_xasprintf("--dbname=%s", d->conninfo);
 	char *argv[] = { d->out->pg_dump_path, "--no-password", "--schema-only", sect, snap, dbn, NULL };
+	int rc = start_child(d->out->pg_dump_path, argv, d->envp, d->passfd, c);
+
+	if (rc != 0)
+		ms_log_error("database '%s': unable to run '%s': %s", d->alias, d->out->pg_dump_path, strerror(rc));
+	free(sect);
+	free(snap);
+	free(dbn);
+	return rc != 0 ? -1 : 0;
+}
+
+/* Collects a section's pg_dump started by start_section and writes its
+ * output as `member`. */
+static int finish_section(struct dumper *d, struct child *c, const char *section, const char *member)
+{
 	char *path = ms_xasprintf("%s/%s", d->prefix, member);
 	struct child_result r;
-	int rc, ret = -1;
+	int ret = -1;
 
 	memset(&r, 0, sizeof(r));
-	rc = run_child(d->out->pg_dump_path, argv, d->envp, d->passfd, PG_DUMP_MAX_OUTPUT, &r);
-	if (rc != 0) {
-		ms_log_error("database '%s': unable to run '%s': %s", d->alias, d->out->pg_dump_path,
-			     strerror(rc));
-		goto out;
-	}
+	collect_child(c, PG_DUMP_MAX_OUTPUT, &r);
 	if (r.too_big) {
 		ms_log_error("database '%s': pg_dump output for section %s exceeds %zu MiB", d->alias, section,
 			     PG_DUMP_MAX_OUTPUT >> 20);
@@ -487,11 +545,18 @@ static int dump_section(struct dumper *d, const char *section, const char *membe
 	ret = write_member(d, path, r.out.buf ? r.out.buf : "", r.out.len);
 out:
 	child_result_release(&r);
-	free(sect);
-	free(snap);
-	free(dbn);
 	free(path);
 	return ret;
+}
+
+/* Runs pg_dump for one schema section and writes its output as `member`. */
+static int dump_section(struct dumper *d, const char *section, const char *member)
+{
+	struct child c;
+
+	if (start_section(d, section, &c) < 0)
+		return -1;
+	return finish_section(d, &c, section, member);
 }
 
 /* --- table data ----------------------------------------------------------- */
@@ -600,6 +665,7 @@ out:
 static int dump_all(struct dumper *d)
 {
 	PGresult *rels = NULL;
+	struct child post = { 0 };
 	int ret = -1;
 
 	if (start_session(d) < 0 || refuse_large_objects(d) < 0)
@@ -612,14 +678,21 @@ static int dump_all(struct dumper *d)
 	build_conninfo(d);
 	if (dump_section(d, "pre-data", "schema-pre.sql") < 0)
 		goto out;
+	/* post-data reads the same exported snapshot: it runs while the
+	 * tables are copied (its catalog queries took 0.1-0.2 s each, see
+	 * docs/dev/perf-pg.md) and is collected after them, so the member
+	 * order is unchanged */
+	if (start_section(d, "post-data", &post) < 0)
+		goto out;
 	if (dump_tables(d, rels) < 0 || dump_sequences(d, rels) < 0)
 		goto out;
-	if (dump_section(d, "post-data", "schema-post.sql") < 0)
+	if (finish_section(d, &post, "post-data", "schema-post.sql") < 0)
 		goto out;
 	if (ms_pg_exec(d->conn, d->alias, "COMMIT", "committing the transaction", NULL) < 0)
 		goto out;
 	ret = 0;
 out:
+	abandon_child(&post);
 	PQclear(rels);
 	remove_passfile(d);
 	return ret;
