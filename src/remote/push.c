@@ -265,6 +265,19 @@ static int fetch_check(const struct ms_rclone *rc, const char *name, const char 
 	return 0;
 }
 
+/* Whether the regular file `path` (its lstat in st) has the marker's size
+ * and SHA-256: 1 yes, 0 no, -1 after logging (unreadable). */
+static int same_as_marker(const char *path, const struct stat *st, const struct ms_marker *m)
+{
+	char hex[MS_HASH_HEX_MAX];
+
+	if (!S_ISREG(st->st_mode) || (long long)st->st_size != m->size)
+		return 0;
+	if (ms_hash_file_hex(MS_HASH_SHA256, path, hex) < 0)
+		return -1;
+	return strcmp(hex, m->sha256) == 0;
+}
+
 int ms_remote_fetch(const struct ms_rclone *rc, const char *name, const char *dir)
 {
 	char *final = ms_path_join(dir, name), *partial = ms_xasprintf("%s.partial", final);
@@ -273,10 +286,6 @@ int ms_remote_fetch(const struct ms_rclone *rc, const char *name, const char *di
 	struct stat st;
 	int ret = -1, r;
 
-	if (lstat(final, &st) == 0) {
-		ms_log_error("cannot fetch '%s': '%s' already exists", name, final);
-		goto out;
-	}
 	if (pair_look(rc, name, &p) < 0)
 		goto out;
 	if (!p.archive || !p.marker || ends_with(name, MS_REMOTE_MARKER)) {
@@ -286,6 +295,18 @@ int ms_remote_fetch(const struct ms_rclone *rc, const char *name, const char *di
 	r = marker_read(rc, name, &m);
 	if (r != 0)
 		goto out;
+	if (lstat(final, &st) == 0) {
+		/* an earlier fetch's copy (e.g. kept encrypted for want of an
+		 * identity): used again when it is the marker's, never replaced */
+		r = same_as_marker(final, &st, &m);
+		ms_marker_clear(&m);
+		if (r == 1)
+			ms_log_debug("'%s' is there already: not fetched again", final);
+		else if (r == 0)
+			ms_log_error("cannot fetch '%s': '%s' already exists, with other content", name, final);
+		ret = r == 1 ? 0 : -1;
+		goto out;
+	}
 	r = fetch_check(rc, name, partial, &m);
 	ms_marker_clear(&m);
 	if (r < 0) {

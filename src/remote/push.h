@@ -48,7 +48,9 @@ int ms_remote_info(const struct ms_rclone *rc, const char *name, struct ms_marke
 int ms_remote_list(const struct ms_rclone *rc, struct ms_remote_file **out, size_t *n);
 /* Downloads NAME into dir (as NAME.partial, made 0600 and renamed to NAME
  * when size and SHA-256 match the marker; removed when they do not). An
- * existing dir/NAME is never replaced. 0 / -1. */
+ * existing dir/NAME is never replaced: used as it is when it has the
+ * marker's size and SHA-256 (an earlier fetch's), refused otherwise.
+ * 0 / -1. */
 int ms_remote_fetch(const struct ms_rclone *rc, const char *name, const char *dir);
 /* Removes NAME's marker first (so that NAME stops being listed), then the
  * archive. A half-uploaded NAME (no marker) is removed too. 0 / -1. */

@@ -273,11 +273,27 @@ static void test_push_list_fetch_delete(void **state)
 	assert_string_equal(hex, want);
 	assert_int_equal(stat(fetched, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
+	/* fetched again: the identical copy there is used, not replaced */
+	capture_start();
+	assert_int_equal(ms_remote_fetch(&rc, SNAP, fetch_dir), 0);
+	err = capture_end();
+	assert_string_equal(err, "");
+	free(err);
+	test_sha256sum(fetched, hex);
+	assert_string_equal(hex, want);
+	/* another file of that name: refused, left as it is */
+	test_write_file(fetched, "not the snapshot", 16, 0600);
 	capture_start();
 	assert_int_equal(ms_remote_fetch(&rc, SNAP, fetch_dir), -1);
 	err = capture_end();
-	assert_non_null(strstr(err, "already exists"));
+	free(text);
+	text = ms_xasprintf("modosnap: error: cannot fetch '" SNAP "': '%s' already exists, with other content\n",
+			    fetched);
+	assert_string_equal(err, text);
 	free(err);
+	free(text);
+	text = test_slurp(fetched);
+	assert_string_equal(text, "not the snapshot");
 
 	/* delete: marker first, then the archive */
 	assert_int_equal(ms_remote_delete(&rc, SNAP), 0);
@@ -288,8 +304,8 @@ static void test_push_list_fetch_delete(void **state)
 	err = capture_end();
 	free(text);
 	text = ms_xasprintf("modosnap: error: remote '%s' has no '" SNAP "'\n"
-			    "modosnap: error: cannot fetch '" SNAP "': '%s' already exists\n",
-			    c->name, fetched);
+			    "modosnap: error: remote '%s' has no complete snapshot '" SNAP "'\n",
+			    c->name, c->name);
 	assert_string_equal(err, text);
 	free(err);
 	free(text);
