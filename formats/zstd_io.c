@@ -10,6 +10,8 @@
 #include "base/util.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,6 +44,30 @@ static int set_param(struct ms_zstd_out *z, ZSTD_cParameter p, int value, const 
 	return 0;
 }
 
+static size_t compress_step(struct ms_zstd_out *z, ZSTD_inBuffer *in, ZSTD_EndDirective op);
+
+/* Compression workers, started now with every signal blocked: the threads
+ * inherit that mask, so SIGINT/SIGTERM/SIGHUP always reach the thread
+ * that runs the snapshot (whose handlers and blocked windows decide what
+ * an interrupt does), never a compressor. A libzstd built without
+ * threads compresses in the calling thread instead (same output format). */
+static int start_workers(struct ms_zstd_out *z, int threads)
+{
+	ZSTD_inBuffer none = { NULL, 0, 0 };
+	sigset_t all, old;
+	size_t r = ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_nbWorkers, threads);
+
+	if (ZSTD_isError(r)) {
+		ms_log_debug("'%s': compressing in one thread (%s)", z->name, ZSTD_getErrorName(r));
+		return 0;
+	}
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = compress_step(z, &none, ZSTD_e_continue); /* creates the worker pool */
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r == (size_t)-1 ? -1 : 0;
+}
+
 struct ms_zstd_out *ms_zstd_out_new(int fd, const char *name, int level, int threads)
 {
 	struct ms_zstd_out *z = ms_xcalloc(1, sizeof(*z));
@@ -55,8 +81,7 @@ struct ms_zstd_out *ms_zstd_out_new(int fd, const char *name, int level, int thr
 		MS_BUG("ZSTD_createCCtx failed");
 	if (set_param(z, ZSTD_c_compressionLevel, level, "unable to set the compression level") < 0 ||
 	    set_param(z, ZSTD_c_checksumFlag, 1, "unable to enable frame checksums") < 0 ||
-	    (threads > 0 &&
-	     set_param(z, ZSTD_c_nbWorkers, threads, "unable to start compression threads") < 0)) {
+	    (threads > 0 && start_workers(z, threads) < 0)) {
 		ms_zstd_out_free(z);
 		return NULL;
 	}

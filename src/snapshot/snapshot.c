@@ -552,12 +552,23 @@ static bool name_taken(const char *final)
 	return taken;
 }
 
+/* zstd workers: compression (half of create's CPU, docs/performance.md)
+ * leaves the thread that reads the databases, digests rows and writes the
+ * tar stream. Two on a machine with two CPUs or more (the memory they take
+ * depends on the level, not on the data: docs/performance.md), none on one. */
+static int compress_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n >= 2 ? 2 : 0;
+}
+
 /* The archive written to o->output_fd (a pipe, standard output): the
  * same members, nothing on disk. Takes h. */
 static int create_to_fd(const struct ms_instance *inst, const struct ms_create_opts *o, struct ms_header *h,
 			time_t now, struct ms_create_result *res)
 {
-	struct ms_writer_opts wopts = { o->level, 0, writer_cancelled, o->progress };
+	struct ms_writer_opts wopts = { o->level, compress_workers(), writer_cancelled, o->progress };
 	struct ms_archive_writer *w = ms_archive_writer_open(o->output_fd, "standard output", &wopts);
 	int ret = -1;
 
@@ -578,7 +589,7 @@ static int create_to_fd(const struct ms_instance *inst, const struct ms_create_o
 int ms_snapshot_create(const struct ms_instance *inst, const struct ms_create_opts *o,
 		       struct ms_create_result *res)
 {
-	struct ms_writer_opts wopts = { o->level, 0, writer_cancelled, o->progress }; /* single-threaded zstd */
+	struct ms_writer_opts wopts = { o->level, compress_workers(), writer_cancelled, o->progress };
 	struct ms_archive_writer *w = NULL;
 	struct ms_header h;
 	time_t now = time(NULL);
