@@ -235,6 +235,10 @@ static void check_later(const struct ms_config *cfg, const char *dest, const str
 	if (!ms_retention_has_rule(p))
 		ms_log_warn("no retention rule in [retention]: create --nightly will not prune and prune needs "
 			    "options");
+	for (size_t i = 0; i < cfg->n_remotes; i++)
+		if (cfg->remotes[i].encrypt != 0 && cfg->recipients.n == 0)
+			ms_log_warn("[remote:%s] is encrypted but [encrypt] names no recipient: reading from it "
+				    "works, pushing to it will fail", cfg->remotes[i].name);
 }
 
 static ms_json *db_json(const struct ms_dbconf *db, const struct ms_config *cfg)

@@ -780,12 +780,19 @@ static int run_create(struct ms_cli *cli, struct create_args *a)
 {
 	struct ms_monitor mon;
 	const struct ms_monitor *m = monitor_of(cli, &mon);
-	bool ping_failed = m && ms_monitor_start(m) < 0;
+	bool ping_failed = m && ms_monitor_start(m) < 0, refused = false;
 	int ret;
 
-	if (wants_push(cli, a) && !a->to_stdout)
+	if (wants_push(cli, a) && !a->to_stdout) {
 		a->verify = true; /* a remote only ever receives a verified snapshot */
-	ret = a->to_stdout ? run_create_stdout(cli, a) : run_create_pushing(cli, a);
+		for (size_t i = 0; i < cli->config->n_remotes; i++) /* refused before any work */
+			if (ms_offhost_wants(&cli->config->remotes[i], a->pre_upgrade, a->nightly) &&
+			    ms_offhost_check_recipients(cli->config, &cli->config->remotes[i]) < 0)
+				refused = true;
+	}
+	ret = refused	     ? MS_EXIT_FAILURE
+	      : a->to_stdout ? run_create_stdout(cli, a)
+			     : run_create_pushing(cli, a);
 	if (m && ms_monitor_done(m, ret == MS_EXIT_OK || ret == MS_EXIT_WARNINGS, ms_log_tail()) < 0)
 		ping_failed = true;
 	if (ping_failed && ret == MS_EXIT_OK)

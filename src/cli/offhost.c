@@ -144,11 +144,24 @@ static int push_with_meta(const struct ms_rclone *rc, const char *path, const ch
 	return ret;
 }
 
+int ms_offhost_check_recipients(const struct ms_config *cfg, const struct ms_config_remote *r)
+{
+	if (r->encrypt == 0 || cfg->recipients.n > 0)
+		return 0;
+	return ms_log_error("%s%s%s:%d: [remote:%s] is encrypted (encrypt = yes, the default) but [encrypt] names no "
+			    "recipient: add recipient = age1... (a public key), or set encrypt = no",
+			    cfg->path ? "'" : "", cfg->path ? cfg->path : "the config", cfg->path ? "'" : "", r->line,
+			    r->name);
+}
+
 int ms_offhost_push(const struct ms_config *cfg, const struct ms_config_remote *r, const char *path)
 {
 	struct ms_rclone rc;
 	char *copy = NULL;
 	int ret;
+
+	if (ms_offhost_check_recipients(cfg, r) < 0)
+		return ms_log_error("remote '%s': nothing pushed", r->name);
 
 	ms_offhost_rclone(cfg, r, &rc);
 	if (ms_dest_is_encrypted(path) && r->encrypt == 0)

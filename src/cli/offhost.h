@@ -17,6 +17,10 @@
  * section in the config ('FILE')". */
 const struct ms_config_remote *ms_offhost_remote(const struct ms_config *cfg, const char *name);
 void ms_offhost_rclone(const struct ms_config *cfg, const struct ms_config_remote *r, struct ms_rclone *rc);
+/* An encrypted remote needs an [encrypt] recipient to push to it: 0, or
+ * -1 after logging "'FILE':LINE: [remote:NAME] is encrypted ... names no
+ * recipient ...". Reading (list, verify, fetch, restore) needs none. */
+int ms_offhost_check_recipients(const struct ms_config *cfg, const struct ms_config_remote *r);
 /* Whether a remote receives the copy of a new snapshot made by create
  * (pre_upgrade / nightly: the run's kind). */
 bool ms_offhost_wants(const struct ms_config_remote *r, bool pre_upgrade, bool nightly);

@@ -818,9 +818,12 @@ struct ms_config *ms_config_new(void)
 	return cfg;
 }
 
-/* After the whole file: every [remote:NAME] names its url, and an
- * encrypted one has a recipient to encrypt to (reported at the section's
- * line); so does an encrypted destination ([encrypt] local = yes). */
+/* After the whole file: every [remote:NAME] names its url (reported at
+ * the section's line), and an encrypted destination ([encrypt] local =
+ * yes) has a recipient. An encrypted remote without one is refused when
+ * something is to be pushed to it (ms_offhost_check_recipients), not here:
+ * a new machine lists, verifies and restores from it with a config that
+ * holds no recipient yet. */
 static void check_remotes(struct cfg_parser *p)
 {
 	if (p->cfg->encrypt_local > 0 && p->cfg->recipients.n == 0) {
@@ -834,9 +837,6 @@ static void check_remotes(struct cfg_parser *p)
 		p->line = r->line;
 		if (!r->url)
 			cfg_fail(p, "section [remote:%s] has no url", r->name);
-		else if (r->encrypt != 0 && p->cfg->recipients.n == 0)
-			cfg_fail(p, "[remote:%s] is encrypted (encrypt = yes, the default) but [encrypt] names no "
-				    "recipient: add recipient = age1... (a public key), or set encrypt = no", r->name);
 	}
 }
 

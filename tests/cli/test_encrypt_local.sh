@@ -46,6 +46,25 @@ expect_rc 1
 expect_stderr "modosnap: error: '$T/bad.conf':$(grep -n '^local' "$T/bad.conf" | cut -d: -f1): [encrypt] local = yes but [encrypt] names no recipient: add recipient = age1... (a public key), or set local = no"
 check "nothing written" test ! -e "$D"
 
+case_begin a_remote_without_recipient_is_read_not_pushed
+# a new machine reads an encrypted remote before it has a recipient
+mkdir -p "$T/empty-remote"
+printf '[loc]\ntype = local\n' >"$T/rclone0.conf"
+conf "$T/r.conf" "[remote]
+rclone_config = $T/rclone0.conf
+[remote:off]
+url = loc:$T/empty-remote"
+run_ms -c "$T/r.conf" list --remote off
+expect_rc 0
+expect_stdout_has "no complete snapshot on remote 'off' (loc:$T/empty-remote)"
+run_ms -c "$T/r.conf" create --no-db
+expect_rc 1
+expect_stderr "modosnap: error: '$T/r.conf':$(grep -n '^\[remote:off\]' "$T/r.conf" | cut -d: -f1): [remote:off] is encrypted (encrypt = yes, the default) but [encrypt] names no recipient: add recipient = age1... (a public key), or set encrypt = no"
+check "nothing taken" test ! -e "$D"
+run_ms -c "$T/r.conf" config
+expect_rc 3
+check "config warns about it" grep -qF "modosnap: warning: [remote:off] is encrypted but [encrypt] names no recipient: reading from it works, pushing to it will fail" "$T/err"
+
 case_begin create_keeps_only_the_ciphertext
 run_ms "${C[@]}" create --no-db --verify --tag first --json
 expect_rc 0

@@ -279,9 +279,9 @@ static const struct err_case err_cases[] = {
 	  ":1: invalid remote name 'o ff' in section [remote:o ff] (expected letters, digits, '_' or '-')" },
 	{ "duplicate remote", "[remote:off]\nurl = s3:b\nencrypt = no\n[remote:off]\n", 0600,
 	  ":4: duplicate section [remote:off]" },
-	{ "encrypted remote without recipient", "[remote:off]\nurl = s3:b\n", 0600,
-	  ":1: [remote:off] is encrypted (encrypt = yes, the default) but [encrypt] names no recipient: add "
-	  "recipient = age1... (a public key), or set encrypt = no" },
+	{ "encrypted destination without recipient", "[encrypt]\nlocal = yes\n", 0600,
+	  ":2: [encrypt] local = yes but [encrypt] names no recipient: add recipient = age1... (a public key), or "
+	  "set local = no" },
 	{ "identity as recipient", "[encrypt]\nrecipient = AGE-SECRET-KEY-1QQQ\n", 0600,
 	  ":2: recipient is a private key (an identity): the server keeps only public keys (age1...); keep the "
 	  "identity off this machine" },
