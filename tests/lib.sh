@@ -222,3 +222,30 @@ ms_t_sites_cleanup() {
 	done
 	ms_t_cleanup
 }
+
+# ms_t_serve_sftp NAME : an SFTP server on localhost for rclone remotes
+# (`rclone serve sftp $T/sftp-root`, user modosnap, password SFTP_PASS,
+# its log in $T/sftp.log), and a remote NAME for it appended to
+# $T/rclone.conf (the password obscured, as `rclone config` writes it).
+# Sets SFTP_PASS, SFTP_PID (kill it in the script's EXIT trap) and
+# SFTP_PORT (empty, and a failed case, when it did not start within 10 s).
+ms_t_serve_sftp() {
+	mkdir -p "$T/sftp-root" "$T/sftp-cache"
+	: >"$T/sftp-keys"
+	SFTP_PASS=sftp-Pa55-$$
+	rclone serve sftp "$T/sftp-root" --addr 127.0.0.1:0 --user modosnap --pass "$SFTP_PASS" \
+		--cache-dir "$T/sftp-cache" --authorized-keys "$T/sftp-keys" --config /dev/null </dev/null 2>"$T/sftp.log" &
+	SFTP_PID=$!
+	SFTP_PORT=
+	for _ in $(seq 100); do
+		SFTP_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/sftp.log" | head -n 1)
+		[ -n "$SFTP_PORT" ] && break
+		sleep 0.1
+	done
+	if [ -z "$SFTP_PORT" ]; then
+		not_ok "rclone serve sftp did not start" "$(cat "$T/sftp.log")"
+		return 1
+	fi
+	printf '[%s]\ntype = sftp\nhost = 127.0.0.1\nport = %s\nuser = modosnap\npass = %s\nshell_type = none\n' \
+		"$1" "$SFTP_PORT" "$(rclone obscure "$SFTP_PASS")" >>"$T/rclone.conf"
+}

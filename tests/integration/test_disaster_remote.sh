@@ -34,20 +34,7 @@ age-keygen -o "$T/other.key" 2>/dev/null
 
 # rclone's config: a local-path remote, and an SFTP server on localhost
 printf '[loc]\ntype = local\n' >"$T/rclone.conf"
-mkdir -p "$T/sftp-root" "$T/sftp-cache"
-: >"$T/sftp-keys"
-SFTP_PASS=sftp-Pa55-$$
-rclone serve sftp "$T/sftp-root" --addr 127.0.0.1:0 --user modosnap --pass "$SFTP_PASS" --cache-dir "$T/sftp-cache" \
-	--authorized-keys "$T/sftp-keys" --config /dev/null </dev/null 2>"$T/sftp.log" &
-SFTP_PID=$!
-for _ in $(seq 100); do
-	port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/sftp.log" | head -n 1)
-	[ -n "$port" ] && break
-	sleep 0.1
-done
-[ -n "$port" ] || not_ok "rclone serve sftp did not start" "$(cat "$T/sftp.log")"
-printf '[sf]\ntype = sftp\nhost = 127.0.0.1\nport = %s\nuser = modosnap\npass = %s\nshell_type = none\n' \
-	"$port" "$(rclone obscure "$SFTP_PASS")" >>"$T/rclone.conf"
+ms_t_serve_sftp sf
 
 # tables_state ENGINE DB : every table's row count and the md5 of its rows
 # in order, as the server computes them.

@@ -245,22 +245,9 @@ expect_rc 2
 expect_stderr "modosnap: error: invalid --output '$T/file' (only -: standard output); try 'modosnap help create'"
 
 case_begin "an SFTP remote (rclone serve sftp on localhost): push, list, restore from it"
-mkdir -p "$T/sftp-root" "$T/sftp-cache"
-: >"$T/sftp-keys"
-SFTP_PASS=sftp-Pa55-$$
-rclone serve sftp "$T/sftp-root" --addr 127.0.0.1:0 --user modosnap --pass "$SFTP_PASS" --cache-dir "$T/sftp-cache" \
-	--authorized-keys "$T/sftp-keys" --config /dev/null </dev/null 2>"$T/sftp.log" &
-SFTP_PID=$!
+ms_t_serve_sftp sf
 trap '"$MS_SOURCE_DIR/scripts/mkfixture" --remove --root "$T/site" --servers "$MS_TESTSRV_ENV" >/dev/null 2>&1; kill "$LISTENER" "$SFTP_PID" 2>/dev/null; ms_t_cleanup' EXIT
-SFTP_PORT=
-for _ in $(seq 100); do
-	SFTP_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/sftp.log" | head -n 1)
-	[ -n "$SFTP_PORT" ] && break
-	sleep 0.1
-done
 check "the SFTP server listens" test -n "$SFTP_PORT"
-printf '[sf]\ntype = sftp\nhost = 127.0.0.1\nport = %s\nuser = modosnap\npass = %s\nshell_type = none\n' \
-	"$SFTP_PORT" "$(rclone obscure "$SFTP_PASS")" >>"$T/rclone.conf"
 conf "$T/sftp.conf" "sf:backups/mail1"
 sed -i '/^\[monitor\]/,$d' "$T/sftp.conf"
 run_ms -c "$T/sftp.conf" create --dest "$DEST"
