@@ -21,6 +21,7 @@
 
 #include "base/log.h"
 #include "base/strbuf.h"
+#include "base/spawn.h"
 #include "base/util.h"
 
 #define ERR_KEEP (32 * 1024)     /* stderr kept: its tail, for the message */
@@ -276,7 +277,6 @@ static int spawn(const struct ms_rclone *rc, const struct rc_run *run, char **av
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	struct ms_strv env = { 0 };
-	sigset_t none, dfl;
 	int rc_spawn;
 
 	child_env(&env);
@@ -290,16 +290,7 @@ static int spawn(const struct ms_rclone *rc, const struct rc_run *run, char **av
 	else
 		posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, errfd, STDERR_FILENO);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigemptyset(&dfl);
-	sigaddset(&dfl, SIGINT);
-	sigaddset(&dfl, SIGTERM);
-	sigaddset(&dfl, SIGHUP);
-	sigaddset(&dfl, SIGPIPE);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &dfl);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	ms_spawnattr_init_clean(&attr);
 	rc_spawn = posix_spawnp(pid, av[0], &fa, &attr, av, env.v);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/spawn.h"
 #include "base/util.h"
 
 extern char **environ;
@@ -52,7 +53,6 @@ int ms_hook_run(const char *cmd, const struct ms_hook_env *env)
 	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	sigset_t none, dfl;
 	char **envp;
 	pid_t pid;
 	int st, rc, ret = -1;
@@ -67,16 +67,7 @@ int ms_hook_run(const char *cmd, const struct ms_hook_env *env)
 	posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
 	/* the hook starts with no signal blocked and default dispositions,
 	 * whatever create holds blocked around the pause window */
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigemptyset(&dfl);
-	sigaddset(&dfl, SIGINT);
-	sigaddset(&dfl, SIGTERM);
-	sigaddset(&dfl, SIGHUP);
-	sigaddset(&dfl, SIGPIPE);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &dfl);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	ms_spawnattr_init_clean(&attr);
 	fflush(NULL);
 	rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
