@@ -565,15 +565,17 @@ static int check_tables(MYSQL *m, const char *alias, const char *schema, const s
 	return 0;
 }
 
-/* The second loader's connection, set like `a` (its statements name
- * the target database). */
+/* The second loader's connection, in the session our dumps' scripts set
+ * on `a` (time zone, sql_mode, no foreign key or unique checks); its
+ * statements name the target database. */
 static int loader_open(struct restorer *rs)
 {
 	struct loader *ld = &rs->ld;
 
 	ld->c = ms_my_connect(rs->db, NULL, NULL, MS_MY_NO_DB | MS_MY_LOCAL_INFILE);
 	if (!ld->c || pin(ld->c, rs->alias) < 0 ||
-	    ms_my_exec(ld->c, rs->alias, "SET SESSION foreign_key_checks = 0", "pinning session settings") < 0)
+	    ms_my_exec(ld->c, rs->alias, "SET SESSION foreign_key_checks = 0, SESSION unique_checks = 0",
+		       "pinning session settings") < 0)
 		return -1;
 	mysql_set_local_infile_handler(ld->c, infile_init, infile_read, infile_end, infile_error, &ld->src);
 	return 0;
