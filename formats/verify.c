@@ -41,6 +41,8 @@ struct vctx {
 	bool saw_signature;    /* a MANIFEST.json.sig member was read */
 	bool misplaced;        /* reading stopped at a member in the wrong place: a
 	                          verdict on the layout, not a damaged stream */
+	const struct ms_verify_keep *keep; /* members to keep, or NULL */
+	size_t kept_bytes;     /* of keep->budget */
 };
 
 static uint64_t doc_limit(const struct vctx *v, const struct ms_entry *e)
@@ -53,41 +55,68 @@ static uint64_t doc_limit(const struct vctx *v, const struct ms_entry *e)
 }
 
 /* Reads the current member fully, hashing it; with keep, also returns the
- * content (for the JSON documents). -1 after logging. */
-static int read_member(struct vctx *v, const struct ms_entry *e, char sha[MS_HASH_HEX_MAX], char **keep,
-		       size_t *keep_len)
+ * content (for the JSON documents: more than the document limit is an
+ * error). With `limit` instead (a member the caller keeps), the content
+ * when it is at most `limit` bytes, else *keep NULL. -1 after logging. */
+static int read_member_up_to(struct vctx *v, const struct ms_entry *e, char sha[MS_HASH_HEX_MAX], char **keep,
+			     size_t *keep_len, const size_t *limit)
 {
 	struct ms_hash *h = ms_hash_new(MS_HASH_SHA256);
 	struct ms_strbuf sb = MS_STRBUF_INIT;
 	char buf[65536];
 	uint64_t total = 0;
+	bool over = false;
 	ssize_t n;
 	int ret = -1;
 
 	while ((n = ms_archive_reader_read(v->r, buf, sizeof(buf))) > 0) {
 		ms_hash_update(h, buf, (size_t)n);
 		total += (uint64_t)n;
-		if (keep) {
-			if (total > doc_limit(v, e)) {
-				ms_log_error("'%s': entry '%s' is too large", v->path, e->path);
-				goto out;
-			}
-			ms_strbuf_add(&sb, buf, (size_t)n);
+		if (keep && limit && !over && total > *limit) {
+			over = true; /* not kept: the caller reads it again */
+			ms_strbuf_release(&sb);
+		} else if (keep && !limit && total > doc_limit(v, e)) {
+			ms_log_error("'%s': entry '%s' is too large", v->path, e->path);
+			goto out;
 		}
+		if (keep && !over)
+			ms_strbuf_add(&sb, buf, (size_t)n);
 	}
 	if (n < 0)
 		goto out;
 	ms_hash_final_hex(h, sha);
 	v->res->data_bytes += total;
 	if (keep) {
-		*keep_len = sb.len;
-		*keep = ms_strbuf_detach(&sb);
+		*keep_len = over ? 0 : sb.len;
+		*keep = over ? NULL : ms_strbuf_detach(&sb);
 	}
 	ret = 0;
 out:
 	ms_strbuf_release(&sb);
 	ms_hash_free(h);
 	return ret;
+}
+
+static int read_member(struct vctx *v, const struct ms_entry *e, char sha[MS_HASH_HEX_MAX], char **keep,
+		       size_t *keep_len)
+{
+	return read_member_up_to(v, e, sha, keep, keep_len, NULL);
+}
+
+/* A member the caller wants kept: read into res->kept within the budget. */
+static int read_kept_member(struct vctx *v, const struct ms_entry *e, char sha[MS_HASH_HEX_MAX])
+{
+	struct ms_verify_result *res = v->res;
+	size_t left = v->keep->budget - v->kept_bytes;
+	struct ms_kept_member *k;
+
+	res->kept = ms_xrealloc(res->kept, (res->n_kept + 1) * sizeof(*res->kept));
+	k = &res->kept[res->n_kept++];
+	k->path = ms_xstrdup(e->path);
+	if (read_member_up_to(v, e, sha, &k->data, &k->len, &left) < 0)
+		return -1;
+	v->kept_bytes += k->len;
+	return 0;
 }
 
 static void remember(struct vctx *v, const struct ms_entry *e, const char *sha)
@@ -270,7 +299,8 @@ static int read_rest(struct vctx *v)
 			v->res->manifest_ok = true;
 			continue;
 		}
-		if (read_member(v, e, sha, NULL, NULL) < 0)
+		if (v->keep && e->type == MS_ENTRY_FILE && v->keep->want(e->path, v->keep->ctx) ? read_kept_member(v, e, sha)
+			: read_member(v, e, sha, NULL, NULL))
 			return -1;
 		remember(v, e, sha);
 	}
@@ -356,7 +386,13 @@ static void locate_damage(const char *path)
 
 enum ms_verify_status ms_verify_archive(const char *path, struct ms_verify_result *res)
 {
-	struct vctx v = { .path = path, .res = res };
+	return ms_verify_archive_keeping(path, res, NULL);
+}
+
+enum ms_verify_status ms_verify_archive_keeping(const char *path, struct ms_verify_result *res,
+						const struct ms_verify_keep *keep)
+{
+	struct vctx v = { .path = path, .res = res, .keep = keep };
 	enum ms_verify_status st = MS_VERIFY_BAD;
 	int fd;
 
@@ -466,5 +502,10 @@ void ms_verify_result_clear(struct ms_verify_result *res)
 		ms_header_clear(&res->header);
 	if (res->manifest_ok)
 		ms_manifest_clear(&res->manifest);
+	for (size_t i = 0; i < res->n_kept; i++) {
+		free(res->kept[i].path);
+		free(res->kept[i].data);
+	}
+	free(res->kept);
 	memset(res, 0, sizeof(*res));
 }

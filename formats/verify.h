@@ -22,6 +22,23 @@ enum ms_verify_status {
 	MS_VERIFY_BAD = -2,   /* the archive is corrupt, truncated, or disagrees with its manifest */
 };
 
+/* A member ms_verify_archive_keeping kept in memory as it read it: its
+ * bytes (data, len), or data NULL when it did not fit in the budget. Its
+ * content is proven only when the whole verification returned OK. */
+struct ms_kept_member {
+	char *path;
+	char *data;
+	size_t len;
+};
+
+/* Which members to keep (want(path, ctx) true), within `budget` bytes in
+ * all: memory stays bounded whatever the archive says. */
+struct ms_verify_keep {
+	bool (*want)(const char *path, void *ctx);
+	void *ctx;
+	size_t budget;
+};
+
 struct ms_verify_result {
 	struct ms_header header;     /* valid when header_ok */
 	bool header_ok;
@@ -33,6 +50,8 @@ struct ms_verify_result {
 	uint64_t entries;            /* members read, manifest and signature included */
 	uint64_t data_bytes;         /* member data bytes hashed */
 	struct ms_archive_stats stats;
+	struct ms_kept_member *kept; /* ms_verify_archive_keeping's, in archive order */
+	size_t n_kept;
 };
 
 /* Verifies the archive at `path`; the first problem found is logged,
@@ -44,6 +63,10 @@ struct ms_verify_result {
  * decide with ms_sign_check_trust), but a signature member that is not a
  * small regular file, or any member after it, does. */
 enum ms_verify_status ms_verify_archive(const char *path, struct ms_verify_result *res);
+/* The same, also keeping the members `keep` wants in res->kept (one read
+ * of the archive where a caller would otherwise read it again). */
+enum ms_verify_status ms_verify_archive_keeping(const char *path, struct ms_verify_result *res,
+						const struct ms_verify_keep *keep);
 
 /* Reads only the first member and decodes the header (for `list`): 0, or
  * -1 after logging. */

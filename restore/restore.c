@@ -37,6 +37,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+
 #define SETTINGS_MEMBER "files/instance/instance/settings.py"
 #define SETTINGS_MAX ((size_t)4 << 20)
 /* The staging copy of a directory component and the old tree exist at the
@@ -764,7 +765,11 @@ enum ms_restore_status ms_restore_open(struct ms_restore *r, const struct ms_res
 /* Verify, check for hostile content, decide the targets. */
 enum ms_restore_status ms_restore_prepare(struct ms_restore *r)
 {
-	enum ms_verify_status st = ms_verify_archive(r->archive, &r->vr);
+	/* the dumps' SQL members are kept as verification reads them, for the
+	 * statement checker below: one read of the archive instead of one more
+	 * per database */
+	const struct ms_verify_keep keep = MS_SQLCHECK_KEEP;
+	enum ms_verify_status st = ms_verify_archive_keeping(r->archive, &r->vr, &keep);
 
 	if (st != MS_VERIFY_OK)
 		return st == MS_VERIFY_BAD ? MS_RESTORE_VERIFY : MS_RESTORE_FAILED;
@@ -784,7 +789,7 @@ enum ms_restore_status ms_restore_prepare(struct ms_restore *r)
 	/* dump SQL of a kind a dump never writes makes the archive hostile:
 	 * refused before the plan and the first write, --dry-run included */
 	for (size_t i = 0; i < r->n_dbs; i++)
-		if (ms_sqlcheck_archive(r->archive, r->dbs[i].mdb, r->dbs[i].conf->user) < 0)
+		if (ms_sqlcheck_verified(r->archive, &r->vr, r->dbs[i].mdb, r->dbs[i].conf->user) < 0)
 			return MS_RESTORE_VERIFY;
 	discover_live(r);
 	if (ms_restore_server_choose(r) < 0)
@@ -797,11 +802,13 @@ enum ms_restore_status ms_restore_prepare(struct ms_restore *r)
 int ms_restore_db_now(const struct ms_restore *r, struct ms_restore_db *s, struct ms_table_count **now, size_t *n)
 {
 	struct ms_db_admin admin = admin_of(r, s->alias);
+	/* without the snapshot's tables, an engine counts rows and reads no digest */
+	const struct ms_manifest_db *mdb = r->req->plan_unseen ? NULL : s->mdb;
 	int rc;
 
 	ms_log_mute(1);
-	rc = s->conf->engine == MS_DB_MYSQL ? ms_my_table_counts(s->conf, &admin, s->mdb, now, n)
-					    : ms_pg_table_counts(s->conf, s->mdb, now, n);
+	rc = s->conf->engine == MS_DB_MYSQL ? ms_my_table_counts(s->conf, &admin, mdb, now, n)
+					    : ms_pg_table_counts(s->conf, mdb, now, n);
 	ms_log_mute(0);
 	s->reachable = rc == 0;
 	return rc;

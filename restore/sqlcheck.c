@@ -6,6 +6,7 @@
  * (unterminated quotes or comments, stray backslashes) is refused too.
  */
 #include "restore/sqlcheck.h"
+#include "formats/verify.h"
 
 #include <pwd.h>
 #include <stdarg.h>
@@ -1319,19 +1320,43 @@ struct archive_check {
 	size_t checked;
 };
 
+/* Whether `path` (below ac->prefix) is one of the SQL members checked. */
+static bool checked_member(const struct archive_check *ac, const char *path)
+{
+	const char *rel = path + strlen(ac->prefix);
+
+	return !strcmp(rel, "schema-pre.sql") || !strcmp(rel, "schema-post.sql") ||
+	       (ac->dialect == MS_SQL_POSTGRESQL && !strcmp(rel, "sequences.sql"));
+}
+
+static int check_text(struct archive_check *ac, const char *path, const char *text, size_t len)
+{
+	struct ms_sql_script script;
+	struct ms_sqlcheck c;
+	int ret;
+
+	if (len > SQL_MEMBER_MAX)
+		return ms_log_error("database '%s': '%s' exceeds %zu MiB", ac->mdb->alias, path, SQL_MEMBER_MAX >> 20);
+	c.dialect = ac->dialect;
+	c.alias = ac->mdb->alias;
+	c.member = path;
+	c.app_role = ac->app_role;
+	c.database = ac->mdb->n_tables ? ac->mdb->tables[0].schema : NULL;
+	ret = ms_sqlcheck_script(&c, text, len, &script);
+	ms_sql_script_clear(&script);
+	ac->checked++;
+	return ret;
+}
+
 static int check_member(void *ctx, struct ms_archive_reader *r, const char *path)
 {
 	struct archive_check *ac = ctx;
-	const char *rel = path + strlen(ac->prefix);
 	struct ms_strbuf sb = MS_STRBUF_INIT;
-	struct ms_sql_script script;
-	struct ms_sqlcheck c;
 	char buf[65536];
 	ssize_t n;
 	int ret;
 
-	if (strcmp(rel, "schema-pre.sql") && strcmp(rel, "schema-post.sql") &&
-	    !(ac->dialect == MS_SQL_POSTGRESQL && !strcmp(rel, "sequences.sql")))
+	if (!checked_member(ac, path))
 		return 0;
 	while ((n = ms_archive_reader_read(r, buf, sizeof(buf))) > 0) {
 		if (sb.len + (size_t)n > SQL_MEMBER_MAX) {
@@ -1345,25 +1370,16 @@ static int check_member(void *ctx, struct ms_archive_reader *r, const char *path
 		ms_strbuf_release(&sb);
 		return -1;
 	}
-	c.dialect = ac->dialect;
-	c.alias = ac->mdb->alias;
-	c.member = path;
-	c.app_role = ac->app_role;
-	c.database = ac->mdb->n_tables ? ac->mdb->tables[0].schema : NULL;
-	ret = ms_sqlcheck_script(&c, sb.buf ? sb.buf : "", sb.len, &script);
-	ms_sql_script_clear(&script);
+	ret = check_text(ac, path, sb.buf ? sb.buf : "", sb.len);
 	ms_strbuf_release(&sb);
-	ac->checked++;
 	return ret;
 }
 
-int ms_sqlcheck_archive(const char *archive, const struct ms_manifest_db *mdb, const char *app_role)
+/* The checker's state for one database; -1 after logging (an engine the
+ * checker does not know). */
+static int archive_check_init(struct archive_check *ac, const struct ms_manifest_db *mdb, const char *app_role)
 {
-	struct archive_check ac;
-	char *prefix;
-	int ret;
-
-	memset(&ac, 0, sizeof(ac));
+	memset(ac, 0, sizeof(*ac));
 	if (!mdb->engine || (strcmp(mdb->engine, "postgresql") && strcmp(mdb->engine, "mysql")))
 		return ms_log_error("database '%s': unknown engine '%s' in the snapshot", mdb->alias,
 				    mdb->engine ? mdb->engine : "");
@@ -1374,12 +1390,56 @@ int ms_sqlcheck_archive(const char *archive, const struct ms_manifest_db *mdb, c
 
 		app_role = pw ? pw->pw_name : NULL;
 	}
-	prefix = ms_xasprintf("db/%s/", mdb->alias);
-	ac.mdb = mdb;
-	ac.prefix = prefix;
-	ac.app_role = app_role;
-	ac.dialect = strcmp(mdb->engine, "postgresql") ? MS_SQL_MYSQL : MS_SQL_POSTGRESQL;
-	ret = ms_db_replay(archive, prefix, mdb->alias, check_member, &ac, NULL);
-	free(prefix);
+	ac->prefix = ms_xasprintf("db/%s/", mdb->alias);
+	ac->mdb = mdb;
+	ac->app_role = app_role;
+	ac->dialect = strcmp(mdb->engine, "postgresql") ? MS_SQL_MYSQL : MS_SQL_POSTGRESQL;
+	return 0;
+}
+
+int ms_sqlcheck_archive(const char *archive, const struct ms_manifest_db *mdb, const char *app_role)
+{
+	struct archive_check ac;
+	int ret;
+
+	if (archive_check_init(&ac, mdb, app_role) < 0)
+		return -1;
+	ret = ms_db_replay(archive, ac.prefix, mdb->alias, check_member, &ac, NULL);
+	free((char *)ac.prefix);
 	return ret;
+}
+
+bool ms_sqlcheck_wanted(const char *path, void *ctx)
+{
+	size_t n = strlen(path);
+
+	(void)ctx;
+	return !strncmp(path, "db/", 3) && strchr(path + 3, '/') && !strchr(strchr(path + 3, '/') + 1, '/') &&
+	       n > 4 && !strcmp(path + n - 4, ".sql");
+}
+
+static int sqlcheck_kept(const struct ms_verify_result *vr, const struct ms_manifest_db *mdb, const char *app_role)
+{
+	struct archive_check ac;
+	int ret = 0;
+
+	if (archive_check_init(&ac, mdb, app_role) < 0)
+		return -1;
+	for (size_t i = 0; i < vr->n_kept && ret == 0; i++) {
+		const struct ms_kept_member *k = &vr->kept[i];
+
+		if (strncmp(k->path, ac.prefix, strlen(ac.prefix)) || !checked_member(&ac, k->path))
+			continue;
+		ret = k->data ? check_text(&ac, k->path, k->data, k->len) : 1; /* over the budget */
+	}
+	free((char *)ac.prefix);
+	return ret;
+}
+
+int ms_sqlcheck_verified(const char *archive, const struct ms_verify_result *vr, const struct ms_manifest_db *mdb,
+			 const char *app_role)
+{
+	int rc = sqlcheck_kept(vr, mdb, app_role);
+
+	return rc > 0 ? ms_sqlcheck_archive(archive, mdb, app_role) : rc; /* over the budget: read again */
 }

@@ -24,6 +24,7 @@
 #include <stddef.h>
 
 struct ms_manifest_db;
+struct ms_verify_result;
 
 enum ms_sql_dialect {
 	MS_SQL_POSTGRESQL,
@@ -72,5 +73,14 @@ void ms_sql_script_clear(struct ms_sql_script *s);
  * system user, as the client libraries do). Call it before the first
  * write of a restore and before verify --deep. 0, or -1 after logging. */
 int ms_sqlcheck_archive(const char *archive, const struct ms_manifest_db *mdb, const char *app_role);
+/* The same checks on the SQL members a verification of `archive` kept
+ * (ms_verify_archive_keeping with MS_SQLCHECK_KEEP: one read of the
+ * archive for both); a member over the keeping budget is read from the
+ * archive again. 0, or -1 after logging. */
+#define MS_SQLCHECK_KEEP_BUDGET ((size_t)64 << 20) /* a Modoboa schema is well under 1 MiB */
+bool ms_sqlcheck_wanted(const char *path, void *ctx); /* every db/ALIAS/NAME.sql member */
+#define MS_SQLCHECK_KEEP { ms_sqlcheck_wanted, NULL, MS_SQLCHECK_KEEP_BUDGET }
+int ms_sqlcheck_verified(const char *archive, const struct ms_verify_result *vr, const struct ms_manifest_db *mdb,
+			 const char *app_role);
 
 #endif

@@ -189,15 +189,17 @@ static int dest_outside_sources(const char *dest, const struct ms_instance *inst
  * a dump holding another (a GRANT to PUBLIC or to another role, say)
  * would make a snapshot that restore refuses. Checked here, so that what
  * create writes and calls verified, restore restores. */
-static int check_dump_sql(const struct ms_instance *inst, const char *path, const struct ms_manifest *m)
+static int check_dump_sql(const struct ms_instance *inst, const char *path, const struct ms_verify_result *vr)
 {
+	const struct ms_manifest *m = &vr->manifest;
+
 	for (size_t i = 0; i < m->n_dbs; i++) {
 		const char *role = NULL;
 
 		for (size_t k = 0; k < inst->n_dbs; k++)
 			if (!strcmp(inst->dbs[k].alias, m->dbs[i].alias))
 				role = inst->dbs[k].user;
-		if (ms_sqlcheck_archive(path, &m->dbs[i], role) < 0)
+		if (ms_sqlcheck_verified(path, vr, &m->dbs[i], role) < 0)
 			return ms_log_error("'%s': restore would refuse this snapshot's database '%s' (see above)", path,
 					    m->dbs[i].alias);
 	}
@@ -224,15 +226,16 @@ static int verify_deep(struct ms_cli *cli, const struct create_args *a, const ch
  * fully verified archive gets its verification record. An exit code. */
 static int verify_new(struct ms_cli *cli, struct create_args *a, const struct ms_instance *inst, const char *path)
 {
+	const struct ms_verify_keep keep = MS_SQLCHECK_KEEP;
 	struct ms_verify_result vr;
-	enum ms_verify_status st = ms_verify_archive(path, &vr);
+	enum ms_verify_status st = ms_verify_archive_keeping(path, &vr, &keep);
 	int ret = MS_EXIT_OK;
 
 	if (st != MS_VERIFY_OK)
 		ret = MS_EXIT_VERIFY;
 	else if (vr.signature.status != MS_SIG_VALID)
 		ret = ms_log_error("'%s': its signature does not verify", path) < 0 ? MS_EXIT_VERIFY : 0;
-	else if (check_dump_sql(inst, path, &vr.manifest) < 0)
+	else if (check_dump_sql(inst, path, &vr) < 0)
 		ret = MS_EXIT_VERIFY;
 	else if (a->deep)
 		ret = verify_deep(cli, a, path, &vr.manifest);

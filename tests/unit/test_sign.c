@@ -950,6 +950,45 @@ static char *make_archive(const struct fx *f, const char *name, enum sig_layout 
 	return path;
 }
 
+static bool want_instance(const char *path, void *ctx)
+{
+	(void)ctx;
+	return !strncmp(path, "files/instance", 14);
+}
+
+/* ms_verify_archive_keeping: the wanted file members' bytes, within the
+ * budget (a member over it is marked, not kept, and verification still
+ * reads and proves it); directories are never kept. */
+static void test_verify_keeping(void **state)
+{
+	struct fx *f = *state;
+	char *a = make_archive(f, "kept.tar.zst", SIG_AFTER);
+	struct ms_verify_keep keep = { want_instance, NULL, 1024 };
+	struct ms_verify_result vr;
+	uint64_t hashed;
+
+	assert_int_equal(ms_verify_archive_keeping(a, &vr, &keep), MS_VERIFY_OK);
+	hashed = vr.data_bytes;
+	assert_int_equal(vr.n_kept, 1);
+	assert_string_equal(vr.kept[0].path, "files/instance/settings.py");
+	assert_int_equal(vr.kept[0].len, 17);
+	assert_memory_equal(vr.kept[0].data, "SECRET_KEY = 'x'\n", 17);
+	ms_verify_result_clear(&vr);
+	assert_null(vr.kept);
+
+	keep.budget = 16; /* one byte short */
+	assert_int_equal(ms_verify_archive_keeping(a, &vr, &keep), MS_VERIFY_OK);
+	assert_int_equal(vr.n_kept, 1);
+	assert_null(vr.kept[0].data);
+	assert_int_equal(vr.data_bytes, hashed); /* read and hashed all the same */
+	ms_verify_result_clear(&vr);
+
+	assert_int_equal(ms_verify_archive(a, &vr), MS_VERIFY_OK); /* keeps nothing */
+	assert_int_equal(vr.n_kept, 0);
+	ms_verify_result_clear(&vr);
+	free(a);
+}
+
 static void test_archive_signed(void **state)
 {
 	struct fx *f = *state;
@@ -1060,6 +1099,7 @@ int main(void)
 		{ "trusted keys file", test_trusted_keys },
 		{ "trust decision", test_check_trust },
 		{ "signed, unsigned and garbage signature archives", test_archive_signed },
+		{ "verification keeping members", test_verify_keeping },
 		{ "signature member misplaced", test_archive_layout },
 	};
 
