@@ -50,6 +50,8 @@ struct ms_restore_request {
 	struct ms_instance_opts inst;     /* --instance, --postfix-dir */
 	bool dry_run;                     /* plan only: no lock, no write */
 	bool no_safety;                   /* --no-safety-snapshot */
+	bool plan_unseen;                 /* the plan is shown to no one (-q --yes): its tables are
+	                                     counted, their rows not read for digests */
 	bool allow_unsigned;              /* --allow-unsigned */
 	bool accept_snapshot;             /* --accept-snapshot-targets */
 	const char *system_root;          /* --system-root DIR, or NULL (the config's, else "/") */

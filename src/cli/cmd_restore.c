@@ -673,6 +673,8 @@ static int run_restore(struct ms_cli *cli, struct restore_args *a)
 		.inst = a->inst,
 		.dry_run = a->dry_run,
 		.no_safety = a->no_safety,
+		/* -q: quiet_stdout() hides the plan (a real restore then has --yes) */
+		.plan_unseen = ms_log_get_level() == MS_LOG_QUIET && !a->dry_run && !a->json,
 		.allow_unsigned = a->allow_unsigned,
 		.accept_snapshot = a->accept_snapshot,
 		.system_root = a->system_root,
