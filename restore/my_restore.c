@@ -433,6 +433,13 @@ static int load_chunk(struct restorer *rs, const char *path, const char *rel)
 		return -1;
 	sql = ms_my_load_sql(rs->a, rel, rs->target, t->name, &rs->cols[ti]);
 	rs->src = (struct infile_src){ .name = rel, .r = rs->r };
+	/* never two LOAD DATA into one table at once: InnoDB can make one the
+	 * victim of a deadlock (seen at 1 M msgs rows, docs/performance.md);
+	 * the two connections overlap on different tables only */
+	if (rs->ld.busy && rs->ld.table == ti && loader_wait(rs, true) < 0) {
+		free(sql);
+		return -1;
+	}
 	if (rs->ld.c && (!rs->ld.busy || atomic_load(&rs->ld.done))) {
 		if (loader_wait(rs, true) < 0 || (whole = buffer_member(rs, &rs->ld.data, LOAD_BUFFER_MAX)) < 0) {
 			free(sql);
