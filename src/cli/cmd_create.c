@@ -660,20 +660,23 @@ struct age_pump {
 	int fd;                 /* the pipe's read end */
 	struct ms_age_writer *w;
 	int ret;
+	int err;                /* a failed write's errno: logged by the main thread */
 };
 
 static int write_stdout(void *ctx, const void *buf, size_t len)
 {
+	struct age_pump *pump = ctx;
 	const char *p = buf;
 
-	(void)ctx;
 	while (len) {
 		ssize_t n = write(STDOUT_FILENO, p, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return ms_log_error("unable to write to standard output: %s", strerror(errno));
+		if (n < 0) {
+			pump->err = errno;
+			return -1;
+		}
 		p += n;
 		len -= (size_t)n;
 	}
@@ -699,6 +702,20 @@ static void *pump(void *arg)
 	return NULL;
 }
 
+/* The pump's thread, started with every signal blocked: SIGINT/SIGTERM
+ * keep reaching the thread that writes the snapshot. */
+static int start_pump(pthread_t *th, struct age_pump *p)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(th, NULL, pump, p);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
 /* create --output - [--encrypt]: the snapshot to standard output, with
  * the hooks as usual; no destination, no lock, no verification (nothing
  * to read back), no push. A summary on stderr with -v. */
@@ -706,7 +723,7 @@ static int run_create_stdout(struct ms_cli *cli, struct create_args *a)
 {
 	struct ms_create_parts_request pr = { &a->with, &a->without, a->system_root, false, a->no_db, false };
 	struct ms_age_key keys[MS_AGE_RECIPIENT_MAX];
-	struct age_pump p = { -1, NULL, 0 };
+	struct age_pump p = { -1, NULL, 0, 0 };
 	struct ms_create_result r = { 0 };
 	struct ms_create_opts o = { 0 };
 	struct ms_db_probe *probes = NULL;
@@ -745,8 +762,8 @@ static int run_create_stdout(struct ms_cli *cli, struct create_args *a)
 			goto out;
 		}
 		p.fd = fds[0];
-		p.w = ms_age_writer_new(keys, nk, write_stdout, NULL);
-		if (!p.w || pthread_create(&th, NULL, pump, &p) != 0)
+		p.w = ms_age_writer_new(keys, nk, write_stdout, &p);
+		if (!p.w || start_pump(&th, &p) != 0)
 			goto out;
 		threaded = true;
 		o.output_fd = fds[1];
@@ -756,6 +773,8 @@ static int run_create_stdout(struct ms_cli *cli, struct create_args *a)
 		close(fds[1]);
 		fds[1] = -1;
 		pthread_join(th, NULL);
+		if (p.err)
+			ms_log_error("unable to write to standard output: %s", strerror(p.err));
 		if (p.ret < 0)
 			ret = MS_EXIT_FAILURE;
 	}
