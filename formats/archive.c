@@ -135,7 +135,7 @@ static int writer_setup(struct ms_archive_writer *w)
 
 struct ms_archive_writer *ms_archive_writer_open(int fd, const char *name, const struct ms_writer_opts *opts)
 {
-	int level = opts && opts->level ? opts->level : 3;
+	int level = opts && opts->level ? opts->level : MS_ZSTD_LEVEL_DEFAULT;
 	int threads = opts ? opts->threads : 0;
 	struct ms_archive_writer *w;
 

@@ -143,7 +143,7 @@ static const struct ms_opt opts[] = {
 	  .help = "tag the snapshot (repeatable)" },
 	{ STRING("note", note), .accept = C(CREATE), .arg = "TEXT", .help = "free text stored in the header" },
 	{ UINT("level", level, 1, 19), .accept = C(CREATE), .invalid = "invalid level '%s' (expected 1-19)",
-	  .arg = "N", .help = "zstd level 1-19 (default 3)" },
+	  .arg = "N", .help = "zstd level 1-19 (default 1)" },
 	{ LIST("exclude", excludes), .accept = C(CREATE), .arg = "PATTERN",
 	  .help = "leave out matching files (repeatable; also 'exclude =' in "
 		  "the config): without '/' it matches any base name, with "
