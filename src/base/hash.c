@@ -85,12 +85,21 @@ void ms_hash_free(struct ms_hash *h)
 	free(h);
 }
 
+/* ms_sha256_raw's context, one per thread, kept between calls */
+static __thread EVP_MD_CTX *raw_ctx;
+
+void ms_sha256_thread_end(void)
+{
+	EVP_MD_CTX_free(raw_ctx);
+	raw_ctx = NULL;
+}
+
 void ms_sha256_raw(const void *data, size_t len, unsigned char out[32])
 {
-	static __thread EVP_MD_CTX *ctx;
+	EVP_MD_CTX *ctx = raw_ctx;
 	unsigned int n = 0;
 
-	if (!ctx && !(ctx = EVP_MD_CTX_new()))
+	if (!ctx && !(ctx = raw_ctx = EVP_MD_CTX_new()))
 		MS_BUG("EVP_MD_CTX_new failed");
 	if (EVP_DigestInit_ex2(ctx, fetched_md(MS_HASH_SHA256), NULL) != 1 || EVP_DigestUpdate(ctx, data, len) != 1 ||
 	    EVP_DigestFinal_ex(ctx, out, &n) != 1 || n != 32)

@@ -23,6 +23,9 @@ void ms_hash_free(struct ms_hash *h);
 /* SHA-256 of a buffer as 32 raw bytes, reusing one context per thread:
  * for hashing millions of small rows without an allocation each. */
 void ms_sha256_raw(const void *data, size_t len, unsigned char out[32]);
+/* Frees the calling thread's ms_sha256_raw context: a thread that used
+ * it calls this before it ends (the main thread's lives to exit). */
+void ms_sha256_thread_end(void);
 
 /* One-shot digest of a buffer. */
 void ms_hash_buf_hex(enum ms_hash_algo algo, const void *data, size_t len, char hex[MS_HASH_HEX_MAX]);

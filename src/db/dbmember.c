@@ -82,6 +82,13 @@ int ms_rowchunks_add(struct ms_rowchunks *rc, const void *row, size_t len)
 	return 0;
 }
 
+int ms_rowchunks_put(struct ms_rowchunks *rc, const void *buf, size_t len)
+{
+	if (ms_rowchunks_end(rc) < 0)
+		return -1;
+	return write_chunk(rc, buf, len);
+}
+
 void ms_rowchunks_release(struct ms_rowchunks *rc)
 {
 	free(rc->buf);

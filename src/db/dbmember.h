@@ -37,6 +37,10 @@ void ms_rowchunks_init(struct ms_rowchunks *rc, struct ms_archive_writer *w, siz
 void ms_rowchunks_begin(struct ms_rowchunks *rc, const char *dir, const char *ext);
 /* Adds one row (len bytes, its newline included). 0 or -1 after logging. */
 int ms_rowchunks_add(struct ms_rowchunks *rc, const void *row, size_t len);
+/* Writes the len bytes at buf, whole rows gathered elsewhere, as the
+ * table's next chunk (after the partial chunk rc holds, if any). 0 or -1
+ * after logging. */
+int ms_rowchunks_put(struct ms_rowchunks *rc, const void *buf, size_t len);
 /* Writes the last partial chunk; rc->chunks is then the table's count. */
 int ms_rowchunks_end(struct ms_rowchunks *rc);
 /* Frees the buffer and directory; a zeroed rc is a no-op. */

@@ -31,6 +31,7 @@
 
 #include "db/dbmember.h"
 #include "db/pg_conn.h"
+#include "db/pg_parcopy.h"
 #include "base/hash.h"
 #include "base/log.h"
 #include "db/rowdigest.h"
@@ -42,6 +43,11 @@ extern char **environ;
 #define PG_DUMP_MAX_OUTPUT ((size_t)256 << 20) /* schema text we accept */
 #define CHILD_STDERR_MAX ((size_t)64 << 10)    /* stderr kept for messages */
 #define PASSFD 3                               /* the passfile's descriptor in pg_dump */
+/* Tables whose heap is at least this large are copied in parts on
+ * several connections (pg_parcopy.h; MODOSNAP_TEST_PG_SPLIT_MIN, in bytes,
+ * lowers it for tests). Below it, a table takes a second or less to copy
+ * and the extra connections would cost more than they save. */
+#define SPLIT_MIN_BYTES ((long long)64 << 20)
 
 /* Everything one dump run needs, passed to every step. */
 struct dumper {
@@ -58,6 +64,10 @@ struct dumper {
 	char **envp;                 /* the child's environment (array owned, strings borrowed) */
 	char *conninfo;              /* for pg_dump --dbname, without the password */
 	int server_num;              /* PQserverVersion */
+	int parts;                   /* connections a large table is copied on (1: no split) */
+	long long split_min;         /* heap bytes from which a table is split */
+	long long block_size;        /* the server's, for heap block ranges */
+	struct ms_pg_parcopy *par;   /* the extra connections, opened at the first split (owned) */
 	struct ms_pg_dump *out;
 };
 
@@ -75,7 +85,8 @@ static int start_session(struct dumper *d)
 	PGresult *res;
 
 	res = ms_pg_rows(d->conn, d->alias,
-			 "SELECT current_setting('server_version'), pg_catalog.pg_encoding_to_char(encoding) "
+			 "SELECT current_setting('server_version'), pg_catalog.pg_encoding_to_char(encoding), "
+			 "current_setting('block_size') "
 			 "FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()",
 			 0, NULL, "reading the server version", NULL);
 	if (!res)
@@ -86,6 +97,7 @@ static int start_session(struct dumper *d)
 	}
 	d->out->server_version = ms_xstrdup(PQgetvalue(res, 0, 0));
 	d->out->encoding = ms_xstrdup(PQgetvalue(res, 0, 1));
+	d->block_size = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
 	PQclear(res);
 	d->server_num = PQserverVersion(d->conn);
 
@@ -122,7 +134,7 @@ static int refuse_large_objects(struct dumper *d)
 }
 
 /* Columns: 0 schema, 1 name, 2 relkind, 3 quoted qualified name, 4 that as
- * a string literal. Ordinary tables (with partitions and unlogged ones),
+ * a string literal, 5 the heap's size in bytes (tables; NULL otherwise). Ordinary tables (with partitions and unlogged ones),
  * sequences and foreign tables outside the system schemas and not owned
  * by extensions, in schema/name byte order. */
 static PGresult *list_relations(struct dumper *d)
@@ -130,7 +142,8 @@ static PGresult *list_relations(struct dumper *d)
 	return ms_pg_rows(d->conn, d->alias,
 			  "SELECT n.nspname, c.relname, c.relkind, "
 			  "pg_catalog.format('%I.%I', n.nspname, c.relname), "
-			  "pg_catalog.quote_literal(pg_catalog.format('%I.%I', n.nspname, c.relname)) "
+			  "pg_catalog.quote_literal(pg_catalog.format('%I.%I', n.nspname, c.relname)), "
+			  "CASE WHEN c.relkind = 'r' THEN pg_catalog.pg_relation_size(c.oid) END "
 			  "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
 			  "WHERE c.relkind IN ('r', 'S', 'f') "
 			  "AND n.nspname <> 'information_schema' "
@@ -575,18 +588,90 @@ static int copy_row(void *ctx, const char *row, size_t len)
 	return ms_rowchunks_add(tc->rc, row, len);
 }
 
-static int dump_table(struct dumper *d, const char *qname, struct ms_pg_table *t)
+/* The COPY statements that read table qname (regclass text) in d->parts
+ * parts of its heap, by block ranges whose union is every block: the
+ * columns COPY would list (no dropped or generated ones), FROM ONLY as
+ * COPY reads no child table, so the parts' lines are the lines
+ * `COPY qname TO STDOUT` writes. NULL when the table has no column
+ * (nothing to gain); -1 in *err after logging. Caller frees the array. */
+static char **split_copies(struct dumper *d, const char *qname, long long bytes, int *err)
+{
+	const char *param[1] = { qname };
+	PGresult *res = ms_pg_rows(d->conn, d->alias,
+				   "SELECT pg_catalog.string_agg(pg_catalog.quote_ident(attname), ', ' ORDER BY attnum) "
+				   "FROM pg_catalog.pg_attribute WHERE attrelid = $1::pg_catalog.regclass "
+				   "AND attnum > 0 AND NOT attisdropped AND attgenerated = ''",
+				   1, param, "listing a table's columns", NULL);
+	unsigned long long blocks = d->block_size > 0 ? (unsigned long long)bytes / (unsigned long long)d->block_size : 0;
+	char **sql;
+
+	*err = 0;
+	if (!res) {
+		*err = -1;
+		return NULL;
+	}
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0) || blocks < (unsigned long long)d->parts) {
+		PQclear(res);
+		return NULL;
+	}
+	sql = ms_xcalloc((size_t)d->parts, sizeof(*sql));
+	for (int k = 0; k < d->parts; k++) {
+		unsigned long long lo = blocks * (unsigned long long)k / (unsigned long long)d->parts;
+		unsigned long long hi = blocks * (unsigned long long)(k + 1) / (unsigned long long)d->parts;
+		char *where;
+
+		if (k == 0)
+			where = ms_xasprintf("ctid < '(%llu,0)'::pg_catalog.tid", hi);
+		else if (k == d->parts - 1)
+			where = ms_xasprintf("ctid >= '(%llu,0)'::pg_catalog.tid", lo);
+		else
+			where = ms_xasprintf("ctid >= '(%llu,0)'::pg_catalog.tid AND ctid < '(%llu,0)'::pg_catalog.tid",
+					     lo, hi);
+		sql[k] = ms_xasprintf("COPY (SELECT %s FROM ONLY %s WHERE %s) TO STDOUT", PQgetvalue(res, 0, 0),
+				      qname, where);
+		free(where);
+	}
+	PQclear(res);
+	return sql;
+}
+
+/* Copies table qname in parts on the extra connections (opened at the
+ * first use): 1 when it is not worth splitting, else 0 or -1. */
+static int dump_table_split(struct dumper *d, const char *qname, long long bytes, struct table_copy *tc,
+			    const char *what)
+{
+	char **sql;
+	int err, ret;
+
+	if (d->parts < 2 || d->server_num < 140000 || bytes < d->split_min)
+		return 1; /* one connection; TID range scans came in PostgreSQL 14 */
+	sql = split_copies(d, qname, bytes, &err);
+	if (!sql)
+		return err < 0 ? -1 : 1;
+	if (!d->par)
+		d->par = ms_pg_parcopy_open(d->db, d->out->encoding, d->out->snapshot_id, d->parts);
+	ret = d->par ? ms_pg_parcopy_run(d->par, d->alias, sql, what, d->rc.size / (size_t)d->parts, tc->rc, &tc->dg)
+		     : -1;
+	for (int k = 0; k < d->parts; k++)
+		free(sql[k]);
+	free(sql);
+	return ret;
+}
+
+static int dump_table(struct dumper *d, const char *qname, long long bytes, struct ms_pg_table *t)
 {
 	char *sql = ms_xasprintf("COPY %s TO STDOUT", qname);
 	char *what = ms_xasprintf("copy of table '%s.%s'", t->schema, t->name), *dir;
 	struct table_copy tc = { .rc = &d->rc };
-	int ret = -1;
+	int ret = -1, split;
 
 	ms_rowdigest_init(&tc.dg);
 	dir = ms_xasprintf("%s/data/%s.%s", d->prefix, t->schema, t->name);
 	ms_rowchunks_begin(&d->rc, dir, ".copy");
 	free(dir);
-	if (ms_pg_copy_out(d->conn, d->alias, sql, what, copy_row, &tc) < 0 || ms_rowchunks_end(&d->rc) < 0)
+	split = dump_table_split(d, qname, bytes, &tc, what);
+	if (split < 0 || (split > 0 && ms_pg_copy_out(d->conn, d->alias, sql, what, copy_row, &tc) < 0) ||
+	    ms_rowchunks_end(&d->rc) < 0)
 		goto out;
 	t->chunks = d->rc.chunks;
 	t->rows = tc.dg.rows;
@@ -616,7 +701,7 @@ static int dump_tables(struct dumper *d, PGresult *rels)
 		if (strchr(t->schema, '/') || strchr(t->name, '/'))
 			return ms_log_error("database '%s': table '%s.%s': a name with '/' cannot be stored",
 					    d->alias, t->schema, t->name);
-		if (dump_table(d, PQgetvalue(rels, i, 3), t) < 0)
+		if (dump_table(d, PQgetvalue(rels, i, 3), strtoll(PQgetvalue(rels, i, 5), NULL, 10), t) < 0)
 			return -1;
 	}
 	return 0;
@@ -693,14 +778,18 @@ static int dump_all(struct dumper *d)
 	ret = 0;
 out:
 	abandon_child(&post);
+	ms_pg_parcopy_close(d->par);
+	d->par = NULL;
 	PQclear(rels);
 	remove_passfile(d);
 	return ret;
 }
 
 int ms_pg_dump_database(const struct ms_dbconf *db, struct ms_archive_writer *w, const char *prefix,
-			size_t chunk_size, ms_member_cb on_member, void *ctx, struct ms_pg_dump *out)
+			size_t chunk_size, int parts, ms_member_cb on_member, void *ctx, struct ms_pg_dump *out)
 {
+	const char *min = getenv("MODOSNAP_TEST_PG_SPLIT_MIN");
+
 	struct dumper d;
 	int ret;
 
@@ -716,6 +805,8 @@ int ms_pg_dump_database(const struct ms_dbconf *db, struct ms_archive_writer *w,
 	d.on_member = on_member;
 	d.ctx = ctx;
 	d.out = out;
+	d.parts = parts > 1 ? parts : 1;
+	d.split_min = min && *min ? strtoll(min, NULL, 10) : SPLIT_MIN_BYTES;
 	d.conn = ms_pg_connect(db);
 	if (!d.conn)
 		return -1;

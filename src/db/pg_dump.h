@@ -40,13 +40,18 @@ struct ms_pg_dump {
  *   prefix/sequences.sql    one `SELECT pg_catalog.setval('<name>', N, true|false);` per sequence
  *   prefix/schema-post.sql  pg_dump --schema-only --section=post-data
  * all from one REPEATABLE READ, READ ONLY transaction and its exported
- * snapshot. Each member is reported to on_member (mode 0600, the caller's
- * uid/gid, mtime now). Memory is bounded by chunk_size plus the schema
- * size. Returns 0 and fills *out (clear it with ms_pg_dump_clear), or -1
+ * snapshot. With parts > 1, a table whose heap holds 64 MiB or more is
+ * read on `parts` more connections that import that snapshot, each
+ * reading a range of its heap blocks (PostgreSQL 14 or later:
+ * pg_parcopy.h); its chunks, of at most chunk_size/parts bytes, then
+ * follow one another in the order the parts fill them, so its rows are in
+ * another order than one COPY's, with the same digest. Each member is
+ * reported to on_member (mode 0600, the caller's uid/gid, mtime now).
+ * Memory is bounded by twice chunk_size plus the schema size. Returns 0 and fills *out (clear it with ms_pg_dump_clear), or -1
  * after logging an error naming the alias (and table/sequence where
  * relevant) with *out left empty. */
 int ms_pg_dump_database(const struct ms_dbconf *db, struct ms_archive_writer *w, const char *prefix,
-			size_t chunk_size, ms_member_cb on_member, void *ctx, struct ms_pg_dump *out);
+			size_t chunk_size, int parts, ms_member_cb on_member, void *ctx, struct ms_pg_dump *out);
 
 /* Frees what hangs off d and zeroes it; a zeroed d is a no-op. */
 void ms_pg_dump_clear(struct ms_pg_dump *d);

@@ -30,25 +30,37 @@ static void store_be64(unsigned char *p, uint64_t v)
 		p[i] = (unsigned char)(v & 0xff);
 }
 
-void ms_rowdigest_add(struct ms_rowdigest *d, const void *line, size_t len)
+/* acc += v modulo 2^256, both big-endian: four 64-bit words rather than
+ * 32 bytes (fewer steps per row), least significant word last, carrying
+ * leftwards; a carry out of word 0 is the wrap-around and is dropped. */
+static void add256(unsigned char acc[32], const unsigned char v[32])
 {
-	unsigned char md[32];
 	uint64_t carry = 0;
 
-	ms_sha256_raw(line, len, md);
-	/* Least significant word last: add from the end, carrying leftwards
-	 * (four 64-bit words rather than 32 bytes: fewer steps per row); a
-	 * carry out of word 0 is the 2^256 wrap-around and is dropped. */
 	for (int w = 3; w >= 0; w--) {
-		uint64_t a = load_be64(d->acc + 8 * w), sum = a + load_be64(md + 8 * w);
+		uint64_t a = load_be64(acc + 8 * w), sum = a + load_be64(v + 8 * w);
 		uint64_t out = sum < a;
 
 		sum += carry;
 		out |= sum < carry;
-		store_be64(d->acc + 8 * w, sum);
+		store_be64(acc + 8 * w, sum);
 		carry = out;
 	}
+}
+
+void ms_rowdigest_add(struct ms_rowdigest *d, const void *line, size_t len)
+{
+	unsigned char md[32];
+
+	ms_sha256_raw(line, len, md);
+	add256(d->acc, md);
 	d->rows++;
+}
+
+void ms_rowdigest_merge(struct ms_rowdigest *d, const struct ms_rowdigest *other)
+{
+	add256(d->acc, other->acc);
+	d->rows += other->rows;
 }
 
 void ms_rowdigest_hex(const struct ms_rowdigest *d, char hex[65])

@@ -21,6 +21,9 @@ struct ms_rowdigest {
 void ms_rowdigest_init(struct ms_rowdigest *d);
 /* Adds one row's line (len bytes, including its trailing '\n'). */
 void ms_rowdigest_add(struct ms_rowdigest *d, const void *line, size_t len);
+/* Adds the rows of `other` to d: the digest of both sets of rows (a
+ * table read in parts sums its parts' digests). */
+void ms_rowdigest_merge(struct ms_rowdigest *d, const struct ms_rowdigest *other);
 /* Writes the sum as 64 lowercase hex digits plus NUL. */
 void ms_rowdigest_hex(const struct ms_rowdigest *d, char hex[65]);
 

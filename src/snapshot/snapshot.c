@@ -319,6 +319,15 @@ static int record_member(void *ctx, const struct ms_entry *e, const char *sha256
 	return 0;
 }
 
+/* Connections a large PostgreSQL table is read on (pg_dump.h): two on a
+ * machine with two CPUs or more, so that the server formats rows on two
+ * backends (its one backend was what bounded create, docs/performance.md);
+ * one on one CPU. */
+static int copy_parts(void)
+{
+	return sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 2 : 1;
+}
+
 /* Dumps one PostgreSQL database under db/<alias> and records it. */
 static int dump_pg(struct ms_archive_writer *w, struct ms_manifest *m, const struct ms_dbconf *db, size_t chunk)
 {
@@ -330,7 +339,7 @@ static int dump_pg(struct ms_archive_writer *w, struct ms_manifest *m, const str
 	/* progress for a person at a terminal; silent under cron */
 	if (isatty(STDERR_FILENO))
 		ms_log_info("dumping database '%s' (postgresql)", db->alias);
-	ret = ms_pg_dump_database(db, w, prefix, chunk, record_member, m, &d);
+	ret = ms_pg_dump_database(db, w, prefix, chunk, copy_parts(), record_member, m, &d);
 	if (ret == 0) {
 		mdb = ms_manifest_add_db(m);
 		mdb->alias = ms_xstrdup(db->alias);

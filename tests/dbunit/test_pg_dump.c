@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/hash.h"
@@ -131,23 +132,33 @@ static int on_member(void *ctx, const struct ms_entry *e, const char *sha256)
 	return 0;
 }
 
-/* Dumps db into archive file `arch`. */
-static int dump_to(const char *db, const char *arch, struct ms_pg_dump *out, struct members *m)
+/* Dumps db into archive file `arch`, large tables read on `parts`
+ * connections, in chunks of at most `chunk` bytes, with the writer's
+ * cancel test `cancelled` (may be NULL). */
+static int dump_parts(const char *db, const char *arch, struct ms_pg_dump *out, struct members *m, int parts,
+		      size_t chunk, bool (*cancelled)(void))
 {
 	struct ms_dbconf c = dbconf(db);
 	int fd = open(arch, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	struct ms_writer_opts o = { 0, 0, cancelled, NULL };
 	struct ms_archive_writer *w;
 	int rc;
 
 	assert_true(fd >= 0);
-	w = ms_archive_writer_open(fd, arch, NULL);
+	w = ms_archive_writer_open(fd, arch, &o);
 	assert_non_null(w);
-	rc = ms_pg_dump_database(&c, w, "db/testpg", CHUNK, on_member, m, out);
+	rc = ms_pg_dump_database(&c, w, "db/testpg", chunk, parts, on_member, m, out);
 	if (rc == 0)
 		assert_int_equal(ms_archive_writer_close(w, NULL), 0);
 	ms_archive_writer_free(w);
 	close(fd);
 	return rc;
+}
+
+/* Dumps db into archive file `arch` on one connection. */
+static int dump_to(const char *db, const char *arch, struct ms_pg_dump *out, struct members *m)
+{
+	return dump_parts(db, arch, out, m, 1, CHUNK, NULL);
 }
 
 static const struct ms_pg_table *find_table(const struct ms_pg_dump *d, const char *schema, const char *name)
@@ -158,15 +169,15 @@ static const struct ms_pg_table *find_table(const struct ms_pg_dump *d, const ch
 	return NULL;
 }
 
-/* Loads one archive member into dstdb; checks chunk shape. */
-static void load_member(const char *path, const char *data, size_t len, const struct ms_pg_dump *d)
+/* Loads one archive member into database `into`; checks chunk shape. */
+static void load_member(const char *into, const char *path, const char *data, size_t len, const struct ms_pg_dump *d)
 {
 	const char *rel = path + strlen("db/testpg/");
 	char *f = tpath("member");
 
 	write_file(f, data, len);
 	if (!strcmp(rel, "schema-pre.sql") || !strcmp(rel, "sequences.sql") || !strcmp(rel, "schema-post.sql")) {
-		assert_int_equal(run(PSQL " -d '%s' -f '%s' >/dev/null", PSQL_ARGS, dstdb, f), 0);
+		assert_int_equal(run(PSQL " -d '%s' -f '%s' >/dev/null", PSQL_ARGS, into, f), 0);
 	} else {
 		char *tab, *slash;
 		const struct ms_pg_table *t = NULL;
@@ -190,7 +201,7 @@ static void load_member(const char *path, const char *data, size_t len, const st
 		assert_true(len <= CHUNK || memchr(data, '\n', len) == data + len - 1);
 		assert_false(len >= 3 && !memcmp(data + len - 3, "\\.\n", 3));
 		assert_int_equal(run(PSQL " -d '%s' -c 'COPY \"%s\".\"%s\" FROM STDIN' <'%s' >/dev/null",
-				     PSQL_ARGS, dstdb, t->schema, t->name, f),
+				     PSQL_ARGS, into, t->schema, t->name, f),
 				 0);
 		free(tab);
 	}
@@ -198,8 +209,8 @@ static void load_member(const char *path, const char *data, size_t len, const st
 }
 
 /* Reads the archive back in order, checks each member's digest against
- * what on_member reported, and loads everything into dstdb. */
-static void restore_archive(const char *arch, const struct ms_pg_dump *d, const struct members *m)
+ * what on_member reported, and loads everything into database `into`. */
+static void restore_archive(const char *into, const char *arch, const struct ms_pg_dump *d, const struct members *m)
 {
 	int fd = open(arch, O_RDONLY);
 	struct ms_archive_reader *r;
@@ -221,7 +232,7 @@ static void restore_archive(const char *arch, const struct ms_pg_dump *d, const 
 		assert_string_equal(e->path, m->paths.v[idx]);
 		ms_hash_buf_hex(MS_HASH_SHA256, sb.buf ? sb.buf : "", sb.len, sha);
 		assert_string_equal(sha, m->shas.v[idx]);
-		load_member(e->path, sb.buf ? sb.buf : "", sb.len, d);
+		load_member(into, e->path, sb.buf ? sb.buf : "", sb.len, d);
 		ms_strbuf_release(&sb);
 		idx++;
 	}
@@ -303,7 +314,7 @@ static void test_round_trip(void **state)
 	/* The private passfile directory is gone. */
 	assert_int_equal(run("test -z \"$(ls -A '%s' | grep modosnap-pgpass)\"", tmpdir), 0);
 
-	restore_archive(arch, &d, &m);
+	restore_archive(dstdb, arch, &d, &m);
 
 	/* Schema identical. */
 	s1 = schema_of(srcdb);
@@ -407,7 +418,7 @@ static void test_bad_password(void **state)
 	(void)state;
 	c.password = "wrong";
 	capture_start();
-	assert_int_equal(ms_pg_dump_database(&c, w, "db/testpg", CHUNK, NULL, NULL, &d), -1);
+	assert_int_equal(ms_pg_dump_database(&c, w, "db/testpg", CHUNK, 1, NULL, NULL, &d), -1);
 	err = capture_end();
 	assert_non_null(strstr(err, "database 'testpg'"));
 	assert_non_null(strstr(err, "password authentication failed"));
@@ -419,6 +430,224 @@ static void test_bad_password(void **state)
 	free(arch);
 }
 
+
+/* --- large tables read in parts (pg_parcopy.c) --------------------------- */
+
+/* A scratch database of its own, created by the test (dropped with it). */
+static void make_db(char *name, size_t size, const char *what)
+{
+	char *sql;
+
+	snprintf(name, size, "ms_pgd_%s_%d", what, (int)getpid());
+	sql = ms_xasprintf("DROP DATABASE IF EXISTS %s;\nCREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8';\n",
+			   name, name);
+	assert_int_equal(psql_sql("postgres", sql), 0);
+	free(sql);
+}
+
+/* Waits (5 s at most) until no session is connected to database name:
+ * a closed connection's backend exits just after. */
+static void assert_no_sessions(const char *name)
+{
+	char *sql = ms_xasprintf("SELECT count(*) FROM pg_stat_activity WHERE datname = '%s'", name);
+	char *left = NULL;
+
+	for (int i = 0; i < 50; i++) {
+		free(left);
+		left = psql_out("postgres", sql);
+		if (!strcmp(left, "0\n"))
+			break;
+		usleep(100000);
+	}
+	assert_string_equal(left, "0\n");
+	free(left);
+	free(sql);
+}
+
+static void drop_db(const char *name)
+{
+	char *sql = ms_xasprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+
+	psql_sql("postgres", sql);
+	free(sql);
+}
+
+/* Tables COPY reads differently from SELECT *: a dropped and a generated
+ * column, a parent whose child's rows COPY leaves out. Dumped on one and
+ * on two connections: same rows and digests, the parts' smaller chunks,
+ * and the split archive loads into a database equal to the source. */
+static void test_split_same_rows(void **state)
+{
+	char src[64], dst[64], *a1 = tpath("one.tar.zst"), *a2 = tpath("two.tar.zst");
+	struct ms_pg_dump d1, d2;
+	struct members m1, m2;
+	static const char *const split[] = { "gen_t", "parent_t", "child_t" };
+
+	(void)state;
+	memset(&m1, 0, sizeof(m1));
+	memset(&m2, 0, sizeof(m2));
+	make_db(src, sizeof(src), "splitsrc");
+	make_db(dst, sizeof(dst), "splitdst");
+	assert_int_equal(psql_sql(src, "CREATE TABLE gen_t (id int, dropme text, note text, "
+				       "doubled int GENERATED ALWAYS AS (id * 2) STORED);\n"
+				       "INSERT INTO gen_t (id, dropme, note) SELECT g, 'x', repeat('n', g % 50) "
+				       "FROM generate_series(1, 20000) g;\n"
+				       "ALTER TABLE gen_t DROP COLUMN dropme;\n"
+				       "CREATE TABLE parent_t (id int, t text);\n"
+				       "CREATE TABLE child_t (extra int) INHERITS (parent_t);\n"
+				       "INSERT INTO parent_t SELECT g, md5(g::text) FROM generate_series(1, 20000) g;\n"
+				       "INSERT INTO child_t SELECT g, 'child', g FROM generate_series(1, 20000) g;\n"
+				       "CREATE TABLE small_t (id int);\nINSERT INTO small_t VALUES (1), (2);\n"),
+			 0);
+	setenv("MODOSNAP_TEST_PG_SPLIT_MIN", "1", 1); /* every table of two heap blocks or more */
+	assert_int_equal(dump_parts(src, a1, &d1, &m1, 1, CHUNK, NULL), 0);
+	assert_int_equal(dump_parts(src, a2, &d2, &m2, 2, CHUNK, NULL), 0);
+	unsetenv("MODOSNAP_TEST_PG_SPLIT_MIN");
+
+	assert_int_equal(d1.n_tables, 4);
+	assert_int_equal(d2.n_tables, 4);
+	for (size_t i = 0; i < d1.n_tables; i++) {
+		assert_string_equal(d1.tables[i].name, d2.tables[i].name);
+		assert_int_equal(d1.tables[i].rows, d2.tables[i].rows);
+		assert_string_equal(d1.tables[i].digest, d2.tables[i].digest);
+	}
+	assert_int_equal(find_table(&d2, "public", "parent_t")->rows, 20000); /* not the child's */
+	assert_int_equal(find_table(&d2, "public", "small_t")->chunks, 1);  /* one block: not split */
+	for (size_t i = 0; i < sizeof(split) / sizeof(split[0]); i++) {
+		const struct ms_pg_table *t1 = find_table(&d1, "public", split[i]);
+		const struct ms_pg_table *t2 = find_table(&d2, "public", split[i]);
+
+		/* the parts' chunks are half as large: more of them */
+		assert_true(t1->chunks >= 2);
+		assert_true(t2->chunks > t1->chunks);
+	}
+
+	restore_archive(dst, a2, &d2, &m2);
+	for (size_t i = 0; i < d2.n_tables; i++) {
+		char *sql = ms_xasprintf("COPY (SELECT * FROM ONLY \"%s\".\"%s\" x ORDER BY x::text COLLATE \"C\") TO STDOUT",
+					 d2.tables[i].schema, d2.tables[i].name);
+		char *o1 = psql_out(src, sql), *o2 = psql_out(dst, sql);
+		char hex[65];
+		long long rows;
+
+		assert_string_equal(o1, o2);
+		digest_from(dst, &d2.tables[i], hex, &rows);
+		assert_string_equal(hex, d2.tables[i].digest);
+		assert_int_equal(rows, d2.tables[i].rows);
+		free(o1);
+		free(o2);
+		free(sql);
+	}
+	ms_pg_dump_clear(&d1);
+	ms_pg_dump_clear(&d2);
+	ms_strv_clear(&m1.paths);
+	ms_strv_clear(&m1.shas);
+	ms_strv_clear(&m2.paths);
+	ms_strv_clear(&m2.shas);
+	drop_db(src);
+	drop_db(dst);
+	free(a1);
+	free(a2);
+}
+
+/* A part's backend is terminated while it copies: the dump fails naming
+ * the table and the part, every thread ends, nothing is left running. */
+static void test_split_part_killed(void **state)
+{
+	char src[64], *arch = tpath("killed.tar.zst"), *err, *sql;
+	struct ms_pg_dump d;
+	struct members m;
+	pid_t killer;
+	int status, rc;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	make_db(src, sizeof(src), "splitkill");
+	assert_int_equal(psql_sql(src, "CREATE TABLE killme AS SELECT g AS id, md5(g::text) AS t "
+				       "FROM generate_series(1, 1000000) g"),
+			 0);
+	/* terminates the first active part it sees (for 60 s at most; the
+	 * activity view is read afresh at each turn) */
+	sql = ms_xasprintf("DO $$ BEGIN FOR i IN 1..6000 LOOP PERFORM pg_stat_clear_snapshot(); "
+			   "IF (SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '%s' "
+			   "AND state = 'active' AND query LIKE 'COPY (SELECT%%' AND pid <> pg_backend_pid()) > 0 "
+			   "THEN RETURN; END IF; PERFORM pg_sleep(0.01); END LOOP; END $$",
+			   src);
+	killer = fork();
+	assert_true(killer >= 0);
+	if (killer == 0)
+		_exit(psql_sql("postgres", sql) == 0 ? 0 : 1);
+	setenv("MODOSNAP_TEST_PG_SPLIT_MIN", "1", 1);
+	capture_start();
+	/* 1 KiB chunks: thousands of hand-overs, a copy that lasts */
+	rc = dump_parts(src, arch, &d, &m, 2, 1024, NULL);
+	err = capture_end();
+	if (rc != -1 || strncmp(err, "modosnap: error: database 'testpg': copy of table 'public.killme' (part ", 72))
+		fail_msg("rc %d, message: '%s'", rc, err);
+	unsetenv("MODOSNAP_TEST_PG_SPLIT_MIN");
+	assert_int_equal(waitpid(killer, &status, 0), killer);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_true(!strncmp(err, "modosnap: error: database 'testpg': copy of table 'public.killme' (part ", 72));
+	assert_non_null(strstr(err, " of 2) failed: "));
+	/* libpq's words: the server's FATAL, or the closed socket when it
+	 * reads that first */
+	if (!strstr(err, "terminating connection due to administrator command") &&
+	    !strstr(err, "server closed the connection unexpectedly"))
+		fail_msg("message: '%s'", err);
+	assert_ptr_equal(strchr(err, '\n'), err + strlen(err) - 1); /* one line, one error */
+	assert_null(d.tables);
+	free(sql);
+	assert_no_sessions(src); /* every connection closed */
+	free(err);
+	ms_strv_clear(&m.paths);
+	ms_strv_clear(&m.shas);
+	drop_db(src);
+	free(arch);
+}
+
+static int cancel_calls;
+
+/* The writer's cancel test: true from the 200th call on (an interrupt in
+ * the middle of a split table). */
+static bool cancel_later(void)
+{
+	return ++cancel_calls >= 200;
+}
+
+/* The archive stops taking chunks (an interrupt): the parts' queries are
+ * cancelled, every thread ends, the dump fails without a message of its
+ * own (whoever cancelled says why). */
+static void test_split_writer_cancelled(void **state)
+{
+	char src[64], *arch = tpath("cancelled.tar.zst"), *err;
+	struct ms_pg_dump d;
+	struct members m;
+	int rc;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	make_db(src, sizeof(src), "splitcancel");
+	assert_int_equal(psql_sql(src, "CREATE TABLE big_t AS SELECT g AS id, md5(g::text) AS t "
+				       "FROM generate_series(1, 200000) g"),
+			 0);
+	setenv("MODOSNAP_TEST_PG_SPLIT_MIN", "1", 1);
+	cancel_calls = 0;
+	capture_start();
+	rc = dump_parts(src, arch, &d, &m, 2, 4096, cancel_later);
+	err = capture_end();
+	assert_int_equal(rc, -1);
+	unsetenv("MODOSNAP_TEST_PG_SPLIT_MIN");
+	assert_string_equal(err, "");
+	assert_true(cancel_calls >= 200);
+	assert_true(m.paths.n > 1 && m.paths.n < 200); /* it stopped in the middle of big_t */
+	assert_no_sessions(src);
+	free(err);
+	ms_strv_clear(&m.paths);
+	ms_strv_clear(&m.shas);
+	drop_db(src);
+	free(arch);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -426,6 +655,9 @@ int main(void)
 		cmocka_unit_test(test_large_objects_refused),
 		cmocka_unit_test(test_foreign_tables_refused),
 		cmocka_unit_test(test_bad_password),
+		cmocka_unit_test(test_split_same_rows),
+		cmocka_unit_test(test_split_part_killed),
+		cmocka_unit_test(test_split_writer_cancelled),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

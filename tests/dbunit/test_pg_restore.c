@@ -154,7 +154,7 @@ static void write_snapshot(const char *arch, struct ms_pg_dump *d)
 	int fd;
 	struct ms_archive_writer *w = snapshot_begin(arch, "db:testpg", &mf, &fd);
 
-	assert_int_equal(ms_pg_dump_database(&c, w, "db/testpg", CHUNK, member_cb, &mf, d), 0);
+	assert_int_equal(ms_pg_dump_database(&c, w, "db/testpg", CHUNK, 1, member_cb, &mf, d), 0);
 	mdb = ms_manifest_add_db(&mf);
 	mdb->alias = ms_xstrdup("testpg");
 	mdb->engine = ms_xstrdup("postgresql");

@@ -44,6 +44,13 @@ su_psql -d "$MS_FX_DEFAULT_DB" -c "SET ROLE \"$MS_FX_DEFAULT_USER\"" \
 	-c "CREATE TABLE w_child (id bigserial PRIMARY KEY, parent bigint NOT NULL REFERENCES w_parent DEFERRABLE INITIALLY DEFERRED, payload bytea)" \
 	-c "CREATE TABLE w_total (k int PRIMARY KEY, n bigint NOT NULL)" \
 	-c "INSERT INTO w_total VALUES (1, 0)"
+# Rows enough for several heap blocks: with MODOSNAP_TEST_PG_SPLIT_MIN=1
+# below, w_child is read on two connections (src/db/pg_parcopy.c) and the
+# invariants check that both parts read the dump's one snapshot.
+su_psql -d "$MS_FX_DEFAULT_DB" -c "SET ROLE \"$MS_FX_DEFAULT_USER\"" \
+	-c "INSERT INTO w_parent (note) SELECT 'seed' FROM generate_series(1, 1000)" \
+	-c "INSERT INTO w_child (parent, payload) SELECT id, decode(md5(id::text), 'hex') FROM w_parent, generate_series(1, 3)" \
+	-c "UPDATE w_total SET n = 3000"
 cat >"$T/writer.sql" <<'SQL'
 BEGIN;
 WITH p AS (INSERT INTO w_parent (note) VALUES ('é ' || clock_timestamp()) RETURNING id)
@@ -58,11 +65,15 @@ for w in 1 2; do
 	done) &
 done
 sleep 1
+export MODOSNAP_TEST_PG_SPLIT_MIN=1
 run_ms create --instance "$I" --postfix-dir "$PF" --dest "$T/d2" --level 1
+unset MODOSNAP_TEST_PG_SPLIT_MIN
 rm -f "$T/keep-writing"
 wait
 expect_rc 0
 A2=$(tail -n 1 "$T/out")
+# read in two parts, each its own chunk (one connection: one chunk)
+check "w_child was read on two connections" bash -c "tar --zstd -xOf '$A2' MANIFEST.json | jq -e '[.databases[] | select(.alias == \"default\") | .tables[] | select(.name == \"w_child\") | .chunks] == [2]' >/dev/null"
 check "writers were really writing (rows before and after differ)" test "$(su_psql -d "$MS_FX_DEFAULT_DB" -c 'SELECT n FROM w_total')" -gt 0
 # The manual procedure of docs/snapshots.md: psql loads the dump.
 X=$T/x2
