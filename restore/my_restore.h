@@ -61,8 +61,9 @@ int ms_my_verify_scratch(const struct ms_dbconf *db, const struct ms_db_admin *a
 			 const struct ms_manifest *m, const char *alias, struct ms_progress *progress);
 
 /* Recomputes the rows and digest of every table of `mdb` in the live
- * database db->name (for post-restore reports), inside one consistent
- * snapshot. Returns 0 when all match, -1 after logging the first mismatch
+ * database db->name, inside one consistent snapshot (the tests' oracle
+ * for a restored database; a restore itself proves the staging tables
+ * before the swap and does not read them again). Returns 0 when all match, -1 after logging the first mismatch
  * or error. */
 int ms_my_check_database(const struct ms_dbconf *db, const struct ms_db_admin *admin,
 			 const struct ms_manifest_db *mdb);

@@ -1089,6 +1089,15 @@ static bool my_unqualified(const struct stmt *st, size_t i)
 	return my_own_name(st, i, &next);
 }
 
+/* The statement is in a dump's schema-post.sql. */
+static bool post_member(const struct stmt *st)
+{
+	const char *m = st->c->member ? st->c->member : "";
+	size_t n = strlen(m), k = strlen("schema-post.sql");
+
+	return n >= k && !strcmp(m + n - k, "schema-post.sql") && (n == k || m[n - k - 1] == '/');
+}
+
 static void my_create_table(const struct stmt *st, struct verdict *v, size_t i)
 {
 	static const char *const engines[] = { "INNODB", "MYISAM", "ARIA", "MEMORY", "HEAP", "ARCHIVE" };
@@ -1158,8 +1167,15 @@ static void my_create(const struct stmt *st, struct verdict *v)
 	h = ms_xasprintf("CREATE %s", k && k->kind == T_WORD ? k->val : "");
 	set_head_str(v, h);
 	free(h);
-	if (is_word(st, i, "TABLE"))
+	if (is_word(st, i, "TABLE")) {
+		/* schema-post.sql runs in the live database after the tables
+		 * were proven in the staging one and renamed in: it holds
+		 * routines, views and triggers, and may create or replace no
+		 * table, so that what was proven is what stays */
+		if (post_member(st))
+			return refuse(v, "schema-post.sql may not create tables");
 		return definer ? refuse(v, OWN_OBJECTS) : my_create_table(st, v, i + 1);
+	}
 	if (!(is_word(st, i, "VIEW") || is_word(st, i, "PROCEDURE") || is_word(st, i, "FUNCTION") ||
 	      is_word(st, i, "TRIGGER")))
 		return refuse(v, OWN_OBJECTS);

@@ -321,6 +321,47 @@ static void test_cases(void **state)
 	assert_int_equal(failed, 0);
 }
 
+/* A MariaDB schema-post.sql runs after the proof, in the live database:
+ * no CREATE TABLE there (a replaced table would not be the proven one),
+ * while schema-pre.sql creates its tables and schema-post.sql its views,
+ * routines and triggers as before. */
+static void test_my_post_creates_no_table(void **state)
+{
+	static const char *const tables[] = {
+		"CREATE TABLE t (a int);",
+		"CREATE OR REPLACE TABLE `msgs` (a int);",
+		"SET SESSION sql_mode = '';\nCREATE TABLE IF NOT EXISTS t (a int);",
+	};
+	struct ms_sqlcheck pre = { MY, "amavis", "db/amavis/schema-pre.sql", "app", "d" };
+	struct ms_sqlcheck post = { MY, "amavis", "db/amavis/schema-post.sql", "app", "d" };
+	const char *view = "CREATE DEFINER=`app`@`localhost` VIEW `v` AS select 1 AS `a`;\n"
+			   "CREATE DEFINER=`app`@`%` TRIGGER `tr` BEFORE INSERT ON `t` FOR EACH ROW SET NEW.a = 1;";
+	struct ms_sql_script s;
+	char *err, *want;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		capture_start();
+		assert_int_equal(ms_sqlcheck_script(&pre, tables[i], strlen(tables[i]), &s), 0);
+		ms_sql_script_clear(&s);
+		assert_int_equal(ms_sqlcheck_script(&post, tables[i], strlen(tables[i]), &s), -1);
+		err = capture_end();
+		want = ms_xasprintf("modosnap: error: database 'amavis': 'db/amavis/schema-post.sql': statement %d "
+				    "refused: CREATE TABLE (schema-post.sql may not create tables)\n", i == 2 ? 2 : 1);
+		assert_string_equal(err, want);
+		assert_int_equal(s.n, 0);
+		free(err);
+		free(want);
+	}
+	capture_start();
+	assert_int_equal(ms_sqlcheck_script(&post, view, strlen(view), &s), 0);
+	err = capture_end();
+	assert_string_equal(err, "");
+	assert_int_equal(s.n, 2);
+	ms_sql_script_clear(&s);
+	free(err);
+}
+
 /* Without a known application role, ownership and definers are refused. */
 static void test_no_role(void **state)
 {
@@ -375,6 +416,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_no_role),
+		cmocka_unit_test(test_my_post_creates_no_table),
 		cmocka_unit_test(test_role_case),
 		cmocka_unit_test(test_nul),
 	};
