@@ -134,7 +134,10 @@ static int refuse_large_objects(struct dumper *d)
 }
 
 /* Columns: 0 schema, 1 name, 2 relkind, 3 quoted qualified name, 4 that as
- * a string literal, 5 the heap's size in bytes (tables; NULL otherwise). Ordinary tables (with partitions and unlogged ones),
+ * a string literal, 5 the heap's size in bytes as the last VACUUM or
+ * ANALYZE counted it (tables; NULL otherwise): read from pg_class, so no
+ * table is locked here (pg_relation_size would lock each one, and wait
+ * behind any exclusive lock before pg_dump even starts). Ordinary tables (with partitions and unlogged ones),
  * sequences and foreign tables outside the system schemas and not owned
  * by extensions, in schema/name byte order. */
 static PGresult *list_relations(struct dumper *d)
@@ -143,7 +146,8 @@ static PGresult *list_relations(struct dumper *d)
 			  "SELECT n.nspname, c.relname, c.relkind, "
 			  "pg_catalog.format('%I.%I', n.nspname, c.relname), "
 			  "pg_catalog.quote_literal(pg_catalog.format('%I.%I', n.nspname, c.relname)), "
-			  "CASE WHEN c.relkind = 'r' THEN pg_catalog.pg_relation_size(c.oid) END "
+			  "CASE WHEN c.relkind = 'r' THEN c.relpages::pg_catalog.int8 * "
+			  "pg_catalog.current_setting('block_size')::pg_catalog.int8 END "
 			  "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
 			  "WHERE c.relkind IN ('r', 'S', 'f') "
 			  "AND n.nspname <> 'information_schema' "
@@ -620,13 +624,14 @@ static char **split_copies(struct dumper *d, const char *qname, long long bytes,
 		unsigned long long hi = blocks * (unsigned long long)(k + 1) / (unsigned long long)d->parts;
 		char *where;
 
+		/* operators spelled out: no search_path can put another '<' here */
 		if (k == 0)
-			where = ms_xasprintf("ctid < '(%llu,0)'::pg_catalog.tid", hi);
+			where = ms_xasprintf("ctid OPERATOR(pg_catalog.<) '(%llu,0)'::pg_catalog.tid", hi);
 		else if (k == d->parts - 1)
-			where = ms_xasprintf("ctid >= '(%llu,0)'::pg_catalog.tid", lo);
+			where = ms_xasprintf("ctid OPERATOR(pg_catalog.>=) '(%llu,0)'::pg_catalog.tid", lo);
 		else
-			where = ms_xasprintf("ctid >= '(%llu,0)'::pg_catalog.tid AND ctid < '(%llu,0)'::pg_catalog.tid",
-					     lo, hi);
+			where = ms_xasprintf("ctid OPERATOR(pg_catalog.>=) '(%llu,0)'::pg_catalog.tid AND "
+					     "ctid OPERATOR(pg_catalog.<) '(%llu,0)'::pg_catalog.tid", lo, hi);
 		sql[k] = ms_xasprintf("COPY (SELECT %s FROM ONLY %s WHERE %s) TO STDOUT", PQgetvalue(res, 0, 0),
 				      qname, where);
 		free(where);
@@ -650,8 +655,12 @@ static int dump_table_split(struct dumper *d, const char *qname, long long bytes
 		return err < 0 ? -1 : 1;
 	if (!d->par)
 		d->par = ms_pg_parcopy_open(d->db, d->out->encoding, d->out->snapshot_id, d->parts);
-	ret = d->par ? ms_pg_parcopy_run(d->par, d->alias, sql, what, d->rc.size / (size_t)d->parts, tc->rc, &tc->dg)
-		     : -1;
+	ret = d->par ? ms_pg_parcopy_lock(d->par, d->alias, qname) : -1;
+	if (ret == 0)
+		ret = ms_pg_parcopy_run(d->par, d->alias, sql, what, d->rc.size / (size_t)d->parts, tc->rc, &tc->dg);
+	else if (ret > 0)
+		ms_log_debug("database '%s': %s: another session holds or waits for a lock on it: read on one "
+			     "connection", d->alias, what);
 	for (int k = 0; k < d->parts; k++)
 		free(sql[k]);
 	free(sql);

@@ -40,10 +40,11 @@ struct ms_pg_dump {
  *   prefix/sequences.sql    one `SELECT pg_catalog.setval('<name>', N, true|false);` per sequence
  *   prefix/schema-post.sql  pg_dump --schema-only --section=post-data
  * all from one REPEATABLE READ, READ ONLY transaction and its exported
- * snapshot. With parts > 1, a table whose heap holds 64 MiB or more is
- * read on `parts` more connections that import that snapshot, each
- * reading a range of its heap blocks (PostgreSQL 14 or later:
- * pg_parcopy.h); its chunks, of at most chunk_size/parts bytes, then
+ * snapshot. With parts > 1, a table whose heap holds 64 MiB or more (as
+ * pg_class.relpages counted it at its last VACUUM or ANALYZE) is read on
+ * `parts` more connections that import that snapshot, each reading a
+ * range of its heap blocks (PostgreSQL 14 or later: pg_parcopy.h), once
+ * all of them hold its lock (else, on the one connection); its chunks, of at most chunk_size/parts bytes, then
  * follow one another in the order the parts fill them, so its rows are in
  * another order than one COPY's, with the same digest. Each member is
  * reported to on_member (mode 0600, the caller's uid/gid, mtime now).

@@ -40,6 +40,7 @@ struct part {
 	/* under p->mu */
 	const char *pub;         /* a chunk waiting to be written, or NULL */
 	size_t pub_len;
+	bool taken;              /* the calling thread is writing pub: it stays valid until then */
 	bool done;               /* the thread has finished (its result is set) */
 	int rc;                  /* 0, or -1 with err set (or after an abort) */
 	char *err;               /* the failure's one-line message (owned) */
@@ -141,7 +142,10 @@ static int publish(struct part *pt, const char *buf, size_t len)
 		pt->pub = buf;
 		pt->pub_len = len;
 		pthread_cond_broadcast(&p->cv);
-		while (pt->pub && !p->abort)
+		/* after an abort, a chunk the calling thread is writing stays
+		 * ours to keep (it may point into libpq's memory) until it is
+		 * done with it */
+		while (pt->pub && (!p->abort || pt->taken))
 			pthread_cond_wait(&p->cv, &p->mu);
 	}
 	pt->pub = NULL;
@@ -234,6 +238,38 @@ static void *part_main(void *arg)
 
 /* --- the calling thread --------------------------------------------------- */
 
+int ms_pg_parcopy_lock(struct ms_pg_parcopy *p, const char *alias, const char *qname)
+{
+	char *sql = ms_xasprintf("SAVEPOINT modosnap_lock; LOCK TABLE %s IN ACCESS SHARE MODE NOWAIT", qname);
+	int ret = 0;
+
+	for (int i = 0; i < p->n && ret == 0; i++) {
+		PGresult *res = PQexec(p->parts[i].conn, sql);
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+			PQclear(res);
+			continue;
+		}
+		if (state && !strcmp(state, "55P03")) {
+			/* busy: undo the failed LOCK, keep the transaction and
+			 * its snapshot; a part that got the lock keeps it (it
+			 * only reads) */
+			ret = 1;
+			PQclear(res);
+			res = PQexec(p->parts[i].conn, "ROLLBACK TO SAVEPOINT modosnap_lock");
+			if (PQresultStatus(res) != PGRES_COMMAND_OK)
+				ret = ms_pg_error(p->parts[i].conn, alias, "locking a table for its parts", res);
+		} else {
+			ret = ms_pg_error(p->parts[i].conn, alias, "locking a table for its parts", res);
+		}
+		PQclear(res);
+	}
+	free(sql);
+	return ret;
+}
+
+
 /* Cancels the query of every part still running (after an abort). */
 static void cancel_running(struct ms_pg_parcopy *p)
 {
@@ -276,10 +312,12 @@ static int gather(struct ms_pg_parcopy *p, struct ms_rowchunks *rc)
 		}
 		buf = ready->pub;
 		len = ready->pub_len;
+		ready->taken = true;
 		pthread_mutex_unlock(&p->mu);
 		ret = ms_rowchunks_put(rc, buf, len);
 		pthread_mutex_lock(&p->mu);
 		ready->pub = NULL;
+		ready->taken = false;
 		if (ret < 0)
 			p->abort = true;
 		pthread_cond_broadcast(&p->cv);
@@ -309,6 +347,7 @@ int ms_pg_parcopy_run(struct ms_pg_parcopy *p, const char *alias, char *const sq
 		}
 		pt->len = 0;
 		pt->pub = NULL;
+		pt->taken = false;
 		pt->done = false;
 		pt->rc = 0;
 		ms_rowdigest_init(&pt->dg);
@@ -320,8 +359,10 @@ int ms_pg_parcopy_run(struct ms_pg_parcopy *p, const char *alias, char *const sq
 
 		pthread_mutex_lock(&p->mu);
 		p->parts[i].started = e == 0;
-		if (e != 0)
-			p->abort = true;
+		if (e != 0) {
+			p->abort = true; /* the parts started stop at their next hand-over */
+			pthread_cond_broadcast(&p->cv);
+		}
 		pthread_mutex_unlock(&p->mu);
 		if (e != 0) {
 			ms_log_error("database '%s': %s: unable to start a copy thread: %s", alias, what,

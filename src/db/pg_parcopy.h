@@ -33,7 +33,19 @@ struct ms_pg_parcopy *ms_pg_parcopy_open(const struct ms_dbconf *db, const char 
 /* The number of connections. */
 int ms_pg_parcopy_parts(const struct ms_pg_parcopy *p);
 
-/* Runs sql[i] (a COPY ... TO STDOUT) on connection i, all at once. Every
+/* Takes ACCESS SHARE on table qname (quoted) in every connection's
+ * transaction, without waiting, before any part starts: once a part has
+ * read its range it idles in its transaction, and should another session
+ * then queue for an exclusive lock, a part that had yet to lock would
+ * queue behind it, waiting for a lock the idle part holds, a wait no
+ * deadlock detector sees. 0 when all hold it; 1 when one could not get
+ * it at once (another session holds or waits for a conflicting lock:
+ * read the table on one connection, which waits as pg_dump does); -1
+ * after logging. */
+int ms_pg_parcopy_lock(struct ms_pg_parcopy *p, const char *alias, const char *qname);
+
+/* Runs sql[i] (a COPY ... TO STDOUT) on connection i, all at once, after
+ * ms_pg_parcopy_lock returned 0 for its table. Every
  * row is added to dg; rows are gathered per connection into chunks of at
  * most chunk_size bytes (a longer row is a chunk of its own) and written
  * through rc as its current table's next chunks. `what` names the table

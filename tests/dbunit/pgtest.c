@@ -489,3 +489,35 @@ char *pg_source_sql(size_t big_len, bool with_types)
 			    source_objects, with_types ? source_types : "", source_rows, big_len, source_more_rows,
 			    with_types ? source_feel_rows : "", source_last_rows);
 }
+
+void start_locker(const char *db, const char *app, const char *table, int seconds)
+{
+	char *sql = ms_xasprintf("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+				 "WHERE a.application_name = '%s' AND l.mode = 'AccessExclusiveLock' "
+				 "AND l.granted AND l.relation IS NOT NULL", app);
+	int i;
+
+	assert_int_equal(run("(PGAPPNAME=%s " PSQL " -d '%s' -c 'BEGIN; LOCK TABLE %s IN ACCESS EXCLUSIVE MODE; "
+			     "SELECT pg_sleep(%d);' >/dev/null 2>&1 &)", app, PSQL_ARGS, db, table, seconds),
+			 0);
+	for (i = 0; i < 300; i++) {
+		char *n = psql_out("postgres", sql);
+		bool held = !strcmp(n, "1\n");
+
+		free(n);
+		if (held)
+			break;
+		usleep(100 * 1000);
+	}
+	free(sql);
+	assert_true(i < 300);
+}
+
+void stop_locker(const char *app)
+{
+	char *sql = ms_xasprintf("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+				 "WHERE application_name = '%s'", app);
+
+	free(psql_out("postgres", sql));
+	free(sql);
+}

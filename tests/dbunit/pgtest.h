@@ -27,6 +27,12 @@ void write_file(const char *path, const void *buf, size_t len);
 int psql_sql(const char *db, const char *sql);
 char *psql_out(const char *db, const char *sql);
 char *schema_of(const char *db);
+/* Starts a psql session named `app` (application_name) in the background
+ * that takes ACCESS EXCLUSIVE on `table` in db and sleeps `seconds`
+ * holding it; returns once the lock is granted (fails the test after
+ * 30 s). stop_locker(app) terminates it. */
+void start_locker(const char *db, const char *app, const char *table, int seconds);
+void stop_locker(const char *app);
 char *env_value(const char *text, const char *key);
 int read_server_env(void);
 

@@ -21,11 +21,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#include <libpq-fe.h>
 
 #include "base/hash.h"
 #include "discover/instance.h"
+#include "db/pg_conn.h"
 #include "db/pg_dump.h"
+#include "db/pg_parcopy.h"
 #include "db/rowdigest.h"
 #include "formats/snaparchive.h"
 #include "base/strbuf.h"
@@ -497,7 +501,8 @@ static void test_split_same_rows(void **state)
 				       "CREATE TABLE child_t (extra int) INHERITS (parent_t);\n"
 				       "INSERT INTO parent_t SELECT g, md5(g::text) FROM generate_series(1, 20000) g;\n"
 				       "INSERT INTO child_t SELECT g, 'child', g FROM generate_series(1, 20000) g;\n"
-				       "CREATE TABLE small_t (id int);\nINSERT INTO small_t VALUES (1), (2);\n"),
+				       "CREATE TABLE small_t (id int);\nINSERT INTO small_t VALUES (1), (2);\n"
+				       "ANALYZE;\n"), /* the dumper sizes tables by pg_class.relpages */
 			 0);
 	setenv("MODOSNAP_TEST_PG_SPLIT_MIN", "1", 1); /* every table of two heap blocks or more */
 	assert_int_equal(dump_parts(src, a1, &d1, &m1, 1, CHUNK, NULL), 0);
@@ -564,7 +569,7 @@ static void test_split_part_killed(void **state)
 	memset(&m, 0, sizeof(m));
 	make_db(src, sizeof(src), "splitkill");
 	assert_int_equal(psql_sql(src, "CREATE TABLE killme AS SELECT g AS id, md5(g::text) AS t "
-				       "FROM generate_series(1, 1000000) g"),
+				       "FROM generate_series(1, 1000000) g;\nANALYZE killme;\n"),
 			 0);
 	/* terminates the first active part it sees (for 60 s at most; the
 	 * activity view is read afresh at each turn) */
@@ -628,7 +633,7 @@ static void test_split_writer_cancelled(void **state)
 	memset(&m, 0, sizeof(m));
 	make_db(src, sizeof(src), "splitcancel");
 	assert_int_equal(psql_sql(src, "CREATE TABLE big_t AS SELECT g AS id, md5(g::text) AS t "
-				       "FROM generate_series(1, 200000) g"),
+				       "FROM generate_series(1, 200000) g;\nANALYZE big_t;\n"),
 			 0);
 	setenv("MODOSNAP_TEST_PG_SPLIT_MIN", "1", 1);
 	cancel_calls = 0;
@@ -648,6 +653,74 @@ static void test_split_writer_cancelled(void **state)
 	free(arch);
 }
 
+/* Another session holds an exclusive lock on a table to be split: the
+ * parts' lock fails at once (1: the dumper then reads the table on its
+ * own connection, waiting as pg_dump does) and leaves their transactions
+ * and snapshot usable; once the lock is gone the parts lock and copy. */
+static void test_split_lock_busy(void **state)
+{
+	char src[64], *arch = tpath("lock.tar.zst"), *snap, *sql[2];
+	struct ms_dbconf c;
+	struct ms_pg_parcopy *p;
+	struct ms_archive_writer *w;
+	struct ms_rowchunks rc;
+	struct ms_rowdigest dg;
+	PGconn *m;
+	PGresult *res;
+	time_t t0;
+	int fd, i;
+
+	(void)state;
+	make_db(src, sizeof(src), "splitlock");
+	c = dbconf(src);
+	assert_int_equal(psql_sql(src, "CREATE TABLE lk AS SELECT g AS id, md5(g::text) AS t "
+				       "FROM generate_series(1, 20000) g;\nANALYZE lk;\n"),
+			 0);
+	/* the dumper's side: a transaction whose snapshot the parts import */
+	m = ms_pg_connect(&c);
+	assert_non_null(m);
+	PQclear(PQexec(m, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"));
+	res = PQexec(m, "SELECT pg_catalog.pg_export_snapshot()");
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	snap = ms_xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	p = ms_pg_parcopy_open(&c, "UTF8", snap, 2);
+	assert_non_null(p);
+	start_locker(src, "mslocker_pgd", "lk", 120);
+	t0 = time(NULL);
+	capture_start();
+	i = ms_pg_parcopy_lock(p, "testpg", "public.lk");
+	free(capture_end());
+	assert_int_equal(i, 1);
+	assert_true(time(NULL) - t0 < 5); /* at once, not after a wait */
+	stop_locker("mslocker_pgd");
+	/* the same connections, the same snapshot: lock and copy now */
+	assert_int_equal(ms_pg_parcopy_lock(p, "testpg", "public.lk"), 0);
+	fd = open(arch, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	w = ms_archive_writer_open(fd, arch, NULL);
+	assert_non_null(w);
+	ms_rowchunks_init(&rc, w, CHUNK, NULL, NULL);
+	ms_rowchunks_begin(&rc, "db/testpg/data/public.lk", ".copy");
+	ms_rowdigest_init(&dg);
+	sql[0] = "COPY (SELECT id, t FROM ONLY public.lk WHERE id <= 5000) TO STDOUT";
+	sql[1] = "COPY (SELECT id, t FROM ONLY public.lk WHERE id > 5000) TO STDOUT";
+	assert_int_equal(ms_pg_parcopy_run(p, "testpg", sql, "copy of table 'public.lk'", CHUNK / 2, &rc, &dg), 0);
+	assert_int_equal(ms_rowchunks_end(&rc), 0);
+	assert_int_equal(dg.rows, 20000);
+	assert_true(rc.chunks >= 2);
+	ms_rowchunks_release(&rc);
+	assert_int_equal(ms_archive_writer_close(w, NULL), 0);
+	ms_archive_writer_free(w);
+	close(fd);
+	ms_pg_parcopy_close(p);
+	PQfinish(m);
+	free(snap);
+	assert_no_sessions(src);
+	drop_db(src);
+	free(arch);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -658,6 +731,7 @@ int main(void)
 		cmocka_unit_test(test_split_same_rows),
 		cmocka_unit_test(test_split_part_killed),
 		cmocka_unit_test(test_split_writer_cancelled),
+		cmocka_unit_test(test_split_lock_busy),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -266,27 +266,12 @@ static void killed_create(int sig)
 	char *inst = fx("MS_FX_INSTANCE"), *pf = fx("MS_FX_POSTFIX");
 	char *tmp = ms_xasprintf("%s/tmp-%d", tmpdir, sig), *pidf = ms_xasprintf("%s/kill.pid", tmpdir);
 	char *errf = ms_xasprintf("%s/kill.err", tmpdir), *pid, *sql;
-	int i;
 
 	assert_non_null(def.password);
 	assert_true(strlen(def.password) >= 8 && !strchr(def.password, '\''));
 	assert_int_equal(run("mkdir -p '%s' && rm -f '%s' '%s'", tmp, pidf, errf), 0);
-	/* the locker: an idle transaction holding django_migrations */
-	assert_int_equal(run("(PGAPPNAME=mslocker_inst " PSQL " -d '%s' -c 'BEGIN; LOCK TABLE admin_domain IN ACCESS "
-			     "EXCLUSIVE MODE; SELECT pg_sleep(300);' >/dev/null 2>&1 &)", PSQL_ARGS, def.name),
-			 0);
-	for (i = 0; i < 300; i++) {
-		char *n = psql_out("postgres", "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-					       "WHERE a.application_name = 'mslocker_inst' AND l.mode = 'AccessExclusiveLock' "
-					       "AND l.granted");
-		bool held = !strcmp(n, "1\n");
-
-		free(n);
-		if (held)
-			break;
-		usleep(100 * 1000);
-	}
-	assert_true(i < 300);
+	/* the locker: an idle transaction holding admin_domain */
+	start_locker(def.name, "mslocker_inst", "admin_domain", 300);
 	assert_int_equal(run("(MODOSNAP_CONFIG='%s/keys.conf' TMPDIR='%s' '%s' -q create --instance '%s' "
 			     "--postfix-dir '%s' --dest '%s/dest-kill' >/dev/null 2>'%s' & echo $! >'%s')",
 			     tmpdir, tmp, getenv("MODOSNAP"), inst, pf, tmpdir, errf, pidf),

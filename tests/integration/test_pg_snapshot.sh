@@ -50,7 +50,7 @@ su_psql -d "$MS_FX_DEFAULT_DB" -c "SET ROLE \"$MS_FX_DEFAULT_USER\"" \
 su_psql -d "$MS_FX_DEFAULT_DB" -c "SET ROLE \"$MS_FX_DEFAULT_USER\"" \
 	-c "INSERT INTO w_parent (note) SELECT 'seed' FROM generate_series(1, 1000)" \
 	-c "INSERT INTO w_child (parent, payload) SELECT id, decode(md5(id::text), 'hex') FROM w_parent, generate_series(1, 3)" \
-	-c "UPDATE w_total SET n = 3000"
+	-c "UPDATE w_total SET n = 3000" -c "ANALYZE w_child"
 cat >"$T/writer.sql" <<'SQL'
 BEGIN;
 WITH p AS (INSERT INTO w_parent (note) VALUES ('é ' || clock_timestamp()) RETURNING id)
@@ -72,8 +72,10 @@ rm -f "$T/keep-writing"
 wait
 expect_rc 0
 A2=$(tail -n 1 "$T/out")
-# read in two parts, each its own chunk (one connection: one chunk)
-check "w_child was read on two connections" bash -c "tar --zstd -xOf '$A2' MANIFEST.json | jq -e '[.databases[] | select(.alias == \"default\") | .tables[] | select(.name == \"w_child\") | .chunks] == [2]' >/dev/null"
+# read in two parts, each its own chunk (one connection: one chunk);
+# modosnap reads on one connection on a machine with one CPU
+# (there the invariants below are checked on one connection only)
+[ "$(nproc)" -lt 2 ] || check "w_child was read on two connections" bash -c "tar --zstd -xOf '$A2' MANIFEST.json | jq -e '[.databases[] | select(.alias == \"default\") | .tables[] | select(.name == \"w_child\") | .chunks] == [2]' >/dev/null"
 check "writers were really writing (rows before and after differ)" test "$(su_psql -d "$MS_FX_DEFAULT_DB" -c 'SELECT n FROM w_total')" -gt 0
 # The manual procedure of docs/snapshots.md: psql loads the dump.
 X=$T/x2
