@@ -519,35 +519,8 @@ static void test_restore_hostile_sql(void **state)
 
 /* --- lock waits ---------------------------------------------------------- */
 
-/* Starts a session (application_name mslocker) that holds an ACCESS
- * EXCLUSIVE lock on public.big in an idle transaction, and waits until
- * it does. */
-static void start_locker(void)
-{
-	int i;
-
-	assert_int_equal(run("(PGAPPNAME=mslocker " PSQL " -d '%s' -c 'BEGIN; LOCK TABLE public.big IN ACCESS EXCLUSIVE "
-			     "MODE; SELECT pg_sleep(300);' >/dev/null 2>&1 &)", PSQL_ARGS, livedb),
-			 0);
-	for (i = 0; i < 300; i++) {
-		char *n = psql_out("postgres", "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-					       "WHERE a.application_name = 'mslocker' AND l.mode = 'AccessExclusiveLock' "
-					       "AND l.granted AND l.relation IS NOT NULL");
-		bool held = !strcmp(n, "1\n");
-
-		free(n);
-		if (held)
-			break;
-		usleep(100 * 1000);
-	}
-	assert_true(i < 300);
-}
-
-static void stop_locker(void)
-{
-	free(psql_out("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-				  "WHERE application_name = 'mslocker'"));
-}
+/* The lock holder: start_locker(livedb, "mslocker", "public.big", 300)
+ * (pgtest.c). */
 
 /* Restore's backends and their locks in the live database: "" when none. */
 static char *restore_backends(void)
@@ -555,7 +528,7 @@ static char *restore_backends(void)
 	char *sql = ms_xasprintf("SELECT a.pid, a.state, a.wait_event_type FROM pg_stat_activity a "
 				 "WHERE a.datname = '%s' AND a.application_name = 'modosnap' "
 				 "UNION ALL SELECT l.pid, l.mode, 'lock' FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-				 "WHERE a.application_name = 'modosnap'", livedb);
+				 "WHERE a.datname = '%s' AND a.application_name = 'modosnap'", livedb, livedb);
 	char *s = psql_out("postgres", sql);
 
 	free(sql);
@@ -578,7 +551,7 @@ static void test_restore_lock_timeout(void **state)
 	ms_pg_dump_clear(&d);
 	assert_int_equal(ms_verify_archive(arch, &vr), MS_VERIFY_OK);
 	before = live_state();
-	start_locker();
+	start_locker(livedb, "mslocker", "public.big", 300);
 	ms_pg_restore_set_lock_timeout(3); /* [modosnap] lock_timeout; 60 s by default */
 	t0 = time(NULL);
 	capture_start();
@@ -590,7 +563,7 @@ static void test_restore_lock_timeout(void **state)
 				 "public.big CASCADE): gave up after waiting 3 s for a lock that another session holds "
 				 "(see pg_stat_activity and pg_locks): ERROR: canceling statement due to lock timeout\n");
 	free(err);
-	stop_locker();
+	stop_locker("mslocker");
 	after = live_state();
 	assert_string_equal(before, after);
 	free(after);
@@ -616,15 +589,18 @@ static void test_restore_killed_leaves_no_backend(void **state)
 	write_snapshot(arch, &d);
 	ms_pg_dump_clear(&d);
 	assert_int_equal(ms_verify_archive(arch, &vr), MS_VERIFY_OK);
-	start_locker();
+	start_locker(livedb, "mslocker", "public.big", 300);
 	child = fork();
 	assert_true(child >= 0);
 	if (child == 0)
 		_exit(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg", NULL) == 0 ? 0 : 1);
-	/* the restore's backend waits for the lock, holding its own (drops done so far) */
+	/* the restore's backend waits for the lock, holding its own (drops
+	 * done so far); counted in this test's database only: other suites
+	 * run beside this one, and their modosnap sessions may wait too */
+	s = ms_xasprintf("SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' AND application_name = 'modosnap' "
+			 "AND wait_event_type = 'Lock'", livedb);
 	for (i = 0; i < 300; i++) {
-		char *n = psql_out("postgres", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'modosnap' "
-					       "AND wait_event_type = 'Lock'");
+		char *n = psql_out("postgres", s);
 		bool waiting = !strcmp(n, "1\n");
 
 		free(n);
@@ -632,6 +608,7 @@ static void test_restore_killed_leaves_no_backend(void **state)
 			break;
 		usleep(100 * 1000);
 	}
+	free(s);
 	assert_true(i < 300);
 	s = restore_backends();
 	assert_string_not_equal(s, "");
@@ -653,7 +630,7 @@ static void test_restore_killed_leaves_no_backend(void **state)
 	s = psql_out("postgres", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mslocker'");
 	assert_string_equal(s, "1\n");
 	free(s);
-	stop_locker();
+	stop_locker("mslocker");
 	ms_verify_result_clear(&vr);
 	free(arch);
 }
