@@ -3,6 +3,7 @@
  */
 #include "snapshot/snapshot.h"
 #include "snapshot/dest.h"
+#include "formats/marker.h"
 #include "formats/manifest.h"
 #include "db/my_dump.h"
 #include "db/pg_dump.h"
@@ -549,15 +550,23 @@ static int publish(int fd, const char *partial, const char *final, const char *d
 	return 0;
 }
 
-/* The final name exists, or its set-aside form (lstat: a dangling
- * symlink counts too). */
+/* The final name exists, or its set-aside form, or its encrypted form
+ * or that form's marker ([encrypt] local = yes keeps NAME only as
+ * NAME.age: a plaintext NAME beside it would be taken for a leftover of
+ * that snapshot and removed) (lstat: a dangling symlink counts too). */
 static bool name_taken(const char *final)
 {
-	char *aside = ms_xasprintf("%s%s", final, MS_UNVERIFIED_SUFFIX);
-	struct stat st;
-	bool taken = lstat(final, &st) == 0 || lstat(aside, &st) == 0;
+	static const char *const forms[] = { "", MS_UNVERIFIED_SUFFIX, MS_ENCRYPTED_SUFFIX,
+					     MS_ENCRYPTED_SUFFIX MS_MARKER_SUFFIX };
+	bool taken = false;
 
-	free(aside);
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]) && !taken; i++) {
+		char *p = ms_xasprintf("%s%s", final, forms[i]);
+		struct stat st;
+
+		taken = lstat(p, &st) == 0;
+		free(p);
+	}
 	return taken;
 }
 

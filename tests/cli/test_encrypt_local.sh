@@ -212,4 +212,30 @@ check "it removes the oldest (the safety snapshot is kept 7 days)" grep -q "^rem
 check "two encrypted snapshots are left" test "$(files "$D" | grep -c '\.tar\.zst\.age$')" = 2
 check "no orphan header, marker or record" test -z "$(files "$D" | grep "^$NAME")"
 
+case_begin same_second_as_an_encrypted_snapshot
+# Names have a one-second resolution. An encrypted snapshot (NAME.age and
+# its marker) holds its name: a new snapshot of that second waits for the
+# next one, else its plaintext NAME would be taken for the encrypted one's
+# leftover and removed. Encrypted snapshots are planted for this second
+# and the next (an interrupted encryption can leave just the marker).
+left=$(files "$D" | grep -c '\.tar\.zst\.age$')
+head=${NAME%_*_modoboa-*}
+tail=${NAME##*_modoboa-}
+planted=()
+for k in 0 1; do
+	p="${head}_$(date -u -d "@$(($(date +%s) + k))" +%Y%m%dT%H%M%SZ)_modoboa-${tail%.age}"
+	planted+=("$p")
+	echo "not a snapshot" >"$D/$p.age"
+	echo "not a marker" >"$D/$p.age.ok"
+done
+run_ms "${C[@]}" create --no-db
+expect_rc 0
+new=$(basename "$(tail -n 1 "$T/out")")
+check "the new snapshot has a name of its own" test -n "$new" -a "${new%.age}" != "${planted[0]}" -a "${new%.age}" != "${planted[1]}"
+check "the planted encrypted snapshots are untouched" test "$(cat "$D/${planted[0]}.age" "$D/${planted[1]}.age.ok")" = "not a snapshot
+not a marker"
+check "the new snapshot is there, encrypted" test -f "$D/${new%.age}.age" -a -f "$D/${new%.age}.age.ok"
+rm -f "$D/${planted[0]}.age" "$D/${planted[0]}.age.ok" "$D/${planted[1]}.age" "$D/${planted[1]}.age.ok"
+check "one more encrypted snapshot" test "$(files "$D" | grep -c '\.tar\.zst\.age$')" = $((left + 1))
+
 finish
