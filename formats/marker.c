@@ -134,33 +134,10 @@ out:
 
 int ms_marker_write_file(const char *path, const struct ms_marker *m)
 {
-	char *mk = ms_xasprintf("%s%s", path, MS_MARKER_SUFFIX), *tmp = ms_xasprintf("%s.partial", mk);
-	char *text = ms_marker_format(m);
-	size_t len = strlen(text);
-	int fd, ret = -1;
+	char *mk = ms_xasprintf("%s%s", path, MS_MARKER_SUFFIX), *text = ms_marker_format(m);
+	int ret = ms_write_file_replace(mk, text, strlen(text));
 
-	unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		ms_log_error("cannot write the marker '%s': %s", mk, strerror(errno));
-		goto out;
-	}
-	if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0) {
-		ms_log_error("cannot write the marker '%s': %s", mk, strerror(errno));
-		close(fd);
-		unlink(tmp);
-		goto out;
-	}
-	close(fd);
-	if (rename(tmp, mk) < 0) {
-		ms_log_error("cannot rename '%s' to '%s': %s", tmp, mk, strerror(errno));
-		unlink(tmp);
-		goto out;
-	}
-	ret = 0;
-out:
 	free(text);
-	free(tmp);
 	free(mk);
 	return ret;
 }

@@ -2,10 +2,12 @@
  * Checked allocation, file and path helpers (see util.h).
  */
 #include "base/util.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -367,4 +369,40 @@ int ms_read_fd(int fd, char *buf, size_t cap, size_t *len)
 		*len += (size_t)n;
 	}
 	return 0;
+}
+
+int ms_create_private(const char *path)
+{
+	int fd;
+
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -1;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0 && fchmod(fd, 0600) < 0) {
+		int err = errno;
+
+		close(fd);
+		unlink(path);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+int ms_write_file_replace(const char *path, const void *buf, size_t len)
+{
+	char *tmp = ms_xasprintf("%s.partial", path);
+	int fd = ms_create_private(tmp), ret = -1;
+	bool wrote = fd >= 0 && write(fd, buf, len) == (ssize_t)len && fsync(fd) == 0;
+
+	if (fd >= 0 && close(fd) != 0)
+		wrote = false;
+	if (!wrote || rename(tmp, path) < 0) {
+		ms_log_error("unable to write '%s': %s", path, strerror(errno));
+		unlink(tmp);
+	} else {
+		ret = 0;
+	}
+	free(tmp);
+	return ret;
 }

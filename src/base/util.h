@@ -26,6 +26,17 @@ char *ms_read_file(const char *path, size_t max_size, size_t *len_out);
  * *len. 0, or -1 with errno set. Logs nothing. */
 int ms_read_fd(int fd, char *buf, size_t cap, size_t *len);
 
+/* Creates path anew for writing, mode 0600 whatever the umask: an entry
+ * already there is unlinked first (a symlink or hard link itself, never
+ * its target), then opened O_EXCL | O_NOFOLLOW. The descriptor, or -1
+ * with errno set. */
+int ms_create_private(const char *path);
+/* Replaces path with the len bytes at buf (mode 0600): written to
+ * PATH.partial, fsynced and renamed over path, so a reader sees the old
+ * file or the new one, never a part; the partial file is removed on
+ * failure. 0, or -1 after logging "unable to write 'PATH': ...". */
+int ms_write_file_replace(const char *path, const void *buf, size_t len);
+
 /* Joins two path parts with exactly one '/'; caller frees. */
 char *ms_path_join(const char *a, const char *b);
 /* Returns the directory part of path ("." when none); caller frees. */

@@ -391,27 +391,6 @@ bool ms_dest_is_encrypted(const char *path)
 	return n > 4 && !strcmp(path + n - 4, MS_ENCRYPTED_SUFFIX);
 }
 
-/* Writes text to PATH (0600) through PATH.partial, fsynced and renamed. */
-static int write_side(const char *path, const char *text)
-{
-	char *tmp = ms_xasprintf("%s%s", path, MS_PARTIAL_SUFFIX);
-	size_t len = strlen(text);
-	int fd = ms_dest_create_file(tmp), ret = -1;
-
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) < 0)
-		ms_log_error("unable to write '%s': %s", tmp, strerror(errno));
-	else if (rename(tmp, path) < 0)
-		ms_log_error("unable to rename '%s': %s", tmp, strerror(errno));
-	else
-		ret = 0;
-	if (fd >= 0)
-		close(fd);
-	if (ret < 0)
-		unlink(tmp);
-	free(tmp);
-	return ret;
-}
-
 /* The encrypted copy's header copy, verification record and marker (the
  * last step), from the plaintext's header h and record. */
 static int encrypted_sidecars(const char *archive, const char *enc, const struct ms_header *h)
@@ -422,7 +401,7 @@ static int encrypted_sidecars(const char *archive, const char *enc, const struct
 	bool deep = false;
 	int ret = -1;
 
-	if (write_side(side, text) < 0)
+	if (ms_write_file_replace(side, text, strlen(text)) < 0)
 		goto out;
 	if (ms_dest_verified_record(archive, when, &deep) == 1 && ms_dest_mark_verified_as(enc, deep) < 0)
 		goto out;
@@ -556,21 +535,7 @@ void ms_dest_items_free(struct ms_dest_item *items, size_t n)
 
 int ms_dest_create_file(const char *path)
 {
-	int fd;
-
-	/* unlink removes a symlink or a hard link itself, never its target */
-	if (unlink(path) < 0 && errno != ENOENT)
-		return -1;
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd >= 0 && fchmod(fd, 0600) < 0) { /* whatever the umask */
-		int err = errno;
-
-		close(fd);
-		unlink(path);
-		errno = err;
-		return -1;
-	}
-	return fd;
+	return ms_create_private(path);
 }
 
 int ms_dest_mark_verified(const char *archive)
@@ -580,12 +545,12 @@ int ms_dest_mark_verified(const char *archive)
 
 int ms_dest_mark_verified_as(const char *archive, bool deep)
 {
-	char *rec = ms_xasprintf("%s.verified", archive), *tmp = ms_xasprintf("%s.tmp", rec);
+	char *rec = ms_xasprintf("%s.verified", archive);
 	char when[32], line[128];
 	struct stat st;
 	time_t now = time(NULL);
 	struct tm tm;
-	int fd, ret = -1, n;
+	int ret = -1, n;
 
 	if (stat(archive, &st) < 0) {
 		ms_log_error("unable to stat '%s': %s", archive, strerror(errno));
@@ -595,24 +560,9 @@ int ms_dest_mark_verified_as(const char *archive, bool deep)
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	n = snprintf(line, sizeof(line), "%s %lld %lld %s\n", when, (long long)st.st_size, (long long)st.st_mtime,
 		     deep ? "deep" : "shallow");
-	fd = ms_dest_create_file(tmp);
-	if (fd < 0 || write(fd, line, (size_t)n) != n || fsync(fd) < 0) {
-		ms_log_error("unable to write '%s': %s", tmp, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		unlink(tmp);
-		goto out;
-	}
-	close(fd);
-	if (rename(tmp, rec) < 0) {
-		ms_log_error("unable to rename '%s': %s", tmp, strerror(errno));
-		unlink(tmp);
-		goto out;
-	}
-	ret = 0;
+	ret = ms_write_file_replace(rec, line, (size_t)n);
 out:
 	free(rec);
-	free(tmp);
 	return ret;
 }
 

@@ -186,20 +186,12 @@ out:
 
 int ms_space_remember(const char *dest, unsigned long long content_bytes, unsigned long long archive_bytes)
 {
-	char *path = ms_path_join(dest, MS_SPACE_STATS_NAME), *tmp = ms_xasprintf("%s.tmp", path);
+	char *path = ms_path_join(dest, MS_SPACE_STATS_NAME);
 	char line[64];
 	int n = snprintf(line, sizeof(line), "%llu %llu\n", content_bytes, archive_bytes);
 	/* never through a symlink planted in the destination; 0600 whatever the umask */
-	int fd = ms_dest_create_file(tmp), ret = 0, wrote;
+	int ret = ms_write_file_replace(path, line, (size_t)n);
 
-	wrote = fd >= 0 && write(fd, line, (size_t)n) == n;
-	if (fd >= 0 && close(fd) != 0)
-		wrote = 0;
-	if (!wrote || rename(tmp, path) < 0) {
-		ret = ms_log_error("unable to write '%s': %s", path, strerror(errno));
-		unlink(tmp);
-	}
-	free(tmp);
 	free(path);
 	return ret;
 }

@@ -67,14 +67,14 @@ run_ms "${C[@]}" --dest "$D"
 expect_rc 0
 echo "precious" >"$T/victim"
 chmod 0644 "$T/victim"
-ln -s "$T/victim" "$D/.modosnap.ratio.tmp"
+ln -s "$T/victim" "$D/.modosnap.ratio.partial"
 run_ms "${C[@]}" --dest "$D"
 expect_rc 0
 check "the symlink's target is untouched" test "$(cat "$T/victim")" = precious
 check "its mode too" test "$(stat -c %a "$T/victim")" = 644
-check "no temporary file left" test ! -e "$D/.modosnap.ratio.tmp" -a ! -L "$D/.modosnap.ratio.tmp"
+check "no temporary file left" test ! -e "$D/.modosnap.ratio.partial" -a ! -L "$D/.modosnap.ratio.partial"
 check "the ratio file is a regular file" test -f "$D/.modosnap.ratio" -a ! -L "$D/.modosnap.ratio"
-ln "$T/victim" "$D/.modosnap.ratio.tmp" 2>/dev/null || cp "$T/victim" "$D/.modosnap.ratio.tmp"
+ln "$T/victim" "$D/.modosnap.ratio.partial" 2>/dev/null || cp "$T/victim" "$D/.modosnap.ratio.partial"
 run_ms "${C[@]}" --dest "$D"
 expect_rc 0
 check "a planted hard link's other name is untouched" test "$(cat "$T/victim")" = precious
