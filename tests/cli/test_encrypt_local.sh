@@ -221,6 +221,7 @@ case_begin same_second_as_an_encrypted_snapshot
 left=$(files "$D" | grep -c '\.tar\.zst\.age$')
 head=${NAME%_*_modoboa-*}
 tail=${NAME##*_modoboa-}
+sleep 1 # no snapshot of an earlier case holds this second's name
 planted=()
 for k in 0 1; do
 	p="${head}_$(date -u -d "@$(($(date +%s) + k))" +%Y%m%dT%H%M%SZ)_modoboa-${tail%.age}"

@@ -290,6 +290,17 @@ static void test_mariadb_atomic(void **state)
 			       "DROP TABLE (dump SQL may only create and alter the database's own objects)\n");
 	free(s);
 
+	/* A schema-post.sql that would replace a table after the proof (it
+	 * runs in the live database after the swap), forged with every hash
+	 * recomputed: refused before anything is loaded, so the proof of the
+	 * staging tables is the proof of the live ones. */
+	forge(archive, bad, "db/amavis/schema-post.sql", "CREATE DEFINER=",
+	      "CREATE OR REPLACE TABLE `policy` (id int);\nCREATE DEFINER=");
+	s = refused_restore(&am, bad, before);
+	assert_string_equal(s, "modosnap: error: database 'amavis': 'db/amavis/schema-post.sql': statement 6 refused: "
+			       "CREATE TABLE (schema-post.sql may not create tables)\n");
+	free(s);
+
 	/* Without admin_user, Modoboa's own user may not create the staging
 	 * database: the error says what to configure. */
 	capture_start();
