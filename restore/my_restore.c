@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "restore/dbreplay.h"
+#include "restore/my_keys.h"
 #include "base/log.h"
 #include "db/my_conn.h"
 #include "db/my_text.h"
@@ -53,6 +54,23 @@ enum phase {
  * streamed by the first connection): memory is one such buffer. */
 #define LOAD_BUFFER_MAX ((size_t)32 << 20)
 
+/* LOAD_BUFFER_MAX, or less under MODOSNAP_TEST_MY_LOAD_BUFFER (bytes), so
+ * that a test's small chunks take the path of a member too long for it. */
+static size_t load_buffer_max(void)
+{
+	const char *env = getenv("MODOSNAP_TEST_MY_LOAD_BUFFER");
+	unsigned long v;
+
+	return env && ms_parse_ulong(env, 1, LOAD_BUFFER_MAX, &v) == 0 ? v : LOAD_BUFFER_MAX;
+}
+
+/* Tables of this many rows or more have their plain secondary keys built
+ * after the data (my_keys.h); MODOSNAP_TEST_MY_DEFER_MIN_ROWS lowers it
+ * so that small test tables take that path. */
+#define DEFER_MIN_ROWS 50000LL
+
+#define NO_TABLE ((size_t)-1)
+
 /* What one LOAD DATA LOCAL reads: the member bytes already read into buf
  * (pos of len handed over so far), then, when r is set, the rest of the
  * member from the archive. */
@@ -68,7 +86,13 @@ struct infile_src {
  * `a`) runs the LOAD DATA of one buffered chunk in a thread while `a`
  * streams the next one, so that the server parses and inserts on two
  * cores. While busy only the thread touches `c`; it logs nothing (the
- * main thread reports its result after joining it). */
+ * main thread reports its result after joining it).
+ *
+ * With InnoDB's bulk load (rs->bulk) every table is loaded in one
+ * transaction on one connection: all its chunks go where its first went,
+ * and its COMMIT follows its last chunk (for the loader, when the main
+ * thread joins it). Tables still overlap: the next table starts on `a`
+ * while the loader finishes the last one. */
 struct loader {
 	MYSQL *c;               /* owned; NULL when not opened */
 	pthread_t thread;
@@ -80,6 +104,10 @@ struct loader {
 	char *sql;              /* its LOAD DATA (owned) */
 	char *path;             /* its member path, for messages (owned) */
 	size_t table;           /* its manifest table */
+	bool begin;             /* bulk: START TRANSACTION before the chunk */
+	bool commit;            /* bulk: COMMIT once the chunk is reported */
+	size_t open;            /* bulk: the table whose transaction awaits more
+	                           chunks on c, or NO_TABLE */
 };
 
 /* One restore (or scratch verify) run, passed to every step. */
@@ -104,6 +132,12 @@ struct restorer {
 	size_t post_len;
 	struct infile_src src;            /* what a's LOAD DATA reads */
 	struct loader ld;                 /* the second loader */
+	bool bulk;                        /* one transaction per table, unique_checks off: InnoDB's
+	                                     bulk load into an empty table (bulk_load_ok) */
+	size_t a_open;                    /* bulk: the table open on `a`, or NO_TABLE */
+	char **keys_add;                  /* per table: the ALTER TABLE that builds the keys set
+	                                     aside for the load, or NULL (owned) */
+	char **keys_show;                 /* per table: its definition before (normalised, owned) */
 	struct ms_progress *progress;     /* the bytes and table loaded, or NULL (borrowed) */
 };
 
@@ -342,12 +376,23 @@ static int load_result(struct restorer *rs, MYSQL *c, bool failed, const struct 
 	return ret;
 }
 
+/* Bulk mode: starts or commits the transaction that loads table t on c. */
+static int table_txn(struct restorer *rs, MYSQL *c, const struct ms_manifest_table *t, bool begin)
+{
+	char *what = ms_xasprintf("table '%s.%s': %s", t->schema, t->name,
+				  begin ? "starting its load" : "committing its load");
+	int ret = ms_my_exec(c, rs->alias, begin ? "START TRANSACTION" : "COMMIT", what);
+
+	free(what);
+	return ret;
+}
+
 static void *loader_run(void *arg)
 {
 	struct loader *ld = arg;
 
 	mysql_thread_init();
-	ld->failed = mysql_query(ld->c, ld->sql) != 0;
+	ld->failed = (ld->begin && mysql_query(ld->c, "START TRANSACTION") != 0) || mysql_query(ld->c, ld->sql) != 0;
 	mysql_thread_end();
 	atomic_store(&ld->done, true);
 	return NULL;
@@ -366,6 +411,9 @@ static int loader_wait(struct restorer *rs, bool report)
 	ld->busy = false;
 	if (report)
 		ret = load_result(rs, ld->c, ld->failed, &rs->mdb->tables[ld->table], ld->path);
+	if (report && ret == 0 && ld->commit)
+		ret = table_txn(rs, ld->c, &rs->mdb->tables[ld->table], false);
+	ld->commit = false;
 	free(ld->sql);
 	free(ld->path);
 	ld->sql = ld->path = NULL;
@@ -392,11 +440,14 @@ static int buffer_member(struct restorer *rs, struct ms_strbuf *sb, size_t max)
 }
 
 /* Hands a chunk read whole into ld->data to the loader's thread. */
-static int loader_start(struct restorer *rs, char *sql, const char *path, const char *rel, size_t ti)
+static int loader_start(struct restorer *rs, char *sql, const char *path, const char *rel, size_t ti, bool begin,
+			bool commit)
 {
 	struct loader *ld = &rs->ld;
 
 	ld->sql = sql;
+	ld->begin = begin;
+	ld->commit = commit;
 	ld->path = ms_xstrdup(path);
 	ld->table = ti;
 	ld->failed = false;
@@ -407,53 +458,238 @@ static int loader_start(struct restorer *rs, char *sql, const char *path, const 
 		free(ld->sql);
 		free(ld->path);
 		ld->sql = ld->path = NULL;
+		ld->commit = false;
 		return ms_log_error("database '%s': unable to start a loader thread", rs->alias);
 	}
 	ld->busy = true;
 	return 0;
 }
 
+/* A table whose chunks stopped before the manifest's count. */
+static int chunks_missing(struct restorer *rs, size_t ti)
+{
+	const struct ms_manifest_table *t = &rs->mdb->tables[ti];
+
+	return ms_log_error("database '%s': table '%s.%s': %lu data members, the manifest lists %lu", rs->alias,
+			    t->schema, t->name, rs->seen[ti], t->chunks);
+}
+
+/* Which connection loads chunk ti: true for the loader (then *begin says
+ * whether the chunk opens its table's transaction), false for `a`. */
+static int pick_connection(struct restorer *rs, size_t ti, bool *loader, bool *begin)
+{
+	bool free_loader;
+
+	*begin = false;
+	if (!rs->bulk) {
+		/* never two LOAD DATA into one table at once: InnoDB can make
+		 * one the victim of a deadlock (seen at 1 M msgs rows,
+		 * docs/performance.md); the connections overlap on different
+		 * tables only */
+		if (rs->ld.busy && rs->ld.table == ti && loader_wait(rs, true) < 0)
+			return -1;
+		*loader = rs->ld.c && (!rs->ld.busy || atomic_load(&rs->ld.done));
+		return 0;
+	}
+	if (rs->a_open != NO_TABLE && rs->a_open != ti)
+		return chunks_missing(rs, rs->a_open);
+	if (rs->ld.open != NO_TABLE && rs->ld.open != ti)
+		return chunks_missing(rs, rs->ld.open);
+	free_loader = rs->ld.c && (!rs->ld.busy || atomic_load(&rs->ld.done));
+	*loader = rs->ld.open == ti || (rs->a_open != ti && free_loader);
+	*begin = rs->ld.open != ti && rs->a_open != ti;
+	return 0;
+}
+
 /* One data chunk. When the loader is free (its last chunk reported), a
  * chunk that fits in its buffer goes to it; otherwise the first
- * connection streams the member itself, after what was buffered. The
- * member's name is rel, which is also the only file name the server may
- * ask for. */
+ * connection streams the member itself, after what was buffered (in
+ * bulk mode, a table stays on the connection that opened it, see struct
+ * loader). The member's name is rel, which is also the only file name
+ * the server may ask for. */
 static int load_chunk(struct restorer *rs, const char *path, const char *rel)
 {
 	const struct ms_manifest_table *t;
+	MYSQL *c = rs->a;
+	bool last, to_loader = false, begin = false;
 	char *sql;
 	size_t ti;
 	int ret = 0, whole = 0;
 
 	if (ms_db_chunk(rs->mdb, rs->alias, path, rel, ".tsv", rs->seen, &ti) < 0)
 		return -1;
-	ms_progress_table(rs->progress, ti);
 	t = &rs->mdb->tables[ti];
+	if (rs->seen[ti] > t->chunks)
+		return chunks_missing(rs, ti);
+	last = rs->seen[ti] == t->chunks;
+	ms_progress_table(rs->progress, ti);
 	if (!rs->cols[ti].n && ms_my_table_columns(rs->a, rs->alias, rs->target, t->name, &rs->cols[ti]) < 0)
+		return -1;
+	if (pick_connection(rs, ti, &to_loader, &begin) < 0)
 		return -1;
 	sql = ms_my_load_sql(rs->a, rel, rs->target, t->name, &rs->cols[ti]);
 	rs->src = (struct infile_src){ .name = rel, .r = rs->r };
-	/* never two LOAD DATA into one table at once: InnoDB can make one the
-	 * victim of a deadlock (seen at 1 M msgs rows, docs/performance.md);
-	 * the two connections overlap on different tables only */
-	if (rs->ld.busy && rs->ld.table == ti && loader_wait(rs, true) < 0) {
-		free(sql);
-		return -1;
-	}
-	if (rs->ld.c && (!rs->ld.busy || atomic_load(&rs->ld.done))) {
-		if (loader_wait(rs, true) < 0 || (whole = buffer_member(rs, &rs->ld.data, LOAD_BUFFER_MAX)) < 0) {
+	if (to_loader) {
+		if (loader_wait(rs, true) < 0 || (whole = buffer_member(rs, &rs->ld.data, load_buffer_max())) < 0) {
 			free(sql);
 			return -1;
 		}
+		if (rs->bulk)
+			rs->ld.open = last ? NO_TABLE : ti;
 		if (whole)
-			return loader_start(rs, sql, path, rel, ti);
+			return loader_start(rs, sql, path, rel, ti, begin, rs->bulk && last);
 		rs->src.buf = rs->ld.data.buf;
 		rs->src.len = rs->ld.data.len;
+		if (rs->bulk) {
+			/* longer than the buffer: streamed from here on the
+			 * loader's connection, which holds the table's transaction */
+			c = rs->ld.c;
+			rs->ld.src = rs->src;
+		}
+	} else if (rs->bulk) {
+		rs->a_open = last ? NO_TABLE : ti;
 	}
-	ret = load_result(rs, rs->a, mysql_query(rs->a, sql) != 0, t, path);
+	if (begin && rs->bulk)
+		ret = table_txn(rs, c, t, true);
+	if (ret == 0)
+		ret = load_result(rs, c, mysql_query(c, sql) != 0, t, path);
+	if (ret == 0 && rs->bulk && last)
+		ret = table_txn(rs, c, t, false);
 	rs->src.name = NULL;
+	if (c == rs->ld.c)
+		rs->ld.src.name = NULL;
 	free(sql);
 	return ret;
+}
+
+/* --- secondary keys after the data (my_keys.h) ---------------------------- */
+
+/* SHOW CREATE TABLE of `quoted` (in a's database), or NULL; logs nothing. */
+static char *show_create(MYSQL *c, const char *quoted)
+{
+	char *sql = ms_xasprintf("SHOW CREATE TABLE %s", quoted), *text = NULL;
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+
+	if (mysql_query(c, sql) == 0 && (res = mysql_store_result(c)) != NULL) {
+		if (mysql_num_fields(res) >= 2 && (row = mysql_fetch_row(res)) != NULL && row[1])
+			text = ms_xstrdup(row[1]);
+		mysql_free_result(res);
+	}
+	free(sql);
+	return text;
+}
+
+/* Whether dropping and adding k's keys on an empty temporary copy of the
+ * table gives its definition back. Anything that fails here only means
+ * the keys are built during the load, as they always were. */
+static bool probe_keys(struct restorer *rs, const char *quoted, const struct ms_my_keys *k)
+{
+	static const char probe[] = "`modosnap_keys_probe`";
+	char *sql = ms_xasprintf("CREATE TEMPORARY TABLE %s LIKE %s", probe, quoted);
+	char *before = NULL, *after = NULL;
+	bool same = false;
+
+	if (mysql_query(rs->a, sql) == 0) {
+		before = show_create(rs->a, probe);
+		free(sql);
+		sql = ms_xasprintf("ALTER TABLE %s %s", probe, k->drop);
+		if (before && mysql_query(rs->a, sql) == 0) {
+			free(sql);
+			sql = ms_xasprintf("ALTER TABLE %s %s", probe, k->add);
+			if (mysql_query(rs->a, sql) == 0)
+				after = show_create(rs->a, probe);
+		}
+		same = before && after && !strcmp(before, after);
+		mysql_query(rs->a, "DROP TEMPORARY TABLE IF EXISTS `modosnap_keys_probe`");
+	}
+	free(sql);
+	free(before);
+	free(after);
+	return same;
+}
+
+/* After schema-pre.sql: the plain secondary keys of every large InnoDB
+ * table are dropped for the load, to be built by build_keys. */
+static int defer_keys(struct restorer *rs)
+{
+	const char *env = getenv("MODOSNAP_TEST_MY_DEFER_MIN_ROWS");
+	unsigned long v;
+	long long min = env && ms_parse_ulong(env, 0, 1UL << 62, &v) == 0 ? (long long)v : DEFER_MIN_ROWS;
+
+	for (size_t i = 0; i < rs->mdb->n_tables; i++) {
+		const struct ms_manifest_table *t = &rs->mdb->tables[i];
+		struct ms_my_keys k = { 0 };
+		char *q, *text, *sql, *what;
+		int ret = 0;
+
+		if (t->rows < min)
+			continue;
+		q = ms_my_ident(t->name);
+		text = show_create(rs->a, q);
+		if (!text)
+			ret = ms_log_error("database '%s': table '%s.%s': reading its definition failed: %s", rs->alias,
+					   t->schema, t->name, mysql_error(rs->a));
+		else
+			ms_my_keys_parse(text, &k);
+		if (k.n && probe_keys(rs, q, &k)) {
+			sql = ms_xasprintf("ALTER TABLE %s %s", q, k.drop);
+			what = ms_xasprintf("table '%s.%s': setting its secondary keys aside for the load", t->schema,
+					    t->name);
+			ret = ms_my_exec(rs->a, rs->alias, sql, what);
+			if (ret == 0) {
+				rs->keys_add[i] = ms_xasprintf("ALTER TABLE %s %s", q, k.add);
+				rs->keys_show[i] = ms_my_show_create_normal(text);
+				ms_log_debug("database '%s': table '%s.%s': %zu secondary key(s) built after the data",
+					     rs->alias, t->schema, t->name, k.n);
+			}
+			free(sql);
+			free(what);
+		} else if (k.n) {
+			ms_log_debug("database '%s': table '%s.%s': secondary keys built during the load (dropping and "
+				     "adding them does not give the same definition)", rs->alias, t->schema, t->name);
+		}
+		ms_my_keys_clear(&k);
+		free(text);
+		free(q);
+		if (ret < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* After the load: builds the keys defer_keys set aside, and checks that
+ * each table's definition is the snapshot's again. */
+static int build_keys(struct restorer *rs)
+{
+	for (size_t i = 0; i < rs->mdb->n_tables; i++) {
+		const struct ms_manifest_table *t = &rs->mdb->tables[i];
+		char *what, *q, *text, *norm = NULL;
+		int ret;
+
+		if (!rs->keys_add[i])
+			continue;
+		ms_progress_table(rs->progress, i);
+		what = ms_xasprintf("table '%s.%s': building its secondary keys", t->schema, t->name);
+		ret = ms_my_exec(rs->a, rs->alias, rs->keys_add[i], what);
+		free(what);
+		if (ret < 0)
+			return -1;
+		q = ms_my_ident(t->name);
+		text = show_create(rs->a, q);
+		if (text)
+			norm = ms_my_show_create_normal(text);
+		if (!norm || strcmp(norm, rs->keys_show[i]) != 0)
+			ret = ms_log_error("database '%s': table '%s.%s': %s", rs->alias, t->schema, t->name,
+					   norm ? "its definition after building its keys differs from the snapshot's"
+						: "reading its definition failed");
+		free(norm);
+		free(text);
+		free(q);
+		if (ret < 0)
+			return -1;
+	}
+	return 0;
 }
 
 static int bad_order(struct restorer *rs, const char *path)
@@ -476,7 +712,7 @@ static int restore_member(struct restorer *rs, const char *path)
 			return -1;
 		ret = run_script(rs, text, len, path);
 		free(text);
-		return ret;
+		return ret < 0 ? -1 : defer_keys(rs);
 	}
 	if (!strncmp(rel, "data/", 5)) {
 		if (rs->phase != PH_DATA)
@@ -581,11 +817,41 @@ static int loader_open(struct restorer *rs)
 
 	ld->c = ms_my_connect(rs->db, NULL, NULL, MS_MY_NO_DB | MS_MY_LOCAL_INFILE);
 	if (!ld->c || pin(ld->c, rs->alias) < 0 ||
-	    ms_my_exec(ld->c, rs->alias, "SET SESSION foreign_key_checks = 0, SESSION unique_checks = 0",
+	    ms_my_exec(ld->c, rs->alias, rs->bulk ? "SET SESSION foreign_key_checks = 0, SESSION unique_checks = 0"
+						  : "SET SESSION foreign_key_checks = 0",
 		       "pinning session settings") < 0)
 		return -1;
 	mysql_set_local_infile_handler(ld->c, infile_init, infile_read, infile_end, infile_error, &ld->src);
 	return 0;
+}
+
+/* Whether the server loads an empty InnoDB table in bulk (sorted index
+ * builds, one undo record) inside a transaction with unique_checks and
+ * foreign_key_checks off: MariaDB from 10.6; LOAD DATA in bulk could
+ * fail when the temporary directory filled up until 10.11.11, 11.4.5 and
+ * 11.7.2 (MDEV-34703), so only those and later, as mariadb-import does.
+ * MODOSNAP_TEST_MY_NO_BULK=1 turns it off for the tests of the other
+ * path. */
+static bool bulk_load_ok(MYSQL *c)
+{
+	unsigned long v = mysql_get_server_version(c);
+	const char *info = mysql_get_server_info(c);
+	const char *env = getenv("MODOSNAP_TEST_MY_NO_BULK");
+
+	if ((env && *env == '1') || !info || !strstr(info, "MariaDB"))
+		return false;
+	return v >= 110702 || (v >= 110405 && v < 110500) || (v >= 101111 && v < 101200);
+}
+
+/* Ends whatever load transaction is still open (after a failure): the
+ * staging database can then be dropped without waiting for their locks. */
+static void abort_loads(struct restorer *rs)
+{
+	loader_wait(rs, false);
+	if (rs->ld.c)
+		mysql_query(rs->ld.c, "ROLLBACK");
+	mysql_query(rs->a, "ROLLBACK");
+	rs->a_open = rs->ld.open = NO_TABLE;
 }
 
 /* Loads the dump into rs->target (created here) and checks it. */
@@ -593,11 +859,21 @@ static int load_and_check(struct restorer *rs, const char *archive_path)
 {
 	int rc;
 
-	if (ms_my_exec(rs->a, rs->alias, "SET SESSION foreign_key_checks = 0", "pinning session settings") < 0 ||
+	rs->bulk = bulk_load_ok(rs->a);
+	ms_log_debug("database '%s': %s", rs->alias,
+		     rs->bulk ? "each table is loaded in one transaction (InnoDB bulk load)"
+			      : "each data member is loaded in a transaction of its own");
+	if (ms_my_exec(rs->a, rs->alias, rs->bulk ? "SET SESSION foreign_key_checks = 0, SESSION unique_checks = 0"
+						  : "SET SESSION foreign_key_checks = 0",
+		       "pinning session settings") < 0 ||
 	    loader_open(rs) < 0)
 		return -1;
 	rc = replay_archive(rs, archive_path);
-	if (loader_wait(rs, rc == 0) < 0 || rc < 0)
+	if (loader_wait(rs, rc == 0) < 0 || rc < 0) {
+		abort_loads(rs);
+		return -1;
+	}
+	if (build_keys(rs) < 0)
 		return -1;
 	return check_tables(rs->a, rs->alias, rs->target, rs->mdb);
 }
@@ -1004,6 +1280,9 @@ static int start(struct restorer *rs, const struct ms_dbconf *db, const struct m
 	rs->prefix = ms_xasprintf("db/%s/", alias);
 	rs->seen = ms_xcalloc(rs->mdb->n_tables + 1, sizeof(*rs->seen));
 	rs->cols = ms_xcalloc(rs->mdb->n_tables + 1, sizeof(*rs->cols));
+	rs->keys_add = ms_xcalloc(rs->mdb->n_tables + 1, sizeof(*rs->keys_add));
+	rs->keys_show = ms_xcalloc(rs->mdb->n_tables + 1, sizeof(*rs->keys_show));
+	rs->a_open = rs->ld.open = NO_TABLE;
 	rs->progress = progress;
 	ms_progress_db(progress, rs->mdb);
 	rs->m = ms_my_connect(db, as_admin ? admin->user : NULL, as_admin ? admin->password : NULL,
@@ -1098,6 +1377,12 @@ static void finish(struct restorer *rs)
 	ms_my_close(rs->m);
 	for (size_t i = 0; rs->cols && i < rs->mdb->n_tables; i++)
 		ms_my_columns_clear(&rs->cols[i]);
+	for (size_t i = 0; rs->keys_add && i < rs->mdb->n_tables; i++) {
+		free(rs->keys_add[i]);
+		free(rs->keys_show[i]);
+	}
+	free(rs->keys_add);
+	free(rs->keys_show);
 	free(rs->cols);
 	free(rs->seen);
 	free(rs->prefix);

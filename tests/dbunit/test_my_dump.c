@@ -9,9 +9,13 @@
  * JSON, generated columns (virtual and stored), a LATIN1 column, a table
  * without a primary key holding duplicate rows, an empty table, a MyISAM
  * table, a view on a view whose name sorts first, a procedure, a function,
- * a trigger and a scheduled event. It is dumped with a 4 KiB chunk size
- * (so tables span several chunks and one row is larger than a chunk),
- * changed, and restored; mariadb-dump before and after must be identical.
+ * a trigger and a scheduled event, plain, unique, prefix and foreign-key
+ * indexes. It is dumped with a 4 KiB chunk size (so tables span several
+ * chunks and one row is larger than a chunk), changed, and restored;
+ * mariadb-dump before and after must be identical. The restore runs three
+ * ways: as configured, with every plain key built after the data and
+ * every chunk longer than the loader's buffer, and without InnoDB's bulk
+ * load (the path for servers before MariaDB 10.11.11).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,6 +31,7 @@
 #include <unistd.h>
 
 #include "base/hash.h"
+#include "base/log.h"
 #include "discover/instance.h"
 #include "formats/manifest.h"
 #include "db/my_dump.h"
@@ -49,7 +54,8 @@ static const char source_sql[] =
 	"  b bit(10), d decimal(30,10), f float, dbl double, dt datetime(6), ts timestamp(3) NULL DEFAULT NULL,\n"
 	"  tm time(2), y year, e enum('a','b','\xc3\xbc'), st set('x','y','z'), j json,\n"
 	"  g_virt int AS (y * 2) VIRTUAL, g_stored decimal(32,10) AS (d * 2) STORED,\n"
-	"  l1 varchar(50) CHARACTER SET latin1, c char(5)) ENGINE=InnoDB AUTO_INCREMENT=1000;\n"
+	"  l1 varchar(50) CHARACTER SET latin1, c char(5), KEY `kinds, e``y` (e, y) COMMENT 'two, cols',\n"
+	"  UNIQUE KEY kinds_c (c, id)) ENGINE=InnoDB AUTO_INCREMENT=1000;\n"
 	"SET @all = (SELECT UNHEX(GROUP_CONCAT(LPAD(HEX(seq), 2, '0') ORDER BY seq SEPARATOR '')) FROM seq_0_to_255);\n"
 	"SET time_zone = '+02:00';\n"
 	"INSERT INTO kinds (t, vb, bl, b, d, f, dbl, dt, ts, tm, y, e, st, j, l1, c) VALUES\n"
@@ -63,7 +69,8 @@ static const char source_sql[] =
 	"  ('\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\xa6\x8a \xe2\x9c\x93', 'x', REPEAT(@all, 100), b'1111111111',\n"
 	"   -0.0000000001, 1.2345678, 2.2250738585072014e-308, '9999-12-31 23:59:59.999999', '2038-01-19 03:14:07.999',\n"
 	"   '838:59:59.99', 2155, 'b', 'x,y,z', '\"s\"', '\xc3\xa0\xc3\xa9\xc3\xae\xc3\xb5\xc3\xbc', NULL);\n"
-	"CREATE TABLE big (id int PRIMARY KEY, payload longtext) ENGINE=InnoDB;\n"
+	"CREATE TABLE big (id int PRIMARY KEY, payload longtext, KEY big_payload (payload(20)) USING BTREE)\n"
+	"  ENGINE=InnoDB;\n"
 	"INSERT INTO big SELECT seq, REPEAT(MD5(seq), 3) FROM seq_1_to_300;\n"
 	"INSERT INTO big VALUES (1000, REPEAT('0123456789', 2000)), (1001, 'after');\n"
 	"CREATE TABLE nopk (a int, b varchar(10)) ENGINE=InnoDB;\n"
@@ -244,6 +251,25 @@ static long long member_size(const struct ms_manifest *m, const char *name)
 	return -1;
 }
 
+/* Changes the live database, restores it with debug output and checks it
+ * is `before` again by mariadb-dump; returns what was logged. */
+static char *change_and_restore(const struct ms_dbconf *c, const char *arch, const struct ms_verify_result *vr,
+				const char *before)
+{
+	char *err, *after;
+
+	assert_int_equal(my_sql(livedb, change_sql), 0);
+	ms_log_set_level(MS_LOG_DEBUG);
+	capture_start();
+	assert_int_equal(ms_my_restore_database(c, &root_admin, arch, &vr->manifest, "testmy", NULL), 0);
+	err = capture_end();
+	ms_log_set_level(MS_LOG_INFO);
+	after = my_dump_of(livedb);
+	assert_string_equal(before, after);
+	free(after);
+	return err;
+}
+
 static void test_dump_and_restore(void **state)
 {
 	struct ms_dbconf c = dbconf();
@@ -304,6 +330,35 @@ static void test_dump_and_restore(void **state)
 	free(floats);
 	free(floats_sql);
 	assert_int_equal(ms_my_check_database(&c, NULL, &vr.manifest.dbs[0]), 0);
+
+	/* Every plain key set aside for the load and built afterwards (the
+	 * foreign key's index too), every chunk streamed past the loader's
+	 * buffer on the connection that holds its table's transaction. */
+	setenv("MODOSNAP_TEST_MY_DEFER_MIN_ROWS", "1", 1);
+	setenv("MODOSNAP_TEST_MY_LOAD_BUFFER", "1000", 1);
+	err = change_and_restore(&c, arch, &vr, before);
+	unsetenv("MODOSNAP_TEST_MY_DEFER_MIN_ROWS");
+	unsetenv("MODOSNAP_TEST_MY_LOAD_BUFFER");
+	assert_non_null(strstr(err, "modosnap: debug: database 'testmy': each table is loaded in one transaction "
+				    "(InnoDB bulk load)\n"));
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const keyed[] = { "big", "child", "kinds" };
+
+		p = ms_xasprintf("modosnap: debug: database 'testmy': table '%s.%s': 1 secondary key(s) built after "
+				 "the data\n", livedb, keyed[i]);
+		if (!strstr(err, p))
+			fail_msg("no '%s' in:\n%s", p, err);
+		free(p);
+	}
+	free(err);
+
+	/* Without InnoDB's bulk load: each member in its own transaction. */
+	setenv("MODOSNAP_TEST_MY_NO_BULK", "1", 1);
+	err = change_and_restore(&c, arch, &vr, before);
+	unsetenv("MODOSNAP_TEST_MY_NO_BULK");
+	assert_non_null(strstr(err, "modosnap: debug: database 'testmy': each data member is loaded in a transaction "
+				    "of its own\n"));
+	free(err);
 
 	/* restoring under another database name is refused */
 	c.name = "other_name";

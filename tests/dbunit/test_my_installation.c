@@ -272,6 +272,16 @@ static void test_mariadb_atomic(void **state)
 	free(s);
 	free(expect);
 
+	/* A duplicate primary key (InnoDB's bulk load skips it with a
+	 * warning, as LOAD DATA LOCAL does any duplicate): refused. */
+	tamper(archive, bad, member, "\n2\tSpam lovers\t", "\n1\tSpam lovers\t");
+	s = refused_restore(&am, bad, before);
+	expect = ms_xasprintf("modosnap: error: database 'amavis': table '%s.policy': loading '%s' gave 1 "
+			      "warning(s), the first: Duplicate entry '1' for key 'PRIMARY'\n", am.name, member);
+	assert_string_equal(s, expect);
+	free(s);
+	free(expect);
+
 	/* A trigger that cannot be created after the swap: everything is
 	 * renamed back and the previous objects recreated. */
 	tamper(archive, bad, "db/amavis/schema-post.sql", "ON release_log FOR", "ON release_lug FOR");
