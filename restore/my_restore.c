@@ -610,7 +610,7 @@ static bool probe_keys(struct restorer *rs, const char *quoted, const struct ms_
 }
 
 /* After schema-pre.sql: the plain secondary keys of every large InnoDB
- * table are dropped for the load, to be built by build_keys. */
+ * table are dropped for the load, to be built by keys_and_proof. */
 static int defer_keys(struct restorer *rs)
 {
 	const char *env = getenv("MODOSNAP_TEST_MY_DEFER_MIN_ROWS");
@@ -638,7 +638,11 @@ static int defer_keys(struct restorer *rs)
 					    t->name);
 			ret = ms_my_exec(rs->a, rs->alias, sql, what);
 			if (ret == 0) {
-				rs->keys_add[i] = ms_xasprintf("ALTER TABLE %s %s", q, k.add);
+				char *full = ms_my_qualified(rs->target, t->name);
+
+				/* qualified: the loader's connection has no database */
+				rs->keys_add[i] = ms_xasprintf("ALTER TABLE %s %s", full, k.add);
+				free(full);
 				rs->keys_show[i] = ms_my_show_create_normal(text);
 				ms_log_debug("database '%s': table '%s.%s': %zu secondary key(s) built after the data",
 					     rs->alias, t->schema, t->name, k.n);
@@ -658,38 +662,22 @@ static int defer_keys(struct restorer *rs)
 	return 0;
 }
 
-/* After the load: builds the keys defer_keys set aside, and checks that
- * each table's definition is the snapshot's again. */
-static int build_keys(struct restorer *rs)
+/* After its keys are built: table i's definition must be the snapshot's
+ * again (what schema-pre.sql created, the AUTO_INCREMENT counter aside). */
+static int check_definition(struct restorer *rs, size_t i)
 {
-	for (size_t i = 0; i < rs->mdb->n_tables; i++) {
-		const struct ms_manifest_table *t = &rs->mdb->tables[i];
-		char *what, *q, *text, *norm = NULL;
-		int ret;
+	const struct ms_manifest_table *t = &rs->mdb->tables[i];
+	char *q = ms_my_ident(t->name), *text = show_create(rs->a, q), *norm = text ? ms_my_show_create_normal(text) : NULL;
+	int ret = 0;
 
-		if (!rs->keys_add[i])
-			continue;
-		ms_progress_table(rs->progress, i);
-		what = ms_xasprintf("table '%s.%s': building its secondary keys", t->schema, t->name);
-		ret = ms_my_exec(rs->a, rs->alias, rs->keys_add[i], what);
-		free(what);
-		if (ret < 0)
-			return -1;
-		q = ms_my_ident(t->name);
-		text = show_create(rs->a, q);
-		if (text)
-			norm = ms_my_show_create_normal(text);
-		if (!norm || strcmp(norm, rs->keys_show[i]) != 0)
-			ret = ms_log_error("database '%s': table '%s.%s': %s", rs->alias, t->schema, t->name,
-					   norm ? "its definition after building its keys differs from the snapshot's"
-						: "reading its definition failed");
-		free(norm);
-		free(text);
-		free(q);
-		if (ret < 0)
-			return -1;
-	}
-	return 0;
+	if (!norm || strcmp(norm, rs->keys_show[i]) != 0)
+		ret = ms_log_error("database '%s': table '%s.%s': %s", rs->alias, t->schema, t->name,
+				   norm ? "its definition after building its keys differs from the snapshot's"
+					: "reading its definition failed");
+	free(norm);
+	free(text);
+	free(q);
+	return ret;
 }
 
 static int bad_order(struct restorer *rs, const char *path)
@@ -712,6 +700,10 @@ static int restore_member(struct restorer *rs, const char *path)
 			return -1;
 		ret = run_script(rs, text, len, path);
 		free(text);
+		/* the script turns unique_checks off, as mariadb-dump's do;
+		 * without a safe bulk load they stay on */
+		if (ret == 0 && !rs->bulk)
+			ret = ms_my_exec(rs->a, rs->alias, "SET SESSION unique_checks = 1", "pinning session settings");
 		return ret < 0 ? -1 : defer_keys(rs);
 	}
 	if (!strncmp(rel, "data/", 5)) {
@@ -792,20 +784,121 @@ static long long table_digest(MYSQL *m, const char *alias, const char *schema, c
 
 /* Rows and digest of every manifest table as found in database `schema`;
  * the table is named by its snapshot name in messages. */
+static int check_table(MYSQL *m, const char *alias, const char *schema, const struct ms_manifest_table *t)
+{
+	char hex[65];
+	long long rows = table_digest(m, alias, schema, t->name, hex);
+
+	if (rows < 0)
+		return -1;
+	if (rows != t->rows || strcmp(hex, t->digest) != 0)
+		return ms_log_error("database '%s': table '%s.%s': digest differs from the snapshot "
+				    "(rows %lld, expected %lld)", alias, t->schema, t->name, rows, t->rows);
+	return 0;
+}
+
 static int check_tables(MYSQL *m, const char *alias, const char *schema, const struct ms_manifest_db *mdb)
 {
-	for (size_t i = 0; i < mdb->n_tables; i++) {
-		const struct ms_manifest_table *t = &mdb->tables[i];
-		char hex[65];
-		long long rows = table_digest(m, alias, schema, t->name, hex);
-
-		if (rows < 0)
+	for (size_t i = 0; i < mdb->n_tables; i++)
+		if (check_table(m, alias, schema, &mdb->tables[i]) < 0)
 			return -1;
-		if (rows != t->rows || strcmp(hex, t->digest) != 0)
-			return ms_log_error("database '%s': table '%s.%s': digest differs from the snapshot "
-					    "(rows %lld, expected %lld)", alias, t->schema, t->name, rows, t->rows);
-	}
 	return 0;
+}
+
+/* --- keys and proof after the load ---------------------------------------- */
+
+/* The keys set aside for the load are built by the loader's connection
+ * in a thread, one ALTER TABLE after the other in table order, while `a`
+ * proves the tables that need none; each table with rebuilt keys is then
+ * checked and proved as soon as they are built. The thread logs nothing:
+ * the main thread reports its failure. No open transaction exists by
+ * then, so the ALTER TABLEs wait for nothing but the proof's reads. */
+struct keys_job {
+	struct restorer *rs;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t built;      /* tables below this index are done (built or failed) */
+	size_t failed;     /* the table whose ALTER TABLE failed, or NO_TABLE */
+	char err[512];     /* its error */
+};
+
+static void *keys_run(void *arg)
+{
+	struct keys_job *kj = arg;
+	struct restorer *rs = kj->rs;
+	size_t n = rs->mdb->n_tables;
+
+	mysql_thread_init();
+	for (size_t i = 0; i < n; i++) {
+		bool ok = !rs->keys_add[i] || mysql_query(rs->ld.c, rs->keys_add[i]) == 0;
+
+		pthread_mutex_lock(&kj->mu);
+		if (!ok) {
+			kj->failed = i;
+			snprintf(kj->err, sizeof(kj->err), "%s", mysql_error(rs->ld.c));
+		}
+		kj->built = ok ? i + 1 : n;
+		pthread_cond_broadcast(&kj->cv);
+		pthread_mutex_unlock(&kj->mu);
+		if (!ok)
+			break;
+	}
+	mysql_thread_end();
+	return NULL;
+}
+
+/* Table i, whose keys the thread builds: waits for them, then checks its
+ * definition and proves its rows. */
+static int check_rebuilt(struct restorer *rs, struct keys_job *kj, size_t i)
+{
+	const struct ms_manifest_table *t = &rs->mdb->tables[i];
+	size_t failed;
+
+	pthread_mutex_lock(&kj->mu);
+	while (kj->built <= i)
+		pthread_cond_wait(&kj->cv, &kj->mu);
+	failed = kj->failed;
+	pthread_mutex_unlock(&kj->mu);
+	if (failed == i)
+		return ms_log_error("database '%s': table '%s.%s': building its secondary keys failed: %s", rs->alias,
+				    t->schema, t->name, kj->err);
+	if (failed < i)
+		return -1; /* an earlier table's, reported there */
+	ms_progress_table(rs->progress, i);
+	if (check_definition(rs, i) < 0)
+		return -1;
+	return check_table(rs->a, rs->alias, rs->target, t);
+}
+
+/* Builds the keys set aside (if any) and proves every table. */
+static int keys_and_proof(struct restorer *rs)
+{
+	struct keys_job kj = { .rs = rs, .failed = NO_TABLE };
+	pthread_t thread;
+	bool any = false;
+	int ret = 0;
+
+	for (size_t i = 0; i < rs->mdb->n_tables; i++)
+		any = any || rs->keys_add[i];
+	if (!any)
+		return check_tables(rs->a, rs->alias, rs->target, rs->mdb);
+	pthread_mutex_init(&kj.mu, NULL);
+	pthread_cond_init(&kj.cv, NULL);
+	if (pthread_create(&thread, NULL, keys_run, &kj) != 0) {
+		ret = ms_log_error("database '%s': unable to start a thread", rs->alias);
+		goto out;
+	}
+	for (size_t i = 0; ret == 0 && i < rs->mdb->n_tables; i++)
+		if (!rs->keys_add[i])
+			ret = check_table(rs->a, rs->alias, rs->target, &rs->mdb->tables[i]);
+	for (size_t i = 0; ret == 0 && i < rs->mdb->n_tables; i++)
+		if (rs->keys_add[i])
+			ret = check_rebuilt(rs, &kj, i);
+	pthread_join(thread, NULL);
+out:
+	pthread_cond_destroy(&kj.cv);
+	pthread_mutex_destroy(&kj.mu);
+	return ret;
 }
 
 /* The second loader's connection, in the session our dumps' scripts set
@@ -873,9 +966,7 @@ static int load_and_check(struct restorer *rs, const char *archive_path)
 		abort_loads(rs);
 		return -1;
 	}
-	if (build_keys(rs) < 0)
-		return -1;
-	return check_tables(rs->a, rs->alias, rs->target, rs->mdb);
+	return keys_and_proof(rs);
 }
 
 /* --- the swap ------------------------------------------------------------- */
