@@ -76,11 +76,14 @@ static int read_member_up_to(struct vctx *v, const struct ms_entry *e, char sha[
 	ssize_t n;
 	int ret = -1;
 
-	while ((n = ms_archive_reader_read(v->r, buf, sizeof(buf))) > 0) {
-		if (pipe)
-			ms_hashpipe_update(pipe, buf, (size_t)n);
-		else
-			ms_hash_update(h, buf, (size_t)n);
+	for (;;) {
+		size_t room = sizeof(buf);
+		/* a large member is read straight into the hashing thread's buffer */
+		char *dst = pipe ? ms_hashpipe_space(pipe, &room) : buf;
+
+		n = ms_archive_reader_read(v->r, dst, room);
+		if (n <= 0)
+			break;
 		total += (uint64_t)n;
 		if (keep && limit && !over && total > *limit) {
 			over = true; /* not kept: the caller reads it again */
@@ -90,7 +93,11 @@ static int read_member_up_to(struct vctx *v, const struct ms_entry *e, char sha[
 			goto out;
 		}
 		if (keep && !over)
-			ms_strbuf_add(&sb, buf, (size_t)n);
+			ms_strbuf_add(&sb, dst, (size_t)n);
+		if (pipe)
+			ms_hashpipe_commit(pipe, (size_t)n);
+		else
+			ms_hash_update(h, dst, (size_t)n);
 	}
 	if (n < 0)
 		goto out;

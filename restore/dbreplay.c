@@ -67,28 +67,54 @@ static long find_table(const struct ms_manifest_db *mdb, const char *dir, size_t
 	return -1;
 }
 
+/* Parses rel = "data/<schema>.<table>/NNNNNN<ext>": 0 with *num and *ti,
+ * -1 when the name is not one, -2 when it names no table of mdb. */
+static int parse_chunk(const struct ms_manifest_db *mdb, const char *rel, const char *ext, unsigned long *num,
+		       long *ti)
+{
+	const char *dir = rel + 5, *slash;
+	size_t elen = strlen(ext);
+	char digits[7];
+
+	if (strncmp(rel, "data/", 5) != 0)
+		return -1;
+	slash = strrchr(dir, '/');
+	if (!slash || strchr(dir, '/') != slash || strlen(slash + 1) != 6 + elen || strcmp(slash + 7, ext) != 0 ||
+	    strspn(slash + 1, "0123456789") != 6)
+		return -1;
+	memcpy(digits, slash + 1, 6);
+	digits[6] = '\0';
+	if (ms_parse_ulong(digits, 1, 999999, num) < 0)
+		return -1;
+	*ti = find_table(mdb, dir, (size_t)(slash - dir));
+	return *ti < 0 ? -2 : 0;
+}
+
 int ms_db_chunk(const struct ms_manifest_db *mdb, const char *alias, const char *path, const char *rel,
 		const char *ext, unsigned long *seen, size_t *table)
 {
-	const char *dir = rel + 5, *slash = strrchr(dir, '/');
-	size_t elen = strlen(ext);
 	unsigned long num;
-	char digits[7];
 	long ti;
+	int rc = parse_chunk(mdb, rel, ext, &num, &ti);
 
-	if (strncmp(rel, "data/", 5) != 0 || !slash || strchr(dir, '/') != slash ||
-	    strlen(slash + 1) != 6 + elen || strcmp(slash + 7, ext) != 0 || strspn(slash + 1, "0123456789") != 6)
+	if (rc == -1)
 		return ms_log_error("database '%s': unexpected member '%s'", alias, path);
-	memcpy(digits, slash + 1, 6);
-	digits[6] = '\0';
-	if (ms_parse_ulong(digits, 1, 999999, &num) < 0)
-		return ms_log_error("database '%s': unexpected member '%s'", alias, path);
-	ti = find_table(mdb, dir, (size_t)(slash - dir));
-	if (ti < 0)
+	if (rc == -2)
 		return ms_log_error("database '%s': member '%s' names no table of the manifest", alias, path);
 	if (num != seen[ti] + 1)
 		return ms_log_error("database '%s': member '%s' is out of order", alias, path);
 	seen[ti] = num;
+	*table = (size_t)ti;
+	return 0;
+}
+
+int ms_db_chunk_table(const struct ms_manifest_db *mdb, const char *rel, const char *ext, size_t *table)
+{
+	unsigned long num;
+	long ti;
+
+	if (parse_chunk(mdb, rel, ext, &num, &ti) < 0)
+		return -1;
 	*table = (size_t)ti;
 	return 0;
 }

@@ -36,6 +36,9 @@ int ms_db_replay(const char *archive_path, const char *prefix, const char *alias
 int ms_db_chunk(const struct ms_manifest_db *mdb, const char *alias, const char *path, const char *rel,
 		const char *ext, unsigned long *seen, size_t *table);
 
+/* The table a chunk member names, parsed as ms_db_chunk does but without
+ * its checks or its logging: 0 and *table, or -1. */
+int ms_db_chunk_table(const struct ms_manifest_db *mdb, const char *rel, const char *ext, size_t *table);
 /* Every table got exactly the chunks the manifest lists. 0 or -1 after
  * logging the first table that did not. */
 int ms_db_check_chunks(const struct ms_manifest_db *mdb, const char *alias, const unsigned long *seen);

@@ -49,21 +49,6 @@ enum phase {
 	PH_DONE,
 };
 
-/* A chunk the second loader takes must fit in its buffer (dump chunks
- * are at most 16 MiB, MS_CHUNK_SIZE; a longer member, one huge row, is
- * streamed by the first connection): memory is one such buffer. */
-#define LOAD_BUFFER_MAX ((size_t)32 << 20)
-
-/* LOAD_BUFFER_MAX, or less under MODOSNAP_TEST_MY_LOAD_BUFFER (bytes), so
- * that a test's small chunks take the path of a member too long for it. */
-static size_t load_buffer_max(void)
-{
-	const char *env = getenv("MODOSNAP_TEST_MY_LOAD_BUFFER");
-	unsigned long v;
-
-	return env && ms_parse_ulong(env, 1, LOAD_BUFFER_MAX, &v) == 0 ? v : LOAD_BUFFER_MAX;
-}
-
 /* Tables of this many rows or more have their plain secondary keys built
  * after the data (my_keys.h); MODOSNAP_TEST_MY_DEFER_MIN_ROWS lowers it
  * so that small test tables take that path. */
@@ -71,43 +56,39 @@ static size_t load_buffer_max(void)
 
 #define NO_TABLE ((size_t)-1)
 
-/* What one LOAD DATA LOCAL reads: the member bytes already read into buf
- * (pos of len handed over so far), then, when r is set, the rest of the
- * member from the archive. */
+/* Lanes loading at once besides the main thread's (struct lane): Amavis'
+ * three large tables (msgs, msgrcpt, quarantine) each get one. */
+#define EXTRA_LANES 2
+
+/* What one LOAD DATA LOCAL reads: the current member, from the archive. */
 struct infile_src {
 	const char *name;            /* the file name our statement gave, NULL between loads */
-	const char *buf;             /* borrowed */
-	size_t len, pos;
-	struct ms_archive_reader *r; /* the rest of the member, or NULL (borrowed) */
+	struct ms_archive_reader *r; /* positioned at the member's data (borrowed) */
 	char err[512];               /* handler failure, for the server's error */
 };
 
-/* The second loader: its own connection (the application's login, like
- * `a`) runs the LOAD DATA of one buffered chunk in a thread while `a`
- * streams the next one, so that the server parses and inserts on two
- * cores. While busy only the thread touches `c`; it logs nothing (the
- * main thread reports its result after joining it).
- *
- * With InnoDB's bulk load (rs->bulk) every table is loaded in one
- * transaction on one connection: all its chunks go where its first went,
- * and its COMMIT follows its last chunk (for the loader, when the main
- * thread joins it). Tables still overlap: the next table starts on `a`
- * while the loader finishes the last one. */
-struct loader {
+/* More lanes: each has its own connection (the application's login, like
+ * `a`) and its own reader of the archive, in a thread, and loads the
+ * tables assigned to it (owner[] is its number, from 1) while the main
+ * thread loads the others (owner[] 0) on `a` from its reader, so that the
+ * server parses and inserts several tables at once. Each table is loaded by one connection only: two LOAD DATA into
+ * one InnoDB table can deadlock (seen at 1 M msgs rows), and InnoDB's bulk
+ * load (rs->bulk) keeps a table's transaction open from its first chunk
+ * to its last. The thread logs its own errors (base/log.c is
+ * thread-safe); it stops at the next member once `stop` is set, and the
+ * main thread stops once `failed` is. */
+struct restorer;
+
+struct lane {
+	struct restorer *rs;    /* the run (borrowed) */
 	MYSQL *c;               /* owned; NULL when not opened */
 	pthread_t thread;
-	bool busy;              /* started, not joined */
-	atomic_bool done;       /* the thread's statement has returned */
-	bool failed;            /* mysql_query failed (mysql_error(c) says why) */
-	struct ms_strbuf data;  /* the chunk (owned, reused) */
-	struct infile_src src;  /* data, for c's local infile handler */
-	char *sql;              /* its LOAD DATA (owned) */
-	char *path;             /* its member path, for messages (owned) */
-	size_t table;           /* its manifest table */
-	bool begin;             /* bulk: START TRANSACTION before the chunk */
-	bool commit;            /* bulk: COMMIT once the chunk is reported */
-	size_t open;            /* bulk: the table whose transaction awaits more
-	                           chunks on c, or NO_TABLE */
+	atomic_bool started;    /* running or not yet joined (read by every lane) */
+	atomic_bool failed;     /* the thread stopped on an error (logged) */
+	atomic_bool stop;       /* the main thread failed: stop */
+	struct infile_src src;  /* what c's LOAD DATA reads */
+	size_t open;            /* bulk: the table whose transaction is open on c, or NO_TABLE */
+	const char *archive;    /* borrowed */
 };
 
 /* One restore (or scratch verify) run, passed to every step. */
@@ -131,7 +112,8 @@ struct restorer {
 	char *post_path;                  /* its member path (owned) */
 	size_t post_len;
 	struct infile_src src;            /* what a's LOAD DATA reads */
-	struct loader ld;                 /* the second loader */
+	struct lane ld[EXTRA_LANES];      /* the other lanes: owner[] k + 1 is ld[k] */
+	unsigned char *owner;             /* per table: the lane that loads it, 0 for `a` (owned) */
 	bool bulk;                        /* one transaction per table, unique_checks off: InnoDB's
 	                                     bulk load into an empty table (bulk_load_ok) */
 	size_t a_open;                    /* bulk: the table open on `a`, or NO_TABLE */
@@ -233,13 +215,6 @@ static int infile_read(void *ptr, char *buf, unsigned int len)
 	struct infile_src *src = ptr;
 	ssize_t n;
 
-	if (src->pos < src->len) {
-		size_t k = src->len - src->pos < len ? src->len - src->pos : len;
-
-		memcpy(buf, src->buf + src->pos, k);
-		src->pos += k;
-		return (int)k;
-	}
 	if (!src->r)
 		return 0;
 	n = ms_archive_reader_read(src->r, buf, len);
@@ -387,84 +362,6 @@ static int table_txn(struct restorer *rs, MYSQL *c, const struct ms_manifest_tab
 	return ret;
 }
 
-static void *loader_run(void *arg)
-{
-	struct loader *ld = arg;
-
-	mysql_thread_init();
-	ld->failed = (ld->begin && mysql_query(ld->c, "START TRANSACTION") != 0) || mysql_query(ld->c, ld->sql) != 0;
-	mysql_thread_end();
-	atomic_store(&ld->done, true);
-	return NULL;
-}
-
-/* Waits for the loader's chunk; with `report`, its outcome is reported
- * like the first connection's (0 or -1), else only waited for. */
-static int loader_wait(struct restorer *rs, bool report)
-{
-	struct loader *ld = &rs->ld;
-	int ret = 0;
-
-	if (!ld->busy)
-		return 0;
-	pthread_join(ld->thread, NULL);
-	ld->busy = false;
-	if (report)
-		ret = load_result(rs, ld->c, ld->failed, &rs->mdb->tables[ld->table], ld->path);
-	if (report && ret == 0 && ld->commit)
-		ret = table_txn(rs, ld->c, &rs->mdb->tables[ld->table], false);
-	ld->commit = false;
-	free(ld->sql);
-	free(ld->path);
-	ld->sql = ld->path = NULL;
-	return ret;
-}
-
-/* Reads the member into sb, at most `max` bytes: 1 when that is all of
- * it, 0 when more follows, -1 on a read error (logged by the reader). */
-static int buffer_member(struct restorer *rs, struct ms_strbuf *sb, size_t max)
-{
-	char buf[65536];
-	ssize_t n;
-
-	ms_strbuf_reset(sb);
-	while (sb->len < max) {
-		n = ms_archive_reader_read(rs->r, buf, sizeof(buf) < max - sb->len ? sizeof(buf) : max - sb->len);
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			return 1;
-		ms_strbuf_add(sb, buf, (size_t)n);
-	}
-	return 0;
-}
-
-/* Hands a chunk read whole into ld->data to the loader's thread. */
-static int loader_start(struct restorer *rs, char *sql, const char *path, const char *rel, size_t ti, bool begin,
-			bool commit)
-{
-	struct loader *ld = &rs->ld;
-
-	ld->sql = sql;
-	ld->begin = begin;
-	ld->commit = commit;
-	ld->path = ms_xstrdup(path);
-	ld->table = ti;
-	ld->failed = false;
-	atomic_store(&ld->done, false);
-	/* rel is within path, which the archive reader reuses */
-	ld->src = (struct infile_src){ .name = ld->path + (rel - path), .buf = ld->data.buf, .len = ld->data.len };
-	if (pthread_create(&ld->thread, NULL, loader_run, ld) != 0) {
-		free(ld->sql);
-		free(ld->path);
-		ld->sql = ld->path = NULL;
-		ld->commit = false;
-		return ms_log_error("database '%s': unable to start a loader thread", rs->alias);
-	}
-	ld->busy = true;
-	return 0;
-}
-
 /* A table whose chunks stopped before the manifest's count. */
 static int chunks_missing(struct restorer *rs, size_t ti)
 {
@@ -474,92 +371,179 @@ static int chunks_missing(struct restorer *rs, size_t ti)
 			    t->schema, t->name, rs->seen[ti], t->chunks);
 }
 
-/* Which connection loads chunk ti: true for the loader (then *begin says
- * whether the chunk opens its table's transaction), false for `a`. */
-static int pick_connection(struct restorer *rs, size_t ti, bool *loader, bool *begin)
-{
-	bool free_loader;
-
-	*begin = false;
-	if (!rs->bulk) {
-		/* never two LOAD DATA into one table at once: InnoDB can make
-		 * one the victim of a deadlock (seen at 1 M msgs rows,
-		 * docs/performance.md); the connections overlap on different
-		 * tables only */
-		if (rs->ld.busy && rs->ld.table == ti && loader_wait(rs, true) < 0)
-			return -1;
-		*loader = rs->ld.c && (!rs->ld.busy || atomic_load(&rs->ld.done));
-		return 0;
-	}
-	if (rs->a_open != NO_TABLE && rs->a_open != ti)
-		return chunks_missing(rs, rs->a_open);
-	if (rs->ld.open != NO_TABLE && rs->ld.open != ti)
-		return chunks_missing(rs, rs->ld.open);
-	free_loader = rs->ld.c && (!rs->ld.busy || atomic_load(&rs->ld.done));
-	*loader = rs->ld.open == ti || (rs->a_open != ti && free_loader);
-	*begin = rs->ld.open != ti && rs->a_open != ti;
-	return 0;
-}
-
-/* One data chunk. When the loader is free (its last chunk reported), a
- * chunk that fits in its buffer goes to it; otherwise the first
- * connection streams the member itself, after what was buffered (in
- * bulk mode, a table stays on the connection that opened it, see struct
- * loader). The member's name is rel, which is also the only file name
- * the server may ask for. */
-static int load_chunk(struct restorer *rs, const char *path, const char *rel)
+/* Loads data member `path` (rel below the prefix) on c, streaming it from
+ * r through *src; *open is the table whose bulk transaction c holds. The
+ * member's name is rel, which is also the only file name the server may
+ * ask for. Only the lane that owns the table calls this for it, so the
+ * lanes never share an element of seen[] or cols[]. */
+static int load_member(struct restorer *rs, MYSQL *c, struct infile_src *src, struct ms_archive_reader *r,
+		       size_t *open, const char *path, const char *rel)
 {
 	const struct ms_manifest_table *t;
-	MYSQL *c = rs->a;
-	bool last, to_loader = false, begin = false;
+	bool last;
 	char *sql;
 	size_t ti;
-	int ret = 0, whole = 0;
+	int ret = 0;
 
 	if (ms_db_chunk(rs->mdb, rs->alias, path, rel, ".tsv", rs->seen, &ti) < 0)
 		return -1;
 	t = &rs->mdb->tables[ti];
 	if (rs->seen[ti] > t->chunks)
 		return chunks_missing(rs, ti);
+	if (*open != NO_TABLE && *open != ti)
+		return chunks_missing(rs, *open);
 	last = rs->seen[ti] == t->chunks;
 	ms_progress_table(rs->progress, ti);
-	if (!rs->cols[ti].n && ms_my_table_columns(rs->a, rs->alias, rs->target, t->name, &rs->cols[ti]) < 0)
+	if (!rs->cols[ti].n && ms_my_table_columns(c, rs->alias, rs->target, t->name, &rs->cols[ti]) < 0)
 		return -1;
-	if (pick_connection(rs, ti, &to_loader, &begin) < 0)
-		return -1;
-	sql = ms_my_load_sql(rs->a, rel, rs->target, t->name, &rs->cols[ti]);
-	rs->src = (struct infile_src){ .name = rel, .r = rs->r };
-	if (to_loader) {
-		if (loader_wait(rs, true) < 0 || (whole = buffer_member(rs, &rs->ld.data, load_buffer_max())) < 0) {
-			free(sql);
-			return -1;
-		}
-		if (rs->bulk)
-			rs->ld.open = last ? NO_TABLE : ti;
-		if (whole)
-			return loader_start(rs, sql, path, rel, ti, begin, rs->bulk && last);
-		rs->src.buf = rs->ld.data.buf;
-		rs->src.len = rs->ld.data.len;
-		if (rs->bulk) {
-			/* longer than the buffer: streamed from here on the
-			 * loader's connection, which holds the table's transaction */
-			c = rs->ld.c;
-			rs->ld.src = rs->src;
-		}
-	} else if (rs->bulk) {
-		rs->a_open = last ? NO_TABLE : ti;
-	}
-	if (begin && rs->bulk)
+	sql = ms_my_load_sql(c, rel, rs->target, t->name, &rs->cols[ti]);
+	*src = (struct infile_src){ .name = rel, .r = r };
+	if (rs->bulk && *open != ti)
 		ret = table_txn(rs, c, t, true);
 	if (ret == 0)
 		ret = load_result(rs, c, mysql_query(c, sql) != 0, t, path);
+	*open = rs->bulk && ret == 0 && !last ? ti : NO_TABLE;
 	if (ret == 0 && rs->bulk && last)
 		ret = table_txn(rs, c, t, false);
-	rs->src.name = NULL;
-	if (c == rs->ld.c)
-		rs->ld.src.name = NULL;
+	src->name = NULL;
 	free(sql);
 	return ret;
+}
+
+/* The lane whose thread loads a chunk member's table, or NULL when the
+ * main thread does (its own tables, and those of a lane that did not
+ * start). */
+static struct lane *lane_of(struct restorer *rs, const char *rel)
+{
+	struct lane *l;
+	size_t ti;
+
+	if (ms_db_chunk_table(rs->mdb, rel, ".tsv", &ti) < 0 || !rs->owner[ti])
+		return NULL;
+	l = &rs->ld[rs->owner[ti] - 1];
+	return l->started ? l : NULL;
+}
+
+/* A data member, for the main thread: loaded on `a` unless another lane's
+ * reader loads it. */
+static int load_chunk(struct restorer *rs, const char *path, const char *rel)
+{
+	if (lane_of(rs, rel))
+		return 0;
+	return load_member(rs, rs->a, &rs->src, rs->r, &rs->a_open, path, rel);
+}
+
+static int lane_member(void *ctx, struct ms_archive_reader *r, const char *path)
+{
+	struct lane *l = ctx;
+	struct restorer *rs = l->rs;
+	const char *rel = path + strlen(rs->prefix);
+
+	if (atomic_load(&l->stop))
+		return -1;
+	/* anything else is another lane's to load, or the main thread's to
+	 * load or to report */
+	if (lane_of(rs, rel) != l)
+		return 0;
+	return load_member(rs, l->c, &l->src, r, &l->open, path, rel);
+}
+
+static void *lane_run(void *arg)
+{
+	struct lane *l = arg;
+
+	mysql_thread_init();
+	if (ms_db_replay(l->archive, l->rs->prefix, l->rs->alias, lane_member, l, l->rs->progress) < 0)
+		atomic_store(&l->failed, true);
+	mysql_thread_end();
+	return NULL;
+}
+
+/* Starts the other lanes once the tables exist (after schema-pre.sql); the
+ * main thread loads the tables of a lane that cannot start. `started` is
+ * set before a lane's thread exists and cleared after it is joined, so
+ * every thread reads it unchanged while lanes run. Their threads start
+ * with every signal blocked, so that signals keep reaching the main
+ * thread. */
+static void lanes_start(struct restorer *rs)
+{
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (size_t k = 0; k < EXTRA_LANES; k++) {
+		struct lane *l = &rs->ld[k];
+
+		l->started = l->c && l->archive;
+		if (l->started && pthread_create(&l->thread, NULL, lane_run, l) != 0)
+			l->started = false;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Waits for the other lanes; with `stop`, tells them to stop first. 0, or
+ * -1 when one failed (it logged why). */
+static int lanes_join(struct restorer *rs, bool stop)
+{
+	int ret = 0;
+
+	for (size_t k = 0; stop && k < EXTRA_LANES; k++)
+		atomic_store(&rs->ld[k].stop, true);
+	for (size_t k = 0; k < EXTRA_LANES; k++) {
+		struct lane *l = &rs->ld[k];
+
+		if (!l->started)
+			continue;
+		pthread_join(l->thread, NULL);
+		l->started = false;
+		if (atomic_load(&l->failed))
+			ret = -1;
+	}
+	return ret;
+}
+
+static bool lane_failed(struct restorer *rs)
+{
+	for (size_t k = 0; k < EXTRA_LANES; k++)
+		if (atomic_load(&rs->ld[k].failed))
+			return true;
+	return false;
+}
+
+/* Which lane loads each table: the largest first, each to the lane with
+ * the least work so far. A table's work is estimated from its rows and
+ * its chunks (16 MiB of text each): in a restore at 500 000 msgs rows,
+ * msgrcpt (625 000 rows, 6 chunks), msgs (500 000, 8) and quarantine
+ * (125 000, 17) loaded in about 5, 6 and 5.5 s, about 5 s per million rows
+ * plus 0.3 s per chunk, so one chunk weighs as much as 54 000 rows. */
+static void assign_lanes(struct restorer *rs)
+{
+	size_t n = rs->mdb->n_tables;
+	bool *done = ms_xcalloc(n + 1, sizeof(*done));
+	long double work[EXTRA_LANES + 1] = { 0 };
+
+	for (size_t k = 0; k < n; k++) {
+		size_t best = n;
+		long double best_w = -1;
+		unsigned lane = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			const struct ms_manifest_table *t = &rs->mdb->tables[i];
+			long double w = (long double)t->rows + (long double)t->chunks * 54000.0L;
+
+			if (!done[i] && w > best_w) {
+				best = i;
+				best_w = w;
+			}
+		}
+		for (unsigned j = 1; j <= EXTRA_LANES; j++)
+			if (work[j] < work[lane])
+				lane = j;
+		done[best] = true;
+		rs->owner[best] = (unsigned char)lane;
+		work[lane] += best_w;
+	}
+	free(done);
 }
 
 /* --- secondary keys after the data (my_keys.h) ---------------------------- */
@@ -704,7 +688,10 @@ static int restore_member(struct restorer *rs, const char *path)
 		 * without a safe bulk load they stay on */
 		if (ret == 0 && !rs->bulk)
 			ret = ms_my_exec(rs->a, rs->alias, "SET SESSION unique_checks = 1", "pinning session settings");
-		return ret < 0 ? -1 : defer_keys(rs);
+		if (ret < 0 || defer_keys(rs) < 0)
+			return -1;
+		lanes_start(rs);
+		return 0;
 	}
 	if (!strncmp(rel, "data/", 5)) {
 		if (rs->phase != PH_DATA)
@@ -732,6 +719,8 @@ static int on_member(void *ctx, struct ms_archive_reader *r, const char *path)
 {
 	struct restorer *rs = ctx;
 
+	if (lane_failed(rs))
+		return -1; /* another lane failed, and said why */
 	rs->r = r;
 	return restore_member(rs, path);
 }
@@ -748,9 +737,11 @@ static int replay_archive(struct restorer *rs, const char *archive_path)
 		free(what);
 		return rc;
 	}
+	for (size_t k = 0; k < EXTRA_LANES; k++)
+		rs->ld[k].archive = archive_path;
 	rc = ms_db_replay(archive_path, rs->prefix, rs->alias, on_member, rs, rs->progress);
 	rs->r = NULL;
-	if (rc < 0)
+	if (lanes_join(rs, rc < 0) < 0 || rc < 0)
 		return -1;
 	if (rs->phase != PH_DONE)
 		return ms_log_error("database '%s': the snapshot's dump is incomplete", rs->alias);
@@ -830,12 +821,12 @@ static void *keys_run(void *arg)
 
 	mysql_thread_init();
 	for (size_t i = 0; i < n; i++) {
-		bool ok = !rs->keys_add[i] || mysql_query(rs->ld.c, rs->keys_add[i]) == 0;
+		bool ok = !rs->keys_add[i] || mysql_query(rs->ld[0].c, rs->keys_add[i]) == 0;
 
 		pthread_mutex_lock(&kj->mu);
 		if (!ok) {
 			kj->failed = i;
-			snprintf(kj->err, sizeof(kj->err), "%s", mysql_error(rs->ld.c));
+			snprintf(kj->err, sizeof(kj->err), "%s", mysql_error(rs->ld[0].c));
 		}
 		kj->built = ok ? i + 1 : n;
 		pthread_cond_broadcast(&kj->cv);
@@ -901,20 +892,20 @@ out:
 	return ret;
 }
 
-/* The second loader's connection, in the session our dumps' scripts set
- * on `a` (time zone, sql_mode, no foreign key or unique checks); its
- * statements name the target database. */
-static int loader_open(struct restorer *rs)
+/* The second lane's connection, in the session our dumps' scripts set
+ * on `a` (time zone, sql_mode, no foreign key checks, unique checks off
+ * for a bulk load); its statements name the target database. */
+static int lane_open(struct restorer *rs, struct lane *l)
 {
-	struct loader *ld = &rs->ld;
-
-	ld->c = ms_my_connect(rs->db, NULL, NULL, MS_MY_NO_DB | MS_MY_LOCAL_INFILE);
-	if (!ld->c || pin(ld->c, rs->alias) < 0 ||
-	    ms_my_exec(ld->c, rs->alias, rs->bulk ? "SET SESSION foreign_key_checks = 0, SESSION unique_checks = 0"
-						  : "SET SESSION foreign_key_checks = 0",
+	l->rs = rs;
+	l->open = NO_TABLE;
+	l->c = ms_my_connect(rs->db, NULL, NULL, MS_MY_NO_DB | MS_MY_LOCAL_INFILE);
+	if (!l->c || pin(l->c, rs->alias) < 0 ||
+	    ms_my_exec(l->c, rs->alias, rs->bulk ? "SET SESSION foreign_key_checks = 0, SESSION unique_checks = 0"
+						 : "SET SESSION foreign_key_checks = 0",
 		       "pinning session settings") < 0)
 		return -1;
-	mysql_set_local_infile_handler(ld->c, infile_init, infile_read, infile_end, infile_error, &ld->src);
+	mysql_set_local_infile_handler(l->c, infile_init, infile_read, infile_end, infile_error, &l->src);
 	return 0;
 }
 
@@ -940,11 +931,14 @@ static bool bulk_load_ok(MYSQL *c)
  * staging database can then be dropped without waiting for their locks. */
 static void abort_loads(struct restorer *rs)
 {
-	loader_wait(rs, false);
-	if (rs->ld.c)
-		mysql_query(rs->ld.c, "ROLLBACK");
+	lanes_join(rs, true);
+	for (size_t k = 0; k < EXTRA_LANES; k++) {
+		if (rs->ld[k].c)
+			mysql_query(rs->ld[k].c, "ROLLBACK");
+		rs->ld[k].open = NO_TABLE;
+	}
 	mysql_query(rs->a, "ROLLBACK");
-	rs->a_open = rs->ld.open = NO_TABLE;
+	rs->a_open = NO_TABLE;
 }
 
 /* Loads the dump into rs->target (created here) and checks it. */
@@ -958,11 +952,14 @@ static int load_and_check(struct restorer *rs, const char *archive_path)
 			      : "each data member is loaded in a transaction of its own");
 	if (ms_my_exec(rs->a, rs->alias, rs->bulk ? "SET SESSION foreign_key_checks = 0, SESSION unique_checks = 0"
 						  : "SET SESSION foreign_key_checks = 0",
-		       "pinning session settings") < 0 ||
-	    loader_open(rs) < 0)
+		       "pinning session settings") < 0)
 		return -1;
+	for (size_t k = 0; k < EXTRA_LANES; k++)
+		if (lane_open(rs, &rs->ld[k]) < 0)
+			return -1;
+	assign_lanes(rs);
 	rc = replay_archive(rs, archive_path);
-	if (loader_wait(rs, rc == 0) < 0 || rc < 0) {
+	if (rc < 0) {
 		abort_loads(rs);
 		return -1;
 	}
@@ -1373,7 +1370,8 @@ static int start(struct restorer *rs, const struct ms_dbconf *db, const struct m
 	rs->cols = ms_xcalloc(rs->mdb->n_tables + 1, sizeof(*rs->cols));
 	rs->keys_add = ms_xcalloc(rs->mdb->n_tables + 1, sizeof(*rs->keys_add));
 	rs->keys_show = ms_xcalloc(rs->mdb->n_tables + 1, sizeof(*rs->keys_show));
-	rs->a_open = rs->ld.open = NO_TABLE;
+	rs->owner = ms_xcalloc(rs->mdb->n_tables + 1, sizeof(*rs->owner));
+	rs->a_open = NO_TABLE;
 	rs->progress = progress;
 	ms_progress_db(progress, rs->mdb);
 	rs->m = ms_my_connect(db, as_admin ? admin->user : NULL, as_admin ? admin->password : NULL,
@@ -1460,9 +1458,10 @@ static int drop_target(struct restorer *rs)
 
 static void finish(struct restorer *rs)
 {
-	loader_wait(rs, false);
-	ms_my_close(rs->ld.c);
-	ms_strbuf_release(&rs->ld.data);
+	lanes_join(rs, true);
+	for (size_t k = 0; k < EXTRA_LANES; k++)
+		ms_my_close(rs->ld[k].c);
+	free(rs->owner);
 	if (rs->a != rs->m)
 		ms_my_close(rs->a);
 	ms_my_close(rs->m);

@@ -105,20 +105,36 @@ static void post(struct ms_hashpipe *p, bool final)
 	pthread_mutex_unlock(&p->mu);
 }
 
+void *ms_hashpipe_space(struct ms_hashpipe *p, size_t *len)
+{
+	struct slot *s = &p->slots[p->tail];
+
+	*len = MS_HASHPIPE_SLOT - s->len; /* a full slot is posted at once */
+	return s->buf + s->len;
+}
+
+void ms_hashpipe_commit(struct ms_hashpipe *p, size_t len)
+{
+	struct slot *s = &p->slots[p->tail];
+
+	s->len += len;
+	if (s->len == MS_HASHPIPE_SLOT)
+		post(p, false);
+}
+
 void ms_hashpipe_update(struct ms_hashpipe *p, const void *data, size_t len)
 {
 	const unsigned char *d = data;
 
 	while (len > 0) {
-		struct slot *s = &p->slots[p->tail];
-		size_t n = MS_HASHPIPE_SLOT - s->len < len ? MS_HASHPIPE_SLOT - s->len : len;
+		size_t room;
+		void *dst = ms_hashpipe_space(p, &room);
+		size_t n = room < len ? room : len;
 
-		memcpy(s->buf + s->len, d, n);
-		s->len += n;
+		memcpy(dst, d, n);
+		ms_hashpipe_commit(p, n);
 		d += n;
 		len -= n;
-		if (s->len == MS_HASHPIPE_SLOT)
-			post(p, false);
 	}
 }
 

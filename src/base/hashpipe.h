@@ -22,6 +22,11 @@ struct ms_hashpipe; /* opaque */
 struct ms_hashpipe *ms_hashpipe_new(void);
 /* Adds bytes to the current digest (copied: the caller may reuse data). */
 void ms_hashpipe_update(struct ms_hashpipe *p, const void *data, size_t len);
+/* The same without the copy: the free part of the buffer being filled (at
+ * least one byte; *len says how many), for the caller to write into and
+ * then hand over with ms_hashpipe_commit (at most *len bytes). */
+void *ms_hashpipe_space(struct ms_hashpipe *p, size_t *len);
+void ms_hashpipe_commit(struct ms_hashpipe *p, size_t len);
 /* Ends the current digest (the next update starts a new one). */
 void ms_hashpipe_final_hex(struct ms_hashpipe *p, char hex[MS_HASH_HEX_MAX]);
 /* Stops the thread; NULL is a no-op. */

@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -16,7 +17,10 @@
 #include <sys/stat.h>
 
 static int current_level = MS_LOG_INFO;
-static unsigned warnings;
+static _Atomic unsigned warnings;
+/* One line at a time, whole, into stderr and the tail: a restore's second
+ * loading lane logs from its own thread. */
+static pthread_mutex_t emit_lock = PTHREAD_MUTEX_INITIALIZER;
 static int muted;
 static _Atomic int status_line; /* a progress line is being drawn on stderr */
 
@@ -139,6 +143,8 @@ static void vlog(const char *prio, const char *prefix, const char *fmt, va_list 
 			vsnprintf(msg, (size_t)n + 1, fmt, again);
 	}
 	va_end(again);
+	pthread_mutex_lock(&emit_lock);
+	flockfile(stderr);
 	if (status_line)
 		fputs("\r\033[K", stderr); /* a message starts on a clean line */
 	if (stderr_is_journal())
@@ -146,7 +152,9 @@ static void vlog(const char *prio, const char *prefix, const char *fmt, va_list 
 	fprintf(stderr, "modosnap: %s", prefix);
 	put_escaped(n < 0 ? fmt : msg ? msg : small);
 	fputc('\n', stderr);
+	funlockfile(stderr);
 	tail_add(prefix, n < 0 ? fmt : msg ? msg : small);
+	pthread_mutex_unlock(&emit_lock);
 	if (msg != small)
 		free(msg);
 }

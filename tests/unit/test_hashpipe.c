@@ -59,6 +59,49 @@ static void test_digests(void **state)
 	free(data);
 }
 
+/* Written in place (ms_hashpipe_space/commit, as verify reads a member
+ * straight into the buffer), in pieces of at most `step` bytes that may
+ * fall short of the space offered, as a read does. */
+static void test_in_place(void **state)
+{
+	const size_t S = MS_HASHPIPE_SLOT;
+	const size_t sizes[] = { 0, 1, S - 1, S, S + 1, MS_HASHPIPE_SLOTS * S + 7 };
+	const size_t steps[] = { 1000, 65536, 3 * S };
+	unsigned char *data = pattern(MS_HASHPIPE_SLOTS * S + 7);
+	struct ms_hashpipe *p = ms_hashpipe_new();
+
+	(void)state;
+	assert_non_null(p);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+			char want[MS_HASH_HEX_MAX], got[MS_HASH_HEX_MAX];
+			struct ms_hash *h = ms_hash_new(MS_HASH_SHA256);
+
+			ms_hash_update(h, data, sizes[i]);
+			ms_hash_final_hex(h, want);
+			ms_hash_free(h);
+			for (size_t off = 0; off < sizes[i];) {
+				size_t room, n;
+				unsigned char *dst = ms_hashpipe_space(p, &room);
+
+				assert_true(room > 0 && room <= S);
+				n = sizes[i] - off < room ? sizes[i] - off : room;
+				n = n < steps[k] ? n : steps[k];
+				memcpy(dst, data + off, n);
+				/* bytes written past what is committed are not hashed */
+				if (n < room)
+					dst[n] = 0xaa;
+				ms_hashpipe_commit(p, n);
+				off += n;
+			}
+			ms_hashpipe_final_hex(p, got);
+			if (strcmp(got, want) != 0)
+				fail_msg("size %zu, step %zu: %s, want %s", sizes[i], steps[k], got, want);
+		}
+	ms_hashpipe_free(p);
+	free(data);
+}
+
 /* Freed with a digest under way (an error while reading a member). */
 static void test_free_midway(void **state)
 {
@@ -77,6 +120,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_digests),
+		cmocka_unit_test(test_in_place),
 		cmocka_unit_test(test_free_midway),
 	};
 
