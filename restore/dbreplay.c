@@ -23,6 +23,12 @@ const struct ms_manifest_db *ms_db_find(const struct ms_manifest *m, const char 
 int ms_db_replay(const char *archive_path, const char *prefix, const char *alias, ms_replay_cb cb, void *ctx,
 		 struct ms_progress *progress)
 {
+	return ms_db_replay_until(archive_path, prefix, alias, cb, ctx, progress, NULL);
+}
+
+int ms_db_replay_until(const char *archive_path, const char *prefix, const char *alias, ms_replay_cb cb, void *ctx,
+		       struct ms_progress *progress, const atomic_bool *stop)
+{
 	struct ms_archive_reader *r;
 	const struct ms_entry *e;
 	int fd = open(archive_path, O_RDONLY | O_CLOEXEC), rc;
@@ -37,6 +43,10 @@ int ms_db_replay(const char *archive_path, const char *prefix, const char *alias
 	if (progress)
 		ms_archive_reader_count(r, &progress->bytes);
 	while ((rc = ms_archive_reader_next(r, &e)) == 1) {
+		if (stop && atomic_load(stop)) {
+			rc = -1;
+			break;
+		}
 		if (strncmp(e->path, prefix, strlen(prefix)) != 0)
 			continue;
 		if (alias && e->type != MS_ENTRY_FILE) {

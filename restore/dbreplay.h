@@ -7,6 +7,7 @@
 #ifndef MS_DBREPLAY_H
 #define MS_DBREPLAY_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "formats/manifest.h"
@@ -29,6 +30,10 @@ typedef int (*ms_replay_cb)(void *ctx, struct ms_archive_reader *r, const char *
 int ms_db_replay(const char *archive_path, const char *prefix, const char *alias, ms_replay_cb cb, void *ctx,
 		 struct ms_progress *progress);
 
+/* The same, stopping quietly (-1) at the next member once *stop is set
+ * (another thread's failure). */
+int ms_db_replay_until(const char *archive_path, const char *prefix, const char *alias, ms_replay_cb cb, void *ctx,
+		       struct ms_progress *progress, const atomic_bool *stop);
 /* Parses `rel` = "data/<schema>.<table>/NNNNNN<ext>" (path minus the
  * prefix): the table's index in mdb and the chunk number, which must be
  * seen[table] + 1 (seen[] is then advanced). 0, or -1 after logging an

@@ -114,6 +114,11 @@ struct restorer {
 	struct infile_src src;            /* what a's LOAD DATA reads */
 	struct lane ld[EXTRA_LANES];      /* the other lanes: owner[] k + 1 is ld[k] */
 	unsigned char *owner;             /* per table: the lane that loads it, 0 for `a` (owned) */
+	bool *passed;                     /* per table: its chunks are behind us in the archive (owned) */
+	size_t last_table;                /* the table of the last data member, or NO_TABLE */
+	pthread_mutex_t ready_mu;         /* the lanes wait for the tables to exist: */
+	pthread_cond_t ready_cv;
+	bool ready;                       /* schema-pre.sql has run, keys are set aside */
 	bool bulk;                        /* one transaction per table, unique_checks off: InnoDB's
 	                                     bulk load into an empty table (bulk_load_ok) */
 	size_t a_open;                    /* bulk: the table open on `a`, or NO_TABLE */
@@ -362,6 +367,14 @@ static int table_txn(struct restorer *rs, MYSQL *c, const struct ms_manifest_tab
 	return ret;
 }
 
+/* The session settings of every loading connection: no foreign key
+ * checks; unique checks off only for InnoDB's bulk load. */
+static const char *load_settings(const struct restorer *rs)
+{
+	return rs->bulk ? "SET SESSION foreign_key_checks = 0, SESSION unique_checks = 0"
+			: "SET SESSION foreign_key_checks = 0, SESSION unique_checks = 1";
+}
+
 /* A table whose chunks stopped before the manifest's count. */
 static int chunks_missing(struct restorer *rs, size_t ti)
 {
@@ -424,13 +437,32 @@ static struct lane *lane_of(struct restorer *rs, const char *rel)
 	return l->started ? l : NULL;
 }
 
-/* A data member, for the main thread: loaded on `a` unless another lane's
- * reader loads it. */
+/* A data member, for the main thread, which sees them all: a table's
+ * chunks must follow each other (FORMAT.md §4.3; a table is loaded in
+ * one transaction). Loaded on `a` unless another lane's reader loads it. */
 static int load_chunk(struct restorer *rs, const char *path, const char *rel)
 {
+	size_t ti;
+
+	if (ms_db_chunk_table(rs->mdb, rel, ".tsv", &ti) == 0 && ti != rs->last_table) {
+		if (rs->passed[ti])
+			return ms_log_error("database '%s': member '%s' is out of order", rs->alias, path);
+		if (rs->last_table != NO_TABLE)
+			rs->passed[rs->last_table] = true;
+		rs->last_table = ti;
+	}
 	if (lane_of(rs, rel))
 		return 0;
 	return load_member(rs, rs->a, &rs->src, rs->r, &rs->a_open, path, rel);
+}
+
+/* Lets the lanes load (the tables exist), or wakes them to stop. */
+static void lanes_release(struct restorer *rs)
+{
+	pthread_mutex_lock(&rs->ready_mu);
+	rs->ready = true;
+	pthread_cond_broadcast(&rs->ready_cv);
+	pthread_mutex_unlock(&rs->ready_mu);
 }
 
 static int lane_member(void *ctx, struct ms_archive_reader *r, const char *path)
@@ -445,6 +477,12 @@ static int lane_member(void *ctx, struct ms_archive_reader *r, const char *path)
 	 * load or to report */
 	if (lane_of(rs, rel) != l)
 		return 0;
+	pthread_mutex_lock(&rs->ready_mu);
+	while (!rs->ready)
+		pthread_cond_wait(&rs->ready_cv, &rs->ready_mu);
+	pthread_mutex_unlock(&rs->ready_mu);
+	if (atomic_load(&l->stop))
+		return -1;
 	return load_member(rs, l->c, &l->src, r, &l->open, path, rel);
 }
 
@@ -453,18 +491,23 @@ static void *lane_run(void *arg)
 	struct lane *l = arg;
 
 	mysql_thread_init();
-	if (ms_db_replay(l->archive, l->rs->prefix, l->rs->alias, lane_member, l, l->rs->progress) < 0)
-		atomic_store(&l->failed, true);
+	if (ms_db_replay_until(l->archive, l->rs->prefix, l->rs->alias, lane_member, l, l->rs->progress, &l->stop) <
+	    0) {
+		/* what it holds must not keep the staging database from being dropped */
+		mysql_query(l->c, "ROLLBACK");
+		atomic_store(&l->failed, !atomic_load(&l->stop));
+	}
 	mysql_thread_end();
 	return NULL;
 }
 
-/* Starts the other lanes once the tables exist (after schema-pre.sql); the
- * main thread loads the tables of a lane that cannot start. `started` is
- * set before a lane's thread exists and cleared after it is joined, so
- * every thread reads it unchanged while lanes run. Their threads start
- * with every signal blocked, so that signals keep reaching the main
- * thread. */
+/* Starts the other lanes with the main thread's replay: they read through
+ * the members before db/ (files, possibly mail) as it does, and wait at
+ * their first table's first chunk until the tables exist (lanes_release).
+ * The main thread loads the tables of a lane that cannot start. `started`
+ * is set before a lane's thread exists and cleared after it is joined.
+ * Their threads start with every signal blocked, so that signals keep
+ * reaching the main thread. */
 static void lanes_start(struct restorer *rs)
 {
 	sigset_t all, old;
@@ -487,8 +530,12 @@ static int lanes_join(struct restorer *rs, bool stop)
 {
 	int ret = 0;
 
+	/* lanes that would wait for tables that will never exist stop too */
+	stop = stop || !rs->ready;
 	for (size_t k = 0; stop && k < EXTRA_LANES; k++)
 		atomic_store(&rs->ld[k].stop, true);
+	if (stop)
+		lanes_release(rs); /* wakes a lane waiting for the tables */
 	for (size_t k = 0; k < EXTRA_LANES; k++) {
 		struct lane *l = &rs->ld[k];
 
@@ -620,8 +667,12 @@ static int defer_keys(struct restorer *rs)
 			sql = ms_xasprintf("ALTER TABLE %s %s", q, k.drop);
 			what = ms_xasprintf("table '%s.%s': setting its secondary keys aside for the load", t->schema,
 					    t->name);
-			ret = ms_my_exec(rs->a, rs->alias, sql, what);
-			if (ret == 0) {
+			/* MySQL refuses to drop a key a foreign key uses, even with
+			 * the checks off (the probe's copy has no foreign keys):
+			 * the keys are then built during the load */
+			if (mysql_query(rs->a, sql) != 0) {
+				ms_log_debug("database '%s': %s refused: %s", rs->alias, what, mysql_error(rs->a));
+			} else {
 				char *full = ms_my_qualified(rs->target, t->name);
 
 				/* qualified: the loader's connection has no database */
@@ -684,13 +735,13 @@ static int restore_member(struct restorer *rs, const char *path)
 			return -1;
 		ret = run_script(rs, text, len, path);
 		free(text);
-		/* the script turns unique_checks off, as mariadb-dump's do;
-		 * without a safe bulk load they stay on */
-		if (ret == 0 && !rs->bulk)
-			ret = ms_my_exec(rs->a, rs->alias, "SET SESSION unique_checks = 1", "pinning session settings");
+		/* the script sets the checks (ours turn both off, as
+		 * mariadb-dump's do): the load's own settings again */
+		if (ret == 0)
+			ret = ms_my_exec(rs->a, rs->alias, load_settings(rs), "pinning session settings");
 		if (ret < 0 || defer_keys(rs) < 0)
 			return -1;
-		lanes_start(rs);
+		lanes_release(rs);
 		return 0;
 	}
 	if (!strncmp(rel, "data/", 5)) {
@@ -739,8 +790,11 @@ static int replay_archive(struct restorer *rs, const char *archive_path)
 	}
 	for (size_t k = 0; k < EXTRA_LANES; k++)
 		rs->ld[k].archive = archive_path;
+	lanes_start(rs);
 	rc = ms_db_replay(archive_path, rs->prefix, rs->alias, on_member, rs, rs->progress);
 	rs->r = NULL;
+	if (rc < 0)
+		mysql_query(rs->a, "ROLLBACK"); /* nothing of ours holds a lane up */
 	if (lanes_join(rs, rc < 0) < 0 || rc < 0)
 		return -1;
 	if (rs->phase != PH_DONE)
@@ -811,6 +865,7 @@ struct keys_job {
 	size_t built;      /* tables below this index are done (built or failed) */
 	size_t failed;     /* the table whose ALTER TABLE failed, or NO_TABLE */
 	char err[512];     /* its error */
+	atomic_bool stop;  /* the proof failed: no more ALTER TABLE */
 };
 
 static void *keys_run(void *arg)
@@ -821,12 +876,13 @@ static void *keys_run(void *arg)
 
 	mysql_thread_init();
 	for (size_t i = 0; i < n; i++) {
-		bool ok = !rs->keys_add[i] || mysql_query(rs->ld[0].c, rs->keys_add[i]) == 0;
+		bool ok = !rs->keys_add[i] || (!atomic_load(&kj->stop) && mysql_query(rs->ld[0].c, rs->keys_add[i]) == 0);
 
 		pthread_mutex_lock(&kj->mu);
 		if (!ok) {
 			kj->failed = i;
-			snprintf(kj->err, sizeof(kj->err), "%s", mysql_error(rs->ld[0].c));
+			snprintf(kj->err, sizeof(kj->err), "%s",
+				 atomic_load(&kj->stop) ? "not started" : mysql_error(rs->ld[0].c));
 		}
 		kj->built = ok ? i + 1 : n;
 		pthread_cond_broadcast(&kj->cv);
@@ -861,22 +917,50 @@ static int check_rebuilt(struct restorer *rs, struct keys_job *kj, size_t i)
 	return check_table(rs->a, rs->alias, rs->target, t);
 }
 
+/* The same in one thread, on `a` (no thread could start). */
+static int keys_and_proof_inline(struct restorer *rs)
+{
+	for (size_t i = 0; i < rs->mdb->n_tables; i++) {
+		const struct ms_manifest_table *t = &rs->mdb->tables[i];
+		char *what;
+		int ret = 0;
+
+		if (rs->keys_add[i]) {
+			what = ms_xasprintf("table '%s.%s': building its secondary keys", t->schema, t->name);
+			ret = ms_my_exec(rs->a, rs->alias, rs->keys_add[i], what);
+			free(what);
+			if (ret == 0)
+				ret = check_definition(rs, i);
+		}
+		if (ret < 0 || check_table(rs->a, rs->alias, rs->target, t) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Builds the keys set aside (if any) and proves every table. */
 static int keys_and_proof(struct restorer *rs)
 {
 	struct keys_job kj = { .rs = rs, .failed = NO_TABLE };
+	sigset_t all, old;
 	pthread_t thread;
 	bool any = false;
-	int ret = 0;
+	int ret = 0, rc;
 
 	for (size_t i = 0; i < rs->mdb->n_tables; i++)
 		any = any || rs->keys_add[i];
 	if (!any)
 		return check_tables(rs->a, rs->alias, rs->target, rs->mdb);
+	if (!rs->ld[0].c)
+		return keys_and_proof_inline(rs);
 	pthread_mutex_init(&kj.mu, NULL);
 	pthread_cond_init(&kj.cv, NULL);
-	if (pthread_create(&thread, NULL, keys_run, &kj) != 0) {
-		ret = ms_log_error("database '%s': unable to start a thread", rs->alias);
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&thread, NULL, keys_run, &kj);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		ret = keys_and_proof_inline(rs);
 		goto out;
 	}
 	for (size_t i = 0; ret == 0 && i < rs->mdb->n_tables; i++)
@@ -885,6 +969,8 @@ static int keys_and_proof(struct restorer *rs)
 	for (size_t i = 0; ret == 0 && i < rs->mdb->n_tables; i++)
 		if (rs->keys_add[i])
 			ret = check_rebuilt(rs, &kj, i);
+	if (ret < 0)
+		atomic_store(&kj.stop, true); /* the ALTER TABLE under way still ends */
 	pthread_join(thread, NULL);
 out:
 	pthread_cond_destroy(&kj.cv);
@@ -900,10 +986,7 @@ static int lane_open(struct restorer *rs, struct lane *l)
 	l->rs = rs;
 	l->open = NO_TABLE;
 	l->c = ms_my_connect(rs->db, NULL, NULL, MS_MY_NO_DB | MS_MY_LOCAL_INFILE);
-	if (!l->c || pin(l->c, rs->alias) < 0 ||
-	    ms_my_exec(l->c, rs->alias, rs->bulk ? "SET SESSION foreign_key_checks = 0, SESSION unique_checks = 0"
-						 : "SET SESSION foreign_key_checks = 0",
-		       "pinning session settings") < 0)
+	if (!l->c || pin(l->c, rs->alias) < 0 || ms_my_exec(l->c, rs->alias, load_settings(rs), "pinning session settings") < 0)
 		return -1;
 	mysql_set_local_infile_handler(l->c, infile_init, infile_read, infile_end, infile_error, &l->src);
 	return 0;
@@ -933,8 +1016,10 @@ static void abort_loads(struct restorer *rs)
 {
 	lanes_join(rs, true);
 	for (size_t k = 0; k < EXTRA_LANES; k++) {
-		if (rs->ld[k].c)
-			mysql_query(rs->ld[k].c, "ROLLBACK");
+		/* closed, not only rolled back: a broken connection's locks
+		 * would otherwise last until finish(), after the DROP */
+		ms_my_close(rs->ld[k].c);
+		rs->ld[k].c = NULL;
 		rs->ld[k].open = NO_TABLE;
 	}
 	mysql_query(rs->a, "ROLLBACK");
@@ -950,9 +1035,7 @@ static int load_and_check(struct restorer *rs, const char *archive_path)
 	ms_log_debug("database '%s': %s", rs->alias,
 		     rs->bulk ? "each table is loaded in one transaction (InnoDB bulk load)"
 			      : "each data member is loaded in a transaction of its own");
-	if (ms_my_exec(rs->a, rs->alias, rs->bulk ? "SET SESSION foreign_key_checks = 0, SESSION unique_checks = 0"
-						  : "SET SESSION foreign_key_checks = 0",
-		       "pinning session settings") < 0)
+	if (ms_my_exec(rs->a, rs->alias, load_settings(rs), "pinning session settings") < 0)
 		return -1;
 	for (size_t k = 0; k < EXTRA_LANES; k++)
 		if (lane_open(rs, &rs->ld[k]) < 0)
@@ -1356,6 +1439,9 @@ static int start(struct restorer *rs, const struct ms_dbconf *db, const struct m
 	bool as_admin = admin && admin->user;
 
 	memset(rs, 0, sizeof(*rs));
+	pthread_mutex_init(&rs->ready_mu, NULL);
+	pthread_cond_init(&rs->ready_cv, NULL);
+	rs->last_table = NO_TABLE;
 	rs->db = db;
 	rs->alias = alias;
 	rs->live = db->name;
@@ -1371,6 +1457,7 @@ static int start(struct restorer *rs, const struct ms_dbconf *db, const struct m
 	rs->keys_add = ms_xcalloc(rs->mdb->n_tables + 1, sizeof(*rs->keys_add));
 	rs->keys_show = ms_xcalloc(rs->mdb->n_tables + 1, sizeof(*rs->keys_show));
 	rs->owner = ms_xcalloc(rs->mdb->n_tables + 1, sizeof(*rs->owner));
+	rs->passed = ms_xcalloc(rs->mdb->n_tables + 1, sizeof(*rs->passed));
 	rs->a_open = NO_TABLE;
 	rs->progress = progress;
 	ms_progress_db(progress, rs->mdb);
@@ -1461,7 +1548,10 @@ static void finish(struct restorer *rs)
 	lanes_join(rs, true);
 	for (size_t k = 0; k < EXTRA_LANES; k++)
 		ms_my_close(rs->ld[k].c);
+	pthread_cond_destroy(&rs->ready_cv);
+	pthread_mutex_destroy(&rs->ready_mu);
 	free(rs->owner);
+	free(rs->passed);
 	if (rs->a != rs->m)
 		ms_my_close(rs->a);
 	ms_my_close(rs->m);
