@@ -23,6 +23,15 @@ fi
 T=$(mktemp -d "${MS_TEST_TMP:-/tmp}/$(basename "$0" .sh).XXXXXX")
 chmod 0755 "$T"
 ms_t_cleanup() { [ -n "${MS_KEEP_TMP:-}" ] || rm -rf "$T"; }
+
+# ms_t_flip_byte FILE OFFSET: inverts every bit of the byte at OFFSET, so
+# that the file always changes (writing a fixed byte leaves it as it was
+# when the byte already had that value: 1 run in 256).
+ms_t_flip_byte() {
+	local b
+	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "\\$(printf %03o $((b ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
 trap ms_t_cleanup EXIT
 
 # Signing keys (docs/signing.md): no test may create or read the host's

@@ -165,7 +165,7 @@ check "three encrypted snapshots" test "$(files "$D" | grep -c '\.tar\.zst\.age$
 case_begin tampered_ciphertext
 cp "$D/$NAME" "$T/saved.age"
 cp "$D/$NAME.ok" "$T/saved.ok"
-printf '\x00' | dd of="$D/$NAME" bs=1 seek=300 conv=notrunc status=none
+ms_t_flip_byte "$D/$NAME" 300
 run_ms "${C[@]}" verify "$NAME"
 expect_rc 5
 expect_stderr "modosnap: error: '$D/$NAME' does not have the SHA-256 its marker records: the encrypted snapshot is damaged or was altered"

@@ -185,7 +185,7 @@ check "nothing decrypted is left" test ! -e "$T/fresh3/$NAME"
 cp -p "$T/remote/$NAME.age" "$T/good.age"
 cp -p "$T/remote/$NAME.age.ok" "$T/good.age.ok"
 size=$(stat -c %s "$T/remote/$NAME.age")
-printf '\x5a' | dd of="$T/remote/$NAME.age" bs=1 seek=$((size / 2)) conv=notrunc status=none
+ms_t_flip_byte "$T/remote/$NAME.age" $((size / 2))
 sed -i "s/^sha256 .*/sha256 $(sha256sum "$T/remote/$NAME.age" | cut -d' ' -f1)/" "$T/remote/$NAME.age.ok"
 rm -rf "$T/fresh7"
 run_ms -c "$T/c.conf" fetch latest --remote off --identity "$T/admin.key" --dest "$T/fresh7"

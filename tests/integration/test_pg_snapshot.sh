@@ -30,7 +30,7 @@ expect_stdout_has "ok: database 'amavis':"
 case_begin deep_on_tampered
 cp "$A" "$T/bad.tar.zst"
 size=$(stat -c %s "$T/bad.tar.zst")
-printf '\x55' | dd of="$T/bad.tar.zst" bs=1 seek=$((size / 2)) conv=notrunc status=none
+ms_t_flip_byte "$T/bad.tar.zst" $((size / 2))
 run_ms verify "$T/bad.tar.zst" --deep --instance "$I"
 expect_rc 5
 check "no scratch database was made for a bad archive" test "$(su_psql -d postgres -c "SELECT count(*) FROM pg_database WHERE datname LIKE 'msverify%pgs$$%'")" = 0
