@@ -985,8 +985,15 @@ static int lane_open(struct restorer *rs, struct lane *l)
 {
 	l->rs = rs;
 	l->open = NO_TABLE;
-	l->c = ms_my_connect(rs->db, NULL, NULL, MS_MY_NO_DB | MS_MY_LOCAL_INFILE);
-	if (!l->c || pin(l->c, rs->alias) < 0 || ms_my_exec(l->c, rs->alias, load_settings(rs), "pinning session settings") < 0)
+	/* a server that refuses another connection of the account
+	 * (max_user_connections, max_connections) gets fewer lanes: the main
+	 * thread loads that lane's tables */
+	l->c = ms_my_connect(rs->db, NULL, NULL, MS_MY_NO_DB | MS_MY_LOCAL_INFILE | MS_MY_QUIET);
+	if (!l->c) {
+		ms_log_debug("database '%s': one loading lane fewer (no connection)", rs->alias);
+		return 0;
+	}
+	if (pin(l->c, rs->alias) < 0 || ms_my_exec(l->c, rs->alias, load_settings(rs), "pinning session settings") < 0)
 		return -1;
 	mysql_set_local_infile_handler(l->c, infile_init, infile_read, infile_end, infile_error, &l->src);
 	return 0;

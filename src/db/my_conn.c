@@ -49,9 +49,15 @@ struct st_mysql *ms_my_connect(const struct ms_dbconf *db, const char *user, con
 				(unsigned int)port, sock, 0)) {
 		char *where = ms_db_describe(db);
 
-		ms_log_error("unable to connect to database '%s' (mysql, %s%s%s): %s", db->alias, where,
-			     user && strcmp(user, db->user) ? " as " : "", user && strcmp(user, db->user) ? user : "",
-			     mysql_error(m));
+		char *msg = ms_xasprintf("unable to connect to database '%s' (mysql, %s%s%s): %s", db->alias, where,
+					 user && strcmp(user, db->user) ? " as " : "",
+					 user && strcmp(user, db->user) ? user : "", mysql_error(m));
+
+		if (flags & MS_MY_QUIET)
+			ms_log_debug("%s", msg);
+		else
+			ms_log_error("%s", msg);
+		free(msg);
 		free(where);
 		mysql_close(m);
 		return NULL;

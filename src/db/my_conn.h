@@ -18,6 +18,8 @@ struct st_mysql;
 enum {
 	MS_MY_NO_DB = 1 << 0,        /* connect without selecting db->name */
 	MS_MY_LOCAL_INFILE = 1 << 1, /* allow LOAD DATA LOCAL (restore only) */
+	MS_MY_QUIET = 1 << 2,        /* a refused connection is a debug line: the
+	                                caller carries on without it */
 };
 
 /* Connects with db's host/port/socket, utf8mb4, as `user` with `password`

@@ -276,7 +276,7 @@ static void test_dump_and_restore(void **state)
 	struct ms_dbconf c = dbconf();
 	struct ms_my_dump d;
 	struct ms_verify_result vr;
-	char *arch = tpath("good.tar.zst"), *before = my_dump_of(livedb), *after, *err, *expect, *p;
+	char *arch = tpath("good.tar.zst"), *before = my_dump_of(livedb), *after, *err, *expect, *p, *sql_reset;
 
 	char *floats_sql = ms_xasprintf("SELECT id, CAST(f AS DOUBLE) FROM %s.kinds ORDER BY id", livedb);
 	char *floats = my_out(floats_sql);
@@ -357,6 +357,28 @@ static void test_dump_and_restore(void **state)
 	assert_non_null(strstr(err, "modosnap: debug: database 'testmy': each data member is loaded in a transaction "
 				    "of its own\n"));
 	free(err);
+
+	/* A server that allows the account fewer connections: two, then one
+	 * (the main connection alone, keys built on it too). Fewer lanes, the
+	 * same result, no error. */
+	for (int allowed = 2; allowed >= 1; allowed--) {
+		char *sql = ms_xasprintf("ALTER USER '%s'@'127.0.0.1' WITH MAX_USER_CONNECTIONS %d", user, allowed);
+		const char *p1, *p2;
+
+		assert_int_equal(my_sql("mysql", sql), 0);
+		free(sql);
+		setenv("MODOSNAP_TEST_MY_DEFER_MIN_ROWS", "1", 1);
+		err = change_and_restore(&c, arch, &vr, before);
+		unsetenv("MODOSNAP_TEST_MY_DEFER_MIN_ROWS");
+		p1 = strstr(err, "modosnap: debug: database 'testmy': one loading lane fewer (no connection)\n");
+		p2 = p1 ? strstr(p1 + strlen("modosnap: debug: database 'testmy': one"), "one loading lane fewer") : NULL;
+		if (!p1 || (allowed == 2) != !p2 || strstr(err, "error"))
+			fail_msg("%d connection(s) allowed: [%zu bytes] %.3000s", allowed, strlen(err), err);
+		free(err);
+	}
+	sql_reset = ms_xasprintf("ALTER USER '%s'@'127.0.0.1' WITH MAX_USER_CONNECTIONS 0", user);
+	assert_int_equal(my_sql("mysql", sql_reset), 0);
+	free(sql_reset);
 
 	/* restoring under another database name is refused */
 	c.name = "other_name";
