@@ -418,7 +418,7 @@ static int load_member(struct restorer *rs, MYSQL *c, struct infile_src *src, st
 	*open = rs->bulk && ret == 0 && !last ? ti : NO_TABLE;
 	if (ret == 0 && rs->bulk && last)
 		ret = table_txn(rs, c, t, false);
-	src->name = NULL;
+	*src = (struct infile_src){ 0 }; /* the reader is the caller's, gone after this member */
 	free(sql);
 	return ret;
 }
@@ -675,7 +675,7 @@ static int defer_keys(struct restorer *rs)
 			} else {
 				char *full = ms_my_qualified(rs->target, t->name);
 
-				/* qualified: the loader's connection has no database */
+				/* qualified: a lane's connection has no database */
 				rs->keys_add[i] = ms_xasprintf("ALTER TABLE %s %s", full, k.add);
 				free(full);
 				rs->keys_show[i] = ms_my_show_create_normal(text);
@@ -852,7 +852,7 @@ static int check_tables(MYSQL *m, const char *alias, const char *schema, const s
 
 /* --- keys and proof after the load ---------------------------------------- */
 
-/* The keys set aside for the load are built by the loader's connection
+/* The keys set aside for the load are built by the first lane's connection
  * in a thread, one ALTER TABLE after the other in table order, while `a`
  * proves the tables that need none; each table with rebuilt keys is then
  * checked and proved as soon as they are built. The thread logs nothing:
@@ -978,7 +978,7 @@ out:
 	return ret;
 }
 
-/* The second lane's connection, in the session our dumps' scripts set
+/* A lane's connection, in the session our dumps' scripts set
  * on `a` (time zone, sql_mode, no foreign key checks, unique checks off
  * for a bulk load); its statements name the target database. */
 static int lane_open(struct restorer *rs, struct lane *l)

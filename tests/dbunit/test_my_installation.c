@@ -240,6 +240,16 @@ static char *refused_restore(const struct ms_dbconf *am, const char *bad, const 
 	return s;
 }
 
+/* refused_restore, whose whole output must be `expect` (freed here). */
+static void expect_refused(const struct ms_dbconf *am, const char *bad, const char *before, char *expect)
+{
+	char *s = refused_restore(am, bad, before);
+
+	assert_string_equal(s, expect);
+	free(s);
+	free(expect);
+}
+
 /* Restores that fail before or after the swap leave the live database
  * byte-identical; the error names the table or statement. */
 static void test_mariadb_atomic(void **state)
@@ -256,31 +266,25 @@ static void test_mariadb_atomic(void **state)
 	/* Rows that differ from the manifest's digest: refused before the swap. */
 	member = ms_xasprintf("db/amavis/data/%s.policy/000001.tsv", am.name);
 	tamper(archive, bad, member, "\tSpam lovers\t", "\tSpam_lovers\t");
-	s = refused_restore(&am, bad, before);
-	expect = ms_xasprintf("modosnap: error: database 'amavis': table '%s.policy': digest differs from the "
-			      "snapshot (rows 4, expected 4)\n", am.name);
-	assert_string_equal(s, expect);
-	free(s);
-	free(expect);
+	expect_refused(&am, bad, before,
+		       ms_xasprintf("modosnap: error: database 'amavis': table '%s.policy': digest differs from the "
+				    "snapshot (rows 4, expected 4)\n",
+				    am.name));
 
 	/* A line with one field too many: the load's warning stops it. */
 	tamper(archive, bad, member, "\tSpam lovers\t", "\tSpam\tlovers\t");
-	s = refused_restore(&am, bad, before);
-	expect = ms_xasprintf("modosnap: error: database 'amavis': table '%s.policy': loading '%s' gave 4 "
-			      "warning(s), the first: Data truncated for column 'virus_lover' at row 2\n", am.name, member);
-	assert_string_equal(s, expect);
-	free(s);
-	free(expect);
+	expect_refused(&am, bad, before,
+		       ms_xasprintf("modosnap: error: database 'amavis': table '%s.policy': loading '%s' gave 4 "
+				    "warning(s), the first: Data truncated for column 'virus_lover' at row 2\n",
+				    am.name, member));
 
 	/* A duplicate primary key (InnoDB's bulk load skips it with a
 	 * warning, as LOAD DATA LOCAL does any duplicate): refused. */
 	tamper(archive, bad, member, "\n2\tSpam lovers\t", "\n1\tSpam lovers\t");
-	s = refused_restore(&am, bad, before);
-	expect = ms_xasprintf("modosnap: error: database 'amavis': table '%s.policy': loading '%s' gave 1 "
-			      "warning(s), the first: Duplicate entry '1' for key 'PRIMARY'\n", am.name, member);
-	assert_string_equal(s, expect);
-	free(s);
-	free(expect);
+	expect_refused(&am, bad, before,
+		       ms_xasprintf("modosnap: error: database 'amavis': table '%s.policy': loading '%s' gave 1 "
+				    "warning(s), the first: Duplicate entry '1' for key 'PRIMARY'\n",
+				    am.name, member));
 
 	/* A trigger that cannot be created after the swap: everything is
 	 * renamed back and the previous objects recreated. */
