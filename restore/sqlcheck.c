@@ -1089,13 +1089,13 @@ static bool my_unqualified(const struct stmt *st, size_t i)
 	return my_own_name(st, i, &next);
 }
 
-/* The statement is in a dump's schema-post.sql. */
-static bool post_member(const struct stmt *st)
+/* The statement is in a dump's member NAME (schema-pre.sql, schema-post.sql). */
+static bool in_member(const struct stmt *st, const char *name)
 {
 	const char *m = st->c->member ? st->c->member : "";
-	size_t n = strlen(m), k = strlen("schema-post.sql");
+	size_t n = strlen(m), k = strlen(name);
 
-	return n >= k && !strcmp(m + n - k, "schema-post.sql") && (n == k || m[n - k - 1] == '/');
+	return n >= k && !strcmp(m + n - k, name) && (n == k || m[n - k - 1] == '/');
 }
 
 static void my_create_table(const struct stmt *st, struct verdict *v, size_t i)
@@ -1172,7 +1172,7 @@ static void my_create(const struct stmt *st, struct verdict *v)
 		 * were proven in the staging one and renamed in: it holds
 		 * routines, views and triggers, and may create or replace no
 		 * table, so that what was proven is what stays */
-		if (post_member(st))
+		if (in_member(st, "schema-post.sql"))
 			return refuse(v, "schema-post.sql may not create tables");
 		return definer ? refuse(v, OWN_OBJECTS) : my_create_table(st, v, i + 1);
 	}
@@ -1193,6 +1193,13 @@ static void my_create(const struct stmt *st, struct verdict *v)
 		if (on >= st->t->n || !my_unqualified(st, on + 1))
 			return refuse(v, "objects may only be created in the restored database");
 	}
+	/* schema-pre.sql runs in the staging database before the data,
+	 * which several connections load at once: a trigger there would
+	 * fire during the load (one connection's rows writing another's
+	 * table), and a dump never writes one there (FORMAT.md 7.5) */
+	if (in_member(st, "schema-pre.sql"))
+		return refuse(v, "schema-pre.sql holds tables only; routines, views and triggers belong in "
+			      "schema-post.sql");
 }
 
 static void my_classify(const struct stmt *st, struct verdict *v)

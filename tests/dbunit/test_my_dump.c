@@ -535,6 +535,13 @@ static void test_restore_hostile_sql(void **state)
 		  "statement 2 refused: GRANT ALL (dump SQL may only create and alter the database's own objects)" },
 		{ "schema-pre.sql", "CREATE USER 'evil'@'%' IDENTIFIED BY 'x'\n;;\n",
 		  "statement 2 refused: CREATE USER (dump SQL may only create and alter the database's own objects)" },
+		/* a trigger made before the data would fire while the lanes load:
+		 * one connection's rows writing a table another one loads */
+		{ "schema-pre.sql",
+		  "CREATE TABLE `side` (a int)\n;;\nCREATE DEFINER=`@USER@`@`%` TRIGGER `t1` AFTER INSERT ON `side` "
+		  "FOR EACH ROW INSERT INTO `t2` VALUES (NEW.a)\n;;\n",
+		  "statement 3 refused: CREATE TRIGGER (schema-pre.sql holds tables only; routines, views and triggers "
+		  "belong in schema-post.sql)" },
 	};
 	struct ms_dbconf c = dbconf();
 	struct ms_my_dump d;

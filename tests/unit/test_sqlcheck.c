@@ -29,6 +29,10 @@ struct tcase {
 	const char *error; /* the exact error (without "modosnap: error: "), when refused */
 };
 
+/* A case named "my post: ..." is checked as schema-post.sql (MariaDB's
+ * routines, views and triggers); every other as schema-pre.sql. */
+#define POST "my post: "
+
 #define PG MS_SQL_POSTGRESQL
 #define MY MS_SQL_MYSQL
 #define E(n, what) "database 'default': 'db/default/schema-pre.sql': statement " #n " refused: " what
@@ -188,14 +192,14 @@ static const struct tcase cases[] = {
 	  "SET NAMES utf8mb4|SET SESSION time_zone = '+00:00', SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,"
 	  "NO_ENGINE_SUBSTITUTION', SESSION foreign_key_checks = 0, SESSION unique_checks = 0|"
 	  "CREATE TABLE `t;;x` (\n  `a` varchar(10) DEFAULT 'x;y\\';;z'\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4", NULL },
-	{ "my routine body with ;", MY,
+	{ POST "routine body with ;", MY,
 	  "DELIMITER ;;\nSET SESSION sql_mode = 'STRICT_TRANS_TABLES'\n;;\n"
 	  "CREATE DEFINER=`app`@`localhost` PROCEDURE `p`()\nBEGIN\n  SELECT \"a;;b\"; -- x;;\n  # y;;\n"
 	  "  /* z;; */ SELECT 2;\nEND\n;;\nDELIMITER ;\n",
 	  "SET SESSION sql_mode = 'STRICT_TRANS_TABLES'|"
 	  "CREATE DEFINER=`app`@`localhost` PROCEDURE `p`()\nBEGIN\n  SELECT \"a;;b\"; -- x;;\n  # y;;\n"
 	  "  /* z;; */ SELECT 2;\nEND", NULL },
-	{ "my view and trigger", MY,
+	{ POST "view and trigger", MY,
 	  "DELIMITER ;;\nCREATE ALGORITHM=UNDEFINED DEFINER=`app`@`%` SQL SECURITY DEFINER VIEW `v` AS select 1 AS `x`\n;;\n"
 	  "CREATE DEFINER='app'@'localhost' TRIGGER `tr` BEFORE INSERT ON `t` FOR EACH ROW SET NEW.a = 1\n;;\n",
 	  "CREATE ALGORITHM=UNDEFINED DEFINER=`app`@`%` SQL SECURITY DEFINER VIEW `v` AS select 1 AS `x`|"
@@ -205,13 +209,13 @@ static const struct tcase cases[] = {
 	  "CREATE TABLE t (a int) /*!50100 PARTITION BY HASH (a) PARTITIONS 2 */", NULL },
 	{ "my -- needs a blank after it", MY, "SET SESSION unique_checks = 1--1;", NULL,
 	  E(1, "SET SESSION (a setting's value must be a plain literal)") },
-	{ "my NO_BACKSLASH_ESCAPES changes the lexing", MY,
+	{ POST "NO_BACKSLASH_ESCAPES changes the lexing", MY,
 	  "DELIMITER ;;\nSET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'\n;;\n"
 	  "CREATE DEFINER=`app`@`localhost` VIEW `v` AS select 'a\\' AS `x`\n;;\n",
 	  "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'|CREATE DEFINER=`app`@`localhost` VIEW `v` AS select 'a\\' AS `x`",
 	  NULL },
 
-	{ "my view qualified with its own database", MY,
+	{ POST "view qualified with its own database", MY,
 	  "CREATE DEFINER=`app`@`localhost` VIEW `d`.`v` AS select `d`.`t`.`a` AS `a` from `d`.`t`;",
 	  "CREATE DEFINER=`app`@`localhost` VIEW `d`.`v` AS select `d`.`t`.`a` AS `a` from `d`.`t`", NULL },
 
@@ -290,7 +294,8 @@ static void test_cases(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct tcase *tc = &cases[i];
-		struct ms_sqlcheck c = { tc->d, "default", "db/default/schema-pre.sql", "app", "d" };
+		struct ms_sqlcheck c = { tc->d, "default",
+					 !strncmp(tc->name, POST, strlen(POST)) ? "db/default/schema-post.sql" : "db/default/schema-pre.sql", "app", "d" };
 		struct ms_sql_script s;
 		char *err, *got = NULL, *want_err = NULL;
 		int rc;
@@ -325,7 +330,7 @@ static void test_cases(void **state)
  * no CREATE TABLE there (a replaced table would not be the proven one),
  * while schema-pre.sql creates its tables and schema-post.sql its views,
  * routines and triggers as before. */
-static void test_my_post_creates_no_table(void **state)
+static void test_my_pre_tables_post_the_rest(void **state)
 {
 	static const char *const tables[] = {
 		"CREATE TABLE t (a int);",
@@ -336,6 +341,17 @@ static void test_my_post_creates_no_table(void **state)
 	struct ms_sqlcheck post = { MY, "amavis", "db/amavis/schema-post.sql", "app", "d" };
 	const char *view = "CREATE DEFINER=`app`@`localhost` VIEW `v` AS select 1 AS `a`;\n"
 			   "CREATE DEFINER=`app`@`%` TRIGGER `tr` BEFORE INSERT ON `t` FOR EACH ROW SET NEW.a = 1;";
+	static const struct {
+		const char *kind, *sql;
+	} objects[] = {
+		{ "TRIGGER", "CREATE TABLE t (a int);\n"
+			     "CREATE DEFINER=`app`@`%` TRIGGER `tr` AFTER INSERT ON `t` FOR EACH ROW "
+			     "INSERT INTO `u` VALUES (NEW.a);" },
+		{ "VIEW", "CREATE TABLE t (a int);\nCREATE DEFINER=`app`@`localhost` VIEW `v` AS select 1 AS `a`;" },
+		{ "PROCEDURE", "CREATE TABLE t (a int);\nCREATE DEFINER=`app`@`localhost` PROCEDURE `p`() SELECT 1;" },
+		{ "FUNCTION", "CREATE TABLE t (a int);\n"
+			      "CREATE DEFINER=`app`@`localhost` FUNCTION `f`() RETURNS int RETURN 1;" },
+	};
 	struct ms_sql_script s;
 	char *err, *want;
 
@@ -360,6 +376,27 @@ static void test_my_post_creates_no_table(void **state)
 	assert_int_equal(s.n, 2);
 	ms_sql_script_clear(&s);
 	free(err);
+	/* and schema-pre.sql, loaded by several connections at once, holds
+	 * tables only: a trigger there would fire during the load */
+	for (size_t i = 0; i < sizeof(objects) / sizeof(objects[0]); i++) {
+		capture_start();
+		assert_int_equal(ms_sqlcheck_script(&pre, objects[i].sql, strlen(objects[i].sql), &s), -1);
+		err = capture_end();
+		want = ms_xasprintf("modosnap: error: database 'amavis': 'db/amavis/schema-pre.sql': statement 2 "
+				    "refused: CREATE %s (schema-pre.sql holds tables only; routines, views and triggers "
+				    "belong in schema-post.sql)\n", objects[i].kind);
+		assert_string_equal(err, want);
+		free(err);
+		free(want);
+		capture_start();
+		assert_int_equal(ms_sqlcheck_script(&post, objects[i].sql + strlen("CREATE TABLE t (a int);\n"),
+						    strlen(objects[i].sql) - strlen("CREATE TABLE t (a int);\n"), &s), 0);
+		err = capture_end();
+		assert_string_equal(err, "");
+		assert_int_equal(s.n, 1);
+		ms_sql_script_clear(&s);
+		free(err);
+	}
 }
 
 /* Without a known application role, ownership and definers are refused. */
@@ -416,7 +453,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_no_role),
-		cmocka_unit_test(test_my_post_creates_no_table),
+		cmocka_unit_test(test_my_pre_tables_post_the_rest),
 		cmocka_unit_test(test_role_case),
 		cmocka_unit_test(test_nul),
 	};
