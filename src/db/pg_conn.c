@@ -54,8 +54,9 @@ static void notice_receiver(void *arg, const PGresult *res)
 
 /* Connects without ever putting the password in a connection string (so
  * it cannot leak through a message) and without expanding dbname as a
- * connection string. Returns NULL after logging. */
-PGconn *ms_pg_connect(const struct ms_dbconf *db)
+ * connection string. Returns NULL after logging (at debug level when
+ * quiet). */
+static PGconn *pg_connect(const struct ms_dbconf *db, bool quiet)
 {
 	const char *keys[8], *vals[8];
 	int n = 0;
@@ -82,7 +83,10 @@ PGconn *ms_pg_connect(const struct ms_dbconf *db)
 		char *where = ms_db_describe(db);
 		char *msg = ms_pg_one_line(PQerrorMessage(conn));
 
-		ms_log_error("unable to connect to database '%s' (postgresql, %s): %s", db->alias, where, msg);
+		if (quiet)
+			ms_log_debug("unable to connect to database '%s' (postgresql, %s): %s", db->alias, where, msg);
+		else
+			ms_log_error("unable to connect to database '%s' (postgresql, %s): %s", db->alias, where, msg);
 		free(where);
 		free(msg);
 		PQfinish(conn);
@@ -90,6 +94,16 @@ PGconn *ms_pg_connect(const struct ms_dbconf *db)
 	}
 	PQsetNoticeReceiver(conn, notice_receiver, (void *)db->alias);
 	return conn;
+}
+
+PGconn *ms_pg_connect(const struct ms_dbconf *db)
+{
+	return pg_connect(db, false);
+}
+
+PGconn *ms_pg_connect_quiet(const struct ms_dbconf *db)
+{
+	return pg_connect(db, true);
 }
 
 /* --- statements and queries (pg_conn.h) ---------------------------------- */

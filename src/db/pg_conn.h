@@ -23,6 +23,9 @@ struct pg_result;
  * must outlive the connection. NULL after logging "unable to connect to
  * database 'A' (postgresql, WHERE): <libpq message>". */
 struct pg_conn *ms_pg_connect(const struct ms_dbconf *db);
+/* The same, but a refused connection is logged at debug level only: for
+ * an extra connection the caller can do without. */
+struct pg_conn *ms_pg_connect_quiet(const struct ms_dbconf *db);
 
 /* msg with every whitespace run collapsed to one space and no leading or
  * trailing whitespace (libpq messages span lines). Caller frees. */

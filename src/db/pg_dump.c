@@ -528,8 +528,9 @@ static int start_section(struct dumper *d, const char *section, struct child *c)
 }
 
 /* Collects a section's pg_dump started by start_section and writes its
- * output as `member`. */
-static int finish_section(struct dumper *d, struct child *c, const char *section, const char *member)
+ * output as `member`. 0, or -1 after logging; when pg_dump itself failed
+ * and `retry` is set, -2 after a debug line only. */
+static int finish_section(struct dumper *d, struct child *c, const char *section, const char *member, bool retry)
 {
 	char *path = ms_xasprintf("%s/%s", d->prefix, member);
 	struct child_result r;
@@ -547,14 +548,18 @@ static int finish_section(struct dumper *d, struct child *c, const char *section
 		char *first = ms_xstrndup(e, strcspn(e, "\n"));
 		char *line = ms_pg_one_line(first);
 
-		if (*line)
-			ms_log_error("database '%s': pg_dump failed: %s", d->alias, line);
-		else if (WIFEXITED(r.status))
-			ms_log_error("database '%s': pg_dump failed: exit status %d", d->alias,
-				     WEXITSTATUS(r.status));
+		char *why = *line ? ms_xstrdup(line)
+			    : WIFEXITED(r.status) ? ms_xasprintf("exit status %d", WEXITSTATUS(r.status))
+						  : ms_xasprintf("killed by signal %d",
+								 WIFSIGNALED(r.status) ? WTERMSIG(r.status) : -1);
+
+		if (retry)
+			ms_log_debug("database '%s': pg_dump for section %s failed: %s: once more", d->alias,
+				     section, why);
 		else
-			ms_log_error("database '%s': pg_dump failed: killed by signal %d", d->alias,
-				     WIFSIGNALED(r.status) ? WTERMSIG(r.status) : -1);
+			ms_log_error("database '%s': pg_dump failed: %s", d->alias, why);
+		ret = retry ? -2 : -1;
+		free(why);
 		free(first);
 		free(line);
 		goto out;
@@ -573,7 +578,7 @@ static int dump_section(struct dumper *d, const char *section, const char *membe
 
 	if (start_section(d, section, &c) < 0)
 		return -1;
-	return finish_section(d, &c, section, member);
+	return finish_section(d, &c, section, member, false);
 }
 
 /* --- table data ----------------------------------------------------------- */
@@ -646,22 +651,36 @@ static int dump_table_split(struct dumper *d, const char *qname, long long bytes
 			    const char *what)
 {
 	char **sql;
-	int err, ret;
+	int err, ret, n_sql = d->parts;
 
 	if (d->parts < 2 || d->server_num < 140000 || bytes < d->split_min)
 		return 1; /* one connection; TID range scans came in PostgreSQL 14 */
 	sql = split_copies(d, qname, bytes, &err);
 	if (!sql)
 		return err < 0 ? -1 : 1;
-	if (!d->par)
-		d->par = ms_pg_parcopy_open(d->db, d->out->encoding, d->out->snapshot_id, d->parts);
+	if (!d->par) {
+		bool refused;
+
+		d->par = ms_pg_parcopy_open(d->db, d->out->encoding, d->out->snapshot_id, d->parts, &refused);
+		if (refused) {
+			/* a create must not fail for want of a connection the
+			 * server keeps for others: this table and the rest are
+			 * read on the dump's own connection */
+			ms_log_debug("database '%s': the server refused an extra connection: every table is read "
+				     "on one connection", d->alias);
+			d->parts = 1;
+			ret = 1;
+			goto out;
+		}
+	}
 	ret = d->par ? ms_pg_parcopy_lock(d->par, d->alias, qname) : -1;
 	if (ret == 0)
 		ret = ms_pg_parcopy_run(d->par, d->alias, sql, what, d->rc.size / (size_t)d->parts, tc->rc, &tc->dg);
 	else if (ret > 0)
 		ms_log_debug("database '%s': %s: another session holds or waits for a lock on it: read on one "
 			     "connection", d->alias, what);
-	for (int k = 0; k < d->parts; k++)
+out:
+	for (int k = 0; k < n_sql; k++)
 		free(sql[k]);
 	free(sql);
 	return ret;
@@ -760,7 +779,7 @@ static int dump_all(struct dumper *d)
 {
 	PGresult *rels = NULL;
 	struct child post = { 0 };
-	int ret = -1;
+	int ret = -1, rc;
 
 	if (start_session(d) < 0 || refuse_large_objects(d) < 0)
 		goto out;
@@ -780,7 +799,17 @@ static int dump_all(struct dumper *d)
 		goto out;
 	if (dump_tables(d, rels) < 0 || dump_sequences(d, rels) < 0)
 		goto out;
-	if (finish_section(d, &post, "post-data", "schema-post.sql") < 0)
+	rc = finish_section(d, &post, "post-data", "schema-post.sql", true);
+	if (rc == -2) {
+		/* most likely refused a connection the table parts held
+		 * (max_connections, a role's CONNECTION LIMIT): once more,
+		 * with theirs closed, reading the same snapshot */
+		ms_pg_parcopy_close(d->par);
+		d->par = NULL;
+		d->parts = 1;
+		rc = dump_section(d, "post-data", "schema-post.sql");
+	}
+	if (rc < 0)
 		goto out;
 	if (ms_pg_exec(d->conn, d->alias, "COMMIT", "committing the transaction", NULL) < 0)
 		goto out;

@@ -63,10 +63,11 @@ static void quiet_notice(void *arg, const PGresult *res)
 }
 
 struct ms_pg_parcopy *ms_pg_parcopy_open(const struct ms_dbconf *db, const char *encoding,
-					 const char *snapshot_id, int n)
+					 const char *snapshot_id, int n, bool *refused)
 {
 	struct ms_pg_parcopy *p = ms_xcalloc(1, sizeof(*p));
 
+	*refused = false;
 	p->n = n;
 	p->parts = ms_xcalloc((size_t)n, sizeof(*p->parts));
 	pthread_mutex_init(&p->mu, NULL);
@@ -77,9 +78,11 @@ struct ms_pg_parcopy *ms_pg_parcopy_open(const struct ms_dbconf *db, const char 
 		int rc;
 
 		pt->p = p;
-		pt->conn = ms_pg_connect(db);
-		if (!pt->conn)
+		pt->conn = ms_pg_connect_quiet(db);
+		if (!pt->conn) {
+			*refused = true;
 			goto fail;
+		}
 		PQsetNoticeReceiver(pt->conn, quiet_notice, NULL);
 		pt->cancel = PQgetCancel(pt->conn);
 		if (ms_pg_pin_session(pt->conn, db->alias, 0, false, encoding, NULL) < 0 ||

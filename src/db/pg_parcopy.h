@@ -26,9 +26,12 @@ struct ms_pg_parcopy; /* opaque */
 /* Opens n (2 or more) connections with db's parameters, each with the
  * dumper's session settings and client encoding, in a REPEATABLE READ,
  * READ ONLY transaction that imports snapshot_id (which the dumper's own
- * transaction keeps valid). NULL after logging. */
+ * transaction keeps valid). NULL after logging; when the server refused a
+ * connection (max_connections, a role's CONNECTION LIMIT, pg_hba.conf),
+ * *refused is set and the message is a debug line only: the caller reads
+ * on its own connection instead. */
 struct ms_pg_parcopy *ms_pg_parcopy_open(const struct ms_dbconf *db, const char *encoding,
-					 const char *snapshot_id, int n);
+					 const char *snapshot_id, int n, bool *refused);
 
 /* The number of connections. */
 int ms_pg_parcopy_parts(const struct ms_pg_parcopy *p);

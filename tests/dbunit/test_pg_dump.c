@@ -139,10 +139,9 @@ static int on_member(void *ctx, const struct ms_entry *e, const char *sha256)
 /* Dumps db into archive file `arch`, large tables read on `parts`
  * connections, in chunks of at most `chunk` bytes, with the writer's
  * cancel test `cancelled` (may be NULL). */
-static int dump_parts(const char *db, const char *arch, struct ms_pg_dump *out, struct members *m, int parts,
-		      size_t chunk, bool (*cancelled)(void))
+static int dump_conf(const struct ms_dbconf *c, const char *arch, struct ms_pg_dump *out, struct members *m,
+		     int parts, size_t chunk, bool (*cancelled)(void))
 {
-	struct ms_dbconf c = dbconf(db);
 	int fd = open(arch, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	struct ms_writer_opts o = { 0, 0, cancelled, NULL };
 	struct ms_archive_writer *w;
@@ -151,12 +150,20 @@ static int dump_parts(const char *db, const char *arch, struct ms_pg_dump *out, 
 	assert_true(fd >= 0);
 	w = ms_archive_writer_open(fd, arch, &o);
 	assert_non_null(w);
-	rc = ms_pg_dump_database(&c, w, "db/testpg", chunk, parts, on_member, m, out);
+	rc = ms_pg_dump_database(c, w, "db/testpg", chunk, parts, on_member, m, out);
 	if (rc == 0)
 		assert_int_equal(ms_archive_writer_close(w, NULL), 0);
 	ms_archive_writer_free(w);
 	close(fd);
 	return rc;
+}
+
+static int dump_parts(const char *db, const char *arch, struct ms_pg_dump *out, struct members *m, int parts,
+		      size_t chunk, bool (*cancelled)(void))
+{
+	struct ms_dbconf c = dbconf(db);
+
+	return dump_conf(&c, arch, out, m, parts, chunk, cancelled);
 }
 
 /* Dumps db into archive file `arch` on one connection. */
@@ -476,6 +483,17 @@ static void drop_db(const char *name)
 	free(sql);
 }
 
+/* Frees two dumps and their member lists. */
+static void clear_pair(struct ms_pg_dump *d1, struct members *m1, struct ms_pg_dump *d2, struct members *m2)
+{
+	ms_pg_dump_clear(d1);
+	ms_pg_dump_clear(d2);
+	ms_strv_clear(&m1->paths);
+	ms_strv_clear(&m1->shas);
+	ms_strv_clear(&m2->paths);
+	ms_strv_clear(&m2->shas);
+}
+
 /* Tables COPY reads differently from SELECT *: a dropped and a generated
  * column, a parent whose child's rows COPY leaves out. Dumped on one and
  * on two connections: same rows and digests, the parts' smaller chunks,
@@ -543,14 +561,69 @@ static void test_split_same_rows(void **state)
 		free(o2);
 		free(sql);
 	}
-	ms_pg_dump_clear(&d1);
-	ms_pg_dump_clear(&d2);
-	ms_strv_clear(&m1.paths);
-	ms_strv_clear(&m1.shas);
-	ms_strv_clear(&m2.paths);
-	ms_strv_clear(&m2.shas);
+	clear_pair(&d1, &m1, &d2, &m2);
 	drop_db(src);
 	drop_db(dst);
+	free(a1);
+	free(a2);
+}
+
+/* An account the server allows two connections (its own and pg_dump's):
+ * the parts' extra connections are refused, and the create reads every
+ * table on its own connection instead of failing, with a debug line (and
+ * runs the post-data pg_dump once more should the parts have taken its
+ * connection): the same rows and digests as a dump on one connection. */
+static void test_split_connection_refused(void **state)
+{
+	char src[64], lim[64], *a1 = tpath("lim1.tar.zst"), *a2 = tpath("lim2.tar.zst"), *sql, *err;
+	struct ms_pg_dump d1, d2;
+	struct members m1, m2;
+	struct ms_dbconf c;
+	const char *line;
+	int rc;
+
+	(void)state;
+	memset(&m1, 0, sizeof(m1));
+	memset(&m2, 0, sizeof(m2));
+	make_db(src, sizeof(src), "splitlim");
+	snprintf(lim, sizeof(lim), "ms_pgd_lim_%d", (int)getpid());
+	/* not a superuser: a role's CONNECTION LIMIT does not bind those */
+	sql = ms_xasprintf("DROP ROLE IF EXISTS %s;\nCREATE ROLE %s LOGIN CONNECTION LIMIT 2 PASSWORD 'lim s3cr3t';\n"
+			   "ALTER DATABASE %s OWNER TO %s;\n", lim, lim, src, lim);
+	assert_int_equal(psql_sql("postgres", sql), 0);
+	free(sql);
+	sql = ms_xasprintf("CREATE TABLE big_t AS SELECT g AS id, md5(g::text) AS t FROM generate_series(1, 20000) g;\n"
+			   "ALTER TABLE big_t OWNER TO %s;\nANALYZE big_t;\n", lim);
+	assert_int_equal(psql_sql(src, sql), 0);
+	free(sql);
+	setenv("MODOSNAP_TEST_PG_SPLIT_MIN", "1", 1);
+	c = dbconf(src);
+	c.user = lim;
+	c.password = "lim s3cr3t";
+	assert_int_equal(dump_conf(&c, a1, &d1, &m1, 1, CHUNK, NULL), 0);
+	ms_log_set_level(MS_LOG_DEBUG);
+	capture_start();
+	rc = dump_conf(&c, a2, &d2, &m2, 2, CHUNK, NULL);
+	err = capture_end();
+	ms_log_set_level(MS_LOG_INFO);
+	unsetenv("MODOSNAP_TEST_PG_SPLIT_MIN");
+	line = strstr(err, "modosnap: debug: database 'testpg': the server refused an extra connection: every table "
+			   "is read on one connection\n");
+	/* pg_dump's post-data run, started before the data, may have been
+	 * the one refused: it is run once more after the tables */
+	if (rc != 0 || !line || strstr(err, "modosnap: error") || !strstr(err, "too many connections for role"))
+		fail_msg("rc %d: [%zu bytes] %.3000s", rc, strlen(err), err);
+	assert_int_equal(d2.n_tables, 1);
+	assert_int_equal(d2.tables[0].rows, 20000);
+	assert_string_equal(d2.tables[0].digest, d1.tables[0].digest);
+	assert_int_equal(d2.tables[0].chunks, d1.tables[0].chunks); /* not split */
+	free(err);
+	clear_pair(&d1, &m1, &d2, &m2);
+	assert_no_sessions(src);
+	drop_db(src);
+	sql = ms_xasprintf("DROP ROLE IF EXISTS %s", lim);
+	psql_sql("postgres", sql);
+	free(sql);
 	free(a1);
 	free(a2);
 }
@@ -669,6 +742,7 @@ static void test_split_lock_busy(void **state)
 	PGresult *res;
 	time_t t0;
 	int fd, i;
+	bool refused;
 
 	(void)state;
 	make_db(src, sizeof(src), "splitlock");
@@ -684,8 +758,9 @@ static void test_split_lock_busy(void **state)
 	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
 	snap = ms_xstrdup(PQgetvalue(res, 0, 0));
 	PQclear(res);
-	p = ms_pg_parcopy_open(&c, "UTF8", snap, 2);
+	p = ms_pg_parcopy_open(&c, "UTF8", snap, 2, &refused);
 	assert_non_null(p);
+	assert_false(refused);
 	start_locker(src, "mslocker_pgd", "lk", 120);
 	t0 = time(NULL);
 	capture_start();
@@ -732,6 +807,7 @@ int main(void)
 		cmocka_unit_test(test_split_part_killed),
 		cmocka_unit_test(test_split_writer_cancelled),
 		cmocka_unit_test(test_split_lock_busy),
+		cmocka_unit_test(test_split_connection_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
