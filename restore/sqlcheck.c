@@ -1413,10 +1413,26 @@ static int archive_check_init(struct archive_check *ac, const struct ms_manifest
 
 		app_role = pw ? pw->pw_name : NULL;
 	}
+	ac->dialect = strcmp(mdb->engine, "postgresql") ? MS_SQL_MYSQL : MS_SQL_POSTGRESQL;
+	/* data is loaded with COPY into the table the manifest names: a
+	 * superuser may write a system catalog that way (pg_authid,
+	 * pg_proc), and the dumper reads no system schema */
+	for (size_t i = 0; ac->dialect == MS_SQL_POSTGRESQL && i < mdb->n_tables; i++) {
+		const char *s = mdb->tables[i].schema ? mdb->tables[i].schema : "";
+
+		if (!strncmp(s, "pg_", 3) || !strcmp(s, "information_schema")) {
+			char *ps = ms_printable(s), *pn = ms_printable(mdb->tables[i].name ? mdb->tables[i].name : "");
+
+			ms_log_error("database '%s': table '%s.%s' is in a system schema, which a dump never holds",
+				     mdb->alias, ps, pn);
+			free(ps);
+			free(pn);
+			return -1;
+		}
+	}
 	ac->prefix = ms_xasprintf("db/%s/", mdb->alias);
 	ac->mdb = mdb;
 	ac->app_role = app_role;
-	ac->dialect = strcmp(mdb->engine, "postgresql") ? MS_SQL_MYSQL : MS_SQL_POSTGRESQL;
 	return 0;
 }
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "restore/sqlcheck.h"
+#include "formats/manifest.h"
 #include "base/strbuf.h"
 #include "testutil.h"
 #include "base/util.h"
@@ -399,6 +400,39 @@ static void test_my_pre_tables_post_the_rest(void **state)
 	}
 }
 
+/* A PostgreSQL data member is loaded with COPY into the table the
+ * manifest names, and a superuser may write a system catalog that way:
+ * a table in a system schema refuses the archive before it is read. */
+static void test_pg_system_schema_refused(void **state)
+{
+	static const char *const schemas[] = { "pg_catalog", "pg_toast", "information_schema" };
+	struct ms_manifest_table t[2] = { { .schema = "public", .name = "msgs" } };
+	struct ms_manifest_db mdb = { .alias = "default", .engine = "postgresql", .tables = t, .n_tables = 2 };
+	char *err, *want;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(schemas) / sizeof(schemas[0]); i++) {
+		t[1].schema = (char *)schemas[i];
+		t[1].name = "pg_authid";
+		capture_start();
+		assert_int_equal(ms_sqlcheck_archive("/nonexistent/archive.tar.zst", &mdb, "app"), -1);
+		err = capture_end();
+		want = ms_xasprintf("modosnap: error: database 'default': table '%s.pg_authid' is in a system schema, "
+				    "which a dump never holds\n", schemas[i]);
+		assert_string_equal(err, want);
+		free(err);
+		free(want);
+	}
+	/* a MariaDB table's schema is its database, restored under its own name */
+	mdb.engine = "mysql";
+	t[1].schema = "pg_catalog";
+	capture_start();
+	assert_int_equal(ms_sqlcheck_archive("/nonexistent/archive.tar.zst", &mdb, "app"), -1);
+	err = capture_end();
+	assert_null(strstr(err, "system schema"));
+	free(err);
+}
+
 /* Without a known application role, ownership and definers are refused. */
 static void test_no_role(void **state)
 {
@@ -453,6 +487,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_no_role),
+		cmocka_unit_test(test_pg_system_schema_refused),
 		cmocka_unit_test(test_my_pre_tables_post_the_rest),
 		cmocka_unit_test(test_role_case),
 		cmocka_unit_test(test_nul),
