@@ -227,14 +227,37 @@ static void test_restore_round_trip(void **state)
 	memset(&vr, 0, sizeof(vr));
 	assert_int_equal(ms_verify_archive(arch, &vr), MS_VERIFY_OK);
 	assert_true(vr.manifest_ok);
+	ms_log_set_level(MS_LOG_DEBUG);
 	capture_start();
 	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg", NULL), 0);
 	err = capture_end();
-	assert_string_equal(err, "");
-	free(err);
+	ms_log_set_level(MS_LOG_INFO);
+	/* every table was created in the restore's transaction: loaded frozen */
+	for (size_t i = 0; i < d.n_tables; i++) {
+		char *line = ms_xasprintf("modosnap: debug: database 'testpg': table '%s.%s': loaded frozen\n",
+					  d.tables[i].schema, d.tables[i].name);
 
+		if (d.tables[i].rows > 0 && !strstr(err, line))
+			fail_msg("no '%s' in [%s]", line, err);
+		free(line);
+	}
+	assert_null(strstr(err, "modosnap: error"));
+	assert_null(strstr(err, "modosnap: warning"));
+	free(err);
 	after = live_state();
 	assert_string_equal(before, after);
+	/* and so they are: every page all-frozen in the visibility map (the
+	 * extension exists for this check only) */
+	assert_int_equal(psql_sql(livedb, "CREATE EXTENSION pg_visibility;\n"), 0);
+	s = psql_out(livedb, "SELECT count(*) > 0, count(*) FILTER (WHERE NOT all_frozen) "
+			     "FROM pg_visibility_map('app.msgs')");
+	assert_string_equal(s, "t|0\n");
+	free(s);
+	s = psql_out(livedb, "SELECT count(*) > 0, count(*) FILTER (WHERE NOT all_frozen) "
+			     "FROM pg_visibility_map('public.core_user')");
+	assert_string_equal(s, "t|0\n");
+	free(s);
+	assert_int_equal(psql_sql(livedb, "DROP EXTENSION pg_visibility;\n"), 0);
 	/* The objects added after the snapshot are gone. */
 	assert_null(strstr(after, "TABLE public.added "));
 	assert_null(strstr(after, "added_fn"));
