@@ -14,6 +14,7 @@
 #include "discover/config.h"
 #include "snapshot/hooks.h"
 #include "db/db.h"
+#include "db/pg_dump.h"
 #include "snapshot/dest.h"
 #include "snapshot/prune.h"
 #include "snapshot/retention.h"
@@ -484,6 +485,7 @@ static void snapshot_opts(const struct ms_cli *cli, const struct create_args *a,
 			  const struct ms_db_probe *probes, struct ms_create_opts *o)
 {
 	o->label = cli->config->label;
+	ms_pg_dump_set_lock_timeout(cli->config->lock_timeout);
 	o->tags = &a->tags;
 	o->note = a->note;
 	o->upgrade_to = a->to;

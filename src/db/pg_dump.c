@@ -33,6 +33,7 @@
 #include "db/pg_conn.h"
 #include "db/pg_parcopy.h"
 #include "base/hash.h"
+#include "base/spawn.h"
 #include "base/log.h"
 #include "db/rowdigest.h"
 #include "base/strbuf.h"
@@ -157,6 +158,19 @@ static PGresult *list_relations(struct dumper *d)
 			  "AND e.objid = c.oid AND e.deptype = 'e') "
 			  "ORDER BY n.nspname COLLATE \"C\", c.relname COLLATE \"C\"",
 			  0, NULL, "listing tables", NULL);
+}
+
+/* PostgreSQL reserves schema names beginning with pg_ (only
+ * allow_system_table_mods makes one): a restore refuses a snapshot that
+ * names one (restore/sqlcheck.c), so the create refuses it first. */
+static int refuse_reserved_schemas(struct dumper *d, PGresult *rels)
+{
+	for (int i = 0; i < PQntuples(rels); i++)
+		if (!strncmp(PQgetvalue(rels, i, 0), "pg_", 3))
+			return ms_log_error("database '%s': table '%s.%s' is in a schema whose name PostgreSQL "
+					    "reserves for the system (pg_...): a restore would refuse it", d->alias,
+					    PQgetvalue(rels, i, 0), PQgetvalue(rels, i, 1));
+	return 0;
 }
 
 static int refuse_foreign_tables(struct dumper *d, PGresult *rels)
@@ -306,6 +320,7 @@ struct child {
 static int start_child(const char *path, char *const argv[], char *const envp[], int passfd, struct child *c)
 {
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
 	int op[2], ep[2], rc;
 
 	c->pid = 0;
@@ -326,8 +341,12 @@ static int start_child(const char *path, char *const argv[], char *const envp[],
 	posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
 	if (passfd >= 0)
 		posix_spawn_file_actions_adddup2(&fa, passfd, PASSFD); /* dup2 clears close-on-exec */
-	rc = posix_spawn(&c->pid, path, &fa, NULL, argv, envp);
+	/* no signal blocked or ignored (create's pause window, SIGPIPE): the
+	 * SIGTERM abandon_child sends must end it */
+	ms_spawnattr_init_clean(&attr);
+	rc = posix_spawn(&c->pid, path, &fa, &attr, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
 	close(op[1]);
 	close(ep[1]);
 	if (rc != 0) {
@@ -509,18 +528,35 @@ static int choose_pg_dump(struct dumper *d)
 			    d->alias, major, major);
 }
 
+static int lock_wait_s = 60;
+
+/* Times the post-data pg_dump is run again when it could not connect. */
+#define POST_RETRIES 3
+
+void ms_pg_dump_set_lock_timeout(int seconds)
+{
+	if (seconds > 0)
+		lock_wait_s = seconds;
+}
+
 /* Starts pg_dump for one schema section; its output is read by
- * finish_section. 0, or -1 after logging. */
+ * finish_section. 0, or -1 after logging. pg_dump's LOCK TABLE waits at
+ * most lock_wait_s: by the time the post-data section runs, the dump's
+ * own connection holds its tables, and a session queued for an exclusive
+ * lock on one of them would otherwise hold pg_dump, and the create, for
+ * ever (the server sees no deadlock: the create waits for its child). */
 static int start_section(struct dumper *d, const char *section, struct child *c)
 {
+	char *lock = ms_xasprintf("--lock-wait-timeout=%ds", lock_wait_s);
 	char *sect = ms_xasprintf("--section=%s", section);
 	char *snap = ms_xasprintf("--snapshot=%s", d->out->snapshot_id);
 	char *dbn = ms_xasprintf("--dbname=%s", d->conninfo);
-	char *argv[] = { d->out->pg_dump_path, "--no-password", "--schema-only", sect, snap, dbn, NULL };
+	char *argv[] = { d->out->pg_dump_path, "--no-password", "--schema-only", lock, sect, snap, dbn, NULL };
 	int rc = start_child(d->out->pg_dump_path, argv, d->envp, d->passfd, c);
 
 	if (rc != 0)
 		ms_log_error("database '%s': unable to run '%s': %s", d->alias, d->out->pg_dump_path, strerror(rc));
+	free(lock);
 	free(sect);
 	free(snap);
 	free(dbn);
@@ -528,8 +564,9 @@ static int start_section(struct dumper *d, const char *section, struct child *c)
 }
 
 /* Collects a section's pg_dump started by start_section and writes its
- * output as `member`. 0, or -1 after logging; when pg_dump itself failed
- * and `retry` is set, -2 after a debug line only. */
+ * output as `member`. 0, or -1 after logging; with `retry`, when pg_dump
+ * could not connect (its first line "connection to server ... failed"),
+ * -2 after a debug line only. */
 static int finish_section(struct dumper *d, struct child *c, const char *section, const char *member, bool retry)
 {
 	char *path = ms_xasprintf("%s/%s", d->prefix, member);
@@ -553,8 +590,9 @@ static int finish_section(struct dumper *d, struct child *c, const char *section
 						  : ms_xasprintf("killed by signal %d",
 								 WIFSIGNALED(r.status) ? WTERMSIG(r.status) : -1);
 
+		retry = retry && WIFEXITED(r.status) && strstr(why, "connection to server") && strstr(why, "failed");
 		if (retry)
-			ms_log_debug("database '%s': pg_dump for section %s failed: %s: once more", d->alias,
+			ms_log_debug("database '%s': pg_dump for section %s could not connect: %s", d->alias,
 				     section, why);
 		else
 			ms_log_error("database '%s': pg_dump failed: %s", d->alias, why);
@@ -784,7 +822,7 @@ static int dump_all(struct dumper *d)
 	if (start_session(d) < 0 || refuse_large_objects(d) < 0)
 		goto out;
 	rels = list_relations(d);
-	if (!rels || refuse_foreign_tables(d, rels) < 0)
+	if (!rels || refuse_reserved_schemas(d, rels) < 0 || refuse_foreign_tables(d, rels) < 0)
 		goto out;
 	if (choose_pg_dump(d) < 0 || prepare_child_env(d) < 0)
 		goto out;
@@ -795,19 +833,35 @@ static int dump_all(struct dumper *d)
 	 * tables are copied (its catalog queries took 0.1-0.2 s each, see
 	 * docs/dev/perf-pg.md) and is collected after them, so the member
 	 * order is unchanged */
-	if (start_section(d, "post-data", &post) < 0)
+	if (getenv("MODOSNAP_TEST_PG_POST_UNREACHABLE")) {
+		/* test seam (docs/testing.md): this first run cannot connect */
+		char *real = d->conninfo;
+
+		d->conninfo = ms_xstrdup("host=/nonexistent-modosnap-test");
+		rc = start_section(d, "post-data", &post);
+		free(d->conninfo);
+		d->conninfo = real;
+	} else {
+		rc = start_section(d, "post-data", &post);
+	}
+	if (rc < 0)
 		goto out;
 	if (dump_tables(d, rels) < 0 || dump_sequences(d, rels) < 0)
 		goto out;
 	rc = finish_section(d, &post, "post-data", "schema-post.sql", true);
-	if (rc == -2) {
-		/* most likely refused a connection the table parts held
-		 * (max_connections, a role's CONNECTION LIMIT): once more,
-		 * with theirs closed, reading the same snapshot */
-		ms_pg_parcopy_close(d->par);
-		d->par = NULL;
-		d->parts = 1;
-		rc = dump_section(d, "post-data", "schema-post.sql");
+	/* refused a connection the table parts held (max_connections, a
+	 * role's CONNECTION LIMIT): again with theirs closed, reading the
+	 * same snapshot, leaving their backends time to exit (a closed
+	 * connection's backend still counts until it has) */
+	ms_pg_parcopy_close(d->par);
+	d->par = NULL;
+	for (int attempt = 1; rc == -2 && attempt <= POST_RETRIES; attempt++) {
+		struct child again = { 0 };
+
+		usleep(250000u * (unsigned)attempt);
+		if (start_section(d, "post-data", &again) < 0)
+			goto out;
+		rc = finish_section(d, &again, "post-data", "schema-post.sql", attempt < POST_RETRIES);
 	}
 	if (rc < 0)
 		goto out;

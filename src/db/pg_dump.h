@@ -51,6 +51,11 @@ struct ms_pg_dump {
  * Memory is bounded by twice chunk_size plus the schema size. Returns 0 and fills *out (clear it with ms_pg_dump_clear), or -1
  * after logging an error naming the alias (and table/sequence where
  * relevant) with *out left empty. */
+/* How long pg_dump waits for one table lock before it fails (its
+ * --lock-wait-timeout): the configuration's lock_timeout; 60 s unless
+ * set. */
+void ms_pg_dump_set_lock_timeout(int seconds);
+
 int ms_pg_dump_database(const struct ms_dbconf *db, struct ms_archive_writer *w, const char *prefix,
 			size_t chunk_size, int parts, ms_member_cb on_member, void *ctx, struct ms_pg_dump *out);
 

@@ -628,6 +628,76 @@ static void test_split_connection_refused(void **state)
 	free(a2);
 }
 
+/* The post-data pg_dump, started before the data, could not connect (a
+ * connection the parts held; here a seam points it nowhere): it runs
+ * again after the tables, reading the same snapshot, and the archive
+ * holds the same members with the same contents as an undisturbed dump. */
+static void test_post_data_retried(void **state)
+{
+	char *a1 = tpath("post1.tar.zst"), *a2 = tpath("post2.tar.zst"), *err;
+	struct ms_pg_dump d1, d2;
+	struct members m1, m2;
+	int rc;
+
+	(void)state;
+	memset(&m1, 0, sizeof(m1));
+	memset(&m2, 0, sizeof(m2));
+	assert_int_equal(dump_to(srcdb, a1, &d1, &m1), 0);
+	setenv("MODOSNAP_TEST_PG_POST_UNREACHABLE", "1", 1);
+	ms_log_set_level(MS_LOG_DEBUG);
+	capture_start();
+	rc = dump_to(srcdb, a2, &d2, &m2);
+	err = capture_end();
+	ms_log_set_level(MS_LOG_INFO);
+	unsetenv("MODOSNAP_TEST_PG_POST_UNREACHABLE");
+	if (rc != 0 || strstr(err, "modosnap: error") ||
+	    !strstr(err, "modosnap: debug: database 'testpg': pg_dump for section post-data could not connect: "
+			 "pg_dump: error: connection to server on socket \"/nonexistent-modosnap-test/"))
+		fail_msg("rc %d: [%s]", rc, err);
+	/* the same members in the same order, schema-post.sql once; the same
+	 * data (pg_dump's scripts differ run to run: \restrict's random key) */
+	assert_int_equal(m1.paths.n, m2.paths.n);
+	for (size_t i = 0; i < m1.paths.n; i++) {
+		size_t n = strlen(m1.paths.v[i]);
+
+		assert_string_equal(m1.paths.v[i], m2.paths.v[i]);
+		if (n < 4 || strcmp(m1.paths.v[i] + n - 4, ".sql") != 0)
+			assert_string_equal(m1.shas.v[i], m2.shas.v[i]);
+	}
+	assert_string_equal(m2.paths.v[m2.paths.n - 1], "db/testpg/schema-post.sql");
+	free(err);
+	clear_pair(&d1, &m1, &d2, &m2);
+	free(a1);
+	free(a2);
+}
+
+/* A schema named pg_... (only allow_system_table_mods makes one) is one
+ * a restore refuses: the create refuses it first, naming the table. */
+static void test_reserved_schema_refused(void **state)
+{
+	char src[64], *a = tpath("reserved.tar.zst"), *err;
+	struct ms_pg_dump d;
+	struct members m;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	make_db(src, sizeof(src), "reserved");
+	assert_int_equal(psql_sql(src, "SET allow_system_table_mods = on;\nCREATE SCHEMA pg_mine;\n"
+				       "CREATE TABLE pg_mine.t (a int);\nCREATE TABLE public.u (a int);\n"),
+			 0);
+	capture_start();
+	assert_int_equal(dump_to(src, a, &d, &m), -1);
+	err = capture_end();
+	assert_string_equal(err, "modosnap: error: database 'testpg': table 'pg_mine.t' is in a schema whose name "
+				 "PostgreSQL reserves for the system (pg_...): a restore would refuse it\n");
+	free(err);
+	ms_pg_dump_clear(&d);
+	ms_strv_clear(&m.paths);
+	ms_strv_clear(&m.shas);
+	drop_db(src);
+	free(a);
+}
+
 /* A part's backend is terminated while it copies: the dump fails naming
  * the table and the part, every thread ends, nothing is left running. */
 static void test_split_part_killed(void **state)
@@ -808,6 +878,8 @@ int main(void)
 		cmocka_unit_test(test_split_writer_cancelled),
 		cmocka_unit_test(test_split_lock_busy),
 		cmocka_unit_test(test_split_connection_refused),
+		cmocka_unit_test(test_post_data_retried),
+		cmocka_unit_test(test_reserved_schema_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
