@@ -790,12 +790,17 @@ static int replay_archive(struct restorer *rs, const char *archive_path)
 	}
 	for (size_t k = 0; k < EXTRA_LANES; k++)
 		rs->ld[k].archive = archive_path;
+	/* the lanes read the archive too: damage found by each (the file
+	 * changed after it was verified) is reported once */
+	ms_log_dedupe(1);
 	lanes_start(rs);
 	rc = ms_db_replay(archive_path, rs->prefix, rs->alias, on_member, rs, rs->progress);
 	rs->r = NULL;
 	if (rc < 0)
 		mysql_query(rs->a, "ROLLBACK"); /* nothing of ours holds a lane up */
-	if (lanes_join(rs, rc < 0) < 0 || rc < 0)
+	rc = lanes_join(rs, rc < 0) < 0 || rc < 0 ? -1 : 0;
+	ms_log_dedupe(0);
+	if (rc < 0)
 		return -1;
 	if (rs->phase != PH_DONE)
 		return ms_log_error("database '%s': the snapshot's dump is incomplete", rs->alias);

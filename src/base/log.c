@@ -125,6 +125,37 @@ const char *ms_log_tail(void)
 	return tail;
 }
 
+/* ms_log_dedupe: the last error messages printed while it is on. */
+#define RECENT_N 4
+#define RECENT_LEN 256
+static bool dedupe;
+static char recent[RECENT_N][RECENT_LEN];
+static size_t recent_next;
+
+void ms_log_dedupe(int on)
+{
+	pthread_mutex_lock(&emit_lock);
+	dedupe = on != 0;
+	memset(recent, 0, sizeof(recent));
+	recent_next = 0;
+	pthread_mutex_unlock(&emit_lock);
+}
+
+/* Under emit_lock: true when msg was printed already (and so is not
+ * printed again); else it is remembered. Messages too long to remember
+ * are always printed. */
+static bool seen_error(const char *prefix, const char *msg)
+{
+	if (!dedupe || strcmp(prefix, "error: ") != 0 || strlen(msg) >= RECENT_LEN)
+		return false;
+	for (size_t i = 0; i < RECENT_N; i++)
+		if (!strcmp(recent[i], msg))
+			return true;
+	snprintf(recent[recent_next], RECENT_LEN, "%s", msg);
+	recent_next = (recent_next + 1) % RECENT_N;
+	return false;
+}
+
 /* prio is the line's syslog priority prefix, written only for the journal. */
 __attribute__((format(printf, 3, 0)))
 static void vlog(const char *prio, const char *prefix, const char *fmt, va_list ap)
@@ -144,6 +175,12 @@ static void vlog(const char *prio, const char *prefix, const char *fmt, va_list 
 	}
 	va_end(again);
 	pthread_mutex_lock(&emit_lock);
+	if (seen_error(prefix, n < 0 ? fmt : msg ? msg : small)) {
+		pthread_mutex_unlock(&emit_lock);
+		if (msg != small)
+			free(msg);
+		return;
+	}
 	flockfile(stderr);
 	if (status_line)
 		fputs("\r\033[K", stderr); /* a message starts on a clean line */

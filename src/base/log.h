@@ -38,6 +38,10 @@ void ms_log_mute(int on);
 /* While on, every message first clears the terminal line, because a
  * progress line without a newline is being drawn on stderr. */
 void ms_log_status_line(int on);
+/* While on, an error line identical to one of the last few printed since
+ * it was turned on is not printed again: for threads that read the same
+ * input side by side and would each report the same damage. */
+void ms_log_dedupe(int on);
 
 /* Number of warnings logged so far: commands turn it into exit code 3. */
 unsigned ms_log_warning_count(void);

@@ -686,6 +686,48 @@ static void test_restore_interleaved(void **state)
 	free(bad);
 }
 
+/* The archive damaged after it was verified (the restore's own
+ * verification came first): the main reader and both lanes' readers meet
+ * the damage, the error is printed once, the live database is unchanged. */
+static void test_restore_damaged_once(void **state)
+{
+	struct ms_dbconf c = dbconf();
+	struct ms_my_dump d;
+	struct ms_verify_result vr;
+	char *arch = tpath("dm.tar.zst"), *bad = tpath("dm-bad.tar.zst"), *before, *after, *err, *data;
+	const char *p;
+	size_t len;
+	int found = 0;
+
+	(void)state;
+	write_snapshot(arch, &d, &err);
+	free(err);
+	memset(&vr, 0, sizeof(vr));
+	assert_int_equal(ms_verify_archive(arch, &vr), MS_VERIFY_OK);
+	before = my_dump_of(livedb);
+	data = ms_read_file(arch, 1 << 30, &len);
+	assert_non_null(data);
+	data[len / 2] ^= 0xff;
+	write_file(bad, data, len);
+	capture_start();
+	assert_int_equal(ms_my_restore_database(&c, &root_admin, bad, &vr.manifest, "testmy", NULL), -1);
+	err = capture_end();
+	for (p = err; (p = strstr(p, "corrupt archive")) != NULL; p++)
+		found++;
+	if (found != 1)
+		fail_msg("%d 'corrupt archive' lines: [%s]", found, err);
+	after = my_dump_of(livedb);
+	assert_string_equal(before, after);
+	free(after);
+	free(err);
+	free(data);
+	ms_verify_result_clear(&vr);
+	ms_my_dump_clear(&d);
+	free(before);
+	free(arch);
+	free(bad);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -693,6 +735,7 @@ int main(void)
 		cmocka_unit_test(test_dump_and_restore),
 		cmocka_unit_test(test_restore_hostile_sql),
 		cmocka_unit_test(test_restore_interleaved),
+		cmocka_unit_test(test_restore_damaged_once),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -239,6 +239,32 @@ static void log_each_level(void)
 	p3 "modosnap: error: no snapshot 'x' in '/d'\n" p4 "modosnap: warning: disk 91% full\n" p6      \
 	   "modosnap: wrote 's.tar.zst'\n" p7 "modosnap: debug: two\\x0alines\n"
 
+/* While deduplication is on, an error line printed already is not printed
+ * again (warnings and other errors are); off, everything is printed. */
+static void test_log_dedupe(void **state)
+{
+	char *err;
+
+	(void)state;
+	capture_start();
+	ms_log_dedupe(1);
+	ms_log_error("'%s': corrupt archive: %s", "a.tar.zst", "checksum");
+	ms_log_warn("between");
+	ms_log_error("'%s': corrupt archive: %s", "a.tar.zst", "checksum");
+	ms_log_error("another");
+	ms_log_error("'%s': corrupt archive: %s", "a.tar.zst", "checksum");
+	ms_log_dedupe(0);
+	ms_log_error("another");
+	ms_log_error("another");
+	err = capture_end();
+	assert_string_equal(err, "modosnap: error: 'a.tar.zst': corrupt archive: checksum\n"
+				 "modosnap: warning: between\n"
+				 "modosnap: error: another\n"
+				 "modosnap: error: another\n"
+				 "modosnap: error: another\n");
+	free(err);
+}
+
 /* JOURNAL_STREAM: "<dev>:<inode>" of stderr (systemd.exec(5)) gives every
  * line its syslog priority; any other value, or none, changes nothing. */
 static void test_log_journal(void **state)
@@ -294,6 +320,7 @@ int main(void)
 		cmocka_unit_test(test_printable),
 		cmocka_unit_test(test_mkdir_p),
 		cmocka_unit_test(test_log_journal),
+		cmocka_unit_test(test_log_dedupe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
