@@ -352,6 +352,37 @@ static int load_chunk(struct restorer *rs, const char *path, const char *rel)
 
 /* --- the member stream ---------------------------------------------------- */
 
+/* ANALYZE of every table loaded, after the data and before schema-post:
+ * the planner then knows the new tables (row counts, and pages all-visible
+ * after COPY FREEZE) when it plans schema-post's foreign key checks;
+ * without, it probed msgs' key once per msgrcpt row (20 s at 4 M msgs)
+ * rather than merge both keys (2.4 s). The statistics are committed with
+ * the restore, so the application does not start on a database without
+ * any, as it does after pg_restore. */
+static int analyze_loaded(struct restorer *rs)
+{
+	for (size_t i = 0; i < rs->mdb->n_tables; i++) {
+		const struct ms_manifest_table *t = &rs->mdb->tables[i];
+		char *q, *sql, *what;
+		int rc;
+
+		if (!rs->done[i])
+			continue;
+		q = qualified(rs->conn, t);
+		if (!q)
+			return ms_pg_error(rs->conn, rs->alias, "quoting a table name", NULL);
+		sql = ms_xasprintf("ANALYZE %s", q);
+		what = ms_xasprintf("table '%s.%s': analyzing", t->schema, t->name);
+		rc = pg_command(rs->conn, rs->alias, sql, what);
+		free(q);
+		free(sql);
+		free(what);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int bad_order(struct restorer *rs, const char *path)
 {
 	return ms_log_error("database '%s': member '%s' is out of order", rs->alias, path);
@@ -376,7 +407,7 @@ static int restore_member(struct restorer *rs, const char *path)
 	if (!strcmp(rel, "sequences.sql")) {
 		if (rs->phase != PH_DATA)
 			return bad_order(rs, path);
-		if (end_copy(rs) < 0)
+		if (end_copy(rs) < 0 || analyze_loaded(rs) < 0)
 			return -1;
 		rs->phase = PH_SEQUENCES;
 		return run_sql_member(rs, path);

@@ -258,6 +258,11 @@ static void test_restore_round_trip(void **state)
 	assert_string_equal(s, "t|0\n");
 	free(s);
 	assert_int_equal(psql_sql(livedb, "DROP EXTENSION pg_visibility;\n"), 0);
+	/* analyzed before schema-post, in the same transaction: column
+	 * statistics exist (only ANALYZE writes them) */
+	s = psql_out(livedb, "SELECT count(*) > 0 FROM pg_stats WHERE schemaname = 'app' AND tablename = 'msgs'");
+	assert_string_equal(s, "t\n");
+	free(s);
 	/* The objects added after the snapshot are gone. */
 	assert_null(strstr(after, "TABLE public.added "));
 	assert_null(strstr(after, "added_fn"));
