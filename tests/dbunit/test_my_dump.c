@@ -688,7 +688,8 @@ static void test_restore_interleaved(void **state)
 
 /* The archive damaged after it was verified (the restore's own
  * verification came first): the main reader and both lanes' readers meet
- * the damage, the error is printed once, the live database is unchanged. */
+ * the damage, each error line is printed once, the live database is
+ * unchanged. */
 static void test_restore_damaged_once(void **state)
 {
 	struct ms_dbconf c = dbconf();
@@ -712,10 +713,22 @@ static void test_restore_damaged_once(void **state)
 	capture_start();
 	assert_int_equal(ms_my_restore_database(&c, &root_admin, bad, &vr.manifest, "testmy", NULL), -1);
 	err = capture_end();
-	for (p = err; (p = strstr(p, "corrupt archive")) != NULL; p++)
+	/* what the damage looks like depends on the byte (a zstd error, a
+	 * checksum, a tar header made of garbage): whatever it is, no error
+	 * line is printed twice */
+	for (p = err; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p)) {
+		size_t n = strcspn(p, "\n");
+		const char *q;
+
+		if (strncmp(p, "modosnap: error: ", 17) != 0)
+			continue;
 		found++;
-	if (found != 1)
-		fail_msg("%d 'corrupt archive' lines: [%s]", found, err);
+		for (q = p + n; (q = strstr(q, "\n")) != NULL && q[1]; q++)
+			if (!strncmp(q + 1, p, n) && (q[1 + n] == '\n' || !q[1 + n]))
+				fail_msg("printed twice: [%.*s] in [%s]", (int)n, p, err);
+	}
+	if (found < 1)
+		fail_msg("no error: [%s]", err);
 	after = my_dump_of(livedb);
 	assert_string_equal(before, after);
 	free(after);
