@@ -147,3 +147,34 @@ void ms_table_counts_free(struct ms_table_count *t, size_t n)
 	}
 	free(t);
 }
+
+void ms_db_assign_lanes(const struct ms_manifest_db *mdb, unsigned loaders, unsigned char *owner)
+{
+	size_t n = mdb->n_tables;
+	bool *taken = ms_xcalloc(n + 1, sizeof(*taken));
+	long double *work = ms_xcalloc(loaders, sizeof(*work));
+
+	for (size_t k = 0; k < n; k++) {
+		size_t best = n;
+		long double best_w = -1;
+		unsigned lane = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			const struct ms_manifest_table *t = &mdb->tables[i];
+			long double w = (long double)t->rows + (long double)t->chunks * 54000.0L;
+
+			if (!taken[i] && w > best_w) {
+				best = i;
+				best_w = w;
+			}
+		}
+		for (unsigned j = 1; j < loaders; j++)
+			if (work[j] < work[lane])
+				lane = j;
+		taken[best] = true;
+		owner[best] = (unsigned char)lane;
+		work[lane] += best_w;
+	}
+	free(taken);
+	free(work);
+}

@@ -510,18 +510,13 @@ static void *lane_run(void *arg)
  * reaching the main thread. */
 static void lanes_start(struct restorer *rs)
 {
-	sigset_t all, old;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (size_t k = 0; k < EXTRA_LANES; k++) {
 		struct lane *l = &rs->ld[k];
 
 		l->started = l->c && l->archive;
-		if (l->started && pthread_create(&l->thread, NULL, lane_run, l) != 0)
+		if (l->started && ms_thread_start(&l->thread, lane_run, l) < 0)
 			l->started = false;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* Waits for the other lanes; with `stop`, tells them to stop first. 0, or
@@ -557,41 +552,6 @@ static bool lane_failed(struct restorer *rs)
 	return false;
 }
 
-/* Which lane loads each table: the largest first, each to the lane with
- * the least work so far. A table's work is estimated from its rows and
- * its chunks (16 MiB of text each): in a restore at 500 000 msgs rows,
- * msgrcpt (625 000 rows, 6 chunks), msgs (500 000, 8) and quarantine
- * (125 000, 17) loaded in about 5, 6 and 5.5 s, about 5 s per million rows
- * plus 0.3 s per chunk, so one chunk weighs as much as 54 000 rows. */
-static void assign_lanes(struct restorer *rs)
-{
-	size_t n = rs->mdb->n_tables;
-	bool *done = ms_xcalloc(n + 1, sizeof(*done));
-	long double work[EXTRA_LANES + 1] = { 0 };
-
-	for (size_t k = 0; k < n; k++) {
-		size_t best = n;
-		long double best_w = -1;
-		unsigned lane = 0;
-
-		for (size_t i = 0; i < n; i++) {
-			const struct ms_manifest_table *t = &rs->mdb->tables[i];
-			long double w = (long double)t->rows + (long double)t->chunks * 54000.0L;
-
-			if (!done[i] && w > best_w) {
-				best = i;
-				best_w = w;
-			}
-		}
-		for (unsigned j = 1; j <= EXTRA_LANES; j++)
-			if (work[j] < work[lane])
-				lane = j;
-		done[best] = true;
-		rs->owner[best] = (unsigned char)lane;
-		work[lane] += best_w;
-	}
-	free(done);
-}
 
 /* --- secondary keys after the data (my_keys.h) ---------------------------- */
 
@@ -947,10 +907,9 @@ static int keys_and_proof_inline(struct restorer *rs)
 static int keys_and_proof(struct restorer *rs)
 {
 	struct keys_job kj = { .rs = rs, .failed = NO_TABLE };
-	sigset_t all, old;
 	pthread_t thread;
 	bool any = false;
-	int ret = 0, rc;
+	int ret = 0;
 
 	for (size_t i = 0; i < rs->mdb->n_tables; i++)
 		any = any || rs->keys_add[i];
@@ -960,11 +919,7 @@ static int keys_and_proof(struct restorer *rs)
 		return keys_and_proof_inline(rs);
 	pthread_mutex_init(&kj.mu, NULL);
 	pthread_cond_init(&kj.cv, NULL);
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&thread, NULL, keys_run, &kj);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
+	if (ms_thread_start(&thread, keys_run, &kj) < 0) {
 		ret = keys_and_proof_inline(rs);
 		goto out;
 	}
@@ -1052,7 +1007,7 @@ static int load_and_check(struct restorer *rs, const char *archive_path)
 	for (size_t k = 0; k < EXTRA_LANES; k++)
 		if (lane_open(rs, &rs->ld[k]) < 0)
 			return -1;
-	assign_lanes(rs);
+	ms_db_assign_lanes(rs->mdb, EXTRA_LANES + 1, rs->owner);
 	rc = replay_archive(rs, archive_path);
 	if (rc < 0) {
 		abort_loads(rs);

@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 
 #include "db/pg_conn.h"
 #include "restore/dbreplay.h"
+#include "restore/pg_stage.h"
 #include "base/log.h"
 #include "db/rowdigest.h"
 #include "formats/snaparchive.h"
@@ -47,19 +50,50 @@ enum phase {
 	PH_DONE,      /* schema-post done: nothing else of ours may follow */
 };
 
+/* Connections that load tables besides the main one in a staged restore
+ * (pg_stage.h): three tables load at once, as in my_restore.c. */
+#define EXTRA_LANES 2
+#define NO_TABLE ((size_t)-1)
+
+struct restorer;
+
+/* One connection that loads tables: the main one (its reader is the
+ * replay's) or a lane, which has its own thread and its own reader of
+ * the archive, and loads the tables assigned to it (owner[] is its number,
+ * from 1). Each table is loaded by one connection only, in a transaction
+ * of its own in a staged restore. A lane logs its own errors (base/log.c
+ * is thread-safe); it stops at its next member once `stop` is set. */
+struct loader {
+	struct restorer *rs;         /* the run (borrowed) */
+	PGconn *conn;                /* owned (the main loader's: rs's) */
+	size_t cur;                  /* table whose COPY is open on conn, or NO_TABLE */
+	char *buf;                   /* READ_BUF bytes (owned) */
+	struct ms_archive_reader *r; /* borrowed while replaying */
+	pthread_t thread;            /* lanes: */
+	atomic_bool started;         /* running or not yet joined */
+	atomic_bool failed;          /* stopped on an error (logged) */
+	atomic_bool stop;            /* the main thread failed: stop */
+};
+
 /* One restore run, passed to every step. */
 struct restorer {
 	const char *alias;                /* for messages, borrowed */
 	const struct ms_manifest_db *mdb; /* the alias' record, borrowed */
-	PGconn *conn;                     /* owned */
-	struct ms_archive_reader *r;      /* borrowed while replaying */
+	const char *archive;              /* borrowed */
+	struct loader main;               /* the main connection: the live database's, or the staging one's */
+	bool staged;                      /* loading a staging database (one transaction per step) */
+	struct loader ld[EXTRA_LANES];    /* staged: the lanes (owner[] k + 1 is ld[k]) */
+	unsigned char *owner;             /* per table: the loader that loads it, 0 for main (owned) */
+	bool *passed;                     /* per table: its chunks are behind the main reader (owned) */
+	size_t last_table;                /* the table of the main reader's last data member, or NO_TABLE */
+	pthread_mutex_t ready_mu;         /* the lanes wait for the tables to exist: */
+	pthread_cond_t ready_cv;
+	bool ready;                       /* schema-pre.sql is committed (or the run is stopping) */
 	const char *prefix;               /* "db/<alias>/" (owned by the caller) */
 	char *role;                       /* current_user of the connection (owned) */
 	enum phase phase;
-	size_t cur;                       /* table being copied into, or (size_t)-1 */
 	unsigned long *seen;              /* chunks loaded per table (owned) */
 	bool *done;                       /* tables whose COPY has ended (owned) */
-	char *buf;                        /* READ_BUF bytes (owned) */
 	struct ms_progress *progress;     /* the bytes and table loaded, or NULL (borrowed) */
 };
 
@@ -165,21 +199,23 @@ static int check_tables(PGconn *conn, const struct ms_manifest_db *mdb)
 /* --- schema members ------------------------------------------------------- */
 
 /* Reads the current member (at most SCHEMA_MAX bytes), checks it
- * (sqlcheck.h) and runs its statements one by one. */
+ * (sqlcheck.h) and runs its statements one by one, on the main
+ * connection, inside its transaction. */
 static int run_sql_member(struct restorer *rs, const char *path)
 {
+	struct loader *l = &rs->main;
 	struct ms_strbuf sb = MS_STRBUF_INIT;
 	struct ms_sql_script script = { 0 };
 	struct ms_sqlcheck chk = { MS_SQL_POSTGRESQL, rs->alias, path, rs->role, NULL };
 	ssize_t n;
 	int ret = -1;
 
-	while ((n = ms_archive_reader_read(rs->r, rs->buf, READ_BUF)) > 0) {
+	while ((n = ms_archive_reader_read(l->r, l->buf, READ_BUF)) > 0) {
 		if (sb.len + (size_t)n > SCHEMA_MAX) {
 			ms_log_error("database '%s': '%s' exceeds %zu MiB", rs->alias, path, SCHEMA_MAX >> 20);
 			goto out;
 		}
-		ms_strbuf_add(&sb, rs->buf, (size_t)n);
+		ms_strbuf_add(&sb, l->buf, (size_t)n);
 	}
 	if (n < 0)
 		goto out;
@@ -193,13 +229,13 @@ static int run_sql_member(struct restorer *rs, const char *path)
 			continue;
 		stmt = ms_xstrndup(script.v[i].text, script.v[i].len);
 		what = ms_xasprintf("'%s': statement %zu", path, i + 1);
-		rc = ms_pg_exec_one(rs->conn, rs->alias, stmt, what, pg_res_error);
+		rc = ms_pg_exec_one(l->conn, rs->alias, stmt, what, pg_res_error);
 		free(stmt);
 		free(what);
 		if (rc < 0)
 			goto out;
 		/* The checker lets no COMMIT through; make sure all the same. */
-		if (PQtransactionStatus(rs->conn) != PQTRANS_INTRANS) {
+		if (PQtransactionStatus(l->conn) != PQTRANS_INTRANS) {
 			ms_log_error("database '%s': '%s' ended the restore transaction", rs->alias, path);
 			goto out;
 		}
@@ -211,32 +247,73 @@ out:
 	return ret;
 }
 
+/* The transaction every step of ours runs in (in place: the whole
+ * restore). search_path: the drop list's regprocedure/regtype text is
+ * then schema-qualified; pg_dump's SQL sets its own. */
+static int begin(struct loader *l)
+{
+	if (pg_command(l->conn, l->rs->alias, "BEGIN ISOLATION LEVEL READ COMMITTED, READ WRITE",
+		       "starting the transaction") < 0)
+		return -1;
+	return pg_command(l->conn, l->rs->alias,
+			  "SET LOCAL search_path = pg_catalog; SET LOCAL client_min_messages = warning; "
+			  "SET LOCAL check_function_bodies = false; SET LOCAL row_security = off",
+			  "setting transaction options");
+}
+
 /* --- table data ----------------------------------------------------------- */
 
-/* Ends the COPY in progress, if any. */
-static int end_copy(struct restorer *rs)
+/* ANALYZE of a table loaded, after the data and before schema-post: the
+ * planner then knows the new tables (row counts, and pages all-visible
+ * after COPY FREEZE) when it plans schema-post's foreign key checks;
+ * without, it probed msgs' key once per msgrcpt row (20 s at 4 M msgs)
+ * rather than merge both keys (2.4 s). The statistics are committed with
+ * the restore, so the application does not start on a database without
+ * any, as it does after pg_restore. */
+static int analyze(struct loader *l, size_t ti)
 {
+	const struct ms_manifest_table *t = &l->rs->mdb->tables[ti];
+	char *q = qualified(l->conn, t), *sql, *what;
+	int rc;
+
+	if (!q)
+		return ms_pg_error(l->conn, l->rs->alias, "quoting a table name", NULL);
+	sql = ms_xasprintf("ANALYZE %s", q);
+	what = ms_xasprintf("table '%s.%s': analyzing", t->schema, t->name);
+	rc = pg_command(l->conn, l->rs->alias, sql, what);
+	free(q);
+	free(sql);
+	free(what);
+	return rc;
+}
+
+/* Ends the COPY in progress on l, if any; in a staged restore, commits
+ * the table's transaction and analyzes it. */
+static int end_copy(struct loader *l)
+{
+	struct restorer *rs = l->rs;
 	const struct ms_manifest_table *t;
+	size_t ti = l->cur;
 	PGresult *res;
 	int ret = 0;
 
-	if (rs->cur == (size_t)-1)
+	if (ti == NO_TABLE)
 		return 0;
-	t = &rs->mdb->tables[rs->cur];
-	rs->done[rs->cur] = true;
-	rs->cur = (size_t)-1;
-	if (PQputCopyEnd(rs->conn, NULL) != 1)
+	t = &rs->mdb->tables[ti];
+	rs->done[ti] = true;
+	l->cur = NO_TABLE;
+	if (PQputCopyEnd(l->conn, NULL) != 1)
 		ret = -1;
-	while ((res = PQgetResult(rs->conn)) != NULL) {
+	while ((res = PQgetResult(l->conn)) != NULL) {
 		if (ret == 0 && PQresultStatus(res) != PGRES_COMMAND_OK)
 			ret = -1;
 		if (ret < 0 && PQresultStatus(res) == PGRES_FATAL_ERROR) {
 			char *what = ms_xasprintf("table '%s.%s': loading", t->schema, t->name);
 
-			ms_pg_error(rs->conn, rs->alias, what, res);
+			ms_pg_error(l->conn, rs->alias, what, res);
 			free(what);
 			PQclear(res);
-			while ((res = PQgetResult(rs->conn)) != NULL)
+			while ((res = PQgetResult(l->conn)) != NULL)
 				PQclear(res);
 			return -1;
 		}
@@ -245,48 +322,61 @@ static int end_copy(struct restorer *rs)
 	if (ret < 0) {
 		char *what = ms_xasprintf("table '%s.%s': loading", t->schema, t->name);
 
-		ms_pg_error(rs->conn, rs->alias, what, NULL);
+		ms_pg_error(l->conn, rs->alias, what, NULL);
 		free(what);
+		return -1;
+	}
+	if (rs->staged) {
+		char *what = ms_xasprintf("table '%s.%s': committing its load", t->schema, t->name);
+
+		ret = pg_command(l->conn, rs->alias, "COMMIT", what);
+		free(what);
+		if (ret == 0)
+			ret = analyze(l, ti);
 	}
 	return ret;
 }
 
 /* Aborts a COPY in progress after a failure on our side. */
-static void abort_copy(struct restorer *rs)
+static void abort_copy(struct loader *l)
 {
 	PGresult *res;
 
-	if (rs->cur == (size_t)-1)
+	if (l->cur == NO_TABLE || !l->conn)
 		return;
-	rs->cur = (size_t)-1;
-	if (PQputCopyEnd(rs->conn, "restore aborted") == 1)
-		while ((res = PQgetResult(rs->conn)) != NULL)
+	l->cur = NO_TABLE;
+	if (PQputCopyEnd(l->conn, "restore aborted") == 1)
+		while ((res = PQgetResult(l->conn)) != NULL)
 			PQclear(res);
 }
 
-/* Whether table q (quoted, qualified) may be loaded with COPY ... FREEZE:
- * a plain table this transaction created (schema-pre.sql, after the drop),
- * not an extension's. Its rows are then written frozen and the pages
- * all-visible, so the foreign key checks of schema-post.sql and the proof
- * read the table's indexes without visiting its heap for every row
- * (docs/performance.md: msgrcpt's key to msgs, 4.4 s -> 0.5 s at scale 1;
- * PostgreSQL 13 and older freeze the rows but set no visibility map bits).
- * No other session can see a table created by an uncommitted transaction
- * before the commit (after it, as for any table the restore dropped and
- * made again, an older snapshot sees the new rows). An extension's table
- * is left to a plain COPY by choice. 1 yes, 0 no, -1 after logging. */
-static int may_freeze(struct restorer *rs, const char *q, const char *what)
+/* Whether table q (quoted, qualified) is a plain table (relkind 'r') that
+ * no extension owns and, with `created`, whose pg_class row this
+ * transaction wrote (it created the table, or emptied it with TRUNCATE).
+ * Such a table may be loaded with COPY ... FREEZE: its rows are then
+ * written frozen and the pages all-visible, so the foreign key checks of
+ * schema-post.sql and the proof read the table's indexes without
+ * visiting its heap for every row (docs/performance.md: msgrcpt's key to
+ * msgs, 4.4 s -> 0.5 s at scale 1; PostgreSQL 13 and older freeze the
+ * rows but set no visibility map bits). No other session can see a table
+ * created by an uncommitted transaction before the commit (after it, as
+ * for any table the restore dropped and made again, an older snapshot
+ * sees the new rows). An extension's table is left to a plain COPY by
+ * choice (and is never emptied: CREATE EXTENSION may have filled it).
+ * 1 yes, 0 no, -1 after logging. */
+static int freezable(struct loader *l, const char *q, const char *what, bool created)
 {
 	const char *params[1] = { q };
-	PGresult *res = ms_pg_rows(rs->conn, rs->alias,
-				   "SELECT c.relkind = 'r' AND c.xmin::pg_catalog.text = "
-				   "(pg_catalog.txid_current() % 4294967296)::pg_catalog.text AND NOT EXISTS ("
-				   "SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = "
-				   "'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.deptype = 'e') "
-				   "FROM pg_catalog.pg_class c WHERE c.oid = $1::pg_catalog.regclass",
-				   1, params, what, pg_res_error);
+	char *sql = ms_xasprintf("SELECT c.relkind = 'r'%s AND NOT EXISTS ("
+				 "SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = "
+				 "'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.deptype = 'e') "
+				 "FROM pg_catalog.pg_class c WHERE c.oid = $1::pg_catalog.regclass",
+				 created ? " AND c.xmin::pg_catalog.text = "
+					   "(pg_catalog.txid_current() % 4294967296)::pg_catalog.text" : "");
+	PGresult *res = ms_pg_rows(l->conn, l->rs->alias, sql, 1, params, what, pg_res_error);
 	int ret;
 
+	free(sql);
 	if (!res)
 		return -1;
 	ret = PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "t");
@@ -294,55 +384,76 @@ static int may_freeze(struct restorer *rs, const char *q, const char *what)
 	return ret;
 }
 
-/* rel is "data/<schema>.<name>/NNNNNN.copy": stream it into its table
- * (a chunk of another table ends the current COPY first). */
-static int load_chunk(struct restorer *rs, const char *path, const char *rel)
+/* Opens the COPY of table ti on l. In a staged restore the table gets a
+ * transaction of its own, emptied first (it is empty: schema-pre.sql
+ * made it) so that the COPY may FREEZE. */
+static int start_copy(struct loader *l, size_t ti)
 {
+	struct restorer *rs = l->rs;
+	const struct ms_manifest_table *t = &rs->mdb->tables[ti];
+	char *q = qualified(l->conn, t), *sql = NULL;
+	char *what = ms_xasprintf("table '%s.%s': loading", t->schema, t->name);
+	PGresult *res;
+	int freeze = 0, ok = 0;
+
+	if (!q) {
+		ms_pg_error(l->conn, rs->alias, "quoting a table name", NULL);
+		goto out;
+	}
+	if (rs->staged) {
+		if (begin(l) < 0 || (freeze = freezable(l, q, what, false)) < 0)
+			goto out;
+		if (freeze) {
+			sql = ms_xasprintf("TRUNCATE ONLY %s", q);
+			if (pg_command(l->conn, rs->alias, sql, what) < 0)
+				goto out;
+			free(sql);
+		}
+	} else if ((freeze = freezable(l, q, what, true)) < 0) {
+		goto out;
+	}
+	sql = ms_xasprintf("COPY %s FROM STDIN%s", q, freeze ? " (FREEZE)" : "");
+	res = PQexec(l->conn, sql);
+	ok = PQresultStatus(res) == PGRES_COPY_IN;
+	if (!ok)
+		pg_res_error(l->conn, rs->alias, what, res);
+	else if (freeze)
+		ms_log_debug("database '%s': table '%s.%s': loaded frozen", rs->alias, t->schema, t->name);
+	PQclear(res);
+	if (ok)
+		l->cur = ti;
+out:
+	free(q);
+	free(sql);
+	free(what);
+	return ok ? 0 : -1;
+}
+
+/* rel is "data/<schema>.<name>/NNNNNN.copy": stream it into its table on
+ * l (a chunk of another table ends the current COPY first). */
+static int load_chunk(struct loader *l, const char *path, const char *rel)
+{
+	struct restorer *rs = l->rs;
 	size_t ti;
 	ssize_t n;
 
 	if (ms_db_chunk(rs->mdb, rs->alias, path, rel, ".copy", rs->seen, &ti) < 0)
 		return -1;
 	ms_progress_table(rs->progress, ti);
-	if (ti != rs->cur) {
-		const struct ms_manifest_table *t = &rs->mdb->tables[ti];
-		char *q, *sql, *what;
-		PGresult *res;
-		int ok, freeze;
-
-		if (end_copy(rs) < 0)
+	if (ti != l->cur) {
+		if (end_copy(l) < 0)
 			return -1;
 		if (rs->done[ti])
 			return ms_log_error("database '%s': member '%s' is out of order", rs->alias, path);
-		q = qualified(rs->conn, t);
-		what = ms_xasprintf("table '%s.%s': loading", t->schema, t->name);
-		freeze = q ? may_freeze(rs, q, what) : 0;
-		if (freeze < 0) {
-			free(q);
-			free(what);
+		if (start_copy(l, ti) < 0)
 			return -1;
-		}
-		sql = ms_xasprintf("COPY %s FROM STDIN%s", q ? q : "?", freeze ? " (FREEZE)" : "");
-		res = PQexec(rs->conn, sql);
-		ok = PQresultStatus(res) == PGRES_COPY_IN;
-		if (!ok)
-			pg_res_error(rs->conn, rs->alias, what, res);
-		else if (freeze)
-			ms_log_debug("database '%s': table '%s.%s': loaded frozen", rs->alias, t->schema, t->name);
-		PQclear(res);
-		free(q);
-		free(sql);
-		free(what);
-		if (!ok)
-			return -1;
-		rs->cur = ti;
 	}
-	while ((n = ms_archive_reader_read(rs->r, rs->buf, READ_BUF)) > 0) {
-		if (PQputCopyData(rs->conn, rs->buf, (int)n) != 1) {
+	while ((n = ms_archive_reader_read(l->r, l->buf, READ_BUF)) > 0) {
+		if (PQputCopyData(l->conn, l->buf, (int)n) != 1) {
 			char *what = ms_xasprintf("table '%s.%s': loading", rs->mdb->tables[ti].schema,
 						  rs->mdb->tables[ti].name);
 
-			ms_pg_error(rs->conn, rs->alias, what, NULL);
+			ms_pg_error(l->conn, rs->alias, what, NULL);
 			free(what);
 			return -1;
 		}
@@ -350,42 +461,150 @@ static int load_chunk(struct restorer *rs, const char *path, const char *rel)
 	return n < 0 ? -1 : 0;
 }
 
+/* --- lanes (staged restore) ----------------------------------------------- */
+
+/* The lane that loads the table of data member rel, or NULL (main). */
+static struct loader *lane_of(struct restorer *rs, const char *rel)
+{
+	struct loader *l;
+	size_t ti;
+
+	if (!rs->staged || ms_db_chunk_table(rs->mdb, rel, ".copy", &ti) < 0 || !rs->owner[ti])
+		return NULL;
+	l = &rs->ld[rs->owner[ti] - 1];
+	return atomic_load(&l->started) ? l : NULL;
+}
+
+/* Lets the lanes load (the tables exist), or wakes them to stop. */
+static void lanes_release(struct restorer *rs)
+{
+	pthread_mutex_lock(&rs->ready_mu);
+	rs->ready = true;
+	pthread_cond_broadcast(&rs->ready_cv);
+	pthread_mutex_unlock(&rs->ready_mu);
+}
+
+static int lane_member(void *ctx, struct ms_archive_reader *r, const char *path)
+{
+	struct loader *l = ctx;
+	struct restorer *rs = l->rs;
+	const char *rel = path + strlen(rs->prefix);
+
+	if (atomic_load(&l->stop))
+		return -1;
+	/* anything else is another loader's, or the main thread's to report */
+	if (strncmp(rel, "data/", 5) != 0 || lane_of(rs, rel) != l)
+		return 0;
+	pthread_mutex_lock(&rs->ready_mu);
+	while (!rs->ready)
+		pthread_cond_wait(&rs->ready_cv, &rs->ready_mu);
+	pthread_mutex_unlock(&rs->ready_mu);
+	if (atomic_load(&l->stop))
+		return -1;
+	l->r = r;
+	return load_chunk(l, path, rel);
+}
+
+static void *lane_run(void *arg)
+{
+	struct loader *l = arg;
+	struct restorer *rs = l->rs;
+
+	if (ms_db_replay_until(rs->archive, rs->prefix, rs->alias, lane_member, l, rs->progress, &l->stop) < 0 ||
+	    end_copy(l) < 0)
+		atomic_store(&l->failed, !atomic_load(&l->stop));
+	l->r = NULL;
+	return NULL;
+}
+
+/* Starts the lanes with the main thread's replay (see my_restore.c): they
+ * wait at their first table's first chunk until schema-pre.sql is
+ * committed. The main thread loads the tables of a lane that cannot
+ * start. Their threads start with every signal blocked. */
+static void lanes_start(struct restorer *rs)
+{
+	for (size_t k = 0; k < EXTRA_LANES; k++) {
+		struct loader *l = &rs->ld[k];
+
+		atomic_store(&l->started, l->conn != NULL);
+		if (l->conn && ms_thread_start(&l->thread, lane_run, l) < 0)
+			atomic_store(&l->started, false);
+	}
+}
+
+/* Waits for the lanes; with `stop`, tells them to stop first. 0, or -1
+ * when one failed (it logged why). */
+static int lanes_join(struct restorer *rs, bool stop)
+{
+	int ret = 0;
+
+	stop = stop || !rs->ready;
+	for (size_t k = 0; stop && k < EXTRA_LANES; k++)
+		atomic_store(&rs->ld[k].stop, true);
+	if (stop)
+		lanes_release(rs);
+	for (size_t k = 0; k < EXTRA_LANES; k++) {
+		struct loader *l = &rs->ld[k];
+
+		if (!atomic_load(&l->started))
+			continue;
+		pthread_join(l->thread, NULL);
+		atomic_store(&l->started, false);
+		if (atomic_load(&l->failed))
+			ret = -1;
+	}
+	return ret;
+}
+
+
 /* --- the member stream ---------------------------------------------------- */
 
-/* ANALYZE of every table loaded, after the data and before schema-post:
- * the planner then knows the new tables (row counts, and pages all-visible
- * after COPY FREEZE) when it plans schema-post's foreign key checks;
- * without, it probed msgs' key once per msgrcpt row (20 s at 4 M msgs)
- * rather than merge both keys (2.4 s). The statistics are committed with
- * the restore, so the application does not start on a database without
- * any, as it does after pg_restore. */
+/* In place: ANALYZE of every table loaded (see analyze()), in the
+ * restore's transaction. */
 static int analyze_loaded(struct restorer *rs)
 {
-	for (size_t i = 0; i < rs->mdb->n_tables; i++) {
-		const struct ms_manifest_table *t = &rs->mdb->tables[i];
-		char *q, *sql, *what;
-		int rc;
-
-		if (!rs->done[i])
-			continue;
-		q = qualified(rs->conn, t);
-		if (!q)
-			return ms_pg_error(rs->conn, rs->alias, "quoting a table name", NULL);
-		sql = ms_xasprintf("ANALYZE %s", q);
-		what = ms_xasprintf("table '%s.%s': analyzing", t->schema, t->name);
-		rc = pg_command(rs->conn, rs->alias, sql, what);
-		free(q);
-		free(sql);
-		free(what);
-		if (rc < 0)
+	for (size_t i = 0; i < rs->mdb->n_tables; i++)
+		if (rs->done[i] && analyze(&rs->main, i) < 0)
 			return -1;
-	}
 	return 0;
 }
 
 static int bad_order(struct restorer *rs, const char *path)
 {
 	return ms_log_error("database '%s': member '%s' is out of order", rs->alias, path);
+}
+
+/* A data member, for the main thread, which sees them all: a table's
+ * chunks must follow each other (FORMAT.md §4.3). Loaded on main unless
+ * a lane loads it. */
+static int main_chunk(struct restorer *rs, const char *path, const char *rel)
+{
+	size_t ti;
+
+	if (rs->staged && ms_db_chunk_table(rs->mdb, rel, ".copy", &ti) == 0 && ti != rs->last_table) {
+		if (rs->passed[ti])
+			return bad_order(rs, path);
+		if (rs->last_table != NO_TABLE)
+			rs->passed[rs->last_table] = true;
+		rs->last_table = ti;
+	}
+	if (lane_of(rs, rel))
+		return 0;
+	return load_chunk(&rs->main, path, rel);
+}
+
+/* The data is in: in place, analyze it in the transaction; staged, wait
+ * for the lanes and open the transaction of sequences.sql and
+ * schema-post.sql. */
+static int data_done(struct restorer *rs)
+{
+	if (end_copy(&rs->main) < 0)
+		return -1;
+	if (!rs->staged)
+		return analyze_loaded(rs);
+	if (lanes_join(rs, false) < 0)
+		return -1;
+	return begin(&rs->main);
 }
 
 /* One member of ours (path starts with rs->prefix). */
@@ -397,17 +616,23 @@ static int restore_member(struct restorer *rs, const char *path)
 		if (rs->phase != PH_START)
 			return bad_order(rs, path);
 		rs->phase = PH_DATA;
-		return run_sql_member(rs, path);
+		if (!rs->staged)
+			return run_sql_member(rs, path);
+		if (begin(&rs->main) < 0 || run_sql_member(rs, path) < 0 ||
+		    pg_command(rs->main.conn, rs->alias, "COMMIT", "committing schema-pre.sql") < 0)
+			return -1;
+		lanes_release(rs);
+		return 0;
 	}
 	if (!strncmp(rel, "data/", 5)) {
 		if (rs->phase != PH_DATA)
 			return bad_order(rs, path);
-		return load_chunk(rs, path, rel);
+		return main_chunk(rs, path, rel);
 	}
 	if (!strcmp(rel, "sequences.sql")) {
 		if (rs->phase != PH_DATA)
 			return bad_order(rs, path);
-		if (end_copy(rs) < 0 || analyze_loaded(rs) < 0)
+		if (data_done(rs) < 0)
 			return -1;
 		rs->phase = PH_SEQUENCES;
 		return run_sql_member(rs, path);
@@ -425,21 +650,83 @@ static int on_member(void *ctx, struct ms_archive_reader *r, const char *path)
 {
 	struct restorer *rs = ctx;
 
-	rs->r = r;
+	for (size_t k = 0; rs->staged && k < EXTRA_LANES; k++)
+		if (atomic_load(&rs->ld[k].failed))
+			return -1; /* it said why */
+	rs->main.r = r;
 	return restore_member(rs, path);
 }
 
 /* Streams the archive once, replaying the members of our alias. */
-static int replay_archive(struct restorer *rs, const char *archive_path)
+static int replay_archive(struct restorer *rs)
 {
-	int rc = ms_db_replay(archive_path, rs->prefix, rs->alias, on_member, rs, rs->progress);
+	int rc;
 
-	rs->r = NULL;
+	if (rs->staged)
+		lanes_start(rs);
+	rc = ms_db_replay(rs->archive, rs->prefix, rs->alias, on_member, rs, rs->progress);
+	rs->main.r = NULL;
 	if (rc < 0)
 		return -1;
 	if (rs->phase != PH_DONE)
 		return ms_log_error("database '%s': the snapshot's dump is incomplete", rs->alias);
 	return ms_db_check_chunks(rs->mdb, rs->alias, rs->seen);
+}
+
+/* --- the proof of a staged restore ---------------------------------------- */
+
+struct prover {
+	struct restorer *rs;
+	PGconn *conn;  /* borrowed */
+	unsigned lane; /* proves the tables whose owner[] is this */
+	pthread_t thread;
+	int ret;
+};
+
+static void *prove_run(void *arg)
+{
+	struct prover *p = arg;
+
+	p->ret = 0;
+	for (size_t i = 0; i < p->rs->mdb->n_tables && p->ret == 0; i++)
+		if (p->rs->owner[i] == p->lane)
+			p->ret = check_table(p->conn, p->rs->alias, &p->rs->mdb->tables[i]);
+	return NULL;
+}
+
+/* Every table's rows and digest, read after the commits on the lanes'
+ * connections too (each proves the tables it loaded; a lane that could
+ * not connect left its tables to the main one). */
+static int prove_staged(struct restorer *rs)
+{
+	struct prover pv[EXTRA_LANES + 1];
+	int ret;
+
+	for (unsigned k = 1; k <= EXTRA_LANES; k++) {
+		pv[k] = (struct prover){ .rs = rs, .conn = rs->ld[k - 1].conn, .lane = k, .ret = -1 };
+		if (pv[k].conn && ms_thread_start(&pv[k].thread, prove_run, &pv[k]) < 0)
+			pv[k].conn = NULL;
+	}
+	pv[0] = (struct prover){ .rs = rs, .conn = rs->main.conn, .lane = 0, .ret = -1 };
+	prove_run(&pv[0]);
+	for (unsigned k = 1; k <= EXTRA_LANES && pv[0].ret == 0; k++) {
+		/* a lane without a connection or a thread: proved here */
+		struct prover here = { .rs = rs, .conn = rs->main.conn, .lane = k, .ret = -1 };
+
+		if (pv[k].conn)
+			continue;
+		prove_run(&here);
+		pv[0].ret = here.ret;
+	}
+	ret = pv[0].ret;
+	for (unsigned k = 1; k <= EXTRA_LANES; k++) {
+		if (!pv[k].conn)
+			continue;
+		pthread_join(pv[k].thread, NULL);
+		if (pv[k].ret < 0)
+			ret = -1;
+	}
+	return ret;
 }
 
 /* --- emptying the database ------------------------------------------------ */
@@ -501,16 +788,16 @@ static int drop_everything(PGconn *conn, const char *alias)
 /* The role the dump's SQL runs as (for the checker's OWNER TO and GRANT
  * rules); a superuser is allowed but warned about: only the checker
  * then stands between the snapshot's SQL and the whole server. */
-static int read_role(struct restorer *rs)
+static int read_role(struct restorer *rs, PGconn *conn)
 {
 	const char *what = "reading the current role";
-	PGresult *res = ms_pg_rows(rs->conn, rs->alias, "SELECT current_user, rolsuper FROM pg_catalog.pg_roles "
+	PGresult *res = ms_pg_rows(conn, rs->alias, "SELECT current_user, rolsuper FROM pg_catalog.pg_roles "
 				   "WHERE rolname = current_user", 0, NULL, what, NULL);
 
 	if (!res)
 		return -1;
 	if (PQntuples(res) != 1) {
-		ms_pg_error(rs->conn, rs->alias, what, res);
+		ms_pg_error(conn, rs->alias, what, res);
 		PQclear(res);
 		return -1;
 	}
@@ -523,38 +810,138 @@ static int read_role(struct restorer *rs)
 	return 0;
 }
 
-/* Everything between BEGIN and COMMIT. */
-static int restore_in_transaction(struct restorer *rs, const char *archive_path)
+/* In place: everything between BEGIN and COMMIT, on the live database. */
+static int restore_in_place(struct restorer *rs)
 {
-	if (pg_command(rs->conn, rs->alias, "BEGIN ISOLATION LEVEL READ COMMITTED, READ WRITE",
-		       "starting the transaction") < 0)
+	if (begin(&rs->main) < 0 || drop_everything(rs->main.conn, rs->alias) < 0)
 		return -1;
-	/* search_path: the drop list's regprocedure/regtype text is then
-	 * schema-qualified; pg_dump's SQL sets its own. */
-	if (pg_command(rs->conn, rs->alias,
-		       "SET LOCAL search_path = pg_catalog; SET LOCAL client_min_messages = warning; "
-		       "SET LOCAL check_function_bodies = false; SET LOCAL row_security = off",
-		       "setting transaction options") < 0)
+	if (replay_archive(rs) < 0)
 		return -1;
-	if (drop_everything(rs->conn, rs->alias) < 0)
-		return -1;
-	if (replay_archive(rs, archive_path) < 0)
-		return -1;
-	if (check_tables(rs->conn, rs->mdb) < 0)
+	if (check_tables(rs->main.conn, rs->mdb) < 0)
 		return -1;
 	ms_test_stall("db-load");
-	return pg_command(rs->conn, rs->alias, "COMMIT", "committing the restore");
+	return pg_command(rs->main.conn, rs->alias, "COMMIT", "committing the restore");
 }
 
-int ms_pg_restore_database(const struct ms_dbconf *db, const char *archive_path, const struct ms_manifest *m,
-			   const char *alias, struct ms_progress *progress)
+/* Connects a lane to the staging database; a lane the server refuses is
+ * done without (its tables are loaded on the main connection). */
+static void lane_open(struct restorer *rs, const struct ms_dbconf *staging, struct loader *l)
+{
+	l->rs = rs;
+	l->cur = NO_TABLE;
+	l->conn = ms_pg_connect_quiet(staging);
+	if (l->conn && pin_session(l->conn, rs->alias, rs->mdb->encoding) < 0) {
+		PQfinish(l->conn);
+		l->conn = NULL;
+	}
+	if (l->conn)
+		l->buf = ms_xmalloc(READ_BUF);
+}
+
+static void lanes_close(struct restorer *rs)
+{
+	for (size_t k = 0; k < EXTRA_LANES; k++) {
+		abort_copy(&rs->ld[k]);
+		if (rs->ld[k].conn)
+			PQfinish(rs->ld[k].conn);
+		rs->ld[k].conn = NULL;
+		free(rs->ld[k].buf);
+		rs->ld[k].buf = NULL;
+	}
+}
+
+/* Staged: schema-pre.sql committed, the tables loaded on three
+ * connections at once (each in its own transaction, FREEZE, ANALYZE),
+ * sequences.sql and schema-post.sql in one transaction, the proof on the
+ * three connections, then every connection to the staging database
+ * closed and the swap. Until the swap the live database is untouched;
+ * a failure leaves the staging database to ms_pg_stage_close. 0, 1 (a
+ * session kept the swap from happening: restore in place), -1. */
+static int restore_staged(struct restorer *rs, const struct ms_dbconf *db, struct ms_pg_stage *st)
+{
+	struct ms_dbconf staging = *db;
+	int ret = -1;
+
+	staging.name = st->name;
+	rs->staged = true;
+	rs->main.conn = ms_pg_connect(&staging);
+	if (!rs->main.conn || pin_session(rs->main.conn, rs->alias, rs->mdb->encoding) < 0)
+		goto out;
+	/* session-wide, as begin() sets them per transaction */
+	if (pg_command(rs->main.conn, rs->alias, "SET search_path = pg_catalog; SET client_min_messages = warning; "
+		       "SET check_function_bodies = false; SET row_security = off", "setting session options") < 0)
+		goto out;
+	for (size_t k = 0; k < EXTRA_LANES; k++)
+		lane_open(rs, &staging, &rs->ld[k]);
+	ms_db_assign_lanes(rs->mdb, EXTRA_LANES + 1, rs->owner);
+	if (replay_archive(rs) < 0 ||
+	    pg_command(rs->main.conn, rs->alias, "COMMIT", "committing schema-post.sql") < 0)
+		goto out;
+	if (prove_staged(rs) < 0)
+		goto out;
+	lanes_close(rs);
+	PQfinish(rs->main.conn);
+	rs->main.conn = NULL;
+	ms_test_stall("db-load");
+	ret = ms_pg_stage_swap(st);
+out:
+	lanes_join(rs, true);
+	lanes_close(rs);
+	if (rs->main.conn) {
+		abort_copy(&rs->main);
+		PQfinish(rs->main.conn); /* an open transaction is rolled back by the server */
+		rs->main.conn = NULL;
+	}
+	rs->staged = false;
+	return ret;
+}
+
+/* Resets the per-attempt state (a staged attempt may precede the one in
+ * place). */
+static void restorer_reset(struct restorer *rs)
+{
+	size_t n = rs->mdb->n_tables + 1;
+
+	rs->phase = PH_START;
+	rs->main.cur = NO_TABLE;
+	rs->last_table = NO_TABLE;
+	rs->ready = false;
+	memset(rs->seen, 0, n * sizeof(*rs->seen));
+	memset(rs->done, 0, n * sizeof(*rs->done));
+	memset(rs->owner, 0, n * sizeof(*rs->owner));
+	memset(rs->passed, 0, n * sizeof(*rs->passed));
+	for (size_t k = 0; k < EXTRA_LANES; k++) {
+		rs->ld[k].rs = rs;
+		rs->ld[k].cur = NO_TABLE;
+		atomic_store(&rs->ld[k].started, false);
+		atomic_store(&rs->ld[k].failed, false);
+		atomic_store(&rs->ld[k].stop, false);
+	}
+}
+
+/* The live database's connection, pinned, its role read: NULL after
+ * logging. */
+static PGconn *connect_live(struct restorer *rs, const struct ms_dbconf *db)
+{
+	PGconn *conn = ms_pg_connect(db);
+
+	if (conn && (pin_session(conn, rs->alias, rs->mdb->encoding) < 0 || (!rs->role && read_role(rs, conn) < 0))) {
+		PQfinish(conn);
+		conn = NULL;
+	}
+	return conn;
+}
+
+int ms_pg_restore_database(const struct ms_dbconf *db, const struct ms_db_admin *admin, const char *archive_path,
+			   const struct ms_manifest *m, const char *alias, struct ms_progress *progress)
 {
 	struct restorer rs;
-	int ret = -1;
+	struct ms_pg_stage st;
+	int ret = -1, rc;
 
 	memset(&rs, 0, sizeof(rs));
 	rs.alias = alias;
-	rs.cur = (size_t)-1;
+	rs.archive = archive_path;
 	rs.mdb = ms_db_find(m, alias);
 	if (!rs.mdb)
 		return ms_log_error("database '%s': not in the snapshot", alias);
@@ -564,28 +951,54 @@ int ms_pg_restore_database(const struct ms_dbconf *db, const char *archive_path,
 	rs.prefix = ms_xasprintf("db/%s/", alias);
 	rs.seen = ms_xcalloc(rs.mdb->n_tables + 1, sizeof(*rs.seen));
 	rs.done = ms_xcalloc(rs.mdb->n_tables + 1, sizeof(*rs.done));
-	rs.buf = ms_xmalloc(READ_BUF);
+	rs.owner = ms_xcalloc(rs.mdb->n_tables + 1, sizeof(*rs.owner));
+	rs.passed = ms_xcalloc(rs.mdb->n_tables + 1, sizeof(*rs.passed));
+	rs.main.rs = &rs;
+	rs.main.buf = ms_xmalloc(READ_BUF);
 	rs.progress = progress;
+	pthread_mutex_init(&rs.ready_mu, NULL);
+	pthread_cond_init(&rs.ready_cv, NULL);
+	restorer_reset(&rs);
 	ms_progress_db(progress, rs.mdb);
-	rs.conn = ms_pg_connect(db);
-	if (!rs.conn)
+	rs.main.conn = connect_live(&rs, db);
+	if (!rs.main.conn)
 		goto out;
-	if (pin_session(rs.conn, alias, rs.mdb->encoding) < 0 || read_role(&rs) < 0)
+	rc = ms_pg_stage_open(&st, db, admin, rs.main.conn, lock_timeout_s);
+	if (rc < 0)
 		goto out;
-	ret = restore_in_transaction(&rs, archive_path);
+	if (rc == 1) {
+		PQfinish(rs.main.conn); /* the swap needs no session on the live database */
+		rs.main.conn = NULL;
+		rc = restore_staged(&rs, db, &st);
+		ms_pg_stage_close(&st);
+		if (rc != 1) {
+			ret = rc;
+			goto out;
+		}
+		restorer_reset(&rs);
+		ms_progress_db(progress, rs.mdb);
+		rs.main.conn = connect_live(&rs, db);
+		if (!rs.main.conn)
+			goto out;
+	}
+	ret = restore_in_place(&rs);
 	if (ret < 0) {
-		abort_copy(&rs);
-		if (PQtransactionStatus(rs.conn) != PQTRANS_IDLE)
-			pg_command(rs.conn, alias, "ROLLBACK", "rolling back");
+		abort_copy(&rs.main);
+		if (PQtransactionStatus(rs.main.conn) != PQTRANS_IDLE)
+			pg_command(rs.main.conn, alias, "ROLLBACK", "rolling back");
 	}
 out:
-	if (rs.conn)
-		PQfinish(rs.conn); /* a transaction still open is rolled back by the server */
+	if (rs.main.conn)
+		PQfinish(rs.main.conn); /* a transaction still open is rolled back by the server */
+	pthread_mutex_destroy(&rs.ready_mu);
+	pthread_cond_destroy(&rs.ready_cv);
 	free((char *)rs.prefix);
 	free(rs.role);
 	free(rs.seen);
 	free(rs.done);
-	free(rs.buf);
+	free(rs.owner);
+	free(rs.passed);
+	free(rs.main.buf);
 	return ret;
 }
 

@@ -51,8 +51,8 @@
 #define MS_LOCK_TIMEOUT_DEFAULT 60
 void ms_pg_restore_set_lock_timeout(int seconds);
 
-int ms_pg_restore_database(const struct ms_dbconf *db, const char *archive_path, const struct ms_manifest *m,
-			   const char *alias, struct ms_progress *progress);
+int ms_pg_restore_database(const struct ms_dbconf *db, const struct ms_db_admin *admin, const char *archive_path,
+			   const struct ms_manifest *m, const char *alias, struct ms_progress *progress);
 
 /* Recomputes the rows and digest of every table of `mdb` in the live
  * database `db` (a check of a live database at any time; a restore does

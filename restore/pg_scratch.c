@@ -59,6 +59,17 @@ static bool plain(const char *s)
 	return true;
 }
 
+char *ms_pg_side_name(const char *kind, long pid, const char *live)
+{
+	char *name = ms_xasprintf("%s_%ld_%s", kind, pid, live);
+
+	for (char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+			*p = '_';
+	name[strlen(name) > 60 ? 60 : strlen(name)] = '\0';
+	return name;
+}
+
 char *ms_pg_scratch_create(const struct ms_dbconf *db, const struct ms_db_admin *admin, const char *encoding)
 {
 	char *name, *sql, *owner = NULL;
@@ -69,11 +80,7 @@ char *ms_pg_scratch_create(const struct ms_dbconf *db, const struct ms_db_admin 
 		return NULL;
 	}
 	/* the live database's name in it tells whose scratch database it is */
-	name = ms_xasprintf("msverify_%ld_%s", (long)getpid(), db->name);
-	for (char *p = name; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
-			*p = '_';
-	name[strlen(name) > 60 ? 60 : strlen(name)] = '\0';
+	name = ms_pg_side_name("msverify", (long)getpid(), db->name);
 	if (admin && admin->user && *db->user) {
 		/* the role's name as an identifier: "" doubled */
 		struct ms_strbuf sb = MS_STRBUF_INIT;

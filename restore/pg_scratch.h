@@ -9,6 +9,12 @@
 
 #include "db/dbconf.h"
 
+/* "KIND_<pid>_<live database name>", lowercased, every character but
+ * a-z and 0-9 as '_', at most 60 bytes: the name of a database a run
+ * makes beside the live one, which says whose it is and which process
+ * made it (a stale one is found by name and pid). Caller frees. */
+char *ms_pg_side_name(const char *kind, long pid, const char *live);
+
 /* Creates "msverify_<pid>_<live database name>" (lowercased, other
  * characters as '_', at most 60 bytes; TEMPLATE template0, the given
  * encoding, C collation). With admin->user set (`admin` may be NULL),

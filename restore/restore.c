@@ -655,7 +655,7 @@ static int restore_db(struct ms_restore *r, const struct ms_restore_db *s)
 	} else {
 		if (ms_pg_ensure_database(s->conf, &admin, s->mdb->encoding) < 0)
 			return -1;
-		ret = ms_pg_restore_database(s->conf, r->archive, &r->vr.manifest, s->alias, r->req->progress);
+		ret = ms_pg_restore_database(s->conf, &admin, r->archive, &r->vr.manifest, s->alias, r->req->progress);
 	}
 	if (ret == 0)
 		ms_restore_say(r, "restored db:%s: %zu tables into database '%s'\n", s->alias, s->mdb->n_tables, s->conf->name);

@@ -37,7 +37,7 @@ static int deep_one(const struct ms_config *cfg, const struct ms_dbconf *live, c
 		if (!name)
 			return -2;
 		scratch.name = name;
-		ret = ms_pg_restore_database(&scratch, archive, m, mdb->alias, progress);
+		ret = ms_pg_restore_database(&scratch, NULL, archive, m, mdb->alias, progress);
 		if (ms_pg_scratch_drop(live, &admin, name) < 0)
 			ret = -1;
 		free(name);

@@ -5,6 +5,7 @@
 #include "base/log.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -341,6 +342,22 @@ void ms_strv_clear(struct ms_strv *sv)
 	free(sv->v);
 	sv->v = NULL;
 	sv->n = sv->alloc = 0;
+}
+
+int ms_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(thread, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		errno = rc;
+		return -1;
+	}
+	return 0;
 }
 
 void ms_test_stall(const char *point)

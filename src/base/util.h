@@ -5,6 +5,7 @@
 #ifndef MS_UTIL_H
 #define MS_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -94,5 +95,10 @@ void ms_strv_clear(struct ms_strv *sv);
  * (up to 10 minutes) so a test can kill the process right there. A no-op
  * otherwise. */
 void ms_test_stall(const char *point);
+
+/* pthread_create with every signal blocked in the new thread, so that
+ * signals keep reaching the main thread (its handlers set the flags the
+ * work checks). 0, or -1 (errno set; no thread). */
+int ms_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
 
 #endif

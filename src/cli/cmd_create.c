@@ -704,20 +704,6 @@ static void *pump(void *arg)
 	return NULL;
 }
 
-/* The pump's thread, started with every signal blocked: SIGINT/SIGTERM
- * keep reaching the thread that writes the snapshot. */
-static int start_pump(pthread_t *th, struct age_pump *p)
-{
-	sigset_t all, old;
-	int rc;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(th, NULL, pump, p);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return rc;
-}
-
 /* create --output - [--encrypt]: the snapshot to standard output, with
  * the hooks as usual; no destination, no lock, no verification (nothing
  * to read back), no push. A summary on stderr with -v. */
@@ -765,7 +751,7 @@ static int run_create_stdout(struct ms_cli *cli, struct create_args *a)
 		}
 		p.fd = fds[0];
 		p.w = ms_age_writer_new(keys, nk, write_stdout, &p);
-		if (!p.w || start_pump(&th, &p) != 0)
+		if (!p.w || ms_thread_start(&th, pump, &p) < 0)
 			goto out;
 		threaded = true;
 		o.output_fd = fds[1];

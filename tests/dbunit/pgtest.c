@@ -513,6 +513,28 @@ void start_locker(const char *db, const char *app, const char *table, int second
 	assert_true(i < 300);
 }
 
+void start_idle_session(const char *db, const char *app, int seconds)
+{
+	char *sql = ms_xasprintf("SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s' "
+				 "AND datname = '%s' AND wait_event = 'PgSleep'", app, db);
+	int i;
+
+	assert_int_equal(run("(PGAPPNAME=%s " PSQL " -d '%s' -c 'SELECT pg_sleep(%d);' >/dev/null 2>&1 &)", app,
+			     PSQL_ARGS, db, seconds),
+			 0);
+	for (i = 0; i < 300; i++) {
+		char *n = psql_out("postgres", sql);
+		bool there = !strcmp(n, "1\n");
+
+		free(n);
+		if (there)
+			break;
+		usleep(100 * 1000);
+	}
+	free(sql);
+	assert_true(i < 300);
+}
+
 void stop_locker(const char *app)
 {
 	char *sql = ms_xasprintf("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "

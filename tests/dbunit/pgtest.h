@@ -32,6 +32,10 @@ char *schema_of(const char *db);
  * holding it; returns once the lock is granted (fails the test after
  * 30 s). stop_locker(app) terminates it. */
 void start_locker(const char *db, const char *app, const char *table, int seconds);
+/* A session connected to db that holds no lock (it sleeps `seconds`),
+ * application_name `app`; returns once the server shows it. Ended by
+ * stop_locker(app). */
+void start_idle_session(const char *db, const char *app, int seconds);
 void stop_locker(const char *app);
 char *env_value(const char *text, const char *key);
 int read_server_env(void);

@@ -370,7 +370,7 @@ static void test_mixed_round_trip(void **state)
 	free(sql);
 	break_amavis(am.name);
 
-	assert_int_equal(ms_pg_restore_database(&def, archive, &vr.manifest, "default", NULL), 0);
+	assert_int_equal(ms_pg_restore_database(&def, NULL, archive, &vr.manifest, "default", NULL), 0);
 	assert_int_equal(ms_my_restore_database(&am, &root_admin, archive, &vr.manifest, "amavis", NULL), 0);
 	s = schema_of(def.name);
 	assert_string_equal(s, schema_def);

@@ -133,8 +133,8 @@ static void test_installation_round_trip(void **state)
 	assert_true(strcmp(s, schema_def) != 0); /* the oracle sees the damage */
 	free(s);
 
-	assert_int_equal(ms_pg_restore_database(&def, archive, &vr.manifest, "default", NULL), 0);
-	assert_int_equal(ms_pg_restore_database(&am, archive, &vr.manifest, "amavis", NULL), 0);
+	assert_int_equal(ms_pg_restore_database(&def, NULL, archive, &vr.manifest, "default", NULL), 0);
+	assert_int_equal(ms_pg_restore_database(&am, NULL, archive, &vr.manifest, "amavis", NULL), 0);
 
 	s = schema_of(def.name);
 	assert_string_equal(s, schema_def);
@@ -211,7 +211,7 @@ static void test_fresh_server(void **state)
 	admin.user = superuser; /* trusted over the harness socket */
 	assert_int_equal(ms_pg_ensure_database(&fresh, &admin, vr.manifest.dbs[0].encoding), 0);
 	assert_int_equal(ms_pg_ensure_database(&fresh, NULL, vr.manifest.dbs[0].encoding), 0); /* exists now */
-	assert_int_equal(ms_pg_restore_database(&fresh, archive, &vr.manifest, "default", NULL), 0);
+	assert_int_equal(ms_pg_restore_database(&fresh, NULL, archive, &vr.manifest, "default", NULL), 0);
 	a = data_of(def.name);
 	b = data_of(name);
 	assert_string_equal(a, b);

@@ -34,6 +34,7 @@
 #include "db/pg_dump.h"
 #include "restore/pg_restore.h"
 #include "restore/pg_scratch.h"
+#include "restore/pg_stage.h"
 #include "restore/sqlcheck.h"
 #include "formats/snaparchive.h"
 #include "base/strbuf.h"
@@ -200,6 +201,28 @@ static char *live_state(void)
 	return ms_strbuf_detach(&sb);
 }
 
+/* After a restore: every page of the tables all-frozen in the
+ * visibility map (the extension exists for this check only), and column
+ * statistics (only ANALYZE writes them). */
+static void assert_frozen_analyzed(void)
+{
+	char *s;
+
+	assert_int_equal(psql_sql(livedb, "CREATE EXTENSION pg_visibility;\n"), 0);
+	s = psql_out(livedb, "SELECT count(*) > 0, count(*) FILTER (WHERE NOT all_frozen) "
+			     "FROM pg_visibility_map('app.msgs')");
+	assert_string_equal(s, "t|0\n");
+	free(s);
+	s = psql_out(livedb, "SELECT count(*) > 0, count(*) FILTER (WHERE NOT all_frozen) "
+			     "FROM pg_visibility_map('public.core_user')");
+	assert_string_equal(s, "t|0\n");
+	free(s);
+	assert_int_equal(psql_sql(livedb, "DROP EXTENSION pg_visibility;\n"), 0);
+	s = psql_out(livedb, "SELECT count(*) > 0 FROM pg_stats WHERE schemaname = 'app' AND tablename = 'msgs'");
+	assert_string_equal(s, "t\n");
+	free(s);
+}
+
 /* --- tests --------------------------------------------------------------- */
 
 /* Restore as the owner role after the live database changed; the result
@@ -229,7 +252,7 @@ static void test_restore_round_trip(void **state)
 	assert_true(vr.manifest_ok);
 	ms_log_set_level(MS_LOG_DEBUG);
 	capture_start();
-	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg", NULL), 0);
+	assert_int_equal(ms_pg_restore_database(&c, NULL, arch, &vr.manifest, "testpg", NULL), 0);
 	err = capture_end();
 	ms_log_set_level(MS_LOG_INFO);
 	/* every table was created in the restore's transaction: loaded frozen */
@@ -246,23 +269,7 @@ static void test_restore_round_trip(void **state)
 	free(err);
 	after = live_state();
 	assert_string_equal(before, after);
-	/* and so they are: every page all-frozen in the visibility map (the
-	 * extension exists for this check only) */
-	assert_int_equal(psql_sql(livedb, "CREATE EXTENSION pg_visibility;\n"), 0);
-	s = psql_out(livedb, "SELECT count(*) > 0, count(*) FILTER (WHERE NOT all_frozen) "
-			     "FROM pg_visibility_map('app.msgs')");
-	assert_string_equal(s, "t|0\n");
-	free(s);
-	s = psql_out(livedb, "SELECT count(*) > 0, count(*) FILTER (WHERE NOT all_frozen) "
-			     "FROM pg_visibility_map('public.core_user')");
-	assert_string_equal(s, "t|0\n");
-	free(s);
-	assert_int_equal(psql_sql(livedb, "DROP EXTENSION pg_visibility;\n"), 0);
-	/* analyzed before schema-post, in the same transaction: column
-	 * statistics exist (only ANALYZE writes them) */
-	s = psql_out(livedb, "SELECT count(*) > 0 FROM pg_stats WHERE schemaname = 'app' AND tablename = 'msgs'");
-	assert_string_equal(s, "t\n");
-	free(s);
+	assert_frozen_analyzed();
 	/* The objects added after the snapshot are gone. */
 	assert_null(strstr(after, "TABLE public.added "));
 	assert_null(strstr(after, "added_fn"));
@@ -301,7 +308,7 @@ static void test_restore_round_trip(void **state)
 	free(err);
 
 	/* Restoring again over that repairs it. */
-	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg", NULL), 0);
+	assert_int_equal(ms_pg_restore_database(&c, NULL, arch, &vr.manifest, "testpg", NULL), 0);
 	after = (free(after), live_state());
 	assert_string_equal(before, after);
 
@@ -331,7 +338,7 @@ static void test_restore_atomic(void **state)
 	memset(&vr, 0, sizeof(vr));
 	assert_int_equal(ms_verify_archive(bad, &vr), MS_VERIFY_OK);
 	capture_start();
-	assert_int_equal(ms_pg_restore_database(&c, bad, &vr.manifest, "testpg", NULL), -1);
+	assert_int_equal(ms_pg_restore_database(&c, NULL, bad, &vr.manifest, "testpg", NULL), -1);
 	err = capture_end();
 	assert_string_equal(err, "modosnap: error: database 'testpg': table 'public.core_user': digest differs "
 				 "from the snapshot (rows 3, expected 3)\n");
@@ -346,7 +353,7 @@ static void test_restore_atomic(void **state)
 	memset(&vr, 0, sizeof(vr));
 	assert_int_equal(ms_verify_archive(bad, &vr), MS_VERIFY_OK);
 	capture_start();
-	assert_int_equal(ms_pg_restore_database(&c, bad, &vr.manifest, "testpg", NULL), -1);
+	assert_int_equal(ms_pg_restore_database(&c, NULL, bad, &vr.manifest, "testpg", NULL), -1);
 	err = capture_end();
 	assert_string_equal(err, "modosnap: error: database 'testpg': 'db/testpg/schema-pre.sql': statement 1 "
 				 "refused: \\\\rastrict (psql meta-commands are not allowed)\n");
@@ -357,7 +364,7 @@ static void test_restore_atomic(void **state)
 
 	/* An alias the snapshot does not hold. */
 	capture_start();
-	assert_int_equal(ms_pg_restore_database(&c, bad, &vr.manifest, "other", NULL), -1);
+	assert_int_equal(ms_pg_restore_database(&c, NULL, bad, &vr.manifest, "other", NULL), -1);
 	err = capture_end();
 	assert_string_equal(err, "modosnap: error: database 'other': not in the snapshot\n");
 	free(err);
@@ -366,7 +373,7 @@ static void test_restore_atomic(void **state)
 	/* The good archive still restores over the changed database. */
 	memset(&vr, 0, sizeof(vr));
 	assert_int_equal(ms_verify_archive(arch, &vr), MS_VERIFY_OK);
-	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg", NULL), 0);
+	assert_int_equal(ms_pg_restore_database(&c, NULL, arch, &vr.manifest, "testpg", NULL), 0);
 	after = live_state();
 	assert_string_not_equal(before, after);
 	ms_verify_result_clear(&vr);
@@ -488,7 +495,7 @@ static void test_restore_hostile_sql(void **state)
 
 		/* the restore engine */
 		capture_start();
-		assert_int_equal(ms_pg_restore_database(&c, bad, &vr.manifest, "testpg", NULL), -1);
+		assert_int_equal(ms_pg_restore_database(&c, NULL, bad, &vr.manifest, "testpg", NULL), -1);
 		err = capture_end();
 		assert_string_equal(err, expect);
 		free(err);
@@ -498,7 +505,7 @@ static void test_restore_hostile_sql(void **state)
 		assert_non_null(scratch);
 		sd.name = scratch;
 		capture_start();
-		assert_int_equal(ms_pg_restore_database(&sd, bad, &vr.manifest, "testpg", NULL), -1);
+		assert_int_equal(ms_pg_restore_database(&sd, NULL, bad, &vr.manifest, "testpg", NULL), -1);
 		err = capture_end();
 		assert_string_equal(err, expect);
 		free(err);
@@ -534,11 +541,11 @@ static void test_restore_hostile_sql(void **state)
 		free(sql);
 		free(owner);
 		sd.name = scratch;
-		assert_int_equal(ms_pg_restore_database(&sd, arch, &vr.manifest, "testpg", NULL), 0);
+		assert_int_equal(ms_pg_restore_database(&sd, NULL, arch, &vr.manifest, "testpg", NULL), 0);
 		assert_int_equal(ms_pg_scratch_drop(&sc, &admin, scratch), 0);
 		free(scratch);
 	}
-	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg", NULL), 0);
+	assert_int_equal(ms_pg_restore_database(&c, NULL, arch, &vr.manifest, "testpg", NULL), 0);
 	ms_verify_result_clear(&vr);
 	free(before);
 	free(arch);
@@ -583,7 +590,7 @@ static void test_restore_lock_timeout(void **state)
 	ms_pg_restore_set_lock_timeout(3); /* [modosnap] lock_timeout; 60 s by default */
 	t0 = time(NULL);
 	capture_start();
-	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg", NULL), -1);
+	assert_int_equal(ms_pg_restore_database(&c, NULL, arch, &vr.manifest, "testpg", NULL), -1);
 	err = capture_end();
 	ms_pg_restore_set_lock_timeout(0); /* back to the default */
 	assert_true(time(NULL) - t0 >= 2); /* it did wait for the lock */
@@ -621,7 +628,7 @@ static void test_restore_killed_leaves_no_backend(void **state)
 	child = fork();
 	assert_true(child >= 0);
 	if (child == 0)
-		_exit(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg", NULL) == 0 ? 0 : 1);
+		_exit(ms_pg_restore_database(&c, NULL, arch, &vr.manifest, "testpg", NULL) == 0 ? 0 : 1);
 	/* the restore's backend waits for the lock, holding its own (drops
 	 * done so far); counted in this test's database only: other suites
 	 * run beside this one, and their modosnap sessions may wait too */
@@ -681,7 +688,7 @@ static void test_restore_superuser_warned(void **state)
 	assert_int_equal(psql_sql("postgres", sql), 0);
 	free(sql);
 	capture_start();
-	assert_int_equal(ms_pg_restore_database(&c, arch, &vr.manifest, "testpg", NULL), 0);
+	assert_int_equal(ms_pg_restore_database(&c, NULL, arch, &vr.manifest, "testpg", NULL), 0);
 	err = capture_end();
 	sql = ms_xasprintf("ALTER ROLE %s NOSUPERUSER", role);
 	assert_int_equal(psql_sql("postgres", sql), 0);
@@ -696,6 +703,368 @@ static void test_restore_superuser_warned(void **state)
 	free(arch);
 }
 
+/* --- the staged (parallel) restore --------------------------------------- */
+
+/* Lets the role create databases (a staged restore needs it, or
+ * admin_user) or not (the default here). */
+static void set_createdb(bool on)
+{
+	char *sql = ms_xasprintf("ALTER ROLE %s %s", role, on ? "CREATEDB" : "NOCREATEDB");
+
+	assert_int_equal(psql_sql("postgres", sql), 0);
+	free(sql);
+}
+
+/* The live database's OID: a staged restore makes a new database. */
+static char *live_oid(void)
+{
+	char *sql = ms_xasprintf("SELECT oid FROM pg_database WHERE datname = '%s'", livedb);
+	char *s = psql_out("postgres", sql);
+
+	free(sql);
+	return s;
+}
+
+/* Staging and retired databases of this test's live database: "" when
+ * none is left. */
+static char *side_dbs(void)
+{
+	char *sql = ms_xasprintf("SELECT datname FROM pg_database WHERE datname ~ '^ms(restore|old)_' "
+				 "AND datname LIKE '%%\\_%s' ORDER BY 1", livedb);
+	char *s = psql_out("postgres", sql);
+
+	free(sql);
+	return s;
+}
+
+static void restore_debug(const struct ms_dbconf *c, const char *arch, const struct ms_verify_result *vr, int want,
+			  char **err)
+{
+	ms_log_set_level(MS_LOG_DEBUG);
+	capture_start();
+	assert_int_equal(ms_pg_restore_database(c, NULL, arch, &vr->manifest, "testpg", NULL), want);
+	*err = capture_end();
+	ms_log_set_level(MS_LOG_INFO);
+}
+
+/* A role with CREATEDB and nobody else connected: the restore goes
+ * through a staging database (three connections loading at once), which
+ * becomes the live one; the result is the snapshot, by the same oracle as
+ * test_restore_round_trip, with every table frozen and analyzed, owned by
+ * the role, and no staging or retired database left. A tampered archive
+ * and a forged SQL statement fail with the in-place restore's messages,
+ * the live database untouched (the same OID) and the staging one gone. */
+static void test_staged_round_trip(void **state)
+{
+	struct ms_dbconf c = dbconf();
+	struct ms_pg_dump d;
+	struct ms_verify_result vr;
+	char *arch = tpath("staged.tar.zst"), *bad = tpath("staged-bad.tar.zst"), *before, *changed, *after, *err;
+	char *oid0, *oid1, *s, *line, *stage;
+
+	(void)state;
+	before = live_state();
+	write_snapshot(arch, &d);
+	set_createdb(true);
+	assert_int_equal(as_owner(change_sql), 0);
+	changed = live_state();
+	oid0 = live_oid();
+	memset(&vr, 0, sizeof(vr));
+	assert_int_equal(ms_verify_archive(arch, &vr), MS_VERIFY_OK);
+	restore_debug(&c, arch, &vr, 0, &err);
+	stage = ms_pg_side_name("msrestore", (long)getpid(), livedb);
+	line = ms_xasprintf("modosnap: debug: database 'testpg': restoring through the staging database '%s'\n", stage);
+	if (!strstr(err, line))
+		fail_msg("no '%s' in [%s]", line, err);
+	free(line);
+	for (size_t i = 0; i < d.n_tables; i++) {
+		line = ms_xasprintf("modosnap: debug: database 'testpg': table '%s.%s': loaded frozen\n",
+				    d.tables[i].schema, d.tables[i].name);
+		if (d.tables[i].rows > 0 && !strstr(err, line))
+			fail_msg("no '%s' in [%s]", line, err);
+		free(line);
+	}
+	assert_null(strstr(err, "modosnap: error"));
+	assert_null(strstr(err, "modosnap: warning"));
+	free(err);
+	after = live_state();
+	assert_string_equal(before, after);
+	oid1 = live_oid();
+	assert_string_not_equal(oid0, oid1); /* a new database, swapped in */
+	s = side_dbs();
+	assert_string_equal(s, "");
+	free(s);
+	s = ms_xasprintf("SELECT pg_get_userbyid(datdba) = '%s' FROM pg_database WHERE datname = '%s'", role, livedb);
+	after = (free(after), psql_out("postgres", s));
+	assert_string_equal(after, "t\n");
+	free(s);
+	assert_frozen_analyzed();
+	s = psql_out(livedb, "SELECT nextval('app.counter'), nextval('core_mailbox_id_seq'), nextval('core_user_id_seq')");
+	assert_string_equal(s, "42|250|101\n");
+	free(s);
+	ms_verify_result_clear(&vr);
+
+	/* rows that differ from their digest: refused by the proof (the
+	 * sequences moved since: the state to keep is taken again) */
+	assert_int_equal(as_owner(change_sql), 0);
+	changed = (free(changed), live_state());
+	free(oid0);
+	oid0 = live_oid();
+	tamper(arch, bad, "db/testpg/data/public.core_user/000001.copy", "\talice\t", "\talicf\t");
+	memset(&vr, 0, sizeof(vr));
+	assert_int_equal(ms_verify_archive(bad, &vr), MS_VERIFY_OK);
+	capture_start();
+	assert_int_equal(ms_pg_restore_database(&c, NULL, bad, &vr.manifest, "testpg", NULL), -1);
+	err = capture_end();
+	assert_string_equal(err, "modosnap: error: database 'testpg': table 'public.core_user': digest differs "
+				 "from the snapshot (rows 3, expected 3)\n");
+	free(err);
+	ms_verify_result_clear(&vr);
+	/* a statement the checker refuses */
+	forge(arch, bad, "db/testpg/schema-pre.sql", "SET row_security = off;\n",
+	      "SET row_security = off;\nALTER ROLE CURRENT_USER PASSWORD 'pwned';\n");
+	memset(&vr, 0, sizeof(vr));
+	assert_int_equal(ms_verify_archive(bad, &vr), MS_VERIFY_OK);
+	capture_start();
+	assert_int_equal(ms_pg_restore_database(&c, NULL, bad, &vr.manifest, "testpg", NULL), -1);
+	err = capture_end();
+	assert_string_equal(err, "modosnap: error: database 'testpg': 'db/testpg/schema-pre.sql': statement 11 "
+				 "refused: ALTER ROLE (dump SQL may only create and alter the database's own objects)\n");
+	free(err);
+	ms_verify_result_clear(&vr);
+	after = (free(after), live_state());
+	assert_string_equal(after, changed);
+	free(oid1);
+	oid1 = live_oid();
+	assert_string_equal(oid0, oid1);
+	s = side_dbs();
+	assert_string_equal(s, "");
+	free(s);
+	/* back to the snapshot for the next tests */
+	memset(&vr, 0, sizeof(vr));
+	assert_int_equal(ms_verify_archive(arch, &vr), MS_VERIFY_OK);
+	assert_int_equal(ms_pg_restore_database(&c, NULL, arch, &vr.manifest, "testpg", NULL), 0);
+	ms_verify_result_clear(&vr);
+
+	set_createdb(false);
+	ms_pg_dump_clear(&d);
+	free(stage);
+	free(oid0);
+	free(oid1);
+	free(before);
+	free(changed);
+	free(after);
+	free(arch);
+	free(bad);
+}
+
+/* Where a staging database would not be the same database, or the swap
+ * could not happen, the restore is done in place (one transaction), and
+ * says why at debug level: a role without CREATEDB (and no admin_user),
+ * a database with a setting of its own, another session connected. */
+static void test_staged_not_possible(void **state)
+{
+	struct ms_dbconf c = dbconf();
+	struct ms_pg_dump d;
+	struct ms_verify_result vr;
+	char *arch = tpath("inplace.tar.zst"), *before, *after, *err, *oid0, *oid1, *sql, *s;
+
+	(void)state;
+	before = live_state();
+	write_snapshot(arch, &d);
+	ms_pg_dump_clear(&d);
+	memset(&vr, 0, sizeof(vr));
+	assert_int_equal(ms_verify_archive(arch, &vr), MS_VERIFY_OK);
+	for (size_t k = 0; k < 3; k++) {
+		char *w = k == 0 ? ms_xasprintf("role '%s' may not create and rename databases owned by '%s' (grant it "
+						"CREATEDB, or set admin_user in [db:testpg], for a parallel restore)",
+						role, role)
+			  : k == 1 ? ms_xstrdup("the database has properties of its own (ALTER DATABASE ... SET, "
+						"comment, connection limit, tablespace or ICU locale) that a new "
+						"database would lack")
+				   : ms_xstrdup("1 other session(s) are connected to it (stop the application, amavis, "
+						"Postfix and Dovecot for a parallel restore)");
+		char *line;
+
+		line = ms_xasprintf("modosnap: debug: database 'testpg': restoring in place, in one transaction: %s\n", w);
+		if (k >= 1)
+			set_createdb(true);
+		if (k == 1) {
+			sql = ms_xasprintf("ALTER DATABASE %s SET work_mem = '8MB'", livedb);
+			assert_int_equal(psql_sql("postgres", sql), 0);
+			free(sql);
+		}
+		if (k == 2)
+			start_idle_session(livedb, "msidle", 300);
+		assert_int_equal(as_owner(change_sql), 0);
+		oid0 = live_oid();
+		restore_debug(&c, arch, &vr, 0, &err);
+		if (!strstr(err, line))
+			fail_msg("no '%s' in [%s]", line, err);
+		assert_null(strstr(err, "modosnap: error"));
+		assert_null(strstr(err, "modosnap: warning"));
+		free(err);
+		after = live_state();
+		assert_string_equal(before, after);
+		free(after);
+		oid1 = live_oid();
+		assert_string_equal(oid0, oid1);
+		if (k == 1) { /* the database's own setting is still there */
+			sql = ms_xasprintf("SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_database d "
+					   "ON d.oid = s.setdatabase WHERE d.datname = '%s'", livedb);
+			s = psql_out("postgres", sql);
+			assert_string_equal(s, "{work_mem=8MB}\n");
+			free(s);
+			free(sql);
+			sql = ms_xasprintf("ALTER DATABASE %s RESET ALL", livedb);
+			assert_int_equal(psql_sql("postgres", sql), 0);
+			free(sql);
+		}
+		if (k == 2)
+			stop_locker("msidle");
+		free(oid0);
+		free(oid1);
+		free(line);
+		free(w);
+	}
+	set_createdb(false);
+	ms_verify_result_clear(&vr);
+	free(before);
+	free(arch);
+}
+
+/* A session that connects after the staging database was loaded keeps
+ * the rename from happening: the live database is left as it was, the
+ * staging one dropped, and the restore is done in place instead, with a
+ * warning. */
+static void connect_before_swap(const char *live)
+{
+	start_idle_session(live, "msbusy", 300);
+}
+
+static void test_staged_swap_busy(void **state)
+{
+	struct ms_dbconf c = dbconf();
+	struct ms_pg_dump d;
+	struct ms_verify_result vr;
+	char *arch = tpath("busy.tar.zst"), *before, *after, *err, *oid0, *oid1, *s, *expect;
+
+	(void)state;
+	before = live_state();
+	write_snapshot(arch, &d);
+	ms_pg_dump_clear(&d);
+	memset(&vr, 0, sizeof(vr));
+	assert_int_equal(ms_verify_archive(arch, &vr), MS_VERIFY_OK);
+	set_createdb(true);
+	assert_int_equal(as_owner(change_sql), 0);
+	oid0 = live_oid();
+	ms_pg_stage_test_before_swap = connect_before_swap;
+	capture_start();
+	assert_int_equal(ms_pg_restore_database(&c, NULL, arch, &vr.manifest, "testpg", NULL), 0);
+	err = capture_end();
+	ms_pg_stage_test_before_swap = NULL;
+	stop_locker("msbusy");
+	expect = ms_xasprintf("modosnap: warning: database 'testpg': another session was connected during the swap "
+			      "(ERROR: database \"%s\" is being accessed by other users DETAIL: There is 1 other session "
+			      "using the database.): the database is restored in place instead, in one transaction\n",
+			      livedb);
+	assert_string_equal(err, expect);
+	free(expect);
+	free(err);
+	after = live_state();
+	assert_string_equal(before, after);
+	oid1 = live_oid();
+	assert_string_equal(oid0, oid1);
+	s = side_dbs();
+	assert_string_equal(s, "");
+	free(s);
+	set_createdb(false);
+	ms_verify_result_clear(&vr);
+	free(oid0);
+	free(oid1);
+	free(after);
+	free(before);
+	free(arch);
+}
+
+/* Killed (SIGKILL) with the staging database loaded and proved, just
+ * before the swap: the live database is untouched, and the next restore
+ * drops the staging database left behind, with a warning, and completes. */
+static void test_staged_killed(void **state)
+{
+	struct ms_dbconf c = dbconf();
+	struct ms_pg_dump d;
+	struct ms_verify_result vr;
+	char *arch = tpath("skill.tar.zst"), *log = tpath("skill.err"), *before, *changed, *after, *err, *s;
+	char *stage, *expect;
+	pid_t child;
+	int i, st;
+
+	(void)state;
+	before = live_state();
+	write_snapshot(arch, &d);
+	ms_pg_dump_clear(&d);
+	memset(&vr, 0, sizeof(vr));
+	assert_int_equal(ms_verify_archive(arch, &vr), MS_VERIFY_OK);
+	set_createdb(true);
+	assert_int_equal(as_owner(change_sql), 0);
+	changed = live_state();
+	test_write_file(log, "", 0, 0600);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		int fd = open(log, O_WRONLY | O_TRUNC);
+
+		if (fd < 0 || dup2(fd, 2) < 0)
+			_exit(2);
+		setenv("MODOSNAP_TEST_STALL", "db-load", 1);
+		_exit(ms_pg_restore_database(&c, NULL, arch, &vr.manifest, "testpg", NULL) == 0 ? 0 : 1);
+	}
+	for (i = 0; i < 1200; i++) {
+		char *text = test_slurp(log);
+		bool stalled = text && strstr(text, "modosnap: test: stalled at db-load\n");
+
+		free(text);
+		if (stalled)
+			break;
+		usleep(100 * 1000);
+	}
+	assert_true(i < 1200);
+	assert_int_equal(kill(child, SIGKILL), 0);
+	assert_int_equal(waitpid(child, &st, 0), child);
+	after = live_state();
+	assert_string_equal(changed, after);
+	free(after);
+	stage = ms_pg_side_name("msrestore", (long)child, livedb);
+	expect = ms_xasprintf("%s\n", stage);
+	s = side_dbs();
+	assert_string_equal(s, expect);
+	free(s);
+	free(expect);
+
+	capture_start();
+	assert_int_equal(ms_pg_restore_database(&c, NULL, arch, &vr.manifest, "testpg", NULL), 0);
+	err = capture_end();
+	expect = ms_xasprintf("modosnap: warning: database 'testpg': dropping '%s', left behind by an interrupted run\n",
+			      stage);
+	assert_string_equal(err, expect);
+	free(expect);
+	free(err);
+	after = live_state();
+	assert_string_equal(before, after);
+	s = side_dbs();
+	assert_string_equal(s, "");
+	free(s);
+	set_createdb(false);
+	ms_verify_result_clear(&vr);
+	free(stage);
+	free(after);
+	free(changed);
+	free(before);
+	free(arch);
+	free(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -705,6 +1074,10 @@ int main(void)
 		cmocka_unit_test(test_restore_lock_timeout),
 		cmocka_unit_test(test_restore_killed_leaves_no_backend),
 		cmocka_unit_test(test_restore_superuser_warned),
+		cmocka_unit_test(test_staged_round_trip),
+		cmocka_unit_test(test_staged_not_possible),
+		cmocka_unit_test(test_staged_swap_busy),
+		cmocka_unit_test(test_staged_killed),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

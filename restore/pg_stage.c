@@ -1,0 +1,397 @@
+/*
+ * The staging database of a parallel PostgreSQL restore (see pg_stage.h).
+ */
+#include "restore/pg_stage.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "db/pg_conn.h"
+#include "restore/pg_scratch.h"
+
+void (*ms_pg_stage_test_before_swap)(const char *live);
+
+#define SWAP_TRIES 3 /* renames refused because a session is connected, 1 s apart */
+
+/* What the live database is: read on the application's connection. */
+struct live_state {
+	char *owner, *encoding, *collate, *ctype;
+};
+
+static void live_state_clear(struct live_state *ls)
+{
+	free(ls->owner);
+	free(ls->encoding);
+	free(ls->collate);
+	free(ls->ctype);
+	memset(ls, 0, sizeof(*ls));
+}
+
+/* "Why not" at debug level: a restore in place is not a failure. 0. */
+static int not_staged(const char *alias, const char *why)
+{
+	ms_log_debug("database '%s': restoring in place, in one transaction: %s", alias, why);
+	return 0;
+}
+
+/* 1 with ls filled, 0 (logged) when the live database's state rules the
+ * staging database out, -1 after an error. Other sessions are counted
+ * by their role: an ordinary role sees another role's session with its
+ * backend type hidden, and autovacuum workers (which the rename ends
+ * itself) have none. */
+static int read_live(PGconn *live, const char *alias, struct live_state *ls)
+{
+	static const char sql[] =
+		"SELECT d.datname, pg_catalog.pg_get_userbyid(d.datdba), pg_catalog.pg_encoding_to_char(d.encoding), "
+		"d.datcollate, d.datctype, "
+		"d.datconnlimit = -1 AND t.spcname = 'pg_default' AND d.datlocprovider = 'c' "
+		"AND NOT d.datistemplate AND d.datallowconn "
+		"AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_db_role_setting s WHERE s.setdatabase = d.oid) "
+		"AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_shdescription c WHERE c.objoid = d.oid "
+		"AND c.classoid = 'pg_catalog.pg_database'::pg_catalog.regclass) "
+		"AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_shseclabel l WHERE l.objoid = d.oid "
+		"AND l.classoid = 'pg_catalog.pg_database'::pg_catalog.regclass), "
+		"(SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_activity a WHERE a.datid = d.oid "
+		"AND a.pid <> pg_catalog.pg_backend_pid() AND a.usesysid IS NOT NULL) "
+		"FROM pg_catalog.pg_database d JOIN pg_catalog.pg_tablespace t ON t.oid = d.dattablespace "
+		"WHERE d.datname = pg_catalog.current_database()";
+	PGresult *res;
+	const char *name;
+	long others;
+	int ret = 1;
+
+	if (PQserverVersion(live) < 150000)
+		return not_staged(alias, "the server is older than PostgreSQL 15");
+	res = ms_pg_rows(live, alias, sql, 0, NULL, "reading the database's properties", NULL);
+	if (!res)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return ms_log_error("database '%s': reading the database's properties: no row for the current database",
+				    alias);
+	}
+	name = PQgetvalue(res, 0, 0);
+	others = strtol(PQgetvalue(res, 0, 6), NULL, 10);
+	if (!strcmp(name, "postgres") || !strcmp(name, "template0") || !strcmp(name, "template1")) {
+		ret = not_staged(alias, "the database is a maintenance or template database");
+	} else if (strcmp(PQgetvalue(res, 0, 5), "t") != 0) {
+		ret = not_staged(alias, "the database has properties of its own (ALTER DATABASE ... SET, comment, "
+					"connection limit, tablespace or ICU locale) that a new database would lack");
+	} else if (others > 0) {
+		char *why = ms_xasprintf("%ld other session(s) are connected to it (stop the application, amavis, "
+					 "Postfix and Dovecot for a parallel restore)", others);
+
+		ret = not_staged(alias, why);
+		free(why);
+	} else {
+		ls->owner = ms_xstrdup(PQgetvalue(res, 0, 1));
+		ls->encoding = ms_xstrdup(PQgetvalue(res, 0, 2));
+		ls->collate = ms_xstrdup(PQgetvalue(res, 0, 3));
+		ls->ctype = ms_xstrdup(PQgetvalue(res, 0, 4));
+	}
+	PQclear(res);
+	return ret;
+}
+
+/* Whether the control role may create databases owned by `owner` and
+ * rename them: 1, 0 (logged), -1. */
+static int may_create(PGconn *ctl, const char *alias, const char *owner)
+{
+	const char *params[1] = { owner };
+	PGresult *res = ms_pg_rows(ctl, alias,
+				   "SELECT current_user, r.rolsuper OR (r.rolcreatedb "
+				   "AND pg_catalog.pg_has_role(current_user, $1, 'MEMBER') "
+				   "AND pg_catalog.pg_has_role(current_user, $1, 'USAGE')) "
+				   "FROM pg_catalog.pg_roles r WHERE r.rolname = current_user",
+				   1, params, "reading the role's rights", NULL);
+	int ret;
+
+	if (!res)
+		return -1;
+	ret = PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 1), "t");
+	if (!ret) {
+		char *why = ms_xasprintf("role '%s' may not create and rename databases owned by '%s' (grant it "
+					 "CREATEDB, or set admin_user in [db:%s], for a parallel restore)",
+					 PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "?", owner, alias);
+
+		not_staged(alias, why);
+		free(why);
+	}
+	PQclear(res);
+	return ret;
+}
+
+/* DROP DATABASE name WITH (FORCE): 0, or -1 after logging at `warn`
+ * (else error) level with `what`. */
+static int drop_db(PGconn *ctl, const char *alias, const char *name, const char *what, bool warn)
+{
+	char *q = PQescapeIdentifier(ctl, name, strlen(name));
+	char *sql = ms_xasprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", q ? q : "?");
+	PGresult *res = PQexec(ctl, sql);
+	int ret = 0;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		char *msg = ms_pg_message(ctl, res);
+
+		if (warn)
+			ms_log_warn("database '%s': %s '%s' failed: %s", alias, what, name, msg);
+		else
+			ms_log_error("database '%s': %s '%s' failed: %s", alias, what, name, msg);
+		free(msg);
+		ret = -1;
+	}
+	PQclear(res);
+	free(sql);
+	PQfreemem(q);
+	return ret;
+}
+
+/* Drops msrestore_<pid>_<live> and msold_<pid>_<live> left by a process
+ * that is gone. */
+static void drop_stale(struct ms_pg_stage *st)
+{
+	static const char *const kinds[] = { "msrestore", "msold" };
+	PGresult *res = ms_pg_rows(st->ctl, st->alias,
+				   "SELECT datname FROM pg_catalog.pg_database WHERE datname LIKE 'msrestore\\_%' "
+				   "OR datname LIKE 'msold\\_%'", 0, NULL, "listing databases", NULL);
+
+	for (int i = 0; res && i < PQntuples(res); i++) {
+		const char *s = PQgetvalue(res, i, 0);
+
+		for (size_t k = 0; k < 2; k++) {
+			size_t kl = strlen(kinds[k]);
+			char *end, *expect;
+			long pid;
+
+			if (strncmp(s, kinds[k], kl) != 0 || s[kl] != '_')
+				continue;
+			pid = strtol(s + kl + 1, &end, 10);
+			if (*end != '_' || pid <= 0)
+				continue;
+			expect = ms_pg_side_name(kinds[k], pid, st->live);
+			/* our own pid: a process before us had it (ours makes its
+			 * databases after this) */
+			if (!strcmp(expect, s) && (pid == (long)getpid() || (kill((pid_t)pid, 0) < 0 && errno == ESRCH))) {
+				ms_log_warn("database '%s': dropping '%s', left behind by an interrupted run", st->alias, s);
+				drop_db(st->ctl, st->alias, s, "dropping", true);
+			}
+			free(expect);
+		}
+	}
+	PQclear(res);
+}
+
+static int create_staging(struct ms_pg_stage *st, const struct live_state *ls)
+{
+	char *name = PQescapeIdentifier(st->ctl, st->name, strlen(st->name));
+	char *owner = PQescapeIdentifier(st->ctl, ls->owner, strlen(ls->owner));
+	char *enc = PQescapeLiteral(st->ctl, ls->encoding, strlen(ls->encoding));
+	char *coll = PQescapeLiteral(st->ctl, ls->collate, strlen(ls->collate));
+	char *ctype = PQescapeLiteral(st->ctl, ls->ctype, strlen(ls->ctype));
+	char *sql = NULL, *what;
+	int ret = -1;
+
+	if (name && owner && enc && coll && ctype) {
+		sql = ms_xasprintf("CREATE DATABASE %s OWNER %s TEMPLATE template0 ENCODING %s LOCALE_PROVIDER libc "
+				   "LC_COLLATE %s LC_CTYPE %s", name, owner, enc, coll, ctype);
+		what = ms_xasprintf("creating the staging database '%s'", st->name);
+		ret = ms_pg_exec(st->ctl, st->alias, sql, what, NULL);
+		free(what);
+	} else {
+		ms_pg_error(st->ctl, st->alias, "quoting the staging database's properties", NULL);
+	}
+	if (ret == 0) {
+		st->created = true;
+		ms_log_debug("database '%s': restoring through the staging database '%s'", st->alias, st->name);
+	}
+	free(sql);
+	PQfreemem(name);
+	PQfreemem(owner);
+	PQfreemem(enc);
+	PQfreemem(coll);
+	PQfreemem(ctype);
+	return ret;
+}
+
+/* Gives the staging database the live one's privileges (GRANT ... ON
+ * DATABASE: a Modoboa installer may have revoked PUBLIC's CONNECT), and
+ * checks that both now hold the same entries. 1 same, 0 not (logged),
+ * -1 after an error. */
+static int copy_acl(struct ms_pg_stage *st, const char *owner)
+{
+	const char *params[2] = { st->live, st->name };
+	PGresult *res = ms_pg_rows(st->ctl, st->alias,
+				   "SELECT d.datacl IS NULL, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE "
+				   "pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END, a.privilege_type, "
+				   "a.is_grantable FROM pg_catalog.pg_database d LEFT JOIN LATERAL "
+				   "pg_catalog.aclexplode(d.datacl) a ON true WHERE d.datname = $1",
+				   1, params, "reading the database's privileges", NULL);
+	char *name = PQescapeIdentifier(st->ctl, st->name, strlen(st->name));
+	char *own = PQescapeIdentifier(st->ctl, owner, strlen(owner));
+	int ret = -1;
+
+	if (!res || !name || !own)
+		goto out;
+	if (PQntuples(res) >= 1 && strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+		char *sql = ms_xasprintf("REVOKE ALL ON DATABASE %s FROM PUBLIC, %s", name, own);
+
+		ret = ms_pg_exec(st->ctl, st->alias, sql, "copying the database's privileges", NULL);
+		free(sql);
+		for (int i = 0; ret == 0 && i < PQntuples(res); i++) {
+			sql = ms_xasprintf("GRANT %s ON DATABASE %s TO %s%s", PQgetvalue(res, i, 2), name,
+					   PQgetvalue(res, i, 1),
+					   !strcmp(PQgetvalue(res, i, 3), "t") ? " WITH GRANT OPTION" : "");
+			ret = ms_pg_exec(st->ctl, st->alias, sql, "copying the database's privileges", NULL);
+			free(sql);
+		}
+		if (ret < 0)
+			goto out;
+	}
+	PQclear(res);
+	res = ms_pg_rows(st->ctl, st->alias,
+			 "SELECT (SELECT pg_catalog.array_agg(x::pg_catalog.text ORDER BY x::pg_catalog.text) "
+			 "FROM pg_catalog.pg_database d, pg_catalog.unnest(d.datacl) x WHERE d.datname = $1) "
+			 "IS NOT DISTINCT FROM (SELECT pg_catalog.array_agg(x::pg_catalog.text ORDER BY "
+			 "x::pg_catalog.text) FROM pg_catalog.pg_database d, pg_catalog.unnest(d.datacl) x "
+			 "WHERE d.datname = $2)", 2, params, "comparing the database's privileges", NULL);
+	if (!res)
+		goto out;
+	ret = !strcmp(PQgetvalue(res, 0, 0), "t");
+	if (!ret)
+		not_staged(st->alias, "the database's GRANTs could not be given to a new database as they are");
+out:
+	PQclear(res);
+	PQfreemem(name);
+	PQfreemem(own);
+	return ret;
+}
+
+int ms_pg_stage_open(struct ms_pg_stage *st, const struct ms_dbconf *db, const struct ms_db_admin *admin,
+		     PGconn *live, int lock_timeout_s)
+{
+	struct live_state ls = { 0 };
+	struct ms_dbconf as = *db;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	st->alias = db->alias;
+	rc = read_live(live, db->alias, &ls);
+	if (rc <= 0)
+		return rc;
+	as.name = (char *)"postgres";
+	if (admin && admin->user) {
+		as.user = (char *)admin->user;
+		as.password = (char *)admin->password;
+	}
+	st->ctl = ms_pg_connect_quiet(&as);
+	if (!st->ctl) {
+		rc = not_staged(db->alias, "no connection to the maintenance database 'postgres' for the swap");
+		goto out;
+	}
+	rc = ms_pg_pin_session(st->ctl, db->alias, lock_timeout_s, true, NULL, NULL);
+	if (rc == 0)
+		rc = may_create(st->ctl, db->alias, ls.owner);
+	if (rc <= 0)
+		goto out;
+	st->live = ms_xstrdup(PQdb(live));
+	st->name = ms_pg_side_name("msrestore", (long)getpid(), st->live);
+	st->old = ms_pg_side_name("msold", (long)getpid(), st->live);
+	drop_stale(st);
+	rc = create_staging(st, &ls) < 0 ? -1 : copy_acl(st, ls.owner);
+out:
+	live_state_clear(&ls);
+	if (rc <= 0)
+		ms_pg_stage_close(st);
+	return rc;
+}
+
+/* Runs one statement of the swap; its SQLSTATE in *state (or ""). */
+static int swap_step(struct ms_pg_stage *st, const char *sql, char *state, size_t cap, char **msg)
+{
+	PGresult *res = PQexec(st->ctl, sql);
+	const char *s;
+	int ret = 0;
+
+	*state = '\0';
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		snprintf(state, cap, "%s", s ? s : "");
+		*msg = ms_pg_message(st->ctl, res);
+		ret = -1;
+	}
+	PQclear(res);
+	return ret;
+}
+
+int ms_pg_stage_swap(struct ms_pg_stage *st)
+{
+	char *live = PQescapeIdentifier(st->ctl, st->live, strlen(st->live));
+	char *name = PQescapeIdentifier(st->ctl, st->name, strlen(st->name));
+	char *old = PQescapeIdentifier(st->ctl, st->old, strlen(st->old));
+	char *sql = NULL, *msg = NULL;
+	char state[8];
+	int ret = -1;
+
+	if (!live || !name || !old) {
+		ms_pg_error(st->ctl, st->alias, "quoting database names", NULL);
+		goto out;
+	}
+	if (ms_pg_stage_test_before_swap)
+		ms_pg_stage_test_before_swap(st->live);
+	sql = ms_xasprintf("BEGIN; ALTER DATABASE %s RENAME TO %s; ALTER DATABASE %s RENAME TO %s; COMMIT", live, old,
+			   name, live);
+	for (int i = 0; i < SWAP_TRIES; i++) {
+		free(msg);
+		msg = NULL;
+		if (i > 0)
+			sleep(1);
+		if (swap_step(st, sql, state, sizeof(state), &msg) == 0)
+			break;
+		if (PQtransactionStatus(st->ctl) != PQTRANS_IDLE)
+			PQclear(PQexec(st->ctl, "ROLLBACK"));
+		if (strcmp(state, "55006") != 0)
+			break;
+	}
+	if (msg && !strcmp(state, "55006")) {
+		ms_log_warn("database '%s': another session was connected during the swap (%s): the database is "
+			    "restored in place instead, in one transaction", st->alias, msg);
+		ret = 1;
+		goto out;
+	}
+	if (msg) {
+		ms_log_error("database '%s': swapping in the staging database '%s' failed (the live database is "
+			     "unchanged): %s", st->alias, st->name, msg);
+		goto out;
+	}
+	st->created = false;
+	ms_log_debug("database '%s': '%s' is now '%s'; dropping the previous content ('%s')", st->alias, st->name,
+		     st->live, st->old);
+	drop_db(st->ctl, st->alias, st->old, "dropping the previous database (the restore is complete; drop it by "
+		"hand)", true);
+	ret = 0;
+out:
+	free(msg);
+	free(sql);
+	PQfreemem(live);
+	PQfreemem(name);
+	PQfreemem(old);
+	return ret;
+}
+
+void ms_pg_stage_close(struct ms_pg_stage *st)
+{
+	if (st->ctl && st->created)
+		drop_db(st->ctl, st->alias, st->name, "dropping the staging database", true);
+	if (st->ctl)
+		PQfinish(st->ctl);
+	free(st->live);
+	free(st->name);
+	free(st->old);
+	memset(st, 0, sizeof(*st));
+}
