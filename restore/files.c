@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -765,6 +766,7 @@ struct member_reader {
 	size_t max;
 	struct ms_strbuf sb;
 	bool found, failed;
+	atomic_bool done; /* read: the replay stops (verify refused any second member of that path) */
 };
 
 static int on_read_member(void *ctx, struct ms_archive_reader *r, const char *path)
@@ -785,14 +787,18 @@ static int on_read_member(void *ctx, struct ms_archive_reader *r, const char *pa
 	}
 	if (n < 0)
 		mr->failed = true;
+	atomic_store(&mr->done, true);
 	return n < 0 ? -1 : 0;
 }
 
 char *ms_files_read_member(const char *archive, const char *path, size_t max, size_t *len)
 {
-	struct member_reader mr = { path, max, MS_STRBUF_INIT, false, false };
+	struct member_reader mr = { path, max, MS_STRBUF_INIT, false, false, false };
 
-	if (ms_db_replay(archive, path, NULL, on_read_member, &mr, NULL) < 0 || mr.failed || !mr.found) {
+	/* stopped once read (-1 then says so, nothing logged): not the whole
+	 * archive decompressed again for settings.py (0.5 s at 1 M msgs) */
+	if ((ms_db_replay_until(archive, path, NULL, on_read_member, &mr, NULL, &mr.done) < 0 &&
+	     !atomic_load(&mr.done)) || mr.failed || !mr.found) {
 		ms_strbuf_release(&mr.sb);
 		return NULL;
 	}

@@ -73,6 +73,8 @@ struct loader {
 	atomic_bool started;         /* running or not yet joined */
 	atomic_bool failed;          /* stopped on an error (logged) */
 	atomic_bool stop;            /* the main thread failed: stop */
+	bool finished;               /* lanes: every chunk of its tables is in (it stops reading) */
+	size_t tables;               /* tables loaded */
 };
 
 /* One restore run, passed to every step. */
@@ -95,6 +97,14 @@ struct restorer {
 	unsigned long *seen;              /* chunks loaded per table (owned) */
 	bool *done;                       /* tables whose COPY has ended (owned) */
 	struct ms_progress *progress;     /* the bytes and table loaded, or NULL (borrowed) */
+	struct prover *pv;                /* staged: the proof's connections (owned, EXTRA_LANES + 1) */
+	unsigned char *pown;              /* per table: the prover that reads it (owned) */
+	unsigned n_provers;
+	bool proving;                     /* proof_start'ed, not yet proof_finish'ed */
+	bool main_proves;                 /* pv[0] is the main connection */
+	atomic_bool proof_stop;
+	struct ms_pg_stage *st;           /* staged: the staging database (borrowed) */
+	bool in_place;                    /* staged: stopped to restore in place instead (said why) */
 };
 
 /* --- libpq helpers -------------------------------------------------------- */
@@ -165,7 +175,12 @@ static int table_digest(PGconn *conn, const char *alias, const struct ms_manifes
 	int ret;
 
 	ms_rowdigest_init(&dg);
-	ret = ms_pg_copy_out(conn, alias, sql, what, digest_row, &dg);
+	/* a row-level security policy must not hide rows from the proof: with
+	 * row_security off, a read it would filter fails instead (the dump's
+	 * SQL may set it, to off only: sqlcheck.c) */
+	ret = pg_command(conn, alias, "SET row_security = off", "setting row_security");
+	if (ret == 0)
+		ret = ms_pg_copy_out(conn, alias, sql, what, digest_row, &dg);
 	ms_rowdigest_hex(&dg, hex);
 	*rows = dg.rows;
 	free(q);
@@ -196,12 +211,167 @@ static int check_tables(PGconn *conn, const struct ms_manifest_db *mdb)
 	return 0;
 }
 
+/* --- schema-post.sql on several connections (staged) --------------------- */
+
+static int begin(struct loader *l);
+
+/* Runs statement i of a checked script on conn (its timeouts skipped). */
+static int run_stmt(struct restorer *rs, PGconn *conn, const char *path, const struct ms_sql_script *script, size_t i)
+{
+	char *stmt, *what;
+	int rc;
+
+	if (script->v[i].skip)
+		return 0;
+	stmt = ms_xstrndup(script->v[i].text, script->v[i].len);
+	what = ms_xasprintf("'%s': statement %zu", path, i + 1);
+	rc = ms_pg_exec_one(conn, rs->alias, stmt, what, pg_res_error);
+	free(stmt);
+	free(what);
+	return rc;
+}
+
+/* The statements on one table (MS_SQL_ON_TABLE), in the script's order. */
+struct post_group {
+	const char *on;   /* borrowed from the script */
+	size_t *stmt;     /* their indexes (owned) */
+	size_t n;
+	long long rows;   /* the table's rows in the manifest: the largest go first */
+};
+
+/* One run of the groups: each connection takes the next group until none
+ * is left or one failed. */
+struct post_run {
+	struct restorer *rs;
+	const char *path;
+	const struct ms_sql_script *script;
+	struct post_group *g;
+	size_t ng;
+	atomic_size_t next;
+	atomic_bool failed;
+};
+
+struct post_worker {
+	struct post_run *pr;
+	PGconn *conn; /* borrowed */
+	pthread_t thread;
+};
+
+/* Before each statement of a group, the connection gets the settings the
+ * script made before it (replayed from the start for each group: the
+ * session then is as the script's order has it at that point). */
+static void *post_work(void *arg)
+{
+	struct post_worker *w = arg;
+	struct post_run *pr = w->pr;
+	const struct ms_sql_script *sc = pr->script;
+
+	while (!atomic_load(&pr->failed)) {
+		size_t gi = atomic_fetch_add(&pr->next, 1), from = 0;
+		const struct post_group *g;
+
+		if (gi >= pr->ng)
+			break;
+		g = &pr->g[gi];
+		for (size_t j = 0; j < g->n && !atomic_load(&pr->failed); j++) {
+			int rc = 0;
+
+			for (size_t i = from; rc == 0 && i < g->stmt[j]; i++)
+				if (sc->v[i].kind == MS_SQL_SETTING)
+					rc = run_stmt(pr->rs, w->conn, pr->path, sc, i);
+			if (rc == 0)
+				rc = run_stmt(pr->rs, w->conn, pr->path, sc, g->stmt[j]);
+			if (rc < 0)
+				atomic_store(&pr->failed, true);
+			from = g->stmt[j] + 1;
+		}
+	}
+	return NULL;
+}
+
+static int cmp_group(const void *a, const void *b)
+{
+	const struct post_group *x = a, *y = b;
+
+	return x->rows < y->rows ? 1 : x->rows > y->rows ? -1 : 0;
+}
+
+/* The manifest's rows for the table a group is on (0 when unknown). */
+static long long group_rows(const struct ms_manifest_db *mdb, const char *on)
+{
+	for (size_t i = 0; i < mdb->n_tables; i++) {
+		const struct ms_manifest_table *t = &mdb->tables[i];
+		size_t sl = strlen(t->schema);
+
+		if (!strncmp(on, t->schema, sl) && on[sl] == '\x1f' && !strcmp(on + sl + 1, t->name))
+			return t->rows;
+	}
+	return 0;
+}
+
+/* Staged: the indexes and the constraints on one table each (primary
+ * keys, unique, check and exclusion constraints: MS_SQL_ON_TABLE) are
+ * built on the three connections at once, a table's statements on one
+ * connection in their order, each statement committed alone (the staging
+ * database is nobody else's, and a failure drops it); pg_restore -j does
+ * the same with pg_dump's dependencies. The rest of the script (foreign
+ * keys, triggers, comments, ...) then runs in its order in the caller's
+ * transaction: nothing of that kind is needed by the statements moved
+ * ahead, which need their table only. 0, or -1 after logging. */
+static int run_post_parallel(struct restorer *rs, const char *path, const struct ms_sql_script *script)
+{
+	struct post_run pr = { .rs = rs, .path = path, .script = script };
+	struct post_worker w[EXTRA_LANES + 1];
+	bool threaded[EXTRA_LANES + 1] = { false };
+	int conns = 1;
+
+	for (size_t i = 0; i < script->n; i++) {
+		size_t k;
+
+		if (script->v[i].kind != MS_SQL_ON_TABLE)
+			continue;
+		for (k = 0; k < pr.ng && strcmp(pr.g[k].on, script->v[i].on) != 0; k++)
+			;
+		if (k == pr.ng) {
+			pr.g = ms_xrealloc(pr.g, (pr.ng + 1) * sizeof(*pr.g));
+			pr.g[k] = (struct post_group){ .on = script->v[i].on, .rows = group_rows(rs->mdb, script->v[i].on) };
+			pr.ng++;
+		}
+		pr.g[k].stmt = ms_xrealloc(pr.g[k].stmt, (pr.g[k].n + 1) * sizeof(*pr.g[k].stmt));
+		pr.g[k].stmt[pr.g[k].n++] = i;
+	}
+	if (pr.ng > 1)
+		qsort(pr.g, pr.ng, sizeof(*pr.g), cmp_group);
+	atomic_init(&pr.next, 0);
+	atomic_init(&pr.failed, false);
+	for (size_t k = 1; k <= EXTRA_LANES && pr.ng > 1; k++) {
+		w[k] = (struct post_worker){ .pr = &pr, .conn = rs->ld[k - 1].conn };
+		threaded[k] = w[k].conn && ms_thread_start(&w[k].thread, post_work, &w[k]) == 0;
+	}
+	w[0] = (struct post_worker){ .pr = &pr, .conn = rs->main.conn };
+	post_work(&w[0]);
+	for (size_t k = 1; k <= EXTRA_LANES; k++)
+		if (threaded[k]) {
+			pthread_join(w[k].thread, NULL);
+			conns++;
+		}
+	for (size_t k = 0; k < pr.ng; k++)
+		free(pr.g[k].stmt);
+	free(pr.g);
+	if (pr.ng)
+		ms_log_debug("database '%s': '%s': the keys and indexes of %zu table(s) built on %d connection(s)",
+			     rs->alias, path, pr.ng, conns);
+	return atomic_load(&pr.failed) ? -1 : 0;
+}
+
 /* --- schema members ------------------------------------------------------- */
 
 /* Reads the current member (at most SCHEMA_MAX bytes), checks it
  * (sqlcheck.h) and runs its statements one by one, on the main
- * connection, inside its transaction. */
-static int run_sql_member(struct restorer *rs, const char *path)
+ * connection, inside its transaction. With `parallel` (staged
+ * schema-post.sql), the statements on one table each are run first, on
+ * several connections, outside it (run_post_parallel). */
+static int run_sql_member(struct restorer *rs, const char *path, bool parallel)
 {
 	struct loader *l = &rs->main;
 	struct ms_strbuf sb = MS_STRBUF_INIT;
@@ -221,18 +391,13 @@ static int run_sql_member(struct restorer *rs, const char *path)
 		goto out;
 	if (ms_sqlcheck_script(&chk, ms_strbuf_str(&sb), sb.len, &script) < 0)
 		goto out;
+	if (parallel && (pg_command(l->conn, rs->alias, "COMMIT", "committing sequences.sql") < 0 ||
+			 run_post_parallel(rs, path, &script) < 0 || begin(l) < 0))
+		goto out;
 	for (size_t i = 0; i < script.n; i++) {
-		char *stmt, *what;
-		int rc;
-
-		if (script.v[i].skip)
+		if (parallel && script.v[i].kind == MS_SQL_ON_TABLE)
 			continue;
-		stmt = ms_xstrndup(script.v[i].text, script.v[i].len);
-		what = ms_xasprintf("'%s': statement %zu", path, i + 1);
-		rc = ms_pg_exec_one(l->conn, rs->alias, stmt, what, pg_res_error);
-		free(stmt);
-		free(what);
-		if (rc < 0)
+		if (run_stmt(rs, l->conn, path, &script, i) < 0)
 			goto out;
 		/* The checker lets no COMMIT through; make sure all the same. */
 		if (PQtransactionStatus(l->conn) != PQTRANS_INTRANS) {
@@ -420,8 +585,10 @@ static int start_copy(struct loader *l, size_t ti)
 	else if (freeze)
 		ms_log_debug("database '%s': table '%s.%s': loaded frozen", rs->alias, t->schema, t->name);
 	PQclear(res);
-	if (ok)
+	if (ok) {
 		l->cur = ti;
+		l->tables++;
+	}
 out:
 	free(q);
 	free(sql);
@@ -502,7 +669,15 @@ static int lane_member(void *ctx, struct ms_archive_reader *r, const char *path)
 	if (atomic_load(&l->stop))
 		return -1;
 	l->r = r;
-	return load_chunk(l, path, rel);
+	if (load_chunk(l, path, rel) < 0)
+		return -1;
+	/* the rest of the archive is not this lane's: stop reading it */
+	for (size_t i = 0; i < rs->mdb->n_tables; i++)
+		if (rs->owner[i] == (unsigned char)(l - rs->ld + 1) && rs->seen[i] < rs->mdb->tables[i].chunks)
+			return 0;
+	l->finished = true;
+	atomic_store(&l->stop, true);
+	return 0;
 }
 
 static void *lane_run(void *arg)
@@ -510,10 +685,13 @@ static void *lane_run(void *arg)
 	struct loader *l = arg;
 	struct restorer *rs = l->rs;
 
-	if (ms_db_replay_until(rs->archive, rs->prefix, rs->alias, lane_member, l, rs->progress, &l->stop) < 0 ||
-	    end_copy(l) < 0)
-		atomic_store(&l->failed, !atomic_load(&l->stop));
+	int rc = ms_db_replay_until(rs->archive, rs->prefix, rs->alias, lane_member, l, rs->progress, &l->stop);
+
 	l->r = NULL;
+	if (rc < 0 && !l->finished)
+		atomic_store(&l->failed, !atomic_load(&l->stop));
+	else if (end_copy(l) < 0)
+		atomic_store(&l->failed, true);
 	return NULL;
 }
 
@@ -600,10 +778,15 @@ static int data_done(struct restorer *rs)
 {
 	if (end_copy(&rs->main) < 0)
 		return -1;
+	int conns = rs->main.tables > 0;
+
 	if (!rs->staged)
 		return analyze_loaded(rs);
 	if (lanes_join(rs, false) < 0)
 		return -1;
+	for (size_t k = 0; k < EXTRA_LANES; k++)
+		conns += rs->ld[k].tables > 0;
+	ms_log_debug("database '%s': the tables loaded on %d connection(s) at once", rs->alias, conns);
 	return begin(&rs->main);
 }
 
@@ -617,10 +800,19 @@ static int restore_member(struct restorer *rs, const char *path)
 			return bad_order(rs, path);
 		rs->phase = PH_DATA;
 		if (!rs->staged)
-			return run_sql_member(rs, path);
-		if (begin(&rs->main) < 0 || run_sql_member(rs, path) < 0 ||
+			return run_sql_member(rs, path, false);
+		if (begin(&rs->main) < 0 || run_sql_member(rs, path, false) < 0 ||
 		    pg_command(rs->main.conn, rs->alias, "COMMIT", "committing schema-pre.sql") < 0)
 			return -1;
+		switch (ms_pg_stage_same_public(rs->st, rs->main.conn)) {
+		case 1:
+			break;
+		case 0:
+			rs->in_place = true;
+			/* fall through */
+		default:
+			return -1;
+		}
 		lanes_release(rs);
 		return 0;
 	}
@@ -635,13 +827,13 @@ static int restore_member(struct restorer *rs, const char *path)
 		if (data_done(rs) < 0)
 			return -1;
 		rs->phase = PH_SEQUENCES;
-		return run_sql_member(rs, path);
+		return run_sql_member(rs, path, false);
 	}
 	if (!strcmp(rel, "schema-post.sql")) {
 		if (rs->phase != PH_SEQUENCES)
 			return bad_order(rs, path);
 		rs->phase = PH_DONE;
-		return run_sql_member(rs, path);
+		return run_sql_member(rs, path, rs->staged);
 	}
 	return ms_log_error("database '%s': unexpected member '%s'", rs->alias, path);
 }
@@ -675,10 +867,11 @@ static int replay_archive(struct restorer *rs)
 
 /* --- the proof of a staged restore ---------------------------------------- */
 
+/* One connection proving the tables whose rs->pown[] is its number. */
 struct prover {
 	struct restorer *rs;
-	PGconn *conn;  /* borrowed */
-	unsigned lane; /* proves the tables whose owner[] is this */
+	PGconn *conn;  /* borrowed; NULL: no thread (proved by proof_finish) */
+	unsigned num;
 	pthread_t thread;
 	int ret;
 };
@@ -686,47 +879,75 @@ struct prover {
 static void *prove_run(void *arg)
 {
 	struct prover *p = arg;
+	struct restorer *rs = p->rs;
 
 	p->ret = 0;
-	for (size_t i = 0; i < p->rs->mdb->n_tables && p->ret == 0; i++)
-		if (p->rs->owner[i] == p->lane)
-			p->ret = check_table(p->conn, p->rs->alias, &p->rs->mdb->tables[i]);
+	for (size_t i = 0; i < rs->mdb->n_tables && p->ret == 0 && !atomic_load(&rs->proof_stop); i++)
+		if (rs->pown[i] == p->num)
+			p->ret = check_table(p->conn, rs->alias, &rs->mdb->tables[i]);
 	return NULL;
 }
 
-/* Every table's rows and digest, read after the commits on the lanes'
- * connections too (each proves the tables it loaded; a lane that could
- * not connect left its tables to the main one). */
-static int prove_staged(struct restorer *rs)
+/* Starts the proof of every table, the tables shared out over the lanes'
+ * connections (each in a thread) and, with `main_too`, the main one
+ * (proved in proof_finish). Staged only: the data is committed. A lane's
+ * tables go to the others when it has no connection. Nothing started
+ * (no lane, and not main_too): rs->proving stays false. */
+static void proof_start(struct restorer *rs, bool main_too)
 {
-	struct prover pv[EXTRA_LANES + 1];
-	int ret;
+	unsigned n = 0;
 
-	for (unsigned k = 1; k <= EXTRA_LANES; k++) {
-		pv[k] = (struct prover){ .rs = rs, .conn = rs->ld[k - 1].conn, .lane = k, .ret = -1 };
-		if (pv[k].conn && ms_thread_start(&pv[k].thread, prove_run, &pv[k]) < 0)
-			pv[k].conn = NULL;
-	}
-	pv[0] = (struct prover){ .rs = rs, .conn = rs->main.conn, .lane = 0, .ret = -1 };
-	prove_run(&pv[0]);
-	for (unsigned k = 1; k <= EXTRA_LANES && pv[0].ret == 0; k++) {
-		/* a lane without a connection or a thread: proved here */
-		struct prover here = { .rs = rs, .conn = rs->main.conn, .lane = k, .ret = -1 };
+	rs->n_provers = 0;
+	if (main_too)
+		rs->pv[n++] = (struct prover){ .rs = rs, .conn = rs->main.conn, .num = 0, .ret = -1 };
+	for (size_t k = 0; k < EXTRA_LANES; k++)
+		if (rs->ld[k].conn) {
+			rs->pv[n] = (struct prover){ .rs = rs, .conn = rs->ld[k].conn, .num = n, .ret = -1 };
+			n++;
+		}
+	if (n == 0)
+		return;
+	ms_db_assign_lanes(rs->mdb, n, rs->pown);
+	atomic_store(&rs->proof_stop, false);
+	for (unsigned k = main_too ? 1 : 0; k < n; k++)
+		if (ms_thread_start(&rs->pv[k].thread, prove_run, &rs->pv[k]) < 0)
+			rs->pv[k].conn = NULL;
+	rs->n_provers = n;
+	rs->main_proves = main_too;
+	rs->proving = true;
+}
 
-		if (pv[k].conn)
-			continue;
-		prove_run(&here);
-		pv[0].ret = here.ret;
-	}
-	ret = pv[0].ret;
-	for (unsigned k = 1; k <= EXTRA_LANES; k++) {
-		if (!pv[k].conn)
-			continue;
-		pthread_join(pv[k].thread, NULL);
-		if (pv[k].ret < 0)
+/* Waits for the proof: the main connection proves its share (and that of
+ * a lane whose thread did not start) unless `stop`, which ends the proof
+ * early (a failure elsewhere). 0 when every table matched, -1 after the
+ * first mismatch or error (logged). */
+static int proof_finish(struct restorer *rs, bool stop)
+{
+	int ret = 0;
+
+	if (!rs->proving)
+		return -1;
+	if (stop)
+		atomic_store(&rs->proof_stop, true);
+	for (unsigned k = 0; k < rs->n_provers; k++) {
+		struct prover *p = &rs->pv[k];
+
+		if (rs->main_proves && k == 0) {
+			if (!stop)
+				prove_run(p);
+		} else if (p->conn) {
+			pthread_join(p->thread, NULL);
+		} else if (!stop) {
+			struct prover here = { .rs = rs, .conn = rs->main.conn, .num = p->num, .ret = -1 };
+
+			prove_run(&here);
+			p->ret = here.ret;
+		}
+		if (p->ret < 0)
 			ret = -1;
 	}
-	return ret;
+	rs->proving = false;
+	return stop ? -1 : ret;
 }
 
 /* --- emptying the database ------------------------------------------------ */
@@ -860,13 +1081,18 @@ static void lanes_close(struct restorer *rs)
 static int restore_staged(struct restorer *rs, const struct ms_dbconf *db, struct ms_pg_stage *st)
 {
 	struct ms_dbconf staging = *db;
+	int pids[EXTRA_LANES + 1];
+	size_t npids = 0;
 	int ret = -1;
 
 	staging.name = st->name;
 	rs->staged = true;
+	rs->st = st;
+	rs->in_place = false;
 	rs->main.conn = ms_pg_connect(&staging);
 	if (!rs->main.conn || pin_session(rs->main.conn, rs->alias, rs->mdb->encoding) < 0)
 		goto out;
+	pids[npids++] = PQbackendPID(rs->main.conn);
 	/* session-wide, as begin() sets them per transaction */
 	if (pg_command(rs->main.conn, rs->alias, "SET search_path = pg_catalog; SET client_min_messages = warning; "
 		       "SET check_function_bodies = false; SET row_security = off", "setting session options") < 0)
@@ -877,7 +1103,20 @@ static int restore_staged(struct restorer *rs, const struct ms_dbconf *db, struc
 	if (replay_archive(rs) < 0 ||
 	    pg_command(rs->main.conn, rs->alias, "COMMIT", "committing schema-post.sql") < 0)
 		goto out;
-	if (prove_staged(rs) < 0)
+	for (size_t k = 0; k < EXTRA_LANES; k++)
+		if (rs->ld[k].conn)
+			pids[npids++] = PQbackendPID(rs->ld[k].conn);
+	switch (ms_pg_stage_seal(st, pids, npids)) {
+	case 0:
+		break;
+	case 1:
+		rs->in_place = true;
+		/* fall through */
+	default:
+		goto out;
+	}
+	proof_start(rs, true);
+	if (proof_finish(rs, false) < 0)
 		goto out;
 	lanes_close(rs);
 	PQfinish(rs->main.conn);
@@ -885,6 +1124,8 @@ static int restore_staged(struct restorer *rs, const struct ms_dbconf *db, struc
 	ms_test_stall("db-load");
 	ret = ms_pg_stage_swap(st);
 out:
+	if (rs->proving)
+		proof_finish(rs, true);
 	lanes_join(rs, true);
 	lanes_close(rs);
 	if (rs->main.conn) {
@@ -893,7 +1134,7 @@ out:
 		rs->main.conn = NULL;
 	}
 	rs->staged = false;
-	return ret;
+	return rs->in_place ? 1 : ret;
 }
 
 /* Resets the per-attempt state (a staged attempt may precede the one in
@@ -910,9 +1151,12 @@ static void restorer_reset(struct restorer *rs)
 	memset(rs->done, 0, n * sizeof(*rs->done));
 	memset(rs->owner, 0, n * sizeof(*rs->owner));
 	memset(rs->passed, 0, n * sizeof(*rs->passed));
+	rs->main.tables = 0;
 	for (size_t k = 0; k < EXTRA_LANES; k++) {
 		rs->ld[k].rs = rs;
 		rs->ld[k].cur = NO_TABLE;
+		rs->ld[k].finished = false;
+		rs->ld[k].tables = 0;
 		atomic_store(&rs->ld[k].started, false);
 		atomic_store(&rs->ld[k].failed, false);
 		atomic_store(&rs->ld[k].stop, false);
@@ -953,6 +1197,9 @@ int ms_pg_restore_database(const struct ms_dbconf *db, const struct ms_db_admin 
 	rs.done = ms_xcalloc(rs.mdb->n_tables + 1, sizeof(*rs.done));
 	rs.owner = ms_xcalloc(rs.mdb->n_tables + 1, sizeof(*rs.owner));
 	rs.passed = ms_xcalloc(rs.mdb->n_tables + 1, sizeof(*rs.passed));
+	rs.pown = ms_xcalloc(rs.mdb->n_tables + 1, sizeof(*rs.pown));
+	rs.pv = ms_xcalloc(EXTRA_LANES + 1, sizeof(*rs.pv));
+	atomic_init(&rs.proof_stop, false);
 	rs.main.rs = &rs;
 	rs.main.buf = ms_xmalloc(READ_BUF);
 	rs.progress = progress;
@@ -998,6 +1245,8 @@ out:
 	free(rs.done);
 	free(rs.owner);
 	free(rs.passed);
+	free(rs.pown);
+	free(rs.pv);
 	free(rs.main.buf);
 	return ret;
 }

@@ -16,16 +16,18 @@
 #include "restore/pg_scratch.h"
 
 void (*ms_pg_stage_test_before_swap)(const char *live);
+void (*ms_pg_stage_test_before_seal)(const char *staging);
 
 #define SWAP_TRIES 3 /* renames refused because a session is connected, 1 s apart */
 
 /* What the live database is: read on the application's connection. */
 struct live_state {
-	char *owner, *encoding, *collate, *ctype;
+	char *name, *owner, *encoding, *collate, *ctype;
 };
 
 static void live_state_clear(struct live_state *ls)
 {
+	free(ls->name);
 	free(ls->owner);
 	free(ls->encoding);
 	free(ls->collate);
@@ -56,7 +58,19 @@ static int read_live(PGconn *live, const char *alias, struct live_state *ls)
 		"AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_shdescription c WHERE c.objoid = d.oid "
 		"AND c.classoid = 'pg_catalog.pg_database'::pg_catalog.regclass) "
 		"AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_shseclabel l WHERE l.objoid = d.oid "
-		"AND l.classoid = 'pg_catalog.pg_database'::pg_catalog.regclass), "
+		"AND l.classoid = 'pg_catalog.pg_database'::pg_catalog.regclass) "
+		/* what lives in the database, outside the dump, that a restore in
+		 * place keeps: default privileges (the checker refuses ALTER
+		 * DEFAULT PRIVILEGES), event triggers, publications, subscriptions,
+		 * replication slots, foreign servers, extensions in pg_catalog */
+		"AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_default_acl) "
+		"AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger) "
+		"AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication) "
+		"AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_subscription u WHERE u.subdbid = d.oid) "
+		"AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots r WHERE r.datoid = d.oid) "
+		"AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_foreign_server) "
+		"AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension e WHERE e.extname <> 'plpgsql' "
+		"AND e.extnamespace = 'pg_catalog'::pg_catalog.regnamespace), "
 		"(SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_activity a WHERE a.datid = d.oid "
 		"AND a.pid <> pg_catalog.pg_backend_pid() AND a.usesysid IS NOT NULL) "
 		"FROM pg_catalog.pg_database d JOIN pg_catalog.pg_tablespace t ON t.oid = d.dattablespace "
@@ -81,8 +95,10 @@ static int read_live(PGconn *live, const char *alias, struct live_state *ls)
 	if (!strcmp(name, "postgres") || !strcmp(name, "template0") || !strcmp(name, "template1")) {
 		ret = not_staged(alias, "the database is a maintenance or template database");
 	} else if (strcmp(PQgetvalue(res, 0, 5), "t") != 0) {
-		ret = not_staged(alias, "the database has properties of its own (ALTER DATABASE ... SET, comment, "
-					"connection limit, tablespace or ICU locale) that a new database would lack");
+		ret = not_staged(alias, "the database has properties or objects a dump does not hold (ALTER DATABASE "
+					"... SET, comment, connection limit, tablespace, ICU locale, default privileges, event "
+					"triggers, publications, subscriptions, replication slots, foreign servers or "
+					"extensions in pg_catalog) that a new database would lack");
 	} else if (others > 0) {
 		char *why = ms_xasprintf("%ld other session(s) are connected to it (stop the application, amavis, "
 					 "Postfix and Dovecot for a parallel restore)", others);
@@ -94,6 +110,7 @@ static int read_live(PGconn *live, const char *alias, struct live_state *ls)
 		ls->encoding = ms_xstrdup(PQgetvalue(res, 0, 2));
 		ls->collate = ms_xstrdup(PQgetvalue(res, 0, 3));
 		ls->ctype = ms_xstrdup(PQgetvalue(res, 0, 4));
+		ls->name = ms_xstrdup(name);
 	}
 	PQclear(res);
 	return ret;
@@ -104,14 +121,17 @@ static int read_live(PGconn *live, const char *alias, struct live_state *ls)
 static int may_create(PGconn *ctl, const char *alias, const char *owner)
 {
 	const char *params[1] = { owner };
-	PGresult *res = ms_pg_rows(ctl, alias,
-				   "SELECT current_user, r.rolsuper OR (r.rolcreatedb "
-				   "AND pg_catalog.pg_has_role(current_user, $1, 'MEMBER') "
-				   "AND pg_catalog.pg_has_role(current_user, $1, 'USAGE')) "
-				   "FROM pg_catalog.pg_roles r WHERE r.rolname = current_user",
-				   1, params, "reading the role's rights", NULL);
+	/* CREATE DATABASE ... OWNER needs the right to SET ROLE to the owner
+	 * (an option of its own from PostgreSQL 16), RENAME its ownership */
+	char *sql = ms_xasprintf("SELECT current_user, r.rolsuper OR (r.rolcreatedb "
+				 "AND pg_catalog.pg_has_role(current_user, $1, '%s') "
+				 "AND pg_catalog.pg_has_role(current_user, $1, 'USAGE')) "
+				 "FROM pg_catalog.pg_roles r WHERE r.rolname = current_user",
+				 PQserverVersion(ctl) >= 160000 ? "SET" : "MEMBER");
+	PGresult *res = ms_pg_rows(ctl, alias, sql, 1, params, "reading the role's rights", NULL);
 	int ret;
 
+	free(sql);
 	if (!res)
 		return -1;
 	ret = PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 1), "t");
@@ -152,21 +172,51 @@ static int drop_db(PGconn *ctl, const char *alias, const char *name, const char 
 	return ret;
 }
 
-/* Drops msrestore_<pid>_<live> and msold_<pid>_<live> left by a process
- * that is gone. */
-static void drop_stale(struct ms_pg_stage *st)
+/* The lock a run holds on its control connection while its staging
+ * database may exist (both runs connect to `postgres`, where advisory
+ * locks are shared); `name` is msrestore_<pid>_<live>. */
+static int side_lock(PGconn *ctl, const char *alias, const char *name, bool try)
+{
+	const char *params[1] = { name };
+	PGresult *res = ms_pg_rows(ctl, alias, try ? "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext($1))"
+						   : "SELECT pg_catalog.pg_advisory_lock(pg_catalog.hashtext($1))",
+				   1, params, "taking an advisory lock", NULL);
+	int ret;
+
+	if (!res)
+		return -1;
+	ret = !try || !strcmp(PQgetvalue(res, 0, 0), "t");
+	PQclear(res);
+	return ret;
+}
+
+static void side_unlock(PGconn *ctl, const char *name)
+{
+	const char *params[1] = { name };
+
+	PQclear(PQexecParams(ctl, "SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtext($1))", 1, NULL, params,
+			     NULL, NULL, 0));
+}
+
+/* Drops msrestore_<pid>_<live> and msold_<pid>_<live> that an interrupted
+ * run left: owned by the live database's owner, and whose run holds no
+ * lock (side_lock) any more: a run on another host, or in another
+ * container with the same pid, keeps its own. */
+static void drop_stale(struct ms_pg_stage *st, const char *owner)
 {
 	static const char *const kinds[] = { "msrestore", "msold" };
+	const char *params[2] = { owner, st->live };
 	PGresult *res = ms_pg_rows(st->ctl, st->alias,
-				   "SELECT datname FROM pg_catalog.pg_database WHERE datname LIKE 'msrestore\\_%' "
-				   "OR datname LIKE 'msold\\_%'", 0, NULL, "listing databases", NULL);
+				   "SELECT datname FROM pg_catalog.pg_database WHERE (datname LIKE 'msrestore\\_%' "
+				   "OR datname LIKE 'msold\\_%') AND datdba = $1::pg_catalog.regrole AND datname <> $2",
+				   2, params, "listing databases", NULL);
 
 	for (int i = 0; res && i < PQntuples(res); i++) {
 		const char *s = PQgetvalue(res, i, 0);
 
 		for (size_t k = 0; k < 2; k++) {
 			size_t kl = strlen(kinds[k]);
-			char *end, *expect;
+			char *end, *expect, *lock;
 			long pid;
 
 			if (strncmp(s, kinds[k], kl) != 0 || s[kl] != '_')
@@ -175,18 +225,31 @@ static void drop_stale(struct ms_pg_stage *st)
 			if (*end != '_' || pid <= 0)
 				continue;
 			expect = ms_pg_side_name(kinds[k], pid, st->live);
-			/* our own pid: a process before us had it (ours makes its
-			 * databases after this) */
-			if (!strcmp(expect, s) && (pid == (long)getpid() || (kill((pid_t)pid, 0) < 0 && errno == ESRCH))) {
+			lock = ms_pg_side_name("msrestore", pid, st->live);
+			if (!strcmp(expect, s) && side_lock(st->ctl, st->alias, lock, true) == 1) {
 				ms_log_warn("database '%s': dropping '%s', left behind by an interrupted run", st->alias, s);
 				drop_db(st->ctl, st->alias, s, "dropping", true);
+				side_unlock(st->ctl, lock);
 			}
 			free(expect);
+			free(lock);
 		}
 	}
 	PQclear(res);
 }
 
+/* A step of the staging database's set-up failed: the restore goes on in
+ * place (a warning, not an error). */
+static int warn_in_place(PGconn *conn, const char *alias, const char *what, const PGresult *res)
+{
+	char *msg = ms_pg_message(conn, res);
+
+	ms_log_warn("database '%s': %s failed (%s): restoring in place, in one transaction", alias, what, msg);
+	free(msg);
+	return -1;
+}
+
+/* 0 created, -1 (a warning logged: restore in place). */
 static int create_staging(struct ms_pg_stage *st, const struct live_state *ls)
 {
 	char *name = PQescapeIdentifier(st->ctl, st->name, strlen(st->name));
@@ -201,7 +264,7 @@ static int create_staging(struct ms_pg_stage *st, const struct live_state *ls)
 		sql = ms_xasprintf("CREATE DATABASE %s OWNER %s TEMPLATE template0 ENCODING %s LOCALE_PROVIDER libc "
 				   "LC_COLLATE %s LC_CTYPE %s", name, owner, enc, coll, ctype);
 		what = ms_xasprintf("creating the staging database '%s'", st->name);
-		ret = ms_pg_exec(st->ctl, st->alias, sql, what, NULL);
+		ret = ms_pg_exec(st->ctl, st->alias, sql, what, warn_in_place);
 		free(what);
 	} else {
 		ms_pg_error(st->ctl, st->alias, "quoting the staging database's properties", NULL);
@@ -241,17 +304,19 @@ static int copy_acl(struct ms_pg_stage *st, const char *owner)
 	if (PQntuples(res) >= 1 && strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
 		char *sql = ms_xasprintf("REVOKE ALL ON DATABASE %s FROM PUBLIC, %s", name, own);
 
-		ret = ms_pg_exec(st->ctl, st->alias, sql, "copying the database's privileges", NULL);
+		ret = ms_pg_exec(st->ctl, st->alias, sql, "copying the database's privileges", warn_in_place);
 		free(sql);
 		for (int i = 0; ret == 0 && i < PQntuples(res); i++) {
 			sql = ms_xasprintf("GRANT %s ON DATABASE %s TO %s%s", PQgetvalue(res, i, 2), name,
 					   PQgetvalue(res, i, 1),
 					   !strcmp(PQgetvalue(res, i, 3), "t") ? " WITH GRANT OPTION" : "");
-			ret = ms_pg_exec(st->ctl, st->alias, sql, "copying the database's privileges", NULL);
+			ret = ms_pg_exec(st->ctl, st->alias, sql, "copying the database's privileges", warn_in_place);
 			free(sql);
 		}
-		if (ret < 0)
+		if (ret < 0) {
+			ret = 0; /* said: in place */
 			goto out;
+		}
 	}
 	PQclear(res);
 	res = ms_pg_rows(st->ctl, st->alias,
@@ -269,6 +334,87 @@ out:
 	PQclear(res);
 	PQfreemem(name);
 	PQfreemem(own);
+	return ret;
+}
+
+/* The public schema's owner, privileges and comment as one line ("-"
+ * when there is none): what template0 gives a new database, and what a
+ * dump changes only when the source's differed. NULL after logging. */
+static char *public_state(PGconn *conn, const char *alias)
+{
+	PGresult *res = ms_pg_rows(conn, alias,
+				   "SELECT coalesce((SELECT pg_catalog.format('%s %s %s', "
+				   "pg_catalog.pg_get_userbyid(n.nspowner), n.nspacl, "
+				   "pg_catalog.obj_description(n.oid, 'pg_namespace')) FROM pg_catalog.pg_namespace n "
+				   "WHERE n.nspname = 'public'), '-')",
+				   0, NULL, "reading the public schema's properties", NULL);
+	char *s;
+
+	if (!res)
+		return NULL;
+	s = ms_xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return s;
+}
+
+int ms_pg_stage_same_public(struct ms_pg_stage *st, struct pg_conn *staging)
+{
+	char *now = public_state(staging, st->alias);
+	int ret;
+
+	if (!now)
+		return -1;
+	ret = !strcmp(now, st->live_public);
+	if (!ret) {
+		char *why = ms_xasprintf("the public schema differs from the live one's after schema-pre.sql (%s, not "
+					 "%s)", now, st->live_public);
+
+		not_staged(st->alias, why);
+		free(why);
+	}
+	free(now);
+	return ret;
+}
+
+int ms_pg_stage_seal(struct ms_pg_stage *st, const int *pids, size_t n)
+{
+	char *name = PQescapeIdentifier(st->ctl, st->name, strlen(st->name));
+	char *sql = ms_xasprintf("ALTER DATABASE %s ALLOW_CONNECTIONS false", name ? name : "?");
+	const char *params[1] = { st->name };
+	PGresult *res = NULL;
+	int ret = -1;
+
+	if (!name) {
+		ms_pg_error(st->ctl, st->alias, "quoting a database name", NULL);
+		goto out;
+	}
+	if (ms_pg_stage_test_before_seal)
+		ms_pg_stage_test_before_seal(st->name);
+	if (ms_pg_exec(st->ctl, st->alias, sql, "closing the staging database to new sessions", NULL) < 0)
+		goto out;
+	res = ms_pg_rows(st->ctl, st->alias,
+			 "SELECT a.pid FROM pg_catalog.pg_stat_activity a JOIN pg_catalog.pg_database d "
+			 "ON d.oid = a.datid WHERE d.datname = $1 AND a.usesysid IS NOT NULL",
+			 1, params, "listing the staging database's sessions", NULL);
+	if (!res)
+		goto out;
+	ret = 0;
+	for (int i = 0; i < PQntuples(res) && ret == 0; i++) {
+		int pid = atoi(PQgetvalue(res, i, 0));
+		bool ours = false;
+
+		for (size_t k = 0; k < n; k++)
+			ours = ours || pids[k] == pid;
+		if (!ours) {
+			ms_log_warn("database '%s': another session (pid %d) connected to the staging database '%s': "
+				    "restoring in place instead, in one transaction", st->alias, pid, st->name);
+			ret = 1;
+		}
+	}
+out:
+	PQclear(res);
+	free(sql);
+	PQfreemem(name);
 	return ret;
 }
 
@@ -299,11 +445,20 @@ int ms_pg_stage_open(struct ms_pg_stage *st, const struct ms_dbconf *db, const s
 		rc = may_create(st->ctl, db->alias, ls.owner);
 	if (rc <= 0)
 		goto out;
-	st->live = ms_xstrdup(PQdb(live));
+	st->live = ms_xstrdup(ls.name);
 	st->name = ms_pg_side_name("msrestore", (long)getpid(), st->live);
 	st->old = ms_pg_side_name("msold", (long)getpid(), st->live);
-	drop_stale(st);
-	rc = create_staging(st, &ls) < 0 ? -1 : copy_acl(st, ls.owner);
+	if (!strcmp(st->name, st->live) || !strcmp(st->old, st->live)) {
+		rc = not_staged(db->alias, "the database's name is one a staging database would have");
+		goto out;
+	}
+	st->live_public = public_state(live, db->alias);
+	if (!st->live_public || side_lock(st->ctl, db->alias, st->name, false) < 0) {
+		rc = -1;
+		goto out;
+	}
+	drop_stale(st, ls.owner);
+	rc = create_staging(st, &ls) < 0 ? 0 : copy_acl(st, ls.owner);
 out:
 	live_state_clear(&ls);
 	if (rc <= 0)
@@ -344,8 +499,8 @@ int ms_pg_stage_swap(struct ms_pg_stage *st)
 	}
 	if (ms_pg_stage_test_before_swap)
 		ms_pg_stage_test_before_swap(st->live);
-	sql = ms_xasprintf("BEGIN; ALTER DATABASE %s RENAME TO %s; ALTER DATABASE %s RENAME TO %s; COMMIT", live, old,
-			   name, live);
+	sql = ms_xasprintf("BEGIN; ALTER DATABASE %s ALLOW_CONNECTIONS true; ALTER DATABASE %s RENAME TO %s; "
+			   "ALTER DATABASE %s RENAME TO %s; COMMIT", name, live, old, name, live);
 	for (int i = 0; i < SWAP_TRIES; i++) {
 		free(msg);
 		msg = NULL;
@@ -362,6 +517,14 @@ int ms_pg_stage_swap(struct ms_pg_stage *st)
 		ms_log_warn("database '%s': another session was connected during the swap (%s): the database is "
 			    "restored in place instead, in one transaction", st->alias, msg);
 		ret = 1;
+		goto out;
+	}
+	if (msg && PQstatus(st->ctl) == CONNECTION_BAD) {
+		/* the COMMIT may or may not have happened */
+		st->created = false;
+		ms_log_error("database '%s': the connection was lost during the swap (%s): '%s' is now either the "
+			     "restored database or the one before; the other one is '%s' or '%s' (drop it by hand)",
+			     st->alias, msg, st->live, st->name, st->old);
 		goto out;
 	}
 	if (msg) {
@@ -393,5 +556,6 @@ void ms_pg_stage_close(struct ms_pg_stage *st)
 	free(st->live);
 	free(st->name);
 	free(st->old);
+	free(st->live_public);
 	memset(st, 0, sizeof(*st));
 }

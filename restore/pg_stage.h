@@ -12,6 +12,7 @@
 #define MS_PG_STAGE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "db/dbconf.h"
 
@@ -23,6 +24,7 @@ struct ms_pg_stage {
 	char *live;           /* the live database's name (owned) */
 	char *name;           /* the staging database: msrestore_<pid>_<live> (owned) */
 	char *old;            /* the live one after the swap: msold_<pid>_<live> (owned) */
+	char *live_public;    /* the live public schema's properties (owned) */
 	bool created;         /* `name` exists and is ours to drop */
 };
 
@@ -37,13 +39,30 @@ struct ms_pg_stage {
  * tablespace other than the default or ICU locale; no other client session connected to it (the rename needs
  * none); and a control role allowed to create databases for that owner
  * and rename them (superuser, or CREATEDB and a member of the owner).
- * Databases msrestore_<pid>_<live> and msold_<pid>_<live> whose process
- * is gone (an interrupted run) are dropped first, with a warning.
+ * The run holds an advisory lock (on the control connection) named after
+ * its staging database; msrestore_<pid>_<live> and msold_<pid>_<live>
+ * owned by the live database's owner whose lock nobody holds (an
+ * interrupted run) are dropped first, with a warning. A failure to create
+ * the staging database or give it the live one's GRANTs is a warning:
+ * the restore goes on in place.
  * 1: created, st filled (ms_pg_stage_close releases it); 0: not possible,
  * the reason logged at debug level, st released; -1 after logging an
  * error (st released). */
 int ms_pg_stage_open(struct ms_pg_stage *st, const struct ms_dbconf *db, const struct ms_db_admin *admin,
 		     struct pg_conn *live, int lock_timeout_s);
+
+/* After schema-pre.sql: whether the staging database's public schema has
+ * the live one's owner, privileges and comment, as a restore in place
+ * would have kept them. 1, 0 (the reason at debug level: restore in
+ * place), -1 after logging. */
+int ms_pg_stage_same_public(struct ms_pg_stage *st, struct pg_conn *staging);
+
+/* Before the proof: no new session may connect to the staging database
+ * (ALLOW_CONNECTIONS false, until the swap), and none but ours (`pids`,
+ * the backends of our n connections) is there: what the proof reads is
+ * then what the rename makes live. 0; 1 when another session is there
+ * (a warning logged: restore in place); -1 after logging. */
+int ms_pg_stage_seal(struct ms_pg_stage *st, const int *pids, size_t n);
 
 /* The swap: in one transaction, the live database is renamed to st->old
  * and the staging one to the live name; then st->old is dropped. Every
@@ -59,8 +78,10 @@ int ms_pg_stage_swap(struct ms_pg_stage *st);
  * closes the control connection and frees st. */
 void ms_pg_stage_close(struct ms_pg_stage *st);
 
-/* A test's hook, called by ms_pg_stage_swap before its transaction
- * (NULL in the product). */
+/* Tests' hooks, called by ms_pg_stage_swap before its transaction with
+ * the live database's name, and by ms_pg_stage_seal before it closes the
+ * staging database with that one's (NULL in the product). */
 extern void (*ms_pg_stage_test_before_swap)(const char *live);
+extern void (*ms_pg_stage_test_before_seal)(const char *staging);
 
 #endif

@@ -161,7 +161,11 @@ static int choose_files(struct ms_restore *r)
 static void read_snapshot_settings(struct ms_restore *r)
 {
 	size_t len = 0;
-	char *text = ms_files_read_member(r->archive, SETTINGS_MEMBER, SETTINGS_MAX, &len);
+	/* a snapshot without the instance (components = db:...) has none: the
+	 * verified manifest says so without reading the archive again */
+	char *text = ms_manifest_find(&r->vr.manifest, SETTINGS_MEMBER)
+			     ? ms_files_read_member(r->archive, SETTINGS_MEMBER, SETTINGS_MAX, &len)
+			     : NULL;
 	struct ms_config *none = ms_config_new();
 	const char *name = "snapshot's settings.py";
 

@@ -764,6 +764,9 @@ static void pg_set(const struct stmt *st, struct verdict *v)
 	if (!strcmp(name->val, "STANDARD_CONFORMING_STRINGS") &&
 	    !(st->t->n == i + 3 && (val->kind == T_WORD || val->kind == T_STRING) && !strcasecmp(val->val, "on")))
 		return refuse(v, "standard_conforming_strings must stay on");
+	if (!strcmp(name->val, "ROW_SECURITY") &&
+	    !(st->t->n == i + 3 && (val->kind == T_WORD || val->kind == T_STRING) && !strcasecmp(val->val, "off")))
+		return refuse(v, "row_security must stay off");
 	if (!strcmp(name->val, "CLIENT_ENCODING") && (st->t->n != i + 3 || pg_unsafe_encoding(val->val)))
 		return refuse(v, "client encoding '%s' is not allowed", val->val);
 }
@@ -1234,7 +1237,99 @@ static bool pg_meta_ok(const char *s, size_t n)
 	return (n > 10 && !strncmp(s, "\\restrict ", 10)) || (n > 12 && !strncmp(s, "\\unrestrict ", 12));
 }
 
-static void push_stmt(struct ms_sql_script *out, size_t *cap, const char *text, size_t len, bool skip)
+static bool is_name(const struct stmt *st, size_t i)
+{
+	const struct tok *k = at(st, i);
+
+	return k && (k->kind == T_WORD || k->kind == T_QIDENT);
+}
+
+/* A name token as PostgreSQL resolves it: unquoted folded to lower case;
+ * NULL when token i is not a name. */
+static char *pg_name(const struct stmt *st, size_t i)
+{
+	const struct tok *k = at(st, i);
+	char *s;
+
+	if (!k || (k->kind != T_WORD && k->kind != T_QIDENT))
+		return NULL;
+	s = ms_xstrdup(k->val);
+	if (k->kind == T_WORD)
+		for (char *p = s; *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+	return s;
+}
+
+/* The table "schema.name" at token i (a qualified name, as pg_dump writes
+ * every name in schema-post.sql) followed by token `next` (a word, or "("
+ * when NULL), as schema "\x1f" name; NULL otherwise. */
+static char *pg_table_at(const struct stmt *st, size_t i, const char *next)
+{
+	char *schema, *name, *key = NULL;
+
+	if (!is_punct(st, i + 1, ".") || !(next ? is_word(st, i + 3, next) : is_punct(st, i + 3, "(")))
+		return NULL;
+	schema = pg_name(st, i);
+	name = pg_name(st, i + 2);
+	if (schema && name && !strchr(schema, '\x1f') && !strchr(name, '\x1f'))
+		key = ms_xasprintf("%s\x1f%s", schema, name);
+	free(schema);
+	free(name);
+	return key;
+}
+
+/* Whether the statement has a comma outside parentheses (ALTER TABLE
+ * with several actions). */
+static bool pg_has_comma(const struct stmt *st)
+{
+	for (size_t i = 0; i < st->t->n; i++)
+		if (st->t->v[i].depth == 0 && st->t->v[i].kind == T_PUNCT && !strcmp(st->t->v[i].val, ","))
+			return true;
+	return false;
+}
+
+/* How an allowed PostgreSQL statement may be scheduled (sqlcheck.h);
+ * *on gets the table of an MS_SQL_ON_TABLE one. Anything not recognised
+ * exactly is MS_SQL_IN_ORDER. */
+static enum ms_sql_kind pg_kind(const struct stmt *st, char **on)
+{
+	size_t i;
+
+	*on = NULL;
+	if (is_word(st, 0, "SET") || (is_word(st, 0, "SELECT") && is_word(st, 3, "SET_CONFIG")))
+		return MS_SQL_SETTING;
+	if (is_word(st, 0, "CREATE")) {
+		/* CREATE [UNIQUE] INDEX name ON [ONLY] schema.table USING|( */
+		i = is_word(st, 1, "UNIQUE") ? 2 : 1;
+		if (!is_word(st, i, "INDEX") || !is_name(st, i + 1) || !is_word(st, i + 2, "ON"))
+			return MS_SQL_IN_ORDER;
+		i += 3;
+		if (is_word(st, i, "ONLY"))
+			i++;
+		*on = pg_table_at(st, i, "USING");
+		if (!*on)
+			*on = pg_table_at(st, i, NULL);
+		return *on ? MS_SQL_ON_TABLE : MS_SQL_IN_ORDER;
+	}
+	if (is_word(st, 0, "ALTER") && is_word(st, 1, "TABLE")) {
+		/* ALTER TABLE [ONLY] schema.table ADD CONSTRAINT name
+		 * PRIMARY KEY | UNIQUE | CHECK | EXCLUDE ..., no REFERENCES,
+		 * and no second action after it */
+		i = is_word(st, 2, "ONLY") ? 3 : 2;
+		if (pg_has_comma(st) || !is_word(st, i + 4, "CONSTRAINT") || !is_name(st, i + 5) ||
+		    !(is_word(st, i + 6, "PRIMARY") || is_word(st, i + 6, "UNIQUE") || is_word(st, i + 6, "CHECK") ||
+		      is_word(st, i + 6, "EXCLUDE")) ||
+		    find_word(st, 0, "REFERENCES") < st->t->n || find_word(st, 0, "FOREIGN") < st->t->n)
+			return MS_SQL_IN_ORDER;
+		*on = pg_table_at(st, i, "ADD");
+		return *on ? MS_SQL_ON_TABLE : MS_SQL_IN_ORDER;
+	}
+	return MS_SQL_IN_ORDER;
+}
+
+static void push_stmt(struct ms_sql_script *out, size_t *cap, const char *text, size_t len, bool skip,
+		      enum ms_sql_kind kind, char *on)
 {
 	if (out->n == *cap) {
 		*cap = *cap ? *cap * 2 : 32;
@@ -1243,6 +1338,8 @@ static void push_stmt(struct ms_sql_script *out, size_t *cap, const char *text, 
 	out->v[out->n].text = text;
 	out->v[out->n].len = len;
 	out->v[out->n].skip = skip;
+	out->v[out->n].kind = kind;
+	out->v[out->n].on = on;
 	out->n++;
 }
 
@@ -1265,6 +1362,8 @@ int ms_sqlcheck_script(const struct ms_sqlcheck *c, const char *text, size_t len
 		struct verdict v = { 0 };
 		struct stmt st = { &t, c, &lx };
 		size_t start = 0, end = 0;
+		enum ms_sql_kind kind = MS_SQL_IN_ORDER;
+		char *on = NULL;
 		enum lexed l = c->dialect == MS_SQL_POSTGRESQL ? pg_next(&lx, &t, &start, &end)
 							       : my_next(&lx, &t, &start, &end);
 
@@ -1306,6 +1405,8 @@ int ms_sqlcheck_script(const struct ms_sqlcheck *c, const char *text, size_t len
 			pg_classify(&st, &v);
 		else
 			my_classify(&st, &v);
+		if (!v.reason && c->dialect == MS_SQL_POSTGRESQL)
+			kind = pg_kind(&st, &on);
 		toks_clear(&t);
 		if (v.reason) {
 			char *p = ms_printable(v.head ? v.head : "?");
@@ -1318,7 +1419,7 @@ int ms_sqlcheck_script(const struct ms_sqlcheck *c, const char *text, size_t len
 			goto out;
 		}
 		free(v.head);
-		push_stmt(out, &cap, text + start, end - start, v.skip);
+		push_stmt(out, &cap, text + start, end - start, v.skip, kind, on);
 	}
 	ret = 0;
 out:
@@ -1329,6 +1430,8 @@ out:
 
 void ms_sql_script_clear(struct ms_sql_script *s)
 {
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i].on);
 	free(s->v);
 	memset(s, 0, sizeof(*s));
 }

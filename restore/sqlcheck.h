@@ -31,11 +31,26 @@ enum ms_sql_dialect {
 	MS_SQL_MYSQL,
 };
 
+/* How a statement may be scheduled (PostgreSQL; MariaDB statements are
+ * all MS_SQL_IN_ORDER): what lets a restore into a database nobody else
+ * sees run schema-post.sql on several connections. */
+enum ms_sql_kind {
+	MS_SQL_IN_ORDER, /* anything else: run in the script's order */
+	MS_SQL_SETTING,  /* SET, or set_config(): a session setting */
+	MS_SQL_ON_TABLE, /* CREATE INDEX on, or ALTER TABLE ... ADD CONSTRAINT of a
+	                    primary key, unique, check or exclusion constraint to,
+	                    the one table `on` names: needs nothing but that table
+	                    and the settings before it */
+};
+
 /* One statement to run, borrowed from the checked text. */
 struct ms_sql_stmt {
 	const char *text; /* without its delimiter and surrounding blanks */
 	size_t len;
 	bool skip;        /* allowed, but the restore's own setting wins (timeouts) */
+	enum ms_sql_kind kind;
+	char *on;         /* MS_SQL_ON_TABLE: the table, as schema "\x1f" name with
+	                     unquoted names folded to lower case (owned); else NULL */
 };
 
 /* The statements of one script, in order. */

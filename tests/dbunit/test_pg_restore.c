@@ -777,6 +777,10 @@ static void test_staged_round_trip(void **state)
 	if (!strstr(err, line))
 		fail_msg("no '%s' in [%s]", line, err);
 	free(line);
+	/* three connections did load tables, and built keys */
+	if (!strstr(err, "modosnap: debug: database 'testpg': the tables loaded on 3 connection(s) at once\n") ||
+	    !strstr(err, "the keys and indexes of ") || !strstr(err, " table(s) built on 3 connection(s)\n"))
+		fail_msg("not 3 connections in [%s]", err);
 	for (size_t i = 0; i < d.n_tables; i++) {
 		line = ms_xasprintf("modosnap: debug: database 'testpg': table '%s.%s': loaded frozen\n",
 				    d.tables[i].schema, d.tables[i].name);
@@ -813,11 +817,12 @@ static void test_staged_round_trip(void **state)
 	tamper(arch, bad, "db/testpg/data/public.core_user/000001.copy", "\talice\t", "\talicf\t");
 	memset(&vr, 0, sizeof(vr));
 	assert_int_equal(ms_verify_archive(bad, &vr), MS_VERIFY_OK);
-	capture_start();
-	assert_int_equal(ms_pg_restore_database(&c, NULL, bad, &vr.manifest, "testpg", NULL), -1);
-	err = capture_end();
-	assert_string_equal(err, "modosnap: error: database 'testpg': table 'public.core_user': digest differs "
-				 "from the snapshot (rows 3, expected 3)\n");
+	restore_debug(&c, bad, &vr, -1, &err);
+	line = ms_xasprintf("modosnap: debug: database 'testpg': restoring through the staging database '%s'\n", stage);
+	if (!strstr(err, line) || !strstr(err, "modosnap: error: database 'testpg': table 'public.core_user': digest "
+					       "differs from the snapshot (rows 3, expected 3)\n"))
+		fail_msg("not a staged restore failing on its proof: [%s]", err);
+	assert_null(strstr(err, "modosnap: warning"));
 	free(err);
 	ms_verify_result_clear(&vr);
 	/* a statement the checker refuses */
@@ -825,11 +830,12 @@ static void test_staged_round_trip(void **state)
 	      "SET row_security = off;\nALTER ROLE CURRENT_USER PASSWORD 'pwned';\n");
 	memset(&vr, 0, sizeof(vr));
 	assert_int_equal(ms_verify_archive(bad, &vr), MS_VERIFY_OK);
-	capture_start();
-	assert_int_equal(ms_pg_restore_database(&c, NULL, bad, &vr.manifest, "testpg", NULL), -1);
-	err = capture_end();
-	assert_string_equal(err, "modosnap: error: database 'testpg': 'db/testpg/schema-pre.sql': statement 11 "
-				 "refused: ALTER ROLE (dump SQL may only create and alter the database's own objects)\n");
+	restore_debug(&c, bad, &vr, -1, &err);
+	if (!strstr(err, line) ||
+	    !strstr(err, "modosnap: error: database 'testpg': 'db/testpg/schema-pre.sql': statement 11 refused: ALTER "
+			 "ROLE (dump SQL may only create and alter the database's own objects)\n"))
+		fail_msg("not a staged restore refusing the statement: [%s]", err);
+	free(line);
 	free(err);
 	ms_verify_result_clear(&vr);
 	after = (free(after), live_state());
@@ -879,9 +885,11 @@ static void test_staged_not_possible(void **state)
 		char *w = k == 0 ? ms_xasprintf("role '%s' may not create and rename databases owned by '%s' (grant it "
 						"CREATEDB, or set admin_user in [db:testpg], for a parallel restore)",
 						role, role)
-			  : k == 1 ? ms_xstrdup("the database has properties of its own (ALTER DATABASE ... SET, "
-						"comment, connection limit, tablespace or ICU locale) that a new "
-						"database would lack")
+			  : k == 1 ? ms_xstrdup("the database has properties or objects a dump does not hold (ALTER "
+						"DATABASE ... SET, comment, connection limit, tablespace, ICU locale, "
+						"default privileges, event triggers, publications, subscriptions, "
+						"replication slots, foreign servers or extensions in pg_catalog) that a "
+						"new database would lack")
 				   : ms_xstrdup("1 other session(s) are connected to it (stop the application, amavis, "
 						"Postfix and Dovecot for a parallel restore)");
 		char *line;
@@ -1065,6 +1073,161 @@ static void test_staged_killed(void **state)
 	free(log);
 }
 
+/* The live database's own GRANTs (an installer revoked PUBLIC's CONNECT)
+ * are given to the staging database: after a staged restore the live
+ * database has the same privileges. */
+static void test_staged_keeps_acl(void **state)
+{
+	struct ms_dbconf c = dbconf();
+	struct ms_pg_dump d;
+	struct ms_verify_result vr;
+	char *arch = tpath("acl.tar.zst"), *sql, *acl0, *acl1, *oid0, *oid1, *err;
+
+	(void)state;
+	write_snapshot(arch, &d);
+	ms_pg_dump_clear(&d);
+	memset(&vr, 0, sizeof(vr));
+	assert_int_equal(ms_verify_archive(arch, &vr), MS_VERIFY_OK);
+	sql = ms_xasprintf("REVOKE ALL ON DATABASE %s FROM PUBLIC; GRANT CONNECT ON DATABASE %s TO pg_monitor", livedb,
+			   livedb);
+	assert_int_equal(psql_sql("postgres", sql), 0);
+	free(sql);
+	sql = ms_xasprintf("SELECT datacl FROM pg_database WHERE datname = '%s'", livedb);
+	acl0 = psql_out("postgres", sql);
+	assert_non_null(strstr(acl0, "pg_monitor=c/"));
+	set_createdb(true);
+	oid0 = live_oid();
+	restore_debug(&c, arch, &vr, 0, &err);
+	assert_non_null(strstr(err, "restoring through the staging database"));
+	assert_null(strstr(err, "modosnap: warning"));
+	free(err);
+	oid1 = live_oid();
+	assert_string_not_equal(oid0, oid1);
+	acl1 = psql_out("postgres", sql);
+	assert_string_equal(acl0, acl1);
+	free(sql);
+	sql = ms_xasprintf("GRANT ALL ON DATABASE %s TO PUBLIC; REVOKE ALL ON DATABASE %s FROM pg_monitor", livedb,
+			   livedb);
+	assert_int_equal(psql_sql("postgres", sql), 0);
+	set_createdb(false);
+	free(sql);
+	free(acl0);
+	free(acl1);
+	free(oid0);
+	free(oid1);
+	ms_verify_result_clear(&vr);
+	free(arch);
+}
+
+/* A privilege on the live public schema that the snapshot does not have
+ * (granted since): a restore in place keeps it, so the staged restore
+ * notices that its public schema differs and restores in place. */
+static void test_staged_public_differs(void **state)
+{
+	struct ms_dbconf c = dbconf();
+	struct ms_pg_dump d;
+	struct ms_verify_result vr;
+	char *arch = tpath("public.tar.zst"), *oid0, *oid1, *err, *s;
+
+	(void)state;
+	write_snapshot(arch, &d);
+	ms_pg_dump_clear(&d);
+	memset(&vr, 0, sizeof(vr));
+	assert_int_equal(ms_verify_archive(arch, &vr), MS_VERIFY_OK);
+	assert_int_equal(psql_sql(livedb, "GRANT USAGE ON SCHEMA public TO pg_monitor;\n"), 0);
+	set_createdb(true);
+	oid0 = live_oid();
+	restore_debug(&c, arch, &vr, 0, &err);
+	if (!strstr(err, "modosnap: debug: database 'testpg': restoring in place, in one transaction: the public schema "
+			 "differs from the live one's after schema-pre.sql (") ||
+	    !strstr(err, "pg_monitor=U/"))
+		fail_msg("no in-place line naming the difference in [%s]", err);
+	assert_null(strstr(err, "modosnap: warning"));
+	free(err);
+	oid1 = live_oid();
+	assert_string_equal(oid0, oid1);
+	s = side_dbs();
+	assert_string_equal(s, "");
+	free(s);
+	s = psql_out(livedb, "SELECT has_schema_privilege('pg_monitor', 'public', 'USAGE')");
+	assert_string_equal(s, "t\n");
+	free(s);
+	assert_int_equal(psql_sql(livedb, "REVOKE USAGE ON SCHEMA public FROM pg_monitor;\n"), 0);
+	set_createdb(false);
+	free(oid0);
+	free(oid1);
+	ms_verify_result_clear(&vr);
+	free(arch);
+}
+
+/* A session that connected to the staging database (any role may, as to
+ * the live one) is found when the staging database is closed to new
+ * sessions before the proof: the proof could not vouch for what it does,
+ * so the restore is done in place, with a warning. */
+static void connect_before_seal(const char *staging)
+{
+	start_idle_session(staging, "msintruder", 300);
+}
+
+static void test_staged_intruder(void **state)
+{
+	struct ms_dbconf c = dbconf();
+	struct ms_pg_dump d;
+	struct ms_verify_result vr;
+	char *arch = tpath("intruder.tar.zst"), *before, *after, *err, *oid0, *oid1, *s, *stage, *expect;
+
+	(void)state;
+	before = live_state();
+	write_snapshot(arch, &d);
+	ms_pg_dump_clear(&d);
+	memset(&vr, 0, sizeof(vr));
+	assert_int_equal(ms_verify_archive(arch, &vr), MS_VERIFY_OK);
+	set_createdb(true);
+	assert_int_equal(as_owner(change_sql), 0);
+	oid0 = live_oid();
+	ms_pg_stage_test_before_seal = connect_before_seal;
+	capture_start();
+	assert_int_equal(ms_pg_restore_database(&c, NULL, arch, &vr.manifest, "testpg", NULL), 0);
+	err = capture_end();
+	ms_pg_stage_test_before_seal = NULL;
+	stop_locker("msintruder");
+	stage = ms_pg_side_name("msrestore", (long)getpid(), livedb);
+	/* the intruder here is a superuser session, which the application's
+	 * role may not end: the staging database stays, for the next run */
+	expect = ms_xasprintf(") connected to the staging database '%s': restoring in place instead, in one "
+			      "transaction\nmodosnap: warning: database 'testpg': dropping the staging database '%s' "
+			      "failed: ERROR: must be a superuser to terminate superuser process\n", stage, stage);
+	if (strncmp(err, "modosnap: warning: database 'testpg': another session (pid ", 59) != 0 ||
+	    !strstr(err, expect) || strlen(strstr(err, expect)) != strlen(expect))
+		fail_msg("not the warnings expected: [%s]", err);
+	free(err);
+	free(expect);
+	after = live_state();
+	assert_string_equal(before, after);
+	oid1 = live_oid();
+	assert_string_equal(oid0, oid1);
+	/* the next run drops it */
+	capture_start();
+	assert_int_equal(ms_pg_restore_database(&c, NULL, arch, &vr.manifest, "testpg", NULL), 0);
+	err = capture_end();
+	expect = ms_xasprintf("modosnap: warning: database 'testpg': dropping '%s', left behind by an interrupted run\n",
+			      stage);
+	assert_string_equal(err, expect);
+	free(expect);
+	free(err);
+	free(stage);
+	s = side_dbs();
+	assert_string_equal(s, "");
+	free(s);
+	set_createdb(false);
+	ms_verify_result_clear(&vr);
+	free(oid0);
+	free(oid1);
+	free(after);
+	free(before);
+	free(arch);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1078,6 +1241,9 @@ int main(void)
 		cmocka_unit_test(test_staged_not_possible),
 		cmocka_unit_test(test_staged_swap_busy),
 		cmocka_unit_test(test_staged_killed),
+		cmocka_unit_test(test_staged_keeps_acl),
+		cmocka_unit_test(test_staged_public_differs),
+		cmocka_unit_test(test_staged_intruder),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

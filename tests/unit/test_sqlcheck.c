@@ -482,6 +482,63 @@ static void test_nul(void **state)
 	free(err);
 }
 
+/* How schema-post.sql's statements may be scheduled (sqlcheck.h): the
+ * settings, the statements on one table each (run on several connections
+ * in a staged restore) with their table, and the rest in order; anything
+ * not recognised exactly (a second action, a foreign key, an unqualified
+ * name) stays in order. And row_security may only be set off: a policy
+ * could otherwise hide rows from the proof. */
+static void test_pg_kinds(void **state)
+{
+	static const struct {
+		const char *sql;
+		enum ms_sql_kind kind;
+		const char *on;
+	} kinds[] = {
+		{ "SET default_tablespace = ''", MS_SQL_SETTING, NULL },
+		{ "SELECT pg_catalog.set_config('search_path', '', false)", MS_SQL_SETTING, NULL },
+		{ "ALTER TABLE ONLY public.msgs\n    ADD CONSTRAINT msgs_pkey PRIMARY KEY (partition_tag, mail_id)",
+		  MS_SQL_ON_TABLE, "public\x1fmsgs" },
+		{ "ALTER TABLE ONLY \"App\".\"Msgs\" ADD CONSTRAINT u UNIQUE (a)", MS_SQL_ON_TABLE, "App\x1fMsgs" },
+		{ "ALTER TABLE public.t ADD CONSTRAINT c CHECK (a > 0) NOT VALID", MS_SQL_ON_TABLE, "public\x1ft" },
+		{ "CREATE INDEX msgs_idx_sid ON public.msgs USING btree (sid)", MS_SQL_ON_TABLE, "public\x1fmsgs" },
+		{ "CREATE UNIQUE INDEX u ON ONLY public.parted USING btree (a)", MS_SQL_ON_TABLE, "public\x1fparted" },
+		{ "CREATE INDEX i ON public.t (a)", MS_SQL_ON_TABLE, "public\x1ft" },
+		{ "ALTER TABLE ONLY public.msgrcpt ADD CONSTRAINT f FOREIGN KEY (mail_id) REFERENCES public.msgs(mail_id)",
+		  MS_SQL_IN_ORDER, NULL },
+		{ "ALTER TABLE ONLY public.t ADD CONSTRAINT p PRIMARY KEY (a), ALTER COLUMN b TYPE text", MS_SQL_IN_ORDER,
+		  NULL },
+		{ "ALTER TABLE ONLY t ADD CONSTRAINT p PRIMARY KEY (a)", MS_SQL_IN_ORDER, NULL },
+		{ "CREATE TRIGGER tr BEFORE INSERT ON public.t FOR EACH ROW EXECUTE FUNCTION public.f()", MS_SQL_IN_ORDER,
+		  NULL },
+		{ "ALTER INDEX public.p ATTACH PARTITION public.c", MS_SQL_IN_ORDER, NULL },
+		{ "SELECT pg_catalog.setval('public.s', 42, true)", MS_SQL_IN_ORDER, NULL },
+	};
+	struct ms_sqlcheck c = { MS_SQL_POSTGRESQL, "default", "db/default/schema-post.sql", "app", NULL };
+	struct ms_sql_script s;
+	char *err;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		capture_start();
+		if (ms_sqlcheck_script(&c, kinds[i].sql, strlen(kinds[i].sql), &s) != 0 || s.n != 1)
+			fail_msg("case %zu refused: %s", i, capture_end());
+		free(capture_end());
+		if (s.v[0].kind != kinds[i].kind)
+			fail_msg("case %zu: kind %d, not %d", i, (int)s.v[0].kind, (int)kinds[i].kind);
+		if (kinds[i].on ? !s.v[0].on || strcmp(s.v[0].on, kinds[i].on) : s.v[0].on != NULL)
+			fail_msg("case %zu: on '%s', not '%s'", i, s.v[0].on ? s.v[0].on : "(null)",
+				 kinds[i].on ? kinds[i].on : "(null)");
+		ms_sql_script_clear(&s);
+	}
+	capture_start();
+	assert_int_equal(ms_sqlcheck_script(&c, "SET row_security = on;", 22, &s), -1);
+	err = capture_end();
+	assert_string_equal(err, "modosnap: error: database 'default': 'db/default/schema-post.sql': statement 1 refused: "
+				 "SET ROW_SECURITY (row_security must stay off)\n");
+	free(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -491,6 +548,7 @@ int main(void)
 		cmocka_unit_test(test_my_pre_tables_post_the_rest),
 		cmocka_unit_test(test_role_case),
 		cmocka_unit_test(test_nul),
+		cmocka_unit_test(test_pg_kinds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
