@@ -257,9 +257,24 @@ struct post_worker {
 	pthread_t thread;
 };
 
+static int pin_session(PGconn *conn, const char *alias, const char *encoding);
+
+/* Every connection of a staged restore starts each step from the same
+ * session: RESET ALL, the dumper's settings, and ours (begin() sets the
+ * same per transaction). 0, or -1 after logging. */
+static int fresh_session(struct restorer *rs, PGconn *conn)
+{
+	if (pg_command(conn, rs->alias, "RESET ALL", "resetting the session") < 0 ||
+	    pin_session(conn, rs->alias, rs->mdb->encoding) < 0)
+		return -1;
+	return pg_command(conn, rs->alias, "SET search_path = pg_catalog; SET client_min_messages = warning; "
+			  "SET check_function_bodies = false; SET row_security = off", "setting session options");
+}
+
 /* Before each statement of a group, the connection gets the settings the
- * script made before it (replayed from the start for each group: the
- * session then is as the script's order has it at that point). */
+ * script made before it (from a fresh session for each group: the session
+ * then is as the script's order has it at that point, whichever
+ * connection runs the group). */
 static void *post_work(void *arg)
 {
 	struct post_worker *w = arg;
@@ -273,6 +288,10 @@ static void *post_work(void *arg)
 		if (gi >= pr->ng)
 			break;
 		g = &pr->g[gi];
+		if (fresh_session(pr->rs, w->conn) < 0) {
+			atomic_store(&pr->failed, true);
+			break;
+		}
 		for (size_t j = 0; j < g->n && !atomic_load(&pr->failed); j++) {
 			int rc = 0;
 
@@ -318,17 +337,65 @@ static long long group_rows(const struct ms_manifest_db *mdb, const char *on)
  * keys, triggers, comments, ...) then runs in its order in the caller's
  * transaction: nothing of that kind is needed by the statements moved
  * ahead, which need their table only. 0, or -1 after logging. */
-static int run_post_parallel(struct restorer *rs, const char *path, const struct ms_sql_script *script)
+/* The staging database's plain tables that no inheritance ties to another
+ * (neither partitioned, nor a partition, nor a parent or child), as
+ * "schema\x1fname" lines: a statement on one of them touches that table
+ * alone. NULL after logging. */
+static char *plain_tables(struct restorer *rs)
+{
+	PGresult *res = ms_pg_rows(rs->main.conn, rs->alias,
+				   "SELECT pg_catalog.string_agg(n.nspname || chr(31) || c.relname || chr(10), '') "
+				   "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+				   "WHERE c.relkind = 'r' AND NOT c.relispartition AND NOT c.relhassubclass "
+				   "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid "
+				   "OR i.inhparent = c.oid)",
+				   0, NULL, "listing the tables", pg_res_error);
+	char *s;
+
+	if (!res)
+		return NULL;
+	s = ms_xasprintf("\n%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return s;
+}
+
+/* Whether statement i is one the groups run: MS_SQL_ON_TABLE, on a table
+ * of `plain` ("\n" + lines), and before the script's first statement that
+ * is neither that, a setting nor a comment (what follows such a statement
+ * may depend on it, or it on what went before: it all runs in order). */
+static bool grouped(const struct ms_sql_script *script, size_t i, const char *plain, size_t barrier)
+{
+	char *line;
+	bool in;
+
+	if (i >= barrier || script->v[i].kind != MS_SQL_ON_TABLE)
+		return false;
+	line = ms_xasprintf("\n%s\n", script->v[i].on);
+	in = strstr(plain, line) != NULL;
+	free(line);
+	return in;
+}
+
+static int run_post_parallel(struct restorer *rs, const char *path, const struct ms_sql_script *script, bool *ran)
 {
 	struct post_run pr = { .rs = rs, .path = path, .script = script };
 	struct post_worker w[EXTRA_LANES + 1];
 	bool threaded[EXTRA_LANES + 1] = { false };
 	int conns = 1;
+	size_t barrier = 0;
+	char *plain = plain_tables(rs);
 
+	if (!plain)
+		return -1;
+	while (barrier < script->n && (script->v[barrier].kind == MS_SQL_ON_TABLE ||
+				       script->v[barrier].kind == MS_SQL_SETTING ||
+				       script->v[barrier].kind == MS_SQL_COMMENT))
+		barrier++;
 	for (size_t i = 0; i < script->n; i++) {
 		size_t k;
 
-		if (script->v[i].kind != MS_SQL_ON_TABLE)
+		ran[i] = grouped(script, i, plain, barrier);
+		if (!ran[i])
 			continue;
 		for (k = 0; k < pr.ng && strcmp(pr.g[k].on, script->v[i].on) != 0; k++)
 			;
@@ -358,6 +425,10 @@ static int run_post_parallel(struct restorer *rs, const char *path, const struct
 	for (size_t k = 0; k < pr.ng; k++)
 		free(pr.g[k].stmt);
 	free(pr.g);
+	free(plain);
+	/* the in-order rest starts from a fresh session too */
+	if (!atomic_load(&pr.failed) && fresh_session(rs, rs->main.conn) < 0)
+		return -1;
 	if (pr.ng)
 		ms_log_debug("database '%s': '%s': the keys and indexes of %zu table(s) built on %d connection(s)",
 			     rs->alias, path, pr.ng, conns);
@@ -377,6 +448,7 @@ static int run_sql_member(struct restorer *rs, const char *path, bool parallel)
 	struct ms_strbuf sb = MS_STRBUF_INIT;
 	struct ms_sql_script script = { 0 };
 	struct ms_sqlcheck chk = { MS_SQL_POSTGRESQL, rs->alias, path, rs->role, NULL };
+	bool *ran = NULL; /* statements the parallel part ran */
 	ssize_t n;
 	int ret = -1;
 
@@ -391,11 +463,12 @@ static int run_sql_member(struct restorer *rs, const char *path, bool parallel)
 		goto out;
 	if (ms_sqlcheck_script(&chk, ms_strbuf_str(&sb), sb.len, &script) < 0)
 		goto out;
+	ran = ms_xcalloc(script.n + 1, sizeof(*ran));
 	if (parallel && (pg_command(l->conn, rs->alias, "COMMIT", "committing sequences.sql") < 0 ||
-			 run_post_parallel(rs, path, &script) < 0 || begin(l) < 0))
+			 run_post_parallel(rs, path, &script, ran) < 0 || begin(l) < 0))
 		goto out;
 	for (size_t i = 0; i < script.n; i++) {
-		if (parallel && script.v[i].kind == MS_SQL_ON_TABLE)
+		if (ran[i])
 			continue;
 		if (run_stmt(rs, l->conn, path, &script, i) < 0)
 			goto out;
@@ -407,6 +480,7 @@ static int run_sql_member(struct restorer *rs, const char *path, bool parallel)
 	}
 	ret = 0;
 out:
+	free(ran);
 	ms_sql_script_clear(&script);
 	ms_strbuf_release(&sb);
 	return ret;
@@ -881,7 +955,7 @@ static void *prove_run(void *arg)
 	struct prover *p = arg;
 	struct restorer *rs = p->rs;
 
-	p->ret = 0;
+	p->ret = fresh_session(rs, p->conn); /* what schema-post.sql set is gone */
 	for (size_t i = 0; i < rs->mdb->n_tables && p->ret == 0 && !atomic_load(&rs->proof_stop); i++)
 		if (rs->pown[i] == p->num)
 			p->ret = check_table(p->conn, rs->alias, &rs->mdb->tables[i]);
@@ -1118,6 +1192,15 @@ static int restore_staged(struct restorer *rs, const struct ms_dbconf *db, struc
 	proof_start(rs, true);
 	if (proof_finish(rs, false) < 0)
 		goto out;
+	switch (ms_pg_stage_alone(st, pids, npids)) {
+	case 0:
+		break;
+	case 1:
+		rs->in_place = true;
+		/* fall through */
+	default:
+		goto out;
+	}
 	lanes_close(rs);
 	PQfinish(rs->main.conn);
 	rs->main.conn = NULL;
@@ -1134,6 +1217,7 @@ out:
 		rs->main.conn = NULL;
 	}
 	rs->staged = false;
+	rs->st = NULL;
 	return rs->in_place ? 1 : ret;
 }
 

@@ -1,9 +1,13 @@
 /*
  * The PostgreSQL restore engine: replaces a live database with the dump
  * pg_dump.c wrote into a snapshot (db/<alias>/schema-pre.sql, data chunks,
- * sequences.sql, schema-post.sql), in one transaction on one connection,
- * and recomputes every table's content digest (FORMAT.md §7.4) before
- * committing. See docs/dev/design.md §5.
+ * sequences.sql, schema-post.sql) and recomputes every table's content
+ * digest (FORMAT.md §7.4) before the result becomes live. Two ways: in
+ * place, in one transaction on one connection, committing only when the
+ * digests match; or staged (pg_stage.h), when a new database can be the
+ * live one's equal: loaded on three connections into a staging database,
+ * proved there, and renamed over the live one in one transaction. See
+ * docs/dev/design.md §5 and docs/restore.md.
  *
  * What is dropped before loading, and why not DROP OWNED BY: DROP OWNED
  * also revokes the role's privileges on shared objects such as other
@@ -31,8 +35,10 @@
 
 /* Replaces the content of the live database `db` with the dump of alias
  * `alias` in the archive at `archive_path`, whose manifest `m` was already
- * verified (ms_verify_archive); all arguments are borrowed. One
- * transaction: pin the dumper's session settings (lock_timeout 60 s, and
+ * verified (ms_verify_archive); all arguments are borrowed. Staged when
+ * ms_pg_stage_open allows it (as admin->user when set; `admin` may be
+ * NULL), falling back to the restore in place when a check there fails.
+ * In place, one transaction: pin the dumper's session settings (lock_timeout 60 s, and
  * client_connection_check_interval so that a killed modosnap leaves no
  * backend holding locks), drop what is there (see above), run
  * schema-pre.sql (every statement checked first by sqlcheck.h against

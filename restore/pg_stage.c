@@ -18,7 +18,10 @@
 void (*ms_pg_stage_test_before_swap)(const char *live);
 void (*ms_pg_stage_test_before_seal)(const char *staging);
 
-#define SWAP_TRIES 3 /* renames refused because a session is connected, 1 s apart */
+#define SWAP_TRIES 3
+/* The first key of the advisory locks named after staging databases
+ * (side_lock): "msnp", apart from other users of one-key locks */
+#define SIDE_LOCK_KEY "1836281456" /* renames refused because a session is connected, 1 s apart */
 
 /* What the live database is: read on the application's connection. */
 struct live_state {
@@ -152,10 +155,22 @@ static int may_create(PGconn *ctl, const char *alias, const char *owner)
 static int drop_db(PGconn *ctl, const char *alias, const char *name, const char *what, bool warn)
 {
 	char *q = PQescapeIdentifier(ctl, name, strlen(name));
-	char *sql = ms_xasprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", q ? q : "?");
+	char *sql = ms_xasprintf("DROP DATABASE IF EXISTS %s", q ? q : "?");
 	PGresult *res = PQexec(ctl, sql);
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	int ret = 0;
 
+	/* Plainly first: the server ends autovacuum workers there itself
+	 * and waits a few seconds for backends that are going (ours, just
+	 * closed); WITH (FORCE) would refuse to end an autovacuum worker for
+	 * a role that is not a superuser. Then, when a session stays,
+	 * forcibly. */
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && state && !strcmp(state, "55006")) {
+		PQclear(res);
+		free(sql);
+		sql = ms_xasprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", q ? q : "?");
+		res = PQexec(ctl, sql);
+	}
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		char *msg = ms_pg_message(ctl, res);
 
@@ -178,8 +193,9 @@ static int drop_db(PGconn *ctl, const char *alias, const char *name, const char 
 static int side_lock(PGconn *ctl, const char *alias, const char *name, bool try)
 {
 	const char *params[1] = { name };
-	PGresult *res = ms_pg_rows(ctl, alias, try ? "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtext($1))"
-						   : "SELECT pg_catalog.pg_advisory_lock(pg_catalog.hashtext($1))",
+	PGresult *res = ms_pg_rows(ctl, alias, try ? "SELECT pg_catalog.pg_try_advisory_lock(" SIDE_LOCK_KEY ", "
+						     "pg_catalog.hashtext($1))"
+						   : "SELECT pg_catalog.pg_advisory_lock(" SIDE_LOCK_KEY ", pg_catalog.hashtext($1))",
 				   1, params, "taking an advisory lock", NULL);
 	int ret;
 
@@ -194,8 +210,8 @@ static void side_unlock(PGconn *ctl, const char *name)
 {
 	const char *params[1] = { name };
 
-	PQclear(PQexecParams(ctl, "SELECT pg_catalog.pg_advisory_unlock(pg_catalog.hashtext($1))", 1, NULL, params,
-			     NULL, NULL, 0));
+	PQclear(PQexecParams(ctl, "SELECT pg_catalog.pg_advisory_unlock(" SIDE_LOCK_KEY ", pg_catalog.hashtext($1))",
+			     1, NULL, params, NULL, NULL, 0));
 }
 
 /* Drops msrestore_<pid>_<live> and msold_<pid>_<live> that an interrupted
@@ -208,7 +224,8 @@ static void drop_stale(struct ms_pg_stage *st, const char *owner)
 	const char *params[2] = { owner, st->live };
 	PGresult *res = ms_pg_rows(st->ctl, st->alias,
 				   "SELECT datname FROM pg_catalog.pg_database WHERE (datname LIKE 'msrestore\\_%' "
-				   "OR datname LIKE 'msold\\_%') AND datdba = $1::pg_catalog.regrole AND datname <> $2",
+				   "OR datname LIKE 'msold\\_%') AND datdba = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1) "
+				   "AND datname <> $2",
 				   2, params, "listing databases", NULL);
 
 	for (int i = 0; res && i < PQntuples(res); i++) {
@@ -376,29 +393,17 @@ int ms_pg_stage_same_public(struct ms_pg_stage *st, struct pg_conn *staging)
 	return ret;
 }
 
-int ms_pg_stage_seal(struct ms_pg_stage *st, const int *pids, size_t n)
+int ms_pg_stage_alone(struct ms_pg_stage *st, const int *pids, size_t n)
 {
-	char *name = PQescapeIdentifier(st->ctl, st->name, strlen(st->name));
-	char *sql = ms_xasprintf("ALTER DATABASE %s ALLOW_CONNECTIONS false", name ? name : "?");
 	const char *params[1] = { st->name };
-	PGresult *res = NULL;
-	int ret = -1;
+	PGresult *res = ms_pg_rows(st->ctl, st->alias,
+				   "SELECT a.pid FROM pg_catalog.pg_stat_activity a JOIN pg_catalog.pg_database d "
+				   "ON d.oid = a.datid WHERE d.datname = $1 AND a.usesysid IS NOT NULL",
+				   1, params, "listing the staging database's sessions", NULL);
+	int ret = 0;
 
-	if (!name) {
-		ms_pg_error(st->ctl, st->alias, "quoting a database name", NULL);
-		goto out;
-	}
-	if (ms_pg_stage_test_before_seal)
-		ms_pg_stage_test_before_seal(st->name);
-	if (ms_pg_exec(st->ctl, st->alias, sql, "closing the staging database to new sessions", NULL) < 0)
-		goto out;
-	res = ms_pg_rows(st->ctl, st->alias,
-			 "SELECT a.pid FROM pg_catalog.pg_stat_activity a JOIN pg_catalog.pg_database d "
-			 "ON d.oid = a.datid WHERE d.datname = $1 AND a.usesysid IS NOT NULL",
-			 1, params, "listing the staging database's sessions", NULL);
 	if (!res)
-		goto out;
-	ret = 0;
+		return -1;
 	for (int i = 0; i < PQntuples(res) && ret == 0; i++) {
 		int pid = atoi(PQgetvalue(res, i, 0));
 		bool ours = false;
@@ -411,8 +416,26 @@ int ms_pg_stage_seal(struct ms_pg_stage *st, const int *pids, size_t n)
 			ret = 1;
 		}
 	}
-out:
 	PQclear(res);
+	return ret;
+}
+
+int ms_pg_stage_seal(struct ms_pg_stage *st, const int *pids, size_t n)
+{
+	char *name = PQescapeIdentifier(st->ctl, st->name, strlen(st->name));
+	char *sql = ms_xasprintf("ALTER DATABASE %s ALLOW_CONNECTIONS false", name ? name : "?");
+	int ret = -1;
+
+	if (!name) {
+		ms_pg_error(st->ctl, st->alias, "quoting a database name", NULL);
+		goto out;
+	}
+	if (ms_pg_stage_test_before_seal)
+		ms_pg_stage_test_before_seal(st->name);
+	if (ms_pg_exec(st->ctl, st->alias, sql, "closing the staging database to new sessions", NULL) < 0)
+		goto out;
+	ret = ms_pg_stage_alone(st, pids, n);
+out:
 	free(sql);
 	PQfreemem(name);
 	return ret;

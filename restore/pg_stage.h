@@ -64,6 +64,12 @@ int ms_pg_stage_same_public(struct ms_pg_stage *st, struct pg_conn *staging);
  * (a warning logged: restore in place); -1 after logging. */
 int ms_pg_stage_seal(struct ms_pg_stage *st, const int *pids, size_t n);
 
+/* Whether none but our backends (`pids`) is connected to the staging
+ * database: once more after the proof, since a session that was starting
+ * when it was closed may show only then. 0 alone, 1 not (a warning
+ * logged: restore in place), -1 after logging. */
+int ms_pg_stage_alone(struct ms_pg_stage *st, const int *pids, size_t n);
+
 /* The swap: in one transaction, the live database is renamed to st->old
  * and the staging one to the live name; then st->old is dropped. Every
  * connection to the staging database must be closed before. 0 done; 1

@@ -1261,6 +1261,22 @@ static char *pg_name(const struct stmt *st, size_t i)
 	return s;
 }
 
+/* A name the key can stand for exactly: printable ASCII without a
+ * backslash, at most 63 bytes (longer ones the server truncates; other
+ * bytes it may fold as the encoding says); anything else keeps its
+ * statement in order. */
+static bool pg_plain_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 63)
+		return false;
+	for (; *s; s++)
+		if (*s < 0x20 || *s > 0x7e || *s == '\\')
+			return false;
+	return true;
+}
+
 /* The table "schema.name" at token i (a qualified name, as pg_dump writes
  * every name in schema-post.sql) followed by token `next` (a word, or "("
  * when NULL), as schema "\x1f" name; NULL otherwise. */
@@ -1272,7 +1288,7 @@ static char *pg_table_at(const struct stmt *st, size_t i, const char *next)
 		return NULL;
 	schema = pg_name(st, i);
 	name = pg_name(st, i + 2);
-	if (schema && name && !strchr(schema, '\x1f') && !strchr(name, '\x1f'))
+	if (schema && name && pg_plain_name(schema) && pg_plain_name(name))
 		key = ms_xasprintf("%s\x1f%s", schema, name);
 	free(schema);
 	free(name);
@@ -1299,10 +1315,14 @@ static enum ms_sql_kind pg_kind(const struct stmt *st, char **on)
 	*on = NULL;
 	if (is_word(st, 0, "SET") || (is_word(st, 0, "SELECT") && is_word(st, 3, "SET_CONFIG")))
 		return MS_SQL_SETTING;
+	if (is_word(st, 0, "COMMENT") && is_word(st, 1, "ON"))
+		return MS_SQL_COMMENT;
 	if (is_word(st, 0, "CREATE")) {
-		/* CREATE [UNIQUE] INDEX name ON [ONLY] schema.table USING|( */
+		/* CREATE [UNIQUE] INDEX name ON [ONLY] schema.table USING|(
+		 * (not CONCURRENTLY, which a transaction refuses) */
 		i = is_word(st, 1, "UNIQUE") ? 2 : 1;
-		if (!is_word(st, i, "INDEX") || !is_name(st, i + 1) || !is_word(st, i + 2, "ON"))
+		if (!is_word(st, i, "INDEX") || !is_name(st, i + 1) || is_word(st, i + 1, "CONCURRENTLY") ||
+		    is_word(st, i + 1, "IF") || !is_word(st, i + 2, "ON"))
 			return MS_SQL_IN_ORDER;
 		i += 3;
 		if (is_word(st, i, "ONLY"))
@@ -1313,11 +1333,12 @@ static enum ms_sql_kind pg_kind(const struct stmt *st, char **on)
 		return *on ? MS_SQL_ON_TABLE : MS_SQL_IN_ORDER;
 	}
 	if (is_word(st, 0, "ALTER") && is_word(st, 1, "TABLE")) {
-		/* ALTER TABLE [ONLY] schema.table ADD CONSTRAINT name
+		/* ALTER TABLE ONLY schema.table ADD CONSTRAINT name
 		 * PRIMARY KEY | UNIQUE | CHECK | EXCLUDE ..., no REFERENCES,
-		 * and no second action after it */
-		i = is_word(st, 2, "ONLY") ? 3 : 2;
-		if (pg_has_comma(st) || !is_word(st, i + 4, "CONSTRAINT") || !is_name(st, i + 5) ||
+		 * and no second action after it (ONLY, as pg_dump writes it:
+		 * no recursion into child tables) */
+		i = 3;
+		if (!is_word(st, 2, "ONLY") || pg_has_comma(st) || !is_word(st, i + 4, "CONSTRAINT") || !is_name(st, i + 5) ||
 		    !(is_word(st, i + 6, "PRIMARY") || is_word(st, i + 6, "UNIQUE") || is_word(st, i + 6, "CHECK") ||
 		      is_word(st, i + 6, "EXCLUDE")) ||
 		    find_word(st, 0, "REFERENCES") < st->t->n || find_word(st, 0, "FOREIGN") < st->t->n)

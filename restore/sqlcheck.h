@@ -37,10 +37,13 @@ enum ms_sql_dialect {
 enum ms_sql_kind {
 	MS_SQL_IN_ORDER, /* anything else: run in the script's order */
 	MS_SQL_SETTING,  /* SET, or set_config(): a session setting */
-	MS_SQL_ON_TABLE, /* CREATE INDEX on, or ALTER TABLE ... ADD CONSTRAINT of a
-	                    primary key, unique, check or exclusion constraint to,
-	                    the one table `on` names: needs nothing but that table
-	                    and the settings before it */
+	MS_SQL_ON_TABLE, /* CREATE INDEX on, or ALTER TABLE ONLY ... ADD CONSTRAINT
+	                    of a primary key, unique, check or exclusion constraint
+	                    to, the one table `on` names (a plain table, which the
+	                    restore checks): it needs that table, and the settings
+	                    and statements of this kind before it */
+	MS_SQL_COMMENT,  /* COMMENT ON: needs the object it names, changes nothing
+	                    another statement depends on */
 };
 
 /* One statement to run, borrowed from the checked text. */

@@ -236,6 +236,48 @@ run_engine() {
 	fi
 	state >"$T/completed.state"
 	check "a second run completes the restore" same_state "$T/good.state" "$T/completed.state"
+
+	[ "$ENGINE" = pg ] || return 0
+	# admin_user may create databases: each database is loaded into a
+	# staging database on three connections and renamed over the live one
+	local sconf=$T/pg-staged.conf
+	{
+		cat "$conf"
+		printf '[db:default]\nadmin_user = %s\n[db:amavis]\nadmin_user = %s\n' "$MS_PG_SUPERUSER" "$MS_PG_SUPERUSER"
+	} >"$sconf"
+	chmod 600 "$sconf"
+
+	case_begin "pg: a restore through staging databases"
+	bad_upgrade
+	run_ms -v -c "$sconf" restore "$A" --dest "$dest" --yes --no-safety-snapshot
+	expect_rc 0
+	check "the default database went through a staging database" \
+		grep -q "^modosnap: debug: database 'default': restoring through the staging database 'msrestore_[0-9]*_$MS_FX_DEFAULT_DB'$" "$T/err"
+	check "so did amavis" \
+		grep -q "^modosnap: debug: database 'amavis': restoring through the staging database 'msrestore_" "$T/err"
+	check "loaded on three connections" grep -q "^modosnap: debug: database 'amavis': the tables loaded on 3 connection(s) at once$" "$T/err"
+	check "no warning" sh -c "! grep -q 'modosnap: warning' '$T/err'"
+	state >"$T/staged.state"
+	check "the staged restore restored" same_state "$T/good.state" "$T/staged.state"
+	check "no staging or old database is left" \
+		test "$(su_psql -Atc "SELECT count(*) FROM pg_database WHERE datname ~ '^ms(restore|old)_.*$prefix'")" = 0
+
+	case_begin "pg: killed before the staging database's rename"
+	bad_upgrade
+	state >"$T/before-kill.state"
+	kill_at db-load -c "$sconf" restore "$A" --dest "$dest" --yes --no-safety-snapshot --only db:default
+	settled_state "$T/before-kill.state" "$T/killed.state"
+	check "the killed restore left the live database" same_state "$T/before-kill.state" "$T/killed.state"
+	check "and its staging database" \
+		test "$(su_psql -Atc "SELECT count(*) FROM pg_database WHERE datname ~ '^msrestore_.*$MS_FX_DEFAULT_DB\$'")" = 1
+	run_ms -c "$sconf" restore "$A" --dest "$dest" --yes --no-safety-snapshot
+	expect_rc 3
+	check "the next run drops it, saying so" \
+		grep -q "^modosnap: warning: database 'default': dropping 'msrestore_[0-9]*_$MS_FX_DEFAULT_DB', left behind by an interrupted run$" "$T/err"
+	state >"$T/completed.state"
+	check "and completes the restore" same_state "$T/good.state" "$T/completed.state"
+	check "no staging or old database is left" \
+		test "$(su_psql -Atc "SELECT count(*) FROM pg_database WHERE datname ~ '^ms(restore|old)_.*$prefix'")" = 0
 }
 
 SITES=()
