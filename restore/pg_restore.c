@@ -864,6 +864,31 @@ static int data_done(struct restorer *rs)
 	return begin(&rs->main);
 }
 
+/* What a staging check said (0 go on, 1 restore in place: said why, -1
+ * failed: logged): 0 to go on, else -1 with rs->in_place set for 1. */
+static int stage_check(struct restorer *rs, int rc)
+{
+	if (rc == 1)
+		rs->in_place = true;
+	return rc == 0 ? 0 : -1;
+}
+
+/* Staged schema-pre.sql: committed, the public schema compared with the
+ * live one's, then the lanes may load. */
+static int staged_pre(struct restorer *rs, const char *path)
+{
+	int same;
+
+	if (begin(&rs->main) < 0 || run_sql_member(rs, path, false) < 0 ||
+	    pg_command(rs->main.conn, rs->alias, "COMMIT", "committing schema-pre.sql") < 0)
+		return -1;
+	same = ms_pg_stage_same_public(rs->st, rs->main.conn);
+	if (stage_check(rs, same < 0 ? -1 : !same) < 0)
+		return -1;
+	lanes_release(rs);
+	return 0;
+}
+
 /* One member of ours (path starts with rs->prefix). */
 static int restore_member(struct restorer *rs, const char *path)
 {
@@ -873,22 +898,7 @@ static int restore_member(struct restorer *rs, const char *path)
 		if (rs->phase != PH_START)
 			return bad_order(rs, path);
 		rs->phase = PH_DATA;
-		if (!rs->staged)
-			return run_sql_member(rs, path, false);
-		if (begin(&rs->main) < 0 || run_sql_member(rs, path, false) < 0 ||
-		    pg_command(rs->main.conn, rs->alias, "COMMIT", "committing schema-pre.sql") < 0)
-			return -1;
-		switch (ms_pg_stage_same_public(rs->st, rs->main.conn)) {
-		case 1:
-			break;
-		case 0:
-			rs->in_place = true;
-			/* fall through */
-		default:
-			return -1;
-		}
-		lanes_release(rs);
-		return 0;
+		return rs->staged ? staged_pre(rs, path) : run_sql_member(rs, path, false);
 	}
 	if (!strncmp(rel, "data/", 5)) {
 		if (rs->phase != PH_DATA)
@@ -1167,9 +1177,7 @@ static int restore_staged(struct restorer *rs, const struct ms_dbconf *db, struc
 	if (!rs->main.conn || pin_session(rs->main.conn, rs->alias, rs->mdb->encoding) < 0)
 		goto out;
 	pids[npids++] = PQbackendPID(rs->main.conn);
-	/* session-wide, as begin() sets them per transaction */
-	if (pg_command(rs->main.conn, rs->alias, "SET search_path = pg_catalog; SET client_min_messages = warning; "
-		       "SET check_function_bodies = false; SET row_security = off", "setting session options") < 0)
+	if (fresh_session(rs, rs->main.conn) < 0)
 		goto out;
 	for (size_t k = 0; k < EXTRA_LANES; k++)
 		lane_open(rs, &staging, &rs->ld[k]);
@@ -1180,27 +1188,11 @@ static int restore_staged(struct restorer *rs, const struct ms_dbconf *db, struc
 	for (size_t k = 0; k < EXTRA_LANES; k++)
 		if (rs->ld[k].conn)
 			pids[npids++] = PQbackendPID(rs->ld[k].conn);
-	switch (ms_pg_stage_seal(st, pids, npids)) {
-	case 0:
-		break;
-	case 1:
-		rs->in_place = true;
-		/* fall through */
-	default:
+	if (stage_check(rs, ms_pg_stage_seal(st, pids, npids)) < 0)
 		goto out;
-	}
 	proof_start(rs, true);
-	if (proof_finish(rs, false) < 0)
+	if (proof_finish(rs, false) < 0 || stage_check(rs, ms_pg_stage_alone(st, pids, npids)) < 0)
 		goto out;
-	switch (ms_pg_stage_alone(st, pids, npids)) {
-	case 0:
-		break;
-	case 1:
-		rs->in_place = true;
-		/* fall through */
-	default:
-		goto out;
-	}
 	lanes_close(rs);
 	PQfinish(rs->main.conn);
 	rs->main.conn = NULL;
