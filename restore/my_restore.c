@@ -1266,8 +1266,45 @@ out:
 	return ret;
 }
 
-/* Side databases of this database left by a run that was killed (its
- * pid no longer exists here): dropped, with a warning. */
+/* The user lock (GET_LOCK: server-wide) a run holds on its admin
+ * connection while its side databases may exist, named after its
+ * msrestore_ or msverify_ database: a run on another host, or in another
+ * container with the same pid, keeps its own. With `take`, GET_LOCK
+ * (1: now ours); else IS_FREE_LOCK (1: nobody holds it). 1, 0, or -1 after
+ * logging. */
+static int side_lock(struct restorer *rs, bool take, const char *name)
+{
+	char *lit = ms_my_literal(rs->m, name);
+	char *sql = take ? ms_xasprintf("SELECT GET_LOCK(%s, 0)", lit) : ms_xasprintf("SELECT IS_FREE_LOCK(%s)", lit);
+	struct ms_my_rows r;
+	int ret = -1;
+
+	if (ms_my_select(rs->m, rs->alias, sql, "taking a user lock", &r) == 0) {
+		const char *v = ms_my_cell(&r, 0, 0);
+
+		ret = v && !strcmp(v, "1");
+		ms_my_rows_clear(&r);
+	}
+	free(sql);
+	free(lit);
+	return ret;
+}
+
+/* Takes this run's lock (side_lock) for its side database `target`:
+ * 0, or -1 after logging (another run holds it: same pid elsewhere). */
+static int hold_side_lock(struct restorer *rs, const char *target)
+{
+	int rc = side_lock(rs, true, target);
+
+	if (rc == 0)
+		ms_log_error("database '%s': another restore holds the lock named '%s' (a process with this pid on "
+			     "another host or container?): try again", rs->alias, target);
+	return rc == 1 ? 0 : -1;
+}
+
+/* Side databases of this database left by a run that was killed: its
+ * lock is free, and its pid no longer exists here (or is ours: a process
+ * before us had it): dropped, with a warning. */
 static void drop_stale(struct restorer *rs, const char *name)
 {
 	static const char *const kinds[] = { "msrestore", "msold", "msverify" };
@@ -1282,7 +1319,7 @@ static void drop_stale(struct restorer *rs, const char *name)
 
 		for (size_t k = 0; s && k < 3; k++) {
 			size_t kl = strlen(kinds[k]);
-			char *end, *expect;
+			char *end, *expect, *lock;
 			long pid;
 
 			if (strncmp(s, kinds[k], kl) != 0 || s[kl] != '_')
@@ -1293,12 +1330,17 @@ static void drop_stale(struct restorer *rs, const char *name)
 			expect = ms_xasprintf("%s_%ld_%s", kinds[k], pid, name);
 			if (strlen(expect) > NAME_MAX_MY)
 				expect[NAME_MAX_MY] = '\0';
-			if (!strcmp(expect, s) && kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
+			lock = ms_xasprintf("%s_%ld_%s", k == 1 ? "msrestore" : kinds[k], pid, name);
+			if (strlen(lock) > NAME_MAX_MY)
+				lock[NAME_MAX_MY] = '\0';
+			if (!strcmp(expect, s) && side_lock(rs, false, lock) == 1 &&
+			    (pid == (long)getpid() || (kill((pid_t)pid, 0) < 0 && errno == ESRCH))) {
 				ms_log_warn("database '%s': dropping '%s', left behind by an interrupted run", rs->alias, s);
 				drop_database(rs, s);
 				side_grant(rs, s, false, true);
 			}
 			free(expect);
+			free(lock);
 		}
 	}
 	ms_my_rows_clear(&r);
@@ -1565,6 +1607,8 @@ int ms_my_restore_database(const struct ms_dbconf *db, const struct ms_db_admin 
 	}
 	rs.target = side_name("msrestore", db->name);
 	retired = side_name("msold", db->name);
+	if (hold_side_lock(&rs, rs.target) < 0)
+		goto out;
 	drop_stale(&rs, db->name);
 	if (create_target(&rs, "staging") < 0)
 		goto out;
@@ -1595,6 +1639,8 @@ int ms_my_verify_scratch(const struct ms_dbconf *db, const struct ms_db_admin *a
 	if (start(&rs, db, admin, m, alias, false, progress) < 0)
 		goto out;
 	rs.target = side_name("msverify", db->name);
+	if (hold_side_lock(&rs, rs.target) < 0)
+		goto out;
 	drop_stale(&rs, db->name);
 	if (create_target(&rs, "scratch") < 0)
 		goto out;

@@ -22,6 +22,7 @@
 #include "db/pg_conn.h"
 #include "restore/dbreplay.h"
 #include "restore/pg_stage.h"
+#include "base/hash.h"
 #include "base/log.h"
 #include "db/rowdigest.h"
 #include "formats/snaparchive.h"
@@ -972,6 +973,14 @@ static void *prove_run(void *arg)
 	return NULL;
 }
 
+/* A prover's thread: its row hashing's per-thread context goes with it. */
+static void *prove_thread(void *arg)
+{
+	prove_run(arg);
+	ms_sha256_thread_end();
+	return NULL;
+}
+
 /* Starts the proof of every table, the tables shared out over the lanes'
  * connections (each in a thread) and, with `main_too`, the main one
  * (proved in proof_finish). Staged only: the data is committed. A lane's
@@ -994,7 +1003,7 @@ static void proof_start(struct restorer *rs, bool main_too)
 	ms_db_assign_lanes(rs->mdb, n, rs->pown);
 	atomic_store(&rs->proof_stop, false);
 	for (unsigned k = main_too ? 1 : 0; k < n; k++)
-		if (ms_thread_start(&rs->pv[k].thread, prove_run, &rs->pv[k]) < 0)
+		if (ms_thread_start(&rs->pv[k].thread, prove_thread, &rs->pv[k]) < 0)
 			rs->pv[k].conn = NULL;
 	rs->n_provers = n;
 	rs->main_proves = main_too;

@@ -555,6 +555,9 @@ int ms_cli_verify_deep(struct ms_cli *cli, const struct ms_instance_opts *inst, 
 	int rc;
 
 	ms_progress_init(&pg);
+	/* the total before the first draw: the line says "of N MiB" from the
+	 * start, however short the run */
+	atomic_store(&pg.total, ms_progress_member_bytes(m, "db/"));
 	line = ms_progress_line_start(&pg, !quiet_line, false);
 	rc = ms_verify_deep(cli->config, inst, archive, m, ok, &pg);
 	ms_progress_line_stop(line);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "discover/instance.h"
@@ -388,9 +389,104 @@ static void test_mixed_round_trip(void **state)
 	fx_dbconf_free(&am);
 }
 
+/* A pid this machine no longer has: a child that exited. */
+static pid_t dead_pid(void)
+{
+	pid_t p = fork();
+
+	assert_true(p >= 0);
+	if (p == 0)
+		_exit(0);
+	assert_int_equal(waitpid(p, NULL, 0), p);
+	return p;
+}
+
+/* Side databases a run left: the next restore drops the one whose run is
+ * gone (its pid absent, its user lock free), with a warning, and leaves
+ * the one whose run still holds its lock, as a run on another host or
+ * container with a pid this machine does not have would (the lock is held
+ * here by a mariadb client); once the lock is released, the next restore
+ * drops that one too. */
+static void test_mariadb_stale_side_databases(void **state)
+{
+	struct ms_dbconf am = fx_dbconf(my_env, "amavis", "AMAVIS");
+	struct ms_verify_result vr;
+	char *archive, *err, *expect, *sql, *s;
+	char *stale = ms_xasprintf("msrestore_%ld_%s", (long)dead_pid(), am.name);
+	char *held = ms_xasprintf("msrestore_%ld_%s", (long)dead_pid(), am.name);
+	int i, rc;
+
+	(void)state;
+	archive = snapshot(my_env, "dest-stale", &vr);
+	sql = ms_xasprintf("CREATE DATABASE `%s`; CREATE DATABASE `%s`;", stale, held);
+	assert_int_equal(my_sql("mysql", sql), 0);
+	free(sql);
+	assert_int_equal(run("(mariadb --no-defaults -uroot -S '%s' -e \"SELECT GET_LOCK('%s', 0), SLEEP(300)\" "
+			     ">/dev/null 2>&1 &)", mysock, held),
+			 0);
+	sql = ms_xasprintf("SELECT IS_FREE_LOCK('%s')", held);
+	for (i = 0; i < 300; i++) {
+		s = my_out(sql);
+		if (!strcmp(s, "0\n")) {
+			free(s);
+			break;
+		}
+		free(s);
+		usleep(100 * 1000);
+	}
+	assert_true(i < 300);
+	free(sql);
+
+	capture_start();
+	rc = ms_my_restore_database(&am, &root_admin, archive, &vr.manifest, "amavis", NULL);
+	err = capture_end();
+	if (rc != 0)
+		fail_msg("the restore failed: %s", err);
+	expect = ms_xasprintf("modosnap: warning: database 'amavis': dropping '%s', left behind by an interrupted run\n",
+			      stale);
+	assert_string_equal(err, expect);
+	free(expect);
+	free(err);
+	sql = ms_xasprintf("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ('%s', '%s')", stale,
+			   held);
+	s = my_out(sql);
+	expect = ms_xasprintf("%s\n", held);
+	assert_string_equal(s, expect);
+	free(expect);
+	free(s);
+
+	/* the holder goes: its database is stale now */
+	s = ms_xasprintf("SELECT CONCAT('KILL ', IS_USED_LOCK('%s'), ';')", held);
+	err = my_out(s);
+	free(s);
+	assert_int_equal(my_sql("mysql", err), 0);
+	free(err);
+	capture_start();
+	rc = ms_my_restore_database(&am, &root_admin, archive, &vr.manifest, "amavis", NULL);
+	err = capture_end();
+	if (rc != 0)
+		fail_msg("the restore failed: %s", err);
+	expect = ms_xasprintf("modosnap: warning: database 'amavis': dropping '%s', left behind by an interrupted run\n",
+			      held);
+	assert_string_equal(err, expect);
+	free(expect);
+	free(err);
+	s = my_out(sql);
+	assert_string_equal(s, "");
+	free(s);
+	free(sql);
+	no_side_databases();
+	ms_verify_result_clear(&vr);
+	free(archive);
+	free(stale);
+	free(held);
+	fx_dbconf_free(&am);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mariadb_stale_side_databases), /* first: on the site as made */
 		cmocka_unit_test(test_mariadb_round_trip),
 		cmocka_unit_test(test_mariadb_atomic),
 		cmocka_unit_test(test_mixed_round_trip),
