@@ -401,6 +401,26 @@ static pid_t dead_pid(void)
 	return p;
 }
 
+/* A restore of the amavis database that succeeds and says, as its one
+ * line, that it dropped side database `name`. */
+static void restore_drops(const struct ms_dbconf *am, const char *archive, const struct ms_verify_result *vr,
+			  const char *name)
+{
+	char *err, *expect;
+	int rc;
+
+	capture_start();
+	rc = ms_my_restore_database(am, &root_admin, archive, &vr->manifest, "amavis", NULL);
+	err = capture_end();
+	if (rc != 0)
+		fail_msg("the restore failed: %s", err);
+	expect = ms_xasprintf("modosnap: warning: database 'amavis': dropping '%s', left behind by an interrupted run\n",
+			      name);
+	assert_string_equal(err, expect);
+	free(expect);
+	free(err);
+}
+
 /* Side databases a run left: the next restore drops the one whose run is
  * gone (its pid absent, its user lock free), with a warning, and leaves
  * the one whose run still holds its lock, as a run on another host or
@@ -414,7 +434,7 @@ static void test_mariadb_stale_side_databases(void **state)
 	char *archive, *err, *expect, *sql, *s;
 	char *stale = ms_xasprintf("msrestore_%ld_%s", (long)dead_pid(), am.name);
 	char *held = ms_xasprintf("msrestore_%ld_%s", (long)dead_pid(), am.name);
-	int i, rc;
+	int i;
 
 	(void)state;
 	archive = snapshot(my_env, "dest-stale", &vr);
@@ -437,16 +457,7 @@ static void test_mariadb_stale_side_databases(void **state)
 	assert_true(i < 300);
 	free(sql);
 
-	capture_start();
-	rc = ms_my_restore_database(&am, &root_admin, archive, &vr.manifest, "amavis", NULL);
-	err = capture_end();
-	if (rc != 0)
-		fail_msg("the restore failed: %s", err);
-	expect = ms_xasprintf("modosnap: warning: database 'amavis': dropping '%s', left behind by an interrupted run\n",
-			      stale);
-	assert_string_equal(err, expect);
-	free(expect);
-	free(err);
+	restore_drops(&am, archive, &vr, stale);
 	sql = ms_xasprintf("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ('%s', '%s')", stale,
 			   held);
 	s = my_out(sql);
@@ -461,16 +472,7 @@ static void test_mariadb_stale_side_databases(void **state)
 	free(s);
 	assert_int_equal(my_sql("mysql", err), 0);
 	free(err);
-	capture_start();
-	rc = ms_my_restore_database(&am, &root_admin, archive, &vr.manifest, "amavis", NULL);
-	err = capture_end();
-	if (rc != 0)
-		fail_msg("the restore failed: %s", err);
-	expect = ms_xasprintf("modosnap: warning: database 'amavis': dropping '%s', left behind by an interrupted run\n",
-			      held);
-	assert_string_equal(err, expect);
-	free(expect);
-	free(err);
+	restore_drops(&am, archive, &vr, held);
 	s = my_out(sql);
 	assert_string_equal(s, "");
 	free(s);
