@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1266,6 +1267,7 @@ int ms_pg_restore_database(const struct ms_dbconf *db, const struct ms_db_admin 
 {
 	struct restorer rs;
 	struct ms_pg_stage st;
+	uint64_t bytes0;
 	int ret = -1, rc;
 
 	memset(&rs, 0, sizeof(rs));
@@ -1292,6 +1294,7 @@ int ms_pg_restore_database(const struct ms_dbconf *db, const struct ms_db_admin 
 	pthread_cond_init(&rs.ready_cv, NULL);
 	restorer_reset(&rs);
 	ms_progress_db(progress, rs.mdb);
+	bytes0 = progress ? atomic_load(&progress->bytes) : 0;
 	rs.main.conn = connect_live(&rs, db);
 	if (!rs.main.conn)
 		goto out;
@@ -1309,6 +1312,8 @@ int ms_pg_restore_database(const struct ms_dbconf *db, const struct ms_db_admin 
 		}
 		restorer_reset(&rs);
 		ms_progress_db(progress, rs.mdb);
+		if (progress) /* the bytes are counted again, in place */
+			atomic_store(&progress->bytes, bytes0);
 		rs.main.conn = connect_live(&rs, db);
 		if (!rs.main.conn)
 			goto out;

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -956,6 +957,7 @@ static void test_staged_swap_busy(void **state)
 	struct ms_pg_dump d;
 	struct ms_verify_result vr;
 	char *arch = tpath("busy.tar.zst"), *before, *after, *err, *oid0, *oid1, *s, *expect;
+	struct ms_progress pg, pg_in_place;
 
 	(void)state;
 	before = live_state();
@@ -967,11 +969,18 @@ static void test_staged_swap_busy(void **state)
 	assert_int_equal(as_owner(change_sql), 0);
 	oid0 = live_oid();
 	ms_pg_stage_test_before_swap = connect_before_swap;
+	ms_progress_init(&pg);
 	capture_start();
-	assert_int_equal(ms_pg_restore_database(&c, NULL, arch, &vr.manifest, "testpg", NULL), 0);
+	assert_int_equal(ms_pg_restore_database(&c, NULL, arch, &vr.manifest, "testpg", &pg), 0);
 	err = capture_end();
 	ms_pg_stage_test_before_swap = NULL;
 	stop_locker("msbusy");
+	/* the progress counted the restore that happened, in place, once */
+	ms_progress_init(&pg_in_place);
+	set_createdb(false);
+	assert_int_equal(ms_pg_restore_database(&c, NULL, arch, &vr.manifest, "testpg", &pg_in_place), 0);
+	assert_true(atomic_load(&pg_in_place.bytes) > 0);
+	assert_int_equal(atomic_load(&pg.bytes), atomic_load(&pg_in_place.bytes));
 	expect = ms_xasprintf("modosnap: warning: database 'testpg': another session was connected during the swap "
 			      "(ERROR: database \"%s\" is being accessed by other users DETAIL: There is 1 other session "
 			      "using the database.): the database is restored in place instead, in one transaction\n",
