@@ -4,6 +4,7 @@
 #include "restore/dbreplay.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,4 +178,20 @@ void ms_db_assign_lanes(const struct ms_manifest_db *mdb, unsigned loaders, unsi
 	}
 	free(taken);
 	free(work);
+}
+
+long ms_db_side_pid(const char *name, const char *kind)
+{
+	size_t kl = strlen(kind);
+	unsigned long pid;
+	const char *us;
+	char *digits;
+	int rc;
+
+	if (strncmp(name, kind, kl) != 0 || name[kl] != '_' || !(us = strchr(name + kl + 1, '_')))
+		return -1;
+	digits = ms_xstrndup(name + kl + 1, (size_t)(us - (name + kl + 1)));
+	rc = ms_parse_ulong(digits, 1, (unsigned long)LONG_MAX, &pid);
+	free(digits);
+	return rc < 0 ? -1 : (long)pid;
 }

@@ -54,6 +54,9 @@ int ms_db_chunk_table(const struct ms_manifest_db *mdb, const char *rel, const c
  * 17) loaded in about 5, 6 and 5.5 s, about 5 s per million rows plus
  * 0.3 s per chunk, so one chunk weighs as much as 54 000 rows. */
 void ms_db_assign_lanes(const struct ms_manifest_db *mdb, unsigned loaders, unsigned char *owner);
+/* The pid in a side database's name "KIND_<pid>_<rest>" (msrestore_,
+ * msold_, msverify_), or -1 when `name` is not of that kind and shape. */
+long ms_db_side_pid(const char *name, const char *kind);
 int ms_db_check_chunks(const struct ms_manifest_db *mdb, const char *alias, const unsigned long *seen);
 
 /* A live table and its row count (restore's plan). */

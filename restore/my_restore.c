@@ -1318,14 +1318,10 @@ static void drop_stale(struct restorer *rs, const char *name)
 		const char *s = ms_my_cell(&r, i, 0);
 
 		for (size_t k = 0; s && k < 3; k++) {
-			size_t kl = strlen(kinds[k]);
-			char *end, *expect, *lock;
-			long pid;
+			long pid = ms_db_side_pid(s, kinds[k]);
+			char *expect, *lock;
 
-			if (strncmp(s, kinds[k], kl) != 0 || s[kl] != '_')
-				continue;
-			pid = strtol(s + kl + 1, &end, 10);
-			if (*end != '_' || pid <= 0)
+			if (pid < 0)
 				continue;
 			expect = ms_xasprintf("%s_%ld_%s", kinds[k], pid, name);
 			if (strlen(expect) > NAME_MAX_MY)

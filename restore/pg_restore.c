@@ -345,19 +345,16 @@ static long long group_rows(const struct ms_manifest_db *mdb, const char *on)
  * alone. NULL after logging. */
 static char *plain_tables(struct restorer *rs)
 {
-	PGresult *res = ms_pg_rows(rs->main.conn, rs->alias,
-				   "SELECT pg_catalog.string_agg(n.nspname || chr(31) || c.relname || chr(10), '') "
-				   "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-				   "WHERE c.relkind = 'r' AND NOT c.relispartition AND NOT c.relhassubclass "
-				   "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid "
-				   "OR i.inhparent = c.oid)",
-				   0, NULL, "listing the tables", pg_res_error);
-	char *s;
+	char *list = ms_pg_value(rs->main.conn, rs->alias,
+				 "SELECT coalesce(pg_catalog.string_agg(n.nspname || chr(31) || c.relname || chr(10), ''), '') "
+				 "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+				 "WHERE c.relkind = 'r' AND NOT c.relispartition AND NOT c.relhassubclass "
+				 "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid "
+				 "OR i.inhparent = c.oid)",
+				 "listing the tables", pg_res_error);
+	char *s = list ? ms_xasprintf("\n%s", list) : NULL;
 
-	if (!res)
-		return NULL;
-	s = ms_xasprintf("\n%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
+	free(list);
 	return s;
 }
 

@@ -4,6 +4,7 @@
 #include "restore/pg_stage.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <libpq-fe.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "db/pg_conn.h"
+#include "restore/dbreplay.h"
 #include "restore/pg_scratch.h"
 
 void (*ms_pg_stage_test_before_swap)(const char *live);
@@ -232,14 +234,10 @@ static void drop_stale(struct ms_pg_stage *st, const char *owner)
 		const char *s = PQgetvalue(res, i, 0);
 
 		for (size_t k = 0; k < 2; k++) {
-			size_t kl = strlen(kinds[k]);
-			char *end, *expect, *lock;
-			long pid;
+			long pid = ms_db_side_pid(s, kinds[k]);
+			char *expect, *lock;
 
-			if (strncmp(s, kinds[k], kl) != 0 || s[kl] != '_')
-				continue;
-			pid = strtol(s + kl + 1, &end, 10);
-			if (*end != '_' || pid <= 0)
+			if (pid < 0)
 				continue;
 			expect = ms_pg_side_name(kinds[k], pid, st->live);
 			lock = ms_pg_side_name("msrestore", pid, st->live);
@@ -359,19 +357,12 @@ out:
  * dump changes only when the source's differed. NULL after logging. */
 static char *public_state(PGconn *conn, const char *alias)
 {
-	PGresult *res = ms_pg_rows(conn, alias,
-				   "SELECT coalesce((SELECT pg_catalog.format('%s %s %s', "
-				   "pg_catalog.pg_get_userbyid(n.nspowner), n.nspacl, "
-				   "pg_catalog.obj_description(n.oid, 'pg_namespace')) FROM pg_catalog.pg_namespace n "
-				   "WHERE n.nspname = 'public'), '-')",
-				   0, NULL, "reading the public schema's properties", NULL);
-	char *s;
-
-	if (!res)
-		return NULL;
-	s = ms_xstrdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return s;
+	return ms_pg_value(conn, alias,
+			   "SELECT coalesce((SELECT pg_catalog.format('%s %s %s', "
+			   "pg_catalog.pg_get_userbyid(n.nspowner), n.nspacl, "
+			   "pg_catalog.obj_description(n.oid, 'pg_namespace')) FROM pg_catalog.pg_namespace n "
+			   "WHERE n.nspname = 'public'), '-')",
+			   "reading the public schema's properties", NULL);
 }
 
 int ms_pg_stage_same_public(struct ms_pg_stage *st, struct pg_conn *staging)
@@ -405,13 +396,14 @@ int ms_pg_stage_alone(struct ms_pg_stage *st, const int *pids, size_t n)
 	if (!res)
 		return -1;
 	for (int i = 0; i < PQntuples(res) && ret == 0; i++) {
-		int pid = atoi(PQgetvalue(res, i, 0));
+		unsigned long pid = 0;
 		bool ours = false;
 
+		ms_parse_ulong(PQgetvalue(res, i, 0), 1, INT_MAX, &pid); /* 0 if not a pid: not ours */
 		for (size_t k = 0; k < n; k++)
-			ours = ours || pids[k] == pid;
+			ours = ours || (unsigned long)pids[k] == pid;
 		if (!ours) {
-			ms_log_warn("database '%s': another session (pid %d) connected to the staging database '%s': "
+			ms_log_warn("database '%s': another session (pid %lu) connected to the staging database '%s': "
 				    "restoring in place instead, in one transaction", st->alias, pid, st->name);
 			ret = 1;
 		}

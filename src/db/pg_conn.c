@@ -299,3 +299,18 @@ const struct ms_db_ops ms_pg_ops = {
 	.engine = "postgresql",
 	.probe = pg_probe,
 };
+
+char *ms_pg_value(PGconn *conn, const char *alias, const char *sql, const char *what, ms_pg_report_fn report)
+{
+	PGresult *res = ms_pg_rows(conn, alias, sql, 0, NULL, what, report);
+	char *v = NULL;
+
+	if (!res)
+		return NULL;
+	if (PQntuples(res) < 1 || PQnfields(res) < 1)
+		(report ? report : ms_pg_error)(conn, alias, what, res);
+	else
+		v = ms_xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return v;
+}

@@ -61,6 +61,12 @@ int ms_pg_exec_one(struct pg_conn *conn, const char *alias, const char *sql, con
 struct pg_result *ms_pg_rows(struct pg_conn *conn, const char *alias, const char *sql, int n,
 			     const char *const *params, const char *what, ms_pg_report_fn report);
 
+/* Runs a query without parameters that returns one row and reads its
+ * first column: a copy (caller frees), or NULL after `report` (NULL:
+ * ms_pg_error) has logged the failure (no row is one). */
+char *ms_pg_value(struct pg_conn *conn, const char *alias, const char *sql, const char *what,
+		  ms_pg_report_fn report);
+
 /* Runs `sql`, a COPY ... TO STDOUT, and hands every row's text line
  * (ending in '\n') to cb, in order. 0 once the COPY completed, or -1
  * after logging as ms_pg_error (naming `what`), or cb's -1 (the
