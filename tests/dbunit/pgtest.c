@@ -539,7 +539,22 @@ void stop_locker(const char *app)
 {
 	char *sql = ms_xasprintf("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
 				 "WHERE application_name = '%s'", app);
+	char *left = ms_xasprintf("SELECT count(*) FROM pg_stat_activity WHERE application_name = '%s'", app);
+	int i;
 
 	free(psql_out("postgres", sql));
+	/* ending a backend is asynchronous: until it is gone its locks are
+	 * held (a CI run under ASan saw a lock still busy just after) */
+	for (i = 0; i < 100; i++) {
+		char *n = psql_out("postgres", left);
+		bool gone = !strcmp(n, "0\n");
+
+		free(n);
+		if (gone)
+			break;
+		usleep(100 * 1000);
+	}
+	free(left);
 	free(sql);
+	assert_true(i < 100);
 }

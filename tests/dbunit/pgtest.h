@@ -30,7 +30,8 @@ char *schema_of(const char *db);
 /* Starts a psql session named `app` (application_name) in the background
  * that takes ACCESS EXCLUSIVE on `table` in db and sleeps `seconds`
  * holding it; returns once the lock is granted (fails the test after
- * 30 s). stop_locker(app) terminates it. */
+ * 30 s). stop_locker(app) terminates it and returns once it is gone
+ * (its locks with it). */
 void start_locker(const char *db, const char *app, const char *table, int seconds);
 /* A session connected to db that holds no lock (it sleeps `seconds`),
  * application_name `app`; returns once the server shows it. Ended by
